@@ -1,0 +1,55 @@
+//! Pure types shared by every part of meshbench: what a benchmark asks for ([`spec`]), how
+//! requests are paced ([`rate`]), how latencies are kept ([`histogram`]) and what a run
+//! reports ([`result`]).
+//!
+//! Nothing here performs I/O or depends on an async runtime, so the API, the store and the
+//! engine can all agree on these shapes without pulling each other in. Validation lives here
+//! too: a [`spec::BenchmarkSpec`] that passed [`spec::BenchmarkSpec::validate`] is runnable.
+#![deny(missing_docs)]
+
+pub mod duration;
+pub mod error_kind;
+pub mod histogram;
+pub mod mesh;
+pub mod rate;
+pub mod result;
+pub mod spec;
+
+pub use error_kind::ErrorKind;
+pub use mesh::MeshKind;
+pub use rate::RateSchedule;
+pub use result::{BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, RESULT_SCHEMA};
+pub use spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
+
+/// Why a spec, a schedule or a stored histogram was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A field of a spec or option has a value that cannot be used; `field` names it.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The field or option at fault, as the user spelled it.
+        field: &'static str,
+        /// What is wrong with it, for a person to read.
+        message: String,
+    },
+    /// A histogram could not be decoded from its serialized form.
+    #[error("cannot decode histogram: {0}")]
+    HistogramDecode(String),
+    /// A histogram could not be encoded.
+    #[error("cannot encode histogram: {0}")]
+    HistogramEncode(String),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Invalid`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,132 @@
+//! The result of one run, in the stable, versioned `meshbench.result.v1` shape documented in
+//! `docs/result-schema.md` and `docs/result.v1.schema.json`. Fields are only ever added to
+//! a version; a change of meaning gets a new schema name.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::spec::BenchmarkSpec;
+
+/// The schema name every v1 result carries in its `schema` field.
+pub const RESULT_SCHEMA: &str = "meshbench.result.v1";
+
+/// Percentiles and moments of a latency distribution, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Smallest value.
+    pub min: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Standard deviation.
+    pub stdev: f64,
+    /// Median.
+    pub p50: u64,
+    /// 75th percentile.
+    pub p75: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Largest value.
+    pub max: u64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Seconds since measurement started (0 is the first second).
+    pub second: u64,
+    /// Requests completed in this second (successes and errors).
+    pub requests: u64,
+    /// Requests that failed in this second.
+    pub errors: u64,
+    /// Median latency of this second, µs.
+    pub p50_us: u64,
+    /// 99th percentile latency of this second, µs.
+    pub p99_us: u64,
+    /// Requests per second the schedule asked for in this second (open model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<f64>,
+}
+
+/// What the load generator itself cost, and whether it kept up.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LoadgenInfo {
+    /// Worker threads used.
+    pub threads: u32,
+    /// Connections used.
+    pub connections: u32,
+    /// CPU seconds (user + system) the generator process spent during the run.
+    pub cpu_s: f64,
+    /// User-space part of `cpu_s`.
+    pub cpu_user_s: f64,
+    /// Kernel part of `cpu_s`.
+    pub cpu_system_s: f64,
+    /// Peak resident memory of the generator process, bytes.
+    pub max_rss_bytes: u64,
+    /// True when the numbers describe the generator more than the target: it could not
+    /// keep the requested rate, or its own CPU was the bottleneck.
+    pub saturated: bool,
+    /// Why `saturated` is set, for a person to read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saturation_reasons: Vec<String>,
+    /// How late the generator sent requests against their schedule (open model), µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<LatencySummary>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkResult {
+    /// Always [`RESULT_SCHEMA`] for this shape.
+    pub schema: String,
+    /// The spec that was run.
+    pub spec: BenchmarkSpec,
+    /// `closed` or `open`.
+    pub model: String,
+    /// When measurement started (after warm-up), RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When measurement ended, RFC 3339.
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: OffsetDateTime,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Requests completed after warm-up, successes and errors alike.
+    pub requests: u64,
+    /// Requests that failed (transport errors; HTTP statuses are counted in `status_codes`).
+    pub errors: u64,
+    /// Requests per second achieved.
+    pub rps: f64,
+    /// Requests per second asked for (open model); `null` in the closed model.
+    pub requested_rps: Option<f64>,
+    /// Latency, µs; in the open model measured from each request's intended send time.
+    pub latency_us: LatencySummary,
+    /// Service time, µs: from the actual send to the response, not corrected for
+    /// coordinated omission. Equals `latency_us` in the closed model.
+    pub service_time_us: LatencySummary,
+    /// Responses per status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Failures per [`crate::ErrorKind`] name.
+    pub error_kinds: BTreeMap<String, u64>,
+    /// Request bytes written, headers included.
+    pub bytes_sent: u64,
+    /// Response bytes read, headers included.
+    pub bytes_received: u64,
+    /// One entry per second of measurement.
+    pub timeline: Vec<TimelineEntry>,
+    /// The full latency histogram: base64 of HdrHistogram's compressed V2 encoding.
+    pub histogram: String,
+    /// The service-time histogram, same encoding.
+    pub service_histogram: String,
+    /// The generator's own cost and health.
+    pub loadgen: LoadgenInfo,
+}

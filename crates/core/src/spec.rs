@@ -1,0 +1,305 @@
+//! What a benchmark asks for. A spec is plain data (the CLI builds one from flags, the API
+//! from JSON) and [`BenchmarkSpec::validate`] is the single place that decides whether it
+//! can run, naming the field at fault when it cannot.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::MeshKind;
+use crate::rate::RateSchedule;
+use crate::{Error, Result};
+
+/// The wire protocol a benchmark speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HttpVersion {
+    /// HTTP/1.1 with keep-alive, one request in flight per connection.
+    #[default]
+    Http1,
+    /// HTTP/2: h2c with prior knowledge for `http://`, ALPN `h2` for `https://`.
+    Http2,
+}
+
+/// One request of the mix: round-robin over the list gives mixed traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestSpec {
+    /// HTTP method, e.g. `GET`.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Absolute `http://` or `https://` URL.
+    pub url: String,
+    /// Extra headers, in order, as `[name, value]` pairs.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Request body (text); sent with a Content-Length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+impl RequestSpec {
+    /// A plain GET of `url`.
+    pub fn get(url: impl Into<String>) -> Self {
+        RequestSpec {
+            method: default_method(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// How load is offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Fixed concurrency, each connection sending its next request as soon as the last one
+    /// answered. Latency here is service time: a stalled server sends fewer requests.
+    Closed,
+    /// Requests sent on a schedule whatever the server does; latency counts from each
+    /// request's intended send time, so stalls are not hidden (coordinated omission).
+    Open {
+        /// The rate over time.
+        schedule: RateSchedule,
+        /// Random spread of send times, as a fraction (0–1) of the mean gap between requests.
+        #[serde(default)]
+        jitter: f64,
+    },
+}
+
+/// Everything one benchmark run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkSpec {
+    /// The requests to send, round-robin.
+    pub requests: Vec<RequestSpec>,
+    /// HTTP/1.1 or HTTP/2.
+    #[serde(default)]
+    pub protocol: HttpVersion,
+    /// TCP connections kept open.
+    #[serde(default = "default_connections")]
+    pub connections: u32,
+    /// Concurrent streams per HTTP/2 connection (1 for HTTP/1.1).
+    #[serde(default = "one")]
+    pub streams: u32,
+    /// Load-generator threads; connections are spread over them.
+    #[serde(default = "one")]
+    pub threads: u32,
+    /// Closed (as fast as possible) or open (scheduled rate).
+    #[serde(flatten)]
+    pub model: LoadModel,
+    /// Measured duration in seconds (after warm-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// Stop after this many measured requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
+    /// Seconds of load before measurement starts; excluded from every figure.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// Seconds allowed for a TCP (and TLS) connect.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: f64,
+    /// Seconds allowed for one request, from send to the end of the response.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_s: f64,
+    /// Skip TLS certificate verification.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The mesh the traffic goes through, as a label for comparisons.
+    #[serde(default)]
+    pub mesh_type: MeshKind,
+}
+
+fn default_connections() -> u32 {
+    50
+}
+fn one() -> u32 {
+    1
+}
+fn default_connect_timeout() -> f64 {
+    5.0
+}
+fn default_request_timeout() -> f64 {
+    30.0
+}
+
+/// Limits that keep a typo from asking the box for something absurd.
+const MAX_CONNECTIONS: u32 = 100_000;
+const MAX_THREADS: u32 = 1024;
+const MAX_STREAMS: u32 = 10_000;
+
+impl BenchmarkSpec {
+    /// A closed-model spec for one GET of `url` with the defaults for everything else.
+    pub fn closed_get(url: impl Into<String>) -> Self {
+        BenchmarkSpec {
+            requests: vec![RequestSpec::get(url)],
+            protocol: HttpVersion::Http1,
+            connections: default_connections(),
+            streams: 1,
+            threads: 1,
+            model: LoadModel::Closed,
+            duration_s: Some(10.0),
+            max_requests: None,
+            warmup_s: 0.0,
+            connect_timeout_s: default_connect_timeout(),
+            request_timeout_s: default_request_timeout(),
+            insecure: false,
+            mesh_type: MeshKind::Baseline,
+        }
+    }
+
+    /// The measured duration: the one given, or else the rate schedule's own length.
+    pub fn measured_duration_s(&self) -> Option<f64> {
+        self.duration_s.or_else(|| match &self.model {
+            LoadModel::Open { schedule, .. } => schedule.duration().map(|d| d.as_secs_f64()),
+            LoadModel::Closed => None,
+        })
+    }
+
+    /// Checks everything a run depends on; the error names the offending field.
+    pub fn validate(&self) -> Result<()> {
+        if self.requests.is_empty() {
+            return Err(Error::invalid("url", "at least one URL is needed"));
+        }
+        let mut origin: Option<(String, String, u16)> = None;
+        for request in &self.requests {
+            let url = url::Url::parse(&request.url)
+                .map_err(|e| Error::invalid("url", format!("`{}`: {e}", request.url)))?;
+            let scheme = url.scheme().to_string();
+            if scheme != "http" && scheme != "https" {
+                return Err(Error::invalid(
+                    "url",
+                    format!("`{}`: scheme must be http or https", request.url),
+                ));
+            }
+            let host = url
+                .host_str()
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| Error::invalid("url", format!("`{}` has no host", request.url)))?
+                .to_string();
+            let port = url.port_or_known_default().unwrap_or(80);
+            let this = (scheme, host, port);
+            match &origin {
+                None => origin = Some(this),
+                Some(first) if *first != this => {
+                    return Err(Error::invalid(
+                        "url",
+                        "every URL of one run must share scheme, host and port (connections are reused across the mix)",
+                    ))
+                }
+                Some(_) => {}
+            }
+            if request.method.is_empty()
+                || !request.method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+            {
+                return Err(Error::invalid("method", format!("`{}` is not an HTTP method", request.method)));
+            }
+            for (name, value) in &request.headers {
+                if name.is_empty()
+                    || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+                    || value.bytes().any(|b| b == b'\r' || b == b'\n')
+                {
+                    return Err(Error::invalid("header", format!("`{name}: {value}` is not a valid header")));
+                }
+            }
+        }
+        if self.connections == 0 || self.connections > MAX_CONNECTIONS {
+            return Err(Error::invalid("connections", format!("must be 1 to {MAX_CONNECTIONS}")));
+        }
+        if self.threads == 0 || self.threads > MAX_THREADS {
+            return Err(Error::invalid("threads", format!("must be 1 to {MAX_THREADS}")));
+        }
+        if self.threads > self.connections {
+            return Err(Error::invalid(
+                "threads",
+                format!("{} threads need at least as many connections (got {})", self.threads, self.connections),
+            ));
+        }
+        if self.streams == 0 || self.streams > MAX_STREAMS {
+            return Err(Error::invalid("streams", format!("must be 1 to {MAX_STREAMS}")));
+        }
+        if self.streams > 1 && self.protocol == HttpVersion::Http1 {
+            return Err(Error::invalid("streams", "HTTP/1.1 carries one request at a time; use --http2 for streams"));
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if let Some(d) = self.duration_s {
+            if !positive(d) {
+                return Err(Error::invalid("duration", "must be above zero"));
+            }
+        }
+        if self.max_requests == Some(0) {
+            return Err(Error::invalid("requests", "must be above zero"));
+        }
+        if self.measured_duration_s().is_none() && self.max_requests.is_none() {
+            return Err(Error::invalid("duration", "give a duration or a number of requests"));
+        }
+        if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
+            return Err(Error::invalid("warmup", "must be zero or more"));
+        }
+        if !positive(self.connect_timeout_s) {
+            return Err(Error::invalid("connect_timeout", "must be above zero"));
+        }
+        if !positive(self.request_timeout_s) {
+            return Err(Error::invalid("timeout", "must be above zero"));
+        }
+        if let LoadModel::Open { schedule, jitter } = &self.model {
+            schedule.validate()?;
+            if !(jitter.is_finite() && (0.0..=1.0).contains(jitter)) {
+                return Err(Error::invalid("jitter", "must be between 0 and 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        BenchmarkSpec::closed_get("http://127.0.0.1:8080/").validate().unwrap();
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let base = BenchmarkSpec::closed_get("http://127.0.0.1:8080/");
+        let cases: Vec<(&str, Box<dyn Fn(&mut BenchmarkSpec)>)> = vec![
+            ("url", Box::new(|s| s.requests[0].url = "not a url".into())),
+            ("url", Box::new(|s| s.requests[0].url = "ftp://x/".into())),
+            ("url", Box::new(|s| s.requests.push(RequestSpec::get("http://127.0.0.2:1/")))),
+            ("connections", Box::new(|s| s.connections = 0)),
+            ("threads", Box::new(|s| s.threads = 100)),
+            ("streams", Box::new(|s| s.streams = 4)),
+            ("duration", Box::new(|s| s.duration_s = Some(0.0))),
+            ("duration", Box::new(|s| s.duration_s = None)),
+            ("header", Box::new(|s| s.requests[0].headers.push(("a\r\n".into(), "b".into())))),
+            ("method", Box::new(|s| s.requests[0].method = "GE T".into())),
+            ("jitter", Box::new(|s| {
+                s.model = LoadModel::Open { schedule: RateSchedule::Constant { rps: 10.0 }, jitter: 2.0 }
+            })),
+        ];
+        for (field, mutate) in cases {
+            let mut spec = base.clone();
+            mutate(&mut spec);
+            let err = spec.validate().unwrap_err();
+            assert!(err.to_string().contains(field), "expected `{field}` in `{err}`");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_keeps_the_model() {
+        let mut spec = BenchmarkSpec::closed_get("http://127.0.0.1:8080/");
+        spec.model = LoadModel::Open {
+            schedule: RateSchedule::Constant { rps: 2000.0 },
+            jitter: 0.1,
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains("\"model\":\"open\""), "{json}");
+        let back: BenchmarkSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, spec);
+    }
+}
