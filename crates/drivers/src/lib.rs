@@ -1,0 +1,42 @@
+//! Protocol drivers for the meshbench engine.
+//!
+//! HTTP/1.1 has a lean path of its own ([`http1`]): requests are serialised once, each
+//! exchange is one `write` and (usually) one `read` on a socket whose readiness the driver
+//! manages itself, and responses are parsed with `httparse` without being stored. That is
+//! what lets the engine keep up with wrk, which hand-codes the same path. TLS and HTTP/2
+//! go through rustls and hyper ([`http2`]), where a general library is the right tool.
+#![deny(missing_docs)]
+
+mod endpoint;
+pub mod http1;
+pub mod http2;
+mod io_error;
+mod net;
+mod tls;
+
+pub use endpoint::Endpoint;
+pub use http1::Http1Driver;
+pub use http2::Http2Driver;
+
+/// Why a driver could not be built from a spec.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The spec itself is invalid.
+    #[error(transparent)]
+    Spec(#[from] meshbench_core::Error),
+    /// The target's host name did not resolve.
+    #[error("cannot resolve `{host}`: {reason}")]
+    Dns {
+        /// The host that did not resolve.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+    },
+    /// The TLS configuration could not be built.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,71 @@
+//! Connecting: TCP with a timeout and TCP_NODELAY, then TLS when the endpoint asks for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshbench_core::ErrorKind;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::endpoint::Endpoint;
+use crate::io_error::kind_of;
+
+/// A failed connect: the kind results count and a message for the preflight report.
+pub(crate) type ConnectError = (ErrorKind, String);
+
+pub(crate) async fn tcp(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(endpoint.addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err((kind_of(&e), format!("connect to {}: {e}", endpoint.addr))),
+        Err(_) => {
+            return Err((
+                ErrorKind::ConnectTimeout,
+                format!("connect to {} timed out after {:.1}s", endpoint.addr, timeout.as_secs_f64()),
+            ))
+        }
+    };
+    // Latency is what is measured: never let Nagle hold a request back.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// TLS settings shared by every connection of a driver.
+#[derive(Clone)]
+pub(crate) struct TlsSetup {
+    pub connector: tokio_rustls::TlsConnector,
+    pub server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSetup").field("server_name", &self.server_name).finish()
+    }
+}
+
+impl TlsSetup {
+    pub(crate) fn new(config: Arc<rustls::ClientConfig>, server_name: ServerName<'static>) -> Self {
+        TlsSetup {
+            connector: tokio_rustls::TlsConnector::from(config),
+            server_name,
+        }
+    }
+
+    pub(crate) async fn handshake(
+        &self,
+        stream: TcpStream,
+        timeout: Duration,
+    ) -> Result<TlsStream<TcpStream>, ConnectError> {
+        match tokio::time::timeout(timeout, self.connector.connect(self.server_name.clone(), stream)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => {
+                let kind = match kind_of(&e) {
+                    ErrorKind::Protocol | ErrorKind::Io => ErrorKind::Tls,
+                    other => other,
+                };
+                Err((kind, format!("TLS handshake: {e}")))
+            }
+            Err(_) => Err((ErrorKind::ConnectTimeout, "TLS handshake timed out".into())),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Where each load thread gets its next slot: "now" in the closed model, the schedule's next
+//! send time in the open model. All times are nanoseconds from the run's base instant.
+
+use std::cell::Cell;
+
+use meshbench_core::RateSchedule;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::clock::{secs_to_nanos, Nanos};
+
+/// A slot handed to a lane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Slot {
+    /// When the request should go out.
+    pub at: Nanos,
+    /// Index in the request mix.
+    pub seq: u64,
+    /// False during warm-up.
+    pub measured: bool,
+}
+
+/// The timing facts every thread shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Timing {
+    /// Measurement starts here (warm-up before it).
+    pub measure_start: Nanos,
+    /// No new request is started at or after this point; `None` runs until `quota` is met.
+    pub deadline: Option<Nanos>,
+}
+
+pub(crate) enum Pacer {
+    Closed {
+        timing: Timing,
+        /// Measured requests this thread may still start, when bounded by count.
+        quota: Cell<Option<u64>>,
+        seq: Cell<u64>,
+    },
+    Open {
+        timing: Timing,
+        schedule: RateSchedule,
+        /// Slots in warm-up (at the schedule's first rate), across all threads.
+        warmup_slots: u64,
+        warmup_rate: f64,
+        /// Measured slots allowed across all threads, when bounded by count.
+        max_slots: Option<u64>,
+        /// This thread takes global slots `thread, thread + threads, …`.
+        thread: u64,
+        threads: u64,
+        next: Cell<u64>,
+        jitter: f64,
+        rng: std::cell::RefCell<SmallRng>,
+    },
+}
+
+impl Pacer {
+    pub(crate) fn closed(timing: Timing, quota: Option<u64>) -> Self {
+        Pacer::Closed {
+            timing,
+            quota: Cell::new(quota),
+            seq: Cell::new(0),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open(
+        timing: Timing,
+        schedule: RateSchedule,
+        warmup_s: f64,
+        max_slots: Option<u64>,
+        thread: u64,
+        threads: u64,
+        jitter: f64,
+        seed: u64,
+    ) -> Self {
+        let warmup_rate = schedule.rate_at(0.0);
+        Pacer::Open {
+            timing,
+            warmup_slots: (warmup_s * warmup_rate).floor() as u64,
+            warmup_rate,
+            schedule,
+            max_slots,
+            thread,
+            threads,
+            next: Cell::new(0),
+            jitter,
+            rng: std::cell::RefCell::new(SmallRng::seed_from_u64(seed)),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, Pacer::Open { .. })
+    }
+
+    /// The next slot for a lane that is free at `now`, or `None` when this thread is done.
+    #[inline]
+    pub(crate) fn next(&self, now: Nanos) -> Option<Slot> {
+        match self {
+            Pacer::Closed { timing, quota, seq } => {
+                if timing.deadline.is_some_and(|d| now >= d) {
+                    return None;
+                }
+                let measured = now >= timing.measure_start;
+                if measured {
+                    match quota.get() {
+                        Some(0) => return None,
+                        Some(n) => quota.set(Some(n - 1)),
+                        None => {}
+                    }
+                }
+                let s = seq.get();
+                seq.set(s + 1);
+                Some(Slot { at: now, seq: s, measured })
+            }
+            Pacer::Open {
+                timing,
+                schedule,
+                warmup_slots,
+                warmup_rate,
+                max_slots,
+                thread,
+                threads,
+                next,
+                jitter,
+                rng,
+            } => {
+                let local = next.get();
+                let global = local * threads + thread;
+                let (offset_s, measured) = if global < *warmup_slots {
+                    let warmup_s = *warmup_slots as f64 / warmup_rate;
+                    (global as f64 / warmup_rate - warmup_s, false)
+                } else {
+                    let i = global - warmup_slots;
+                    if max_slots.is_some_and(|m| i >= m) {
+                        return None;
+                    }
+                    (schedule.offset_of(i)?, true)
+                };
+                let mut at_s = offset_s;
+                if *jitter > 0.0 {
+                    let gap = 1.0 / schedule.rate_at(offset_s.max(0.0));
+                    let u: f64 = rng.borrow_mut().random::<f64>() - 0.5;
+                    at_s += u * jitter * gap;
+                }
+                let at = (timing.measure_start as i64 + secs_to_nanos_signed(at_s)).max(0) as Nanos;
+                if measured && timing.deadline.is_some_and(|d| at >= d) {
+                    return None;
+                }
+                next.set(local + 1);
+                Some(Slot { at, seq: global, measured })
+            }
+        }
+    }
+
+    /// Whether a request finishing at `done` still counts (closed model: only before the
+    /// deadline, as wrk counts; open model: every scheduled request counts, however late).
+    #[inline]
+    pub(crate) fn counts_completion(&self, done: Nanos) -> bool {
+        match self {
+            Pacer::Closed { timing, .. } => timing.deadline.is_none_or(|d| done <= d),
+            Pacer::Open { .. } => true,
+        }
+    }
+}
+
+fn secs_to_nanos_signed(s: f64) -> i64 {
+    if s >= 0.0 {
+        secs_to_nanos(s) as i64
+    } else {
+        -(secs_to_nanos(-s) as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn open(thread: u64, threads: u64, warmup_s: f64, max: Option<u64>) -> Pacer {
+        Pacer::open(
+            Timing { measure_start: 2 * SEC, deadline: Some(3 * SEC) },
+            RateSchedule::Constant { rps: 10.0 },
+            warmup_s,
+            max,
+            thread,
+            threads,
+            0.0,
+            1,
+        )
+    }
+
+    #[test]
+    fn open_slots_follow_the_schedule_and_split_across_threads() {
+        let p0 = open(0, 2, 0.0, None);
+        let p1 = open(1, 2, 0.0, None);
+        let a: Vec<_> = std::iter::from_fn(|| p0.next(0)).map(|s| s.at).collect();
+        let b: Vec<_> = std::iter::from_fn(|| p1.next(0)).map(|s| s.at).collect();
+        assert_eq!(a, (0..5).map(|i| 2 * SEC + i * 2 * SEC / 10).collect::<Vec<_>>());
+        assert_eq!(b, (0..5).map(|i| 2 * SEC + (2 * i + 1) * SEC / 10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn warmup_slots_come_first_and_are_not_measured() {
+        let p = open(0, 1, 1.0, None);
+        let slots: Vec<_> = std::iter::from_fn(|| p.next(0)).collect();
+        assert_eq!(slots.len(), 20);
+        assert!(slots[..10].iter().all(|s| !s.measured && s.at < 2 * SEC));
+        assert_eq!(slots[0].at, SEC);
+        assert!(slots[10..].iter().all(|s| s.measured));
+        assert_eq!(slots[10].at, 2 * SEC);
+    }
+
+    #[test]
+    fn count_bound_stops_open_and_closed() {
+        let p = open(0, 1, 0.0, Some(3));
+        assert_eq!(std::iter::from_fn(|| p.next(0)).count(), 3);
+        let c = Pacer::closed(Timing { measure_start: 0, deadline: None }, Some(4));
+        assert_eq!(std::iter::from_fn(|| c.next(5)).count(), 4);
+        let d = Pacer::closed(Timing { measure_start: 0, deadline: Some(10) }, None);
+        assert!(d.next(9).is_some());
+        assert!(d.next(10).is_none());
+    }
+}
