@@ -1,0 +1,213 @@
+//! The engine and the HTTP drivers against the real built-in target on loopback: the
+//! measurement-correctness checks the load engine is held to.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule};
+use meshbench_drivers::{Http1Driver, Http2Driver};
+use meshbench_engine::{run, Error, RunOutput, StopHandle};
+use meshbench_target::{TargetConfig, TargetServer};
+
+struct Target {
+    runtime: tokio::runtime::Runtime,
+    server: TargetServer,
+}
+
+impl Target {
+    fn start() -> Target {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime.block_on(TargetServer::start(TargetConfig::new(addr))).unwrap();
+        Target { runtime, server }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.server.http_addr(), path_and_query)
+    }
+}
+
+fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
+    run(spec, Arc::new(Http1Driver::new(spec).unwrap()), StopHandle::new(), &mut ()).unwrap()
+}
+
+fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
+    let mut spec = BenchmarkSpec::closed_get(url);
+    spec.model = LoadModel::Open {
+        schedule: RateSchedule::Constant { rps },
+        jitter: 0.0,
+    };
+    spec.duration_s = Some(seconds);
+    spec
+}
+
+#[test]
+fn fixed_delay_shows_as_the_median() {
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("/?delay=10ms"));
+    spec.connections = 10;
+    spec.duration_s = Some(2.0);
+    let out = run_http1(&spec);
+    let r = &out.result;
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert!(r.requests > 500, "only {} requests", r.requests);
+    assert!(
+        (10_000..=12_000).contains(&r.latency_us.p50),
+        "p50 {} µs not in [10 ms, 12 ms]",
+        r.latency_us.p50
+    );
+    assert_eq!(r.status_codes.get("200"), Some(&r.requests));
+    assert_eq!(r.model, "closed");
+    assert_eq!(r.requested_rps, None);
+    assert_eq!(r.latency_us, r.service_time_us, "closed model: latency is service time");
+    assert_eq!(out.latency.len(), r.requests);
+}
+
+#[test]
+fn open_model_does_not_hide_a_stall() {
+    let target = Target::start();
+    let spec = open(target.url("/"), 1000.0, 6.0);
+    let pause = {
+        let handle = target.runtime.handle().clone();
+        let server = &target.server;
+        // Freeze the target for one second in the middle of the run.
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(2500));
+                let _guard = handle.enter();
+                server.pause_for(Duration::from_secs(1));
+            });
+            run_http1(&spec)
+        })
+    };
+    let r = &pause.result;
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert!(
+        r.latency_us.p99 >= 500_000,
+        "p99 {} µs: a one-second stall must show (coordinated omission)",
+        r.latency_us.p99
+    );
+    assert!(r.latency_us.max >= 900_000, "max {} µs", r.latency_us.max);
+    // The uncorrected service time is reported beside it and hides most of the stall.
+    assert!(r.service_time_us.p50 < r.latency_us.p99);
+    assert!(r.service_time_us.p90 < 100_000, "service p90 {} µs", r.service_time_us.p90);
+    // Requests due during the stall were sent late, not dropped.
+    assert!(r.requests >= 5_990, "only {} requests of 6000", r.requests);
+}
+
+#[test]
+fn open_model_keeps_the_requested_rate() {
+    let target = Target::start();
+    let mut spec = open(target.url("/"), 2000.0, 3.0);
+    spec.connections = 20;
+    let r = run_http1(&spec).result;
+    assert_eq!(r.requested_rps, Some(2000.0));
+    let achieved = r.rps;
+    assert!(
+        (achieved - 2000.0).abs() <= 20.0,
+        "achieved {achieved} req/s for 2000 requested"
+    );
+    assert_eq!(r.timeline.len(), 3, "{:?}", r.timeline);
+    for second in &r.timeline {
+        assert!((1900..=2100).contains(&second.requests), "{second:?}");
+    }
+    assert!(!r.loadgen.saturated, "{:?}", r.loadgen.saturation_reasons);
+}
+
+#[test]
+fn count_bound_and_threads_and_mixed_urls() {
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("/?status=201"));
+    spec.requests.push(meshbench_core::RequestSpec::get(target.url("/?status=404")));
+    spec.connections = 4;
+    spec.threads = 2;
+    spec.duration_s = None;
+    spec.max_requests = Some(1000);
+    let r = run_http1(&spec).result;
+    assert_eq!(r.requests, 1000);
+    let created = r.status_codes.get("201").copied().unwrap_or(0);
+    let missing = r.status_codes.get("404").copied().unwrap_or(0);
+    assert_eq!(created + missing, 1000);
+    assert!((400..=600).contains(&created), "round-robin mix: {:?}", r.status_codes);
+}
+
+#[test]
+fn http2_with_streams() {
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("/?size=100"));
+    spec.protocol = HttpVersion::Http2;
+    spec.connections = 2;
+    spec.streams = 8;
+    spec.duration_s = None;
+    spec.max_requests = Some(2000);
+    let r = run(&spec, Arc::new(Http2Driver::new(&spec).unwrap()), StopHandle::new(), &mut ())
+        .unwrap()
+        .result;
+    assert_eq!(r.requests, 2000);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert!(r.bytes_received >= 200_000);
+}
+
+#[test]
+fn closing_target_is_counted_not_fatal() {
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("/?close=1"));
+    spec.connections = 2;
+    spec.duration_s = None;
+    spec.max_requests = Some(200);
+    let r = run_http1(&spec).result;
+    assert_eq!(r.requests, 200);
+    assert_eq!(r.errors, 0, "reconnects after Connection: close: {:?}", r.error_kinds);
+}
+
+#[test]
+fn refusing_target_is_reported_before_load() {
+    // Bind then drop: the port is (almost certainly) closed now.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{port}/"));
+    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    assert!(matches!(err, Error::Unreachable(_)), "{err}");
+    assert!(err.to_string().contains("connect_refused"), "{err}");
+}
+
+#[test]
+fn garbage_answering_target_is_a_protocol_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+        }
+    });
+    let spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
+    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    assert!(err.to_string().contains("protocol"), "{err}");
+}
+
+#[test]
+fn silent_target_times_out_within_bounds() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(2).flatten() {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let mut spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
+    spec.request_timeout_s = 0.5;
+    spec.connect_timeout_s = 0.5;
+    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    assert!(err.to_string().contains("no answer"), "{err}");
+    drop(keep);
+}
