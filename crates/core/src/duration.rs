@@ -19,7 +19,9 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration> {
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| Error::invalid(field, format!("`{text}` has a number without a unit")))?;
+            .ok_or_else(|| {
+                Error::invalid(field, format!("`{text}` has a number without a unit"))
+            })?;
         if number_len == 0 {
             return Err(Error::invalid(
                 field,
@@ -55,7 +57,10 @@ pub fn parse_duration(field: &'static str, text: &str) -> Result<Duration> {
 
 fn seconds_to_duration(field: &'static str, seconds: f64) -> Result<Duration> {
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(Error::invalid(field, "duration must be a finite, non-negative number"));
+        return Err(Error::invalid(
+            field,
+            "duration must be a finite, non-negative number",
+        ));
     }
     // Ten years is far beyond any benchmark and keeps Duration arithmetic from overflowing.
     if seconds > 315_360_000.0 {
@@ -84,10 +89,22 @@ mod tests {
     fn parses_common_forms() {
         assert_eq!(parse_duration("d", "10s").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("d", "10").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("d", "500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("d", "1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("d", "250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("d", "1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("d", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_duration("d", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            parse_duration("d", "250us").unwrap(),
+            Duration::from_micros(250)
+        );
+        assert_eq!(
+            parse_duration("d", "1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
     }
 
     #[test]

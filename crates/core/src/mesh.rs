@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn parses_names_and_rejects_unknown() {
-        assert_eq!("Istio-Ambient".parse::<MeshKind>().unwrap(), MeshKind::IstioAmbient);
+        assert_eq!(
+            "Istio-Ambient".parse::<MeshKind>().unwrap(),
+            MeshKind::IstioAmbient
+        );
         assert_eq!("baseline".parse::<MeshKind>().unwrap(), MeshKind::Baseline);
         assert!("consul".parse::<MeshKind>().is_err());
     }

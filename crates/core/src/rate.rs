@@ -56,11 +56,19 @@ impl RateSchedule {
             s.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite())
-                .ok_or_else(|| Error::invalid("rate", format!("`{s}` is not a number of requests per second")))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "rate",
+                        format!("`{s}` is not a number of requests per second"),
+                    )
+                })
         };
         let schedule = if let Some((from, to)) = text.split_once("..") {
             let over = total.ok_or_else(|| {
-                Error::invalid("rate", "a ramp (`from..to`) needs a duration (-d) to ramp over")
+                Error::invalid(
+                    "rate",
+                    "a ramp (`from..to`) needs a duration (-d) to ramp over",
+                )
             })?;
             RateSchedule::Ramp {
                 from: number(from)?,
@@ -94,15 +102,26 @@ impl RateSchedule {
         match *self {
             RateSchedule::Constant { rps } => {
                 if !rate_ok(rps) {
-                    return Err(Error::invalid("rate", format!("{rps} must be above 0 and at most {MAX_RATE}")));
+                    return Err(Error::invalid(
+                        "rate",
+                        format!("{rps} must be above 0 and at most {MAX_RATE}"),
+                    ));
                 }
             }
-            RateSchedule::Steps { from, to, step, step_duration_s } => {
+            RateSchedule::Steps {
+                from,
+                to,
+                step,
+                step_duration_s,
+            } => {
                 if !rate_ok(from) || !rate_ok(to) {
                     return Err(Error::invalid("rate", "step rates must be above 0"));
                 }
                 if step == 0.0 || !step.is_finite() || (to - from) * step < 0.0 {
-                    return Err(Error::invalid("rate", "the step must move from `from` towards `to`"));
+                    return Err(Error::invalid(
+                        "rate",
+                        "the step must move from `from` towards `to`",
+                    ));
                 }
                 if self.step_count() > 10_000 {
                     return Err(Error::invalid("rate", "more than 10000 steps"));
@@ -112,11 +131,17 @@ impl RateSchedule {
                 }
             }
             RateSchedule::Ramp { from, to, over_s } => {
-                if !(from.is_finite() && from >= 0.0 && from <= MAX_RATE) || !rate_ok(to) {
-                    return Err(Error::invalid("rate", "a ramp goes from a rate of 0 or more to one above 0"));
+                if !(0.0..=MAX_RATE).contains(&from) || !rate_ok(to) {
+                    return Err(Error::invalid(
+                        "rate",
+                        "a ramp goes from a rate of 0 or more to one above 0",
+                    ));
                 }
                 if !(over_s.is_finite() && over_s > 0.0) {
-                    return Err(Error::invalid("duration", "a ramp needs a duration above zero"));
+                    return Err(Error::invalid(
+                        "duration",
+                        "a ramp needs a duration above zero",
+                    ));
                 }
             }
         }
@@ -134,9 +159,11 @@ impl RateSchedule {
     pub fn duration(&self) -> Option<Duration> {
         match *self {
             RateSchedule::Constant { .. } => None,
-            RateSchedule::Steps { step_duration_s, .. } => {
-                Some(Duration::from_secs_f64(step_duration_s * self.step_count() as f64))
-            }
+            RateSchedule::Steps {
+                step_duration_s, ..
+            } => Some(Duration::from_secs_f64(
+                step_duration_s * self.step_count() as f64,
+            )),
             RateSchedule::Ramp { over_s, .. } => Some(Duration::from_secs_f64(over_s)),
         }
     }
@@ -145,11 +172,18 @@ impl RateSchedule {
     pub fn rate_at(&self, t: f64) -> f64 {
         match *self {
             RateSchedule::Constant { rps } => rps,
-            RateSchedule::Steps { from, step, step_duration_s, .. } => {
+            RateSchedule::Steps {
+                from,
+                step,
+                step_duration_s,
+                ..
+            } => {
                 let k = ((t / step_duration_s).floor() as u64).min(self.step_count() - 1);
                 from + step * k as f64
             }
-            RateSchedule::Ramp { from, to, over_s } => from + (to - from) * (t / over_s).clamp(0.0, 1.0),
+            RateSchedule::Ramp { from, to, over_s } => {
+                from + (to - from) * (t / over_s).clamp(0.0, 1.0)
+            }
         }
     }
 
@@ -157,7 +191,12 @@ impl RateSchedule {
     pub fn expected_requests(&self, t: f64) -> f64 {
         match *self {
             RateSchedule::Constant { rps } => rps * t,
-            RateSchedule::Steps { from, step, step_duration_s, .. } => {
+            RateSchedule::Steps {
+                from,
+                step,
+                step_duration_s,
+                ..
+            } => {
                 let mut left = t;
                 let mut total = 0.0;
                 for k in 0..self.step_count() {
@@ -183,7 +222,12 @@ impl RateSchedule {
         let i = i as f64;
         match *self {
             RateSchedule::Constant { rps } => Some(i / rps),
-            RateSchedule::Steps { from, step, step_duration_s, .. } => {
+            RateSchedule::Steps {
+                from,
+                step,
+                step_duration_s,
+                ..
+            } => {
                 let mut before = 0.0;
                 for k in 0..self.step_count() {
                     let rate = from + step * k as f64;
@@ -216,7 +260,12 @@ impl RateSchedule {
     pub fn describe(&self) -> String {
         match *self {
             RateSchedule::Constant { rps } => format!("{rps}/s"),
-            RateSchedule::Steps { from, to, step, step_duration_s } => {
+            RateSchedule::Steps {
+                from,
+                to,
+                step,
+                step_duration_s,
+            } => {
                 format!("{from}→{to}/s step {step} every {step_duration_s}s")
             }
             RateSchedule::Ramp { from, to, over_s } => format!("{from}→{to}/s ramp over {over_s}s"),
@@ -283,9 +332,20 @@ mod tests {
 
     #[test]
     fn bad_rates_are_refused_with_the_field_named() {
-        for bad in ["0", "-5", "abc", "1:2", "5000:1000:1000", "1000:5000:0", "nan"] {
+        for bad in [
+            "0",
+            "-5",
+            "abc",
+            "1:2",
+            "5000:1000:1000",
+            "1000:5000:0",
+            "nan",
+        ] {
             let err = RateSchedule::parse(bad, TEN, Some(TEN)).unwrap_err();
-            assert!(err.to_string().contains("rate") || err.to_string().contains("step"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("rate") || err.to_string().contains("step"),
+                "{bad}: {err}"
+            );
         }
         assert!(RateSchedule::parse("1..5", TEN, None).is_err());
     }

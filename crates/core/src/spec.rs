@@ -193,36 +193,60 @@ impl BenchmarkSpec {
                 Some(_) => {}
             }
             if request.method.is_empty()
-                || !request.method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+                || !request
+                    .method
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b'-')
             {
-                return Err(Error::invalid("method", format!("`{}` is not an HTTP method", request.method)));
+                return Err(Error::invalid(
+                    "method",
+                    format!("`{}` is not an HTTP method", request.method),
+                ));
             }
             for (name, value) in &request.headers {
                 if name.is_empty()
                     || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
                     || value.bytes().any(|b| b == b'\r' || b == b'\n')
                 {
-                    return Err(Error::invalid("header", format!("`{name}: {value}` is not a valid header")));
+                    return Err(Error::invalid(
+                        "header",
+                        format!("`{name}: {value}` is not a valid header"),
+                    ));
                 }
             }
         }
         if self.connections == 0 || self.connections > MAX_CONNECTIONS {
-            return Err(Error::invalid("connections", format!("must be 1 to {MAX_CONNECTIONS}")));
+            return Err(Error::invalid(
+                "connections",
+                format!("must be 1 to {MAX_CONNECTIONS}"),
+            ));
         }
         if self.threads == 0 || self.threads > MAX_THREADS {
-            return Err(Error::invalid("threads", format!("must be 1 to {MAX_THREADS}")));
+            return Err(Error::invalid(
+                "threads",
+                format!("must be 1 to {MAX_THREADS}"),
+            ));
         }
         if self.threads > self.connections {
             return Err(Error::invalid(
                 "threads",
-                format!("{} threads need at least as many connections (got {})", self.threads, self.connections),
+                format!(
+                    "{} threads need at least as many connections (got {})",
+                    self.threads, self.connections
+                ),
             ));
         }
         if self.streams == 0 || self.streams > MAX_STREAMS {
-            return Err(Error::invalid("streams", format!("must be 1 to {MAX_STREAMS}")));
+            return Err(Error::invalid(
+                "streams",
+                format!("must be 1 to {MAX_STREAMS}"),
+            ));
         }
         if self.streams > 1 && self.protocol == HttpVersion::Http1 {
-            return Err(Error::invalid("streams", "HTTP/1.1 carries one request at a time; use --http2 for streams"));
+            return Err(Error::invalid(
+                "streams",
+                "HTTP/1.1 carries one request at a time; use --http2 for streams",
+            ));
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if let Some(d) = self.duration_s {
@@ -234,7 +258,10 @@ impl BenchmarkSpec {
             return Err(Error::invalid("requests", "must be above zero"));
         }
         if self.measured_duration_s().is_none() && self.max_requests.is_none() {
-            return Err(Error::invalid("duration", "give a duration or a number of requests"));
+            return Err(Error::invalid(
+                "duration",
+                "give a duration or a number of requests",
+            ));
         }
         if !(self.warmup_s.is_finite() && self.warmup_s >= 0.0) {
             return Err(Error::invalid("warmup", "must be zero or more"));
@@ -261,32 +288,50 @@ mod tests {
 
     #[test]
     fn defaults_validate() {
-        BenchmarkSpec::closed_get("http://127.0.0.1:8080/").validate().unwrap();
+        BenchmarkSpec::closed_get("http://127.0.0.1:8080/")
+            .validate()
+            .unwrap();
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let base = BenchmarkSpec::closed_get("http://127.0.0.1:8080/");
-        let cases: Vec<(&str, Box<dyn Fn(&mut BenchmarkSpec)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut BenchmarkSpec)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("url", Box::new(|s| s.requests[0].url = "not a url".into())),
             ("url", Box::new(|s| s.requests[0].url = "ftp://x/".into())),
-            ("url", Box::new(|s| s.requests.push(RequestSpec::get("http://127.0.0.2:1/")))),
+            (
+                "url",
+                Box::new(|s| s.requests.push(RequestSpec::get("http://127.0.0.2:1/"))),
+            ),
             ("connections", Box::new(|s| s.connections = 0)),
             ("threads", Box::new(|s| s.threads = 100)),
             ("streams", Box::new(|s| s.streams = 4)),
             ("duration", Box::new(|s| s.duration_s = Some(0.0))),
             ("duration", Box::new(|s| s.duration_s = None)),
-            ("header", Box::new(|s| s.requests[0].headers.push(("a\r\n".into(), "b".into())))),
+            (
+                "header",
+                Box::new(|s| s.requests[0].headers.push(("a\r\n".into(), "b".into()))),
+            ),
             ("method", Box::new(|s| s.requests[0].method = "GE T".into())),
-            ("jitter", Box::new(|s| {
-                s.model = LoadModel::Open { schedule: RateSchedule::Constant { rps: 10.0 }, jitter: 2.0 }
-            })),
+            (
+                "jitter",
+                Box::new(|s| {
+                    s.model = LoadModel::Open {
+                        schedule: RateSchedule::Constant { rps: 10.0 },
+                        jitter: 2.0,
+                    }
+                }),
+            ),
         ];
         for (field, mutate) in cases {
             let mut spec = base.clone();
             mutate(&mut spec);
             let err = spec.validate().unwrap_err();
-            assert!(err.to_string().contains(field), "expected `{field}` in `{err}`");
+            assert!(
+                err.to_string().contains(field),
+                "expected `{field}` in `{err}`"
+            );
         }
     }
 

@@ -30,7 +30,9 @@ impl Endpoint {
             .host_str()
             .ok_or_else(|| meshbench_core::Error::invalid("url", format!("`{url}` has no host")))?
             .to_string();
-        let port = parsed.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addr = (bare, port)
             .to_socket_addrs()
@@ -44,7 +46,11 @@ impl Endpoint {
                 reason: "no addresses".into(),
             })?;
         let default_port = if tls { 443 } else { 80 };
-        let authority = if port == default_port { host.clone() } else { format!("{host}:{port}") };
+        let authority = if port == default_port {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
         Ok(Endpoint {
             tls,
             host,

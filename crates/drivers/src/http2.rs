@@ -49,16 +49,25 @@ impl Http2Driver {
     /// Builds the driver for a validated spec.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
         spec.validate()?;
-        let first = spec.requests.first().map(|r| r.url.as_str()).unwrap_or_default();
+        let first = spec
+            .requests
+            .first()
+            .map(|r| r.url.as_str())
+            .unwrap_or_default();
         let endpoint = Endpoint::resolve(first)?;
-        let invalid = |field: &'static str, m: String| crate::Error::Spec(meshbench_core::Error::invalid(field, m));
+        let invalid = |field: &'static str, m: String| {
+            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
+        };
         let requests = spec
             .requests
             .iter()
             .map(|r| {
                 let method = Method::from_bytes(r.method.to_ascii_uppercase().as_bytes())
                     .map_err(|e| invalid("method", e.to_string()))?;
-                let uri: Uri = r.url.parse().map_err(|e: http::uri::InvalidUri| invalid("url", e.to_string()))?;
+                let uri: Uri = r
+                    .url
+                    .parse()
+                    .map_err(|e: http::uri::InvalidUri| invalid("url", e.to_string()))?;
                 let mut headers = HeaderMap::new();
                 let mut size = (r.method.len() + r.url.len()) as u64;
                 for (name, value) in &r.headers {
@@ -68,13 +77,20 @@ impl Http2Driver {
                     }
                     let name = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                         .map_err(|e| invalid("header", e.to_string()))?;
-                    let value = HeaderValue::from_str(value).map_err(|e| invalid("header", e.to_string()))?;
+                    let value = HeaderValue::from_str(value)
+                        .map_err(|e| invalid("header", e.to_string()))?;
                     size += (name.as_str().len() + value.len()) as u64;
                     headers.append(name, value);
                 }
                 let body = Bytes::from(r.body.clone().unwrap_or_default().into_bytes());
                 size += body.len() as u64;
-                Ok(Template { method, uri, headers, body, size })
+                Ok(Template {
+                    method,
+                    uri,
+                    headers,
+                    body,
+                    size,
+                })
             })
             .collect::<crate::Result<Vec<_>>>()?;
         let tls = if endpoint.tls {
@@ -126,7 +142,11 @@ impl Driver for Http2Driver {
         };
         match session.call(0).await {
             Ok(_) => Ok(()),
-            Err(failure) => Err(describe(failure.kind, &session.last_error, &self.shared.endpoint)),
+            Err(failure) => Err(describe(
+                failure.kind,
+                &session.last_error,
+                &self.shared.endpoint,
+            )),
         }
     }
 
@@ -158,16 +178,20 @@ impl Http2Session {
         let sender = match &shared.tls {
             Some(tls) => {
                 let stream = tls.handshake(tcp, shared.connect_timeout).await?;
-                let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(handshake)?;
+                let (sender, conn) = hyper::client::conn::http2::handshake(
+                    TokioExecutor::new(),
+                    TokioIo::new(stream),
+                )
+                .await
+                .map_err(handshake)?;
                 tokio::spawn(conn);
                 sender
             }
             None => {
-                let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                    .await
-                    .map_err(handshake)?;
+                let (sender, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                        .await
+                        .map_err(handshake)?;
                 tokio::spawn(conn);
                 sender
             }
@@ -241,7 +265,10 @@ impl Session for Http2Session {
             Ok(exchange) => Ok(exchange),
             Err((kind, message)) => {
                 self.last_error = message;
-                if matches!(kind, ErrorKind::Closed | ErrorKind::Reset | ErrorKind::Protocol | ErrorKind::Io) {
+                if matches!(
+                    kind,
+                    ErrorKind::Closed | ErrorKind::Reset | ErrorKind::Protocol | ErrorKind::Io
+                ) {
                     *self.connection.sender.borrow_mut() = None;
                 }
                 Err(Failure::from(kind))

@@ -21,7 +21,11 @@ pub(crate) async fn tcp(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStr
         Err(_) => {
             return Err((
                 ErrorKind::ConnectTimeout,
-                format!("connect to {} timed out after {:.1}s", endpoint.addr, timeout.as_secs_f64()),
+                format!(
+                    "connect to {} timed out after {:.1}s",
+                    endpoint.addr,
+                    timeout.as_secs_f64()
+                ),
             ))
         }
     };
@@ -39,7 +43,9 @@ pub(crate) struct TlsSetup {
 
 impl std::fmt::Debug for TlsSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSetup").field("server_name", &self.server_name).finish()
+        f.debug_struct("TlsSetup")
+            .field("server_name", &self.server_name)
+            .finish()
     }
 }
 
@@ -56,7 +62,12 @@ impl TlsSetup {
         stream: TcpStream,
         timeout: Duration,
     ) -> Result<TlsStream<TcpStream>, ConnectError> {
-        match tokio::time::timeout(timeout, self.connector.connect(self.server_name.clone(), stream)).await {
+        match tokio::time::timeout(
+            timeout,
+            self.connector.connect(self.server_name.clone(), stream),
+        )
+        .await
+        {
             Ok(Ok(tls)) => Ok(tls),
             Ok(Err(e)) => {
                 let kind = match kind_of(&e) {

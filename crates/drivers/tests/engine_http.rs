@@ -1,5 +1,6 @@
 //! The engine and the HTTP drivers against the real built-in target on loopback: the
 //! measurement-correctness checks the load engine is held to.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -24,7 +25,9 @@ impl Target {
             .build()
             .unwrap();
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime.block_on(TargetServer::start(TargetConfig::new(addr))).unwrap();
+        let server = runtime
+            .block_on(TargetServer::start(TargetConfig::new(addr)))
+            .unwrap();
         Target { runtime, server }
     }
 
@@ -34,7 +37,13 @@ impl Target {
 }
 
 fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
-    run(spec, Arc::new(Http1Driver::new(spec).unwrap()), StopHandle::new(), &mut ()).unwrap()
+    run(
+        spec,
+        Arc::new(Http1Driver::new(spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap()
 }
 
 fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
@@ -65,7 +74,10 @@ fn fixed_delay_shows_as_the_median() {
     assert_eq!(r.status_codes.get("200"), Some(&r.requests));
     assert_eq!(r.model, "closed");
     assert_eq!(r.requested_rps, None);
-    assert_eq!(r.latency_us, r.service_time_us, "closed model: latency is service time");
+    assert_eq!(
+        r.latency_us, r.service_time_us,
+        "closed model: latency is service time"
+    );
     assert_eq!(out.latency.len(), r.requests);
 }
 
@@ -96,7 +108,11 @@ fn open_model_does_not_hide_a_stall() {
     assert!(r.latency_us.max >= 900_000, "max {} µs", r.latency_us.max);
     // The uncorrected service time is reported beside it and hides most of the stall.
     assert!(r.service_time_us.p50 < r.latency_us.p99);
-    assert!(r.service_time_us.p90 < 100_000, "service p90 {} µs", r.service_time_us.p90);
+    assert!(
+        r.service_time_us.p90 < 100_000,
+        "service p90 {} µs",
+        r.service_time_us.p90
+    );
     // Requests due during the stall were sent late, not dropped.
     assert!(r.requests >= 5_990, "only {} requests of 6000", r.requests);
 }
@@ -124,7 +140,8 @@ fn open_model_keeps_the_requested_rate() {
 fn count_bound_and_threads_and_mixed_urls() {
     let target = Target::start();
     let mut spec = BenchmarkSpec::closed_get(target.url("/?status=201"));
-    spec.requests.push(meshbench_core::RequestSpec::get(target.url("/?status=404")));
+    spec.requests
+        .push(meshbench_core::RequestSpec::get(target.url("/?status=404")));
     spec.connections = 4;
     spec.threads = 2;
     spec.duration_s = None;
@@ -134,7 +151,11 @@ fn count_bound_and_threads_and_mixed_urls() {
     let created = r.status_codes.get("201").copied().unwrap_or(0);
     let missing = r.status_codes.get("404").copied().unwrap_or(0);
     assert_eq!(created + missing, 1000);
-    assert!((400..=600).contains(&created), "round-robin mix: {:?}", r.status_codes);
+    assert!(
+        (400..=600).contains(&created),
+        "round-robin mix: {:?}",
+        r.status_codes
+    );
 }
 
 #[test]
@@ -146,9 +167,14 @@ fn http2_with_streams() {
     spec.streams = 8;
     spec.duration_s = None;
     spec.max_requests = Some(2000);
-    let r = run(&spec, Arc::new(Http2Driver::new(&spec).unwrap()), StopHandle::new(), &mut ())
-        .unwrap()
-        .result;
+    let r = run(
+        &spec,
+        Arc::new(Http2Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap()
+    .result;
     assert_eq!(r.requests, 2000);
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
     assert!(r.bytes_received >= 200_000);
@@ -163,15 +189,29 @@ fn closing_target_is_counted_not_fatal() {
     spec.max_requests = Some(200);
     let r = run_http1(&spec).result;
     assert_eq!(r.requests, 200);
-    assert_eq!(r.errors, 0, "reconnects after Connection: close: {:?}", r.error_kinds);
+    assert_eq!(
+        r.errors, 0,
+        "reconnects after Connection: close: {:?}",
+        r.error_kinds
+    );
 }
 
 #[test]
 fn refusing_target_is_reported_before_load() {
     // Bind then drop: the port is (almost certainly) closed now.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{port}/"));
-    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    let err = run(
+        &spec,
+        Arc::new(Http1Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Unreachable(_)), "{err}");
     assert!(err.to_string().contains("connect_refused"), "{err}");
 }
@@ -189,7 +229,13 @@ fn garbage_answering_target_is_a_protocol_error() {
         }
     });
     let spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
-    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    let err = run(
+        &spec,
+        Arc::new(Http1Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("protocol"), "{err}");
 }
 
@@ -207,7 +253,13 @@ fn silent_target_times_out_within_bounds() {
     let mut spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
     spec.request_timeout_s = 0.5;
     spec.connect_timeout_s = 0.5;
-    let err = run(&spec, Arc::new(Http1Driver::new(&spec).unwrap()), StopHandle::new(), &mut ()).unwrap_err();
+    let err = run(
+        &spec,
+        Arc::new(Http1Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("no answer"), "{err}");
     drop(keep);
 }

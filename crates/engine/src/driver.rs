@@ -2,8 +2,8 @@
 //! it opens [`Session`]s on the thread that uses them, so a session may hold `!Send` state
 //! and never needs a lock.
 
-use std::future::Future;
 use meshbench_core::ErrorKind;
+use std::future::Future;
 
 /// What one successful exchange produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -48,20 +48,20 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
             let call = session.call(slot.seq);
             tokio::pin!(call);
             loop {
-            tokio::select! {
-                biased;
-                outcome = &mut call => break Some(outcome),
-                () = &mut watchdog => {
-                    // The watchdog was armed for an earlier request; only a call that has
-                    // really run for the whole timeout is abandoned.
-                    let now = clock.now();
-                    if now.saturating_sub(sent) >= timeout {
-                        watchdog.as_mut().reset(clock.tokio_instant(now + timeout));
-                        break None;
+                tokio::select! {
+                    biased;
+                    outcome = &mut call => break Some(outcome),
+                    () = &mut watchdog => {
+                        // The watchdog was armed for an earlier request; only a call that has
+                        // really run for the whole timeout is abandoned.
+                        let now = clock.now();
+                        if now.saturating_sub(sent) >= timeout {
+                            watchdog.as_mut().reset(clock.tokio_instant(now + timeout));
+                            break None;
+                        }
+                        watchdog.as_mut().reset(clock.tokio_instant(sent + timeout));
                     }
-                    watchdog.as_mut().reset(clock.tokio_instant(sent + timeout));
                 }
-            }
             }
         };
         let outcome = match outcome {

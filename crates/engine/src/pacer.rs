@@ -110,7 +110,11 @@ impl Pacer {
                 }
                 let s = seq.get();
                 seq.set(s + 1);
-                Some(Slot { at: now, seq: s, measured })
+                Some(Slot {
+                    at: now,
+                    seq: s,
+                    measured,
+                })
             }
             Pacer::Open {
                 timing,
@@ -147,7 +151,11 @@ impl Pacer {
                     return None;
                 }
                 next.set(local + 1);
-                Some(Slot { at, seq: global, measured })
+                Some(Slot {
+                    at,
+                    seq: global,
+                    measured,
+                })
             }
         }
     }
@@ -179,7 +187,10 @@ mod tests {
 
     fn open(thread: u64, threads: u64, warmup_s: f64, max: Option<u64>) -> Pacer {
         Pacer::open(
-            Timing { measure_start: 2 * SEC, deadline: Some(3 * SEC) },
+            Timing {
+                measure_start: 2 * SEC,
+                deadline: Some(3 * SEC),
+            },
             RateSchedule::Constant { rps: 10.0 },
             warmup_s,
             max,
@@ -196,8 +207,18 @@ mod tests {
         let p1 = open(1, 2, 0.0, None);
         let a: Vec<_> = std::iter::from_fn(|| p0.next(0)).map(|s| s.at).collect();
         let b: Vec<_> = std::iter::from_fn(|| p1.next(0)).map(|s| s.at).collect();
-        assert_eq!(a, (0..5).map(|i| 2 * SEC + i * 2 * SEC / 10).collect::<Vec<_>>());
-        assert_eq!(b, (0..5).map(|i| 2 * SEC + (2 * i + 1) * SEC / 10).collect::<Vec<_>>());
+        assert_eq!(
+            a,
+            (0..5)
+                .map(|i| 2 * SEC + i * 2 * SEC / 10)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            b,
+            (0..5)
+                .map(|i| 2 * SEC + (2 * i + 1) * SEC / 10)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -215,9 +236,21 @@ mod tests {
     fn count_bound_stops_open_and_closed() {
         let p = open(0, 1, 0.0, Some(3));
         assert_eq!(std::iter::from_fn(|| p.next(0)).count(), 3);
-        let c = Pacer::closed(Timing { measure_start: 0, deadline: None }, Some(4));
+        let c = Pacer::closed(
+            Timing {
+                measure_start: 0,
+                deadline: None,
+            },
+            Some(4),
+        );
         assert_eq!(std::iter::from_fn(|| c.next(5)).count(), 4);
-        let d = Pacer::closed(Timing { measure_start: 0, deadline: Some(10) }, None);
+        let d = Pacer::closed(
+            Timing {
+                measure_start: 0,
+                deadline: Some(10),
+            },
+            None,
+        );
         assert!(d.next(9).is_some());
         assert!(d.next(10).is_none());
     }

@@ -139,7 +139,16 @@ pub fn run<D: Driver>(
         total.merge(&recorder);
     }
     let usage_end = usage();
-    Ok(assemble(spec, &plan, stop.is_stopped(), wall_at_base, total, timeline.entries, usage_start, usage_end))
+    Ok(assemble(
+        spec,
+        &plan,
+        stop.is_stopped(),
+        wall_at_base,
+        total,
+        timeline.entries,
+        usage_start,
+        usage_end,
+    ))
 }
 
 fn preflight<D: Driver>(spec: &BenchmarkSpec, driver: &D) -> Result<()> {
@@ -175,7 +184,9 @@ fn load_thread<D: Driver>(
     let threads = plan.threads as u64;
     let pacer = match &spec.model {
         LoadModel::Closed => {
-            let quota = spec.max_requests.map(|n| n / threads + u64::from((thread as u64) < n % threads));
+            let quota = spec
+                .max_requests
+                .map(|n| n / threads + u64::from((thread as u64) < n % threads));
             Pacer::closed(plan.timing.clone(), quota)
         }
         LoadModel::Open { schedule, jitter } => Pacer::open(
@@ -207,7 +218,11 @@ fn load_thread<D: Driver>(
                 lanes.push(tokio::task::spawn_local(drive(session, Rc::clone(&state))));
             }
         }
-        let ticker = tokio::task::spawn_local(tick_intervals(Rc::clone(&state), plan.timing.measure_start, tx.clone()));
+        let ticker = tokio::task::spawn_local(tick_intervals(
+            Rc::clone(&state),
+            plan.timing.measure_start,
+            tx.clone(),
+        ));
         let all_lanes = async {
             for lane in lanes {
                 let _ = lane.await;
@@ -236,7 +251,11 @@ fn current_second(now: Nanos, measure_start: Nanos) -> i64 {
     (now as i64 - measure_start as i64).div_euclid(NANOS_PER_SEC as i64)
 }
 
-async fn tick_intervals(state: Rc<ThreadState>, measure_start: Nanos, tx: mpsc::Sender<IntervalReport>) {
+async fn tick_intervals(
+    state: Rc<ThreadState>,
+    measure_start: Nanos,
+    tx: mpsc::Sender<IntervalReport>,
+) {
     let mut second = current_second(state.clock.now(), measure_start);
     loop {
         let boundary = measure_start as i64 + (second + 1) * NANOS_PER_SEC as i64;
@@ -263,20 +282,25 @@ struct PendingSecond {
 
 /// Merges the threads' interval reports into whole seconds as they arrive, feeding the
 /// observer; memory stays flat because a second is dropped once every thread reported it.
-fn coordinate(plan: &Plan, spec: &BenchmarkSpec, rx: &mpsc::Receiver<IntervalReport>, observer: &mut dyn Observer) -> Timeline {
+fn coordinate(
+    plan: &Plan,
+    spec: &BenchmarkSpec,
+    rx: &mpsc::Receiver<IntervalReport>,
+    observer: &mut dyn Observer,
+) -> Timeline {
     let mut pending: BTreeMap<i64, PendingSecond> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut usage_at_measure_start = None;
-    let total = plan
-        .timing
-        .deadline
-        .map(|d| Duration::from_nanos(d));
+    let total = plan.timing.deadline.map(Duration::from_nanos);
     let last_second = plan.duration_s.map(|d| (d.ceil() as i64 - 1).max(0));
     let schedule = match &spec.model {
         LoadModel::Open { schedule, .. } => Some(schedule.clone()),
         LoadModel::Closed => None,
     };
-    let finish = |second: i64, p: PendingSecond, entries: &mut Vec<TimelineEntry>, observer: &mut dyn Observer| {
+    let finish = |second: i64,
+                  p: PendingSecond,
+                  entries: &mut Vec<TimelineEntry>,
+                  observer: &mut dyn Observer| {
         let summary = summarize(&p.latency);
         let entry = TimelineEntry {
             second: second.max(0) as u64,
@@ -311,12 +335,14 @@ fn coordinate(plan: &Plan, spec: &BenchmarkSpec, rx: &mpsc::Receiver<IntervalRep
         }
         match rx.recv_timeout(wait) {
             Ok(report) => {
-                let p = pending.entry(report.second).or_insert_with(|| PendingSecond {
-                    reports: 0,
-                    requests: 0,
-                    errors: 0,
-                    latency: new_histogram(),
-                });
+                let p = pending
+                    .entry(report.second)
+                    .or_insert_with(|| PendingSecond {
+                        reports: 0,
+                        requests: 0,
+                        errors: 0,
+                        latency: new_histogram(),
+                    });
                 p.reports += 1;
                 p.requests += report.requests;
                 p.errors += report.errors;
@@ -365,7 +391,11 @@ fn assemble(
     };
     let started_at = wall_at_base + Duration::from_nanos(measure_start);
     let ended_at = started_at + Duration::from_secs_f64(duration_s);
-    let rps = if duration_s > 0.0 { total.requests as f64 / duration_s } else { 0.0 };
+    let rps = if duration_s > 0.0 {
+        total.requests as f64 / duration_s
+    } else {
+        0.0
+    };
     let requested_rps = match &spec.model {
         LoadModel::Open { schedule, .. } if duration_s > 0.0 => {
             Some(schedule.expected_requests(duration_s) / duration_s)
@@ -398,7 +428,10 @@ fn assemble(
         .filter(|k| total.error_kinds[k.index()] > 0)
         .map(|k| (k.as_str().to_string(), total.error_kinds[k.index()]))
         .collect();
-    let status_codes = total.status_counts().map(|(code, n)| (code.to_string(), n)).collect();
+    let status_codes = total
+        .status_counts()
+        .map(|(code, n)| (code.to_string(), n))
+        .collect();
     let result = BenchmarkResult {
         schema: RESULT_SCHEMA.to_string(),
         spec: spec.clone(),

@@ -51,7 +51,11 @@ impl Http1Driver {
     /// request of the mix once.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
         spec.validate()?;
-        let first = spec.requests.first().map(|r| r.url.as_str()).unwrap_or_default();
+        let first = spec
+            .requests
+            .first()
+            .map(|r| r.url.as_str())
+            .unwrap_or_default();
         let endpoint = Endpoint::resolve(first)?;
         let requests = spec
             .requests
@@ -93,7 +97,11 @@ impl Driver for Http1Driver {
         let mut session = self.session();
         match session.call(0).await {
             Ok(_) => Ok(()),
-            Err(failure) => Err(describe(failure.kind, &session.last_error, &self.shared.endpoint)),
+            Err(failure) => Err(describe(
+                failure.kind,
+                &session.last_error,
+                &self.shared.endpoint,
+            )),
         }
     }
 
@@ -129,7 +137,9 @@ pub struct Http1Session {
 
 impl std::fmt::Debug for Http1Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Http1Session").field("connected", &self.conn.is_some()).finish()
+        f.debug_struct("Http1Session")
+            .field("connected", &self.conn.is_some())
+            .finish()
     }
 }
 
@@ -166,8 +176,13 @@ impl Http1Session {
         Failure::from(kind)
     }
 
-    async fn exchange(&mut self, index: usize) -> Result<(Exchange, bool), (ErrorKind, String, u64, u64)> {
-        let Http1Session { shared, conn, buf, .. } = self;
+    async fn exchange(
+        &mut self,
+        index: usize,
+    ) -> Result<(Exchange, bool), (ErrorKind, String, u64, u64)> {
+        let Http1Session {
+            shared, conn, buf, ..
+        } = self;
         let request = &shared.requests[index];
         let Some(conn) = conn.as_mut() else {
             return Err((ErrorKind::Io, "not connected".into(), 0, 0));
@@ -175,7 +190,8 @@ impl Http1Session {
         let bytes = request.bytes();
         let sent = bytes.len() as u64;
         let mut received = 0u64;
-        let io_fail = |e: std::io::Error, received: u64| (kind_of(&e), e.to_string(), sent, received);
+        let io_fail =
+            |e: std::io::Error, received: u64| (kind_of(&e), e.to_string(), sent, received);
 
         match conn {
             Conn::Plain(fd) => write_plain(fd, bytes).await.map_err(|e| io_fail(e, 0))?,
@@ -228,7 +244,10 @@ impl Http1Session {
                 // Only an unfinished head can fill the buffer; MAX_HEAD bounds it.
                 return Err((
                     ErrorKind::Protocol,
-                    format!("response head longer than {} bytes", buf.len().min(MAX_HEAD)),
+                    format!(
+                        "response head longer than {} bytes",
+                        buf.len().min(MAX_HEAD)
+                    ),
                     sent,
                     received,
                 ));

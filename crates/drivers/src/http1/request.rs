@@ -20,19 +20,29 @@ impl SerializedRequest {
             target.push_str(query);
         }
         let method = spec.method.to_ascii_uppercase();
-        let has = |name: &str| spec.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            spec.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
         let mut head = format!("{method} {target} HTTP/1.1\r\n");
         if !has("host") {
             head.push_str(&format!("Host: {}\r\n", endpoint.authority));
         }
         if !has("user-agent") {
-            head.push_str(concat!("User-Agent: meshbench/", env!("CARGO_PKG_VERSION"), "\r\n"));
+            head.push_str(concat!(
+                "User-Agent: meshbench/",
+                env!("CARGO_PKG_VERSION"),
+                "\r\n"
+            ));
         }
         for (name, value) in &spec.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = spec.body.as_deref().unwrap_or_default().as_bytes();
-        if (!body.is_empty() || matches!(method.as_str(), "POST" | "PUT" | "PATCH")) && !has("content-length") {
+        if (!body.is_empty() || matches!(method.as_str(), "POST" | "PUT" | "PATCH"))
+            && !has("content-length")
+        {
             head.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         head.push_str("\r\n");
@@ -70,7 +80,10 @@ mod tests {
         };
         let r = SerializedRequest::new(&spec, &endpoint).unwrap();
         let text = String::from_utf8(r.bytes().to_vec()).unwrap();
-        assert!(text.starts_with("POST /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"), "{text}");
+        assert!(
+            text.starts_with("POST /a/b?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"),
+            "{text}"
+        );
         assert!(text.contains("X-Test: yes\r\n"));
         assert!(text.ends_with("Content-Length: 5\r\n\r\nhello"));
         assert!(!r.is_head());

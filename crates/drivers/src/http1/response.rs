@@ -18,17 +18,28 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex size; `seen` is whether any digit was read.
-    Size { size: u64, seen: bool },
+    Size {
+        size: u64,
+        seen: bool,
+    },
     /// Skipping a chunk extension up to the CR.
-    Extension { size: u64 },
+    Extension {
+        size: u64,
+    },
     /// Expecting the LF after the size line.
-    SizeLf { size: u64 },
+    SizeLf {
+        size: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
     /// Trailer lines after the last chunk; `empty` while the current line has no bytes.
-    Trailer { empty: bool },
-    TrailerLf { empty: bool },
+    Trailer {
+        empty: bool,
+    },
+    TrailerLf {
+        empty: bool,
+    },
 }
 
 /// Why the bytes are not an HTTP/1.1 response.
@@ -70,11 +81,21 @@ impl ResponseParser {
         let mut consumed = 0;
         loop {
             match self.state {
-                State::Done => return Ok(Feed { consumed, done: true }),
+                State::Done => {
+                    return Ok(Feed {
+                        consumed,
+                        done: true,
+                    })
+                }
                 State::Head => {
                     let used = match self.head(data)? {
                         Some(used) => used,
-                        None => return Ok(Feed { consumed, done: false }),
+                        None => {
+                            return Ok(Feed {
+                                consumed,
+                                done: false,
+                            })
+                        }
                     };
                     consumed += used;
                     data = &data[used..];
@@ -83,11 +104,21 @@ impl ResponseParser {
                     let take = (data.len() as u64).min(left);
                     consumed += take as usize;
                     let left = left - take;
-                    self.state = if left == 0 { State::Done } else { State::Body(left) };
-                    return Ok(Feed { consumed, done: left == 0 });
+                    self.state = if left == 0 {
+                        State::Done
+                    } else {
+                        State::Body(left)
+                    };
+                    return Ok(Feed {
+                        consumed,
+                        done: left == 0,
+                    });
                 }
                 State::UntilClose => {
-                    return Ok(Feed { consumed: consumed + data.len(), done: false });
+                    return Ok(Feed {
+                        consumed: consumed + data.len(),
+                        done: false,
+                    });
                 }
                 State::Chunked(chunk) => {
                     let (used, next) = chunked(chunk, data)?;
@@ -97,7 +128,10 @@ impl ResponseParser {
                         Some(chunk) => {
                             self.state = State::Chunked(chunk);
                             if data.is_empty() {
-                                return Ok(Feed { consumed, done: false });
+                                return Ok(Feed {
+                                    consumed,
+                                    done: false,
+                                });
                             }
                         }
                         None => self.state = State::Done,
@@ -130,7 +164,9 @@ impl ResponseParser {
             Ok(httparse::Status::Complete(used)) => used,
             Ok(httparse::Status::Partial) => {
                 if data.len() >= MAX_HEAD {
-                    return Err(ProtocolError(format!("response head longer than {MAX_HEAD} bytes")));
+                    return Err(ProtocolError(format!(
+                        "response head longer than {MAX_HEAD} bytes"
+                    )));
                 }
                 return Ok(None);
             }
@@ -139,7 +175,9 @@ impl ResponseParser {
                     .chars()
                     .map(|c| if c.is_control() { '.' } else { c })
                     .collect();
-                return Err(ProtocolError(format!("not an HTTP/1.1 response ({e}): `{shown}`")));
+                return Err(ProtocolError(format!(
+                    "not an HTTP/1.1 response ({e}): `{shown}`"
+                )));
             }
         };
         let status = response.code.unwrap_or(0);
@@ -183,7 +221,10 @@ impl ResponseParser {
         self.state = if self.no_body || status == 204 || status == 304 {
             State::Done
         } else if chunked {
-            State::Chunked(Chunk::Size { size: 0, seen: false })
+            State::Chunked(Chunk::Size {
+                size: 0,
+                seen: false,
+            })
         } else if let Some(length) = length {
             if length == 0 {
                 State::Done
@@ -206,7 +247,11 @@ fn chunked(mut chunk: Chunk, data: &[u8]) -> Result<(usize, Option<Chunk>), Prot
         if let Chunk::Data(left) = chunk {
             let take = ((data.len() - i) as u64).min(left);
             i += take as usize;
-            chunk = if left == take { Chunk::DataCr } else { Chunk::Data(left - take) };
+            chunk = if left == take {
+                Chunk::DataCr
+            } else {
+                Chunk::Data(left - take)
+            };
             continue;
         }
         let b = data[i];
@@ -219,7 +264,10 @@ fn chunked(mut chunk: Chunk, data: &[u8]) -> Result<(usize, Option<Chunk>), Prot
                     if size > (u64::MAX >> 4) {
                         return bad("chunk size overflows");
                     }
-                    Chunk::Size { size: size * 16 + digit, seen: true }
+                    Chunk::Size {
+                        size: size * 16 + digit,
+                        seen: true,
+                    }
                 }
                 b';' | b' ' | b'\t' if seen => Chunk::Extension { size },
                 b'\r' if seen => Chunk::SizeLf { size },
@@ -239,7 +287,10 @@ fn chunked(mut chunk: Chunk, data: &[u8]) -> Result<(usize, Option<Chunk>), Prot
                 _ => return bad("expected CR after chunk data"),
             },
             Chunk::DataLf => match b {
-                b'\n' => Chunk::Size { size: 0, seen: false },
+                b'\n' => Chunk::Size {
+                    size: 0,
+                    seen: false,
+                },
                 _ => return bad("expected LF after chunk data"),
             },
             Chunk::Trailer { empty } => match b {
@@ -261,7 +312,11 @@ fn chunked(mut chunk: Chunk, data: &[u8]) -> Result<(usize, Option<Chunk>), Prot
 mod tests {
     use super::*;
 
-    fn feed_all(parser: &mut ResponseParser, bytes: &[u8], step: usize) -> Result<bool, ProtocolError> {
+    fn feed_all(
+        parser: &mut ResponseParser,
+        bytes: &[u8],
+        step: usize,
+    ) -> Result<bool, ProtocolError> {
         let mut pending: Vec<u8> = Vec::new();
         for piece in bytes.chunks(step) {
             pending.extend_from_slice(piece);
@@ -303,7 +358,12 @@ mod tests {
         assert!(feed_all(&mut p, msg, msg.len()).unwrap());
         assert_eq!(p.status, 204);
         let mut head = ResponseParser::new(true);
-        assert!(feed_all(&mut head, b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 64).unwrap());
+        assert!(feed_all(
+            &mut head,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+            64
+        )
+        .unwrap());
     }
 
     #[test]
@@ -317,7 +377,12 @@ mod tests {
     #[test]
     fn connection_close_is_noticed() {
         let mut p = ResponseParser::new(false);
-        feed_all(&mut p, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 100).unwrap();
+        feed_all(
+            &mut p,
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            100,
+        )
+        .unwrap();
         assert!(!p.keep_alive);
     }
 
@@ -329,7 +394,11 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         ] {
             let mut p = ResponseParser::new(false);
-            assert!(feed_all(&mut p, bad, bad.len()).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                feed_all(&mut p, bad, bad.len()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }
