@@ -1,0 +1,143 @@
+//! Command-line arguments. Flags follow wrk, oha and wrk2 where they overlap (`-c`, `-t`,
+//! `-d`, `-n`, `-H`, `-m`, `--rate`), so muscle memory carries over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// meshbench: what does your service mesh cost?
+#[derive(Debug, Parser)]
+#[command(name = "meshbench", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one benchmark from the terminal (wrk/oha-style).
+    Run(Box<RunArgs>),
+    /// Serve the built-in target (HTTP/1.1 and h2c) for baselines, demos and tests.
+    Target(TargetArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  meshbench run http://127.0.0.1:8080/ -c 50 -d 10s
+  meshbench run http://127.0.0.1:8080/?delay=10ms --rate 2000 -d 30s --json
+  meshbench run http://127.0.0.1:8080/ --rate 1000:5000:1000 --step-duration 10s
+  meshbench run https://example.test/ --http2 --streams 10 -c 4 --insecure")]
+pub struct RunArgs {
+    /// Target URL(s); several URLs are sent round-robin (they must share scheme, host and port).
+    #[arg(required_unless_present = "request_file")]
+    pub urls: Vec<String>,
+
+    /// Connections to keep open.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    pub connections: u32,
+
+    /// Load-generator threads [default: CPU cores, at most one per connection].
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+
+    /// Measured duration, e.g. 10s, 1m, 500ms [default: 10s unless -n or a stepped rate is given].
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+
+    /// Stop after this many measured requests.
+    #[arg(short = 'n', long = "requests")]
+    pub requests: Option<u64>,
+
+    /// Open model: requests per second (`2000`), steps (`1000:5000:1000`) or a ramp (`1000..5000`).
+    #[arg(short = 'R', long)]
+    pub rate: Option<String>,
+
+    /// How long each step of a stepped --rate lasts.
+    #[arg(long, default_value = "10s")]
+    pub step_duration: String,
+
+    /// Spread send times randomly by this fraction (0–1) of the gap between requests.
+    #[arg(long, default_value_t = 0.0)]
+    pub jitter: f64,
+
+    /// Warm-up before measurement; excluded from every figure.
+    #[arg(long, default_value = "0s")]
+    pub warmup: String,
+
+    /// Use HTTP/2 (h2c prior knowledge for http://, ALPN for https://).
+    #[arg(long, conflicts_with = "http1")]
+    pub http2: bool,
+
+    /// Use HTTP/1.1 (the default).
+    #[arg(long)]
+    pub http1: bool,
+
+    /// Concurrent streams per HTTP/2 connection.
+    #[arg(long, default_value_t = 1)]
+    pub streams: u32,
+
+    /// HTTP method.
+    #[arg(short = 'm', long, default_value = "GET")]
+    pub method: String,
+
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+
+    /// Request body.
+    #[arg(short = 'b', long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+
+    /// Read the request body from a file.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+
+    /// Requests for mixed traffic: a JSON array (or JSON lines) of
+    /// {"method","url","headers":[["name","value"]],"body"}.
+    #[arg(long)]
+    pub request_file: Option<PathBuf>,
+
+    /// Time allowed for a connect (and TLS handshake).
+    #[arg(long, default_value = "5s")]
+    pub connect_timeout: String,
+
+    /// Time allowed for one request.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+
+    /// Skip TLS certificate verification.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Label the run with the mesh it went through (baseline, istio, istio_ambient, linkerd, cilium).
+    #[arg(long, default_value = "baseline")]
+    pub mesh: String,
+
+    /// Print the result as JSON (schema meshbench.result.v1) instead of the table.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print the result as CSV (header and one row) instead of the table.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// Also write per-second latency histograms to FILE in HdrHistogram's interval log format.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_out: Option<PathBuf>,
+
+    /// Never show the live progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Address for HTTP/1.1 and h2c.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+
+    /// Worker threads of the target [default: CPU cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

@@ -1,0 +1,308 @@
+//! `meshbench run`: flags → a validated spec → the engine with the right driver → output.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use meshbench_core::duration::parse_duration;
+use meshbench_core::rate::parse_step_duration;
+use meshbench_core::result::TimelineEntry;
+use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec};
+use meshbench_drivers::{Http1Driver, Http2Driver};
+use meshbench_engine::{Driver, Observer, RunOutput, StopHandle};
+
+use crate::args::RunArgs;
+use crate::output::hdrlog::HdrLogWriter;
+use crate::output::{csv, table};
+
+/// Exit code for a spec the user got wrong (EX_USAGE, as sysexits.h has it).
+const EXIT_USAGE: u8 = 64;
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let spec = match build_spec(&args) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("meshbench run: {e:#}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let stop = StopHandle::new();
+    watch_ctrl_c(stop.clone());
+    let output = match spec.protocol {
+        HttpVersion::Http1 => execute(&spec, Http1Driver::new(&spec), stop, &args)?,
+        _ => execute(&spec, Http2Driver::new(&spec), stop, &args)?,
+    };
+    let Some(output) = output else {
+        return Ok(ExitCode::from(EXIT_USAGE));
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut stdout, &output.result)?;
+        writeln!(stdout)?;
+    } else if args.csv {
+        writeln!(stdout, "{}", csv::header())?;
+        writeln!(stdout, "{}", csv::row(&output.result))?;
+    } else {
+        let color = std::io::stdout().is_terminal();
+        write!(
+            stdout,
+            "{}",
+            table::render(&output.result, &output.latency, color)
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the engine; `Ok(None)` when the driver refused the spec (already reported).
+fn execute<D: Driver>(
+    spec: &BenchmarkSpec,
+    driver: meshbench_drivers::Result<D>,
+    stop: StopHandle,
+    args: &RunArgs,
+) -> anyhow::Result<Option<RunOutput>> {
+    let driver = match driver {
+        Ok(driver) => driver,
+        Err(meshbench_drivers::Error::Spec(e)) => {
+            eprintln!("meshbench run: {e}");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut observer = Progress::new(args, spec)?;
+    let output = meshbench_engine::run(spec, Arc::new(driver), stop, &mut observer)?;
+    observer.finish()?;
+    Ok(Some(output))
+}
+
+fn watch_ctrl_c(stop: StopHandle) {
+    // A tiny runtime of its own: the engine blocks this thread and runs its own threads.
+    let spawned = std::thread::Builder::new().name("meshbench-signals".into()).spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nmeshbench: stopping; reporting what was measured (Ctrl-C again to abort)");
+                stop.stop();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("Ctrl-C will abort instead of stopping cleanly: {e}");
+    }
+}
+
+fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
+    let mut requests = Vec::new();
+    if let Some(path) = &args.request_file {
+        requests = read_request_file(path)?;
+    }
+    let body = match (&args.body, &args.body_file) {
+        (Some(body), _) => Some(body.clone()),
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read --body-file {}", path.display()))?;
+            Some(String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "--body-file {}: only UTF-8 text bodies are supported",
+                    path.display()
+                )
+            })?)
+        }
+        (None, None) => None,
+    };
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("invalid header `{header}`: expected `Name: value`");
+        };
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    for url in &args.urls {
+        requests.push(RequestSpec {
+            method: args.method.to_ascii_uppercase(),
+            url: url.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+    }
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|d| parse_duration("duration", d))
+        .transpose()?;
+    if duration.is_some_and(|d| d.is_zero()) {
+        bail!("invalid duration: must be above zero");
+    }
+    let model = match &args.rate {
+        None => LoadModel::Closed,
+        Some(rate) => LoadModel::Open {
+            schedule: RateSchedule::parse(
+                rate,
+                parse_step_duration(&args.step_duration)?,
+                duration,
+            )?,
+            jitter: args.jitter,
+        },
+    };
+    let schedule_has_length =
+        matches!(&model, LoadModel::Open { schedule, .. } if schedule.duration().is_some());
+    let duration_s = match duration {
+        Some(d) => Some(d.as_secs_f64()),
+        None if args.requests.is_some() || schedule_has_length => None,
+        None => Some(10.0),
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let spec = BenchmarkSpec {
+        requests,
+        protocol: if args.http2 {
+            HttpVersion::Http2
+        } else {
+            HttpVersion::Http1
+        },
+        connections: args.connections,
+        streams: args.streams,
+        threads: args
+            .threads
+            .unwrap_or_else(|| cores.min(args.connections.max(1))),
+        model,
+        duration_s,
+        max_requests: args.requests,
+        warmup_s: parse_duration("warmup", &args.warmup)?.as_secs_f64(),
+        connect_timeout_s: parse_duration("connect_timeout", &args.connect_timeout)?.as_secs_f64(),
+        request_timeout_s: parse_duration("timeout", &args.timeout)?.as_secs_f64(),
+        insecure: args.insecure,
+        mesh_type: args.mesh.parse::<MeshKind>()?,
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+fn read_request_file(path: &std::path::Path) -> anyhow::Result<Vec<RequestSpec>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --request-file {}", path.display()))?;
+    let trimmed = text.trim_start();
+    let requests: Vec<RequestSpec> = if trimmed.starts_with('[') {
+        serde_json::from_str(trimmed)
+            .with_context(|| format!("{}: not a JSON array of requests", path.display()))?
+    } else {
+        trimmed
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                serde_json::from_str(line).with_context(|| {
+                    format!("{} line {}: not a request object", path.display(), i + 1)
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    if requests.is_empty() {
+        bail!("{}: no requests", path.display());
+    }
+    Ok(requests)
+}
+
+/// The live view: a progress bar on a terminal, and the HdrHistogram log when asked for.
+struct Progress {
+    bar: Option<ProgressBar>,
+    hdr: Option<HdrLogWriter<BufWriter<File>>>,
+    hdr_path: Option<std::path::PathBuf>,
+    hdr_error: Option<std::io::Error>,
+    started: time::OffsetDateTime,
+}
+
+impl Progress {
+    fn new(args: &RunArgs, spec: &BenchmarkSpec) -> anyhow::Result<Self> {
+        let started = time::OffsetDateTime::now_utc() + Duration::from_secs_f64(spec.warmup_s);
+        let hdr = match &args.hdr_out {
+            Some(path) => {
+                let file = File::create(path)
+                    .with_context(|| format!("cannot create --hdr-out {}", path.display()))?;
+                Some(HdrLogWriter::new(BufWriter::new(file), started)?)
+            }
+            None => None,
+        };
+        let bar = (!args.no_progress && std::io::stderr().is_terminal()).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Ok(Progress {
+            bar,
+            hdr,
+            hdr_path: args.hdr_out.clone(),
+            hdr_error: None,
+            started,
+        })
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if let Some(e) = self.hdr_error.take() {
+            bail!("writing --hdr-out: {e}");
+        }
+        if let Some(hdr) = self.hdr.take() {
+            let path = self
+                .hdr_path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            hdr.finish()
+                .with_context(|| format!("writing --hdr-out {path}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Observer for Progress {
+    fn tick(&mut self, elapsed: Duration, total: Option<Duration>) {
+        if let Some(bar) = &self.bar {
+            match total {
+                Some(total) if !total.is_zero() => bar.set_position(
+                    (elapsed.as_secs_f64() / total.as_secs_f64() * 1000.0).min(1000.0) as u64,
+                ),
+                _ => bar.tick(),
+            }
+        }
+    }
+
+    fn second(&mut self, second: i64, entry: &TimelineEntry, latency: &Histogram<u64>) {
+        if let Some(bar) = &self.bar {
+            let phase = if second < 0 { "warm-up " } else { "" };
+            bar.set_message(format!(
+                "{phase}{} req/s  p50 {}  p99 {}  errors {}",
+                entry.requests,
+                meshbench_core::duration::format_duration(Duration::from_micros(entry.p50_us)),
+                meshbench_core::duration::format_duration(Duration::from_micros(entry.p99_us)),
+                entry.errors
+            ));
+        }
+        let _ = self.started;
+        if second >= 0 && self.hdr_error.is_none() {
+            if let Some(hdr) = &mut self.hdr {
+                if let Err(e) = hdr.interval(second as f64, 1.0, latency) {
+                    self.hdr_error = Some(e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! `meshbench target`: the built-in target server in the foreground.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use meshbench_target::TargetConfig;
+
+use crate::args::TargetArgs;
+
+pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = builder
+        .build()
+        .context("cannot start the target's runtime")?;
+    eprintln!(
+        "meshbench target: serving HTTP/1.1 and h2c on http://{} (Ctrl-C stops)",
+        args.http
+    );
+    runtime.block_on(meshbench_target::serve_until_ctrl_c(TargetConfig::new(
+        args.http,
+    )))?;
+    Ok(ExitCode::SUCCESS)
+}
