@@ -14,7 +14,7 @@ use meshbench_core::rate::parse_step_duration;
 use meshbench_core::result::TimelineEntry;
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec};
 use meshbench_drivers::{Http1Driver, Http2Driver};
-use meshbench_engine::{Driver, Observer, RunOutput, StopHandle};
+use meshbench_engine::{Observer, RunOutput, StopHandle};
 
 use crate::args::RunArgs;
 use crate::output::hdrlog::HdrLogWriter;
@@ -59,7 +59,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the engine; `Ok(None)` when the driver refused the spec (already reported).
-fn execute<D: Driver>(
+fn execute<D: Runnable>(
     spec: &BenchmarkSpec,
     driver: meshbench_drivers::Result<D>,
     stop: StopHandle,
@@ -74,9 +74,45 @@ fn execute<D: Driver>(
         Err(e) => return Err(e.into()),
     };
     let mut observer = Progress::new(args, spec)?;
-    let output = meshbench_engine::run(spec, Arc::new(driver), stop, &mut observer)?;
+    let output = driver.run(spec, stop, &mut observer)?;
     observer.finish()?;
     Ok(Some(output))
+}
+
+/// Picks the engine backend for a driver: the lean event loop where it applies.
+trait Runnable {
+    fn run(
+        self,
+        spec: &BenchmarkSpec,
+        stop: StopHandle,
+        observer: &mut dyn Observer,
+    ) -> meshbench_engine::Result<RunOutput>;
+}
+
+impl Runnable for Http1Driver {
+    fn run(
+        self,
+        spec: &BenchmarkSpec,
+        stop: StopHandle,
+        observer: &mut dyn Observer,
+    ) -> meshbench_engine::Result<RunOutput> {
+        if self.is_plain() {
+            meshbench_engine::run_framed(spec, Arc::new(self), stop, observer)
+        } else {
+            meshbench_engine::run(spec, Arc::new(self), stop, observer)
+        }
+    }
+}
+
+impl Runnable for Http2Driver {
+    fn run(
+        self,
+        spec: &BenchmarkSpec,
+        stop: StopHandle,
+        observer: &mut dyn Observer,
+    ) -> meshbench_engine::Result<RunOutput> {
+        meshbench_engine::run(spec, Arc::new(self), stop, observer)
+    }
 }
 
 fn watch_ctrl_c(stop: StopHandle) {

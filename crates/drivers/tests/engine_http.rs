@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule};
 use meshbench_drivers::{Http1Driver, Http2Driver};
-use meshbench_engine::{run, Error, RunOutput, StopHandle};
+use meshbench_engine::{run, run_framed, Error, RunOutput, StopHandle};
 use meshbench_target::{TargetConfig, TargetServer};
 
 struct Target {
@@ -36,14 +36,16 @@ impl Target {
     }
 }
 
+/// The lean path: HTTP/1.1 on the engine's own event loop.
 fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
-    run(
-        spec,
-        Arc::new(Http1Driver::new(spec).unwrap()),
-        StopHandle::new(),
-        &mut (),
-    )
-    .unwrap()
+    let driver = Arc::new(Http1Driver::new(spec).unwrap());
+    run_framed(spec, driver, StopHandle::new(), &mut ()).unwrap()
+}
+
+/// The same driver on the async (tokio) backend, as TLS connections use it.
+fn run_http1_async(spec: &BenchmarkSpec) -> RunOutput {
+    let driver = Arc::new(Http1Driver::new(spec).unwrap());
+    run(spec, driver, StopHandle::new(), &mut ()).unwrap()
 }
 
 fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
@@ -58,6 +60,15 @@ fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
 
 #[test]
 fn fixed_delay_shows_as_the_median() {
+    median_is_the_delay(run_http1);
+}
+
+#[test]
+fn fixed_delay_shows_as_the_median_on_the_async_backend() {
+    median_is_the_delay(run_http1_async);
+}
+
+fn median_is_the_delay(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
     let mut spec = BenchmarkSpec::closed_get(target.url("/?delay=10ms"));
     spec.connections = 10;
@@ -83,6 +94,15 @@ fn fixed_delay_shows_as_the_median() {
 
 #[test]
 fn open_model_does_not_hide_a_stall() {
+    stall_is_visible(run_http1);
+}
+
+#[test]
+fn open_model_does_not_hide_a_stall_on_the_async_backend() {
+    stall_is_visible(run_http1_async);
+}
+
+fn stall_is_visible(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
     let spec = open(target.url("/"), 1000.0, 6.0);
     let pause = {
@@ -119,6 +139,15 @@ fn open_model_does_not_hide_a_stall() {
 
 #[test]
 fn open_model_keeps_the_requested_rate() {
+    keeps_rate(run_http1);
+}
+
+#[test]
+fn open_model_keeps_the_requested_rate_on_the_async_backend() {
+    keeps_rate(run_http1_async);
+}
+
+fn keeps_rate(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
     let mut spec = open(target.url("/"), 2000.0, 3.0);
     spec.connections = 20;
@@ -205,7 +234,7 @@ fn refusing_target_is_reported_before_load() {
         .unwrap()
         .port();
     let spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{port}/"));
-    let err = run(
+    let err = run_framed(
         &spec,
         Arc::new(Http1Driver::new(&spec).unwrap()),
         StopHandle::new(),
@@ -229,7 +258,7 @@ fn garbage_answering_target_is_a_protocol_error() {
         }
     });
     let spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
-    let err = run(
+    let err = run_framed(
         &spec,
         Arc::new(Http1Driver::new(&spec).unwrap()),
         StopHandle::new(),
@@ -253,7 +282,7 @@ fn silent_target_times_out_within_bounds() {
     let mut spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
     spec.request_timeout_s = 0.5;
     spec.connect_timeout_s = 0.5;
-    let err = run(
+    let err = run_framed(
         &spec,
         Arc::new(Http1Driver::new(&spec).unwrap()),
         StopHandle::new(),

@@ -9,11 +9,18 @@ pub(crate) type Nanos = u64;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     base: Instant,
+    /// The base as CLOCK_MONOTONIC nanoseconds, for absolute timerfd deadlines. `Instant`
+    /// reads the same clock, so the two agree to within the few ns between the reads.
+    base_monotonic: u64,
 }
 
 impl Clock {
-    pub(crate) fn new(base: Instant) -> Self {
-        Clock { base }
+    pub(crate) fn new() -> Self {
+        let base = Instant::now();
+        Clock {
+            base,
+            base_monotonic: monotonic_now(),
+        }
     }
 
     #[inline]
@@ -28,6 +35,21 @@ impl Clock {
     pub(crate) fn tokio_instant(&self, at: Nanos) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.instant(at))
     }
+
+    /// `at` as an absolute CLOCK_MONOTONIC time in nanoseconds.
+    pub(crate) fn monotonic(&self, at: Nanos) -> u64 {
+        self.base_monotonic + at
+    }
+}
+
+fn monotonic_now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * NANOS_PER_SEC + ts.tv_nsec as u64
 }
 
 pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;

@@ -60,3 +60,16 @@ pub trait Session: 'static {
     /// its state on the wire is then unknown.
     fn abandon(&mut self);
 }
+
+/// The error kind of an I/O error, for results: refused, reset, timed out, closed or other.
+pub fn error_kind_of(error: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as Io;
+    match error.kind() {
+        Io::ConnectionRefused => ErrorKind::ConnectRefused,
+        Io::ConnectionReset | Io::BrokenPipe | Io::ConnectionAborted => ErrorKind::Reset,
+        Io::TimedOut => ErrorKind::Timeout,
+        Io::UnexpectedEof => ErrorKind::Closed,
+        Io::InvalidData => ErrorKind::Protocol,
+        _ => ErrorKind::Io,
+    }
+}

@@ -16,15 +16,18 @@
 
 mod clock;
 pub mod driver;
+pub mod framed;
 mod lane;
 mod pacer;
+mod reactor;
 pub mod recorder;
 mod run;
 mod usage;
 
-pub use driver::{Driver, Exchange, Session};
+pub use driver::{error_kind_of, Driver, Exchange, Session};
+pub use framed::{FramedProtocol, ReaderProgress, ResponseReader};
 pub use recorder::IntervalReport;
-pub use run::{run, Observer, RunOutput, StopHandle};
+pub use run::{run, run_framed, Observer, RunOutput, StopHandle};
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use meshbench_core::histogram::{encode_base64, merge, new_histogram, summarize};
@@ -15,8 +15,10 @@ use time::OffsetDateTime;
 
 use crate::clock::{secs_to_nanos, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::Driver;
+use crate::framed::FramedProtocol;
 use crate::lane::{drive, ThreadState};
 use crate::pacer::{Pacer, Timing};
+use crate::reactor::{self, ReactorPlan};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::usage::{usage, Usage};
 use crate::{Error, Result};
@@ -84,7 +86,8 @@ struct Plan {
     drain: Nanos,
 }
 
-/// Runs `spec` through `driver`, blocking the calling thread until the run is over.
+/// Runs `spec` through `driver` on per-thread async runtimes, blocking the calling thread
+/// until the run is over. For TLS, HTTP/2 and anything built on a general library.
 pub fn run<D: Driver>(
     spec: &BenchmarkSpec,
     driver: Arc<D>,
@@ -93,13 +96,66 @@ pub fn run<D: Driver>(
 ) -> Result<RunOutput> {
     spec.validate()?;
     preflight(spec, driver.as_ref())?;
+    execute(spec, stop, observer, |thread, spec, plan, stop, tx| {
+        let driver = Arc::clone(&driver);
+        std::thread::Builder::new()
+            .name(format!("meshbench-load-{thread}"))
+            .spawn(move || load_thread(thread, &spec, driver, &plan, stop, tx))
+    })
+}
 
+/// Runs `spec` on the engine's own edge-triggered epoll loop, one per thread: the lean path
+/// for protocols a [`FramedProtocol`] describes (plain HTTP/1.1). Blocks until the run is over.
+pub fn run_framed<P: FramedProtocol + Driver>(
+    spec: &BenchmarkSpec,
+    protocol: Arc<P>,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<RunOutput> {
+    spec.validate()?;
+    preflight(spec, protocol.as_ref())?;
+    execute(spec, stop, observer, |thread, spec, plan, stop, tx| {
+        let protocol = Arc::clone(&protocol);
+        std::thread::Builder::new()
+            .name(format!("meshbench-load-{thread}"))
+            .spawn(move || {
+                let (first, last) = plan.connection_range(thread, spec.connections as usize);
+                let reactor_plan = ReactorPlan {
+                    clock: plan.clock,
+                    measure_start: plan.timing.measure_start,
+                    give_up: plan.timing.deadline.map(|d| d + plan.drain),
+                    connect_timeout: secs_to_nanos(spec.connect_timeout_s),
+                    request_timeout: plan.request_timeout,
+                    connections: last - first,
+                };
+                let pacer = pacer_for(thread, &spec, &plan);
+                reactor::run_thread(protocol.as_ref(), &reactor_plan, pacer, &stop, &tx)
+            })
+    })
+}
+
+type Spawned = std::io::Result<std::thread::JoinHandle<Result<Recorder>>>;
+
+/// The part every backend shares: plan the timing, start the threads, build the timeline
+/// while they run, merge what they recorded.
+fn execute(
+    spec: &BenchmarkSpec,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+    mut spawn: impl FnMut(
+        usize,
+        BenchmarkSpec,
+        Arc<Plan>,
+        Arc<AtomicBool>,
+        mpsc::Sender<IntervalReport>,
+    ) -> Spawned,
+) -> Result<RunOutput> {
     let threads = spec.threads as usize;
     let duration_s = spec.measured_duration_s();
     let request_timeout = Duration::from_secs_f64(spec.request_timeout_s);
     let measure_start = secs_to_nanos(LEAD.as_secs_f64() + spec.warmup_s);
     let plan = Arc::new(Plan {
-        clock: Clock::new(Instant::now()),
+        clock: Clock::new(),
         timing: Timing {
             measure_start,
             deadline: duration_s.map(|d| measure_start + secs_to_nanos(d)),
@@ -115,15 +171,14 @@ pub fn run<D: Driver>(
     let (tx, rx) = mpsc::channel::<IntervalReport>();
     let mut handles = Vec::with_capacity(threads);
     for thread in 0..threads {
-        let driver = Arc::clone(&driver);
-        let plan = Arc::clone(&plan);
-        let spec = spec.clone();
-        let tx = tx.clone();
-        let stop = stop.0.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("meshbench-load-{thread}"))
-            .spawn(move || load_thread(thread, &spec, driver, &plan, stop, tx))
-            .map_err(Error::Runtime)?;
+        let handle = spawn(
+            thread,
+            spec.clone(),
+            Arc::clone(&plan),
+            stop.0.clone(),
+            tx.clone(),
+        )
+        .map_err(Error::Runtime)?;
         handles.push(handle);
     }
     drop(tx);
@@ -149,6 +204,38 @@ pub fn run<D: Driver>(
         usage_start,
         usage_end,
     ))
+}
+
+impl Plan {
+    /// The connections thread `thread` owns: an even split, remainder spread over the first.
+    fn connection_range(&self, thread: usize, connections: usize) -> (usize, usize) {
+        (
+            thread * connections / self.threads,
+            (thread + 1) * connections / self.threads,
+        )
+    }
+}
+
+fn pacer_for(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> Pacer {
+    let threads = plan.threads as u64;
+    match &spec.model {
+        LoadModel::Closed => {
+            let quota = spec
+                .max_requests
+                .map(|n| n / threads + u64::from((thread as u64) < n % threads));
+            Pacer::closed(plan.timing.clone(), quota)
+        }
+        LoadModel::Open { schedule, jitter } => Pacer::open(
+            plan.timing.clone(),
+            schedule.clone(),
+            plan.warmup_s,
+            spec.max_requests,
+            thread as u64,
+            threads,
+            *jitter,
+            0x6d65_7368 ^ thread as u64,
+        ),
+    }
 }
 
 fn preflight<D: Driver>(spec: &BenchmarkSpec, driver: &D) -> Result<()> {
@@ -181,25 +268,7 @@ fn load_thread<D: Driver>(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    let threads = plan.threads as u64;
-    let pacer = match &spec.model {
-        LoadModel::Closed => {
-            let quota = spec
-                .max_requests
-                .map(|n| n / threads + u64::from((thread as u64) < n % threads));
-            Pacer::closed(plan.timing.clone(), quota)
-        }
-        LoadModel::Open { schedule, jitter } => Pacer::open(
-            plan.timing.clone(),
-            schedule.clone(),
-            plan.warmup_s,
-            spec.max_requests,
-            thread as u64,
-            threads,
-            *jitter,
-            0x6d65_7368 ^ thread as u64,
-        ),
-    };
+    let pacer = pacer_for(thread, spec, plan);
     let state = Rc::new(ThreadState {
         clock: plan.clock,
         pacer,
@@ -207,9 +276,7 @@ fn load_thread<D: Driver>(
         stop,
         request_timeout: plan.request_timeout,
     });
-    let connections = spec.connections as usize;
-    let first = thread * connections / plan.threads;
-    let last = (thread + 1) * connections / plan.threads;
+    let (first, last) = plan.connection_range(thread, spec.connections as usize);
     let local = tokio::task::LocalSet::new();
     let next_second = local.block_on(&runtime, async {
         let mut lanes = Vec::new();

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use meshbench_core::{BenchmarkSpec, ErrorKind};
 use meshbench_engine::driver::Failure;
-use meshbench_engine::{Driver, Exchange, Session};
+use meshbench_engine::{Driver, Exchange, FramedProtocol, ReaderProgress, ResponseReader, Session};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -108,6 +108,64 @@ impl Driver for Http1Driver {
     fn open(&self, _connection: usize, streams: usize) -> Vec<Http1Session> {
         // HTTP/1.1 has no streams; the spec validator refuses streams > 1.
         (0..streams.max(1)).map(|_| self.session()).collect()
+    }
+}
+
+impl Http1Driver {
+    /// True when the lean event-loop path applies (plain TCP; TLS goes through rustls).
+    pub fn is_plain(&self) -> bool {
+        self.shared.tls.is_none()
+    }
+}
+
+impl FramedProtocol for Http1Driver {
+    type Reader = Http1Reader;
+
+    fn address(&self) -> std::net::SocketAddr {
+        self.shared.endpoint.addr
+    }
+
+    #[inline]
+    fn request(&self, seq: u64) -> &[u8] {
+        let requests = &self.shared.requests;
+        requests[(seq % requests.len() as u64) as usize].bytes()
+    }
+
+    #[inline]
+    fn reader(&self, seq: u64) -> Http1Reader {
+        let requests = &self.shared.requests;
+        Http1Reader(ResponseParser::new(
+            requests[(seq % requests.len() as u64) as usize].is_head(),
+        ))
+    }
+}
+
+/// The HTTP/1.1 response parser as the engine's event loop drives it.
+#[derive(Debug)]
+pub struct Http1Reader(ResponseParser);
+
+impl ResponseReader for Http1Reader {
+    #[inline]
+    fn feed(&mut self, data: &[u8]) -> Result<ReaderProgress, ErrorKind> {
+        match self.0.feed(data) {
+            Ok(feed) => Ok(ReaderProgress {
+                consumed: feed.consumed,
+                done: feed.done,
+            }),
+            Err(_) => Err(ErrorKind::Protocol),
+        }
+    }
+
+    fn eof(&mut self) -> bool {
+        self.0.eof()
+    }
+
+    fn status(&self) -> u16 {
+        self.0.status
+    }
+
+    fn keep_alive(&self) -> bool {
+        self.0.keep_alive
     }
 }
 

@@ -1,0 +1,40 @@
+//! The seam for protocols simple enough to run on the engine's own epoll loop: a request is
+//! a fixed byte string and a response is framed by a small parser. HTTP/1.1 over plain TCP
+//! is one; the engine stays protocol-free because the framing lives behind these traits.
+
+use std::net::SocketAddr;
+
+use meshbench_core::ErrorKind;
+
+/// How far one [`ResponseReader::feed`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderProgress {
+    /// Bytes used; unused bytes are fed again with more data.
+    pub consumed: usize,
+    /// The response is complete.
+    pub done: bool,
+}
+
+/// Parses one response as its bytes arrive.
+pub trait ResponseReader {
+    /// Feeds everything received and not yet consumed.
+    fn feed(&mut self, data: &[u8]) -> Result<ReaderProgress, ErrorKind>;
+    /// The peer closed the connection; true when that ends the response normally.
+    fn eof(&mut self) -> bool;
+    /// The response's status.
+    fn status(&self) -> u16;
+    /// Whether the connection can carry another request.
+    fn keep_alive(&self) -> bool;
+}
+
+/// A request/response protocol over plain TCP that the engine's event loop can drive.
+pub trait FramedProtocol: Send + Sync + 'static {
+    /// The per-response parser.
+    type Reader: ResponseReader;
+    /// Where connections go.
+    fn address(&self) -> SocketAddr;
+    /// The bytes of request `seq` of the mix.
+    fn request(&self, seq: u64) -> &[u8];
+    /// A parser for the response to request `seq`.
+    fn reader(&self, seq: u64) -> Self::Reader;
+}
