@@ -10,6 +10,7 @@ use meshbench_core::ErrorKind;
 use crate::clock::{Clock, Nanos};
 use crate::driver::{Failure, Session};
 use crate::pacer::Pacer;
+use crate::precise_timer::PreciseTimer;
 use crate::recorder::Recorder;
 
 /// What the lanes of one thread share. Single-threaded, so plain cells suffice.
@@ -28,6 +29,7 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
     // timer per request: the hot path then never touches the timer wheel.
     let watchdog = tokio::time::sleep_until(clock.tokio_instant(clock.now() + timeout));
     tokio::pin!(watchdog);
+    let timer = PreciseTimer::new();
     let mut now = clock.now();
     loop {
         if state.stop.load(Ordering::Relaxed) {
@@ -37,7 +39,13 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
             break;
         };
         if slot.at > now {
-            tokio::time::sleep_until(clock.tokio_instant(slot.at)).await;
+            let precise = match &timer {
+                Some(timer) => timer.sleep_until(&clock, slot.at).await.is_ok(),
+                None => false,
+            };
+            if !precise {
+                tokio::time::sleep_until(clock.tokio_instant(slot.at)).await;
+            }
             now = clock.now();
             if state.stop.load(Ordering::Relaxed) {
                 break;
@@ -72,18 +80,8 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
             }
         };
         now = clock.now();
-        if state.pacer.counts_completion(now) {
-            let mut recorder = state.recorder.borrow_mut();
-            if slot.measured && state.pacer.is_open() {
-                recorder.record_send_lag(sent.saturating_sub(slot.at));
-            }
-            recorder.record(
-                &outcome,
-                now.saturating_sub(slot.at),
-                now.saturating_sub(sent),
-                now,
-                slot.measured,
-            );
-        }
+        state
+            .pacer
+            .record(&mut state.recorder.borrow_mut(), slot, sent, now, &outcome);
     }
 }

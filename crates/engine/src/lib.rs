@@ -19,6 +19,7 @@ pub mod driver;
 pub mod framed;
 mod lane;
 mod pacer;
+mod precise_timer;
 mod reactor;
 pub mod recorder;
 mod run;

@@ -8,6 +8,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::clock::{secs_to_nanos, Nanos};
+use crate::driver::{Exchange, Failure};
+use crate::recorder::Recorder;
 
 /// A slot handed to a lane.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +25,8 @@ pub(crate) struct Slot {
 /// The timing facts every thread shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Timing {
+    /// Load (warm-up first) starts here; threads use the time before it to start up.
+    pub load_start: Nanos,
     /// Measurement starts here (warm-up before it).
     pub measure_start: Nanos,
     /// No new request is started at or after this point; `None` runs until `quota` is met.
@@ -88,10 +92,6 @@ impl Pacer {
         }
     }
 
-    pub(crate) fn is_open(&self) -> bool {
-        matches!(self, Pacer::Open { .. })
-    }
-
     /// The next slot for a lane that is free at `now`, or `None` when this thread is done.
     #[inline]
     pub(crate) fn next(&self, now: Nanos) -> Option<Slot> {
@@ -100,6 +100,7 @@ impl Pacer {
                 if timing.deadline.is_some_and(|d| now >= d) {
                     return None;
                 }
+                let now = now.max(timing.load_start);
                 let measured = now >= timing.measure_start;
                 if measured {
                     match quota.get() {
@@ -160,14 +161,40 @@ impl Pacer {
         }
     }
 
-    /// Whether a request finishing at `done` still counts (closed model: only before the
-    /// deadline, as wrk counts; open model: every scheduled request counts, however late).
+    /// Records an exchange of `slot`, sent at `sent` and ended at `done`. The open model's
+    /// latency counts from the slot's intended time; the closed model has no schedule, so
+    /// latency is the service time there, and only exchanges ending before the deadline
+    /// count (as wrk counts). Every scheduled open-model request counts, however late.
     #[inline]
-    pub(crate) fn counts_completion(&self, done: Nanos) -> bool {
-        match self {
-            Pacer::Closed { timing, .. } => timing.deadline.is_none_or(|d| done <= d),
-            Pacer::Open { .. } => true,
-        }
+    pub(crate) fn record(
+        &self,
+        recorder: &mut Recorder,
+        slot: Slot,
+        sent: Nanos,
+        done: Nanos,
+        outcome: &Result<Exchange, Failure>,
+    ) {
+        let intended = match self {
+            Pacer::Closed { timing, .. } => {
+                if timing.deadline.is_some_and(|d| done > d) {
+                    return;
+                }
+                sent
+            }
+            Pacer::Open { .. } => {
+                if slot.measured {
+                    recorder.record_send_lag(sent.saturating_sub(slot.at));
+                }
+                slot.at
+            }
+        };
+        recorder.record(
+            outcome,
+            done.saturating_sub(intended),
+            done.saturating_sub(sent),
+            done,
+            slot.measured,
+        );
     }
 }
 
@@ -188,6 +215,7 @@ mod tests {
     fn open(thread: u64, threads: u64, warmup_s: f64, max: Option<u64>) -> Pacer {
         Pacer::open(
             Timing {
+                load_start: 0,
                 measure_start: 2 * SEC,
                 deadline: Some(3 * SEC),
             },
@@ -233,11 +261,27 @@ mod tests {
     }
 
     #[test]
+    fn closed_slots_wait_for_the_load_to_start() {
+        let c = Pacer::closed(
+            Timing {
+                load_start: 100,
+                measure_start: 100,
+                deadline: None,
+            },
+            None,
+        );
+        let slot = c.next(5).unwrap();
+        assert_eq!(slot.at, 100);
+        assert!(slot.measured);
+    }
+
+    #[test]
     fn count_bound_stops_open_and_closed() {
         let p = open(0, 1, 0.0, Some(3));
         assert_eq!(std::iter::from_fn(|| p.next(0)).count(), 3);
         let c = Pacer::closed(
             Timing {
+                load_start: 0,
                 measure_start: 0,
                 deadline: None,
             },
@@ -246,6 +290,7 @@ mod tests {
         assert_eq!(std::iter::from_fn(|| c.next(5)).count(), 4);
         let d = Pacer::closed(
             Timing {
+                load_start: 0,
                 measure_start: 0,
                 deadline: Some(10),
             },

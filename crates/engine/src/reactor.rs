@@ -29,6 +29,7 @@ const READ_BUFFER: usize = 16 * 1024;
 /// How often in-flight requests are checked against their timeouts.
 const SWEEP_EVERY: Nanos = 50_000_000;
 const TIMER_TOKEN: u64 = u64::MAX;
+const PR_SET_TIMERSLACK: libc::c_int = 29;
 
 /// What one reactor thread needs to know.
 pub(crate) struct ReactorPlan {
@@ -81,6 +82,8 @@ struct Reactor<'a, P: FramedProtocol> {
     exhausted: bool,
     in_flight: usize,
     address: SockAddr,
+    /// epoll_pwait2 (nanosecond timeouts, Linux 5.11+) is available; else the timerfd paces.
+    precise_wait: bool,
 }
 
 pub(crate) fn run_thread<P: FramedProtocol>(
@@ -125,7 +128,7 @@ pub(crate) fn run_thread<P: FramedProtocol>(
         protocol,
         plan,
         pacer,
-        recorder: Recorder::new(),
+        recorder: Recorder::starting_at(plan.measure_start),
         epoll,
         timer,
         timer_armed: None,
@@ -135,7 +138,17 @@ pub(crate) fn run_thread<P: FramedProtocol>(
         exhausted: false,
         in_flight: 0,
         address: SockAddr::from(protocol.address()),
+        precise_wait: false,
     };
+    // Waking on time needs a timer slack of ~0 (the default 50 µs would add to every send).
+    // SAFETY: prctl with integer arguments only changes this thread's timer slack.
+    unsafe { libc::prctl(PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+    reactor.precise_wait = epoll_pwait2(
+        &reactor.epoll,
+        &mut [libc::epoll_event { events: 0, u64: 0 }],
+        0,
+    )
+    .is_ok();
     reactor.run(stop, tx)?;
     Ok(reactor.recorder)
 }
@@ -167,9 +180,17 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             if let Some(g) = self.plan.give_up {
                 wake_at = wake_at.min(g);
             }
-            // Millisecond resolution is fine here: precise wake-ups come from the timerfd.
-            let timeout_ms = (wake_at.saturating_sub(now)).div_ceil(1_000_000).min(1000) as i32;
-            let n = epoll_wait(&self.epoll, &mut events, timeout_ms).map_err(Error::Runtime)?;
+            let n = if self.precise_wait {
+                if let Some(slot) = self.pending.filter(|_| !self.free.is_empty()) {
+                    wake_at = wake_at.min(slot.at);
+                }
+                epoll_pwait2(&self.epoll, &mut events, wake_at.saturating_sub(now))
+            } else {
+                // Millisecond resolution is fine here: the timerfd wakes us for sends.
+                let timeout_ms = (wake_at.saturating_sub(now)).div_ceil(1_000_000).min(1000) as i32;
+                epoll_wait(&self.epoll, &mut events, timeout_ms)
+            }
+            .map_err(Error::Runtime)?;
             now = clock.now();
             for event in &events[..n] {
                 let (token, mask) = (event.u64, event.events);
@@ -219,7 +240,9 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             };
             if slot.at > now {
                 self.pending = Some(slot);
-                self.arm_timer(slot.at);
+                if !self.precise_wait {
+                    self.arm_timer(slot.at);
+                }
                 return;
             }
             if let Some(index) = self.free.pop() {
@@ -431,18 +454,8 @@ impl<P: FramedProtocol> Reactor<'_, P> {
         let (slot, sent) = (conn.slot, conn.sent);
         self.in_flight -= 1;
         self.free.push(index);
-        if self.pacer.counts_completion(now) {
-            if slot.measured && self.pacer.is_open() {
-                self.recorder.record_send_lag(sent.saturating_sub(slot.at));
-            }
-            self.recorder.record(
-                &result,
-                now.saturating_sub(slot.at),
-                now.saturating_sub(sent),
-                now,
-                slot.measured,
-            );
-        }
+        self.pacer
+            .record(&mut self.recorder, slot, sent, now, &result);
     }
 
     fn sweep(&mut self, now: Nanos) {
@@ -530,6 +543,40 @@ fn epoll_wait(
             events.as_mut_ptr(),
             events.len() as i32,
             timeout_ms,
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(n as usize)
+}
+
+/// epoll_wait with a nanosecond timeout (epoll_pwait2, Linux 5.11+).
+fn epoll_pwait2(
+    epoll: &OwnedFd,
+    events: &mut [libc::epoll_event],
+    timeout_ns: u64,
+) -> io::Result<usize> {
+    let timeout = libc::timespec {
+        tv_sec: (timeout_ns / NANOS_PER_SEC) as libc::time_t,
+        tv_nsec: (timeout_ns % NANOS_PER_SEC) as libc::c_long,
+    };
+    // SAFETY: the kernel writes at most `events.len()` entries; timeout and a null sigmask
+    // are valid arguments.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            epoll.as_raw_fd(),
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            &timeout as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
         )
     };
     if n < 0 {

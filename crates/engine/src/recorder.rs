@@ -33,6 +33,8 @@ pub struct Recorder {
     pub bytes_received: u64,
     /// Completion time (ns from the run's base) of the last measured request.
     pub last_done_ns: u64,
+    /// Measurement starts here (ns from the run's base); see [`Recorder::record`].
+    measure_start_ns: u64,
     interval: Interval,
 }
 
@@ -73,6 +75,14 @@ impl Default for Recorder {
 }
 
 impl Recorder {
+    /// An empty recorder for a run whose measurement starts at `measure_start_ns`.
+    pub fn starting_at(measure_start_ns: u64) -> Self {
+        Recorder {
+            measure_start_ns,
+            ..Recorder::new()
+        }
+    }
+
     /// An empty recorder.
     pub fn new() -> Self {
         Recorder {
@@ -86,12 +96,14 @@ impl Recorder {
             bytes_sent: 0,
             bytes_received: 0,
             last_done_ns: 0,
+            measure_start_ns: 0,
             interval: Interval::new(),
         }
     }
 
-    /// Records one finished request. `measured` is false during warm-up, when only the live
-    /// interval (progress) sees it.
+    /// Records one finished request. `measured` is false for warm-up requests: those reach
+    /// only the live interval (progress), and only while warm-up lasts, so the timeline's
+    /// measured seconds hold exactly the measured requests.
     #[inline]
     pub fn record(
         &mut self,
@@ -101,6 +113,9 @@ impl Recorder {
         done_ns: u64,
         measured: bool,
     ) {
+        if !measured && done_ns >= self.measure_start_ns {
+            return;
+        }
         self.interval.requests += 1;
         match outcome {
             Ok(exchange) => {
@@ -190,8 +205,10 @@ mod tests {
 
     #[test]
     fn warmup_samples_reach_only_the_interval() {
-        let mut r = Recorder::new();
+        let mut r = Recorder::starting_at(2);
         r.record(&ok(200), 5_000, 5_000, 1, false);
+        // A warm-up request that ends after measurement started is counted nowhere.
+        r.record(&ok(200), 5_000, 5_000, 2, false);
         r.record(&ok(200), 7_000, 6_000, 2, true);
         r.record(&Err(ErrorKind::Reset.into()), 1_000, 1_000, 3, true);
         assert_eq!(r.requests, 2);

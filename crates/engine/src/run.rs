@@ -157,6 +157,7 @@ fn execute(
     let plan = Arc::new(Plan {
         clock: Clock::new(),
         timing: Timing {
+            load_start: secs_to_nanos(LEAD.as_secs_f64()),
             measure_start,
             deadline: duration_s.map(|d| measure_start + secs_to_nanos(d)),
         },
@@ -272,7 +273,7 @@ fn load_thread<D: Driver>(
     let state = Rc::new(ThreadState {
         clock: plan.clock,
         pacer,
-        recorder: std::cell::RefCell::new(Recorder::new()),
+        recorder: std::cell::RefCell::new(Recorder::starting_at(plan.timing.measure_start)),
         stop,
         request_timeout: plan.request_timeout,
     });

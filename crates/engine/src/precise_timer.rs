@@ -1,0 +1,71 @@
+//! A timerfd per lane for the async backend, so scheduled sends leave within microseconds
+//! of their time; tokio's own timer wheel rounds every sleep up to a whole millisecond.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use tokio::io::unix::AsyncFd;
+
+use crate::clock::{Clock, Nanos, NANOS_PER_SEC};
+
+pub(crate) struct PreciseTimer {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl PreciseTimer {
+    /// A timer registered with the current runtime; `None` when the OS refuses one.
+    pub(crate) fn new() -> Option<Self> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the OwnedFd keeps the descriptor open and unchanged for the AsyncFd's life.
+        let fd = unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }
+            .ok()?;
+        Some(PreciseTimer { fd })
+    }
+
+    /// Waits until `at` on `clock`.
+    pub(crate) async fn sleep_until(&self, clock: &Clock, at: Nanos) -> io::Result<()> {
+        let abs = clock.monotonic(at);
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: (abs / NANOS_PER_SEC) as libc::time_t,
+                tv_nsec: (abs % NANOS_PER_SEC) as libc::c_long,
+            },
+        };
+        let raw = self.fd.get_ref().as_raw_fd();
+        // SAFETY: a valid timerfd and an initialised itimerspec.
+        if unsafe {
+            libc::timerfd_settime(raw, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            if clock.now() >= at {
+                return Ok(());
+            }
+            let mut guard = self.fd.readable().await?;
+            let mut expirations = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into our buffer.
+            let n = unsafe { libc::read(raw, expirations.as_mut_ptr().cast(), 8) };
+            guard.clear_ready();
+            if n == 8 {
+                return Ok(());
+            }
+        }
+    }
+}
