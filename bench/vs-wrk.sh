@@ -146,9 +146,11 @@ echo
 echo "== stall: nginx worker SIGSTOPped for 1 s in a 6 s run at 2000 req/s =="
 "$MB" run "$URL" -t 1 -c 50 -d 6s --rate 2000 --json --no-progress >"$WORK/stall.json" &
 RUN=$!
-sleep 2.5
 W=$(worker_pid)
-kill -STOP "$W"; sleep 1; kill -CONT "$W"
+# Python keeps the stop exactly 1 s long (a shell's kill/sleep/kill adds a few ms of forks).
+python3 -c 'import os, signal, sys, time
+pid = int(sys.argv[1]); time.sleep(2.5)
+os.kill(pid, signal.SIGSTOP); time.sleep(1.0); os.kill(pid, signal.SIGCONT)' "$W"
 wait "$RUN"
 python3 - "$WORK/stall.json" <<'PY'
 import json, sys

@@ -292,3 +292,71 @@ fn silent_target_times_out_within_bounds() {
     assert!(err.to_string().contains("no answer"), "{err}");
     drop(keep);
 }
+
+#[test]
+fn truncated_responses_during_the_run_are_counted_as_closed() {
+    // The first connection (the preflight) gets whole answers; every later one gets a
+    // response cut short, then the server hangs up.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().take(400).enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if i == 0 {
+                        let _ =
+                            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+                    } else {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe");
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
+    spec.connections = 2;
+    spec.duration_s = None;
+    spec.max_requests = Some(100);
+    // A hang would end in timeouts; keep it short so the assertion names it quickly.
+    spec.request_timeout_s = 2.0;
+    let r = run_http1(&spec).result;
+    assert_eq!(r.requests, 100);
+    assert_eq!(r.errors, 100, "{:?} {:?}", r.status_codes, r.error_kinds);
+    // A close with the request still unread on the server side arrives as a reset.
+    let closed = r.error_kinds.get("closed").copied().unwrap_or(0);
+    let reset = r.error_kinds.get("reset").copied().unwrap_or(0);
+    assert_eq!(closed + reset, 100, "{:?}", r.error_kinds);
+    assert!(closed > 0, "{:?}", r.error_kinds);
+}
+
+#[test]
+fn close_delimited_bodies_end_at_eof() {
+    // HTTP/1.0 style: no Content-Length, the body ends when the server closes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            if stream.read(&mut buf).is_ok() {
+                let _ = stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close");
+            }
+        }
+    });
+    let mut spec = BenchmarkSpec::closed_get(format!("http://{addr}/"));
+    spec.connections = 2;
+    spec.duration_s = None;
+    spec.max_requests = Some(50);
+    spec.request_timeout_s = 2.0;
+    let r = run_http1(&spec).result;
+    assert_eq!(r.requests, 50);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert_eq!(r.status_codes.get("200"), Some(&50));
+}

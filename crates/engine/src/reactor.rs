@@ -354,7 +354,7 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             }
             Phase::Reading => {
                 if mask & libc::EPOLLIN as u32 != 0 || closed {
-                    self.read(index, now);
+                    self.read(index, closed, now);
                 }
             }
             Phase::Idle => {
@@ -368,8 +368,10 @@ impl<P: FramedProtocol> Reactor<'_, P> {
         }
     }
 
+    /// Reads what arrived. `peer_closed` (RDHUP/HUP in the event) means the FIN came with
+    /// this edge: no later edge will report it, so reading goes on until `recv` says EOF.
     #[inline]
-    fn read(&mut self, index: usize, now: Nanos) {
+    fn read(&mut self, index: usize, peer_closed: bool, now: Nanos) {
         let outcome = {
             let conn = &mut self.conns[index];
             let (Some(socket), Some(reader)) = (conn.socket.as_ref(), conn.reader.as_mut()) else {
@@ -412,7 +414,7 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                         if conn.filled == conn.buf.len() {
                             break Outcome::Failed(ErrorKind::Protocol);
                         }
-                        if n < spare {
+                        if n < spare && !peer_closed {
                             // Drained: the next edge says when more arrives.
                             return;
                         }

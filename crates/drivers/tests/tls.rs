@@ -1,0 +1,133 @@
+//! HTTP/1.1 and HTTP/2 over TLS (rustls, ALPN) against a real TLS server with a
+//! self-signed certificate on loopback.
+#![allow(clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use meshbench_core::{BenchmarkSpec, HttpVersion};
+use meshbench_drivers::{Http1Driver, Http2Driver};
+use meshbench_engine::{run, StopHandle};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+struct TlsServer {
+    _runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+}
+
+/// Answers every request with 200 and the protocol it was spoken in, so a test can tell
+/// that ALPN chose what it asked for.
+fn start_tls_server() -> TlsServer {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
+                    let version = format!("{:?}", request.version());
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(version))))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    TlsServer {
+        _runtime: runtime,
+        addr,
+    }
+}
+
+fn spec(server: &TlsServer, protocol: HttpVersion) -> BenchmarkSpec {
+    let mut spec = BenchmarkSpec::closed_get(format!("https://{}/", server.addr));
+    spec.protocol = protocol;
+    spec.connections = 4;
+    spec.duration_s = None;
+    spec.max_requests = Some(300);
+    spec.insecure = true;
+    spec
+}
+
+#[test]
+fn http1_over_tls() {
+    let server = start_tls_server();
+    let spec = spec(&server, HttpVersion::Http1);
+    let driver = Http1Driver::new(&spec).unwrap();
+    assert!(!driver.is_plain());
+    let r = run(&spec, Arc::new(driver), StopHandle::new(), &mut ())
+        .unwrap()
+        .result;
+    assert_eq!(r.requests, 300);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert_eq!(r.status_codes.get("200"), Some(&300));
+    // The body names the version the server saw: "HTTP/1.1" is 8 bytes.
+    assert!(r.bytes_received >= 300 * 8);
+}
+
+#[test]
+fn http2_over_tls_negotiates_h2() {
+    let server = start_tls_server();
+    let mut spec = spec(&server, HttpVersion::Http2);
+    spec.streams = 4;
+    let r = run(
+        &spec,
+        Arc::new(Http2Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap()
+    .result;
+    assert_eq!(r.requests, 300);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+}
+
+#[test]
+fn untrusted_certificate_is_a_tls_error_without_insecure() {
+    let server = start_tls_server();
+    let mut spec = spec(&server, HttpVersion::Http1);
+    spec.insecure = false;
+    let err = run(
+        &spec,
+        Arc::new(Http1Driver::new(&spec).unwrap()),
+        StopHandle::new(),
+        &mut (),
+    )
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("tls"), "{message}");
+}
