@@ -360,3 +360,36 @@ fn close_delimited_bodies_end_at_eof() {
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
     assert_eq!(r.status_codes.get("200"), Some(&50));
 }
+
+#[test]
+fn target_going_away_mid_run_is_counted_and_the_run_ends_on_time() {
+    let Target { runtime, server } = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(format!("http://{}/", server.http_addr()));
+    spec.connections = 4;
+    spec.duration_s = Some(2.0);
+    let started = std::time::Instant::now();
+    let r = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            runtime.block_on(server.shutdown());
+        });
+        run_http1(&spec).result
+    });
+    assert!(r.requests > 0);
+    assert!(
+        r.errors > 0,
+        "refused connects must be counted: {:?}",
+        r.error_kinds
+    );
+    assert!(
+        r.error_kinds.contains_key("connect_refused"),
+        "{:?}",
+        r.error_kinds
+    );
+    // Bounded: the run stops at its deadline (plus a little drain), however it fails.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}

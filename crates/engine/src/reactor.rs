@@ -223,10 +223,14 @@ impl<P: FramedProtocol> Reactor<'_, P> {
         (self.plan.measure_start as i64 + (second + 1) * NANOS_PER_SEC as i64).max(0) as Nanos
     }
 
-    /// Starts every request that is due and has a free connection.
+    /// Starts every request that is due and has a free connection. Each free connection is
+    /// used at most once per call, so connects that fail at once (a target gone away) go
+    /// back through the loop, its clock and its deadline, instead of spinning here.
     #[inline]
     fn dispatch(&mut self, now: Nanos) {
-        while !self.free.is_empty() {
+        let mut budget = self.free.len();
+        while budget > 0 && !self.free.is_empty() {
+            budget -= 1;
             let slot = match self.pending.take() {
                 Some(slot) => slot,
                 None if self.exhausted => return,

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use crate::body;
 use crate::controls::{self, Controls, ParamError};
+use crate::delay::Sleeper;
 use crate::pause::Pause;
 
 // Functions rather than consts: `HeaderValue` holds `Bytes`, which clippy rightly refuses as a
@@ -31,6 +32,8 @@ const HEALTH_BODY: &[u8] = br#"{"status":"ok"}"#;
 pub(crate) struct Shared {
     /// The pause switch behind `pause_for` and `/control/pause`.
     pub(crate) pause: Pause,
+    /// Microsecond-accurate delays for `delay=`.
+    pub(crate) sleeper: Sleeper,
 }
 
 /// State of one connection: the server's, plus a way for a handler to ask that the connection
@@ -83,7 +86,7 @@ pub(crate) async fn handle(
     if let Some(delay) = &controls.delay {
         let d = delay.pick();
         if d > Duration::ZERO {
-            tokio::time::sleep(d).await;
+            conn.shared.sleeper.sleep(d).await;
         }
     }
     conn.shared.pause.wait().await;

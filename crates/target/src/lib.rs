@@ -24,6 +24,7 @@
 
 mod body;
 mod controls;
+mod delay;
 mod handler;
 mod pause;
 mod random;
@@ -50,6 +51,9 @@ pub enum Error {
     /// Waiting for a shutdown signal (ctrl-c, SIGTERM) failed.
     #[error("cannot listen for the shutdown signal")]
     Signal(#[source] io::Error),
+    /// The OS would not start the delay thread.
+    #[error("cannot start the delay thread")]
+    Thread(#[source] io::Error),
 }
 
 /// The result type of this crate.

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::delay::Sleeper;
 use crate::handler::{self, ConnState, Shared};
 use crate::pause::Pause;
 use crate::{Error, Result, TargetConfig};
@@ -53,6 +54,7 @@ impl TargetServer {
         })?;
         let shared = Arc::new(Shared {
             pause: Pause::new(),
+            sleeper: Sleeper::start().map_err(Error::Thread)?,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut builder = auto::Builder::new(TokioExecutor::new());
