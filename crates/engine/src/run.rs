@@ -452,7 +452,11 @@ fn assemble(
 ) -> RunOutput {
     let measure_start = plan.timing.measure_start;
     let elapsed_s = total.last_done_ns.saturating_sub(measure_start) as f64 / 1e9;
+    let open = matches!(spec.model, LoadModel::Open { .. });
     let duration_s = match plan.duration_s {
+        // A generator (or target) that fell behind sends its backlog after the deadline;
+        // the run then took longer than planned, and the achieved rate says so.
+        Some(d) if !stopped_early && open => d.max(elapsed_s),
         Some(d) if !stopped_early => d,
         Some(d) => elapsed_s.min(d),
         None => elapsed_s,
@@ -490,7 +494,6 @@ fn assemble(
             ));
         }
     }
-    let open = matches!(spec.model, LoadModel::Open { .. });
     let error_kinds = ErrorKind::ALL
         .into_iter()
         .filter(|k| total.error_kinds[k.index()] > 0)
