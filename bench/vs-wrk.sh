@@ -133,7 +133,7 @@ done
 echo
 echo "== open model: achieved vs requested rate (meshbench, 1 thread, 50 connections, ${SECS}s) =="
 for rate in 1000 10000 50000 100000; do
-  "$MB" run "$URL" -t 1 -c 50 -d "${SECS}s" --rate "$rate" --json --no-progress >"$WORK/open.json"
+  "$MB" run "$URL" -t 1 -c 50 -d "${SECS}s" --warmup 1s --rate "$rate" --json --no-progress >"$WORK/open.json"
   python3 - "$WORK/open.json" "$rate" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); want = float(sys.argv[2])

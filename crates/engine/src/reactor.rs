@@ -183,6 +183,9 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             let n = if self.precise_wait {
                 if let Some(slot) = self.pending.filter(|_| !self.free.is_empty()) {
                     wake_at = wake_at.min(slot.at);
+                    // Handling events and sends took time since `now` was read; a stale
+                    // `now` would make the wait, and so the send, late by that much.
+                    now = clock.now();
                 }
                 epoll_pwait2(&self.epoll, &mut events, wake_at.saturating_sub(now))
             } else {
