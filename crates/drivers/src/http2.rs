@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
@@ -16,10 +15,8 @@ use meshbench_core::{BenchmarkSpec, ErrorKind};
 use meshbench_engine::driver::Failure;
 use meshbench_engine::{Driver, Exchange, Session};
 
-use crate::endpoint::Endpoint;
 use crate::http1::describe;
-use crate::net::{self, TlsSetup};
-use crate::tls;
+use crate::net::{self, Origin};
 
 /// HTTP/2 over hyper's client connection.
 #[derive(Debug, Clone)]
@@ -29,10 +26,8 @@ pub struct Http2Driver {
 
 #[derive(Debug)]
 struct Shared {
-    endpoint: Endpoint,
+    origin: Origin,
     requests: Vec<Template>,
-    tls: Option<TlsSetup>,
-    connect_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -48,13 +43,7 @@ struct Template {
 impl Http2Driver {
     /// Builds the driver for a validated spec.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
-        spec.validate()?;
-        let first = spec
-            .requests
-            .first()
-            .map(|r| r.url.as_str())
-            .unwrap_or_default();
-        let endpoint = Endpoint::resolve(first)?;
+        let origin = Origin::for_spec(spec, b"h2")?;
         let invalid = |field: &'static str, m: String| {
             crate::Error::Spec(meshbench_core::Error::invalid(field, m))
         };
@@ -93,21 +82,8 @@ impl Http2Driver {
                 })
             })
             .collect::<crate::Result<Vec<_>>>()?;
-        let tls = if endpoint.tls {
-            Some(TlsSetup::new(
-                tls::client_config(spec.insecure, &[b"h2"])?,
-                tls::server_name(&endpoint.host)?,
-            ))
-        } else {
-            None
-        };
         Ok(Http2Driver {
-            shared: Arc::new(Shared {
-                endpoint,
-                requests,
-                tls,
-                connect_timeout: Duration::from_secs_f64(spec.connect_timeout_s),
-            }),
+            shared: Arc::new(Shared { origin, requests }),
         })
     }
 }
@@ -145,7 +121,7 @@ impl Driver for Http2Driver {
             Err(failure) => Err(describe(
                 failure.kind,
                 &session.last_error,
-                &self.shared.endpoint,
+                &self.shared.origin.endpoint,
             )),
         }
     }
@@ -173,11 +149,11 @@ impl Http2Session {
             return Ok(sender);
         }
         let shared = &self.shared;
-        let tcp = net::tcp(&shared.endpoint, shared.connect_timeout).await?;
+        let tcp = net::tcp(&shared.origin.endpoint, shared.origin.connect_timeout).await?;
         let handshake = |e: hyper::Error| (ErrorKind::Protocol, format!("HTTP/2 handshake: {e}"));
-        let sender = match &shared.tls {
+        let sender = match &shared.origin.tls {
             Some(tls) => {
-                let stream = tls.handshake(tcp, shared.connect_timeout).await?;
+                let stream = tls.handshake(tcp, shared.origin.connect_timeout).await?;
                 let (sender, conn) = hyper::client::conn::http2::handshake(
                     TokioExecutor::new(),
                     TokioIo::new(stream),

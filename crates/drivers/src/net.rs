@@ -80,3 +80,40 @@ impl TlsSetup {
         }
     }
 }
+
+/// Where a driver connects and how: the resolved origin of the spec's first URL, the TLS
+/// settings when it is `https://` (offering `alpn`), and the connect timeout.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub endpoint: crate::endpoint::Endpoint,
+    pub tls: Option<TlsSetup>,
+    pub connect_timeout: Duration,
+}
+
+impl Origin {
+    pub(crate) fn for_spec(
+        spec: &meshbench_core::BenchmarkSpec,
+        alpn: &[u8],
+    ) -> crate::Result<Origin> {
+        spec.validate()?;
+        let first = spec
+            .requests
+            .first()
+            .map(|r| r.url.as_str())
+            .unwrap_or_default();
+        let endpoint = crate::endpoint::Endpoint::resolve(first)?;
+        let tls = if endpoint.tls {
+            Some(TlsSetup::new(
+                crate::tls::client_config(spec.insecure, &[alpn])?,
+                crate::tls::server_name(&endpoint.host)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Origin {
+            endpoint,
+            tls,
+            connect_timeout: Duration::from_secs_f64(spec.connect_timeout_s),
+        })
+    }
+}

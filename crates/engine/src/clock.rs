@@ -42,6 +42,29 @@ impl Clock {
     }
 }
 
+/// Arms the timerfd `fd` to fire once at `at` on `clock` (absolute, so no drift).
+pub(crate) fn arm_timerfd(fd: std::os::fd::RawFd, clock: &Clock, at: Nanos) -> std::io::Result<()> {
+    let abs = clock.monotonic(at);
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: (abs / NANOS_PER_SEC) as libc::time_t,
+            tv_nsec: (abs % NANOS_PER_SEC) as libc::c_long,
+        },
+    };
+    // SAFETY: the caller passes a timerfd; the itimerspec is fully initialised.
+    let rc =
+        unsafe { libc::timerfd_settime(fd, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 fn monotonic_now() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use tokio::io::unix::AsyncFd;
 
-use crate::clock::{Clock, Nanos, NANOS_PER_SEC};
+use crate::clock::{arm_timerfd, Clock, Nanos};
 
 pub(crate) struct PreciseTimer {
     fd: AsyncFd<OwnedFd>,
@@ -35,25 +35,8 @@ impl PreciseTimer {
 
     /// Waits until `at` on `clock`.
     pub(crate) async fn sleep_until(&self, clock: &Clock, at: Nanos) -> io::Result<()> {
-        let abs = clock.monotonic(at);
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: (abs / NANOS_PER_SEC) as libc::time_t,
-                tv_nsec: (abs % NANOS_PER_SEC) as libc::c_long,
-            },
-        };
         let raw = self.fd.get_ref().as_raw_fd();
-        // SAFETY: a valid timerfd and an initialised itimerspec.
-        if unsafe {
-            libc::timerfd_settime(raw, libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
-        } < 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        arm_timerfd(raw, clock, at)?;
         loop {
             if clock.now() >= at {
                 return Ok(());

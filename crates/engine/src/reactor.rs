@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use meshbench_core::ErrorKind;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::clock::{Clock, Nanos, NANOS_PER_SEC};
+use crate::clock::{arm_timerfd, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::{error_kind_of, Exchange, Failure};
 use crate::framed::{FramedProtocol, ResponseReader};
 use crate::pacer::{Pacer, Slot};
@@ -259,30 +259,9 @@ impl<P: FramedProtocol> Reactor<'_, P> {
     }
 
     fn arm_timer(&mut self, at: Nanos) {
-        if self.timer_armed == Some(at) {
-            return;
-        }
-        let abs = self.plan.clock.monotonic(at);
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: (abs / NANOS_PER_SEC) as libc::time_t,
-                tv_nsec: (abs % NANOS_PER_SEC) as libc::c_long,
-            },
-        };
-        // SAFETY: a valid timerfd and a fully initialised itimerspec.
-        let rc = unsafe {
-            libc::timerfd_settime(
-                self.timer.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc == 0 {
+        if self.timer_armed != Some(at)
+            && arm_timerfd(self.timer.as_raw_fd(), &self.plan.clock, at).is_ok()
+        {
             self.timer_armed = Some(at);
         }
     }

@@ -12,7 +12,6 @@ pub(crate) mod response;
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 use meshbench_core::{BenchmarkSpec, ErrorKind};
 use meshbench_engine::driver::Failure;
@@ -24,8 +23,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::endpoint::Endpoint;
 use crate::io_error::kind_of;
-use crate::net::{self, TlsSetup};
-use crate::tls;
+use crate::net::{self, Origin};
 use request::SerializedRequest;
 use response::{ResponseParser, MAX_HEAD};
 
@@ -40,43 +38,23 @@ pub struct Http1Driver {
 
 #[derive(Debug)]
 struct Shared {
-    endpoint: Endpoint,
+    origin: Origin,
     requests: Vec<SerializedRequest>,
-    tls: Option<TlsSetup>,
-    connect_timeout: Duration,
 }
 
 impl Http1Driver {
     /// Builds the driver for a validated spec: resolves the target and serialises every
     /// request of the mix once.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
-        spec.validate()?;
-        let first = spec
-            .requests
-            .first()
-            .map(|r| r.url.as_str())
-            .unwrap_or_default();
-        let endpoint = Endpoint::resolve(first)?;
+        let origin = Origin::for_spec(spec, b"http/1.1")?;
+        let endpoint = &origin.endpoint;
         let requests = spec
             .requests
             .iter()
-            .map(|r| SerializedRequest::new(r, &endpoint))
+            .map(|r| SerializedRequest::new(r, endpoint))
             .collect::<crate::Result<Vec<_>>>()?;
-        let tls = if endpoint.tls {
-            Some(TlsSetup::new(
-                tls::client_config(spec.insecure, &[b"http/1.1"])?,
-                tls::server_name(&endpoint.host)?,
-            ))
-        } else {
-            None
-        };
         Ok(Http1Driver {
-            shared: Arc::new(Shared {
-                endpoint,
-                requests,
-                tls,
-                connect_timeout: Duration::from_secs_f64(spec.connect_timeout_s),
-            }),
+            shared: Arc::new(Shared { origin, requests }),
         })
     }
 
@@ -100,7 +78,7 @@ impl Driver for Http1Driver {
             Err(failure) => Err(describe(
                 failure.kind,
                 &session.last_error,
-                &self.shared.endpoint,
+                &self.shared.origin.endpoint,
             )),
         }
     }
@@ -114,7 +92,7 @@ impl Driver for Http1Driver {
 impl Http1Driver {
     /// True when the lean event-loop path applies (plain TCP; TLS goes through rustls).
     pub fn is_plain(&self) -> bool {
-        self.shared.tls.is_none()
+        self.shared.origin.tls.is_none()
     }
 }
 
@@ -122,7 +100,7 @@ impl FramedProtocol for Http1Driver {
     type Reader = Http1Reader;
 
     fn address(&self) -> std::net::SocketAddr {
-        self.shared.endpoint.addr
+        self.shared.origin.endpoint.addr
     }
 
     #[inline]
@@ -204,12 +182,12 @@ impl std::fmt::Debug for Http1Session {
 impl Http1Session {
     async fn connect(&mut self) -> Result<(), Failure> {
         let shared = Arc::clone(&self.shared);
-        let stream = net::tcp(&shared.endpoint, shared.connect_timeout)
+        let stream = net::tcp(&shared.origin.endpoint, shared.origin.connect_timeout)
             .await
             .map_err(|(kind, message)| self.fail(kind, message))?;
-        let conn = match &shared.tls {
+        let conn = match &shared.origin.tls {
             Some(tls) => Conn::Tls(Box::new(
-                tls.handshake(stream, shared.connect_timeout)
+                tls.handshake(stream, shared.origin.connect_timeout)
                     .await
                     .map_err(|(kind, message)| self.fail(kind, message))?,
             )),
