@@ -10,12 +10,14 @@
 pub mod duration;
 pub mod error_kind;
 pub mod histogram;
+pub mod job;
 pub mod mesh;
 pub mod rate;
 pub mod result;
 pub mod spec;
 
 pub use error_kind::ErrorKind;
+pub use job::{BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobStatus, JobSummary, TestType};
 pub use mesh::MeshKind;
 pub use rate::RateSchedule;
 pub use result::{BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, RESULT_SCHEMA};

@@ -1,0 +1,304 @@
+//! Benchmark jobs as the platform keeps them: the seed's field names (`job_id`, `test_type`,
+//! `mesh_type`, `namespace`, `status`, `started_at`, …), the status state machine, and the
+//! filters the API and the store share.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Error, Result};
+
+/// Where a job is in its life. `pending → running → completed | failed | cancelled`, and
+/// `pending → cancelled | failed`; a finished job never changes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Stored and queued, not yet taken by a worker.
+    Pending,
+    /// A worker is running it.
+    Running,
+    /// Finished with a result.
+    Completed,
+    /// Ended with an error (the job's `error` says why).
+    Failed,
+    /// Cancelled by a user; a partial result may be kept.
+    Cancelled,
+}
+
+impl JobStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    /// The snake_case name used on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the job can no longer change.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+
+    /// Whether a job may move from `self` to `next`.
+    pub fn can_become(self, next: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Running) | (Pending, Cancelled) | (Pending, Failed)
+                | (Running, Completed) | (Running, Failed) | (Running, Cancelled)
+                // A job whose worker died goes back to the queue.
+                | (Running, Pending)
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "status",
+                    format!(
+                        "unknown status `{s}` (pending, running, completed, failed, cancelled)"
+                    ),
+                )
+            })
+    }
+}
+
+/// The kind of workload, as the seed's `test_type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestType {
+    /// HTTP/1.1 or HTTP/2 requests.
+    #[default]
+    Http,
+    /// gRPC calls.
+    Grpc,
+    /// WebSocket messages.
+    Websocket,
+    /// ML inference requests.
+    Ml,
+}
+
+impl TestType {
+    /// Every type.
+    pub const ALL: [TestType; 4] = [
+        TestType::Http,
+        TestType::Grpc,
+        TestType::Websocket,
+        TestType::Ml,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestType::Http => "http",
+            TestType::Grpc => "grpc",
+            TestType::Websocket => "websocket",
+            TestType::Ml => "ml",
+        }
+    }
+}
+
+impl fmt::Display for TestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TestType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        TestType::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "test_type",
+                    format!("unknown test type `{s}` (http, grpc, websocket, ml)"),
+                )
+            })
+    }
+}
+
+/// The headline numbers of a finished run, kept beside the job so lists and summaries
+/// never load the full result.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Requests completed.
+    pub requests: u64,
+    /// Requests failed.
+    pub errors: u64,
+    /// Achieved requests per second.
+    pub rps: f64,
+    /// Median latency, µs.
+    pub p50_us: u64,
+    /// 90th percentile, µs.
+    pub p90_us: u64,
+    /// 99th percentile, µs.
+    pub p99_us: u64,
+    /// 99.9th percentile, µs.
+    pub p999_us: u64,
+    /// Largest latency, µs.
+    pub max_us: u64,
+}
+
+/// One benchmark job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkJob {
+    /// Unique id (a UUID string).
+    pub job_id: String,
+    /// Lifecycle state.
+    pub status: JobStatus,
+    /// Workload kind.
+    pub test_type: TestType,
+    /// Mesh label: baseline, istio, linkerd, cilium, or any other name.
+    pub mesh_type: String,
+    /// Kubernetes namespace the target lives in.
+    pub namespace: String,
+    /// When the job was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When a worker started it.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    /// Fraction done, 0–1.
+    pub progress: f64,
+    /// Why it failed (or was cancelled), for a person to read.
+    pub error: Option<String>,
+    /// The request the job was started with (the API's JSON, defaults filled in).
+    pub request: serde_json::Value,
+    /// Headline numbers once finished.
+    pub summary: Option<JobSummary>,
+    /// How many times a worker has taken the job.
+    pub attempts: u32,
+}
+
+/// What a job listing may be narrowed to; every field is optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobFilter {
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this test type.
+    pub test_type: Option<TestType>,
+    /// Only this mesh label.
+    pub mesh_type: Option<String>,
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Created at or after.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// Created before.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+    /// Page size (newest first).
+    pub limit: Option<u32>,
+    /// Jobs to skip.
+    pub offset: Option<u32>,
+}
+
+/// Something that happened to a job, pushed to live subscribers (WebSocket, Redis pub/sub).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// The job it concerns.
+    pub job_id: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: JobEventBody,
+}
+
+/// The kinds of [`JobEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobEventBody {
+    /// The job changed status.
+    Status {
+        /// The new status.
+        status: JobStatus,
+        /// Why, when it failed or was cancelled.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Once a second while the job runs.
+    Progress {
+        /// Seconds since measurement started (negative during warm-up).
+        second: i64,
+        /// Fraction done, 0–1.
+        progress: f64,
+        /// Requests completed in that second.
+        requests: u64,
+        /// Failures in that second.
+        errors: u64,
+        /// Requests per second in that second.
+        rps: f64,
+        /// Median latency of that second, µs.
+        p50_us: u64,
+        /// 99th percentile of that second, µs.
+        p99_us: u64,
+    },
+    /// The final headline numbers.
+    Summary {
+        /// The numbers.
+        summary: JobSummary,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_jobs_never_change() {
+        for from in JobStatus::ALL.into_iter().filter(|s| s.is_finished()) {
+            for to in JobStatus::ALL {
+                assert!(!from.can_become(to), "{from} -> {to}");
+            }
+        }
+        assert!(JobStatus::Pending.can_become(JobStatus::Running));
+        assert!(JobStatus::Running.can_become(JobStatus::Cancelled));
+        assert!(!JobStatus::Pending.can_become(JobStatus::Completed));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in JobStatus::ALL {
+            assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
+        }
+        for t in TestType::ALL {
+            assert_eq!(t.as_str().parse::<TestType>().unwrap(), t);
+        }
+        assert!("ftp".parse::<TestType>().is_err());
+    }
+}
