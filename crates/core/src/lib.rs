@@ -15,6 +15,7 @@ pub mod mesh;
 pub mod rate;
 pub mod result;
 pub mod spec;
+pub mod start;
 
 pub use error_kind::ErrorKind;
 pub use job::{BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobStatus, JobSummary, TestType};
@@ -22,6 +23,7 @@ pub use mesh::MeshKind;
 pub use rate::RateSchedule;
 pub use result::{BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, RESULT_SCHEMA};
 pub use spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
+pub use start::{FieldError, StartLimits, StartRequest};
 
 /// Why a spec, a schedule or a stored histogram was refused.
 #[derive(Debug, thiserror::Error)]

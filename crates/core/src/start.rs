@@ -1,0 +1,322 @@
+//! The seed's `POST /benchmarks/start` request: its field names, its defaults, the limits a
+//! deployment sets, and how it becomes a [`BenchmarkSpec`] for the engine. Pure, so the
+//! API validates with exactly the rules the worker later relies on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::TestType;
+use crate::rate::RateSchedule;
+use crate::spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
+
+/// A start request as clients send it; every field but `test_type` and `mesh_type` has a
+/// default, and the seed's own examples leave most of them out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// Workload kind.
+    #[serde(default)]
+    pub test_type: TestType,
+    /// Mesh label (baseline, istio, linkerd, cilium, or any other name).
+    #[serde(default = "default_mesh")]
+    pub mesh_type: String,
+    /// Kubernetes namespace of the target.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Measured seconds.
+    #[serde(default = "default_duration")]
+    pub duration: u32,
+    /// Connections to keep open.
+    #[serde(default = "default_connections")]
+    pub concurrent_connections: u32,
+    /// The target URL; absent means the built-in target (embedded mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
+    /// Open model: requests per second; absent means closed model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Speak HTTP/2.
+    #[serde(default)]
+    pub http2: bool,
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Extra request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Warm-up seconds, excluded from the result.
+    #[serde(default)]
+    pub warmup: u32,
+    /// How many times to run the benchmark (each run is a job of its own).
+    #[serde(default = "default_repeats")]
+    pub repeats: u32,
+}
+
+fn default_mesh() -> String {
+    "baseline".into()
+}
+fn default_namespace() -> String {
+    "default".into()
+}
+fn default_duration() -> u32 {
+    60
+}
+fn default_connections() -> u32 {
+    100
+}
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_repeats() -> u32 {
+    1
+}
+
+/// The bounds a deployment accepts; configuration, not code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartLimits {
+    /// Shortest duration, seconds.
+    pub min_duration: u32,
+    /// Longest duration, seconds.
+    pub max_duration: u32,
+    /// Most connections.
+    pub max_connections: u32,
+    /// Highest open-model rate, requests per second.
+    pub max_rate: f64,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Most repeats of one request.
+    pub max_repeats: u32,
+}
+
+impl Default for StartLimits {
+    fn default() -> Self {
+        StartLimits {
+            min_duration: 10,
+            max_duration: 3600,
+            max_connections: 10_000,
+            max_rate: 1_000_000.0,
+            max_body_bytes: 1024 * 1024,
+            max_repeats: 10,
+        }
+    }
+}
+
+/// One rule a field broke, for a 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// The field, as the client spelled it.
+    pub field: String,
+    /// The rule, for a person to read.
+    pub message: String,
+}
+
+impl StartRequest {
+    /// Every rule this request breaks (empty when it is acceptable).
+    pub fn validate(&self, limits: &StartLimits) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
+        if !(limits.min_duration..=limits.max_duration).contains(&self.duration) {
+            fail(
+                "duration",
+                format!(
+                    "must be between {} and {} seconds",
+                    limits.min_duration, limits.max_duration
+                ),
+            );
+        }
+        if !(1..=limits.max_connections).contains(&self.concurrent_connections) {
+            fail(
+                "concurrent_connections",
+                format!("must be between 1 and {}", limits.max_connections),
+            );
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0 && rate <= limits.max_rate) {
+                fail(
+                    "rate",
+                    format!("must be above 0 and at most {}", limits.max_rate),
+                );
+            }
+        }
+        let label_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        };
+        if !label_ok(&self.mesh_type) {
+            fail(
+                "mesh_type",
+                "must be 1–63 letters, digits, '-', '_' or '.'".into(),
+            );
+        }
+        if !label_ok(&self.namespace) {
+            fail(
+                "namespace",
+                "must be 1–63 letters, digits, '-', '_' or '.'".into(),
+            );
+        }
+        if let Some(url) = &self.service_url {
+            match url::Url::parse(url) {
+                Ok(u)
+                    if (u.scheme() == "http" || u.scheme() == "https")
+                        && u.host_str().is_some() => {}
+                _ => fail(
+                    "service_url",
+                    format!("`{url}` is not an http:// or https:// URL"),
+                ),
+            }
+        }
+        if self
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > limits.max_body_bytes)
+        {
+            fail(
+                "body",
+                format!("must be at most {} bytes", limits.max_body_bytes),
+            );
+        }
+        if !(1..=limits.max_repeats).contains(&self.repeats) {
+            fail(
+                "repeats",
+                format!("must be between 1 and {}", limits.max_repeats),
+            );
+        }
+        if self.warmup > limits.max_duration {
+            fail(
+                "warmup",
+                format!("must be at most {} seconds", limits.max_duration),
+            );
+        }
+        if self.test_type != TestType::Http {
+            fail(
+                "test_type",
+                format!(
+                    "`{}` workloads are not available yet; use http",
+                    self.test_type
+                ),
+            );
+        }
+        // Method and headers get the engine's own checks (on the default target, so a bad
+        // service_url, reported above, does not hide them).
+        let probe = StartRequest {
+            service_url: None,
+            ..self.clone()
+        };
+        if let Err(crate::Error::Invalid { field, message }) =
+            probe.to_spec("http://127.0.0.1/").validate()
+        {
+            if matches!(field, "method" | "header") {
+                let field = if field == "header" { "headers" } else { field };
+                fail(field, message);
+            }
+        }
+        errors
+    }
+
+    /// The engine spec for this request; `default_target` is used without a `service_url`.
+    pub fn to_spec(&self, default_target: &str) -> BenchmarkSpec {
+        let url = self
+            .service_url
+            .clone()
+            .unwrap_or_else(|| default_target.to_string());
+        let connections = self.concurrent_connections.max(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        BenchmarkSpec {
+            requests: vec![RequestSpec {
+                method: self.method.to_ascii_uppercase(),
+                url,
+                headers: self
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                body: self.body.clone(),
+            }],
+            protocol: if self.http2 {
+                HttpVersion::Http2
+            } else {
+                HttpVersion::Http1
+            },
+            connections,
+            streams: 1,
+            threads: cores.min(connections),
+            model: match self.rate {
+                Some(rps) => LoadModel::Open {
+                    schedule: RateSchedule::Constant { rps },
+                    jitter: 0.0,
+                },
+                None => LoadModel::Closed,
+            },
+            duration_s: Some(f64::from(self.duration)),
+            max_requests: None,
+            warmup_s: f64::from(self.warmup),
+            connect_timeout_s: 5.0,
+            request_timeout_s: 30.0,
+            insecure: false,
+            mesh_type: self.mesh_type.parse().unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_minimal_request_gets_defaults() {
+        let r: StartRequest =
+            serde_json::from_str(r#"{"test_type":"http","mesh_type":"baseline","duration":30}"#)
+                .unwrap();
+        assert_eq!(r.namespace, "default");
+        assert_eq!(r.concurrent_connections, 100);
+        assert!(r.validate(&StartLimits::default()).is_empty());
+        let spec = r.to_spec("http://127.0.0.1:8081/");
+        spec.validate().unwrap();
+        assert_eq!(spec.duration_s, Some(30.0));
+    }
+
+    #[test]
+    fn every_broken_rule_names_its_field() {
+        let r: StartRequest = serde_json::from_str(
+            r#"{"test_type":"http","mesh_type":"bad mesh","duration":5,"concurrent_connections":0,
+                "rate":-1,"service_url":"ftp://x","method":"GE T","repeats":0}"#,
+        )
+        .unwrap();
+        let fields: Vec<String> = r
+            .validate(&StartLimits::default())
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        for f in [
+            "duration",
+            "concurrent_connections",
+            "rate",
+            "mesh_type",
+            "service_url",
+            "method",
+            "repeats",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_str::<StartRequest>(r#"{"test_type":"http","durration":5}"#).is_err()
+        );
+    }
+}
