@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -13,7 +12,7 @@ use meshbench_core::duration::parse_duration;
 use meshbench_core::rate::parse_step_duration;
 use meshbench_core::result::TimelineEntry;
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec};
-use meshbench_drivers::{Http1Driver, Http2Driver};
+use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
 
 use crate::args::RunArgs;
@@ -33,10 +32,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let stop = StopHandle::new();
     watch_ctrl_c(stop.clone());
-    let output = match spec.protocol {
-        HttpVersion::Http1 => execute(&spec, Http1Driver::new(&spec), stop, &args)?,
-        _ => execute(&spec, Http2Driver::new(&spec), stop, &args)?,
-    };
+    let output = execute(&spec, stop, &args)?;
     let Some(output) = output else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
@@ -59,60 +55,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the engine; `Ok(None)` when the driver refused the spec (already reported).
-fn execute<D: Runnable>(
+fn execute(
     spec: &BenchmarkSpec,
-    driver: meshbench_drivers::Result<D>,
     stop: StopHandle,
     args: &RunArgs,
 ) -> anyhow::Result<Option<RunOutput>> {
-    let driver = match driver {
-        Ok(driver) => driver,
-        Err(meshbench_drivers::Error::Spec(e)) => {
+    let mut observer = Progress::new(args, spec)?;
+    let output = match run_spec(spec, stop, &mut observer) {
+        Ok(output) => output,
+        Err(RunError::Driver(meshbench_drivers::Error::Spec(e))) => {
             eprintln!("meshbench run: {e}");
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
-    let mut observer = Progress::new(args, spec)?;
-    let output = driver.run(spec, stop, &mut observer)?;
     observer.finish()?;
     Ok(Some(output))
-}
-
-/// Picks the engine backend for a driver: the lean event loop where it applies.
-trait Runnable {
-    fn run(
-        self,
-        spec: &BenchmarkSpec,
-        stop: StopHandle,
-        observer: &mut dyn Observer,
-    ) -> meshbench_engine::Result<RunOutput>;
-}
-
-impl Runnable for Http1Driver {
-    fn run(
-        self,
-        spec: &BenchmarkSpec,
-        stop: StopHandle,
-        observer: &mut dyn Observer,
-    ) -> meshbench_engine::Result<RunOutput> {
-        if self.is_plain() {
-            meshbench_engine::run_framed(spec, Arc::new(self), stop, observer)
-        } else {
-            meshbench_engine::run(spec, Arc::new(self), stop, observer)
-        }
-    }
-}
-
-impl Runnable for Http2Driver {
-    fn run(
-        self,
-        spec: &BenchmarkSpec,
-        stop: StopHandle,
-        observer: &mut dyn Observer,
-    ) -> meshbench_engine::Result<RunOutput> {
-        meshbench_engine::run(spec, Arc::new(self), stop, observer)
-    }
 }
 
 fn watch_ctrl_c(stop: StopHandle) {

@@ -12,11 +12,13 @@ pub mod http1;
 pub mod http2;
 mod io_error;
 mod net;
+mod run;
 mod tls;
 
 pub use endpoint::Endpoint;
 pub use http1::Http1Driver;
 pub use http2::Http2Driver;
+pub use run::{run_spec, RunError};
 
 /// Why a driver could not be built from a spec.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,42 @@
+//! One entry point for running a spec with the right driver on the right engine backend:
+//! plain HTTP/1.1 on the engine's own event loop, TLS and HTTP/2 on the async backend. The
+//! CLI and the platform's workers both start runs here.
+
+use std::sync::Arc;
+
+use meshbench_core::{BenchmarkSpec, HttpVersion};
+use meshbench_engine::{Observer, RunOutput, StopHandle};
+
+use crate::{Http1Driver, Http2Driver};
+
+/// Why a run could not be done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The driver could not be built (bad spec, DNS, TLS setup).
+    #[error(transparent)]
+    Driver(#[from] crate::Error),
+    /// The engine refused or failed the run (unreachable target, threads).
+    #[error(transparent)]
+    Engine(#[from] meshbench_engine::Error),
+}
+
+/// Runs `spec` to the end (or until `stop`), blocking the calling thread.
+pub fn run_spec(
+    spec: &BenchmarkSpec,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<RunOutput, RunError> {
+    let output = match spec.protocol {
+        HttpVersion::Http1 => {
+            let driver = Http1Driver::new(spec)?;
+            if driver.is_plain() {
+                meshbench_engine::run_framed(spec, Arc::new(driver), stop, observer)?
+            } else {
+                meshbench_engine::run(spec, Arc::new(driver), stop, observer)?
+            }
+        }
+        _ => meshbench_engine::run(spec, Arc::new(Http2Driver::new(spec)?), stop, observer)?,
+    };
+    Ok(output)
+}
