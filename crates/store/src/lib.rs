@@ -1,0 +1,372 @@
+//! Where meshbench keeps its jobs: a SQLite file by default, so `meshbench serve` needs no
+//! set-up, and PostgreSQL when `DATABASE_URL` says so, so many workers on many machines can
+//! share one store.
+//!
+//! # Design
+//!
+//! - **One trait, two backends.** The server holds an `Arc<dyn Store>` and does not know which
+//!   database is behind it. [`SqliteStore`] and [`PgStore`] share one generic implementation
+//!   and the same SQL text (both accept `$N` parameters, `ON CONFLICT`, and `RETURNING`);
+//!   only the connection set-up and the migration files differ. The `sqlx::Any` driver is
+//!   not used: it erases types the two dialects disagree on.
+//! - **Same logical schema on both.** `migrations/sqlite` and `migrations/postgres` create
+//!   the same tables, columns and indexes, and the test suite runs the same bodies against
+//!   both. Timestamps are integer nanoseconds since the Unix epoch in both databases: exact,
+//!   sortable, cheap to compare in an index, and free of each dialect's date quirks.
+//! - **Listing never reads results.** A finished run's full result (its HDR histograms and
+//!   per-second timeline) can be hundreds of kilobytes. It lives in its own table,
+//!   `benchmark_results`, keyed by `job_id`; the headline numbers ([`JobSummary`]) are
+//!   copied into `benchmark_jobs` so that job lists and `/metrics/summary` read only small
+//!   rows. Raw result files are also written under `RESULTS_DIR/<job_id>/`
+//!   ([`write_result_files`]) for people and tools that want files.
+//! - **Status changes are compare-and-set.** [`Store::transition`] moves a job only if its
+//!   current status is one the caller expects, in a single `UPDATE … WHERE status IN (…)`
+//!   statement, so two workers can never both take a job and a cancelled job is never
+//!   marked completed. Every move is checked against [`JobStatus::can_become`].
+//! - **Indexes follow the filters.** `GET /benchmarks/jobs` filters by status, test type,
+//!   mesh type, namespace and creation time and pages newest first; each of these has an
+//!   index that also serves the ordering, so a listing stays fast with many thousands of
+//!   jobs.
+//!
+//! Opening a store does not change its schema: `meshbench db init` and `meshbench serve`
+//! call [`Store::migrate`] explicitly (it is idempotent).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use meshbench_core::{BenchmarkJob, JobFilter, JobStatus, JobSummary, TestType};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+mod files;
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use files::{validate_job_id, write_result_files};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Page size of [`Store::list_jobs`] when the filter gives none.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+/// Largest page [`Store::list_jobs`] returns, whatever the filter asks for.
+pub const MAX_LIST_LIMIT: u32 = 1000;
+/// File name of the default SQLite database inside the data directory.
+pub const SQLITE_FILE_NAME: &str = "meshbench.db";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database refused a query or could not be reached.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A row with this id already exists (a job; or a probe run or report, whose id is
+    /// given here too).
+    #[error("id `{job_id}` is already taken")]
+    Conflict {
+        /// The id that is taken.
+        job_id: String,
+    },
+    /// The row an operation needs does not exist.
+    #[error("{what} `{id}` not found")]
+    NotFound {
+        /// What was looked for: `job`, `probe job`, `report`.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// Reading or writing a file (result files, the SQLite directory) failed.
+    #[error("I/O error on {}", path.display())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `DATABASE_URL` is not one this store can open. Passwords are never included.
+    #[error("invalid DATABASE_URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A stored row does not decode into the types it should hold.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A value given to the store cannot be stored (an id with a path separator, a count
+    /// beyond the database's 64-bit signed range, a progress that is not a number).
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The argument or field at fault.
+        field: &'static str,
+        /// What is wrong with it, for a person to read.
+        message: String,
+    },
+    /// [`Store::transition`] was asked for a move [`JobStatus::can_become`] forbids from
+    /// every status given.
+    #[error("a job cannot move from {} to {to}", display_statuses(from))]
+    InvalidTransition {
+        /// The statuses the caller expected.
+        from: Vec<JobStatus>,
+        /// The status asked for.
+        to: JobStatus,
+    },
+}
+
+fn display_statuses(statuses: &[JobStatus]) -> String {
+    if statuses.is_empty() {
+        return "no status".to_string();
+    }
+    statuses
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Migrate(e)
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What [`Store::transition`] changes besides the status. `None` fields keep their stored
+/// value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobUpdate {
+    /// Set `started_at`.
+    pub started_at: Option<OffsetDateTime>,
+    /// Set `completed_at`.
+    pub completed_at: Option<OffsetDateTime>,
+    /// Set `error`.
+    pub error: Option<String>,
+    /// Set `progress` (clamped to 0–1).
+    pub progress: Option<f64>,
+    /// Add one to `attempts` (a worker took the job).
+    pub increment_attempts: bool,
+}
+
+/// One run of the eBPF latency probe, as the `ebpf_probe_jobs` table keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeJob {
+    /// Unique id (a UUID string).
+    pub probe_id: String,
+    /// Lifecycle state; probe runs follow the same state machine as benchmark jobs.
+    pub status: JobStatus,
+    /// Seconds the probe runs.
+    pub duration: u64,
+    /// `json` or another output format the probe supports.
+    pub output_format: String,
+    /// When the run was requested.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the probe started.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    /// Why it failed, for a person to read.
+    pub error: Option<String>,
+    /// What the probe measured, once finished.
+    pub result: Option<serde_json::Value>,
+}
+
+/// A generated report over some benchmark jobs, as the `reports` table keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Unique id (a UUID string).
+    pub report_id: String,
+    /// Title shown to people.
+    pub title: String,
+    /// The jobs the report covers.
+    pub job_ids: Vec<String>,
+    /// `html`, `pdf`, `json`, `csv`, …
+    pub format: String,
+    /// When it was generated.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Where the rendered file is, once written.
+    pub path: Option<String>,
+    /// Token of the share link, when one was made (unique).
+    pub share_token: Option<String>,
+}
+
+/// The job store. Object-safe: the server holds an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for `/health` and logs.
+    fn backend(&self) -> &'static str;
+
+    /// Creates or upgrades the schema; running it again is a no-op.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Closes every pooled connection (a SQLite database checkpoints its WAL).
+    async fn close(&self);
+
+    /// Stores a new job. A job with the same id gives [`Error::Conflict`]; an id that could
+    /// not name a results directory gives [`Error::Invalid`] (see [`validate_job_id`]).
+    async fn insert_job(&self, job: &BenchmarkJob) -> Result<()>;
+
+    /// One job, without its full result.
+    async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>>;
+
+    /// Jobs matching `filter`, newest first (ties broken by id, so pages are stable).
+    /// The page size is `filter.limit`, [`DEFAULT_LIST_LIMIT`] when absent, at most
+    /// [`MAX_LIST_LIMIT`]. Full results are never read.
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>>;
+
+    /// How many jobs match `filter`, ignoring its `limit` and `offset`.
+    async fn count_jobs(&self, filter: &JobFilter) -> Result<u64>;
+
+    /// Atomic compare-and-set: moves the job to `to` only if its current status is in
+    /// `from` and may become `to` ([`JobStatus::can_become`]), applying `update` in the same
+    /// statement, and returns the updated job. Returns `None` when the job's status did not
+    /// match (or the job does not exist), so two workers can never both take a job and a
+    /// cancelled job is never marked completed.
+    ///
+    /// Statuses in `from` that cannot become `to` never match (so `[Running, Pending] →
+    /// Completed` moves only a running job). When none of them can — or `from` is empty —
+    /// the call can never succeed and is refused with [`Error::InvalidTransition`] before
+    /// touching the database.
+    async fn transition(
+        &self,
+        job_id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        update: &JobUpdate,
+    ) -> Result<Option<BenchmarkJob>>;
+
+    /// Records progress (clamped to 0–1) of a job that is not finished yet; a late update
+    /// of a finished job is ignored. A missing job gives [`Error::NotFound`].
+    async fn set_progress(&self, job_id: &str, progress: f64) -> Result<()>;
+
+    /// Stores (or replaces) a job's full result and copies its headline numbers into the
+    /// job row, in one transaction. A missing job gives [`Error::NotFound`].
+    async fn save_result(
+        &self,
+        job_id: &str,
+        result: &serde_json::Value,
+        summary: &JobSummary,
+    ) -> Result<()>;
+
+    /// A job's full result, if one was saved.
+    async fn get_result(&self, job_id: &str) -> Result<Option<serde_json::Value>>;
+
+    /// How many jobs are in each status: every status, in lifecycle order, zeros included.
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>>;
+
+    /// Headline numbers of every completed job with a summary, oldest first, as
+    /// `(test type, mesh type, summary)`: the input of `GET /metrics/summary`. The filter's
+    /// test type, mesh type, namespace and time bounds apply; its status, limit and offset
+    /// are ignored. No result JSON is read.
+    async fn completed_summaries(
+        &self,
+        filter: &JobFilter,
+    ) -> Result<Vec<(TestType, String, JobSummary)>>;
+
+    /// Stores a new eBPF probe run. A duplicate id gives [`Error::Conflict`].
+    async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()>;
+
+    /// One eBPF probe run.
+    async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>>;
+
+    /// Stores a new report. A duplicate id or share token gives [`Error::Conflict`].
+    async fn insert_report(&self, report: &Report) -> Result<()>;
+
+    /// One report.
+    async fn get_report(&self, report_id: &str) -> Result<Option<Report>>;
+}
+
+/// Opens the store `database_url` names, or the default SQLite file
+/// `data_dir/meshbench.db` when it is `None` (the directory is created).
+///
+/// `sqlite:` URLs open SQLite (the file and its directory are created when missing);
+/// `postgres://` and `postgresql://` open PostgreSQL; with a URL, `data_dir` is not used.
+/// SQLite runs in WAL mode with a busy timeout, so readers and the writer do not block each
+/// other. Any other scheme gives [`Error::InvalidUrl`]. An empty `database_url` counts as
+/// `None`. The schema is not touched: call [`Store::migrate`].
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>> {
+    let Some(url) = database_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        let store = SqliteStore::open_file(&data_dir.join(SQLITE_FILE_NAME)).await?;
+        return Ok(Arc::new(store));
+    };
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .unwrap_or_default();
+    match scheme.as_str() {
+        "sqlite" => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::connect(url).await?)),
+        _ => Err(Error::InvalidUrl {
+            url: redact_url(url),
+            reason: "unsupported scheme; use sqlite://PATH or postgres://USER@HOST/DB, or leave \
+                     DATABASE_URL unset for the default SQLite file"
+                .to_string(),
+        }),
+    }
+}
+
+/// `url` with the password of its user-info part replaced by `***`, for error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://me:secret@db:5432/x?sslmode=require"),
+            "postgres://me:***@db:5432/x?sslmode=require"
+        );
+        assert_eq!(redact_url("postgres://me@db/x"), "postgres://me@db/x");
+        assert_eq!(redact_url("sqlite://a/b.db"), "sqlite://a/b.db");
+        assert_eq!(redact_url("mysql://u:p@h/d"), "mysql://u:***@h/d");
+    }
+
+    #[test]
+    fn transition_error_names_the_statuses() {
+        let e = Error::InvalidTransition {
+            from: vec![JobStatus::Completed, JobStatus::Failed],
+            to: JobStatus::Running,
+        };
+        assert_eq!(
+            e.to_string(),
+            "a job cannot move from completed or failed to running"
+        );
+    }
+}

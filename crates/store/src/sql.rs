@@ -1,0 +1,776 @@
+//! The store's queries, written once for every backend.
+//!
+//! SQLite and PostgreSQL agree on everything used here: `$N` parameters (sqlx numbers
+//! SQLite's `$N` like PostgreSQL does), `INSERT … ON CONFLICT`, `UPDATE … RETURNING`,
+//! `COALESCE`, `LIMIT`/`OFFSET`. So the SQL text is shared, and [`SqlStore`] is generic over
+//! the sqlx database; the backends only add their connection set-up and migrations.
+//! Values are bound through [`Arg`], so one loop binds for either database.
+
+use meshbench_core::{BenchmarkJob, JobFilter, JobStatus, JobSummary, TestType};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use time::OffsetDateTime;
+
+use crate::{
+    validate_job_id, Error, JobUpdate, ProbeJob, Report, Result, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+};
+
+/// The columns of `benchmark_jobs` a [`BenchmarkJob`] is read from, in insert order.
+const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, created_at, \
+     started_at, completed_at, progress, error, request, attempts, \
+     requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
+/// The headline-number columns of `benchmark_jobs`, null until a result is saved.
+const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
+/// How many columns [`JOB_COLUMNS`] names.
+const JOB_COLUMN_COUNT: usize = 20;
+
+const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
+     started_at, completed_at, error, result";
+const REPORT_COLUMNS: &str = "report_id, title, job_ids, format, created_at, path, share_token";
+
+/// A value to bind, typed the way the columns are.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    /// `BIGINT` (SQLite `INTEGER`): counts and nanosecond timestamps.
+    Int(Option<i64>),
+    /// `INTEGER`: attempts.
+    Int32(i32),
+    /// `DOUBLE PRECISION` (SQLite `REAL`).
+    Real(Option<f64>),
+    /// `TEXT`, including JSON.
+    Text(Option<String>),
+}
+
+impl Arg {
+    fn text(s: impl Into<String>) -> Self {
+        Arg::Text(Some(s.into()))
+    }
+}
+
+/// `$start, $start+1, …` — `n` placeholders.
+fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Nanoseconds since the Unix epoch, the stored form of every timestamp.
+pub(crate) fn to_nanos(field: &'static str, t: OffsetDateTime) -> Result<i64> {
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| Error::Invalid {
+        field,
+        message: format!("{t} is outside 1677–2262, the range of a stored timestamp"),
+    })
+}
+
+fn opt_nanos(field: &'static str, t: Option<OffsetDateTime>) -> Result<Option<i64>> {
+    t.map(|t| to_nanos(field, t)).transpose()
+}
+
+fn from_nanos(what: &str, nanos: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .map_err(|e| Error::Corrupt(format!("{what}: timestamp {nanos}: {e}")))
+}
+
+fn to_i64(field: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Invalid {
+        field,
+        message: format!("{v} is larger than a stored integer can hold"),
+    })
+}
+
+fn to_u64(what: &str, v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| Error::Corrupt(format!("{what}: negative count {v}")))
+}
+
+/// A progress fraction as stored: clamped to 0–1; NaN and infinities refused.
+pub(crate) fn check_progress(progress: f64) -> Result<f64> {
+    if progress.is_finite() {
+        Ok(progress.clamp(0.0, 1.0))
+    } else {
+        Err(Error::Invalid {
+            field: "progress",
+            message: format!("{progress} is not a fraction between 0 and 1"),
+        })
+    }
+}
+
+fn json_text(field: &'static str, value: &serde_json::Value) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Invalid {
+        field,
+        message: format!("cannot serialize: {e}"),
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: invalid JSON: {e}")))
+}
+
+fn parse_status(what: &str, s: &str) -> Result<JobStatus> {
+    s.parse()
+        .map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}
+
+/// The `WHERE` clause for `filter`'s status, test type, mesh type, namespace and time
+/// bounds, appending the values to `args`. Empty when nothing is filtered.
+fn filter_clause(filter: &JobFilter, args: &mut Vec<Arg>) -> Result<String> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut add = |cond: &str, arg: Arg| {
+        args.push(arg);
+        conds.push(format!("{cond} ${}", args.len()));
+    };
+    if let Some(status) = filter.status {
+        add("status =", Arg::text(status.as_str()));
+    }
+    if let Some(test_type) = filter.test_type {
+        add("test_type =", Arg::text(test_type.as_str()));
+    }
+    if let Some(mesh) = &filter.mesh_type {
+        add("mesh_type =", Arg::text(mesh.as_str()));
+    }
+    if let Some(ns) = &filter.namespace {
+        add("namespace =", Arg::text(ns.as_str()));
+    }
+    if let Some(since) = filter.since {
+        add("created_at >=", Arg::Int(Some(to_nanos("since", since)?)));
+    }
+    if let Some(until) = filter.until {
+        add("created_at <", Arg::Int(Some(to_nanos("until", until)?)));
+    }
+    Ok(if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    })
+}
+
+/// A [`JobSummary`] as the eight summary columns, in [`JOB_COLUMNS`] order.
+fn summary_args(summary: Option<&JobSummary>) -> Result<Vec<Arg>> {
+    let Some(s) = summary else {
+        return Ok(vec![
+            Arg::Int(None),
+            Arg::Int(None),
+            Arg::Real(None),
+            Arg::Int(None),
+            Arg::Int(None),
+            Arg::Int(None),
+            Arg::Int(None),
+            Arg::Int(None),
+        ]);
+    };
+    let int = |field, v| to_i64(field, v).map(|v| Arg::Int(Some(v)));
+    Ok(vec![
+        int("requests", s.requests)?,
+        int("errors", s.errors)?,
+        Arg::Real(Some(s.rps)),
+        int("p50_us", s.p50_us)?,
+        int("p90_us", s.p90_us)?,
+        int("p99_us", s.p99_us)?,
+        int("p999_us", s.p999_us)?,
+        int("max_us", s.max_us)?,
+    ])
+}
+
+/// The queries of [`crate::Store`] over one sqlx database.
+pub(crate) struct SqlStore<DB: Database> {
+    pub(crate) pool: Pool<DB>,
+}
+
+// The bounds below say "this sqlx database can bind and decode the column types the schema
+// uses"; SQLite and PostgreSQL both satisfy them.
+impl<DB> SqlStore<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<f64>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    /// `sql` with `args` bound in order.
+    fn query(sql: &str, args: Vec<Arg>) -> Query<'_, DB, DB::Arguments<'_>> {
+        let mut q = sqlx::query::<DB>(sql);
+        for arg in args {
+            q = match arg {
+                Arg::Int(v) => q.bind(v),
+                Arg::Int32(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+            };
+        }
+        q
+    }
+
+    fn job_from_row(row: &DB::Row) -> Result<BenchmarkJob> {
+        let job_id: String = row.try_get("job_id")?;
+        let what = format!("job `{job_id}`");
+        let status: String = row.try_get("status")?;
+        let test_type: String = row.try_get("test_type")?;
+        let request: String = row.try_get("request")?;
+        let attempts: i32 = row.try_get("attempts")?;
+        let summary = Self::summary_from_row(row, &what)?;
+        Ok(BenchmarkJob {
+            status: parse_status(&what, &status)?,
+            test_type: test_type
+                .parse()
+                .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?,
+            mesh_type: row.try_get("mesh_type")?,
+            namespace: row.try_get("namespace")?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            started_at: Self::opt_time(row, "started_at", &what)?,
+            completed_at: Self::opt_time(row, "completed_at", &what)?,
+            progress: row.try_get("progress")?,
+            error: row.try_get("error")?,
+            request: parse_json(&what, &request)?,
+            summary,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts {attempts}")))?,
+            job_id,
+        })
+    }
+
+    /// The eight summary columns: all null (no summary yet) or all set.
+    fn summary_from_row(row: &DB::Row, what: &str) -> Result<Option<JobSummary>> {
+        match (
+            row.try_get::<Option<i64>, _>("requests")?,
+            row.try_get::<Option<i64>, _>("errors")?,
+            row.try_get::<Option<f64>, _>("rps")?,
+            row.try_get::<Option<i64>, _>("p50_us")?,
+            row.try_get::<Option<i64>, _>("p90_us")?,
+            row.try_get::<Option<i64>, _>("p99_us")?,
+            row.try_get::<Option<i64>, _>("p999_us")?,
+            row.try_get::<Option<i64>, _>("max_us")?,
+        ) {
+            (None, None, None, None, None, None, None, None) => Ok(None),
+            (
+                Some(requests),
+                Some(errors),
+                Some(rps),
+                Some(p50),
+                Some(p90),
+                Some(p99),
+                Some(p999),
+                Some(max),
+            ) => Ok(Some(JobSummary {
+                requests: to_u64(what, requests)?,
+                errors: to_u64(what, errors)?,
+                rps,
+                p50_us: to_u64(what, p50)?,
+                p90_us: to_u64(what, p90)?,
+                p99_us: to_u64(what, p99)?,
+                p999_us: to_u64(what, p999)?,
+                max_us: to_u64(what, max)?,
+            })),
+            _ => Err(Error::Corrupt(format!(
+                "{what}: summary columns are partly null"
+            ))),
+        }
+    }
+
+    fn opt_time(row: &DB::Row, column: &str, what: &str) -> Result<Option<OffsetDateTime>> {
+        row.try_get::<Option<i64>, _>(column)?
+            .map(|n| from_nanos(what, n))
+            .transpose()
+    }
+
+    pub(crate) async fn ping(&self) -> Result<()> {
+        Self::query("SELECT 1", Vec::new())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_job(&self, job: &BenchmarkJob) -> Result<()> {
+        validate_job_id(&job.job_id)?;
+        let mut args = vec![
+            Arg::text(job.job_id.as_str()),
+            Arg::text(job.status.as_str()),
+            Arg::text(job.test_type.as_str()),
+            Arg::text(job.mesh_type.as_str()),
+            Arg::text(job.namespace.as_str()),
+            Arg::Int(Some(to_nanos("created_at", job.created_at)?)),
+            Arg::Int(opt_nanos("started_at", job.started_at)?),
+            Arg::Int(opt_nanos("completed_at", job.completed_at)?),
+            Arg::Real(Some(check_progress(job.progress)?)),
+            Arg::Text(job.error.clone()),
+            Arg::text(json_text("request", &job.request)?),
+            Arg::Int32(i32::try_from(job.attempts).map_err(|_| Error::Invalid {
+                field: "attempts",
+                message: format!("{} is too large", job.attempts),
+            })?),
+        ];
+        args.extend(summary_args(job.summary.as_ref())?);
+        let sql = format!(
+            "INSERT INTO benchmark_jobs ({JOB_COLUMNS}) VALUES ({}) \
+             ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
+            placeholders(1, JOB_COLUMN_COUNT)
+        );
+        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Conflict {
+                job_id: job.job_id.clone(),
+            }),
+        }
+    }
+
+    pub(crate) async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM benchmark_jobs WHERE job_id = $1");
+        Self::query(&sql, vec![Arg::text(job_id)])
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::job_from_row(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>> {
+        let mut args = Vec::new();
+        let clause = filter_clause(filter, &mut args)?;
+        let limit = filter
+            .limit
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .min(MAX_LIST_LIMIT);
+        args.push(Arg::Int(Some(i64::from(limit))));
+        args.push(Arg::Int(Some(i64::from(filter.offset.unwrap_or(0)))));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM benchmark_jobs{clause} \
+             ORDER BY created_at DESC, job_id DESC LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
+        );
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::job_from_row)
+            .collect()
+    }
+
+    pub(crate) async fn count_jobs(&self, filter: &JobFilter) -> Result<u64> {
+        let mut args = Vec::new();
+        let clause = filter_clause(filter, &mut args)?;
+        let sql = format!("SELECT COUNT(*) AS n FROM benchmark_jobs{clause}");
+        let row = Self::query(&sql, args).fetch_one(&self.pool).await?;
+        to_u64("job count", row.try_get("n")?)
+    }
+
+    pub(crate) async fn transition(
+        &self,
+        job_id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        update: &JobUpdate,
+    ) -> Result<Option<BenchmarkJob>> {
+        // The state machine is part of the compare: a status that cannot become `to` is
+        // never matched.
+        let allowed: Vec<JobStatus> = from.iter().copied().filter(|f| f.can_become(to)).collect();
+        if allowed.is_empty() {
+            return Err(Error::InvalidTransition {
+                from: from.to_vec(),
+                to,
+            });
+        }
+        let mut args = vec![
+            Arg::text(to.as_str()),
+            Arg::Int(opt_nanos("started_at", update.started_at)?),
+            Arg::Int(opt_nanos("completed_at", update.completed_at)?),
+            Arg::Text(update.error.clone()),
+            Arg::Real(update.progress.map(check_progress).transpose()?),
+            Arg::Int32(i32::from(update.increment_attempts)),
+            Arg::text(job_id),
+        ];
+        let first_from = args.len() + 1;
+        args.extend(allowed.iter().map(|s| Arg::text(s.as_str())));
+        // One statement: the status check and the change are atomic in both databases
+        // (PostgreSQL re-checks the WHERE clause after waiting for a concurrent writer's
+        // row lock; SQLite runs one writer at a time).
+        let sql = format!(
+            "UPDATE benchmark_jobs SET status = $1, \
+             started_at = COALESCE($2, started_at), \
+             completed_at = COALESCE($3, completed_at), \
+             error = COALESCE($4, error), \
+             progress = COALESCE($5, progress), \
+             attempts = attempts + $6 \
+             WHERE job_id = $7 AND status IN ({}) RETURNING {JOB_COLUMNS}",
+            placeholders(first_from, allowed.len())
+        );
+        Self::query(&sql, args)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::job_from_row(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn set_progress(&self, job_id: &str, progress: f64) -> Result<()> {
+        let progress = check_progress(progress)?;
+        let updated = Self::query(
+            "UPDATE benchmark_jobs SET progress = $1 \
+             WHERE job_id = $2 AND status IN ('pending', 'running') RETURNING job_id",
+            vec![Arg::Real(Some(progress)), Arg::text(job_id)],
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if updated.is_some() || self.job_exists(job_id).await? {
+            Ok(())
+        } else {
+            Err(not_found_job(job_id))
+        }
+    }
+
+    async fn job_exists(&self, job_id: &str) -> Result<bool> {
+        Ok(Self::query(
+            "SELECT job_id FROM benchmark_jobs WHERE job_id = $1",
+            vec![Arg::text(job_id)],
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    pub(crate) async fn save_result(
+        &self,
+        job_id: &str,
+        result: &serde_json::Value,
+        summary: &JobSummary,
+    ) -> Result<()> {
+        let text = json_text("result", result)?;
+        let mut args = vec![Arg::text(job_id)];
+        args.extend(summary_args(Some(summary))?);
+        let now = to_nanos("saved_at", OffsetDateTime::now_utc())?;
+
+        let mut tx = self.pool.begin().await?;
+        // The job row is written first, so SQLite takes its write lock at once rather than
+        // upgrading a read lock (which could fail under concurrent writers).
+        let updated = Self::query(
+            "UPDATE benchmark_jobs SET requests = $2, errors = $3, rps = $4, p50_us = $5, \
+             p90_us = $6, p99_us = $7, p999_us = $8, max_us = $9 \
+             WHERE job_id = $1 RETURNING job_id",
+            args,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if updated.is_none() {
+            // Dropping the transaction rolls it back.
+            return Err(not_found_job(job_id));
+        }
+        Self::query(
+            "INSERT INTO benchmark_results (job_id, result, saved_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job_id) DO UPDATE \
+             SET result = excluded.result, saved_at = excluded.saved_at",
+            vec![Arg::text(job_id), Arg::text(text), Arg::Int(Some(now))],
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_result(&self, job_id: &str) -> Result<Option<serde_json::Value>> {
+        let row = Self::query(
+            "SELECT result FROM benchmark_results WHERE job_id = $1",
+            vec![Arg::text(job_id)],
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let text: String = row.try_get("result")?;
+                parse_json(&format!("result of job `{job_id}`"), &text).map(Some)
+            }
+        }
+    }
+
+    pub(crate) async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>> {
+        let rows = Self::query(
+            "SELECT status, COUNT(*) AS n FROM benchmark_jobs GROUP BY status",
+            Vec::new(),
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts: Vec<(JobStatus, u64)> = JobStatus::ALL.iter().map(|&s| (s, 0)).collect();
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            let status = parse_status("benchmark_jobs.status", &status)?;
+            let n = to_u64("job count", row.try_get("n")?)?;
+            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
+                slot.1 = n;
+            }
+        }
+        Ok(counts)
+    }
+
+    pub(crate) async fn completed_summaries(
+        &self,
+        filter: &JobFilter,
+    ) -> Result<Vec<(TestType, String, JobSummary)>> {
+        let filter = JobFilter {
+            status: Some(JobStatus::Completed),
+            limit: None,
+            offset: None,
+            ..filter.clone()
+        };
+        let mut args = Vec::new();
+        let clause = filter_clause(&filter, &mut args)?;
+        let sql = format!(
+            "SELECT job_id, test_type, mesh_type, {SUMMARY_COLUMNS} \
+             FROM benchmark_jobs{clause} AND requests IS NOT NULL \
+             ORDER BY created_at, job_id"
+        );
+        let rows = Self::query(&sql, args).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job_id: String = row.try_get("job_id")?;
+            let what = format!("job `{job_id}`");
+            let test_type: String = row.try_get("test_type")?;
+            let test_type = test_type
+                .parse()
+                .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?;
+            if let Some(summary) = Self::summary_from_row(row, &what)? {
+                out.push((test_type, row.try_get("mesh_type")?, summary));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()> {
+        let result = job
+            .result
+            .as_ref()
+            .map(|r| json_text("result", r))
+            .transpose()?;
+        let args = vec![
+            Arg::text(job.probe_id.as_str()),
+            Arg::text(job.status.as_str()),
+            Arg::Int(Some(to_i64("duration", job.duration)?)),
+            Arg::text(job.output_format.as_str()),
+            Arg::Int(Some(to_nanos("created_at", job.created_at)?)),
+            Arg::Int(opt_nanos("started_at", job.started_at)?),
+            Arg::Int(opt_nanos("completed_at", job.completed_at)?),
+            Arg::Text(job.error.clone()),
+            Arg::Text(result),
+        ];
+        let sql = format!(
+            "INSERT INTO ebpf_probe_jobs ({PROBE_COLUMNS}) VALUES ({}) \
+             ON CONFLICT (probe_id) DO NOTHING RETURNING probe_id",
+            placeholders(1, args.len())
+        );
+        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Conflict {
+                job_id: job.probe_id.clone(),
+            }),
+        }
+    }
+
+    pub(crate) async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
+        let sql = format!("SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs WHERE probe_id = $1");
+        let Some(row) = Self::query(&sql, vec![Arg::text(probe_id)])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let what = format!("probe job `{probe_id}`");
+        let status: String = row.try_get("status")?;
+        let result: Option<String> = row.try_get("result")?;
+        Ok(Some(ProbeJob {
+            probe_id: row.try_get("probe_id")?,
+            status: parse_status(&what, &status)?,
+            duration: to_u64(&what, row.try_get("duration")?)?,
+            output_format: row.try_get("output_format")?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            started_at: Self::opt_time(&row, "started_at", &what)?,
+            completed_at: Self::opt_time(&row, "completed_at", &what)?,
+            error: row.try_get("error")?,
+            result: result.map(|r| parse_json(&what, &r)).transpose()?,
+        }))
+    }
+
+    pub(crate) async fn insert_report(&self, report: &Report) -> Result<()> {
+        let job_ids = serde_json::to_string(&report.job_ids).map_err(|e| Error::Invalid {
+            field: "job_ids",
+            message: format!("cannot serialize: {e}"),
+        })?;
+        let args = vec![
+            Arg::text(report.report_id.as_str()),
+            Arg::text(report.title.as_str()),
+            Arg::text(job_ids),
+            Arg::text(report.format.as_str()),
+            Arg::Int(Some(to_nanos("created_at", report.created_at)?)),
+            Arg::Text(report.path.clone()),
+            Arg::Text(report.share_token.clone()),
+        ];
+        // `DO NOTHING` without a target also covers the unique share token.
+        let sql = format!(
+            "INSERT INTO reports ({REPORT_COLUMNS}) VALUES ({}) \
+             ON CONFLICT DO NOTHING RETURNING report_id",
+            placeholders(1, args.len())
+        );
+        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Conflict {
+                job_id: report.report_id.clone(),
+            }),
+        }
+    }
+
+    pub(crate) async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM reports WHERE report_id = $1");
+        let Some(row) = Self::query(&sql, vec![Arg::text(report_id)])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let what = format!("report `{report_id}`");
+        let job_ids: String = row.try_get("job_ids")?;
+        Ok(Some(Report {
+            report_id: row.try_get("report_id")?,
+            title: row.try_get("title")?,
+            job_ids: parse_json(&what, &job_ids)?,
+            format: row.try_get("format")?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            path: row.try_get("path")?,
+            share_token: row.try_get("share_token")?,
+        }))
+    }
+}
+
+fn not_found_job(job_id: &str) -> Error {
+    Error::NotFound {
+        what: "job",
+        id: job_id.to_string(),
+    }
+}
+
+/// Implements [`crate::Store`] for a backend struct with an `inner: SqlStore<_>` field and
+/// inherent `run_migrations` and `close_pool` methods.
+macro_rules! delegate_store {
+    ($ty:ty, $backend:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+            async fn migrate(&self) -> $crate::Result<()> {
+                self.run_migrations().await
+            }
+            async fn ping(&self) -> $crate::Result<()> {
+                self.inner.ping().await
+            }
+            async fn close(&self) {
+                self.inner.pool.close().await
+            }
+            async fn insert_job(&self, job: &meshbench_core::BenchmarkJob) -> $crate::Result<()> {
+                self.inner.insert_job(job).await
+            }
+            async fn get_job(
+                &self,
+                job_id: &str,
+            ) -> $crate::Result<Option<meshbench_core::BenchmarkJob>> {
+                self.inner.get_job(job_id).await
+            }
+            async fn list_jobs(
+                &self,
+                filter: &meshbench_core::JobFilter,
+            ) -> $crate::Result<Vec<meshbench_core::BenchmarkJob>> {
+                self.inner.list_jobs(filter).await
+            }
+            async fn count_jobs(&self, filter: &meshbench_core::JobFilter) -> $crate::Result<u64> {
+                self.inner.count_jobs(filter).await
+            }
+            async fn transition(
+                &self,
+                job_id: &str,
+                from: &[meshbench_core::JobStatus],
+                to: meshbench_core::JobStatus,
+                update: &$crate::JobUpdate,
+            ) -> $crate::Result<Option<meshbench_core::BenchmarkJob>> {
+                self.inner.transition(job_id, from, to, update).await
+            }
+            async fn set_progress(&self, job_id: &str, progress: f64) -> $crate::Result<()> {
+                self.inner.set_progress(job_id, progress).await
+            }
+            async fn save_result(
+                &self,
+                job_id: &str,
+                result: &serde_json::Value,
+                summary: &meshbench_core::JobSummary,
+            ) -> $crate::Result<()> {
+                self.inner.save_result(job_id, result, summary).await
+            }
+            async fn get_result(&self, job_id: &str) -> $crate::Result<Option<serde_json::Value>> {
+                self.inner.get_result(job_id).await
+            }
+            async fn count_by_status(
+                &self,
+            ) -> $crate::Result<Vec<(meshbench_core::JobStatus, u64)>> {
+                self.inner.count_by_status().await
+            }
+            async fn completed_summaries(
+                &self,
+                filter: &meshbench_core::JobFilter,
+            ) -> $crate::Result<Vec<(meshbench_core::TestType, String, meshbench_core::JobSummary)>>
+            {
+                self.inner.completed_summaries(filter).await
+            }
+            async fn insert_probe_job(&self, job: &$crate::ProbeJob) -> $crate::Result<()> {
+                self.inner.insert_probe_job(job).await
+            }
+            async fn get_probe_job(
+                &self,
+                probe_id: &str,
+            ) -> $crate::Result<Option<$crate::ProbeJob>> {
+                self.inner.get_probe_job(probe_id).await
+            }
+            async fn insert_report(&self, report: &$crate::Report) -> $crate::Result<()> {
+                self.inner.insert_report(report).await
+            }
+            async fn get_report(&self, report_id: &str) -> $crate::Result<Option<$crate::Report>> {
+                self.inner.get_report(report_id).await
+            }
+        }
+    };
+}
+pub(crate) use delegate_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 0), "");
+    }
+
+    #[test]
+    fn filter_clause_numbers_its_arguments() {
+        let filter = JobFilter {
+            status: Some(JobStatus::Running),
+            namespace: Some("bench".into()),
+            since: Some(OffsetDateTime::UNIX_EPOCH),
+            ..JobFilter::default()
+        };
+        let mut args = Vec::new();
+        let clause = filter_clause(&filter, &mut args).unwrap();
+        assert_eq!(
+            clause,
+            " WHERE status = $1 AND namespace = $2 AND created_at >= $3"
+        );
+        assert_eq!(args.len(), 3);
+        assert_eq!(filter_clause(&JobFilter::default(), &mut args).unwrap(), "");
+    }
+
+    #[test]
+    fn progress_is_clamped_and_nan_refused() {
+        assert_eq!(check_progress(1.5).unwrap(), 1.0);
+        assert_eq!(check_progress(-0.1).unwrap(), 0.0);
+        assert!(check_progress(f64::NAN).is_err());
+    }
+}

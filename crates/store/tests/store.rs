@@ -1,0 +1,1243 @@
+//! The store's behaviour, with the same test bodies run against SQLite (a fresh file in a
+//! temporary directory per test) and PostgreSQL (a fresh database per test on a real
+//! server; the tests fail, never skip, when it is unreachable).
+//!
+//! PostgreSQL is found at `MESHBENCH_TEST_PG_URL` (a server URL without a database name),
+//! by default `postgres://postgres@127.0.0.1:5432`.
+
+// The shared bodies are plain async fns (the `#[test]` wrappers come from a macro), which
+// clippy's allow-unwrap-in-tests does not recognise as test code.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
+use meshbench_core::{
+    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobStatus, JobSummary, LoadgenInfo,
+    TestType, TimelineEntry, RESULT_SCHEMA,
+};
+use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use sqlx::{Connection, Executor};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+/// A directory under the system temp dir, removed on drop (also when a test panics).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("meshbench-store-{}", random_hex()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn random_hex() -> String {
+    let mut rng = rand::rngs::SmallRng::from_os_rng();
+    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
+}
+
+/// Runs `body` on a migrated SQLite store in a fresh directory.
+async fn with_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = TempDir::new();
+    let store = meshbench_store::open(None, &dir.0)
+        .await
+        .expect("open SQLite");
+    assert_eq!(store.backend(), "sqlite");
+    store.migrate().await.expect("migrate SQLite");
+    body(store.clone()).await;
+    store.close().await;
+}
+
+fn pg_server_url() -> String {
+    std::env::var("MESHBENCH_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Runs `body` on a migrated PostgreSQL store in a database created for this test alone,
+/// and drops the database afterwards (also when the body panics).
+async fn with_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let server = pg_server_url();
+    let admin_url = format!("{server}/postgres");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin_url}: {e}\n\
+                 The PostgreSQL store tests need a running server: start it (e.g. \
+                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
+                 or point MESHBENCH_TEST_PG_URL at one."
+            )
+        });
+    let name = format!("mb_test_{}", random_hex());
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+
+    let outcome = async {
+        let store = meshbench_store::open(Some(&format!("{server}/{name}")), Path::new("."))
+            .await
+            .expect("open PostgreSQL");
+        assert_eq!(store.backend(), "postgres");
+        store.migrate().await.expect("migrate PostgreSQL");
+        // A task, so a panicking body still lets us drop the database below.
+        let outcome = tokio::spawn(body(store.clone())).await;
+        store.close().await;
+        outcome
+    }
+    .await;
+
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .expect("drop test database");
+    let _ = admin.close().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// Declares each named body as a test on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::with_sqlite(crate::$name).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::with_postgres(crate::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_backends!(
+    insert_and_get_round_trip_every_field,
+    duplicate_insert_is_a_conflict,
+    list_filters_newest_first_with_pagination,
+    list_default_page_size,
+    transition_is_compare_and_set,
+    concurrent_takes_have_one_winner,
+    result_round_trip_and_listing_without_it,
+    set_progress_only_touches_unfinished_jobs,
+    count_by_status_counts_every_status,
+    completed_summaries_for_metrics,
+    probe_jobs_and_reports,
+    migrations_are_idempotent,
+);
+
+// ---------------------------------------------------------------------------------------
+// Builders
+
+const T0: OffsetDateTime = datetime!(2025-06-01 12:00:00 UTC);
+
+fn job(id: &str, created_at: OffsetDateTime) -> BenchmarkJob {
+    BenchmarkJob {
+        job_id: id.to_string(),
+        status: JobStatus::Pending,
+        test_type: TestType::Http,
+        mesh_type: "baseline".to_string(),
+        namespace: "default".to_string(),
+        created_at,
+        started_at: None,
+        completed_at: None,
+        progress: 0.0,
+        error: None,
+        request: json!({"test_type": "http", "duration": 60}),
+        summary: None,
+        attempts: 0,
+    }
+}
+
+fn summary(p50_us: u64, p99_us: u64, rps: f64) -> JobSummary {
+    JobSummary {
+        requests: 600_000,
+        errors: 12,
+        rps,
+        p50_us,
+        p90_us: p50_us * 2,
+        p99_us,
+        p999_us: p99_us * 3,
+        max_us: p99_us * 10,
+    }
+}
+
+fn ids(jobs: &[BenchmarkJob]) -> Vec<&str> {
+    jobs.iter().map(|j| j.job_id.as_str()).collect()
+}
+
+/// A meshbench.result.v1 document as a run produces it: real HDR histograms (about ten
+/// kilobytes of base64) and a per-second timeline.
+fn realistic_result() -> (serde_json::Value, JobSummary) {
+    let mut latency = new_histogram();
+    let mut service = new_histogram();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = 80 + (x % 2_000) * (1 + (x >> 32) % 300);
+        record_us(&mut latency, v);
+        record_us(&mut service, v / 2 + 40);
+    }
+    let latency_us = summarize(&latency);
+    let timeline = (0..60)
+        .map(|second| TimelineEntry {
+            second,
+            requests: 3_333 + second,
+            errors: second % 3,
+            p50_us: 950 + second,
+            p99_us: 8_000 + 7 * second,
+            requested: None,
+        })
+        .collect();
+    let result = BenchmarkResult {
+        schema: RESULT_SCHEMA.to_string(),
+        spec: BenchmarkSpec::closed_get("http://echo.bench.svc:8080/"),
+        model: "closed".to_string(),
+        started_at: datetime!(2025-06-01 12:00:05.250 UTC),
+        ended_at: datetime!(2025-06-01 12:01:05.250 UTC),
+        duration_s: 60.000_312,
+        requests: 200_000,
+        errors: 17,
+        rps: 200_000.0 / 60.000_312,
+        requested_rps: None,
+        latency_us,
+        service_time_us: summarize(&service),
+        status_codes: BTreeMap::from([("200".to_string(), 199_983)]),
+        error_kinds: BTreeMap::from([("timeout".to_string(), 17)]),
+        bytes_sent: 21_400_000,
+        bytes_received: 48_000_000,
+        timeline,
+        histogram: encode_base64(&latency).expect("encode"),
+        service_histogram: encode_base64(&service).expect("encode"),
+        loadgen: LoadgenInfo {
+            threads: 2,
+            connections: 50,
+            cpu_s: 41.37,
+            cpu_user_s: 30.1,
+            cpu_system_s: 11.27,
+            max_rss_bytes: 37_748_736,
+            saturated: false,
+            saturation_reasons: Vec::new(),
+            send_lag_us: None,
+        },
+    };
+    let summary = JobSummary {
+        requests: result.requests,
+        errors: result.errors,
+        rps: result.rps,
+        p50_us: latency_us.p50,
+        p90_us: latency_us.p90,
+        p99_us: latency_us.p99,
+        p999_us: latency_us.p999,
+        max_us: latency_us.max,
+    };
+    (serde_json::to_value(&result).expect("serialize"), summary)
+}
+
+// ---------------------------------------------------------------------------------------
+// Bodies, run on both backends
+
+async fn insert_and_get_round_trip_every_field(store: Arc<dyn Store>) {
+    store.ping().await.expect("ping");
+    let full = BenchmarkJob {
+        job_id: "5b0c4c52-6a9e-4c59-9d1f-0d9f1f6a2b11".to_string(),
+        status: JobStatus::Completed,
+        test_type: TestType::Grpc,
+        mesh_type: "istio_ambient".to_string(),
+        namespace: "bench-ns".to_string(),
+        // Nanoseconds and a non-UTC offset: the instant is what must survive.
+        created_at: datetime!(2025-06-01 14:00:00.123456789 +02:00),
+        started_at: Some(datetime!(2025-06-01 12:00:01.000001 UTC)),
+        completed_at: Some(datetime!(2025-06-01 12:01:01.999999999 UTC)),
+        progress: 0.75,
+        error: Some("partial: 3 connections reset — ünïcödé kept".to_string()),
+        request: json!({
+            "test_type": "grpc",
+            "mesh_type": "istio_ambient",
+            "namespace": "bench-ns",
+            "duration": 60,
+            "concurrent_connections": 50,
+            "headers": [["x-a", "1"]],
+            "rate": 1234.5678,
+            "nested": {"null": null, "list": [1, 2.5, "three", true]}
+        }),
+        summary: Some(summary(950, 8_100, 9_876.543_21)),
+        attempts: 3,
+    };
+    store.insert_job(&full).await.expect("insert full");
+    let got = store
+        .get_job(&full.job_id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got, full);
+    assert_eq!(
+        got.created_at.unix_timestamp_nanos(),
+        full.created_at.unix_timestamp_nanos()
+    );
+
+    let bare = job("job-bare", T0);
+    store.insert_job(&bare).await.expect("insert bare");
+    let got = store
+        .get_job("job-bare")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(got, bare);
+    assert_eq!(got.summary, None);
+    assert_eq!(got.started_at, None);
+
+    assert_eq!(store.get_job("no-such-job").await.expect("get"), None);
+}
+
+async fn duplicate_insert_is_a_conflict(store: Arc<dyn Store>) {
+    let first = job("job-dup", T0);
+    store.insert_job(&first).await.expect("insert");
+    let mut second = job("job-dup", T0 + Duration::minutes(1));
+    second.mesh_type = "linkerd".to_string();
+    match store.insert_job(&second).await {
+        Err(Error::Conflict { job_id }) => assert_eq!(job_id, "job-dup"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_job("job-dup").await.unwrap(), Some(first));
+    assert_eq!(store.count_jobs(&JobFilter::default()).await.unwrap(), 1);
+
+    for bad in ["../escape", "a/b", ""] {
+        let err = store.insert_job(&job(bad, T0)).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Invalid {
+                    field: "job_id",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+async fn list_filters_newest_first_with_pagination(store: Arc<dyn Store>) {
+    // (id, minutes after T0, status, test type, mesh, namespace)
+    let specs = [
+        (
+            "j00",
+            0,
+            JobStatus::Completed,
+            TestType::Http,
+            "baseline",
+            "ns-a",
+        ),
+        (
+            "j01",
+            1,
+            JobStatus::Completed,
+            TestType::Http,
+            "istio",
+            "ns-a",
+        ),
+        ("j02", 2, JobStatus::Failed, TestType::Grpc, "istio", "ns-b"),
+        (
+            "j03",
+            3,
+            JobStatus::Running,
+            TestType::Http,
+            "linkerd",
+            "ns-a",
+        ),
+        (
+            "j04",
+            4,
+            JobStatus::Pending,
+            TestType::Websocket,
+            "baseline",
+            "ns-b",
+        ),
+        (
+            "j05",
+            5,
+            JobStatus::Completed,
+            TestType::Grpc,
+            "baseline",
+            "ns-b",
+        ),
+        (
+            "j06",
+            6,
+            JobStatus::Cancelled,
+            TestType::Ml,
+            "cilium",
+            "ns-c",
+        ),
+        (
+            "j07",
+            7,
+            JobStatus::Completed,
+            TestType::Http,
+            "istio",
+            "ns-c",
+        ),
+        (
+            "j08",
+            8,
+            JobStatus::Pending,
+            TestType::Http,
+            "istio",
+            "ns-a",
+        ),
+        (
+            "j09",
+            9,
+            JobStatus::Completed,
+            TestType::Http,
+            "baseline",
+            "ns-a",
+        ),
+    ];
+    // Inserted out of order: the order of a listing comes from created_at.
+    for &(id, minute, status, test_type, mesh, ns) in
+        specs.iter().rev().step_by(2).chain(specs.iter().step_by(2))
+    {
+        let mut j = job(id, T0 + Duration::minutes(minute));
+        j.status = status;
+        j.test_type = test_type;
+        j.mesh_type = mesh.to_string();
+        j.namespace = ns.to_string();
+        store.insert_job(&j).await.expect("insert");
+    }
+
+    let all = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(
+        ids(&all),
+        ["j09", "j08", "j07", "j06", "j05", "j04", "j03", "j02", "j01", "j00"]
+    );
+
+    let cases: Vec<(JobFilter, Vec<&str>)> = vec![
+        (
+            JobFilter {
+                status: Some(JobStatus::Completed),
+                ..Default::default()
+            },
+            vec!["j09", "j07", "j05", "j01", "j00"],
+        ),
+        (
+            JobFilter {
+                test_type: Some(TestType::Grpc),
+                ..Default::default()
+            },
+            vec!["j05", "j02"],
+        ),
+        (
+            JobFilter {
+                mesh_type: Some("istio".into()),
+                ..Default::default()
+            },
+            vec!["j08", "j07", "j02", "j01"],
+        ),
+        (
+            JobFilter {
+                namespace: Some("ns-b".into()),
+                ..Default::default()
+            },
+            vec!["j05", "j04", "j02"],
+        ),
+        (
+            // since is inclusive, until exclusive
+            JobFilter {
+                since: Some(T0 + Duration::minutes(3)),
+                until: Some(T0 + Duration::minutes(6)),
+                ..Default::default()
+            },
+            vec!["j05", "j04", "j03"],
+        ),
+        (
+            JobFilter {
+                status: Some(JobStatus::Completed),
+                test_type: Some(TestType::Http),
+                mesh_type: Some("baseline".into()),
+                namespace: Some("ns-a".into()),
+                since: Some(T0),
+                until: Some(T0 + Duration::hours(1)),
+                ..Default::default()
+            },
+            vec!["j09", "j00"],
+        ),
+        (
+            JobFilter {
+                mesh_type: Some("consul".into()),
+                ..Default::default()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let listed = store.list_jobs(&filter).await.unwrap();
+        assert_eq!(ids(&listed), expected, "{filter:?}");
+        let counted = store.count_jobs(&filter).await.unwrap();
+        assert_eq!(counted, expected.len() as u64, "{filter:?}");
+    }
+
+    // Pages of 4 walk the whole list exactly once; count ignores limit and offset.
+    let mut walked = Vec::new();
+    for page in 0..3 {
+        let filter = JobFilter {
+            limit: Some(4),
+            offset: Some(page * 4),
+            ..Default::default()
+        };
+        let jobs = store.list_jobs(&filter).await.unwrap();
+        assert_eq!(jobs.len(), if page < 2 { 4 } else { 2 });
+        assert_eq!(store.count_jobs(&filter).await.unwrap(), 10);
+        walked.extend(jobs.into_iter().map(|j| j.job_id));
+    }
+    assert_eq!(walked, ids(&all));
+
+    let page = JobFilter {
+        status: Some(JobStatus::Completed),
+        limit: Some(2),
+        offset: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.list_jobs(&page).await.unwrap()), ["j07", "j05"]);
+    let past_the_end = JobFilter {
+        offset: Some(50),
+        ..Default::default()
+    };
+    assert!(store.list_jobs(&past_the_end).await.unwrap().is_empty());
+}
+
+async fn list_default_page_size(store: Arc<dyn Store>) {
+    for i in 0..105 {
+        store
+            .insert_job(&job(&format!("job-{i:03}"), T0 + Duration::seconds(i)))
+            .await
+            .unwrap();
+    }
+    let page = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(page.len(), 100);
+    assert_eq!(page[0].job_id, "job-104");
+    assert_eq!(page[99].job_id, "job-005");
+    let huge = JobFilter {
+        limit: Some(u32::MAX),
+        ..Default::default()
+    };
+    assert_eq!(store.list_jobs(&huge).await.unwrap().len(), 105);
+    assert_eq!(store.count_jobs(&JobFilter::default()).await.unwrap(), 105);
+}
+
+async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
+    store.insert_job(&job("job-cas", T0)).await.unwrap();
+    let started = T0 + Duration::seconds(5);
+    let take = JobUpdate {
+        started_at: Some(started),
+        progress: Some(0.0),
+        increment_attempts: true,
+        ..Default::default()
+    };
+
+    let running = store
+        .transition("job-cas", &[JobStatus::Pending], JobStatus::Running, &take)
+        .await
+        .unwrap()
+        .expect("pending -> running succeeds");
+    assert_eq!(running.status, JobStatus::Running);
+    assert_eq!(running.started_at, Some(started));
+    assert_eq!(running.attempts, 1);
+    assert_eq!(
+        store.get_job("job-cas").await.unwrap(),
+        Some(running.clone())
+    );
+
+    // The same move again finds the job no longer pending.
+    let again = store
+        .transition("job-cas", &[JobStatus::Pending], JobStatus::Running, &take)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+
+    // A user cancels; the worker's completion then loses.
+    let cancel = JobUpdate {
+        completed_at: Some(T0 + Duration::seconds(20)),
+        error: Some("cancelled by user".into()),
+        ..Default::default()
+    };
+    let cancelled = store
+        .transition(
+            "job-cas",
+            &[JobStatus::Pending, JobStatus::Running],
+            JobStatus::Cancelled,
+            &cancel,
+        )
+        .await
+        .unwrap()
+        .expect("running -> cancelled succeeds");
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.error.as_deref(), Some("cancelled by user"));
+    // Fields not in the update keep their value.
+    assert_eq!(cancelled.started_at, Some(started));
+    assert_eq!(cancelled.attempts, 1);
+
+    let complete = JobUpdate {
+        completed_at: Some(T0 + Duration::seconds(65)),
+        progress: Some(1.0),
+        ..Default::default()
+    };
+    let late = store
+        .transition(
+            "job-cas",
+            &[JobStatus::Running],
+            JobStatus::Completed,
+            &complete,
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, None);
+    let stored = store.get_job("job-cas").await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Cancelled);
+    assert_eq!(stored.completed_at, Some(T0 + Duration::seconds(20)));
+
+    // Moves the state machine forbids from every given status are refused without
+    // touching the job.
+    for (from, to) in [
+        (vec![JobStatus::Cancelled], JobStatus::Running),
+        (vec![JobStatus::Pending], JobStatus::Completed),
+        (
+            vec![JobStatus::Completed, JobStatus::Failed],
+            JobStatus::Cancelled,
+        ),
+        (vec![], JobStatus::Running),
+    ] {
+        let err = store
+            .transition("job-cas", &from, to, &JobUpdate::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidTransition { .. }), "{err:?}");
+    }
+    assert_eq!(store.get_job("job-cas").await.unwrap(), Some(stored));
+
+    // Of several expected statuses only those that may become `to` match: a pending job
+    // is never marked completed, while a running one is.
+    store.insert_job(&job("job-mixed", T0)).await.unwrap();
+    let from = [JobStatus::Running, JobStatus::Pending];
+    let skipped = store
+        .transition("job-mixed", &from, JobStatus::Completed, &complete)
+        .await
+        .unwrap();
+    assert_eq!(skipped, None);
+    assert_eq!(
+        store.get_job("job-mixed").await.unwrap().unwrap().status,
+        JobStatus::Pending
+    );
+    store
+        .transition(
+            "job-mixed",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let completed = store
+        .transition("job-mixed", &from, JobStatus::Completed, &complete)
+        .await
+        .unwrap()
+        .expect("running -> completed");
+    assert_eq!(completed.status, JobStatus::Completed);
+    assert_eq!(completed.progress, 1.0);
+
+    // A worker that died: running goes back to pending, and the next take counts.
+    store.insert_job(&job("job-requeue", T0)).await.unwrap();
+    store
+        .transition(
+            "job-requeue",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .transition(
+            "job-requeue",
+            &[JobStatus::Running],
+            JobStatus::Pending,
+            &JobUpdate::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let retaken = store
+        .transition(
+            "job-requeue",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retaken.attempts, 2);
+
+    // An unknown job matches no status.
+    let missing = store
+        .transition(
+            "no-such-job",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
+}
+
+async fn concurrent_takes_have_one_winner(store: Arc<dyn Store>) {
+    store.insert_job(&job("job-race", T0)).await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let take = JobUpdate {
+                    started_at: Some(OffsetDateTime::now_utc()),
+                    increment_attempts: true,
+                    ..Default::default()
+                };
+                store
+                    .transition("job-race", &[JobStatus::Pending], JobStatus::Running, &take)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if task.await.expect("task").expect("transition").is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    let stored = store.get_job("job-race").await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Running);
+    assert_eq!(stored.attempts, 1);
+}
+
+async fn result_round_trip_and_listing_without_it(store: Arc<dyn Store>) {
+    let (result, summary) = realistic_result();
+    let histogram_len = result["histogram"].as_str().unwrap().len();
+    assert!(histogram_len > 5_000, "histogram is {histogram_len} bytes");
+
+    let mut j = job("job-result", T0);
+    j.status = JobStatus::Completed;
+    store.insert_job(&j).await.unwrap();
+    store
+        .insert_job(&job("job-other", T0 + Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(store.get_result("job-result").await.unwrap(), None);
+
+    store
+        .save_result("job-result", &result, &summary)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_result("job-result").await.unwrap(),
+        Some(result.clone())
+    );
+    // The stored result is a valid meshbench.result.v1 document.
+    let back: BenchmarkResult =
+        serde_json::from_value(store.get_result("job-result").await.unwrap().unwrap()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), result);
+
+    // The job row carries the headline numbers, for lists and summaries.
+    let listed = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(ids(&listed), ["job-other", "job-result"]);
+    assert_eq!(listed[1].summary, Some(summary));
+    assert_eq!(listed[0].summary, None);
+    assert_eq!(
+        store.get_job("job-result").await.unwrap().unwrap().summary,
+        Some(summary)
+    );
+
+    // Saving again replaces both.
+    let mut second = result.clone();
+    second["errors"] = json!(18);
+    let second_summary = JobSummary {
+        errors: 18,
+        ..summary
+    };
+    store
+        .save_result("job-result", &second, &second_summary)
+        .await
+        .unwrap();
+    assert_eq!(store.get_result("job-result").await.unwrap(), Some(second));
+    assert_eq!(
+        store.get_job("job-result").await.unwrap().unwrap().summary,
+        Some(second_summary)
+    );
+
+    let err = store
+        .save_result("no-such-job", &result, &summary)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NotFound { what: "job", .. }),
+        "{err:?}"
+    );
+    assert_eq!(store.get_result("no-such-job").await.unwrap(), None);
+}
+
+async fn set_progress_only_touches_unfinished_jobs(store: Arc<dyn Store>) {
+    let mut running = job("job-running", T0);
+    running.status = JobStatus::Running;
+    store.insert_job(&running).await.unwrap();
+    let mut done = job("job-done", T0);
+    done.status = JobStatus::Completed;
+    done.progress = 1.0;
+    store.insert_job(&done).await.unwrap();
+
+    store.set_progress("job-running", 0.42).await.unwrap();
+    assert_eq!(
+        store
+            .get_job("job-running")
+            .await
+            .unwrap()
+            .unwrap()
+            .progress,
+        0.42
+    );
+    store.set_progress("job-running", 1.7).await.unwrap();
+    assert_eq!(
+        store
+            .get_job("job-running")
+            .await
+            .unwrap()
+            .unwrap()
+            .progress,
+        1.0
+    );
+
+    store.set_progress("job-done", 0.5).await.unwrap();
+    assert_eq!(
+        store.get_job("job-done").await.unwrap().unwrap().progress,
+        1.0
+    );
+
+    let err = store.set_progress("no-such-job", 0.5).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let err = store
+        .set_progress("job-running", f64::NAN)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                field: "progress",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+async fn count_by_status_counts_every_status(store: Arc<dyn Store>) {
+    let empty = store.count_by_status().await.unwrap();
+    assert_eq!(
+        empty,
+        JobStatus::ALL.iter().map(|&s| (s, 0)).collect::<Vec<_>>()
+    );
+
+    let statuses = [
+        JobStatus::Pending,
+        JobStatus::Pending,
+        JobStatus::Pending,
+        JobStatus::Running,
+        JobStatus::Completed,
+        JobStatus::Completed,
+        JobStatus::Cancelled,
+    ];
+    for (i, status) in statuses.into_iter().enumerate() {
+        let mut j = job(&format!("job-{i}"), T0 + Duration::seconds(i as i64));
+        j.status = status;
+        store.insert_job(&j).await.unwrap();
+    }
+    assert_eq!(
+        store.count_by_status().await.unwrap(),
+        vec![
+            (JobStatus::Pending, 3),
+            (JobStatus::Running, 1),
+            (JobStatus::Completed, 2),
+            (JobStatus::Failed, 0),
+            (JobStatus::Cancelled, 1),
+        ]
+    );
+}
+
+async fn completed_summaries_for_metrics(store: Arc<dyn Store>) {
+    let rows = [
+        (
+            "s0",
+            JobStatus::Completed,
+            TestType::Http,
+            "baseline",
+            Some(summary(900, 5_000, 10_000.0)),
+        ),
+        (
+            "s1",
+            JobStatus::Completed,
+            TestType::Http,
+            "istio",
+            Some(summary(1_400, 9_000, 8_000.0)),
+        ),
+        (
+            "s2",
+            JobStatus::Completed,
+            TestType::Grpc,
+            "istio",
+            Some(summary(1_100, 7_000, 9_000.0)),
+        ),
+        (
+            "s3",
+            JobStatus::Completed,
+            TestType::Http,
+            "baseline",
+            Some(summary(950, 5_200, 9_900.5)),
+        ),
+        // Completed but no result saved yet: left out.
+        ("s4", JobStatus::Completed, TestType::Http, "linkerd", None),
+        // Has numbers but did not complete: left out.
+        (
+            "s5",
+            JobStatus::Cancelled,
+            TestType::Http,
+            "istio",
+            Some(summary(1, 2, 3.0)),
+        ),
+    ];
+    for (i, (id, status, test_type, mesh, s)) in rows.iter().enumerate() {
+        let mut j = job(id, T0 + Duration::seconds(i as i64));
+        j.status = *status;
+        j.test_type = *test_type;
+        j.mesh_type = mesh.to_string();
+        store.insert_job(&j).await.unwrap();
+        if let Some(s) = s {
+            store
+                .save_result(id, &json!({"schema": RESULT_SCHEMA}), s)
+                .await
+                .unwrap();
+        }
+    }
+
+    let all = store
+        .completed_summaries(&JobFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (TestType::Http, "baseline".to_string(), rows[0].4.unwrap()),
+            (TestType::Http, "istio".to_string(), rows[1].4.unwrap()),
+            (TestType::Grpc, "istio".to_string(), rows[2].4.unwrap()),
+            (TestType::Http, "baseline".to_string(), rows[3].4.unwrap()),
+        ]
+    );
+
+    // The filter narrows; its status, limit and offset do not apply.
+    let istio = JobFilter {
+        mesh_type: Some("istio".into()),
+        status: Some(JobStatus::Cancelled),
+        limit: Some(1),
+        offset: Some(5),
+        ..Default::default()
+    };
+    let got = store.completed_summaries(&istio).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, mesh, _)| mesh == "istio"));
+    let http_since = JobFilter {
+        test_type: Some(TestType::Http),
+        since: Some(T0 + Duration::seconds(1)),
+        ..Default::default()
+    };
+    let got = store.completed_summaries(&http_since).await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|(_, m, s)| (m.as_str(), s.p50_us))
+            .collect::<Vec<_>>(),
+        [("istio", 1_400), ("baseline", 950)]
+    );
+}
+
+async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
+    let probe = ProbeJob {
+        probe_id: "probe-1".to_string(),
+        status: JobStatus::Completed,
+        duration: 60,
+        output_format: "json".to_string(),
+        created_at: T0,
+        started_at: Some(T0 + Duration::milliseconds(1)),
+        completed_at: Some(T0 + Duration::seconds(61)),
+        error: None,
+        result: Some(json!({"tcp_connect_us": {"p50": 31, "p99": 58}})),
+    };
+    store.insert_probe_job(&probe).await.unwrap();
+    assert_eq!(
+        store.get_probe_job("probe-1").await.unwrap(),
+        Some(probe.clone())
+    );
+    let bare = ProbeJob {
+        probe_id: "probe-2".to_string(),
+        status: JobStatus::Pending,
+        started_at: None,
+        completed_at: None,
+        result: None,
+        error: None,
+        ..probe.clone()
+    };
+    store.insert_probe_job(&bare).await.unwrap();
+    assert_eq!(store.get_probe_job("probe-2").await.unwrap(), Some(bare));
+    assert!(matches!(
+        store.insert_probe_job(&probe).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(store.get_probe_job("nope").await.unwrap(), None);
+
+    let report = Report {
+        report_id: "report-1".to_string(),
+        title: "Istio vs baseline, June".to_string(),
+        job_ids: vec!["j1".to_string(), "j2".to_string()],
+        format: "html".to_string(),
+        created_at: T0,
+        path: Some("/var/lib/meshbench/reports/report-1.html".to_string()),
+        share_token: Some("tok-abc".to_string()),
+    };
+    store.insert_report(&report).await.unwrap();
+    assert_eq!(
+        store.get_report("report-1").await.unwrap(),
+        Some(report.clone())
+    );
+    let unshared = Report {
+        report_id: "report-2".to_string(),
+        path: None,
+        share_token: None,
+        job_ids: Vec::new(),
+        ..report.clone()
+    };
+    store.insert_report(&unshared).await.unwrap();
+    assert_eq!(store.get_report("report-2").await.unwrap(), Some(unshared));
+    // Same id, then a new id reusing a share token: both refused.
+    assert!(matches!(
+        store.insert_report(&report).await,
+        Err(Error::Conflict { .. })
+    ));
+    let stolen_token = Report {
+        report_id: "report-3".to_string(),
+        ..report
+    };
+    assert!(matches!(
+        store.insert_report(&stolen_token).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(store.get_report("report-3").await.unwrap(), None);
+}
+
+async fn migrations_are_idempotent(store: Arc<dyn Store>) {
+    store.insert_job(&job("job-kept", T0)).await.unwrap();
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    assert!(store.get_job("job-kept").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-independent and SQLite-only tests
+
+#[test]
+fn result_files_are_written_and_paths_checked() {
+    let dir = TempDir::new();
+    let (result, _) = realistic_result();
+    let job_dir = meshbench_store::write_result_files(&dir.0, "job-files-1", &result).unwrap();
+    assert_eq!(job_dir, dir.0.join("job-files-1"));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(written, result);
+    let hdr = std::fs::read_to_string(job_dir.join("histogram.hdr")).unwrap();
+    assert_eq!(hdr, result["histogram"].as_str().unwrap());
+    assert!(meshbench_core::histogram::decode_base64(&hdr).is_ok());
+    assert!(job_dir.join("service_histogram.hdr").exists());
+    // Writing again replaces the files.
+    meshbench_store::write_result_files(&dir.0, "job-files-1", &json!({"x": 1})).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(job_dir.join("result.json")).unwrap(),
+        "{\n  \"x\": 1\n}"
+    );
+
+    for bad in ["../outside", "a/b", "..", ".", "a\\b", ""] {
+        let err = meshbench_store::write_result_files(&dir.0, bad, &result).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Invalid {
+                    field: "job_id",
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
+    }
+    assert!(!dir.0.join("outside").exists());
+    assert!(!dir.0.parent().unwrap().join("outside").exists());
+}
+
+#[tokio::test]
+async fn unknown_database_url_scheme_is_refused() {
+    let dir = TempDir::new();
+    let err = meshbench_store::open(Some("mysql://me:hunter2@db/meshbench"), &dir.0)
+        .await
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
+    assert!(text.contains("DATABASE_URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn sqlite_default_file_persists_across_opens() {
+    let dir = TempDir::new();
+    let data_dir = dir.0.join("nested").join("data");
+    {
+        let store = meshbench_store::open(None, &data_dir).await.unwrap();
+        store.migrate().await.unwrap();
+        store.insert_job(&job("job-persist", T0)).await.unwrap();
+        store.close().await;
+    }
+    assert!(data_dir.join("meshbench.db").exists());
+    let store = meshbench_store::open(None, &data_dir).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.get_job("job-persist").await.unwrap().is_some());
+    store.close().await;
+
+    // The same file through a sqlite:// URL.
+    let url = format!("sqlite://{}", data_dir.join("meshbench.db").display());
+    let store = meshbench_store::open(Some(&url), Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    assert!(store.get_job("job-persist").await.unwrap().is_some());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_url_works() {
+    let store = meshbench_store::open(Some("sqlite::memory:"), Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.insert_job(&job("job-mem", T0)).await.unwrap();
+    assert_eq!(store.count_jobs(&JobFilter::default()).await.unwrap(), 1);
+}
+
+/// The listing reads only `benchmark_jobs`: a result that no longer decodes does not
+/// disturb it, and the query plans use the indexes.
+#[tokio::test]
+async fn sqlite_listing_never_reads_results_and_uses_indexes() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open_file(&dir.0.join("x.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut j = job("job-corrupt", T0);
+    j.status = JobStatus::Completed;
+    store.insert_job(&j).await.unwrap();
+    let (result, summary) = realistic_result();
+    store
+        .save_result("job-corrupt", &result, &summary)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE benchmark_results SET result = 'not json'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_result("job-corrupt").await,
+        Err(Error::Corrupt(_))
+    ));
+    let listed = store.list_jobs(&JobFilter::default()).await.unwrap();
+    assert_eq!(listed[0].summary, Some(summary));
+    assert_eq!(
+        store
+            .completed_summaries(&JobFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    for (sql, index) in [
+        (
+            "SELECT * FROM benchmark_jobs ORDER BY created_at DESC, job_id DESC LIMIT 100",
+            "benchmark_jobs_created_idx",
+        ),
+        (
+            "SELECT * FROM benchmark_jobs WHERE status = 'completed' \
+             ORDER BY created_at DESC, job_id DESC LIMIT 100",
+            "benchmark_jobs_status_idx",
+        ),
+        (
+            "SELECT * FROM benchmark_jobs WHERE namespace = 'a' \
+             ORDER BY created_at DESC, job_id DESC LIMIT 100",
+            "benchmark_jobs_namespace_idx",
+        ),
+        (
+            "SELECT COUNT(*) FROM benchmark_jobs WHERE mesh_type = 'istio' AND test_type = 'http'",
+            "benchmark_jobs_mesh_idx",
+        ),
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let plan: Vec<String> = plan.into_iter().map(|row| row.3).collect();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{sql}: {plan:?}"
+        );
+    }
+    store.close().await;
+}
