@@ -20,6 +20,21 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve the built-in target (HTTP/1.1 and h2c) for baselines, demos and tests.
     Target(TargetArgs),
+    /// Run the platform: REST + WebSocket API, job store, queue, workers, built-in target.
+    Serve,
+    /// Take jobs from Redis (REDIS_URL) and run them; run as many as you like.
+    Worker,
+    /// Database tasks.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create (or migrate) the schema in DATABASE_URL, or the embedded SQLite file.
+    Init,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,9 @@
 //! errors become messages and exit codes.
 
 mod args;
+mod config;
 mod output;
+mod platform;
 mod run;
 mod target;
 
@@ -13,16 +15,31 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    // The platform commands log what they do; `run` keeps stderr for its progress bar.
+    let level = match &cli.command {
+        args::Command::Serve | args::Command::Worker => {
+            match config::Settings::from_env(&config::environment()) {
+                Ok(settings) if settings.debug => "debug",
+                _ => "info",
+            }
+        }
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MESHBENCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
     let outcome = match cli.command {
         args::Command::Run(run) => run::run(*run),
         args::Command::Target(target) => target::run(target),
+        args::Command::Serve => platform::serve(),
+        args::Command::Worker => platform::worker(),
+        args::Command::Db {
+            command: args::DbCommand::Init,
+        } => platform::db_init(),
     };
     match outcome {
         Ok(code) => code,

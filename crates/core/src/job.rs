@@ -94,7 +94,9 @@ impl FromStr for JobStatus {
 }
 
 /// The kind of workload, as the seed's `test_type` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TestType {
     /// HTTP/1.1 or HTTP/2 requests.

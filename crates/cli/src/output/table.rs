@@ -466,7 +466,7 @@ fn fmt_count(n: u64) -> String {
 fn group_digits(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -580,7 +580,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             // Mostly ~0.5-2ms with a tail out to ~40ms.
-            let v = if x % 100 == 0 {
+            let v = if x.is_multiple_of(100) {
                 5_000 + x % 35_000
             } else {
                 500 + x % 1_500

@@ -1,0 +1,72 @@
+//! meshbench's REST + WebSocket API. It speaks the seed's contract (paths, field names,
+//! defaults) so a client written for the seed works unchanged, and it never runs load
+//! itself: it stores jobs, queues them and relays their events. Workers (in-process or
+//! `meshbench worker` elsewhere) do the running.
+#![deny(missing_docs)]
+
+mod error;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::{HeaderValue, Method};
+use axum::Router;
+use meshbench_core::StartLimits;
+use meshbench_queue::{EventBus, JobQueue};
+use meshbench_store::Store;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use error::ApiError;
+
+/// What the API is configured with.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Bounds on start requests.
+    pub limits: StartLimits,
+    /// Origins allowed by CORS (`ALLOWED_ORIGINS`); `*` allows any.
+    pub allowed_origins: Vec<String>,
+    /// Whether jobs without `service_url` can run (a built-in target is served).
+    pub has_default_target: bool,
+    /// Reported by `/health`.
+    pub version: String,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job store.
+    pub store: Arc<dyn Store>,
+    /// The job queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Live events.
+    pub bus: Arc<dyn EventBus>,
+    /// Configuration.
+    pub settings: Arc<ApiSettings>,
+    /// When the server started (uptime in `/health`).
+    pub started: Instant,
+}
+
+/// The whole API as an axum router.
+pub fn router(state: AppState) -> Router {
+    let cors = cors(&state.settings.allowed_origins);
+    routes::routes().layer(cors).with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            axum::http::header::CONTENT_TYPE,
+            axum::http::header::AUTHORIZATION,
+        ]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}

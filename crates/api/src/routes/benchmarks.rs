@@ -1,0 +1,240 @@
+//! `/benchmarks/*`: start, list, get, result, cancel.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use bytes::Bytes;
+use meshbench_core::{
+    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobFilter, JobStatus, StartRequest, TestType,
+};
+use meshbench_store::JobUpdate;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::body;
+use crate::{ApiError, AppState};
+
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    raw: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let request: StartRequest = body::json(&raw)?;
+    let mut errors = request.validate(&state.settings.limits);
+    if request.service_url.is_none() && !state.settings.has_default_target {
+        errors.push(FieldError {
+            field: "service_url".into(),
+            message: "required: this server has no built-in target".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
+    let now = OffsetDateTime::now_utc();
+    let mut ids = Vec::new();
+    for _ in 0..request.repeats {
+        let job = BenchmarkJob {
+            job_id: uuid::Uuid::new_v4().to_string(),
+            status: JobStatus::Pending,
+            test_type: request.test_type,
+            mesh_type: request.mesh_type.clone(),
+            namespace: request.namespace.clone(),
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            progress: 0.0,
+            error: None,
+            request: stored.clone(),
+            summary: None,
+            attempts: 0,
+        };
+        state.store.insert_job(&job).await?;
+        state.queue.enqueue(&job.job_id).await?;
+        publish(
+            &state,
+            &job.job_id,
+            JobEventBody::Status {
+                status: JobStatus::Pending,
+                error: None,
+            },
+        )
+        .await;
+        ids.push(job.job_id);
+    }
+    let body = json!({
+        "job_id": ids.first(),
+        "job_ids": ids,
+        "status": JobStatus::Pending,
+        "message": format!("{} benchmark queued: {} through {}", request.test_type, request.mesh_type, request.namespace),
+        "started_at": now.format(&Rfc3339).map_err(|e| ApiError::internal(&e))?,
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Reads the listing filters shared by `/benchmarks/jobs` and `/metrics/results`.
+pub(crate) fn filter_from(query: &HashMap<String, String>) -> Result<JobFilter, ApiError> {
+    let mut errors = Vec::new();
+    let mut filter = JobFilter::default();
+    for (key, value) in query {
+        let mut bad = |message: String| {
+            errors.push(FieldError {
+                field: key.clone(),
+                message,
+            })
+        };
+        match key.as_str() {
+            "status" => match value.parse::<JobStatus>() {
+                Ok(s) => filter.status = Some(s),
+                Err(e) => bad(e.to_string()),
+            },
+            "test_type" => match value.parse::<TestType>() {
+                Ok(t) => filter.test_type = Some(t),
+                Err(e) => bad(e.to_string()),
+            },
+            "mesh_type" => filter.mesh_type = Some(value.clone()),
+            "namespace" => filter.namespace = Some(value.clone()),
+            "since" | "until" => match OffsetDateTime::parse(value, &Rfc3339) {
+                Ok(t) if key == "since" => filter.since = Some(t),
+                Ok(t) => filter.until = Some(t),
+                Err(_) => bad(format!(
+                    "`{value}` is not an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"
+                )),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => filter.limit = Some(n),
+                _ => bad("must be a whole number from 1 to 1000".into()),
+            },
+            "offset" => match value.parse::<u32>() {
+                Ok(n) => filter.offset = Some(n),
+                Err(_) => bad("must be a whole number, 0 or more".into()),
+            },
+            _ => {}
+        }
+    }
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let filter = filter_from(&query)?;
+    let total = state.store.count_jobs(&filter).await?;
+    let jobs = state.store.list_jobs(&filter).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        headers.insert("x-total-count", v);
+    }
+    Ok((headers, Json(jobs)))
+}
+
+pub(crate) async fn get_job(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<BenchmarkJob>, ApiError> {
+    state
+        .store
+        .get_job(&job_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::job_not_found(&job_id))
+}
+
+pub(crate) async fn result(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state
+        .store
+        .get_job(&job_id)
+        .await?
+        .ok_or_else(|| ApiError::job_not_found(&job_id))?;
+    match state.store.get_result(&job_id).await? {
+        Some(result) => Ok(Json(result)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "result_not_ready",
+            format!("job `{job_id}` is {} and has no result", job.status),
+        )),
+    }
+}
+
+/// Cancels a pending job at once; asks the worker of a running job to stop (it does within
+/// a second and stores the partial result as `cancelled`).
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state
+        .store
+        .get_job(&job_id)
+        .await?
+        .ok_or_else(|| ApiError::job_not_found(&job_id))?;
+    match job.status {
+        JobStatus::Pending => {
+            let update = JobUpdate {
+                completed_at: Some(OffsetDateTime::now_utc()),
+                error: Some("cancelled before it started".into()),
+                ..JobUpdate::default()
+            };
+            if let Some(job) = state
+                .store
+                .transition(
+                    &job_id,
+                    &[JobStatus::Pending],
+                    JobStatus::Cancelled,
+                    &update,
+                )
+                .await?
+            {
+                state.queue.remove(&job_id).await?;
+                publish(
+                    &state,
+                    &job_id,
+                    JobEventBody::Status {
+                        status: JobStatus::Cancelled,
+                        error: job.error.clone(),
+                    },
+                )
+                .await;
+                return Ok(Json(
+                    json!({"job_id": job_id, "status": job.status, "message": "cancelled"}),
+                ));
+            }
+            // It started meanwhile: stop it like a running job.
+            state.queue.request_cancel(&job_id).await?;
+            Ok(Json(
+                json!({"job_id": job_id, "status": JobStatus::Running, "message": "cancellation requested"}),
+            ))
+        }
+        JobStatus::Running => {
+            state.queue.request_cancel(&job_id).await?;
+            Ok(Json(
+                json!({"job_id": job_id, "status": JobStatus::Running, "message": "cancellation requested; the worker stops within a second"}),
+            ))
+        }
+        finished => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!("job `{job_id}` is already {finished}"),
+        )),
+    }
+}
+
+async fn publish(state: &AppState, job_id: &str, body: JobEventBody) {
+    let event = JobEvent {
+        job_id: job_id.to_string(),
+        body,
+    };
+    if let Err(e) = state.bus.publish(&event).await {
+        tracing::warn!(%job_id, "cannot publish an event: {e}");
+    }
+}

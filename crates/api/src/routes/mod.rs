@@ -1,0 +1,42 @@
+//! Handlers, one module per resource.
+
+mod benchmarks;
+mod body;
+mod health;
+mod metrics;
+mod unavailable;
+mod ws;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/benchmarks/start", post(benchmarks::start))
+        .route("/benchmarks/jobs", get(benchmarks::list))
+        .route(
+            "/benchmarks/jobs/{job_id}",
+            get(benchmarks::get_job).delete(benchmarks::cancel),
+        )
+        .route("/benchmarks/jobs/{job_id}/result", get(benchmarks::result))
+        .route("/metrics/results", get(metrics::results))
+        .route("/metrics/summary", get(metrics::summary))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/ebpf/probe/start", post(unavailable::probe_start))
+        .route("/ebpf/probe/status", get(unavailable::probe_status))
+        .route("/kubernetes/namespaces", get(unavailable::kubernetes))
+        .route(
+            "/kubernetes/services/{namespace}",
+            get(unavailable::kubernetes),
+        )
+        .route("/kubernetes/pods/{namespace}", get(unavailable::kubernetes))
+        .route(
+            "/kubernetes/mesh-status/{namespace}",
+            get(unavailable::kubernetes),
+        )
+        .route("/ws", get(ws::upgrade))
+        .fallback(unavailable::not_found)
+}

@@ -1,0 +1,35 @@
+//! The eBPF and Kubernetes endpoints exist from the start and say why they cannot serve yet.
+
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::ApiError;
+
+pub(crate) async fn probe_start() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "probe_unavailable",
+        "the eBPF latency probe is not built into this server yet",
+    )
+}
+
+pub(crate) async fn probe_status() -> Json<Value> {
+    Json(json!({
+        "available": false,
+        "reason": "the eBPF latency probe is not built into this server yet",
+        "running": false,
+    }))
+}
+
+pub(crate) async fn kubernetes() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "kubernetes_not_configured",
+        "no Kubernetes cluster is configured (set KUBECONFIG)",
+    )
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

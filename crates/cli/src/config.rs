@@ -1,0 +1,140 @@
+//! Platform configuration from the environment and `.env` (the seed's variables), read once
+//! here and validated into [`Settings`]. The process environment wins over `.env`, and
+//! nothing is written back into the environment.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use meshbench_core::StartLimits;
+
+/// Every variable meshbench reads, documented in `.env.example`.
+pub mod vars {
+    /// Store URL: `postgres://…` or `sqlite://…`; unset means a SQLite file in the data dir.
+    pub const DATABASE_URL: &str = "DATABASE_URL";
+    /// Queue and event bus: `redis://…`; unset means in-process.
+    pub const REDIS_URL: &str = "REDIS_URL";
+    /// `true` for debug logging.
+    pub const DEBUG: &str = "DEBUG";
+    /// API listen address.
+    pub const API_HOST: &str = "API_HOST";
+    /// API listen port.
+    pub const API_PORT: &str = "API_PORT";
+    /// Comma-separated CORS origins, or `*`.
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+    /// Raw results go to `RESULTS_DIR/<job_id>/`.
+    pub const RESULTS_DIR: &str = "RESULTS_DIR";
+    /// Where the embedded SQLite file lives.
+    pub const DATA_DIR: &str = "MESHBENCH_DATA_DIR";
+    /// Address of the built-in target the embedded server starts.
+    pub const TARGET_ADDR: &str = "MESHBENCH_TARGET_ADDR";
+    /// In-process workers `serve` runs (0 with Redis leaves the work to `meshbench worker`).
+    pub const WORKERS: &str = "MESHBENCH_WORKERS";
+    /// Seconds without a heartbeat before a job's worker counts as lost.
+    pub const LEASE_SECONDS: &str = "MESHBENCH_LEASE_SECONDS";
+    /// Longest benchmark duration accepted, seconds.
+    pub const MAX_DURATION: &str = "MESHBENCH_MAX_DURATION";
+    /// Shortest benchmark duration accepted, seconds.
+    pub const MIN_DURATION: &str = "MESHBENCH_MIN_DURATION";
+    /// Most connections accepted.
+    pub const MAX_CONNECTIONS: &str = "MESHBENCH_MAX_CONNECTIONS";
+    /// Highest open-model rate accepted.
+    pub const MAX_RATE: &str = "MESHBENCH_MAX_RATE";
+    /// Largest request body accepted, bytes.
+    pub const MAX_BODY_BYTES: &str = "MESHBENCH_MAX_BODY_BYTES";
+}
+
+/// Resolved platform settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub debug: bool,
+    pub api_addr: SocketAddr,
+    pub allowed_origins: Vec<String>,
+    pub results_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub target_addr: SocketAddr,
+    pub workers: usize,
+    pub lease: Duration,
+    pub limits: StartLimits,
+}
+
+/// The environment merged over `.env` (when present in the working directory).
+pub fn environment() -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = HashMap::new();
+    if let Ok(iter) = dotenvy::dotenv_iter() {
+        for (key, value) in iter.flatten() {
+            env.insert(key, value);
+        }
+    }
+    env.extend(std::env::vars());
+    env
+}
+
+impl Settings {
+    /// Reads and checks every variable; the error names the variable at fault.
+    pub fn from_env(env: &HashMap<String, String>) -> anyhow::Result<Settings> {
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |k: &str, default: u64| -> anyhow::Result<u64> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .with_context(|| format!("{k}=`{v}` is not a whole number")),
+            }
+        };
+        let host: IpAddr = get(vars::API_HOST)
+            .unwrap_or_else(|| "0.0.0.0".into())
+            .parse()
+            .with_context(|| format!("{} is not an IP address", vars::API_HOST))?;
+        let port =
+            u16::try_from(number(vars::API_PORT, 8000)?).context("API_PORT must be 0–65535")?;
+        let target_addr: SocketAddr = get(vars::TARGET_ADDR)
+            .unwrap_or_else(|| "127.0.0.1:0".into())
+            .parse()
+            .with_context(|| format!("{} is not host:port", vars::TARGET_ADDR))?;
+        let debug = matches!(
+            get(vars::DEBUG).as_deref(),
+            Some("1" | "true" | "yes" | "on" | "TRUE" | "True")
+        );
+        let limits = StartLimits {
+            min_duration: number(vars::MIN_DURATION, 10)? as u32,
+            max_duration: number(vars::MAX_DURATION, 3600)? as u32,
+            max_connections: number(vars::MAX_CONNECTIONS, 10_000)? as u32,
+            max_rate: number(vars::MAX_RATE, 1_000_000)? as f64,
+            max_body_bytes: number(vars::MAX_BODY_BYTES, 1024 * 1024)? as usize,
+            ..StartLimits::default()
+        };
+        if limits.min_duration > limits.max_duration {
+            bail!("{} is above {}", vars::MIN_DURATION, vars::MAX_DURATION);
+        }
+        let lease = Duration::from_secs(number(vars::LEASE_SECONDS, 15)?.max(2));
+        Ok(Settings {
+            database_url: get(vars::DATABASE_URL),
+            redis_url: get(vars::REDIS_URL),
+            debug,
+            api_addr: SocketAddr::new(host, port),
+            allowed_origins: get(vars::ALLOWED_ORIGINS)
+                .unwrap_or_else(|| "http://localhost:5173,http://localhost:3000".into())
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            results_dir: get(vars::RESULTS_DIR)
+                .unwrap_or_else(|| "results".into())
+                .into(),
+            data_dir: get(vars::DATA_DIR).unwrap_or_else(|| "data".into()).into(),
+            target_addr,
+            workers: number(vars::WORKERS, 1)? as usize,
+            lease,
+            limits,
+        })
+    }
+}
