@@ -6,6 +6,7 @@
 
 mod error;
 mod routes;
+mod telemetry;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use meshbench_store::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use telemetry::ApiTelemetry;
 
 /// What the API is configured with.
 #[derive(Debug, Clone)]
@@ -45,12 +47,20 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     /// When the server started (uptime in `/health`).
     pub started: Instant,
+    /// The API's own request counters.
+    pub telemetry: Arc<ApiTelemetry>,
 }
 
 /// The whole API as an axum router.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.allowed_origins);
-    routes::routes().layer(cors).with_state(state)
+    routes::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .layer(cors)
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -74,6 +74,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             }),
             started: Instant::now(),
+            telemetry: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await

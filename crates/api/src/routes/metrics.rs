@@ -194,6 +194,7 @@ pub(crate) async fn prometheus(
             depth.in_flight
         );
     }
+    state.telemetry.render(&mut out);
     let _ = writeln!(
         out,
         "# HELP meshbench_uptime_seconds Seconds since the server started."
