@@ -52,6 +52,22 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .context("starting the built-in target")?;
         let default_target = format!("http://{}/", target.http_addr());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // Jobs the last run of this server left unfinished. With an in-process queue their
+        // leases died with it, so running ones are requeued too; Redis leases expire and
+        // are reclaimed by whichever worker sees them.
+        let recovery = Worker::new(
+            Arc::clone(&store),
+            Arc::clone(&queue),
+            Arc::clone(&bus),
+            worker_config(&settings, format!("serve-{}-recovery", std::process::id()), None),
+        );
+        let recovered = recovery
+            .recover_after_restart(settings.redis_url.is_none())
+            .await
+            .context("recovering unfinished jobs")?;
+        if recovered > 0 {
+            tracing::info!(recovered, "requeued jobs left unfinished by the previous run");
+        }
         let mut workers = Vec::new();
         for n in 0..settings.workers {
             let worker = Worker::new(

@@ -361,6 +361,7 @@ fn coordinate(
     let mut usage_at_measure_start = None;
     let total = plan.timing.deadline.map(Duration::from_nanos);
     let last_second = plan.duration_s.map(|d| (d.ceil() as i64 - 1).max(0));
+    let warmup = plan.warmup_s > 0.0;
     let schedule = match &spec.model {
         LoadModel::Open { schedule, .. } => Some(schedule.clone()),
         LoadModel::Closed => None,
@@ -380,7 +381,10 @@ fn coordinate(
                 s.expected_requests((second + 1) as f64) - s.expected_requests(second as f64)
             }),
         };
-        observer.second(second, &entry, &p.latency);
+        // Without warm-up, the start-up lead before measurement is no second of its own.
+        if second >= 0 || warmup {
+            observer.second(second, &entry, &p.latency);
+        }
         if second >= 0 {
             match entries.last_mut() {
                 // Stragglers finishing after the last planned second join that second.

@@ -110,6 +110,73 @@ impl Worker {
         }
     }
 
+    /// Puts the store's unfinished jobs back in motion after a (re)start: pending jobs are
+    /// queued again (enqueue is idempotent), and with `orphaned_running` — an in-process
+    /// queue, whose leases died with the old process — running jobs are requeued, or failed
+    /// once they used up their attempts. Returns how many jobs it touched.
+    pub async fn recover_after_restart(&self, orphaned_running: bool) -> Result<usize> {
+        let mut touched = 0;
+        let mut statuses = vec![JobStatus::Pending];
+        if orphaned_running {
+            statuses.push(JobStatus::Running);
+        }
+        for status in statuses {
+            let mut offset = 0;
+            loop {
+                let filter = meshbench_core::JobFilter {
+                    status: Some(status),
+                    limit: Some(meshbench_store::MAX_LIST_LIMIT),
+                    offset: Some(offset),
+                    ..Default::default()
+                };
+                let page = self.store.list_jobs(&filter).await?;
+                if page.is_empty() {
+                    break;
+                }
+                offset += page.len() as u32;
+                for job in page {
+                    touched += 1;
+                    if job.status == JobStatus::Pending {
+                        self.queue.enqueue(&job.job_id).await?;
+                    } else if job.attempts < self.config.max_attempts {
+                        let back = self
+                            .store
+                            .transition(
+                                &job.job_id,
+                                &[JobStatus::Running],
+                                JobStatus::Pending,
+                                &JobUpdate::default(),
+                            )
+                            .await?;
+                        if back.is_some() {
+                            self.queue.enqueue(&job.job_id).await?;
+                            self.publish(
+                                &job.job_id,
+                                JobEventBody::Status {
+                                    status: JobStatus::Pending,
+                                    error: None,
+                                },
+                            )
+                            .await;
+                        }
+                    } else {
+                        let error = format!(
+                            "the server stopped while the job ran (attempt {})",
+                            job.attempts
+                        );
+                        self.finish(&job.job_id, JobStatus::Failed, Some(error))
+                            .await?;
+                    }
+                }
+                if status == JobStatus::Running {
+                    // Requeued jobs left the running set, so the next page starts at 0 again.
+                    offset = 0;
+                }
+            }
+        }
+        Ok(touched)
+    }
+
     /// One step: reclaim lapsed leases, then take and run at most one job.
     pub async fn try_execute_one(&self) -> Result<Outcome> {
         let (_never, rx) = watch::channel(false);

@@ -1,0 +1,1425 @@
+//! Black-box tests of the platform: `meshbench serve`, `meshbench worker` and
+//! `meshbench db init` run as real processes (the binary Cargo built), each test in a
+//! temporary working directory with its own environment, talking plain HTTP/1.1 and
+//! WebSocket to 127.0.0.1 only.
+//!
+//! - The store is the default SQLite file, or a PostgreSQL database created for the test
+//!   alone (`mb_test_<random>` on `MESHBENCH_TEST_PG_URL`, by default
+//!   `postgres://postgres@127.0.0.1:5432`, created and dropped with `psql`).
+//! - Redis tests use the server at 127.0.0.1:6379 and isolate themselves by logical
+//!   database: `meshbench` always uses the key prefix `meshbench:`, so each test claims a
+//!   database 1–15 that is empty (a `SET NX EX` lock key in database 0), passes it as
+//!   `redis://127.0.0.1:6379/<n>` and flushes it afterwards. Pub/sub is not per database,
+//!   so events of other deployments may reach the API; every check filters by job id.
+//! - PostgreSQL and Redis tests fail, never skip, when their server is unreachable.
+//!
+//! Every child process is killed when its guard drops, and every wait is bounded.
+
+// The shared bodies are plain fns, which clippy's allow-unwrap-in-tests does not cover.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
+
+/// Longest wait for a fresh server to answer `/health` with 200.
+const STARTUP: Duration = Duration::from_secs(20);
+/// Socket read and write timeout of the test clients.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often job status is polled.
+const POLL: Duration = Duration::from_millis(50);
+const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
+const REDIS_ADDR: &str = "127.0.0.1:6379";
+
+// ---------------------------------------------------------------------------------------
+// Harness: scratch directories, child processes, servers
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn random_hex() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+/// A working directory for one test (data dir, results dir, process logs), removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("meshbench-platform-{tag}-{}", random_hex()));
+        std::fs::create_dir_all(path.join("data")).unwrap();
+        std::fs::create_dir_all(path.join("results")).unwrap();
+        Scratch(path)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.0.join("data")
+    }
+
+    fn results(&self) -> PathBuf {
+        self.0.join("results")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the store and the queue live.
+#[derive(Debug, Clone, Default)]
+struct Setup {
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    /// `MESHBENCH_WORKERS` for `serve`.
+    workers: u32,
+}
+
+impl Setup {
+    fn sqlite(workers: u32) -> Setup {
+        Setup {
+            workers,
+            ..Setup::default()
+        }
+    }
+}
+
+/// A `meshbench` command with a clean environment: only what `setup` asks for.
+fn command(scratch: &Scratch, setup: &Setup, args: &[&str], port: Option<u16>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(&scratch.0)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("API_HOST", "127.0.0.1")
+        .env("API_PORT", port.unwrap_or(0).to_string())
+        .env("MESHBENCH_DATA_DIR", scratch.data())
+        .env("RESULTS_DIR", scratch.results())
+        .env("MESHBENCH_TARGET_ADDR", "127.0.0.1:0")
+        .env("MESHBENCH_WORKERS", setup.workers.to_string())
+        .env("MESHBENCH_LEASE_SECONDS", "2")
+        .env("MESHBENCH_MIN_DURATION", "1")
+        .stdin(Stdio::null());
+    if let Some(url) = &setup.database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    if let Some(url) = &setup.redis_url {
+        cmd.env("REDIS_URL", url);
+    }
+    cmd
+}
+
+/// A child process, killed and reaped on drop; stdout and stderr go to a log file.
+struct Proc {
+    child: Child,
+    label: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(scratch: &Scratch, label: &str, mut cmd: Command) -> Proc {
+        let log = scratch.0.join(format!("{label}-{}.log", random_hex()));
+        let out = File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN} for {label}: {e}"));
+        Proc {
+            child,
+            label: label.to_string(),
+            log,
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn sigkill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last lines of the process's output, for failure messages.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!("--- {} output ---\n{}", self.label, &text[start..])
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `meshbench serve`.
+struct Server {
+    proc: Proc,
+    port: u16,
+}
+
+impl Server {
+    /// Starts `serve` and waits until `/health` answers 200 (retrying on another port when
+    /// the free port was taken meanwhile).
+    fn start(scratch: &Scratch, setup: &Setup) -> Server {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port();
+            let mut proc = Proc::spawn(
+                scratch,
+                "serve",
+                command(scratch, setup, &["serve"], Some(port)),
+            );
+            let deadline = Instant::now() + STARTUP;
+            loop {
+                if !proc.is_running() {
+                    let tail = proc.tail();
+                    if attempt < 3 && tail.contains("cannot listen") {
+                        break;
+                    }
+                    panic!("meshbench serve exited before it was healthy\n{tail}");
+                }
+                if let Ok(r) = try_http(port, "GET", "/health", None) {
+                    if r.status == 200 {
+                        return Server { proc, port };
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "meshbench serve not healthy within {STARTUP:?}\n{}",
+                    proc.tail()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        http(self.port, "GET", path, None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        http(self.port, "POST", path, Some(&body.to_string()))
+    }
+
+    fn delete(&self, path: &str) -> Resp {
+        http(self.port, "DELETE", path, None)
+    }
+
+    /// Starts a job; asserts 202 and returns its id.
+    fn start_job(&self, body: &Value) -> String {
+        let r = self.post("/benchmarks/start", body);
+        assert_eq!(
+            r.status,
+            202,
+            "start {body}: {}\n{}",
+            r.body,
+            self.proc.tail()
+        );
+        r.json()["job_id"].as_str().unwrap().to_string()
+    }
+
+    fn job(&self, id: &str) -> Value {
+        let r = self.get(&format!("/benchmarks/jobs/{id}"));
+        assert_eq!(r.status, 200, "GET job {id}: {}", r.body);
+        r.json()
+    }
+
+    /// Polls the job until `done` holds, at most `timeout`; returns the job and every
+    /// status seen on the way, in order, without repeats.
+    fn wait_job(
+        &self,
+        id: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> (Value, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            let job = self.job(id);
+            let status = job["status"].as_str().unwrap().to_string();
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+            if done(&job) {
+                return (job, seen);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} not {what} within {timeout:?} (statuses seen {seen:?}): {job}\n{}",
+                self.proc.tail()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn wait_status(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
+        self.wait_job(id, timeout, &statuses.join("/"), |j| {
+            statuses.contains(&j["status"].as_str().unwrap())
+        })
+        .0
+    }
+
+    /// Waits until the job runs and has measured at least one second.
+    fn wait_running_with_progress(&self, id: &str) -> Value {
+        self.wait_job(id, Duration::from_secs(15), "running with progress", |j| {
+            j["status"] == "running" && j["progress"].as_f64().unwrap() > 0.0
+        })
+        .0
+    }
+}
+
+/// A light job: few connections, an open-model rate, so the 2-core box stays responsive.
+fn light_job(duration: u32) -> Value {
+    json!({
+        "test_type": "http",
+        "mesh_type": "baseline",
+        "duration": duration,
+        "concurrent_connections": 2,
+        "rate": 200,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 client (one request per connection)
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The fields named in a 422's `details`.
+    fn error_fields(&self) -> Vec<String> {
+        self.json()["details"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["field"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Resp {
+    try_http(port, method, path, body)
+        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+}
+
+fn try_http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let bad = |m: &str| std::io::Error::new(ErrorKind::InvalidData, m.to_string());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut payload = raw[split + 4..].to_vec();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        payload = dechunk(&payload).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok(Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&payload).to_string(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        let start = eol + 2;
+        out.extend_from_slice(data.get(start..start + size)?);
+        data = data.get(start + size + 2..)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A WebSocket client
+
+struct Ws(tungstenite::WebSocket<TcpStream>);
+
+impl Ws {
+    fn connect(port: u16, path_and_query: &str) -> Ws {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let url = format!("ws://127.0.0.1:{port}{path_and_query}");
+        let (socket, response) = tungstenite::client::client(url.as_str(), stream)
+            .unwrap_or_else(|e| panic!("WebSocket handshake with {url}: {e}"));
+        assert_eq!(response.status().as_u16(), 101);
+        // Short reads from now on, so waits stay bounded by their deadlines.
+        socket
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        Ws(socket)
+    }
+
+    fn send(&mut self, value: &Value) {
+        self.0.send(Message::text(value.to_string())).unwrap();
+    }
+
+    /// The next text message before `deadline`, with its arrival time.
+    fn next(&mut self, deadline: Instant) -> Option<(Instant, Value)> {
+        while Instant::now() < deadline {
+            match self.0.read() {
+                Ok(message @ Message::Text(_)) => {
+                    let text = message.to_text().unwrap();
+                    let value = serde_json::from_str(text)
+                        .unwrap_or_else(|e| panic!("event is not JSON ({e}): {text}"));
+                    return Some((Instant::now(), value));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("WebSocket read failed: {e}"),
+            }
+        }
+        None
+    }
+
+    /// Every message until the status event that finishes `job_id` (included), at most
+    /// `timeout`; panics when it does not arrive.
+    fn until_finished(&mut self, job_id: &str, timeout: Duration) -> Vec<(Instant, Value)> {
+        let deadline = Instant::now() + timeout;
+        let mut events = Vec::new();
+        loop {
+            let Some((at, event)) = self.next(deadline) else {
+                panic!(
+                    "no finishing status for job {job_id} over the WebSocket within \
+                     {timeout:?}; got {:?}",
+                    events.iter().map(|(_, e)| e).collect::<Vec<_>>()
+                );
+            };
+            let last = event["job_id"] == job_id
+                && event["type"] == "status"
+                && FINISHED.contains(&event["status"].as_str().unwrap_or(""));
+            events.push((at, event));
+            if last {
+                return events;
+            }
+        }
+    }
+}
+
+/// A short label for an event: `status:running`, `progress:2`, `summary`.
+fn label(event: &Value) -> String {
+    match event["type"].as_str().unwrap_or("?") {
+        "status" => format!("status:{}", event["status"].as_str().unwrap_or("?")),
+        "progress" => format!("progress:{}", event["second"]),
+        other => other.to_string(),
+    }
+}
+
+/// Checks one job's events: `running`, then at least one progress (seconds increasing),
+/// then the summary, then `completed`, and nothing after the summary but that status.
+fn assert_run_events(events: &[&Value]) {
+    let labels: Vec<String> = events.iter().map(|e| label(e)).collect();
+    let pos = |l: &str| labels.iter().position(|x| x == l);
+    let running = pos("status:running").unwrap_or_else(|| panic!("no running in {labels:?}"));
+    let summary = pos("summary").unwrap_or_else(|| panic!("no summary in {labels:?}"));
+    let completed = pos("status:completed").unwrap_or_else(|| panic!("no completed in {labels:?}"));
+    let progress: Vec<usize> = (0..labels.len())
+        .filter(|i| events[*i]["type"] == "progress")
+        .collect();
+    assert!(!progress.is_empty(), "no progress in {labels:?}");
+    assert!(running < progress[0], "{labels:?}");
+    assert!(*progress.last().unwrap() < summary, "{labels:?}");
+    assert!(summary < completed, "{labels:?}");
+    assert_eq!(completed, labels.len() - 1, "{labels:?}");
+    let seconds: Vec<i64> = progress
+        .iter()
+        .map(|i| events[*i]["second"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seconds.windows(2).all(|w| w[0] < w[1]),
+        "progress seconds not increasing: {seconds:?}"
+    );
+    let summary_requests = events[summary]["summary"]["requests"].as_u64().unwrap();
+    assert!(summary_requests > 0, "{}", events[summary]);
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL and Redis
+
+fn pg_server_url() -> String {
+    std::env::var("MESHBENCH_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Runs one SQL command with `psql`; the trimmed unaligned output, or the error.
+fn psql(db_url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([
+            db_url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run psql (is the PostgreSQL client installed?): {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// A PostgreSQL database created for one test and dropped (forcefully) on drop.
+struct PgDb {
+    server: String,
+    name: String,
+}
+
+impl PgDb {
+    fn create() -> PgDb {
+        let server = pg_server_url();
+        let name = format!("mb_test_{}", random_hex());
+        psql(
+            &format!("{server}/postgres"),
+            &format!("CREATE DATABASE {name}"),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not usable at {server}: {e}\nThese tests need a running \
+                     server with trust auth for `postgres`: start it (e.g. `pg_ctlcluster \
+                     --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or point \
+                     MESHBENCH_TEST_PG_URL at one."
+            )
+        });
+        PgDb { server, name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            &format!("{}/postgres", self.server),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Sends a command to Redis database `db`; its reply's first line (a bulk string's value).
+fn redis(db: u8, args: &[&str]) -> Result<String, String> {
+    let encode = |args: &[&str]| {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        out
+    };
+    let mut stream = TcpStream::connect(REDIS_ADDR)
+        .map_err(|e| format!("Redis is not reachable at {REDIS_ADDR}: {e}"))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let request = encode(&["SELECT", &db.to_string()]) + &encode(args);
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    for _ in 0..2 {
+        line.clear();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        if line.starts_with('-') {
+            return Err(line.trim().to_string());
+        }
+    }
+    if line.starts_with('$') && !line.starts_with("$-1") {
+        // A bulk string: its value is on the next line.
+        line.clear();
+        reader.read_line(&mut line).map_err(|e| e.to_string())?;
+    }
+    Ok(line.trim().to_string())
+}
+
+/// A Redis logical database (1–15) this test has to itself: empty when claimed, flushed
+/// and released on drop.
+struct RedisDb {
+    db: u8,
+    lock: String,
+    token: String,
+}
+
+impl RedisDb {
+    fn claim() -> RedisDb {
+        let token = random_hex();
+        let first = random_u64();
+        for i in 0..15u64 {
+            let db = 1 + ((first + i) % 15) as u8;
+            let lock = format!("meshbench-platform-test:db:{db}");
+            let claimed =
+                redis(0, &["SET", &lock, &token, "NX", "EX", "600"]).unwrap_or_else(|e| {
+                    panic!(
+                        "{e}\nThe Redis tests need a server on {REDIS_ADDR} (e.g. \
+                         `redis-server --daemonize yes`)."
+                    )
+                });
+            if claimed != "+OK" {
+                continue;
+            }
+            let size = redis(db, &["DBSIZE"]).unwrap();
+            if size == ":0" {
+                return RedisDb { db, lock, token };
+            }
+            // Someone else's data: leave it alone and release the lock.
+            let _ = redis(0, &["DEL", &lock]);
+        }
+        panic!("no empty, unclaimed Redis logical database 1–15 on {REDIS_ADDR}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{REDIS_ADDR}/{}", self.db)
+    }
+
+    fn dbsize(&self) -> u64 {
+        redis(self.db, &["DBSIZE"]).unwrap()[1..].parse().unwrap()
+    }
+}
+
+impl Drop for RedisDb {
+    fn drop(&mut self) {
+        let _ = redis(self.db, &["FLUSHDB"]);
+        if redis(0, &["GET", &self.lock]).is_ok_and(|v| v == self.token) {
+            let _ = redis(0, &["DEL", &self.lock]);
+        }
+    }
+}
+
+fn spawn_worker(scratch: &Scratch, setup: &Setup, label: &str) -> Proc {
+    Proc::spawn(scratch, label, command(scratch, setup, &["worker"], None))
+}
+
+// ---------------------------------------------------------------------------------------
+// 1 & 2: the lifecycle of one job, on SQLite and on PostgreSQL
+
+fn lifecycle(scratch: &Scratch, setup: &Setup) -> (Server, String) {
+    let server = Server::start(scratch, setup);
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"http","mesh_type":"baseline","duration":1,"concurrent_connections":4}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let started = r.json();
+    let id = started["job_id"].as_str().unwrap().to_string();
+    assert_eq!(started["status"], "pending", "{started}");
+    assert!(
+        !started["message"].as_str().unwrap().is_empty(),
+        "{started}"
+    );
+    assert!(
+        started["started_at"].as_str().unwrap().contains('T'),
+        "{started}"
+    );
+
+    let (job, seen) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let running = seen.iter().position(|s| s == "running");
+    assert!(running.is_some(), "never saw running: {seen:?}");
+    assert_eq!(seen.last().unwrap(), "completed", "{seen:?}");
+    assert_eq!(job["progress"].as_f64(), Some(1.0), "{job}");
+    assert_eq!(job["attempts"], 1, "{job}");
+    assert!(job["error"].is_null(), "{job}");
+    assert!(job["started_at"].is_string() && job["completed_at"].is_string());
+    assert!(job["summary"]["requests"].as_u64().unwrap() > 0, "{job}");
+
+    let r = server.get(&format!("/benchmarks/jobs/{id}/result"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let result = r.json();
+    assert_eq!(result["schema"], "meshbench.result.v1");
+    assert!(result["requests"].as_u64().unwrap() > 0);
+    assert_eq!(result["requests"], job["summary"]["requests"]);
+
+    let file = scratch.results().join(&id).join("result.json");
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{}", file.display(), server.proc.tail()));
+    let on_disk: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(on_disk["schema"], "meshbench.result.v1");
+    assert_eq!(on_disk["requests"], result["requests"]);
+
+    let r = server.get("/benchmarks/jobs");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["job_id"] == id));
+    let r = server.get("/metrics/results");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["job_id"] == id));
+    let health = server.get("/health").json();
+    assert_eq!(health["active_jobs"], 0, "{health}");
+    (server, id)
+}
+
+#[test]
+fn lifecycle_on_sqlite_in_process() {
+    let scratch = Scratch::new("life-sqlite");
+    let (_server, _id) = lifecycle(&scratch, &Setup::sqlite(1));
+    assert!(
+        scratch.data().join("meshbench.db").exists(),
+        "no SQLite file in MESHBENCH_DATA_DIR"
+    );
+}
+
+#[test]
+fn lifecycle_on_postgres_in_process() {
+    let scratch = Scratch::new("life-pg");
+    let pg = PgDb::create();
+    let setup = Setup {
+        database_url: Some(pg.url()),
+        ..Setup::sqlite(1)
+    };
+    let (server, id) = lifecycle(&scratch, &setup);
+    drop(server);
+    let row = psql(
+        &pg.url(),
+        &format!("SELECT status FROM benchmark_jobs WHERE job_id = '{id}'"),
+    )
+    .unwrap();
+    assert_eq!(
+        row, "completed",
+        "the job is not in the PostgreSQL database"
+    );
+    assert!(
+        !scratch.data().join("meshbench.db").exists(),
+        "a SQLite file was created although DATABASE_URL names PostgreSQL"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 3 & 4: Redis with separate worker processes
+
+fn redis_setup(pg: &PgDb, redis: &RedisDb) -> Setup {
+    Setup {
+        database_url: Some(pg.url()),
+        redis_url: Some(redis.url()),
+        workers: 0,
+    }
+}
+
+#[test]
+fn redis_worker_runs_jobs_and_events_reach_the_api() {
+    let scratch = Scratch::new("redis-worker");
+    let pg = PgDb::create();
+    let redis = RedisDb::claim();
+    let setup = redis_setup(&pg, &redis);
+    let server = Server::start(&scratch, &setup);
+    let worker = spawn_worker(&scratch, &setup, "worker");
+    let mut ws = Ws::connect(server.port, "/ws");
+    // The server subscribes to the bus just after the handshake.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let id = server.start_job(&light_job(2));
+    let events = ws.until_finished(&id, Duration::from_secs(25));
+    let mine: Vec<&Value> = events
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| e["job_id"] == id)
+        .collect();
+    assert_eq!(label(mine[0]), "status:pending", "{mine:?}");
+    assert_run_events(&mine[1..]);
+
+    let job = server.wait_status(&id, &FINISHED, Duration::from_secs(5));
+    assert_eq!(
+        job["status"],
+        "completed",
+        "{job}\n{}\n{}",
+        server.proc.tail(),
+        worker.tail()
+    );
+    assert_eq!(job["attempts"], 1);
+    assert!(scratch.results().join(&id).join("result.json").exists());
+    assert_eq!(
+        server.get(&format!("/benchmarks/jobs/{id}/result")).status,
+        200
+    );
+    // The queue's keys are in the logical database REDIS_URL names, not in database 0.
+    assert!(redis.dbsize() > 0, "no keys in Redis database {}", redis.db);
+
+    // Cancelling reaches a worker in another process (through Redis).
+    let id = server.start_job(&light_job(10));
+    server.wait_running_with_progress(&id);
+    let asked = Instant::now();
+    let r = server.delete(&format!("/benchmarks/jobs/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let job = server.wait_status(&id, &FINISHED, Duration::from_secs(5));
+    assert_eq!(job["status"], "cancelled", "{job}\n{}", worker.tail());
+    assert!(
+        asked.elapsed() <= Duration::from_millis(3500),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(job["summary"]["requests"].as_u64().unwrap() > 0, "{job}");
+}
+
+#[test]
+fn killed_worker_mid_job_is_retried_or_failed_never_stuck() {
+    let scratch = Scratch::new("redis-kill");
+    let pg = PgDb::create();
+    let redis = RedisDb::claim();
+    let setup = redis_setup(&pg, &redis);
+    let server = Server::start(&scratch, &setup);
+    let mut first = spawn_worker(&scratch, &setup, "worker-1");
+
+    let id = server.start_job(&light_job(6));
+    server.wait_running_with_progress(&id);
+    first.sigkill();
+    let second = spawn_worker(&scratch, &setup, "worker-2");
+
+    let (job, seen) = server.wait_job(&id, Duration::from_secs(30), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    let context = format!("{job} (seen {seen:?})\n{}", second.tail());
+    eprintln!("after the worker was killed: {context}");
+    match job["status"].as_str().unwrap() {
+        "completed" => {
+            assert_eq!(job["attempts"], 2, "{context}");
+            assert!(
+                job["summary"]["requests"].as_u64().unwrap() > 0,
+                "{context}"
+            );
+            assert_eq!(
+                server.get(&format!("/benchmarks/jobs/{id}/result")).status,
+                200
+            );
+        }
+        "failed" => {
+            let error = job["error"].as_str().unwrap_or("");
+            assert!(error.contains("worker lost"), "{context}");
+        }
+        _ => panic!("unexpected outcome: {context}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5: cancellation
+
+#[test]
+fn cancel_running_and_pending_jobs() {
+    let scratch = Scratch::new("cancel");
+    // One in-process worker: while it runs the first job, the second stays pending.
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    let running = server.start_job(&light_job(10));
+    server.wait_running_with_progress(&running);
+
+    let pending = server.start_job(&light_job(1));
+    assert_eq!(server.job(&pending)["status"], "pending");
+    let r = server.delete(&format!("/benchmarks/jobs/{pending}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "cancelled", "{}", r.body);
+    let job = server.job(&pending);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(job["completed_at"].is_string(), "{job}");
+    assert_eq!(job["attempts"], 0, "{job}");
+    let r = server.get(&format!("/benchmarks/jobs/{pending}/result"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["code"], "result_not_ready");
+
+    let asked = Instant::now();
+    let r = server.delete(&format!("/benchmarks/jobs/{running}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancellation requested"),
+        "{body}"
+    );
+    let job = server.wait_status(&running, &FINISHED, Duration::from_secs(5));
+    let took = asked.elapsed();
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(took <= Duration::from_millis(3500), "cancel took {took:?}");
+    assert!(job["summary"]["requests"].as_u64().unwrap() > 0, "{job}");
+    assert!(job["error"].as_str().unwrap().contains("cancel"), "{job}");
+    let r = server.get(&format!("/benchmarks/jobs/{running}/result"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["schema"], "meshbench.result.v1");
+
+    for id in [&running, &pending] {
+        let r = server.delete(&format!("/benchmarks/jobs/{id}"));
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.json()["code"], "job_finished");
+    }
+    let r = server.delete("/benchmarks/jobs/00000000-0000-4000-8000-000000000000");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["code"], "job_not_found");
+
+    // The worker, free again, must not resurrect the cancelled pending job.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.job(&pending)["status"], "cancelled");
+}
+
+// ---------------------------------------------------------------------------------------
+// 6 & 7: listing, filters, concurrency
+
+fn ids_of(r: &Resp) -> Vec<String> {
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn total(r: &Resp) -> u64 {
+    r.header("x-total-count")
+        .unwrap_or_else(|| panic!("no x-total-count: {:?}", r.headers))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn list_and_filter_jobs() {
+    let scratch = Scratch::new("list");
+    let server = Server::start(&scratch, &Setup::sqlite(0));
+    let specs = [
+        ("baseline", "default"),
+        ("istio", "default"),
+        ("istio", "ns-a"),
+        ("linkerd", "ns-a"),
+        ("baseline", "ns-b"),
+    ];
+    for (mesh, namespace) in specs {
+        let mut body = light_job(1);
+        body["mesh_type"] = json!(mesh);
+        body["namespace"] = json!(namespace);
+        server.start_job(&body);
+    }
+
+    let all = server.get("/benchmarks/jobs");
+    assert_eq!(all.status, 200);
+    let all_ids = ids_of(&all);
+    assert_eq!(all_ids.len(), 5);
+    assert_eq!(total(&all), 5);
+
+    let check = |query: &str, want: usize, field: &str, value: &str| {
+        let r = server.get(&format!("/benchmarks/jobs?{query}"));
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        let jobs = r.json();
+        let jobs = jobs.as_array().unwrap();
+        assert_eq!(jobs.len(), want, "{query}: {}", r.body);
+        assert_eq!(total(&r), want as u64, "{query}");
+        for job in jobs {
+            assert_eq!(job[field], value, "{query}: {job}");
+        }
+    };
+    check("mesh_type=istio", 2, "mesh_type", "istio");
+    check("namespace=ns-a", 2, "namespace", "ns-a");
+    check("mesh_type=istio&namespace=ns-a", 1, "namespace", "ns-a");
+    check("status=pending", 5, "status", "pending");
+    check("status=completed", 0, "status", "completed");
+    check("test_type=http", 5, "test_type", "http");
+
+    let page = server.get("/benchmarks/jobs?limit=2&offset=1");
+    assert_eq!(page.status, 200);
+    assert_eq!(ids_of(&page), all_ids[1..3].to_vec());
+    assert_eq!(total(&page), 5);
+    let page = server.get("/benchmarks/jobs?limit=2&offset=4");
+    assert_eq!(ids_of(&page), all_ids[4..].to_vec());
+
+    for (query, field) in [
+        ("status=bogus", "status"),
+        ("limit=0", "limit"),
+        ("offset=-1", "offset"),
+        ("test_type=ftp", "test_type"),
+        ("since=yesterday", "since"),
+    ] {
+        let r = server.get(&format!("/benchmarks/jobs?{query}"));
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        assert_eq!(
+            r.error_fields(),
+            vec![field.to_string()],
+            "{query}: {}",
+            r.body
+        );
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(field),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[test]
+fn fifty_concurrent_starts() {
+    const N: usize = 50;
+    let scratch = Scratch::new("concurrent");
+    let server = Server::start(&scratch, &Setup::sqlite(0));
+    let barrier = Arc::new(Barrier::new(N));
+    let port = server.port;
+    let threads: Vec<_> = (0..N)
+        .map(|_| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                http(
+                    port,
+                    "POST",
+                    "/benchmarks/start",
+                    Some(&light_job(1).to_string()),
+                )
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in threads {
+        let r = t.join().unwrap();
+        assert_eq!(r.status, 202, "{}\n{}", r.body, server.proc.tail());
+        ids.insert(r.json()["job_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), N);
+    let r = server.get("/benchmarks/jobs?limit=1000");
+    assert_eq!(ids_of(&r).into_iter().collect::<HashSet<_>>(), ids);
+    assert_eq!(total(&r), N as u64);
+    assert_eq!(server.get("/health").json()["active_jobs"], N as u64);
+}
+
+// ---------------------------------------------------------------------------------------
+// 8: WebSocket progress
+
+#[test]
+fn websocket_streams_progress_once_a_second() {
+    let scratch = Scratch::new("ws");
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    let mut everything = Ws::connect(server.port, "/ws");
+    std::thread::sleep(Duration::from_millis(300));
+    let id = server.start_job(&json!({
+        "test_type": "http", "mesh_type": "baseline", "duration": 3,
+        "concurrent_connections": 2, "rate": 200,
+    }));
+    let mut by_query = Ws::connect(server.port, &format!("/ws?job_id={id}"));
+    let mut by_message = Ws::connect(server.port, "/ws");
+    by_message.send(&json!({ "subscribe": id }));
+    std::thread::sleep(Duration::from_millis(300));
+    // Another job (pending behind the first): only the unfiltered client may see it.
+    let other = server.start_job(&light_job(1));
+    assert_eq!(
+        server.delete(&format!("/benchmarks/jobs/{other}")).status,
+        200
+    );
+
+    let events = everything.until_finished(&id, Duration::from_secs(20));
+    assert!(
+        events.iter().any(|(_, e)| e["job_id"] == other),
+        "the unfiltered client missed the other job's events"
+    );
+    let mine: Vec<&(Instant, Value)> = events.iter().filter(|(_, e)| e["job_id"] == id).collect();
+    let values: Vec<&Value> = mine.iter().map(|(_, e)| e).collect();
+    assert_eq!(label(values[0]), "status:pending");
+    assert_run_events(&values[1..]);
+    let arrivals: Vec<Instant> = mine
+        .iter()
+        .filter(|(_, e)| e["type"] == "progress")
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(arrivals.len() >= 2, "{values:?}");
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(300) && gap <= Duration::from_millis(2500),
+            "progress events {gap:?} apart: {values:?}"
+        );
+    }
+    for e in values.iter().filter(|e| e["type"] == "progress") {
+        let p = e["progress"].as_f64().unwrap();
+        // Seconds before measurement (the engine's lead-in) report 0; measured ones more.
+        let measured = e["second"].as_i64().unwrap() >= 0;
+        assert!(p <= 1.0 && (p > 0.0 || !measured), "{e}");
+    }
+    for (name, ws) in [("?job_id=", &mut by_query), ("subscribe", &mut by_message)] {
+        let events = ws.until_finished(&id, Duration::from_secs(5));
+        assert!(
+            events.iter().all(|(_, e)| e["job_id"] == id),
+            "{name}: events of other jobs leaked: {:?}",
+            events.iter().map(|(_, e)| e).collect::<Vec<_>>()
+        );
+        assert!(
+            events.iter().any(|(_, e)| e["type"] == "summary"),
+            "{name}: no summary"
+        );
+        assert_eq!(label(&events.last().unwrap().1), "status:completed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 9: the seed's curl commands as written
+
+/// Runs curl with the seed's arguments, plus `-sS`, a time limit and `-w` to learn the
+/// status code (none of which changes the request).
+fn curl(args: &[&str]) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(args)
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl (these tests need it installed): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (body, code) = stdout.rsplit_once('\n').unwrap();
+    let json = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("curl {args:?}: not JSON ({e}): {body:?}"));
+    (code.trim().parse().unwrap(), json)
+}
+
+#[test]
+fn seed_curl_commands_work_as_written() {
+    let scratch = Scratch::new("curl");
+    let server = Server::start(&scratch, &Setup::sqlite(0));
+    let base = format!("http://localhost:{}", server.port);
+
+    let (code, health) = curl(&[&format!("{base}/health")]);
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["status"], "healthy", "{health}");
+
+    let start = format!("{base}/benchmarks/start");
+    let (code, started) = curl(&[
+        "-X",
+        "POST",
+        &start,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{\n    \"test_type\": \"http\",\n    \"mesh_type\": \"baseline\",\n    \"duration\": 30\n  }",
+    ]);
+    assert_eq!(code, 202, "{started}");
+    let id = started["job_id"].as_str().unwrap();
+    assert_eq!(started["status"], "pending");
+    let job = server.job(id);
+    assert_eq!(job["request"]["duration"], 30, "{job}");
+    assert_eq!(job["request"]["concurrent_connections"], 100, "{job}");
+    assert_eq!(server.delete(&format!("/benchmarks/jobs/{id}")).status, 200);
+    assert_eq!(server.job(id)["status"], "cancelled");
+
+    // As written: -d without a Content-Type (curl then claims form encoding).
+    let (code, probe) = curl(&[
+        "-X",
+        "POST",
+        &format!("{base}/ebpf/probe/start"),
+        "-d",
+        "{\"duration\": 60, \"output_format\": \"json\"}",
+    ]);
+    assert_eq!(code, 503, "{probe}");
+    assert!(probe["code"].is_string(), "{probe}");
+    assert!(!probe["message"].as_str().unwrap().is_empty(), "{probe}");
+
+    let (code, status) = curl(&[&format!("{base}/ebpf/probe/status")]);
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["available"], false, "{status}");
+    assert!(status["reason"].is_string(), "{status}");
+
+    let (code, k8s) = curl(&[&format!("{base}/kubernetes/namespaces")]);
+    assert_eq!(code, 503, "{k8s}");
+    assert!(!k8s["message"].as_str().unwrap().is_empty(), "{k8s}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 10: bad input
+
+#[test]
+fn bad_requests_get_precise_errors() {
+    let scratch = Scratch::new("bad");
+    let server = Server::start(&scratch, &Setup::sqlite(0));
+    let start = |body: &str| http(server.port, "POST", "/benchmarks/start", Some(body));
+
+    for body in ["{\"test_type\": ", "not json", "[1, 2]"] {
+        let r = start(body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.json()["code"], "malformed_json", "{}", r.body);
+    }
+    for (body, field) in [
+        (r#"{"test_type":"http","durration":5}"#, "durration"),
+        (r#"{"test_type":"http","duration":0}"#, "duration"),
+        (
+            r#"{"test_type":"http","duration":1,"concurrent_connections":20000}"#,
+            "concurrent_connections",
+        ),
+        (r#"{"test_type":"ftp","duration":1}"#, "test_type"),
+        (r#"{"test_type":"grpc","duration":1}"#, "test_type"),
+        (r#"{"test_type":"http","duration":"ten"}"#, "duration"),
+        (
+            r#"{"test_type":"http","duration":1,"mesh_type":7}"#,
+            "mesh_type",
+        ),
+        (
+            r#"{"test_type":"http","duration":1,"mesh_type":"a b"}"#,
+            "mesh_type",
+        ),
+        (
+            r#"{"test_type":"http","duration":1,"service_url":"ftp://x"}"#,
+            "service_url",
+        ),
+    ] {
+        let r = start(body);
+        assert_eq!(r.status, 422, "{body}: {}", r.body);
+        let json = r.json();
+        assert_eq!(json["code"], "validation_error", "{json}");
+        assert!(
+            r.error_fields().iter().any(|f| f == field),
+            "{body}: 422 does not name {field}: {json}"
+        );
+        assert!(
+            json["message"].as_str().unwrap().contains(field),
+            "{body}: {json}"
+        );
+    }
+    // Nothing bad was stored.
+    assert_eq!(total(&server.get("/benchmarks/jobs")), 0);
+
+    let r = server.get("/no/such/endpoint");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["code"], "not_found");
+    let r = server.get("/benchmarks/jobs/00000000-0000-4000-8000-000000000000");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "job_not_found");
+}
+
+// ---------------------------------------------------------------------------------------
+// 11: db init
+
+fn db_init(scratch: &Scratch, setup: &Setup) {
+    let mut proc = Proc::spawn(
+        scratch,
+        "db-init",
+        command(scratch, setup, &["db", "init"], None),
+    );
+    let status = proc
+        .wait_exit(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("db init did not finish\n{}", proc.tail()));
+    assert!(status.success(), "db init: {status}\n{}", proc.tail());
+    assert!(proc.tail().contains("schema ready"), "{}", proc.tail());
+}
+
+#[test]
+fn db_init_creates_the_schema() {
+    let scratch = Scratch::new("dbinit");
+    let pg = PgDb::create();
+    let setup = Setup {
+        database_url: Some(pg.url()),
+        ..Setup::default()
+    };
+    db_init(&scratch, &setup);
+    let tables = psql(&pg.url(), "\\dt").unwrap();
+    assert!(tables.contains("benchmark_jobs"), "{tables}");
+    // Again: migrations are idempotent.
+    db_init(&scratch, &setup);
+
+    db_init(&scratch, &Setup::default());
+    assert!(scratch.data().join("meshbench.db").exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// 12 & 13: shutdown and restart
+
+#[test]
+fn sigterm_stops_running_jobs_and_keeps_them() {
+    let scratch = Scratch::new("sigterm");
+    let setup = Setup::sqlite(1);
+    let mut server = Server::start(&scratch, &setup);
+    let id = server.start_job(&light_job(10));
+    server.wait_running_with_progress(&id);
+    // An open WebSocket must not hold the shutdown up.
+    let _ws = Ws::connect(server.port, &format!("/ws?job_id={id}"));
+
+    server.proc.sigterm();
+    let asked = Instant::now();
+    let status = server.proc.wait_exit(Duration::from_secs(6));
+    let took = asked.elapsed();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "serve still running 6 s after SIGTERM\n{}",
+            server.proc.tail()
+        )
+    });
+    assert!(
+        status.success(),
+        "serve exited with {status}\n{}",
+        server.proc.tail()
+    );
+    assert!(took <= Duration::from_secs(5), "shutdown took {took:?}");
+    drop(server);
+
+    let server = Server::start(&scratch, &setup);
+    let job = server.job(&id);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(job["summary"]["requests"].as_u64().unwrap() > 0, "{job}");
+    assert!(job["completed_at"].is_string(), "{job}");
+    assert_eq!(
+        server.get(&format!("/benchmarks/jobs/{id}/result")).status,
+        200
+    );
+}
+
+/// Regression: in-process `serve` used to leave jobs of a killed process running/pending forever.
+#[test]
+fn restart_after_crash_leaves_no_job_stuck() {
+    let scratch = Scratch::new("crash");
+    let setup = Setup::sqlite(1);
+    let mut server = Server::start(&scratch, &setup);
+    let running = server.start_job(&light_job(3));
+    let pending = server.start_job(&light_job(1));
+    server.wait_status(&running, &["running"], Duration::from_secs(10));
+    assert_eq!(server.job(&pending)["status"], "pending");
+    server.proc.sigkill();
+    drop(server);
+
+    let server = Server::start(&scratch, &setup);
+    // The lost run may be retried or failed (with a reason); the pending job must run.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let jobs = [server.job(&running), server.job(&pending)];
+        let status = |j: &Value| j["status"].as_str().unwrap().to_string();
+        if jobs.iter().all(|j| FINISHED.contains(&status(j).as_str())) {
+            assert_ne!(status(&jobs[0]), "cancelled", "{}", jobs[0]);
+            assert_eq!(status(&jobs[1]), "completed", "{}", jobs[1]);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "20 s after the restart: job that was running is {}, job that was pending is {}\n\
+             {}\n{}",
+            status(&jobs[0]),
+            status(&jobs[1]),
+            jobs[0],
+            jobs[1]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(server.get("/health").json()["active_jobs"], 0);
+}
