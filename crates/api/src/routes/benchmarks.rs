@@ -140,23 +140,23 @@ pub(crate) async fn get_job(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<BenchmarkJob>, ApiError> {
+    load(&state, &job_id).await.map(Json)
+}
+
+/// The job, or a 404 naming it.
+async fn load(state: &AppState, job_id: &str) -> Result<BenchmarkJob, ApiError> {
     state
         .store
-        .get_job(&job_id)
+        .get_job(job_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::job_not_found(&job_id))
+        .ok_or_else(|| ApiError::job_not_found(job_id))
 }
 
 pub(crate) async fn result(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = state
-        .store
-        .get_job(&job_id)
-        .await?
-        .ok_or_else(|| ApiError::job_not_found(&job_id))?;
+    let job = load(&state, &job_id).await?;
     match state.store.get_result(&job_id).await? {
         Some(result) => Ok(Json(result)),
         None => Err(ApiError::new(
@@ -173,11 +173,7 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = state
-        .store
-        .get_job(&job_id)
-        .await?
-        .ok_or_else(|| ApiError::job_not_found(&job_id))?;
+    let job = load(&state, &job_id).await?;
     match job.status {
         JobStatus::Pending => {
             let update = JobUpdate {
