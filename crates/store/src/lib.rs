@@ -143,6 +143,44 @@ impl From<sqlx::migrate::MigrateError> for Error {
     }
 }
 
+/// Min, max, mean and sample standard deviation of one number over a group of runs.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Moments {
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Arithmetic mean.
+    pub mean: f64,
+    /// Sample standard deviation (0 for a single run).
+    pub stdev: f64,
+}
+
+/// Completed runs of one test type through one mesh, aggregated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    /// Workload kind.
+    pub test_type: TestType,
+    /// Mesh label.
+    pub mesh_type: String,
+    /// Completed runs with a summary.
+    pub runs: u64,
+    /// Requests over all runs.
+    pub requests: u64,
+    /// Failed requests over all runs.
+    pub errors: u64,
+    /// Median latency across runs, µs.
+    pub p50_us: Moments,
+    /// 90th percentile across runs, µs.
+    pub p90_us: Moments,
+    /// 99th percentile across runs, µs.
+    pub p99_us: Moments,
+    /// 99.9th percentile across runs, µs.
+    pub p999_us: Moments,
+    /// Achieved requests per second across runs.
+    pub rps: Moments,
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -274,6 +312,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many jobs are in each status: every status, in lifecycle order, zeros included.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>>;
+
+    /// Aggregates of completed jobs per (test type, mesh type), computed by the database:
+    /// what `GET /metrics/summary` and `/metrics` need without reading every job. The
+    /// filter's test type, mesh type, namespace and time bounds apply.
+    async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>>;
 
     /// Headline numbers of every completed job with a summary, oldest first, as
     /// `(test type, mesh type, summary)`: the input of `GET /metrics/summary`. The filter's

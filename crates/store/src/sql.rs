@@ -12,7 +12,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use crate::{
-    validate_job_id, Error, JobUpdate, ProbeJob, Report, Result, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    validate_job_id, Error, GroupStats, JobUpdate, Moments, ProbeJob, Report, Result,
+    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is read from, in insert order.
@@ -504,6 +505,79 @@ where
         Ok(counts)
     }
 
+    /// Per (test type, mesh type): how many completed runs, their request and error totals,
+    /// and min / max / mean / standard deviation of p50, p90, p99, p99.9 and rps — computed
+    /// by the database in one grouped scan, so the summary costs the same at 10 or 10,000
+    /// stored jobs on the API side.
+    pub(crate) async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>> {
+        let filter = JobFilter {
+            status: Some(JobStatus::Completed),
+            limit: None,
+            offset: None,
+            ..filter.clone()
+        };
+        let mut args = Vec::new();
+        let clause = filter_clause(&filter, &mut args)?;
+        let metric = |c: &str| {
+            let x = format!("CAST({c} AS DOUBLE PRECISION)");
+            format!(
+                "CAST(MIN({c}) AS DOUBLE PRECISION) AS {c}_min, CAST(MAX({c}) AS DOUBLE PRECISION) AS {c}_max, \
+                 AVG({x}) AS {c}_mean, AVG({x} * {x}) AS {c}_sq"
+            )
+        };
+        let sql = format!(
+            "SELECT test_type, mesh_type, COUNT(*) AS runs, \
+             CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
+             {}, {}, {}, {}, {} \
+             FROM benchmark_jobs{clause} AND requests IS NOT NULL \
+             GROUP BY test_type, mesh_type ORDER BY test_type, mesh_type",
+            metric("p50_us"),
+            metric("p90_us"),
+            metric("p99_us"),
+            metric("p999_us"),
+            metric("rps"),
+        );
+        let rows = Self::query(&sql, args).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let test_type: String = row.try_get("test_type")?;
+            let test_type = test_type
+                .parse()
+                .map_err(|e| Error::Corrupt(format!("stored test type: {e}")))?;
+            let runs: i64 = row.try_get("runs")?;
+            let moments = |c: &str| -> Result<Moments> {
+                let mean: f64 = row.try_get(format!("{c}_mean").as_str())?;
+                let sq: f64 = row.try_get(format!("{c}_sq").as_str())?;
+                let n = runs as f64;
+                // Sample standard deviation from the mean of squares.
+                let variance = if runs > 1 {
+                    ((sq - mean * mean) * n / (n - 1.0)).max(0.0)
+                } else {
+                    0.0
+                };
+                Ok(Moments {
+                    min: row.try_get(format!("{c}_min").as_str())?,
+                    max: row.try_get(format!("{c}_max").as_str())?,
+                    mean,
+                    stdev: variance.sqrt(),
+                })
+            };
+            out.push(GroupStats {
+                test_type,
+                mesh_type: row.try_get("mesh_type")?,
+                runs: runs.max(0) as u64,
+                requests: row.try_get::<i64, _>("requests")?.max(0) as u64,
+                errors: row.try_get::<i64, _>("errors")?.max(0) as u64,
+                p50_us: moments("p50_us")?,
+                p90_us: moments("p90_us")?,
+                p99_us: moments("p99_us")?,
+                p999_us: moments("p999_us")?,
+                rps: moments("rps")?,
+            });
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn completed_summaries(
         &self,
         filter: &JobFilter,
@@ -711,6 +785,12 @@ macro_rules! delegate_store {
                 &self,
             ) -> $crate::Result<Vec<(meshbench_core::JobStatus, u64)>> {
                 self.inner.count_by_status().await
+            }
+            async fn completed_stats(
+                &self,
+                filter: &meshbench_core::JobFilter,
+            ) -> $crate::Result<Vec<$crate::GroupStats>> {
+                self.inner.completed_stats(filter).await
             }
             async fn completed_summaries(
                 &self,

@@ -1004,6 +1004,46 @@ async fn completed_summaries_for_metrics(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         [("istio", 1_400), ("baseline", 950)]
     );
+
+    // The same jobs aggregated by the database, per (test type, mesh type).
+    let stats = store.completed_stats(&JobFilter::default()).await.unwrap();
+    let keys: Vec<(TestType, &str, u64)> = stats
+        .iter()
+        .map(|g| (g.test_type, g.mesh_type.as_str(), g.runs))
+        .collect();
+    // Ordered by the stored names: "grpc" before "http".
+    assert_eq!(
+        keys,
+        [
+            (TestType::Grpc, "istio", 1),
+            (TestType::Http, "baseline", 2),
+            (TestType::Http, "istio", 1)
+        ]
+    );
+    let baseline = stats
+        .iter()
+        .find(|g| g.test_type == TestType::Http && g.mesh_type == "baseline")
+        .unwrap();
+    assert_eq!(baseline.requests, 1_200_000);
+    assert_eq!(baseline.errors, 24);
+    assert_eq!((baseline.p50_us.min, baseline.p50_us.max), (900.0, 950.0));
+    assert!((baseline.p50_us.mean - 925.0).abs() < 1e-6);
+    // Sample stdev of {900, 950} is 35.355…
+    assert!(
+        (baseline.p50_us.stdev - 35.355_339).abs() < 1e-3,
+        "{:?}",
+        baseline.p50_us
+    );
+    assert!((baseline.rps.mean - 9_950.25).abs() < 1e-6);
+    let istio_only = JobFilter {
+        mesh_type: Some("istio".into()),
+        test_type: Some(TestType::Http),
+        ..Default::default()
+    };
+    let got = store.completed_stats(&istio_only).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].p50_us.stdev, 0.0);
+    assert_eq!(got[0].p99_us.mean, 9_000.0);
 }
 
 async fn probe_jobs_and_reports(store: Arc<dyn Store>) {

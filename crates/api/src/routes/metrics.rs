@@ -1,15 +1,15 @@
 //! `/metrics/results`, `/metrics/summary` (mesh overhead against baseline) and the
 //! Prometheus exposition at `/metrics`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use meshbench_core::{JobStatus, JobSummary, TestType};
-use serde::Serialize;
+use meshbench_core::{JobStatus, TestType};
+use meshbench_store::{GroupStats, Moments};
 use serde_json::{json, Value};
 
 use super::benchmarks::filter_from;
@@ -39,92 +39,49 @@ pub(crate) async fn results(
     ))
 }
 
-/// Spread of one number over several runs.
-#[derive(Debug, Clone, Serialize)]
-struct Distribution {
-    min: f64,
-    mean: f64,
-    median: f64,
-    max: f64,
-    stdev: f64,
-}
-
-fn distribution(values: &mut [f64]) -> Distribution {
-    values.sort_by(f64::total_cmp);
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let variance = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    let median = match values.len() {
-        0 => 0.0,
-        len if len % 2 == 1 => values[len / 2],
-        len => (values[len / 2 - 1] + values[len / 2]) / 2.0,
-    };
-    Distribution {
-        min: values.first().copied().unwrap_or(0.0),
-        mean,
-        median,
-        max: values.last().copied().unwrap_or(0.0),
-        stdev: variance.sqrt(),
-    }
-}
-
-/// Reads one percentile of a run's summary.
-type Percentile = fn(&JobSummary) -> u64;
-
-const PERCENTILES: [(&str, Percentile); 4] = [
-    ("p50", |s| s.p50_us),
-    ("p90", |s| s.p90_us),
-    ("p99", |s| s.p99_us),
-    ("p999", |s| s.p999_us),
-];
-
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let mut filter = filter_from(&query)?;
     let wanted_mesh = filter.mesh_type.take().filter(|m| !m.is_empty());
-    filter.status = Some(JobStatus::Completed);
-    let rows = state.store.completed_summaries(&filter).await?;
-    let mut groups: BTreeMap<(TestType, String), Vec<JobSummary>> = BTreeMap::new();
-    for (test_type, mesh, summary) in rows {
-        groups.entry((test_type, mesh)).or_default().push(summary);
-    }
+    let groups = state.store.completed_stats(&filter).await?;
+    let baseline_of = |test_type: TestType| {
+        groups
+            .iter()
+            .find(|g| g.test_type == test_type && g.mesh_type == "baseline")
+    };
     let mut meshes = Vec::new();
     let mut overhead = Vec::new();
-    for ((test_type, mesh), runs) in &groups {
-        if wanted_mesh.as_ref().is_some_and(|w| w != mesh) {
+    for group in &groups {
+        if wanted_mesh.as_ref().is_some_and(|w| *w != group.mesh_type) {
             continue;
         }
-        let pick = |f: fn(&JobSummary) -> f64| runs.iter().map(f).collect::<Vec<_>>();
         meshes.push(json!({
-            "test_type": test_type,
-            "mesh_type": mesh,
-            "count": runs.len(),
-            "requests": runs.iter().map(|r| r.requests).sum::<u64>(),
-            "errors": runs.iter().map(|r| r.errors).sum::<u64>(),
-            "p50_us": distribution(&mut pick(|r| r.p50_us as f64)),
-            "p99_us": distribution(&mut pick(|r| r.p99_us as f64)),
-            "rps": distribution(&mut pick(|r| r.rps)),
+            "test_type": group.test_type,
+            "mesh_type": group.mesh_type,
+            "count": group.runs,
+            "requests": group.requests,
+            "errors": group.errors,
+            "p50_us": group.p50_us,
+            "p90_us": group.p90_us,
+            "p99_us": group.p99_us,
+            "p999_us": group.p999_us,
+            "rps": group.rps,
         }));
-        if mesh == "baseline" {
+        if group.mesh_type == "baseline" {
             continue;
         }
-        let Some(baseline) = groups.get(&(*test_type, "baseline".to_string())) else {
+        let Some(baseline) = baseline_of(group.test_type) else {
             continue;
         };
         let mut per_percentile = serde_json::Map::new();
         for (name, get) in PERCENTILES {
-            let b = distribution(&mut baseline.iter().map(|r| get(r) as f64).collect::<Vec<_>>());
-            let m = distribution(&mut runs.iter().map(|r| get(r) as f64).collect::<Vec<_>>());
+            let (b, m) = (get(baseline), get(group));
             let diff = m.mean - b.mean;
             // Standard error of the difference of two means: the spread over repeated runs.
-            let spread = (m.stdev.powi(2) / runs.len() as f64
-                + b.stdev.powi(2) / baseline.len() as f64)
+            let spread = (m.stdev.powi(2) / group.runs.max(1) as f64
+                + b.stdev.powi(2) / baseline.runs.max(1) as f64)
                 .sqrt();
             per_percentile.insert(
                 name.to_string(),
@@ -138,10 +95,10 @@ pub(crate) async fn summary(
             );
         }
         overhead.push(json!({
-            "test_type": test_type,
-            "mesh_type": mesh,
-            "baseline_runs": baseline.len(),
-            "mesh_runs": runs.len(),
+            "test_type": group.test_type,
+            "mesh_type": group.mesh_type,
+            "baseline_runs": baseline.runs,
+            "mesh_runs": group.runs,
             "latency": per_percentile,
         }));
     }
@@ -151,6 +108,16 @@ pub(crate) async fn summary(
         "overhead": overhead,
     })))
 }
+
+/// Reads one percentile's moments of a group.
+type Percentile = fn(&GroupStats) -> &Moments;
+
+const PERCENTILES: [(&str, Percentile); 4] = [
+    ("p50", |g| &g.p50_us),
+    ("p90", |g| &g.p90_us),
+    ("p99", |g| &g.p99_us),
+    ("p999", |g| &g.p999_us),
+];
 
 /// Prometheus text exposition. It lives at `/metrics` itself; `/metrics/results` and
 /// `/metrics/summary` are routed separately, so neither shadows the other.
@@ -169,7 +136,7 @@ pub(crate) async fn prometheus(
             .unwrap_or(0);
         let _ = writeln!(out, "meshbench_jobs{{status=\"{status}\"}} {n}");
     }
-    let summaries = state.store.completed_summaries(&Default::default()).await?;
+    let groups = state.store.completed_stats(&Default::default()).await?;
     let _ = writeln!(
         out,
         "# HELP meshbench_requests_total Requests sent by completed benchmark jobs."
@@ -178,7 +145,7 @@ pub(crate) async fn prometheus(
     let _ = writeln!(
         out,
         "meshbench_requests_total {}",
-        summaries.iter().map(|(_, _, s)| s.requests).sum::<u64>()
+        groups.iter().map(|g| g.requests).sum::<u64>()
     );
     if let Ok(depth) = state.queue.depth().await {
         let _ = writeln!(out, "# HELP meshbench_queue_jobs Jobs in the queue.");
