@@ -30,7 +30,8 @@ pub mod vars {
     pub const DATA_DIR: &str = "MESHBENCH_DATA_DIR";
     /// Address of the built-in target the embedded server starts.
     pub const TARGET_ADDR: &str = "MESHBENCH_TARGET_ADDR";
-    /// In-process workers `serve` runs (0 with Redis leaves the work to `meshbench worker`).
+    /// Worker loops (one job each at a time) in `serve` (0 leaves the work to `meshbench
+    /// worker`) and in each `meshbench worker` process (at least 1).
     pub const WORKERS: &str = "MESHBENCH_WORKERS";
     /// Seconds without a heartbeat before a job's worker counts as lost.
     pub const LEASE_SECONDS: &str = "MESHBENCH_LEASE_SECONDS";

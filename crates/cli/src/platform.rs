@@ -128,24 +128,32 @@ pub fn worker() -> anyhow::Result<ExitCode> {
         let target = TargetServer::start(TargetConfig::new(settings.target_addr))
             .await
             .context("starting the built-in target")?;
-        let worker_id = format!("worker-{}-{}", hostname(), std::process::id());
-        let worker = Worker::new(
-            store,
-            queue,
-            bus,
-            worker_config(
-                &settings,
-                worker_id.clone(),
-                Some(format!("http://{}/", target.http_addr())),
-            ),
-        );
+        let base_id = format!("worker-{}-{}", hostname(), std::process::id());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        eprintln!("meshbench worker {worker_id}: waiting for jobs (Ctrl-C stops)");
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = shutdown_tx.send(true);
-        });
-        worker.run(shutdown_rx).await;
+        // One job at a time per worker loop: a load generator must not share its CPU.
+        // MESHBENCH_WORKERS runs more loops in this process when the host has the cores.
+        let loops = settings.workers.max(1);
+        let mut handles = Vec::new();
+        for n in 0..loops {
+            let worker = Worker::new(
+                Arc::clone(&store),
+                Arc::clone(&queue),
+                Arc::clone(&bus),
+                worker_config(
+                    &settings,
+                    format!("{base_id}-{n}"),
+                    Some(format!("http://{}/", target.http_addr())),
+                ),
+            );
+            let rx = shutdown_rx.clone();
+            handles.push(tokio::spawn(async move { worker.run(rx).await }));
+        }
+        eprintln!("meshbench worker {base_id}: {loops} loop(s) waiting for jobs (Ctrl-C stops)");
+        shutdown_signal().await;
+        let _ = shutdown_tx.send(true);
+        for handle in handles {
+            let _ = handle.await;
+        }
         target.shutdown().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
