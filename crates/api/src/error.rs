@@ -7,6 +7,18 @@ use axum::Json;
 use meshbench_core::FieldError;
 use serde_json::json;
 
+/// The JSON body of every error answer (for the API documentation).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable kind, e.g. `validation_error`, `job_not_found`.
+    pub code: String,
+    /// For a person to read.
+    pub message: String,
+    /// For `validation_error`: `[{"field", "message"}]`, one per broken rule.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {

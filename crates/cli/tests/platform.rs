@@ -1423,3 +1423,59 @@ fn restart_after_crash_leaves_no_job_stuck() {
     }
     assert_eq!(server.get("/health").json()["active_jobs"], 0);
 }
+
+#[test]
+fn openapi_document_and_docs_page_describe_every_endpoint() {
+    let scratch = Scratch::new("docs");
+    let setup = Setup::sqlite(0);
+    let server = Server::start(&scratch, &setup);
+    let spec = server.get("/openapi.json");
+    assert_eq!(spec.status, 200);
+    let spec = spec.json();
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3."),
+        "{spec}"
+    );
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/health",
+        "/benchmarks/start",
+        "/benchmarks/jobs",
+        "/benchmarks/jobs/{job_id}",
+        "/benchmarks/jobs/{job_id}/result",
+        "/metrics/results",
+        "/metrics/summary",
+        "/metrics",
+        "/ebpf/probe/start",
+        "/ebpf/probe/status",
+        "/ws",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from {:?}",
+            paths.keys()
+        );
+    }
+    assert!(paths["/benchmarks/jobs/{job_id}"]["delete"].is_object());
+    // The start request's schema carries the seed's field names.
+    let start = &spec["components"]["schemas"]["StartRequest"]["properties"];
+    for field in [
+        "test_type",
+        "mesh_type",
+        "namespace",
+        "duration",
+        "concurrent_connections",
+        "service_url",
+    ] {
+        assert!(
+            start[field].is_object(),
+            "{field} missing from StartRequest: {start}"
+        );
+    }
+    let page = server.get("/docs");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("/openapi.json"),
+        "the docs page loads the generated document"
+    );
+}

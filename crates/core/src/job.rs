@@ -14,6 +14,7 @@ use crate::{Error, Result};
 /// `pending → cancelled | failed`; a finished job never changes again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     /// Stored and queued, not yet taken by a worker.
     Pending,
@@ -98,6 +99,7 @@ impl FromStr for JobStatus {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TestType {
     /// HTTP/1.1 or HTTP/2 requests.
     #[default]
@@ -155,6 +157,7 @@ impl FromStr for TestType {
 /// The headline numbers of a finished run, kept beside the job so lists and summaries
 /// never load the full result.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobSummary {
     /// Requests completed.
     pub requests: u64,
@@ -176,6 +179,7 @@ pub struct JobSummary {
 
 /// One benchmark job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BenchmarkJob {
     /// Unique id (a UUID string).
     pub job_id: String,
@@ -233,6 +237,7 @@ pub struct JobFilter {
 
 /// Something that happened to a job, pushed to live subscribers (WebSocket, Redis pub/sub).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobEvent {
     /// The job it concerns.
     pub job_id: String,
@@ -244,6 +249,7 @@ pub struct JobEvent {
 /// The kinds of [`JobEvent`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobEventBody {
     /// The job changed status.
     Status {

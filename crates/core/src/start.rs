@@ -14,6 +14,7 @@ use crate::spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
 /// default, and the seed's own examples leave most of them out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartRequest {
     /// Workload kind.
     #[serde(default)]
@@ -107,6 +108,7 @@ impl Default for StartLimits {
 
 /// One rule a field broke, for a 422 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field, as the client spelled it.
     pub field: String,

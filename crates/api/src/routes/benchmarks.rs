@@ -16,8 +16,14 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::body;
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
+/// Start a benchmark (one job per `repeats`).
+#[utoipa::path(post, path = "/benchmarks/start", tag = "benchmarks", request_body = StartRequest,
+    responses((status = 202, description = "Queued", body = StartResponse),
+              (status = 400, description = "The body is not JSON", body = ErrorBody),
+              (status = 422, description = "A field broke a rule; each is named", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
     raw: Bytes,
@@ -65,14 +71,57 @@ pub(crate) async fn start(
         .await;
         ids.push(job.job_id);
     }
-    let body = json!({
-        "job_id": ids.first(),
-        "job_ids": ids,
-        "status": JobStatus::Pending,
-        "message": format!("{} benchmark queued: {} through {}", request.test_type, request.mesh_type, request.namespace),
-        "started_at": now.format(&Rfc3339).map_err(|e| ApiError::internal(&e))?,
-    });
+    let body = StartResponse {
+        job_id: ids.first().cloned().unwrap_or_default(),
+        job_ids: ids,
+        status: JobStatus::Pending,
+        message: format!(
+            "{} benchmark queued: {} through {}",
+            request.test_type, request.mesh_type, request.namespace
+        ),
+        started_at: now,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// The answer to a start request, as the seed's clients read it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct StartResponse {
+    /// The (first) job's id.
+    job_id: String,
+    /// Every job created (one per `repeats`).
+    job_ids: Vec<String>,
+    /// Always `pending`.
+    status: JobStatus,
+    /// What was queued, for a person to read.
+    message: String,
+    /// When the request was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+}
+
+/// The listing filters, for the API documentation (handlers read them by name so every bad
+/// value can be reported with its field).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct JobQuery {
+    /// pending, running, completed, failed or cancelled.
+    status: Option<String>,
+    /// http, grpc, websocket or ml.
+    test_type: Option<String>,
+    /// Mesh label.
+    mesh_type: Option<String>,
+    /// Kubernetes namespace.
+    namespace: Option<String>,
+    /// Created at or after (RFC 3339).
+    since: Option<String>,
+    /// Created before (RFC 3339).
+    until: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<u32>,
+    /// Jobs to skip.
+    offset: Option<u32>,
 }
 
 /// Reads the listing filters shared by `/benchmarks/jobs` and `/metrics/results`.
@@ -122,6 +171,10 @@ pub(crate) fn filter_from(query: &HashMap<String, String>) -> Result<JobFilter, 
     }
 }
 
+/// List jobs, newest first; the total is in `x-total-count`.
+#[utoipa::path(get, path = "/benchmarks/jobs", tag = "benchmarks", params(JobQuery),
+    responses((status = 200, description = "Jobs (full results are never included)", body = [BenchmarkJob]),
+              (status = 422, description = "A filter is invalid", body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -136,6 +189,10 @@ pub(crate) async fn list(
     Ok((headers, Json(jobs)))
 }
 
+/// One job.
+#[utoipa::path(get, path = "/benchmarks/jobs/{job_id}", tag = "benchmarks",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, body = BenchmarkJob), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_job(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
@@ -152,6 +209,11 @@ async fn load(state: &AppState, job_id: &str) -> Result<BenchmarkJob, ApiError> 
         .ok_or_else(|| ApiError::job_not_found(job_id))
 }
 
+/// The job's full `meshbench.result.v1` document (docs/result-schema.md).
+#[utoipa::path(get, path = "/benchmarks/jobs/{job_id}/result", tag = "benchmarks",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "meshbench.result.v1", body = Object),
+              (status = 404, description = "Unknown job, or no result yet", body = ErrorBody)))]
 pub(crate) async fn result(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
@@ -169,6 +231,10 @@ pub(crate) async fn result(
 
 /// Cancels a pending job at once; asks the worker of a running job to stop (it does within
 /// a second and stores the partial result as `cancelled`).
+#[utoipa::path(delete, path = "/benchmarks/jobs/{job_id}", tag = "benchmarks",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "Cancelled (pending) or cancellation requested (running)", body = Object),
+              (status = 404, body = ErrorBody), (status = 409, description = "Already finished", body = ErrorBody)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(job_id): Path<String>,

@@ -11,6 +11,9 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Healthy: status, version, timestamp, store, queue, kubernetes_connected, active_jobs", body = Object),
+              (status = 503, description = "The store or the queue is unreachable", body = Object)))]
 pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store_ok = state.store.ping().await.is_ok();
     let queue_ok = state.queue.ping().await.is_ok();

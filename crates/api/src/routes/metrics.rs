@@ -13,8 +13,13 @@ use meshbench_store::{GroupStats, Moments};
 use serde_json::{json, Value};
 
 use super::benchmarks::filter_from;
+use super::benchmarks::JobQuery;
+use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
+/// Completed jobs with their headline numbers.
+#[utoipa::path(get, path = "/metrics/results", tag = "metrics", params(JobQuery),
+    responses((status = 200, body = [Object]), (status = 422, body = ErrorBody)))]
 pub(crate) async fn results(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -39,6 +44,10 @@ pub(crate) async fn results(
     ))
 }
 
+/// Per mesh: runs, request totals and the spread of p50/p90/p99/p99.9/rps; the overhead of
+/// each mesh against `baseline` per percentile (absolute, percent, spread).
+#[utoipa::path(get, path = "/metrics/summary", tag = "metrics", params(JobQuery),
+    responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -121,6 +130,8 @@ const PERCENTILES: [(&str, Percentile); 4] = [
 
 /// Prometheus text exposition. It lives at `/metrics` itself; `/metrics/results` and
 /// `/metrics/summary` are routed separately, so neither shadows the other.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(crate) async fn prometheus(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {

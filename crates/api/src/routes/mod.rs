@@ -1,11 +1,12 @@
 //! Handlers, one module per resource.
 
-mod benchmarks;
+pub(crate) mod benchmarks;
 mod body;
-mod health;
-mod metrics;
-mod unavailable;
-mod ws;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod metrics;
+pub(crate) mod unavailable;
+pub(crate) mod ws;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -38,5 +39,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(unavailable::kubernetes),
         )
         .route("/ws", get(ws::upgrade))
+        .route("/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::page))
         .fallback(unavailable::not_found)
 }

@@ -4,8 +4,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::error::ErrorBody;
 use crate::ApiError;
 
+#[utoipa::path(post, path = "/ebpf/probe/start", tag = "ebpf",
+    responses((status = 503, description = "Not available yet; the body says why", body = ErrorBody)))]
 pub(crate) async fn probe_start() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -14,6 +17,8 @@ pub(crate) async fn probe_start() -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/ebpf/probe/status", tag = "ebpf",
+    responses((status = 200, description = "`available: false` and why", body = Object)))]
 pub(crate) async fn probe_status() -> Json<Value> {
     Json(json!({
         "available": false,
@@ -22,6 +27,8 @@ pub(crate) async fn probe_status() -> Json<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/kubernetes/namespaces", tag = "kubernetes",
+    responses((status = 503, description = "No cluster configured", body = ErrorBody)))]
 pub(crate) async fn kubernetes() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -9,7 +9,13 @@ use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
+use meshbench_core::JobEvent;
 
+/// WebSocket of job events (JobEvent JSON): all jobs, or one with `?job_id=` or
+/// `{"subscribe": "<job_id>"}` (`"all"` for everything).
+#[utoipa::path(get, path = "/ws", tag = "events",
+    params(("job_id" = Option<String>, Query, description = "Only this job's events")),
+    responses((status = 101, description = "Switching to WebSocket; messages are JobEvent", body = JobEvent)))]
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
