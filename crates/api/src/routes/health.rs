@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 
+/// Liveness and readiness: store and queue reachability, active jobs, version.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Healthy: status, version, timestamp, store, queue, kubernetes_connected, active_jobs", body = Object),
               (status = 503, description = "The store or the queue is unreachable", body = Object)))]

@@ -128,8 +128,9 @@ const PERCENTILES: [(&str, Percentile); 4] = [
     ("p999", |g| &g.p999_us),
 ];
 
-/// Prometheus text exposition. It lives at `/metrics` itself; `/metrics/results` and
-/// `/metrics/summary` are routed separately, so neither shadows the other.
+// `/metrics` itself is routed apart from `/metrics/results` and `/metrics/summary`, so
+// neither shadows the other.
+/// Prometheus text exposition: jobs by status, requests sent, queue depth, API latency.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(crate) async fn prometheus(

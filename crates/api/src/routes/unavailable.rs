@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::error::ErrorBody;
 use crate::ApiError;
 
+/// Start the eBPF latency probe (not available yet: answers 503 with the reason).
 #[utoipa::path(post, path = "/ebpf/probe/start", tag = "ebpf",
     responses((status = 503, description = "Not available yet; the body says why", body = ErrorBody)))]
 pub(crate) async fn probe_start() -> ApiError {
@@ -17,6 +18,7 @@ pub(crate) async fn probe_start() -> ApiError {
     )
 }
 
+/// Whether the eBPF probe is available, and why not.
 #[utoipa::path(get, path = "/ebpf/probe/status", tag = "ebpf",
     responses((status = 200, description = "`available: false` and why", body = Object)))]
 pub(crate) async fn probe_status() -> Json<Value> {
@@ -27,6 +29,7 @@ pub(crate) async fn probe_status() -> Json<Value> {
     }))
 }
 
+/// Kubernetes namespaces, services, pods and mesh status (503 until a cluster is configured).
 #[utoipa::path(get, path = "/kubernetes/namespaces", tag = "kubernetes",
     responses((status = 503, description = "No cluster configured", body = ErrorBody)))]
 pub(crate) async fn kubernetes() -> ApiError {
