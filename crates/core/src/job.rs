@@ -263,6 +263,8 @@ pub enum JobEventBody {
     Progress {
         /// Seconds since measurement started (negative during warm-up).
         second: i64,
+        /// Seconds since the job's load started (warm-up included).
+        elapsed_s: f64,
         /// Fraction done, 0–1.
         progress: f64,
         /// Requests completed in that second.

@@ -426,6 +426,7 @@ async fn events_reach_a_subscriber_of_another_bus_in_order(b: Backend) {
             job_id: "ev".into(),
             body: JobEventBody::Progress {
                 second,
+                elapsed_s: (second + 1) as f64,
                 progress: f64::from(second as i32) / 20.0,
                 requests: 1000 + second as u64,
                 errors: 0,

@@ -314,6 +314,7 @@ impl Worker {
                     let _ = self.store.set_progress(&job_id, fraction).await;
                     self.publish(&job_id, JobEventBody::Progress {
                         second,
+                        elapsed_s: (second + 1) as f64 + f64::from(request.warmup),
                         progress: fraction,
                         requests: entry.requests,
                         errors: entry.errors,
