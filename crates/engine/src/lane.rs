@@ -29,7 +29,8 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
     // timer per request: the hot path then never touches the timer wheel.
     let watchdog = tokio::time::sleep_until(clock.tokio_instant(clock.now() + timeout));
     tokio::pin!(watchdog);
-    let timer = PreciseTimer::new();
+    // Created on the first scheduled wait: closed-model lanes never need one.
+    let mut timer: Option<Option<PreciseTimer>> = None;
     let mut now = clock.now();
     loop {
         if state.stop.load(Ordering::Relaxed) {
@@ -39,7 +40,7 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
             break;
         };
         if slot.at > now {
-            let precise = match &timer {
+            let precise = match timer.get_or_insert_with(PreciseTimer::new) {
                 Some(timer) => timer.sleep_until(&clock, slot.at).await.is_ok(),
                 None => false,
             };
