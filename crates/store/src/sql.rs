@@ -193,6 +193,17 @@ where
     for<'q> Option<String>: Encode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
+    /// Runs an `INSERT … ON CONFLICT DO NOTHING RETURNING …`; no row back means the id
+    /// (or another unique column) was taken.
+    async fn insert_unique(&self, sql: &str, args: Vec<Arg>, id: &str) -> Result<()> {
+        match Self::query(sql, args).fetch_optional(&self.pool).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::Conflict {
+                job_id: id.to_string(),
+            }),
+        }
+    }
+
     /// `sql` with `args` bound in order.
     fn query(sql: &str, args: Vec<Arg>) -> Query<'_, DB, DB::Arguments<'_>> {
         let mut q = sqlx::query::<DB>(sql);
@@ -311,12 +322,7 @@ where
              ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
             placeholders(1, JOB_COLUMN_COUNT)
         );
-        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::Conflict {
-                job_id: job.job_id.clone(),
-            }),
-        }
+        self.insert_unique(&sql, args, &job.job_id).await
     }
 
     pub(crate) async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>> {
@@ -633,12 +639,7 @@ where
              ON CONFLICT (probe_id) DO NOTHING RETURNING probe_id",
             placeholders(1, args.len())
         );
-        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::Conflict {
-                job_id: job.probe_id.clone(),
-            }),
-        }
+        self.insert_unique(&sql, args, &job.probe_id).await
     }
 
     pub(crate) async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
@@ -685,12 +686,7 @@ where
              ON CONFLICT DO NOTHING RETURNING report_id",
             placeholders(1, args.len())
         );
-        match Self::query(&sql, args).fetch_optional(&self.pool).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::Conflict {
-                job_id: report.report_id.clone(),
-            }),
-        }
+        self.insert_unique(&sql, args, &report.report_id).await
     }
 
     pub(crate) async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
