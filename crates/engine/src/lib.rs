@@ -26,7 +26,7 @@ mod run;
 mod usage;
 
 pub use driver::{error_kind_of, Driver, Exchange, Session};
-pub use framed::{FramedProtocol, ReaderProgress, ResponseReader};
+pub use framed::{absorb, FeedError, FramedProtocol, ReaderProgress, ResponseReader};
 pub use recorder::IntervalReport;
 pub use run::{run, run_framed, Observer, RunOutput, StopHandle};
 

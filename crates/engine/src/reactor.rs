@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::clock::{arm_timerfd, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::{error_kind_of, Exchange, Failure};
-use crate::framed::{FramedProtocol, ResponseReader};
+use crate::framed::{absorb, FramedProtocol, ResponseReader};
 use crate::pacer::{Pacer, Slot};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::{Error, Result};
@@ -380,25 +380,15 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                     Ok(n) => {
                         conn.received += n as u64;
                         conn.filled += n;
-                        let progress = match reader.feed(&conn.buf[..conn.filled]) {
-                            Ok(progress) => progress,
-                            Err(kind) => break Outcome::Failed(kind),
-                        };
-                        if progress.done {
-                            if progress.consumed != conn.filled {
-                                break Outcome::Failed(ErrorKind::Protocol);
+                        match absorb(reader, &mut conn.buf, &mut conn.filled) {
+                            Ok(true) => {
+                                break Outcome::Done {
+                                    status: reader.status(),
+                                    keep_alive: reader.keep_alive(),
+                                }
                             }
-                            break Outcome::Done {
-                                status: reader.status(),
-                                keep_alive: reader.keep_alive(),
-                            };
-                        }
-                        if progress.consumed > 0 {
-                            conn.buf.copy_within(progress.consumed..conn.filled, 0);
-                            conn.filled -= progress.consumed;
-                        }
-                        if conn.filled == conn.buf.len() {
-                            break Outcome::Failed(ErrorKind::Protocol);
+                            Ok(false) => {}
+                            Err(e) => break Outcome::Failed(e.kind),
                         }
                         if n < spare && !peer_closed {
                             // Drained: the next edge says when more arrives.

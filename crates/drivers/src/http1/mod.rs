@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use meshbench_core::{BenchmarkSpec, ErrorKind};
 use meshbench_engine::driver::Failure;
-use meshbench_engine::{Driver, Exchange, FramedProtocol, ReaderProgress, ResponseReader, Session};
+use meshbench_engine::{
+    absorb, Driver, Exchange, FeedError, FramedProtocol, ReaderProgress, ResponseReader, Session,
+};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,7 +27,7 @@ use crate::endpoint::Endpoint;
 use crate::io_error::kind_of;
 use crate::net::{self, Origin};
 use request::SerializedRequest;
-use response::{ResponseParser, MAX_HEAD};
+use response::ResponseParser;
 
 /// Read buffer per connection; bodies stream through it, so it bounds memory, not size.
 const READ_BUFFER: usize = 16 * 1024;
@@ -124,13 +126,13 @@ pub struct Http1Reader(ResponseParser);
 
 impl ResponseReader for Http1Reader {
     #[inline]
-    fn feed(&mut self, data: &[u8]) -> Result<ReaderProgress, ErrorKind> {
+    fn feed(&mut self, data: &[u8]) -> Result<ReaderProgress, FeedError> {
         match self.0.feed(data) {
             Ok(feed) => Ok(ReaderProgress {
                 consumed: feed.consumed,
                 done: feed.done,
             }),
-            Err(_) => Err(ErrorKind::Protocol),
+            Err(e) => Err(FeedError::protocol(e.0)),
         }
     }
 
@@ -237,7 +239,7 @@ impl Http1Session {
             }
         }
 
-        let mut parser = ResponseParser::new(request.is_head());
+        let mut reader = Http1Reader(ResponseParser::new(request.is_head()));
         let mut filled = 0usize;
         loop {
             let n = match conn {
@@ -246,10 +248,10 @@ impl Http1Session {
             }
             .map_err(|e| io_fail(e, received))?;
             if n == 0 {
-                if parser.eof() {
+                if reader.eof() {
                     break;
                 }
-                let why = if parser.started() {
+                let why = if reader.0.started() {
                     "the connection closed in the middle of a response"
                 } else {
                     "the connection closed before a response"
@@ -258,43 +260,18 @@ impl Http1Session {
             }
             received += n as u64;
             filled += n;
-            let feed = parser
-                .feed(&buf[..filled])
-                .map_err(|e| (ErrorKind::Protocol, e.0, sent, received))?;
-            if feed.done {
-                if feed.consumed != filled {
-                    return Err((
-                        ErrorKind::Protocol,
-                        "bytes after the end of the response".into(),
-                        sent,
-                        received,
-                    ));
-                }
-                break;
-            }
-            if feed.consumed > 0 {
-                buf.copy_within(feed.consumed..filled, 0);
-                filled -= feed.consumed;
-            }
-            if filled == buf.len() {
-                // Only an unfinished head can fill the buffer; MAX_HEAD bounds it.
-                return Err((
-                    ErrorKind::Protocol,
-                    format!(
-                        "response head longer than {} bytes",
-                        buf.len().min(MAX_HEAD)
-                    ),
-                    sent,
-                    received,
-                ));
+            match absorb(&mut reader, buf, &mut filled) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => return Err((e.kind, e.message, sent, received)),
             }
         }
         let exchange = Exchange {
-            status: parser.status,
+            status: reader.0.status,
             bytes_sent: sent,
             bytes_received: received,
         };
-        Ok((exchange, parser.keep_alive))
+        Ok((exchange, reader.0.keep_alive))
     }
 }
 
