@@ -138,34 +138,12 @@ impl Worker {
                     touched += 1;
                     if job.status == JobStatus::Pending {
                         self.queue.enqueue(&job.job_id).await?;
-                    } else if job.attempts < self.config.max_attempts {
-                        let back = self
-                            .store
-                            .transition(
-                                &job.job_id,
-                                &[JobStatus::Running],
-                                JobStatus::Pending,
-                                &JobUpdate::default(),
-                            )
-                            .await?;
-                        if back.is_some() {
-                            self.queue.enqueue(&job.job_id).await?;
-                            self.publish(
-                                &job.job_id,
-                                JobEventBody::Status {
-                                    status: JobStatus::Pending,
-                                    error: None,
-                                },
-                            )
-                            .await;
-                        }
                     } else {
-                        let error = format!(
+                        let reason = format!(
                             "the server stopped while the job ran (attempt {})",
                             job.attempts
                         );
-                        self.finish(&job.job_id, JobStatus::Failed, Some(error))
-                            .await?;
+                        self.requeue_or_fail(&job, reason).await?;
                     }
                 }
                 if status == JobStatus::Running {
@@ -175,6 +153,42 @@ impl Worker {
             }
         }
         Ok(touched)
+    }
+
+    /// A running job whose worker is gone: back to the queue while it has attempts left,
+    /// else failed with `reason`.
+    async fn requeue_or_fail(
+        &self,
+        job: &meshbench_core::BenchmarkJob,
+        reason: String,
+    ) -> Result<()> {
+        if job.attempts >= self.config.max_attempts {
+            return self
+                .finish(&job.job_id, JobStatus::Failed, Some(reason))
+                .await;
+        }
+        let requeued = self
+            .store
+            .transition(
+                &job.job_id,
+                &[JobStatus::Running],
+                JobStatus::Pending,
+                &JobUpdate::default(),
+            )
+            .await?;
+        if requeued.is_some() {
+            tracing::warn!(job_id = %job.job_id, attempts = job.attempts, "{reason}; job requeued");
+            self.queue.enqueue(&job.job_id).await?;
+            self.publish(
+                &job.job_id,
+                JobEventBody::Status {
+                    status: JobStatus::Pending,
+                    error: None,
+                },
+            )
+            .await;
+        }
+        Ok(())
     }
 
     /// One step: reclaim lapsed leases, then take and run at most one job.
@@ -211,37 +225,13 @@ impl Worker {
                 }
                 continue;
             }
-            if job.attempts < self.config.max_attempts {
-                let requeued = self
-                    .store
-                    .transition(
-                        &job_id,
-                        &[JobStatus::Running],
-                        JobStatus::Pending,
-                        &JobUpdate::default(),
-                    )
-                    .await?;
-                if requeued.is_some() {
-                    tracing::warn!(%job_id, attempts = job.attempts, "worker lost; job requeued");
-                    self.queue.enqueue(&job_id).await?;
-                    self.publish(
-                        &job_id,
-                        JobEventBody::Status {
-                            status: JobStatus::Pending,
-                            error: None,
-                        },
-                    )
-                    .await;
-                }
-            } else {
-                let error = format!(
-                    "worker lost (no heartbeat for {:.0} s) on attempt {} of {}",
-                    self.queue.visibility().as_secs_f64(),
-                    job.attempts,
-                    self.config.max_attempts
-                );
-                self.finish(&job_id, JobStatus::Failed, Some(error)).await?;
-            }
+            let reason = format!(
+                "worker lost (no heartbeat for {:.0} s) on attempt {} of {}",
+                self.queue.visibility().as_secs_f64(),
+                job.attempts,
+                self.config.max_attempts
+            );
+            self.requeue_or_fail(&job, reason).await?;
         }
         Ok(())
     }
