@@ -213,7 +213,6 @@ struct Progress {
     hdr: Option<HdrLogWriter<BufWriter<File>>>,
     hdr_path: Option<std::path::PathBuf>,
     hdr_error: Option<std::io::Error>,
-    started: time::OffsetDateTime,
 }
 
 impl Progress {
@@ -243,7 +242,6 @@ impl Progress {
             hdr,
             hdr_path: args.hdr_out.clone(),
             hdr_error: None,
-            started,
         })
     }
 
@@ -290,7 +288,6 @@ impl Observer for Progress {
                 entry.errors
             ));
         }
-        let _ = self.started;
         if second >= 0 && self.hdr_error.is_none() {
             if let Some(hdr) = &mut self.hdr {
                 if let Err(e) = hdr.interval(second as f64, 1.0, latency) {
