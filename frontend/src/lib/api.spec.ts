@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiError, apiUrl, benchmarkAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, setFetch, toError } from './api';
+
+type Seen = { url: string; init: RequestInit };
+
+function fakeFetch(status: number, body: unknown, headers: Record<string, string> = {}) {
+	const seen: Seen[] = [];
+	setFetch((async (url: string, init: RequestInit) => {
+		seen.push({ url, init });
+		return new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers });
+	}) as typeof fetch);
+	return seen;
+}
+
+afterEach(() => setFetch((...a) => fetch(...a)));
+
+describe('apiUrl', () => {
+	it('leaves out empty query values', () => {
+		expect(apiUrl('/benchmarks/jobs', { status: 'running', mesh_type: '', limit: 20, x: undefined })).toBe(
+			'/benchmarks/jobs?status=running&limit=20'
+		);
+		expect(apiUrl('/health', {}, 'http://localhost:8000')).toBe('http://localhost:8000/health');
+	});
+});
+
+describe('benchmarkAPI', () => {
+	it('posts a start request as JSON', async () => {
+		const seen = fakeFetch(202, { job_id: 'a', job_ids: ['a'], status: 'pending', message: 'ok', started_at: '2026-01-01T00:00:00Z' });
+		const r = await benchmarkAPI.start({ test_type: 'http', mesh_type: 'istio', duration: 60 });
+		expect(r.status).toBe(202);
+		expect(r.data.job_id).toBe('a');
+		expect(seen[0].url).toBe('/benchmarks/start');
+		expect(seen[0].init.method).toBe('POST');
+		expect(JSON.parse(String(seen[0].init.body))).toEqual({ test_type: 'http', mesh_type: 'istio', duration: 60 });
+		expect((seen[0].init.headers as Record<string, string>)['Content-Type']).toBe('application/json');
+	});
+
+	it('reads the total of a listing from x-total-count', async () => {
+		const seen = fakeFetch(200, [], { 'x-total-count': '42' });
+		const r = await benchmarkAPI.listJobs({ status: 'completed', sort: 'mesh_type', order: 'asc', limit: 20, offset: 40 });
+		expect(r.total).toBe(42);
+		expect(seen[0].url).toBe('/benchmarks/jobs?status=completed&sort=mesh_type&order=asc&limit=20&offset=40');
+	});
+
+	it('escapes ids in paths and uses DELETE to cancel', async () => {
+		const seen = fakeFetch(200, { job_id: 'a/b', status: 'running', message: 'cancellation requested' });
+		await benchmarkAPI.cancel('a/b');
+		expect(seen[0].url).toBe('/benchmarks/jobs/a%2Fb');
+		expect(seen[0].init.method).toBe('DELETE');
+	});
+
+	it('turns a 422 into an ApiError naming each field', async () => {
+		fakeFetch(422, {
+			code: 'validation_error',
+			message: 'duration: must be between 10 and 3600 seconds',
+			details: [{ field: 'duration', message: 'must be between 10 and 3600 seconds' }]
+		});
+		const error = await benchmarkAPI.start({ duration: 1 }).catch((e) => e);
+		expect(error).toBeInstanceOf(ApiError);
+		expect(error.status).toBe(422);
+		expect(error.code).toBe('validation_error');
+		expect(error.fieldMessage('duration')).toBe('must be between 10 and 3600 seconds');
+		expect(error.fieldMessage('mesh_type')).toBeUndefined();
+	});
+
+	it('reports an unreachable server as status 0', async () => {
+		setFetch((async () => {
+			throw new TypeError('Failed to fetch');
+		}) as typeof fetch);
+		const error = await benchmarkAPI.getJob('x').catch((e) => e);
+		expect(error).toBeInstanceOf(ApiError);
+		expect(error.status).toBe(0);
+		expect(error.message).toContain('Failed to fetch');
+	});
+});
+
+describe('other endpoints', () => {
+	it('passes the mesh to the summary', async () => {
+		const seen = fakeFetch(200, { mesh_type: 'istio', meshes: [], overhead: [] });
+		await metricsAPI.summary('istio');
+		expect(seen[0].url).toBe('/metrics/summary?mesh_type=istio');
+	});
+	it('accepts a degraded health answer (503) as data', async () => {
+		fakeFetch(503, { status: 'degraded', store: 'unreachable' });
+		const r = await healthAPI.get();
+		expect(r.status).toBe(503);
+		expect(r.data.store).toBe('unreachable');
+	});
+	it('surfaces "not configured" from Kubernetes endpoints', async () => {
+		const seen = fakeFetch(503, { code: 'kubernetes_not_configured', message: 'no Kubernetes cluster is configured (set KUBECONFIG)', details: null });
+		const error = await kubernetesAPI.meshStatus('default', 'istio').catch((e) => e);
+		expect(error.code).toBe('kubernetes_not_configured');
+		expect(seen[0].url).toBe('/kubernetes/mesh-status/default?mesh_type=istio');
+	});
+	it('generates reports and builds absolute share links', async () => {
+		const report = {
+			report_id: 'r1',
+			title: 't',
+			job_ids: ['a'],
+			format: 'html',
+			created_at: '2026-01-01T00:00:00Z',
+			download_url: '/reports/r1/download',
+			share_url: '/reports/shared/tok'
+		};
+		const seen = fakeFetch(201, report);
+		const r = await reportsAPI.generate({ job_ids: ['a'], format: 'html' });
+		expect(seen[0].url).toBe('/reports/generate');
+		expect(reportsAPI.shareUrl(r.data, 'http://host:8000')).toBe('http://host:8000/reports/shared/tok');
+		expect(reportsAPI.downloadUrl(r.data)).toBe('/reports/r1/download');
+	});
+});
+
+describe('toError', () => {
+	it('copes with bodies that are not the API error shape', () => {
+		expect(toError(502, 'Bad Gateway').message).toBe('Bad Gateway');
+		expect(toError(500, undefined).code).toBe('http_500');
+	});
+});

@@ -1,0 +1,181 @@
+// The typed client for every endpoint of meshbench's API, under the seed's names
+// (`benchmarkAPI`, `metricsAPI`, `ebpfAPI`, `kubernetesAPI`), plus reports and health.
+// Answers are `{ data, status, total }` so the seed's `response.data` reads the same.
+
+import type {
+	BenchmarkJob,
+	Distribution,
+	GenerateReportRequest,
+	Health,
+	JobFilters,
+	MetricsResult,
+	MetricsSummary,
+	ProbeRequest,
+	ProbeStatus,
+	Report,
+	StartRequest,
+	StartResponse,
+	FieldError,
+	CancelResponse
+} from './types';
+import type { BenchmarkResult } from './result';
+
+/** The API's origin: `VITE_API_URL` in development, the page's own origin when served. */
+export const API_BASE_URL: string = (import.meta.env?.VITE_API_URL as string | undefined) ?? '';
+
+/** A successful answer. */
+export interface ApiResponse<T> {
+	/** The decoded body. */
+	data: T;
+	/** The HTTP status. */
+	status: number;
+	/** `x-total-count`, for listings. */
+	total?: number;
+}
+
+/** A failed call: an error answer from the API, or no answer at all (`status` 0). */
+export class ApiError extends Error {
+	/** HTTP status, 0 when the server could not be reached. */
+	readonly status: number;
+	/** The API's machine-readable code (`validation_error`, `job_not_found`, …). */
+	readonly code: string;
+	/** Per-field messages of a 422 answer. */
+	readonly fields: FieldError[];
+
+	constructor(status: number, code: string, message: string, fields: FieldError[] = []) {
+		super(message);
+		this.name = 'ApiError';
+		this.status = status;
+		this.code = code;
+		this.fields = fields;
+	}
+
+	/** The message for one field (`duration`, `job_ids[1]`, …), if the API named it. */
+	fieldMessage(field: string): string | undefined {
+		return this.fields.find((f) => f.field === field)?.message;
+	}
+}
+
+type Query = Record<string, string | number | boolean | null | undefined>;
+
+/** Builds a URL on the API's origin, leaving out empty query values. */
+export function apiUrl(path: string, query?: Query, base = API_BASE_URL): string {
+	const params = new URLSearchParams();
+	for (const [key, value] of Object.entries(query ?? {})) {
+		if (value === undefined || value === null || value === '') continue;
+		params.set(key, String(value));
+	}
+	const qs = params.toString();
+	return `${base}${path}${qs ? `?${qs}` : ''}`;
+}
+
+/** The fetch the client uses; tests replace it. */
+let fetcher: typeof fetch = (...args) => fetch(...args);
+
+/** Replaces the fetch implementation (tests). */
+export function setFetch(f: typeof fetch): void {
+	fetcher = f;
+}
+
+async function call<T>(
+	method: string,
+	path: string,
+	options: { query?: Query; body?: unknown; accept?: number[] } = {}
+): Promise<ApiResponse<T>> {
+	const init: RequestInit = { method, headers: { Accept: 'application/json' } };
+	if (options.body !== undefined) {
+		init.body = JSON.stringify(options.body);
+		init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+	}
+	let response: Response;
+	try {
+		response = await fetcher(apiUrl(path, options.query), init);
+	} catch (e) {
+		throw new ApiError(0, 'unreachable', `cannot reach the meshbench API: ${(e as Error).message}`);
+	}
+	const text = await response.text();
+	let body: unknown = undefined;
+	if (text) {
+		try {
+			body = JSON.parse(text);
+		} catch {
+			body = text;
+		}
+	}
+	if (!response.ok && !options.accept?.includes(response.status)) {
+		throw toError(response.status, body);
+	}
+	const totalHeader = response.headers.get('x-total-count');
+	const total = totalHeader !== null && totalHeader !== '' ? Number(totalHeader) : undefined;
+	return { data: body as T, status: response.status, total };
+}
+
+/** Turns an error answer into an ApiError, whatever its shape. */
+export function toError(status: number, body: unknown): ApiError {
+	if (body && typeof body === 'object') {
+		const b = body as { code?: unknown; message?: unknown; details?: unknown };
+		const fields = Array.isArray(b.details)
+			? (b.details as unknown[]).filter(
+					(d): d is FieldError =>
+						!!d && typeof d === 'object' && 'field' in d && 'message' in d
+				)
+			: [];
+		return new ApiError(
+			status,
+			typeof b.code === 'string' ? b.code : `http_${status}`,
+			typeof b.message === 'string' ? b.message : `HTTP ${status}`,
+			fields
+		);
+	}
+	const text = typeof body === 'string' && body.trim() ? body.trim().slice(0, 200) : `HTTP ${status}`;
+	return new ApiError(status, `http_${status}`, text);
+}
+
+const enc = encodeURIComponent;
+
+/** Benchmarks: start, list, get, result, distribution, cancel. */
+export const benchmarkAPI = {
+	start: (data: Partial<StartRequest>) => call<StartResponse>('POST', '/benchmarks/start', { body: data }),
+	listJobs: (filters?: JobFilters) => call<BenchmarkJob[]>('GET', '/benchmarks/jobs', { query: filters as Query }),
+	getJob: (jobId: string) => call<BenchmarkJob>('GET', `/benchmarks/jobs/${enc(jobId)}`),
+	getResult: (jobId: string) => call<BenchmarkResult>('GET', `/benchmarks/jobs/${enc(jobId)}/result`),
+	getDistribution: (jobId: string) =>
+		call<Distribution>('GET', `/benchmarks/jobs/${enc(jobId)}/distribution`),
+	cancel: (jobId: string) => call<CancelResponse>('DELETE', `/benchmarks/jobs/${enc(jobId)}`)
+};
+
+/** Completed results and per-mesh summaries. */
+export const metricsAPI = {
+	results: (filters?: JobFilters) => call<MetricsResult[]>('GET', '/metrics/results', { query: filters as Query }),
+	summary: (meshType?: string) => call<MetricsSummary>('GET', '/metrics/summary', { query: { mesh_type: meshType } })
+};
+
+/** The eBPF latency probe. */
+export const ebpfAPI = {
+	start: (data: ProbeRequest) => call<Record<string, unknown>>('POST', '/ebpf/probe/start', { body: data }),
+	status: () => call<ProbeStatus>('GET', '/ebpf/probe/status')
+};
+
+/** The Kubernetes view (503 `kubernetes_not_configured` without a cluster). */
+export const kubernetesAPI = {
+	namespaces: () => call<unknown>('GET', '/kubernetes/namespaces'),
+	services: (namespace: string) => call<unknown>('GET', `/kubernetes/services/${enc(namespace)}`),
+	pods: (namespace: string) => call<unknown>('GET', `/kubernetes/pods/${enc(namespace)}`),
+	meshStatus: (namespace: string, meshType: string) =>
+		call<unknown>('GET', `/kubernetes/mesh-status/${enc(namespace)}`, { query: { mesh_type: meshType } })
+};
+
+/** Reports: generate, list, get; download and share links are plain URLs. */
+export const reportsAPI = {
+	generate: (data: GenerateReportRequest) => call<Report>('POST', '/reports/generate', { body: data }),
+	list: (page?: { limit?: number; offset?: number }) => call<Report[]>('GET', '/reports', { query: page }),
+	get: (reportId: string) => call<Report>('GET', `/reports/${enc(reportId)}`),
+	downloadUrl: (report: Report) => `${API_BASE_URL}${report.download_url}`,
+	shareUrl: (report: Report, origin: string) =>
+		new URL(report.share_url, API_BASE_URL || origin).toString()
+};
+
+/** Server health (a degraded server answers 503 with the same body). */
+export const healthAPI = {
+	get: () => call<Health>('GET', '/health', { accept: [503] })
+};

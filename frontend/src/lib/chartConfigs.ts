@@ -1,0 +1,129 @@
+// Chart.js configurations built from the transforms in charts.ts, shared by the job page and
+// the comparison page.
+
+import type { ChartConfiguration } from 'chart.js';
+import { SPECTRUM_TICKS, percentileAt, seriesColor, type SpectrumXY } from './charts';
+import { formatLatency, formatCount } from './format';
+
+const latencyTick = (v: number | string) => formatLatency(Number(v));
+
+/** Overlaid percentile spectra on a log axis from 50 % to 99.999 %. */
+export function spectrumConfig(series: { label: string; points: SpectrumXY[] }[]): ChartConfiguration {
+	const maxX = Math.max(100_000, ...series.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite));
+	return {
+		type: 'line',
+		data: {
+			datasets: series.map((s, i) => ({
+				label: s.label,
+				data: s.points.map((p) => ({ x: p.x, y: p.y })),
+				borderColor: seriesColor(i),
+				backgroundColor: seriesColor(i),
+				pointRadius: 0,
+				borderWidth: 2,
+				stepped: 'before' as const
+			}))
+		},
+		options: {
+			animation: false,
+			parsing: false,
+			interaction: { mode: 'nearest', intersect: false },
+			scales: {
+				x: {
+					type: 'logarithmic',
+					min: 2,
+					max: maxX,
+					title: { display: true, text: 'percentile' },
+					afterBuildTicks: (axis) => {
+						axis.ticks = SPECTRUM_TICKS.filter((t) => t.x <= maxX).map((t) => ({ value: t.x }));
+					},
+					ticks: {
+						callback: (v) => SPECTRUM_TICKS.find((t) => t.x === Number(v))?.label ?? ''
+					}
+				},
+				y: {
+					type: 'logarithmic',
+					title: { display: true, text: 'latency' },
+					ticks: { callback: latencyTick }
+				}
+			},
+			plugins: {
+				tooltip: {
+					callbacks: {
+						title: (items) => (items.length ? `p${Number(percentileAt(items[0].parsed.x ?? 2).toFixed(3))}` : ''),
+						label: (item) => `${item.dataset.label}: ${formatLatency(item.parsed.y)}`
+					}
+				}
+			}
+		}
+	};
+}
+
+/** A latency histogram as bars (counts per latency bucket). */
+export function histogramConfig(labels: string[], counts: number[], ranges: [number, number][]): ChartConfiguration {
+	return {
+		type: 'bar',
+		data: {
+			labels,
+			datasets: [{ label: 'requests', data: counts, backgroundColor: seriesColor(0), barPercentage: 1, categoryPercentage: 1 }]
+		},
+		options: {
+			animation: false,
+			plugins: {
+				legend: { display: false },
+				tooltip: {
+					callbacks: {
+						title: (items) => {
+							const r = ranges[items[0]?.dataIndex ?? 0];
+							return r ? `${formatLatency(r[0])} – ${formatLatency(r[1])}` : '';
+						},
+						label: (item) => `${formatCount(Number(item.raw))} requests`
+					}
+				}
+			},
+			scales: {
+				x: { title: { display: true, text: 'latency (bucket upper bound)' }, ticks: { callback: (_v, i) => formatLatency(Number(labels[i])), maxRotation: 0, autoSkipPadding: 12 } },
+				y: { title: { display: true, text: 'requests' }, beginAtZero: true }
+			}
+		}
+	};
+}
+
+/** Throughput (left axis) and p50 / p99 latency (right axis) per second. */
+export function timelineConfig(
+	seconds: number[],
+	rps: number[],
+	p50: number[],
+	p99: number[],
+	requested?: (number | null)[]
+): ChartConfiguration {
+	const datasets: any[] = [
+		{ label: 'requests/s', data: rps, borderColor: seriesColor(0), backgroundColor: seriesColor(0), yAxisID: 'y', pointRadius: 0, borderWidth: 2 },
+		{ label: 'p50', data: p50, borderColor: seriesColor(2), backgroundColor: seriesColor(2), yAxisID: 'y1', pointRadius: 0, borderWidth: 2 },
+		{ label: 'p99', data: p99, borderColor: seriesColor(1), backgroundColor: seriesColor(1), yAxisID: 'y1', pointRadius: 0, borderWidth: 2 }
+	];
+	if (requested && requested.some((r) => r !== null)) {
+		datasets.push({ label: 'requested/s', data: requested, borderColor: seriesColor(3), borderDash: [4, 4], yAxisID: 'y', pointRadius: 0, borderWidth: 1 });
+	}
+	return {
+		type: 'line',
+		data: { labels: seconds.map((s) => `${s}s`), datasets },
+		options: {
+			animation: false,
+			interaction: { mode: 'index', intersect: false },
+			scales: {
+				y: { position: 'left', beginAtZero: true, title: { display: true, text: 'requests/s' }, ticks: { callback: (v) => formatCount(Number(v)) } },
+				y1: { position: 'right', beginAtZero: true, title: { display: true, text: 'latency' }, grid: { drawOnChartArea: false }, ticks: { callback: latencyTick } }
+			},
+			plugins: {
+				tooltip: {
+					callbacks: {
+						label: (item) =>
+							item.dataset.yAxisID === 'y1'
+								? `${item.dataset.label}: ${formatLatency(Number(item.raw))}`
+								: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
+					}
+				}
+			}
+		}
+	};
+}

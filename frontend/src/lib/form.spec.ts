@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { buildStartRequest, defaultStartForm, formFieldOf } from './form';
+
+describe('buildStartRequest', () => {
+	it('sends the form as the API names it', () => {
+		const form = { ...defaultStartForm(), rate: '1000', headers: 'X-Test: 1\nAccept: */*', http2: true, method: 'post', body: '{}' };
+		const built = buildStartRequest(form);
+		expect(built.ok).toBe(true);
+		if (!built.ok) return;
+		expect(built.request).toEqual({
+			test_type: 'http',
+			mesh_type: 'baseline',
+			namespace: 'default',
+			duration: 30,
+			concurrent_connections: 50,
+			warmup: 0,
+			repeats: 1,
+			rate: 1000,
+			http2: true,
+			method: 'POST',
+			headers: { 'X-Test': '1', Accept: '*/*' },
+			body: '{}'
+		});
+	});
+	it('leaves out what the user left empty (closed model, built-in target)', () => {
+		const built = buildStartRequest(defaultStartForm());
+		expect(built.ok && 'rate' in built.request).toBe(false);
+		expect(built.ok && 'service_url' in built.request).toBe(false);
+	});
+	it('names fields that are not numbers or not headers', () => {
+		const built = buildStartRequest({ ...defaultStartForm(), duration: 'ten', headers: 'nocolon' });
+		expect(built).toEqual({
+			ok: false,
+			errors: { duration: 'must be a whole number', headers: 'line 1: write headers as "Name: value"' }
+		});
+	});
+	it('leaves range rules to the API (a negative-looking duration is not a whole number here)', () => {
+		const built = buildStartRequest({ ...defaultStartForm(), duration: '999999' });
+		expect(built.ok).toBe(true);
+	});
+});
+
+describe('formFieldOf', () => {
+	it('maps nested API field names to the input', () => {
+		expect(formFieldOf('headers.X-Foo')).toBe('headers');
+		expect(formFieldOf('duration')).toBe('duration');
+		expect(formFieldOf('job_ids[2]')).toBe('job_ids');
+	});
+});

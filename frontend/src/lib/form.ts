@@ -1,0 +1,96 @@
+// The start form's values and how they become a start request; pure so it is unit-tested.
+
+import type { StartRequest, TestType } from './types';
+
+/** The start form as the user fills it (every input is text until sent). */
+export interface StartForm {
+	test_type: TestType;
+	mesh_type: string;
+	namespace: string;
+	duration: string;
+	concurrent_connections: string;
+	service_url: string;
+	rate: string;
+	http2: boolean;
+	method: string;
+	headers: string;
+	body: string;
+	warmup: string;
+	repeats: string;
+}
+
+/** The form's starting values: the API's defaults, except a short run. */
+export function defaultStartForm(): StartForm {
+	return {
+		test_type: 'http',
+		mesh_type: 'baseline',
+		namespace: 'default',
+		duration: '30',
+		concurrent_connections: '50',
+		service_url: '',
+		rate: '',
+		http2: false,
+		method: 'GET',
+		headers: '',
+		body: '',
+		warmup: '0',
+		repeats: '1'
+	};
+}
+
+/** A start request, or the fields the form itself can tell are wrong. */
+export type Built = { ok: true; request: Partial<StartRequest> } | { ok: false; errors: Record<string, string> };
+
+function wholeNumber(text: string): number | null {
+	const t = text.trim();
+	return /^\d+$/.test(t) ? Number(t) : null;
+}
+
+/**
+ * Turns the form into a start request. Only what the form alone can know is checked here
+ * (a number that is not a number, a header line without a colon); every rule about ranges
+ * is the API's, and its 422 answer is shown beside the field it names.
+ */
+export function buildStartRequest(form: StartForm): Built {
+	const errors: Record<string, string> = {};
+	const request: Partial<StartRequest> = {
+		test_type: form.test_type,
+		mesh_type: form.mesh_type.trim(),
+		namespace: form.namespace.trim()
+	};
+	for (const field of ['duration', 'concurrent_connections', 'warmup', 'repeats'] as const) {
+		const n = wholeNumber(form[field]);
+		if (n === null) errors[field] = 'must be a whole number';
+		else (request as Record<string, unknown>)[field] = n;
+	}
+	if (form.rate.trim() !== '') {
+		const r = Number(form.rate.trim());
+		if (!Number.isFinite(r)) errors.rate = 'must be a number of requests per second';
+		else request.rate = r;
+	}
+	if (form.service_url.trim() !== '') request.service_url = form.service_url.trim();
+	if (form.http2) request.http2 = true;
+	if (form.method.trim() !== '') request.method = form.method.trim().toUpperCase();
+	const headers: Record<string, string> = {};
+	form.headers
+		.split('\n')
+		.map((l) => l.trim())
+		.filter((l) => l !== '')
+		.forEach((line, i) => {
+			const colon = line.indexOf(':');
+			if (colon <= 0) {
+				errors.headers = `line ${i + 1}: write headers as "Name: value"`;
+				return;
+			}
+			headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+		});
+	if (Object.keys(headers).length) request.headers = headers;
+	if (form.body !== '') request.body = form.body;
+	return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
+}
+
+/** Maps API field names (`headers.X-Foo`, `body`) to the form input showing them. */
+export function formFieldOf(apiField: string): string {
+	const head = apiField.split(/[.[]/)[0];
+	return head || apiField;
+}

@@ -1,0 +1,111 @@
+// The `meshbench.result.v1` document (docs/result-schema.md). The API serves it as an untyped
+// object, so its shape is written out here; fields are only ever added within v1.
+
+/** Latency summary in µs (all 11 keys always present). */
+export interface LatencySummary {
+	min: number;
+	mean: number;
+	stdev: number;
+	p50: number;
+	p75: number;
+	p90: number;
+	p95: number;
+	p99: number;
+	p999: number;
+	p9999: number;
+	max: number;
+}
+
+/** One second of measurement. */
+export interface TimelineEntry {
+	second: number;
+	requests: number;
+	errors: number;
+	p50_us: number;
+	p99_us: number;
+	requested?: number;
+}
+
+/** What the load generator cost and whether it kept up. */
+export interface LoadgenInfo {
+	threads: number;
+	connections: number;
+	cpu_s: number;
+	cpu_user_s: number;
+	cpu_system_s: number;
+	max_rss_bytes: number;
+	saturated: boolean;
+	saturation_reasons?: string[];
+	send_lag_us?: LatencySummary;
+}
+
+/** The open model's rate over time. */
+export type Schedule =
+	| { kind: 'constant'; rps: number }
+	| { kind: 'steps'; from: number; to: number; step: number; step_duration_s: number }
+	| { kind: 'ramp'; from: number; to: number; over_s: number };
+
+/** One request the run sent, round-robin. */
+export interface RequestSpec {
+	method: string;
+	url: string;
+	headers: [string, string][];
+	body?: string;
+}
+
+/** The benchmark that was run, defaults applied. */
+export interface BenchmarkSpec {
+	requests: RequestSpec[];
+	protocol: string;
+	connections: number;
+	streams: number;
+	threads: number;
+	model: 'closed' | 'open';
+	schedule?: Schedule;
+	jitter?: number;
+	duration_s?: number;
+	max_requests?: number;
+	warmup_s: number;
+	connect_timeout_s: number;
+	request_timeout_s: number;
+	insecure: boolean;
+	mesh_type: string;
+	[extra: string]: unknown;
+}
+
+/** A whole result document. */
+export interface BenchmarkResult {
+	schema: string;
+	spec: BenchmarkSpec;
+	model: 'closed' | 'open';
+	started_at: string;
+	ended_at: string;
+	duration_s: number;
+	requests: number;
+	errors: number;
+	rps: number;
+	requested_rps: number | null;
+	latency_us: LatencySummary;
+	service_time_us: LatencySummary;
+	status_codes: Record<string, number>;
+	error_kinds: Record<string, number>;
+	bytes_sent: number;
+	bytes_received: number;
+	timeline: TimelineEntry[];
+	histogram: string;
+	service_histogram: string;
+	loadgen: LoadgenInfo;
+	[extra: string]: unknown;
+}
+
+/** The percentiles every summary carries, with their keys and labels, in order. */
+export const SUMMARY_PERCENTILES: { key: keyof LatencySummary; label: string; p: number }[] = [
+	{ key: 'p50', label: 'p50', p: 50 },
+	{ key: 'p75', label: 'p75', p: 75 },
+	{ key: 'p90', label: 'p90', p: 90 },
+	{ key: 'p95', label: 'p95', p: 95 },
+	{ key: 'p99', label: 'p99', p: 99 },
+	{ key: 'p999', label: 'p99.9', p: 99.9 },
+	{ key: 'p9999', label: 'p99.99', p: 99.99 },
+	{ key: 'max', label: 'max', p: 100 }
+];
