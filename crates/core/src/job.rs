@@ -212,6 +212,121 @@ pub struct BenchmarkJob {
     pub attempts: u32,
 }
 
+/// The column a job listing is ordered by (`sort=` in the API). A closed set, so the store
+/// maps each to a fixed column name and never puts request text into SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum JobSort {
+    /// When the job was accepted (the default).
+    #[default]
+    CreatedAt,
+    /// When a worker started it; jobs not started yet come last.
+    StartedAt,
+    /// When it finished; unfinished jobs come last.
+    CompletedAt,
+    /// Status name, alphabetically.
+    Status,
+    /// Test type name, alphabetically.
+    TestType,
+    /// Mesh label.
+    MeshType,
+    /// Namespace.
+    Namespace,
+}
+
+impl JobSort {
+    /// Every sort key.
+    pub const ALL: [JobSort; 7] = [
+        JobSort::CreatedAt,
+        JobSort::StartedAt,
+        JobSort::CompletedAt,
+        JobSort::Status,
+        JobSort::TestType,
+        JobSort::MeshType,
+        JobSort::Namespace,
+    ];
+
+    /// The snake_case name used on the wire (also the column it sorts by).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobSort::CreatedAt => "created_at",
+            JobSort::StartedAt => "started_at",
+            JobSort::CompletedAt => "completed_at",
+            JobSort::Status => "status",
+            JobSort::TestType => "test_type",
+            JobSort::MeshType => "mesh_type",
+            JobSort::Namespace => "namespace",
+        }
+    }
+}
+
+impl fmt::Display for JobSort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobSort {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        JobSort::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = JobSort::ALL.iter().map(|k| k.as_str()).collect();
+                Error::invalid(
+                    "sort",
+                    format!("unknown sort key `{s}` ({})", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// Direction of a listing's order (`order=` in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SortOrder {
+    /// Smallest (oldest) first.
+    Asc,
+    /// Largest (newest) first (the default).
+    #[default]
+    Desc,
+}
+
+impl SortOrder {
+    /// `asc` or `desc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortOrder::Asc => "asc",
+            SortOrder::Desc => "desc",
+        }
+    }
+}
+
+impl fmt::Display for SortOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SortOrder {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "asc" => Ok(SortOrder::Asc),
+            "desc" => Ok(SortOrder::Desc),
+            _ => Err(Error::invalid(
+                "order",
+                format!("unknown order `{s}` (asc, desc)"),
+            )),
+        }
+    }
+}
+
 /// What a job listing may be narrowed to; every field is optional.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct JobFilter {
@@ -229,10 +344,16 @@ pub struct JobFilter {
     /// Created before.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub until: Option<OffsetDateTime>,
-    /// Page size (newest first).
+    /// Page size.
     pub limit: Option<u32>,
     /// Jobs to skip.
     pub offset: Option<u32>,
+    /// Column to order by; `created_at` when absent.
+    #[serde(default)]
+    pub sort: Option<JobSort>,
+    /// Direction; `desc` (newest first) when absent.
+    #[serde(default)]
+    pub order: Option<SortOrder>,
 }
 
 /// Something that happened to a job, pushed to live subscribers (WebSocket, Redis pub/sub).
@@ -310,5 +431,21 @@ mod tests {
             assert_eq!(t.as_str().parse::<TestType>().unwrap(), t);
         }
         assert!("ftp".parse::<TestType>().is_err());
+        for k in JobSort::ALL {
+            assert_eq!(k.as_str().parse::<JobSort>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for o in [SortOrder::Asc, SortOrder::Desc] {
+            assert_eq!(o.as_str().parse::<SortOrder>().unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn bad_sort_and_order_name_their_field() {
+        let e = "progress".parse::<JobSort>().unwrap_err().to_string();
+        assert!(e.starts_with("invalid sort:"), "{e}");
+        assert!(e.contains("created_at") && e.contains("namespace"), "{e}");
+        let e = "DESC".parse::<SortOrder>().unwrap_err().to_string();
+        assert!(e.starts_with("invalid order:"), "{e}");
     }
 }

@@ -18,7 +18,10 @@ pub mod spec;
 pub mod start;
 
 pub use error_kind::ErrorKind;
-pub use job::{BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobStatus, JobSummary, TestType};
+pub use job::{
+    BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobSort, JobStatus, JobSummary, SortOrder,
+    TestType,
+};
 pub use mesh::MeshKind;
 pub use rate::RateSchedule;
 pub use result::{BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, RESULT_SCHEMA};
