@@ -15,22 +15,57 @@ const MAX_JOB_ID_LEN: usize = 128;
 /// digits, `-` or `_` (so a UUID passes, and `/`, `\`, `.` and `..` cannot escape the
 /// directory).
 pub fn validate_job_id(job_id: &str) -> Result<()> {
-    let ok = !job_id.is_empty()
-        && job_id.len() <= MAX_JOB_ID_LEN
-        && job_id
+    validate_id("job_id", "a job id", job_id)
+}
+
+fn validate_id(field: &'static str, what: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_JOB_ID_LEN
+        && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(Error::Invalid {
-            field: "job_id",
+            field,
             message: format!(
-                "`{}` is not a job id (1–{MAX_JOB_ID_LEN} letters, digits, `-` or `_`)",
-                job_id.escape_debug()
+                "`{}` is not {what} (1–{MAX_JOB_ID_LEN} letters, digits, `-` or `_`)",
+                id.escape_debug()
             ),
         })
     }
+}
+
+/// Writes a rendered report to `results_dir/reports/<report_id>.<extension>` (creating the
+/// directory; temporary name, then rename) and returns the file's path. `report_id` follows
+/// the rules of [`validate_job_id`] and `extension` must be 1–8 ASCII letters or digits, so
+/// neither can leave the directory. Blocking file I/O: call it from
+/// `tokio::task::spawn_blocking` in async code.
+pub fn write_report_file(
+    results_dir: &Path,
+    report_id: &str,
+    extension: &str,
+    bytes: &[u8],
+) -> Result<PathBuf> {
+    validate_id("report_id", "a report id", report_id)?;
+    if extension.is_empty()
+        || extension.len() > 8
+        || !extension.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(Error::Invalid {
+            field: "extension",
+            message: format!("`{}` is not a file extension", extension.escape_debug()),
+        });
+    }
+    let dir = results_dir.join("reports");
+    fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join(format!("{report_id}.{extension}"));
+    write_atomically(&path, bytes)?;
+    Ok(path)
 }
 
 /// Writes `result` to `results_dir/<job_id>/result.json` (pretty-printed), plus its
@@ -104,5 +139,17 @@ mod tests {
         ] {
             assert!(validate_job_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn report_files_stay_in_their_directory() {
+        let dir = std::env::temp_dir().join(format!("meshbench-files-{}", std::process::id()));
+        let path = write_report_file(&dir, "r-1", "html", b"<p>hi</p>").unwrap();
+        assert_eq!(path, dir.join("reports").join("r-1.html"));
+        assert_eq!(fs::read(&path).unwrap(), b"<p>hi</p>");
+        assert!(write_report_file(&dir, "../x", "html", b"").is_err());
+        assert!(write_report_file(&dir, "r-2", "../h", b"").is_err());
+        assert!(write_report_file(&dir, "r-2", "", b"").is_err());
+        let _ = fs::remove_dir_all(&dir);
     }
 }

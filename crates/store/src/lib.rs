@@ -44,7 +44,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use files::{validate_job_id, write_result_files};
+pub use files::{validate_job_id, write_report_file, write_result_files};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -235,7 +235,7 @@ pub struct Report {
     pub title: String,
     /// The jobs the report covers.
     pub job_ids: Vec<String>,
-    /// `html`, `pdf`, `json`, `csv`, …
+    /// `html`, `markdown`, `csv` or `json` (the store does not check).
     pub format: String,
     /// When it was generated.
     #[serde(with = "time::serde::rfc3339")]
@@ -268,8 +268,10 @@ pub trait Store: Send + Sync + 'static {
     /// One job, without its full result.
     async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>>;
 
-    /// Jobs matching `filter`, newest first (ties broken by id, so pages are stable).
-    /// The page size is `filter.limit`, [`DEFAULT_LIST_LIMIT`] when absent, at most
+    /// Jobs matching `filter`, in `filter.sort` / `filter.order` (default newest first),
+    /// ties broken by id in the same direction so pages are stable; unset start or
+    /// completion times sort last in either direction. Text columns sort by the database's
+    /// collation (byte order in SQLite, the database's locale in PostgreSQL). The page size is `filter.limit`, [`DEFAULT_LIST_LIMIT`] when absent, at most
     /// [`MAX_LIST_LIMIT`]. Full results are never read.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>>;
 
@@ -338,6 +340,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// One report.
     async fn get_report(&self, report_id: &str) -> Result<Option<Report>>;
+
+    /// The report a share link's token names.
+    async fn get_report_by_share_token(&self, token: &str) -> Result<Option<Report>>;
+
+    /// Reports newest first (ties broken by id, so pages are stable); at most
+    /// [`MAX_LIST_LIMIT`] whatever `limit` asks for.
+    async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>>;
+
+    /// How many reports there are.
+    async fn count_reports(&self) -> Result<u64>;
 }
 
 /// Opens the store `database_url` names, or the default SQLite file

@@ -6,7 +6,9 @@
 //! the sqlx database; the backends only add their connection set-up and migrations.
 //! Values are bound through [`Arg`], so one loop binds for either database.
 
-use meshbench_core::{BenchmarkJob, JobFilter, JobStatus, JobSummary, TestType};
+use meshbench_core::{
+    BenchmarkJob, JobFilter, JobSort, JobStatus, JobSummary, SortOrder, TestType,
+};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use time::OffsetDateTime;
@@ -143,6 +145,31 @@ fn filter_clause(filter: &JobFilter, args: &mut Vec<Arg>) -> Result<String> {
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     })
+}
+
+/// The `ORDER BY` clause for `filter`'s sort key and direction. Every column name comes
+/// from this match, never from the request. `job_id` breaks ties in the same direction, so
+/// pages are stable; the nullable times sort unset values last either way (SQLite and
+/// PostgreSQL disagree on where NULLs go by default).
+fn order_clause(filter: &JobFilter) -> String {
+    let column = match filter.sort.unwrap_or_default() {
+        JobSort::CreatedAt => "created_at",
+        JobSort::StartedAt => "started_at",
+        JobSort::CompletedAt => "completed_at",
+        JobSort::Status => "status",
+        JobSort::TestType => "test_type",
+        JobSort::MeshType => "mesh_type",
+        JobSort::Namespace => "namespace",
+    };
+    let direction = match filter.order.unwrap_or_default() {
+        SortOrder::Asc => "ASC",
+        SortOrder::Desc => "DESC",
+    };
+    let nulls = match filter.sort {
+        Some(JobSort::StartedAt | JobSort::CompletedAt) => " NULLS LAST",
+        _ => "",
+    };
+    format!(" ORDER BY {column} {direction}{nulls}, job_id {direction}")
 }
 
 /// A [`JobSummary`] as the eight summary columns, in [`JOB_COLUMNS`] order.
@@ -343,9 +370,9 @@ where
             .min(MAX_LIST_LIMIT);
         args.push(Arg::Int(Some(i64::from(limit))));
         args.push(Arg::Int(Some(i64::from(filter.offset.unwrap_or(0)))));
+        let order = order_clause(filter);
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM benchmark_jobs{clause} \
-             ORDER BY created_at DESC, job_id DESC LIMIT ${} OFFSET ${}",
+            "SELECT {JOB_COLUMNS} FROM benchmark_jobs{clause}{order} LIMIT ${} OFFSET ${}",
             args.len() - 1,
             args.len()
         );
@@ -690,24 +717,61 @@ where
     }
 
     pub(crate) async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
-        let sql = format!("SELECT {REPORT_COLUMNS} FROM reports WHERE report_id = $1");
-        let Some(row) = Self::query(&sql, vec![Arg::text(report_id)])
+        self.report_where("report_id", report_id).await
+    }
+
+    pub(crate) async fn get_report_by_share_token(&self, token: &str) -> Result<Option<Report>> {
+        self.report_where("share_token", token).await
+    }
+
+    /// The report whose `column` (a constant of this module, never request text) equals
+    /// `value`; both columns are unique.
+    async fn report_where(&self, column: &'static str, value: &str) -> Result<Option<Report>> {
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM reports WHERE {column} = $1");
+        Self::query(&sql, vec![Arg::text(value)])
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
+            .map(|row| Self::report_from_row(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>> {
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM reports \
+             ORDER BY created_at DESC, report_id DESC LIMIT $1 OFFSET $2"
+        );
+        let args = vec![
+            Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))),
+            Arg::Int(Some(i64::from(offset))),
+        ];
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::report_from_row)
+            .collect()
+    }
+
+    pub(crate) async fn count_reports(&self) -> Result<u64> {
+        let row = Self::query("SELECT COUNT(*) AS n FROM reports", Vec::new())
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64("report count", row.try_get("n")?)
+    }
+
+    fn report_from_row(row: &DB::Row) -> Result<Report> {
+        let report_id: String = row.try_get("report_id")?;
         let what = format!("report `{report_id}`");
         let job_ids: String = row.try_get("job_ids")?;
-        Ok(Some(Report {
-            report_id: row.try_get("report_id")?,
+        Ok(Report {
             title: row.try_get("title")?,
             job_ids: parse_json(&what, &job_ids)?,
             format: row.try_get("format")?,
             created_at: from_nanos(&what, row.try_get("created_at")?)?,
             path: row.try_get("path")?,
             share_token: row.try_get("share_token")?,
-        }))
+            report_id,
+        })
     }
 }
 
@@ -810,6 +874,22 @@ macro_rules! delegate_store {
             async fn get_report(&self, report_id: &str) -> $crate::Result<Option<$crate::Report>> {
                 self.inner.get_report(report_id).await
             }
+            async fn get_report_by_share_token(
+                &self,
+                token: &str,
+            ) -> $crate::Result<Option<$crate::Report>> {
+                self.inner.get_report_by_share_token(token).await
+            }
+            async fn list_reports(
+                &self,
+                limit: u32,
+                offset: u32,
+            ) -> $crate::Result<Vec<$crate::Report>> {
+                self.inner.list_reports(limit, offset).await
+            }
+            async fn count_reports(&self) -> $crate::Result<u64> {
+                self.inner.count_reports().await
+            }
         }
     };
 }
@@ -841,6 +921,30 @@ mod tests {
         );
         assert_eq!(args.len(), 3);
         assert_eq!(filter_clause(&JobFilter::default(), &mut args).unwrap(), "");
+    }
+
+    #[test]
+    fn order_clause_is_whitelisted_with_a_stable_tie_breaker() {
+        assert_eq!(
+            order_clause(&JobFilter::default()),
+            " ORDER BY created_at DESC, job_id DESC"
+        );
+        let filter = JobFilter {
+            sort: Some(JobSort::CompletedAt),
+            order: Some(SortOrder::Asc),
+            ..JobFilter::default()
+        };
+        assert_eq!(
+            order_clause(&filter),
+            " ORDER BY completed_at ASC NULLS LAST, job_id ASC"
+        );
+        for sort in JobSort::ALL {
+            let filter = JobFilter {
+                sort: Some(sort),
+                ..JobFilter::default()
+            };
+            assert!(order_clause(&filter).contains(sort.as_str()));
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
 use meshbench_core::{
-    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobStatus, JobSummary, LoadgenInfo,
-    TestType, TimelineEntry, RESULT_SCHEMA,
+    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobSort, JobStatus, JobSummary,
+    LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
 use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store};
 use rand::{Rng, SeedableRng};
@@ -160,6 +160,8 @@ on_both_backends!(
     completed_summaries_for_metrics,
     probe_jobs_and_reports,
     migrations_are_idempotent,
+    list_sorts_by_every_key_both_ways,
+    reports_list_newest_first_and_resolve_share_tokens,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1117,6 +1119,175 @@ async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
         Err(Error::Conflict { .. })
     ));
     assert_eq!(store.get_report("report-3").await.unwrap(), None);
+}
+
+async fn list_sorts_by_every_key_both_ways(store: Arc<dyn Store>) {
+    let at = |minutes: i64| Some(T0 + Duration::minutes(minutes));
+    // (id, created minute, started, completed, status, test type, mesh, namespace); s4 and
+    // s5 share a creation time, so the tie-breaker shows.
+    let specs = [
+        (
+            "s1",
+            1,
+            at(10),
+            at(20),
+            JobStatus::Completed,
+            TestType::Http,
+            "istio",
+            "b",
+        ),
+        (
+            "s2",
+            2,
+            None,
+            None,
+            JobStatus::Pending,
+            TestType::Grpc,
+            "baseline",
+            "a",
+        ),
+        (
+            "s3",
+            3,
+            at(5),
+            None,
+            JobStatus::Running,
+            TestType::Http,
+            "linkerd",
+            "c",
+        ),
+        (
+            "s4",
+            4,
+            at(6),
+            at(7),
+            JobStatus::Failed,
+            TestType::Ml,
+            "baseline",
+            "b",
+        ),
+        (
+            "s5",
+            4,
+            None,
+            at(8),
+            JobStatus::Cancelled,
+            TestType::Websocket,
+            "cilium",
+            "a",
+        ),
+    ];
+    for (id, created, started, completed, status, test_type, mesh, ns) in specs {
+        let mut j = job(id, T0 + Duration::minutes(created));
+        j.started_at = started;
+        j.completed_at = completed;
+        j.status = status;
+        j.test_type = test_type;
+        j.mesh_type = mesh.to_string();
+        j.namespace = ns.to_string();
+        store.insert_job(&j).await.unwrap();
+    }
+    use JobSort::{CompletedAt, CreatedAt, MeshType, Namespace, StartedAt, Status};
+    use SortOrder::{Asc, Desc};
+    let cases: [(Option<JobSort>, Option<SortOrder>, [&str; 5]); 14] = [
+        (None, None, ["s5", "s4", "s3", "s2", "s1"]),
+        (Some(CreatedAt), Some(Asc), ["s1", "s2", "s3", "s4", "s5"]),
+        (None, Some(Asc), ["s1", "s2", "s3", "s4", "s5"]),
+        // Unset times last in both directions.
+        (Some(StartedAt), Some(Asc), ["s3", "s4", "s1", "s2", "s5"]),
+        (Some(StartedAt), Some(Desc), ["s1", "s4", "s3", "s5", "s2"]),
+        (Some(CompletedAt), Some(Asc), ["s4", "s5", "s1", "s2", "s3"]),
+        (Some(CompletedAt), None, ["s1", "s5", "s4", "s3", "s2"]),
+        (Some(Status), Some(Asc), ["s5", "s1", "s4", "s2", "s3"]),
+        (Some(Status), Some(Desc), ["s3", "s2", "s4", "s1", "s5"]),
+        (
+            Some(JobSort::TestType),
+            Some(Asc),
+            ["s2", "s1", "s3", "s4", "s5"],
+        ),
+        (
+            Some(JobSort::TestType),
+            Some(Desc),
+            ["s5", "s4", "s3", "s1", "s2"],
+        ),
+        (Some(MeshType), Some(Asc), ["s2", "s4", "s5", "s1", "s3"]),
+        (Some(Namespace), Some(Asc), ["s2", "s5", "s1", "s4", "s3"]),
+        (Some(Namespace), Some(Desc), ["s3", "s4", "s1", "s5", "s2"]),
+    ];
+    for (sort, order, expected) in cases {
+        let filter = JobFilter {
+            sort,
+            order,
+            ..Default::default()
+        };
+        let listed = store.list_jobs(&filter).await.unwrap();
+        assert_eq!(ids(&listed), expected, "{sort:?} {order:?}");
+    }
+
+    // Sorting composes with filters and pages.
+    let page = JobFilter {
+        sort: Some(MeshType),
+        order: Some(Asc),
+        limit: Some(2),
+        offset: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.list_jobs(&page).await.unwrap()), ["s4", "s5"]);
+    assert_eq!(store.count_jobs(&page).await.unwrap(), 5);
+    let filtered = JobFilter {
+        namespace: Some("a".into()),
+        sort: Some(StartedAt),
+        order: Some(Desc),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.list_jobs(&filtered).await.unwrap()),
+        ["s5", "s2"]
+    );
+}
+
+async fn reports_list_newest_first_and_resolve_share_tokens(store: Arc<dyn Store>) {
+    assert_eq!(store.count_reports().await.unwrap(), 0);
+    assert!(store.list_reports(10, 0).await.unwrap().is_empty());
+    let report = |id: &str, minute: i64, token: Option<&str>| Report {
+        report_id: id.to_string(),
+        title: format!("report {id}"),
+        job_ids: vec!["j1".to_string()],
+        format: "csv".to_string(),
+        created_at: T0 + Duration::minutes(minute),
+        path: Some(format!("results/reports/{id}.csv")),
+        share_token: token.map(str::to_string),
+    };
+    let all = [
+        report("r-a", 0, Some("tok-a")),
+        report("r-b", 5, Some("tok-b")),
+        report("r-c", 5, None),
+        report("r-d", 2, Some("tok-d")),
+    ];
+    for r in &all {
+        store.insert_report(r).await.unwrap();
+    }
+    let listed: Vec<String> = store
+        .list_reports(10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.report_id)
+        .collect();
+    // r-b and r-c share a time: the id breaks the tie, newest (largest) first.
+    assert_eq!(listed, ["r-c", "r-b", "r-d", "r-a"]);
+    let page = store.list_reports(2, 1).await.unwrap();
+    assert_eq!(page, vec![all[1].clone(), all[3].clone()]);
+    assert!(store.list_reports(10, 4).await.unwrap().is_empty());
+    assert_eq!(store.list_reports(u32::MAX, 0).await.unwrap().len(), 4);
+    assert_eq!(store.count_reports().await.unwrap(), 4);
+
+    assert_eq!(
+        store.get_report_by_share_token("tok-d").await.unwrap(),
+        Some(all[3].clone())
+    );
+    assert_eq!(store.get_report_by_share_token("nope").await.unwrap(), None);
+    assert_eq!(store.get_report_by_share_token("").await.unwrap(), None);
 }
 
 async fn migrations_are_idempotent(store: Arc<dyn Store>) {
