@@ -11,7 +11,7 @@ mod telemetry;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::Router;
 use meshbench_core::StartLimits;
 use meshbench_queue::{EventBus, JobQueue};
@@ -69,6 +69,12 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::AUTHORIZATION,
+        ])
+        // A dashboard served from another origin (the Vite dev server) reads the listing
+        // total and a download's file name; browsers hide every other header from it.
+        .expose_headers([
+            HeaderName::from_static("x-total-count"),
+            axum::http::header::CONTENT_DISPOSITION,
         ]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(AllowOrigin::any())

@@ -8,7 +8,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobFilter, JobStatus, StartRequest, TestType,
+    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobFilter, JobSort, JobStatus, SortOrder,
+    StartRequest, TestType,
 };
 use meshbench_store::JobUpdate;
 use serde_json::{json, Value};
@@ -122,6 +123,12 @@ pub(crate) struct JobQuery {
     limit: Option<u32>,
     /// Jobs to skip.
     offset: Option<u32>,
+    /// Order by created_at (default), started_at, completed_at, status, test_type, mesh_type
+    /// or namespace. Unset start/completion times come last; ties are broken by job_id, so
+    /// pages are stable.
+    sort: Option<JobSort>,
+    /// asc or desc (default desc: newest first).
+    order: Option<SortOrder>,
 }
 
 /// Reads the listing filters shared by `/benchmarks/jobs` and `/metrics/results`.
@@ -161,6 +168,14 @@ pub(crate) fn filter_from(query: &HashMap<String, String>) -> Result<JobFilter, 
                 Ok(n) => filter.offset = Some(n),
                 Err(_) => bad("must be a whole number, 0 or more".into()),
             },
+            "sort" => match value.parse::<JobSort>() {
+                Ok(k) => filter.sort = Some(k),
+                Err(e) => bad(e.to_string()),
+            },
+            "order" => match value.parse::<SortOrder>() {
+                Ok(o) => filter.order = Some(o),
+                Err(e) => bad(e.to_string()),
+            },
             _ => {}
         }
     }
@@ -171,7 +186,8 @@ pub(crate) fn filter_from(query: &HashMap<String, String>) -> Result<JobFilter, 
     }
 }
 
-/// List jobs, newest first; the total is in `x-total-count`.
+/// List jobs, newest first unless `sort` / `order` say otherwise; the total is in
+/// `x-total-count`.
 #[utoipa::path(get, path = "/benchmarks/jobs", tag = "benchmarks", params(JobQuery),
     responses((status = 200, description = "Jobs (full results are never included)", body = [BenchmarkJob]),
               (status = 422, description = "A filter is invalid", body = ErrorBody)))]
@@ -298,5 +314,40 @@ async fn publish(state: &AppState, job_id: &str, body: JobEventBody) {
     };
     if let Err(e) = state.bus.publish(&event).await {
         tracing::warn!(%job_id, "cannot publish an event: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn sort_and_order_are_read_and_default_to_none() {
+        let filter = filter_from(&query(&[("sort", "completed_at"), ("order", "asc")])).unwrap();
+        assert_eq!(filter.sort, Some(JobSort::CompletedAt));
+        assert_eq!(filter.order, Some(SortOrder::Asc));
+        let filter = filter_from(&query(&[])).unwrap();
+        assert_eq!((filter.sort, filter.order), (None, None));
+    }
+
+    #[test]
+    fn bad_sort_and_order_are_422s_naming_the_field() {
+        for (key, value) in [
+            ("sort", "progress"),
+            ("sort", "job_id; DROP"),
+            ("order", "up"),
+        ] {
+            let response = filter_from(&query(&[(key, value)]))
+                .unwrap_err()
+                .into_response();
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        }
     }
 }

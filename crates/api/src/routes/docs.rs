@@ -5,7 +5,8 @@
 use axum::response::{Html, IntoResponse};
 use axum::Json;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobStatus, JobSummary, StartRequest, TestType,
+    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobSort, JobStatus, JobSummary, SortOrder,
+    StartRequest, TestType,
 };
 use utoipa::OpenApi;
 
@@ -39,6 +40,8 @@ use crate::error::ErrorBody;
         StartResponse,
         BenchmarkJob,
         JobStatus,
+        JobSort,
+        SortOrder,
         TestType,
         JobSummary,
         JobEvent,

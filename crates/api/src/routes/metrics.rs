@@ -17,7 +17,7 @@ use super::benchmarks::JobQuery;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
-/// Completed jobs with their headline numbers.
+/// Completed jobs with their headline numbers (same filters, sort and order as the job list).
 #[utoipa::path(get, path = "/metrics/results", tag = "metrics", params(JobQuery),
     responses((status = 200, body = [Object]), (status = 422, body = ErrorBody)))]
 pub(crate) async fn results(
