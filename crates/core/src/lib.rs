@@ -7,6 +7,7 @@
 //! too: a [`spec::BenchmarkSpec`] that passed [`spec::BenchmarkSpec::validate`] is runnable.
 #![deny(missing_docs)]
 
+pub mod distribution;
 pub mod duration;
 pub mod error_kind;
 pub mod histogram;
@@ -17,6 +18,7 @@ pub mod result;
 pub mod spec;
 pub mod start;
 
+pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{
     BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobSort, JobStatus, JobSummary, SortOrder,
