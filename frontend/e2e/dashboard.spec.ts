@@ -1,0 +1,163 @@
+import { expect, test } from '@playwright/test';
+import { canvasHasInk, shot, startJob, waitFor, watchErrors } from './helpers';
+
+test.describe.configure({ mode: 'serial' });
+
+test('every page loads with no console errors', async ({ page }) => {
+	const errors = watchErrors(page);
+	const pages: [string, string][] = [
+		['/', 'Service Mesh Benchmark Dashboard'],
+		['/benchmarks', 'Benchmarks'],
+		['/metrics', 'Metrics'],
+		['/probes', 'eBPF Probes'],
+		['/reports', 'Reports'],
+		['/kubernetes', 'Kubernetes']
+	];
+	for (const [path, heading] of pages) {
+		await page.goto(path);
+		await expect(page.getByRole('heading', { level: 1, name: heading })).toBeVisible();
+		await expect(page.getByText('Loading…')).toHaveCount(0);
+		await shot(page, `page${path === '/' ? '-dashboard' : path.replace(/\//g, '-')}`);
+	}
+	// The states the server reports without a cluster or a probe are shown, not hidden.
+	await page.goto('/kubernetes');
+	await expect(page.getByTestId('k8s-not-configured')).toContainText('KUBECONFIG');
+	await page.goto('/probes');
+	await expect(page.getByTestId('probe-availability')).toContainText('not available');
+	await page.goto('/');
+	await expect(page.getByTestId('health')).toContainText('ok');
+	expect(errors).toEqual([]);
+});
+
+test('a benchmark started from the form goes pending → running → completed without a reload', async ({ page }) => {
+	const errors = watchErrors(page);
+	await page.goto('/benchmarks');
+	await page.getByLabel('Duration (s)').fill('4');
+	await page.getByLabel('Connections').fill('4');
+	await page.locator('#mesh_type').fill('baseline');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	// A marker that a full reload would wipe out.
+	await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+	const status = page.getByTestId('status').first();
+	const seen = new Set<string>();
+	await expect
+		.poll(
+			async () => {
+				seen.add((await status.textContent())?.trim() ?? '');
+				return seen.has('completed');
+			},
+			{ timeout: 60_000, intervals: [100] }
+		)
+		.toBe(true);
+	expect(seen.has('running'), `statuses seen: ${[...seen].join(', ')}`).toBe(true);
+	expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+
+	// The result renders: numbers and non-empty charts.
+	await expect(page.getByTestId('percentiles')).toContainText('p99.9');
+	await expect(page.getByTestId('status-codes')).toContainText('HTTP 200');
+	for (const chart of ['spectrum-chart', 'histogram-chart', 'timeline-chart']) {
+		await expect.poll(() => canvasHasInk(page, chart), { message: chart }).toBe(true);
+	}
+	await shot(page, 'result');
+	expect(errors).toEqual([]);
+});
+
+test('the live chart grows while a job runs, and a running job can be cancelled', async ({ page, request }) => {
+	const errors = watchErrors(page);
+	const jobId = await startJob(request, { duration: 60, mesh_type: 'cancel-me' });
+	await page.goto(`/benchmarks/${jobId}`);
+	await expect(page.getByTestId('status').first()).toHaveText('running', { timeout: 30_000 });
+	await expect(page.getByTestId('live')).toContainText('second', { timeout: 15_000 });
+	await expect.poll(() => canvasHasInk(page, 'live-chart')).toBe(true);
+	await shot(page, 'live');
+	await page.getByRole('button', { name: 'Cancel job' }).click();
+	await expect(page.getByTestId('status').first()).toHaveText('cancelled', { timeout: 30_000 });
+	await shot(page, 'cancelled');
+	expect(errors).toEqual([]);
+});
+
+test('a bad form value shows the API’s message beside its field', async ({ page }) => {
+	const errors = watchErrors(page);
+	await page.goto('/benchmarks');
+	await page.getByLabel('Duration (s)').fill('0');
+	await page.getByLabel('Connections').fill('999999999');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await expect(page.getByTestId('error-duration')).toContainText('must be between');
+	await expect(page.getByTestId('error-concurrent_connections')).toContainText('must be between 1 and');
+	await expect(page.getByLabel('Duration (s)')).toHaveAttribute('aria-invalid', 'true');
+	await expect(page).toHaveURL(/\/benchmarks$/);
+	await shot(page, 'form-errors');
+	// The browser logs the 422 answer as a failed resource load; nothing else may appear.
+	expect(errors.filter((e) => !e.includes('422'))).toEqual([]);
+});
+
+test('two runs compare side by side, and the comparison exports', async ({ page, request }) => {
+	const errors = watchErrors(page);
+	const base = await startJob(request, { duration: 3, mesh_type: 'baseline' });
+	const mesh = await startJob(request, { duration: 3, mesh_type: 'istio', concurrent_connections: 8 });
+	await waitFor(request, base, 'completed');
+	await waitFor(request, mesh, 'completed');
+	await page.goto('/metrics');
+	await page.getByLabel(`Compare baseline run ${base.slice(0, 8)}`).check();
+	await page.getByLabel(`Compare istio run ${mesh.slice(0, 8)}`).check();
+	await expect(page.getByTestId('delta-table')).toContainText('(reference)');
+	await expect(page.getByTestId('delta-table')).toContainText('p99.99');
+	await expect(page.getByTestId('config-warning')).toContainText('connections');
+	await expect.poll(() => canvasHasInk(page, 'compare-chart')).toBe(true);
+	await expect(page).toHaveURL(new RegExp(`jobs=${base}%2C${mesh}|jobs=${base},${mesh}`));
+
+	const csvDownload = page.waitForEvent('download');
+	await page.getByRole('button', { name: 'Export CSV' }).click();
+	const csv = await csvDownload;
+	expect(csv.suggestedFilename()).toBe('meshbench-comparison.csv');
+	const jsonDownload = page.waitForEvent('download');
+	await page.getByRole('button', { name: 'Export JSON' }).click();
+	const json = await jsonDownload;
+	const { readFile } = await import('node:fs/promises');
+	const doc = JSON.parse(await readFile((await json.path()) as string, 'utf8'));
+	expect(doc.schema).toBe('meshbench.comparison.v1');
+	expect(doc.runs.map((r: { job_id: string }) => r.job_id)).toEqual([base, mesh]);
+	const csvText = await readFile((await csv.path()) as string, 'utf8');
+	expect(csvText.split('\n')[0]).toBe('metric,unit,job_id,run,value,delta,delta_pct');
+
+	await shot(page, 'comparison');
+	// Mesh-vs-baseline mode finds the latest runs of each.
+	await page.getByRole('tab', { name: 'Mesh vs baseline' }).click();
+	await page.getByLabel('Mesh', { exact: true }).fill('istio');
+	await page.getByRole('button', { name: 'Compare latest runs' }).click();
+	await expect(page.getByTestId('delta-table')).toContainText('istio');
+	await expect(page.getByTestId('mesh-summary')).toContainText('istio');
+	expect(errors).toEqual([]);
+});
+
+test('a report is generated from runs, listed and downloadable', async ({ page, request }) => {
+	const errors = watchErrors(page);
+	const jobs = await (await request.get('/metrics/results?limit=2')).json();
+	expect(jobs.length).toBeGreaterThan(0);
+	await page.goto('/reports');
+	await page.getByLabel('Title').fill('Nightly mesh check');
+	await page.getByLabel('Format').selectOption('markdown');
+	await page.locator(`input[value="${jobs[0].job_id}"]`).check();
+	await page.getByRole('button', { name: 'Generate report' }).click();
+	await expect(page.getByTestId('reports-table')).toContainText('Nightly mesh check');
+	const download = page.waitForEvent('download');
+	await page.getByRole('link', { name: 'Download' }).first().click();
+	const file = await download;
+	expect(file.suggestedFilename()).toMatch(/^meshbench-report-[0-9a-f]{8}\.md$/);
+	await shot(page, 'reports');
+	// No runs picked: the API's message appears beside the list.
+	await page.getByRole('button', { name: 'Generate report' }).click();
+	await expect(page.getByTestId('error-job_ids')).toBeVisible();
+	expect(errors.filter((e) => !e.includes('422'))).toEqual([]);
+});
+
+test('the theme switches between light and dark and is remembered', async ({ page }) => {
+	await page.goto('/');
+	const dark = await page.evaluate(() => document.documentElement.classList.contains('dark'));
+	await page.getByRole('button', { name: /Switch to (dark|light) theme/ }).click();
+	expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(!dark);
+	await page.reload();
+	expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(!dark);
+	await shot(page, 'theme');
+});

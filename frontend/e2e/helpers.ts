@@ -1,0 +1,47 @@
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { mkdirSync } from 'node:fs';
+
+/** Where every test leaves its screenshot. */
+export const SHOTS = 'e2e/screenshots';
+
+/** Saves a full-page screenshot named after the test. */
+export async function shot(page: Page, name: string): Promise<void> {
+	mkdirSync(SHOTS, { recursive: true });
+	await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+/** Collects console errors and uncaught exceptions of a page. */
+export function watchErrors(page: Page): string[] {
+	const errors: string[] = [];
+	page.on('console', (m) => {
+		if (m.type() === 'error') errors.push(m.text());
+	});
+	page.on('pageerror', (e) => errors.push(e.message));
+	return errors;
+}
+
+/** Starts a benchmark through the API and returns its job id. */
+export async function startJob(request: APIRequestContext, body: Record<string, unknown>): Promise<string> {
+	const r = await request.post('/benchmarks/start', { data: { test_type: 'http', concurrent_connections: 4, ...body } });
+	expect(r.status(), await r.text()).toBe(202);
+	return (await r.json()).job_id as string;
+}
+
+/** Waits until a job reaches `status` (through the API). */
+export async function waitFor(request: APIRequestContext, jobId: string, status: string): Promise<void> {
+	await expect
+		.poll(async () => (await (await request.get(`/benchmarks/jobs/${jobId}`)).json()).status, { timeout: 60_000 })
+		.toBe(status);
+}
+
+/** Whether a canvas has any drawn (non-transparent) pixel. */
+export async function canvasHasInk(page: Page, testid: string): Promise<boolean> {
+	return page.getByTestId(testid).evaluate((c: HTMLCanvasElement) => {
+		if (c.width === 0 || c.height === 0) return false;
+		const ctx = c.getContext('2d');
+		if (!ctx) return false;
+		const data = ctx.getImageData(0, 0, c.width, c.height).data;
+		for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) return true;
+		return false;
+	});
+}
