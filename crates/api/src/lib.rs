@@ -5,9 +5,11 @@
 #![deny(missing_docs)]
 
 mod error;
+mod report;
 mod routes;
 mod telemetry;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,6 +34,8 @@ pub struct ApiSettings {
     pub has_default_target: bool,
     /// Reported by `/health`.
     pub version: String,
+    /// `RESULTS_DIR`: generated reports are written to its `reports/` directory.
+    pub results_dir: PathBuf,
 }
 
 /// Everything a handler needs; cheap to clone.

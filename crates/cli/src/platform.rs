@@ -88,6 +88,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 allowed_origins: settings.allowed_origins.clone(),
                 has_default_target: true,
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                results_dir: settings.results_dir.clone(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),

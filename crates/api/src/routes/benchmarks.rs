@@ -7,9 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
+use meshbench_core::distribution::{distribution as summarize, Distribution};
+use meshbench_core::histogram;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobFilter, JobSort, JobStatus, SortOrder,
-    StartRequest, TestType,
+    BenchmarkJob, FieldError, JobDistribution, JobEvent, JobEventBody, JobFilter, JobSort,
+    JobStatus, SortOrder, StartRequest, TestType,
 };
 use meshbench_store::JobUpdate;
 use serde_json::{json, Value};
@@ -235,14 +237,62 @@ pub(crate) async fn result(
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let job = load(&state, &job_id).await?;
-    match state.store.get_result(&job_id).await? {
-        Some(result) => Ok(Json(result)),
-        None => Err(ApiError::new(
+    stored_result(&state, &job).await.map(Json)
+}
+
+/// The job's stored result, or a 404 `result_not_ready` saying what state the job is in.
+async fn stored_result(state: &AppState, job: &BenchmarkJob) -> Result<Value, ApiError> {
+    state.store.get_result(&job.job_id).await?.ok_or_else(|| {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "result_not_ready",
-            format!("job `{job_id}` is {} and has no result", job.status),
-        )),
-    }
+            format!("job `{}` is {} and has no result", job.job_id, job.status),
+        )
+    })
+}
+
+/// The latency and service-time distributions of a job's result, for charts: HdrHistogram's
+/// percentile spectrum (as `outputPercentileDistribution` prints it, ending at 100 %) and
+/// about 50 log-spaced buckets from min to max (empty buckets included).
+#[utoipa::path(get, path = "/benchmarks/jobs/{job_id}/distribution", tag = "benchmarks",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, body = JobDistribution),
+              (status = 404, description = "Unknown job (`job_not_found`) or no result yet (`result_not_ready`)", body = ErrorBody),
+              (status = 500, description = "The stored histogram cannot be decoded (`histogram_unreadable`)", body = ErrorBody)))]
+pub(crate) async fn distribution(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobDistribution>, ApiError> {
+    let job = load(&state, &job_id).await?;
+    let result = stored_result(&state, &job).await?;
+    Ok(Json(JobDistribution {
+        latency: stored_distribution(&job_id, &result, "histogram")?,
+        service_time: stored_distribution(&job_id, &result, "service_histogram")?,
+        job_id,
+    }))
+}
+
+/// The distribution of the base64 HDR histogram in `result[field]`; a 500 naming the field
+/// when it cannot be decoded (the data is the server's own, so not the client's fault).
+fn stored_distribution(
+    job_id: &str,
+    result: &Value,
+    field: &str,
+) -> Result<Distribution, ApiError> {
+    let decoded = match result.get(field).and_then(Value::as_str) {
+        Some(text) => histogram::decode_base64(text)
+            .map(|h| summarize(&h))
+            .map_err(|e| e.to_string()),
+        None => Err("it is missing".to_string()),
+    };
+    decoded.map_err(|cause| {
+        tracing::error!(%job_id, field, "stored histogram unreadable: {cause}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "histogram_unreadable",
+            format!("the stored result of job `{job_id}` has no readable `{field}`: {cause}"),
+        )
+    })
 }
 
 /// Cancels a pending job at once; asks the worker of a running job to stop (it does within

@@ -5,20 +5,25 @@
 use axum::response::{Html, IntoResponse};
 use axum::Json;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobEvent, JobEventBody, JobSort, JobStatus, JobSummary, SortOrder,
-    StartRequest, TestType,
+    BenchmarkJob, Bucket, Distribution, FieldError, JobDistribution, JobEvent, JobEventBody,
+    JobSort, JobStatus, JobSummary, SortOrder, SpectrumPoint, StartRequest, TestType,
 };
 use utoipa::OpenApi;
 
 use super::benchmarks::StartResponse;
+use super::health::{Capability, Health, KubernetesCapability};
+use super::reports::{GenerateReportRequest, Report};
 use crate::error::ErrorBody;
+use crate::report::{
+    PercentileOverhead, ReportDocument, ReportFormat, ReportJob, ReportOverhead, RunConfig,
+};
 
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "meshbench",
-        description = "Service mesh benchmarks: jobs, results, metrics and live events."
+        description = "Service mesh benchmarks: jobs, results, distributions, reports, metrics and live events."
     ),
     paths(
         super::health::health,
@@ -26,10 +31,16 @@ use crate::error::ErrorBody;
         super::benchmarks::list,
         super::benchmarks::get_job,
         super::benchmarks::result,
+        super::benchmarks::distribution,
         super::benchmarks::cancel,
         super::metrics::results,
         super::metrics::summary,
         super::metrics::prometheus,
+        super::reports::generate,
+        super::reports::list,
+        super::reports::get_report,
+        super::reports::download,
+        super::reports::shared,
         super::unavailable::probe_start,
         super::unavailable::probe_status,
         super::unavailable::kubernetes,
@@ -44,8 +55,23 @@ use crate::error::ErrorBody;
         SortOrder,
         TestType,
         JobSummary,
+        JobDistribution,
+        Distribution,
+        SpectrumPoint,
+        Bucket,
         JobEvent,
         JobEventBody,
+        Health,
+        Capability,
+        KubernetesCapability,
+        GenerateReportRequest,
+        Report,
+        ReportFormat,
+        ReportDocument,
+        ReportJob,
+        RunConfig,
+        ReportOverhead,
+        PercentileOverhead,
         FieldError,
         ErrorBody
     ))

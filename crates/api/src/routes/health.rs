@@ -1,20 +1,68 @@
-//! `GET /health`: is the server, its store and its queue alive, and how busy is it.
+//! `GET /health`: is the server, its store and its queue alive, how busy is it, and which
+//! optional parts (eBPF probe, Kubernetes) it can use and why not.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use meshbench_core::JobStatus;
-use serde_json::json;
+use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::unavailable::{KUBERNETES_NOT_CONFIGURED, PROBE_UNAVAILABLE};
 use crate::AppState;
 
-/// Liveness and readiness: store and queue reachability, active jobs, version.
+/// The answer of `/health`, healthy or not.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `healthy`, or `degraded` when the store or the queue is unreachable.
+    status: &'static str,
+    /// Server version.
+    version: String,
+    /// Server time, RFC 3339.
+    timestamp: String,
+    /// Seconds since the server started.
+    uptime_s: f64,
+    /// `ok` or `unreachable`.
+    store: &'static str,
+    /// `ok` or `unreachable`.
+    queue: &'static str,
+    /// Whether a Kubernetes cluster is connected (same as `kubernetes.configured`).
+    kubernetes_connected: bool,
+    /// The eBPF latency probe.
+    ebpf: Capability,
+    /// The Kubernetes integration.
+    kubernetes: KubernetesCapability,
+    /// Jobs pending or running.
+    active_jobs: u64,
+}
+
+/// Whether an optional part can be used, and why not.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Capability {
+    /// Usable now.
+    available: bool,
+    /// Why not, for a person to read (absent when available).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+/// Whether a Kubernetes cluster is configured, and why not.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct KubernetesCapability {
+    /// A cluster is configured.
+    configured: bool,
+    /// Why not, for a person to read (absent when configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+/// Liveness and readiness: store and queue reachability, active jobs, version, and whether
+/// the eBPF probe and Kubernetes can be used (with the reason when not).
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "Healthy: status, version, timestamp, store, queue, kubernetes_connected, active_jobs", body = Object),
-              (status = 503, description = "The store or the queue is unreachable", body = Object)))]
+    responses((status = 200, description = "Healthy", body = Health),
+              (status = 503, description = "The store or the queue is unreachable (`status: degraded`)", body = Health)))]
 pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store_ok = state.store.ping().await.is_ok();
     let queue_ok = state.queue.ping().await.is_ok();
@@ -27,16 +75,27 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Err(_) => 0,
     };
     let healthy = store_ok && queue_ok;
-    let body = json!({
-        "status": if healthy { "healthy" } else { "degraded" },
-        "version": state.settings.version,
-        "timestamp": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
-        "uptime_s": state.started.elapsed().as_secs_f64(),
-        "store": if store_ok { "ok" } else { "unreachable" },
-        "queue": if queue_ok { "ok" } else { "unreachable" },
-        "kubernetes_connected": false,
-        "active_jobs": active_jobs,
-    });
+    let reachable = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let body = Health {
+        status: if healthy { "healthy" } else { "degraded" },
+        version: state.settings.version.clone(),
+        timestamp: OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default(),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        store: reachable(store_ok),
+        queue: reachable(queue_ok),
+        kubernetes_connected: false,
+        ebpf: Capability {
+            available: false,
+            reason: Some(PROBE_UNAVAILABLE),
+        },
+        kubernetes: KubernetesCapability {
+            configured: false,
+            reason: Some(KUBERNETES_NOT_CONFIGURED),
+        },
+        active_jobs,
+    };
     let status = if healthy {
         StatusCode::OK
     } else {

@@ -7,6 +7,13 @@ use serde_json::{json, Value};
 use crate::error::ErrorBody;
 use crate::ApiError;
 
+/// Why the eBPF probe cannot run: `/ebpf/probe/*` and `/health` give the same reason.
+pub(crate) const PROBE_UNAVAILABLE: &str =
+    "the eBPF latency probe is not built into this server yet";
+/// Why the Kubernetes endpoints cannot answer: they and `/health` give the same reason.
+pub(crate) const KUBERNETES_NOT_CONFIGURED: &str =
+    "no Kubernetes cluster is configured (set KUBECONFIG)";
+
 /// Start the eBPF latency probe (not available yet: answers 503 with the reason).
 #[utoipa::path(post, path = "/ebpf/probe/start", tag = "ebpf",
     responses((status = 503, description = "Not available yet; the body says why", body = ErrorBody)))]
@@ -14,7 +21,7 @@ pub(crate) async fn probe_start() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "probe_unavailable",
-        "the eBPF latency probe is not built into this server yet",
+        PROBE_UNAVAILABLE,
     )
 }
 
@@ -24,7 +31,7 @@ pub(crate) async fn probe_start() -> ApiError {
 pub(crate) async fn probe_status() -> Json<Value> {
     Json(json!({
         "available": false,
-        "reason": "the eBPF latency probe is not built into this server yet",
+        "reason": PROBE_UNAVAILABLE,
         "running": false,
     }))
 }
@@ -36,7 +43,7 @@ pub(crate) async fn kubernetes() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "kubernetes_not_configured",
-        "no Kubernetes cluster is configured (set KUBECONFIG)",
+        KUBERNETES_NOT_CONFIGURED,
     )
 }
 
