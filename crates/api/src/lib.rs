@@ -36,6 +36,9 @@ pub struct ApiSettings {
     pub version: String,
     /// `RESULTS_DIR`: generated reports are written to its `reports/` directory.
     pub results_dir: PathBuf,
+    /// Serve the dashboard from this directory instead of the files built into the binary
+    /// (`MESHBENCH_DASHBOARD_DIR`).
+    pub dashboard_dir: Option<PathBuf>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -55,13 +58,18 @@ pub struct AppState {
     pub telemetry: Arc<ApiTelemetry>,
 }
 
-/// The whole API as an axum router.
+/// The whole API as an axum router, with the dashboard served in front of it.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.allowed_origins);
     routes::routes()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::observe,
+        ))
+        // Outside the telemetry: dashboard files are not API requests.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::dashboard::serve,
         ))
         .layer(cors)
         .with_state(state)

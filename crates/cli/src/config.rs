@@ -45,6 +45,9 @@ pub mod vars {
     pub const MAX_RATE: &str = "MESHBENCH_MAX_RATE";
     /// Largest request body accepted, bytes.
     pub const MAX_BODY_BYTES: &str = "MESHBENCH_MAX_BODY_BYTES";
+    /// Serve the dashboard from this directory (a `frontend/build`) instead of the files
+    /// built into the binary.
+    pub const DASHBOARD_DIR: &str = "MESHBENCH_DASHBOARD_DIR";
 }
 
 /// Resolved platform settings.
@@ -57,6 +60,7 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     pub results_dir: PathBuf,
     pub data_dir: PathBuf,
+    pub dashboard_dir: Option<PathBuf>,
     pub target_addr: SocketAddr,
     pub workers: usize,
     pub lease: Duration,
@@ -132,6 +136,7 @@ impl Settings {
                 .unwrap_or_else(|| "results".into())
                 .into(),
             data_dir: get(vars::DATA_DIR).unwrap_or_else(|| "data".into()).into(),
+            dashboard_dir: get(vars::DASHBOARD_DIR).map(PathBuf::from),
             target_addr,
             workers: number(vars::WORKERS, 1)? as usize,
             lease,

@@ -89,6 +89,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 has_default_target: true,
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 results_dir: settings.results_dir.clone(),
+                dashboard_dir: settings.dashboard_dir.clone(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),

@@ -2,6 +2,7 @@
 
 pub(crate) mod benchmarks;
 mod body;
+pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod metrics;
