@@ -87,3 +87,44 @@ pub(crate) async fn openapi_json() -> impl IntoResponse {
 pub(crate) async fn page() -> Html<&'static str> {
     Html(include_str!("docs.html"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard's TypeScript types are generated from this committed copy of the
+    /// document; this fails when the server's document has moved on without it.
+    #[test]
+    fn openapi_snapshot() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../frontend/src/lib/openapi.json");
+        let mut current = serde_json::to_string_pretty(&ApiDoc::openapi()).unwrap();
+        current.push('\n');
+        if std::env::var_os("MESHBENCH_BLESS").is_some_and(|v| v == "1") {
+            std::fs::write(&path, &current).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "{} is not the server's current OpenAPI document.\nRefresh it with \
+             `MESHBENCH_BLESS=1 cargo test -p meshbench-api openapi_snapshot`, then run \
+             `npm run gen:api` in frontend/ and commit both.",
+            path.display()
+        );
+    }
+
+    /// Client generators name functions after operation ids; two handlers of the same
+    /// name in different modules must not collide.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap();
+                assert!(seen.insert(id.to_string()), "operationId `{id}` twice");
+            }
+        }
+    }
+}
