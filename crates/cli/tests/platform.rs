@@ -95,6 +95,8 @@ struct Setup {
     redis_url: Option<String>,
     /// `MESHBENCH_WORKERS` for `serve`.
     workers: u32,
+    /// More environment variables.
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -127,6 +129,9 @@ fn command(scratch: &Scratch, setup: &Setup, args: &[&str], port: Option<u16>) -
     }
     if let Some(url) = &setup.redis_url {
         cmd.env("REDIS_URL", url);
+    }
+    for (key, value) in &setup.env {
+        cmd.env(key, value);
     }
     cmd
 }
@@ -386,13 +391,33 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Resp {
 }
 
 fn try_http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
+    try_http_with(port, method, path, &[], body)
+}
+
+/// `http` with extra request headers.
+fn http_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+    try_http_with(port, method, path, headers, None)
+        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
+}
+
+fn try_http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Resp> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+         Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes())?;
@@ -826,6 +851,7 @@ fn redis_setup(pg: &PgDb, redis: &RedisDb) -> Setup {
         database_url: Some(pg.url()),
         redis_url: Some(redis.url()),
         workers: 0,
+        env: Vec::new(),
     }
 }
 
@@ -1050,12 +1076,35 @@ fn list_and_filter_jobs() {
     let page = server.get("/benchmarks/jobs?limit=2&offset=4");
     assert_eq!(ids_of(&page), all_ids[4..].to_vec());
 
+    // Sorted by a whitelisted column, either way; the job id breaks ties, so the two
+    // orders are exact reverses.
+    let asc = server.get("/benchmarks/jobs?sort=namespace&order=asc");
+    assert_eq!(asc.status, 200, "{}", asc.body);
+    let namespaces: Vec<String> = asc
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["namespace"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(namespaces, ["default", "default", "ns-a", "ns-a", "ns-b"]);
+    let mut desc = ids_of(&server.get("/benchmarks/jobs?sort=namespace&order=desc"));
+    desc.reverse();
+    assert_eq!(desc, ids_of(&asc));
+    let oldest_first = ids_of(&server.get("/benchmarks/jobs?order=asc"));
+    assert_eq!(
+        oldest_first,
+        all_ids.iter().rev().cloned().collect::<Vec<_>>()
+    );
+
     for (query, field) in [
         ("status=bogus", "status"),
         ("limit=0", "limit"),
         ("offset=-1", "offset"),
         ("test_type=ftp", "test_type"),
         ("since=yesterday", "since"),
+        ("sort=progress", "sort"),
+        ("order=sideways", "order"),
     ] {
         let r = server.get(&format!("/benchmarks/jobs?{query}"));
         assert_eq!(r.status, 422, "{query}: {}", r.body);
@@ -1449,6 +1498,12 @@ fn openapi_document_and_docs_page_describe_every_endpoint() {
         "/ebpf/probe/start",
         "/ebpf/probe/status",
         "/ws",
+        "/benchmarks/jobs/{job_id}/distribution",
+        "/reports",
+        "/reports/generate",
+        "/reports/{report_id}",
+        "/reports/{report_id}/download",
+        "/reports/shared/{share_token}",
     ] {
         assert!(
             paths.contains_key(path),
@@ -1478,4 +1533,268 @@ fn openapi_document_and_docs_page_describe_every_endpoint() {
         page.body.contains("/openapi.json"),
         "the docs page loads the generated document"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Distributions and reports from real runs
+
+fn reports_from_real_runs(scratch: &Scratch, setup: &Setup) {
+    let server = Server::start(scratch, setup);
+    let baseline = server.start_job(&light_job(1));
+    let mut body = light_job(1);
+    body["mesh_type"] = json!("istio");
+    let mesh = server.start_job(&body);
+    for id in [&baseline, &mesh] {
+        let job = server.wait_status(id, &FINISHED, Duration::from_secs(20));
+        assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    }
+
+    let r = server.get(&format!("/benchmarks/jobs/{mesh}/distribution"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = r.json();
+    assert_eq!(d["job_id"], mesh.as_str());
+    let result = server
+        .get(&format!("/benchmarks/jobs/{mesh}/result"))
+        .json();
+    for (key, summary) in [
+        ("latency", "latency_us"),
+        ("service_time", "service_time_us"),
+    ] {
+        let dist = &d[key];
+        let total = dist["total_count"].as_u64().unwrap();
+        assert!(total > 0, "{dist}");
+        assert_eq!(dist["max_us"], result[summary]["max"], "{key}");
+        let spectrum = dist["spectrum"].as_array().unwrap();
+        let last = spectrum.last().unwrap();
+        assert_eq!(last["percentile"], 100.0);
+        assert_eq!(last["value_us"], dist["max_us"]);
+        assert_eq!(last["count"].as_u64(), Some(total));
+        let p50 = spectrum.iter().find(|p| p["percentile"] == 50.0).unwrap();
+        assert_eq!(p50["value_us"], result[summary]["p50"], "{key}");
+        let buckets = dist["buckets"].as_array().unwrap();
+        let sum: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+        assert_eq!(sum, total, "{key}");
+    }
+    let r = server.get("/benchmarks/jobs/00000000-0000-4000-8000-000000000000/distribution");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "job_not_found");
+
+    let r = server.post(
+        "/reports/generate",
+        &json!({"job_ids": [baseline, mesh], "title": "Istio vs <b>baseline</b>"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let report = r.json();
+    let id = report["report_id"].as_str().unwrap().to_string();
+    assert_eq!(report["format"], "html");
+    assert_eq!(report["job_ids"], json!([baseline, mesh]));
+    let file = scratch.results().join("reports").join(format!("{id}.html"));
+    assert!(file.exists(), "{} missing", file.display());
+
+    let download = server.get(report["download_url"].as_str().unwrap());
+    assert_eq!(download.status, 200, "{}", download.body);
+    assert_eq!(
+        download.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        download.header("content-disposition"),
+        Some(
+            format!(
+                "attachment; filename=\"meshbench-report-{}.html\"",
+                &id[..8]
+            )
+            .as_str()
+        )
+    );
+    assert!(download
+        .body
+        .contains("Istio vs &lt;b&gt;baseline&lt;/b&gt;"));
+    assert!(download.body.contains(&mesh));
+    assert!(download.body.contains("Overhead vs baseline"));
+    let shared = server.get(report["share_url"].as_str().unwrap());
+    assert_eq!(shared.status, 200);
+    assert!(shared
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("inline;"));
+    assert_eq!(shared.body, download.body);
+
+    let r = server.post(
+        "/reports/generate",
+        &json!({"job_ids": [mesh], "format": "json"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let json_report = server.get(r.json()["download_url"].as_str().unwrap());
+    assert_eq!(json_report.header("content-type"), Some("application/json"));
+    let doc = json_report.json();
+    assert_eq!(doc["schema"], "meshbench.report.v1");
+    assert_eq!(doc["jobs"][0]["p50_us"], result["latency_us"]["p50"]);
+    assert_eq!(doc["jobs"][0]["requests"], result["requests"]);
+    assert!(doc["jobs"][0]["config"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+
+    let list = server.get("/reports");
+    assert_eq!(list.status, 200);
+    assert_eq!(total(&list), 2);
+    assert_eq!(list.json()[1]["report_id"], id.as_str());
+    let r = server.get(&format!("/reports/{id}"));
+    assert_eq!(r.json()["title"], "Istio vs <b>baseline</b>");
+
+    let r = server.post(
+        "/reports/generate",
+        &json!({"job_ids": [mesh, "nope"], "format": "pdf"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), ["format", "job_ids[1]"]);
+    let r = server.get("/reports/nope");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "report_not_found");
+}
+
+#[test]
+fn distribution_and_reports_on_sqlite() {
+    let scratch = Scratch::new("reports-sqlite");
+    reports_from_real_runs(&scratch, &Setup::sqlite(1));
+}
+
+#[test]
+fn distribution_and_reports_on_postgres() {
+    let scratch = Scratch::new("reports-pg");
+    let pg = PgDb::create();
+    let setup = Setup {
+        database_url: Some(pg.url()),
+        ..Setup::sqlite(1)
+    };
+    reports_from_real_runs(&scratch, &setup);
+}
+
+// ---------------------------------------------------------------------------------------
+// The dashboard, served from a build folder (MESHBENCH_DASHBOARD_DIR; the real build may
+// not exist where the tests run)
+
+const BROWSER_ACCEPT: (&str, &str) = (
+    "Accept",
+    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+);
+
+#[test]
+fn dashboard_is_served_beside_the_api() {
+    let scratch = Scratch::new("dashboard");
+    let build = scratch.0.join("build");
+    for (rel, text) in [
+        ("index.html", "<!doctype html><title>meshbench home</title>"),
+        ("200.html", "<!doctype html><title>meshbench spa</title>"),
+        (
+            "benchmarks.html",
+            "<!doctype html><title>meshbench benchmarks</title>",
+        ),
+        (
+            "_app/immutable/chunks/app.B1x2.js",
+            "export const answer = 42;",
+        ),
+        ("favicon.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+    ] {
+        let path = build.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let setup = Setup {
+        env: vec![(
+            "MESHBENCH_DASHBOARD_DIR".to_string(),
+            build.display().to_string(),
+        )],
+        ..Setup::sqlite(0)
+    };
+    let server = Server::start(&scratch, &setup);
+    let port = server.port;
+
+    let home = server.get("/");
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert_eq!(
+        home.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(home.body.contains("meshbench home"));
+
+    let asset = server.get("/_app/immutable/chunks/app.B1x2.js");
+    assert_eq!(asset.status, 200);
+    assert!(asset.header("content-type").unwrap().contains("javascript"));
+    assert_eq!(
+        asset.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(asset.body, "export const answer = 42;");
+    let etag = asset.header("etag").unwrap().to_string();
+    let cached = http_with(
+        port,
+        "GET",
+        "/_app/immutable/chunks/app.B1x2.js",
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(cached.status, 304);
+    assert_eq!(
+        server.get("/favicon.svg").header("cache-control"),
+        Some("no-cache")
+    );
+
+    // /metrics: the page for a browser, the exposition for everyone else.
+    let page = http_with(port, "GET", "/metrics", &[BROWSER_ACCEPT]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("meshbench spa"), "{}", page.body);
+    let exposition = server.get("/metrics");
+    assert_eq!(exposition.status, 200);
+    assert!(exposition
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(exposition
+        .body
+        .contains("meshbench_jobs{status=\"pending\"}"));
+
+    // Prerendered page; a job's page falls back to the SPA shell.
+    let page = http_with(port, "GET", "/benchmarks", &[BROWSER_ACCEPT]);
+    assert!(page.body.contains("meshbench benchmarks"), "{}", page.body);
+    let page = http_with(
+        port,
+        "GET",
+        "/benchmarks/3f2b8c1e-9d4a-4b7e-8f00-1234567890ab",
+        &[BROWSER_ACCEPT],
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("meshbench spa"), "{}", page.body);
+
+    // The API under the same prefixes is untouched, even for a browser.
+    let jobs = http_with(port, "GET", "/benchmarks/jobs", &[BROWSER_ACCEPT]);
+    assert_eq!(jobs.status, 200);
+    assert_eq!(jobs.json(), json!([]));
+    assert_eq!(total(&jobs), 0);
+    let health = server.get("/health").json();
+    assert_eq!(health["ebpf"]["available"], false);
+    assert_eq!(health["kubernetes"]["configured"], false);
+    assert_eq!(
+        health["kubernetes"]["reason"],
+        "no Kubernetes cluster is configured (set KUBECONFIG)"
+    );
+    assert_eq!(
+        health["ebpf"]["reason"],
+        server.get("/ebpf/probe/status").json()["reason"]
+    );
+    drop(server);
+
+    // No build: `/` says how to make one; the API works as before.
+    std::fs::remove_dir_all(&build).unwrap();
+    let server = Server::start(&scratch, &setup);
+    let home = http_with(server.port, "GET", "/", &[BROWSER_ACCEPT]);
+    assert_eq!(home.status, 503);
+    assert!(
+        home.body.contains("npm --prefix frontend ci"),
+        "{}",
+        home.body
+    );
+    let metrics = http_with(server.port, "GET", "/metrics", &[BROWSER_ACCEPT]);
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.body.contains("meshbench_jobs"));
 }
