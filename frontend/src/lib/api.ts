@@ -172,7 +172,7 @@ export const reportsAPI = {
 	get: (reportId: string) => call<Report>('GET', `/reports/${enc(reportId)}`),
 	downloadUrl: (report: Report) => `${API_BASE_URL}${report.download_url}`,
 	shareUrl: (report: Report, origin: string) =>
-		new URL(report.share_url, API_BASE_URL || origin).toString()
+		report.share_url ? new URL(report.share_url, API_BASE_URL || origin).toString() : null
 };
 
 /** Server health (a degraded server answers 503 with the same body). */

@@ -24,10 +24,10 @@ export type StartResponse = S['StartResponse'];
 export type FieldError = S['FieldError'];
 /** The error body of every failed call. */
 export type ErrorBody = S['ErrorBody'];
-/** A latency distribution of a finished job. */
-export type Distribution = S['Distribution'];
+/** The latency and service-time distributions of a finished job. */
+export type Distribution = S['JobDistribution'];
 /** One side (latency or service time) of a distribution. */
-export type DistributionSide = S['DistributionSide'];
+export type DistributionSide = S['Distribution'];
 /** A point of a percentile spectrum. */
 export type SpectrumPoint = S['SpectrumPoint'];
 /** A generated report. */
@@ -114,19 +114,8 @@ export interface MetricsSummary {
 	}[];
 }
 
-/** `/health`. */
-export interface Health {
-	status: 'healthy' | 'degraded';
-	version: string;
-	timestamp: string;
-	uptime_s: number;
-	store: string;
-	queue: string;
-	kubernetes_connected: boolean;
-	active_jobs: number;
-	ebpf?: { available: boolean; reason?: string };
-	kubernetes?: { configured: boolean; reason?: string };
-}
+/** `/health` (a degraded server answers 503 with the same body). */
+export type Health = S['Health'];
 
 /** `/ebpf/probe/status`. */
 export interface ProbeStatus {
