@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { canvasHasInk, shot, startJob, waitFor, watchErrors } from './helpers';
 
-test.describe.configure({ mode: 'serial' });
+// Runs in file order (one worker): the report test uses the runs the earlier tests made.
 
 test('every page loads with no console errors', async ({ page }) => {
 	const errors = watchErrors(page);

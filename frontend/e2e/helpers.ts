@@ -17,6 +17,10 @@ export function watchErrors(page: Page): string[] {
 		if (m.type() === 'error') errors.push(m.text());
 	});
 	page.on('pageerror', (e) => errors.push(e.message));
+	// Chrome's console line for a failed load has no URL; record which one it was.
+	page.on('response', (r) => {
+		if (r.status() >= 400) errors.push(`HTTP ${r.status()} ${new URL(r.url()).pathname}`);
+	});
 	return errors;
 }
 

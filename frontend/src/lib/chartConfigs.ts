@@ -7,6 +7,14 @@ import { formatLatency, formatCount } from './format';
 
 const latencyTick = (v: number | string) => formatLatency(Number(v));
 
+/** Log-axis labels only at 1, 2 and 5 of each decade, so they never crowd. */
+const logLatencyTick = (v: number | string) => {
+	const n = Number(v);
+	if (!(n > 0)) return '';
+	const mantissa = Math.round(n / 10 ** Math.floor(Math.log10(n) + 1e-9));
+	return [1, 2, 5].includes(mantissa) ? formatLatency(n) : '';
+};
+
 /** Overlaid percentile spectra on a log axis from 50 % to 99.999 %. */
 export function spectrumConfig(series: { label: string; points: SpectrumXY[] }[]): ChartConfiguration {
 	const maxX = Math.max(100_000, ...series.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite));
@@ -43,7 +51,7 @@ export function spectrumConfig(series: { label: string; points: SpectrumXY[] }[]
 				y: {
 					type: 'logarithmic',
 					title: { display: true, text: 'latency' },
-					ticks: { callback: latencyTick }
+					ticks: { callback: logLatencyTick, autoSkip: false }
 				}
 			},
 			plugins: {
