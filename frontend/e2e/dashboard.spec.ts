@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { canvasHasInk, shot, startJob, waitFor, watchErrors } from './helpers';
+import { canvasHasInk, chartPoints, shot, startJob, waitFor, watchErrors } from './helpers';
 
 // Runs in file order (one worker): the report test uses the runs the earlier tests made.
 
@@ -29,35 +29,52 @@ test('every page loads with no console errors', async ({ page }) => {
 	expect(errors).toEqual([]);
 });
 
-test('a benchmark started from the form goes pending → running → completed without a reload', async ({ page }) => {
+test('a benchmark started from the form goes pending → running → completed without a reload', async ({ page, request }) => {
 	const errors = watchErrors(page);
+	// Keep the one in-process worker busy, so the new job is seen waiting first.
+	const blocker = await startJob(request, { duration: 3, mesh_type: 'blocker' });
+	await waitFor(request, blocker, 'running');
 	await page.goto('/benchmarks');
+	await expect(page.getByTestId('socket-state')).toContainText('live');
 	await page.getByLabel('Duration (s)').fill('4');
 	await page.getByLabel('Connections').fill('4');
 	await page.locator('#mesh_type').fill('baseline');
 	await page.getByRole('button', { name: 'Start benchmark' }).click();
 	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	const jobPath = new URL(page.url()).pathname;
+	// Count the page's own fetches of the job: only the WebSocket may move it along.
+	let jobFetches = 0;
+	page.on('request', (r) => {
+		if (new URL(r.url()).pathname === `${jobPath.replace('/benchmarks/', '/benchmarks/jobs/')}`) jobFetches++;
+	});
 	// A marker that a full reload would wipe out.
 	await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
 	const status = page.getByTestId('status').first();
-	const seen = new Set<string>();
+	const seen: string[] = [];
+	let fetchesWhenRunning = -1;
 	await expect
 		.poll(
 			async () => {
-				seen.add((await status.textContent())?.trim() ?? '');
-				return seen.has('completed');
+				const now = (await status.textContent())?.trim() ?? '';
+				if (seen[seen.length - 1] !== now) seen.push(now);
+				if (now === 'running' && fetchesWhenRunning < 0) fetchesWhenRunning = jobFetches;
+				return now;
 			},
 			{ timeout: 60_000, intervals: [100] }
 		)
-		.toBe(true);
-	expect(seen.has('running'), `statuses seen: ${[...seen].join(', ')}`).toBe(true);
+		.toBe('completed');
+	expect(seen, `statuses seen: ${seen.join(' → ')}`).toEqual(['pending', 'running', 'completed']);
+	// No fetch moved it to running (at most the page's first load had happened by then).
+	expect(fetchesWhenRunning).toBeGreaterThanOrEqual(0);
+	expect(fetchesWhenRunning).toBeLessThanOrEqual(1);
 	expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
 
-	// The result renders: numbers and non-empty charts.
+	// The result renders: numbers and charts that hold data.
 	await expect(page.getByTestId('percentiles')).toContainText('p99.9');
 	await expect(page.getByTestId('status-codes')).toContainText('HTTP 200');
 	for (const chart of ['spectrum-chart', 'histogram-chart', 'timeline-chart']) {
-		await expect.poll(() => canvasHasInk(page, chart), { message: chart }).toBe(true);
+		await expect.poll(() => chartPoints(page, chart), { message: chart }).toBeGreaterThan(2);
+		expect(await canvasHasInk(page, chart)).toBe(true);
 	}
 	await shot(page, 'result');
 	expect(errors).toEqual([]);
@@ -68,8 +85,12 @@ test('the live chart grows while a job runs, and a running job can be cancelled'
 	const jobId = await startJob(request, { duration: 60, mesh_type: 'cancel-me' });
 	await page.goto(`/benchmarks/${jobId}`);
 	await expect(page.getByTestId('status').first()).toHaveText('running', { timeout: 30_000 });
-	await expect(page.getByTestId('live')).toContainText('second', { timeout: 15_000 });
-	await expect.poll(() => canvasHasInk(page, 'live-chart')).toBe(true);
+	await expect(page.getByTestId('live')).toContainText(/second -?\d+:/, { timeout: 15_000 });
+	// The chart grows by one second at a time, over the socket.
+	const first = await chartPoints(page, 'live-chart');
+	expect(first).toBeGreaterThan(0);
+	await expect.poll(() => chartPoints(page, 'live-chart'), { timeout: 10_000 }).toBeGreaterThan(first);
+	expect(await canvasHasInk(page, 'live-chart')).toBe(true);
 	await shot(page, 'live');
 	await page.getByRole('button', { name: 'Cancel job' }).click();
 	await expect(page.getByTestId('status').first()).toHaveText('cancelled', { timeout: 30_000 });
@@ -104,7 +125,8 @@ test('two runs compare side by side, and the comparison exports', async ({ page,
 	await expect(page.getByTestId('delta-table')).toContainText('(reference)');
 	await expect(page.getByTestId('delta-table')).toContainText('p99.99');
 	await expect(page.getByTestId('config-warning')).toContainText('connections');
-	await expect.poll(() => canvasHasInk(page, 'compare-chart')).toBe(true);
+	await expect.poll(() => chartPoints(page, 'compare-chart')).toBeGreaterThan(4);
+	expect(await canvasHasInk(page, 'compare-chart')).toBe(true);
 	await expect(page).toHaveURL(new RegExp(`jobs=${base}%2C${mesh}|jobs=${base},${mesh}`));
 
 	const csvDownload = page.waitForEvent('download');
@@ -122,11 +144,17 @@ test('two runs compare side by side, and the comparison exports', async ({ page,
 	expect(csvText.split('\n')[0]).toBe('metric,unit,job_id,run,value,delta,delta_pct');
 
 	await shot(page, 'comparison');
-	// Mesh-vs-baseline mode finds the latest runs of each.
-	await page.getByRole('tab', { name: 'Mesh vs baseline' }).click();
+	// Mesh-vs-baseline mode, from a page with nothing picked, finds the latest run of each.
+	await page.goto('/metrics');
+	await expect(page.getByTestId('delta-table')).toHaveCount(0);
+	await page.getByRole('button', { name: 'Mesh vs baseline' }).click();
+	await page.getByLabel('Mesh', { exact: true }).fill('baseline');
+	await page.getByRole('button', { name: 'Compare latest runs' }).click();
+	await expect(page.getByTestId('mesh-message')).toContainText('other than baseline');
 	await page.getByLabel('Mesh', { exact: true }).fill('istio');
 	await page.getByRole('button', { name: 'Compare latest runs' }).click();
-	await expect(page.getByTestId('delta-table')).toContainText('istio');
+	await expect(page).toHaveURL(/jobs=/);
+	await expect(page.getByTestId('delta-table')).toContainText(`istio · ${mesh.slice(0, 8)}`);
 	await expect(page.getByTestId('mesh-summary')).toContainText('istio');
 	expect(errors).toEqual([]);
 });

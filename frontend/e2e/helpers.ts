@@ -49,3 +49,8 @@ export async function canvasHasInk(page: Page, testid: string): Promise<boolean>
 		return false;
 	});
 }
+
+/** How many data points a chart holds (bare axes and legend hold none). */
+export async function chartPoints(page: Page, testid: string): Promise<number> {
+	return Number(await page.getByTestId(testid).getAttribute('data-points'));
+}

@@ -18,5 +18,5 @@ fi
 data=$(mktemp -d /tmp/meshbench-e2e.XXXXXX)
 unset DATABASE_URL REDIS_URL KUBECONFIG
 export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
-	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 RUST_LOG="${RUST_LOG:-warn}"
+	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS=1 RUST_LOG="${RUST_LOG:-warn}"
 exec "$bin" serve

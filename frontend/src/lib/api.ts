@@ -93,7 +93,12 @@ async function call<T>(
 	} catch (e) {
 		throw new ApiError(0, 'unreachable', `cannot reach the meshbench API: ${(e as Error).message}`);
 	}
-	const text = await response.text();
+	let text: string;
+	try {
+		text = await response.text();
+	} catch (e) {
+		throw new ApiError(0, 'unreachable', `the connection to the meshbench API broke: ${(e as Error).message}`);
+	}
 	let body: unknown = undefined;
 	if (text) {
 		try {
@@ -172,7 +177,7 @@ export const reportsAPI = {
 	get: (reportId: string) => call<Report>('GET', `/reports/${enc(reportId)}`),
 	downloadUrl: (report: Report) => `${API_BASE_URL}${report.download_url}`,
 	shareUrl: (report: Report, origin: string) =>
-		report.share_url ? new URL(report.share_url, API_BASE_URL || origin).toString() : null
+		report.share_url ? (API_BASE_URL ? `${API_BASE_URL}${report.share_url}` : new URL(report.share_url, origin).toString()) : null
 };
 
 /** Server health (a degraded server answers 503 with the same body). */

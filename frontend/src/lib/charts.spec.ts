@@ -115,6 +115,22 @@ describe('timeline and live points', () => {
 	});
 });
 
+describe('spectrum edge cases', () => {
+	it('starts at 50 % even when the first point is above it', () => {
+		const s = spectrumSeries([
+			{ percentile: 60, value_us: 5, count: 6 },
+			{ percentile: 100, value_us: 9, count: 10 }
+		]);
+		expect(s[0]).toEqual({ x: 2, y: 5, percentile: 50 });
+	});
+	it('draws a flat line when every value is the same', () => {
+		const s = spectrumSeries([{ percentile: 100, value_us: 42, count: 3 }]);
+		expect(s.map((p) => p.y)).toEqual([42, 42]);
+		expect(s[0].x).toBe(2);
+		expect(s[1].x).toBeCloseTo(100_000);
+	});
+});
+
 describe('histogram bars', () => {
 	it('labels buckets by their upper bound', () => {
 		const bars = histogramBars({
@@ -151,6 +167,7 @@ describe('compareRuns', () => {
 		expect(c.throughput.percents[1]).toBeCloseTo(-20);
 		expect(c.errorRate.values[0]).toBeCloseTo(0.1);
 		expect(c.errorRate.deltas[1]).toBeCloseTo(0.9);
+		expect(c.httpErrorRate.values).toEqual([0, 0]);
 		// The mesh label differs by design; nothing else does.
 		expect(c.differences).toEqual([]);
 	});
@@ -169,7 +186,7 @@ describe('compareRuns', () => {
 		]);
 		const csv = comparisonCsv(c).trim().split('\n');
 		expect(csv[0]).toBe('metric,unit,job_id,run,value,delta,delta_pct');
-		expect(csv).toHaveLength(1 + (9 + 2) * 2);
+		expect(csv).toHaveLength(1 + (9 + 3) * 2);
 		expect(csv[1]).toBe('p50,us,a,"baseline, ""quoted""",900,,');
 		expect(csv[2]).toBe('p50,us,b,istio,1350,450,50');
 		const doc = JSON.parse(comparisonJson(c, new Date('2026-01-01T00:00:00Z')));
@@ -180,9 +197,30 @@ describe('compareRuns', () => {
 		expect(doc.runs[0].latency_delta_us).toBeNull();
 		expect(doc.runs[1].rps_delta_pct).toBe(-20);
 	});
+
+	it('counts HTTP error statuses apart from transport errors', () => {
+		const failing = result({ requests: 1000, errors: 0, status_codes: { '200': 900, '503': 80, '404': 20 } });
+		const c = compareRuns([
+			{ jobId: 'a', label: 'baseline', result: base },
+			{ jobId: 'b', label: 'istio', result: failing }
+		]);
+		expect(c.httpErrorRate.values[1]).toBeCloseTo(10);
+		expect(c.errorRate.values[1]).toBe(0);
+	});
+
+	it('keeps user-chosen labels from becoming spreadsheet formulas', () => {
+		const c = compareRuns([
+			{ jobId: 'a', label: '=HYPERLINK("x")', result: base },
+			{ jobId: 'b', label: 'istio', result: mesh }
+		]);
+		expect(comparisonCsv(c).split('\n')[1]).toContain(`"'=HYPERLINK(""x"")"`);
+	});
 });
 
 describe('small helpers', () => {
+	it('shares codes and errors out of all requests when given the total', () => {
+		expect(breakdown({ timeout: 5 }, 100)).toEqual([{ key: 'timeout', count: 5, share: 0.05 }]);
+	});
 	it('orders status codes by count with shares', () => {
 		expect(breakdown({ '200': 90, '503': 10 })).toEqual([
 			{ key: '200', count: 90, share: 0.9 },

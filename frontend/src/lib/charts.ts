@@ -41,13 +41,9 @@ export const SPECTRUM_TICKS: { x: number; label: string }[] = [
 export function spectrumSeries(points: SpectrumPoint[], from = 50, to = 99.999): SpectrumXY[] {
 	const maxX = spectrumX(to);
 	const out: SpectrumXY[] = [];
-	let lastBelow: SpectrumPoint | undefined;
 	for (const p of points) {
-		if (p.percentile < from) {
-			lastBelow = p;
-			continue;
-		}
-		if (out.length === 0 && lastBelow && p.percentile > from) {
+		if (p.percentile < from) continue;
+		if (out.length === 0 && p.percentile > from) {
 			// Start the line exactly at `from` with the value in force there.
 			out.push({ x: spectrumX(from), y: p.value_us, percentile: from });
 		}
@@ -65,6 +61,10 @@ export function spectrumSeries(points: SpectrumPoint[], from = 50, to = 99.999):
 	if (out.length === 0 && points.length) {
 		const last = points[points.length - 1];
 		out.push({ x: spectrumX(from), y: last.value_us, percentile: from });
+	}
+	if (out.length === 1) {
+		// Every value the same: a flat line across the axis, not an invisible dot.
+		out.push({ x: maxX, y: out[0].y, percentile: 100 });
 	}
 	return out;
 }
@@ -137,7 +137,17 @@ export interface Comparison {
 	latency: DeltaRow[];
 	throughput: DeltaRow;
 	errorRate: DeltaRow;
+	httpErrorRate: DeltaRow;
 	differences: ConfigDifference[];
+}
+
+/** Share of requests (percent) answered with an HTTP status of 400 or above. */
+export function httpErrorPercent(result: BenchmarkResult): number {
+	if (!result.requests) return 0;
+	const bad = Object.entries(result.status_codes)
+		.filter(([code]) => Number(code) >= 400)
+		.reduce((sum, [, n]) => sum + n, 0);
+	return (bad / result.requests) * 100;
 }
 
 function deltaRow(label: string, values: number[]): DeltaRow {
@@ -164,6 +174,7 @@ export function compareRuns(runs: ComparedRun[]): Comparison {
 			'error rate %',
 			runs.map((r) => (r.result.requests ? (r.result.errors / r.result.requests) * 100 : 0))
 		),
+		httpErrorRate: deltaRow('HTTP ≥400 %', runs.map((r) => httpErrorPercent(r.result))),
 		differences: configDifferences(runs.map((r) => r.result.spec))
 	};
 }
@@ -217,7 +228,9 @@ export function configDifferences(specs: BenchmarkSpec[]): ConfigDifference[] {
 
 function csvCell(value: string | number | null): string {
 	if (value === null) return '';
-	const s = String(value);
+	let s = String(value);
+	// A label a user chose (the mesh name) must not become a spreadsheet formula.
+	if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
 	return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -227,7 +240,8 @@ export function comparisonCsv(c: Comparison): string {
 	const rows: [DeltaRow, string][] = [
 		...c.latency.map((r) => [r, 'us'] as [DeltaRow, string]),
 		[c.throughput, 'req/s'],
-		[c.errorRate, '%']
+		[c.errorRate, '%'],
+		[c.httpErrorRate, '%']
 	];
 	for (const [row, unit] of rows) {
 		c.runs.forEach((run, i) => {
@@ -262,7 +276,8 @@ export function comparisonJson(c: Comparison, now = new Date()): string {
 				i === 0 ? null : Object.fromEntries(c.latency.map((row) => [row.label, row.percents[i] === null ? null : round(row.percents[i] as number)])),
 			rps: round(c.throughput.values[i]),
 			rps_delta_pct: c.throughput.percents[i] === null ? null : round(c.throughput.percents[i] as number),
-			error_rate_pct: round(c.errorRate.values[i])
+			error_rate_pct: round(c.errorRate.values[i]),
+			http_error_rate_pct: round(c.httpErrorRate.values[i])
 		})),
 		config_differences: c.differences
 	};
@@ -273,9 +288,12 @@ function round(v: number): number {
 	return Math.round(v * 1000) / 1000;
 }
 
-/** Status codes and error kinds as sorted rows with shares of the total. */
-export function breakdown(counts: Record<string, number>): { key: string; count: number; share: number }[] {
-	const total = Object.values(counts).reduce((a, b) => a + b, 0);
+/**
+ * Status codes or error kinds as sorted rows with their share of `base` (all requests, so
+ * codes and errors shown together add up to 100 %); the counts' own sum when not given.
+ */
+export function breakdown(counts: Record<string, number>, base?: number): { key: string; count: number; share: number }[] {
+	const total = base ?? Object.values(counts).reduce((a, b) => a + b, 0);
 	return Object.entries(counts)
 		.sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
 		.map(([key, count]) => ({ key, count, share: total ? count / total : 0 }));

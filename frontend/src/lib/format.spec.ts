@@ -61,6 +61,8 @@ describe('counts, rates, bytes, durations', () => {
 		expect(formatSeconds(45)).toBe('45 s');
 		expect(formatSeconds(2.5)).toBe('2.5 s');
 		expect(formatSeconds(125)).toBe('2 min 5 s');
+		expect(formatSeconds(119.6)).toBe('2 min');
+		expect(formatSeconds(59.7)).toBe('1 min');
 		expect(formatSeconds(3780)).toBe('1 h 3 min');
 		expect(formatProgress(0.456)).toBe('46 %');
 		expect(formatProgress(1.5)).toBe('100 %');

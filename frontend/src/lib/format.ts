@@ -64,10 +64,12 @@ export function formatProgress(fraction: number | null | undefined): string {
 /** A number of seconds as `45 s`, `2 min 5 s` or `1 h 3 min`. */
 export function formatSeconds(s: number | null | undefined): string {
 	if (s === null || s === undefined || !Number.isFinite(s)) return '—';
-	if (s < 60) return `${trim(s, s < 10 && s % 1 !== 0 ? 1 : 0)} s`;
+	if (s < 59.5) return `${trim(s, s < 10 && s % 1 !== 0 ? 1 : 0)} s`;
+	// Round first, so 119.6 s reads "2 min", not "1 min 60 s".
+	s = Math.round(s);
 	const minutes = Math.floor(s / 60);
 	if (minutes < 60) {
-		const rest = Math.round(s - minutes * 60);
+		const rest = s - minutes * 60;
 		return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
 	}
 	const hours = Math.floor(minutes / 60);

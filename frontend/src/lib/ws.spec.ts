@@ -38,6 +38,8 @@ describe('JobSocket', () => {
 	it('delivers job events, ignores other messages, reconnects with back-off and resubscribes', () => {
 		const sockets: FakeSocket[] = [];
 		const timers: { f: () => void; ms: number }[] = [];
+		let clock = 0;
+		let resyncs = 0;
 		const js = new JobSocket(
 			() => 'ws://x/ws',
 			(u) => {
@@ -48,8 +50,10 @@ describe('JobSocket', () => {
 			(f, ms) => {
 				timers.push({ f, ms });
 				return 0 as unknown as ReturnType<typeof setTimeout>;
-			}
+			},
+			() => clock
 		);
+		js.onResync(() => resyncs++);
 		const states: string[] = [];
 		js.onState((s) => states.push(s));
 		const got: unknown[] = [];
@@ -61,6 +65,8 @@ describe('JobSocket', () => {
 		sockets[0].onmessage?.({ data: '{"type":"lagged","missed":3}' });
 		sockets[0].onmessage?.({ data: 'not json' });
 		expect(got).toEqual([{ job_id: 'a', type: 'status', status: 'running' }]);
+		// The server said events were dropped: the page must reload what it shows.
+		expect(resyncs).toBe(1);
 
 		// The server goes away twice: the waits grow.
 		sockets[0].onclose?.({});
@@ -73,15 +79,23 @@ describe('JobSocket', () => {
 		timers[1].f();
 		sockets[2].onopen?.({});
 		expect(sockets[2].sent).toEqual(['{"subscribe":"all"}']);
+		// A reconnect may have missed events too.
+		expect(resyncs).toBe(2);
 		expect(states).toEqual(['closed', 'connecting', 'open', 'closed', 'connecting', 'closed', 'connecting', 'open']);
 
-		// After a successful open the back-off starts again from the bottom.
+		// A connection dropped at once does not reset the back-off…
 		sockets[2].onclose?.({});
-		expect(timers[2].ms).toBeLessThanOrEqual(600);
+		expect(timers[2].ms).toBeGreaterThan(timers[1].ms);
+		timers[2].f();
+		// …one that stayed up for a while does.
+		sockets[3].onopen?.({});
+		clock += 10_000;
+		sockets[3].onclose?.({});
+		expect(timers[3].ms).toBeLessThanOrEqual(600);
 
 		js.stop();
-		timers[2].f();
-		expect(sockets).toHaveLength(3);
+		timers[3].f();
+		expect(sockets).toHaveLength(4);
 	});
 
 	it('recognises job events', () => {

@@ -21,6 +21,9 @@ export function socketUrl(base: string, location: { protocol: string; host: stri
 
 type Listener = (event: JobEvent) => void;
 
+/** How long a connection must have stayed open for the back-off to start over. */
+export const STABLE_MS = 10_000;
+
 /** Minimal WebSocket surface, so tests can supply their own. */
 export interface SocketLike {
 	onopen: ((ev: unknown) => void) | null;
@@ -36,7 +39,10 @@ export class JobSocket {
 	private socket: SocketLike | null = null;
 	private listeners = new Set<Listener>();
 	private stateListeners = new Set<(s: SocketState) => void>();
+	private resyncListeners = new Set<() => void>();
 	private attempt = 0;
+	private openedAt: number | null = null;
+	private everOpened = false;
 	private timer: ReturnType<typeof setTimeout> | null = null;
 	private stopped = true;
 	/** Current state. */
@@ -45,8 +51,20 @@ export class JobSocket {
 	constructor(
 		private readonly url: () => string,
 		private readonly open: (url: string) => SocketLike = (u) => new WebSocket(u) as unknown as SocketLike,
-		private readonly schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout
+		private readonly schedule: (f: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+		private readonly now: () => number = Date.now
 	) {}
+
+	/**
+	 * Called when events may have been missed (a reconnect, or the server saying this client
+	 * lagged): pages reload what they show.
+	 */
+	onResync(listener: () => void): () => void {
+		this.resyncListeners.add(listener);
+		return () => {
+			this.resyncListeners.delete(listener);
+		};
+	}
 
 	/** Receives every event until the returned function is called; connects on first use. */
 	subscribe(listener: Listener): () => void {
@@ -94,9 +112,11 @@ export class JobSocket {
 		}
 		this.socket = socket;
 		socket.onopen = () => {
-			this.attempt = 0;
+			this.openedAt = this.now();
 			this.setState('open');
 			socket.send(JSON.stringify({ subscribe: 'all' }));
+			if (this.everOpened) this.resync();
+			this.everOpened = true;
 		};
 		socket.onmessage = (ev) => {
 			if (typeof ev.data !== 'string') return;
@@ -104,6 +124,10 @@ export class JobSocket {
 			try {
 				parsed = JSON.parse(ev.data);
 			} catch {
+				return;
+			}
+			if (isLagged(parsed)) {
+				this.resync();
 				return;
 			}
 			if (!isJobEvent(parsed)) return;
@@ -115,6 +139,10 @@ export class JobSocket {
 		socket.onclose = () => {
 			if (this.socket !== socket) return;
 			this.socket = null;
+			// Only a connection that lasted counts as recovered: a server (or proxy) that
+			// accepts and drops at once must not be hammered every half second.
+			if (this.openedAt !== null && this.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
+			this.openedAt = null;
 			this.retry();
 		};
 	}
@@ -129,6 +157,10 @@ export class JobSocket {
 		}, delay);
 	}
 
+	private resync(): void {
+		for (const l of this.resyncListeners) l();
+	}
+
 	private setState(state: SocketState): void {
 		this.state = state;
 		for (const l of this.stateListeners) l(state);
@@ -140,6 +172,11 @@ export function isJobEvent(value: unknown): value is JobEvent {
 	if (!value || typeof value !== 'object') return false;
 	const v = value as { job_id?: unknown; type?: unknown };
 	return typeof v.job_id === 'string' && (v.type === 'status' || v.type === 'progress' || v.type === 'summary');
+}
+
+/** Whether a message is the server's note that this client fell behind and missed events. */
+export function isLagged(value: unknown): boolean {
+	return !!value && typeof value === 'object' && (value as { type?: unknown }).type === 'lagged';
 }
 
 let shared: JobSocket | null = null;

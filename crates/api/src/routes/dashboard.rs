@@ -33,14 +33,7 @@ use crate::AppState;
 struct Build;
 
 /// Top-level dashboard pages; `/benchmarks/<id>` is matched apart.
-const PAGES: [&str; 6] = [
-    "benchmarks",
-    "metrics",
-    "probes",
-    "reports",
-    "kubernetes",
-    "compare",
-];
+const PAGES: [&str; 5] = ["benchmarks", "metrics", "probes", "reports", "kubernetes"];
 /// `/benchmarks/<segment>` paths that belong to the API.
 const API_UNDER_BENCHMARKS: [&str; 2] = ["jobs", "start"];
 /// adapter-static's single-page-app fallback: the app routes on the client.
