@@ -11,8 +11,8 @@ const latencyTick = (v: number | string) => formatLatency(Number(v));
 const logLatencyTick = (v: number | string) => {
 	const n = Number(v);
 	if (!(n > 0)) return '';
-	const mantissa = Math.round(n / 10 ** Math.floor(Math.log10(n) + 1e-9));
-	return [1, 2, 5].includes(mantissa) ? formatLatency(n) : '';
+	const mantissa = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
+	return [1, 2, 5].some((k) => Math.abs(mantissa - k) < 1e-6) ? formatLatency(n) : '';
 };
 
 /** Overlaid percentile spectra on a log axis from 50 % to 99.999 %. */
