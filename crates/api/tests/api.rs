@@ -771,7 +771,7 @@ async fn dashboard_pages_and_files_beside_the_api() {
         ("/benchmarks", "benchmarks"),
         ("/reports", "reports"),
         ("/metrics", "spa"),
-        ("/compare", "spa"),
+        ("/kubernetes", "spa"),
         ("/benchmarks/3f2b8c1e-9d4a-4b7e-8f00-1234567890ab", "spa"),
     ] {
         let text = app_page(&app, path).await;
