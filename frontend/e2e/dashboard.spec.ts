@@ -189,3 +189,40 @@ test('the theme switches between light and dark and is remembered', async ({ pag
 	expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(!dark);
 	await shot(page, 'theme');
 });
+
+test('job history filters, sorts and pages', async ({ page, request }) => {
+	const errors = watchErrors(page);
+	// 22 jobs of one mesh, cancelled at once: a history longer than a page.
+	const ids: string[] = [];
+	for (let i = 0; i < 22; i++) ids.push(await startJob(request, { duration: 1, mesh_type: 'paging' }));
+	for (const id of ids) await request.delete(`/benchmarks/jobs/${id}`);
+	for (const id of ids) {
+		await expect
+			.poll(async () => (await (await request.get(`/benchmarks/jobs/${id}`)).json()).status, { timeout: 30_000 })
+			.toMatch(/cancelled|completed/);
+	}
+	await page.goto('/benchmarks');
+	await page.getByLabel('Mesh').nth(1).fill('paging');
+	await page.getByRole('button', { name: 'Apply' }).click();
+	await expect(page.getByText('1–20 of 22')).toBeVisible();
+	await expect(page.getByTestId('jobs-table').locator('tbody tr')).toHaveCount(20);
+	await page.getByRole('button', { name: 'Next →' }).click();
+	await expect(page.getByText('21–22 of 22')).toBeVisible();
+	await expect(page.getByTestId('jobs-table').locator('tbody tr')).toHaveCount(2);
+
+	// Sorting by a column says so to assistive technology too.
+	await page.getByRole('button', { name: 'Status' }).click();
+	await expect(page.getByRole('columnheader', { name: /Status/ })).toHaveAttribute('aria-sort', 'ascending');
+	await expect(page.getByText('1–20 of 22')).toBeVisible();
+
+	// Dates are local days: nothing was created tomorrow.
+	const tomorrow = new Date(Date.now() + 86_400_000);
+	const day = `${tomorrow.getFullYear()}-${String(tomorrow.getMonth() + 1).padStart(2, '0')}-${String(tomorrow.getDate()).padStart(2, '0')}`;
+	await page.getByLabel('Created from').fill(day);
+	await page.getByRole('button', { name: 'Apply' }).click();
+	await expect(page.getByText('No jobs match')).toBeVisible();
+	await page.getByRole('button', { name: 'Reset' }).click();
+	await expect(page.getByTestId('jobs-table')).toBeVisible();
+	await shot(page, 'history');
+	expect(errors).toEqual([]);
+});

@@ -9,6 +9,7 @@ import {
 	formatRate,
 	formatRelative,
 	formatSeconds,
+	localDayStart,
 	percentileLabel,
 	startOfLocalDay
 } from './format';
@@ -80,6 +81,12 @@ describe('times', () => {
 		expect(formatRelative('2026-01-01T11:57:00Z', now, 'en')).toBe('3 minutes ago');
 		expect(formatRelative('2026-01-01T12:00:00Z', now, 'en')).toBe('now');
 		expect(formatRelative(null, now)).toBe('—');
+	});
+	it('turns a date input into the bounds of local days', () => {
+		const start = new Date(localDayStart('2026-01-31'));
+		expect([start.getFullYear(), start.getMonth(), start.getDate(), start.getHours()]).toEqual([2026, 0, 31, 0]);
+		const next = new Date(localDayStart('2026-01-31', 1));
+		expect([next.getMonth(), next.getDate()]).toEqual([1, 1]);
 	});
 	it('finds local midnight', () => {
 		const d = new Date(2026, 0, 31, 15, 30);

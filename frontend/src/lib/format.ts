@@ -111,6 +111,12 @@ export function startOfLocalDay(now = new Date()): string {
 	return d.toISOString();
 }
 
+/** The start of a local calendar day (`2026-01-31` from a date input), `addDays` later, as RFC 3339. */
+export function localDayStart(day: string, addDays = 0): string {
+	const [y, m, d] = day.split('-').map(Number);
+	return new Date(y, m - 1, d + addDays, 0, 0, 0, 0).toISOString();
+}
+
 /** The first eight characters of an id, as shown in tables. */
 export function shortId(id: string): string {
 	return id.slice(0, 8);
