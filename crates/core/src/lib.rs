@@ -26,8 +26,10 @@ pub use job::{
 };
 pub use mesh::MeshKind;
 pub use rate::RateSchedule;
-pub use result::{BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, RESULT_SCHEMA};
-pub use spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
+pub use result::{
+    BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, WebSocketResult, RESULT_SCHEMA,
+};
+pub use spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
 pub use start::{FieldError, StartLimits, StartRequest};
 
 /// Why a spec, a schedule or a stored histogram was refused.

@@ -129,4 +129,35 @@ pub struct BenchmarkResult {
     pub service_histogram: String,
     /// The generator's own cost and health.
     pub loadgen: LoadgenInfo,
+    /// WebSocket figures (protocol `websocket` only): handshakes, messages, survivors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketResult>,
+}
+
+/// What a WebSocket run adds: each connection's opening handshake, and how many
+/// connections were still open at the end (the figure hold mode is for).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSocketResult {
+    /// Connections that completed the opening handshake (reconnects included).
+    pub connections_opened: u64,
+    /// Connection attempts that failed (refused, timed out, upgrade refused).
+    pub connections_failed: u64,
+    /// Connections still open when the run ended.
+    pub connections_alive: u64,
+    /// Connections the server closed (or that broke) during the run.
+    pub connections_closed: u64,
+    /// Time from the TCP connect to the end of the upgrade handshake (TLS included), µs.
+    pub connect_us: LatencySummary,
+    /// The full handshake histogram, encoded like `histogram`.
+    pub connect_histogram: String,
+    /// Messages sent (pings, in hold mode).
+    pub messages_sent: u64,
+    /// Messages echoed back (pongs, in hold mode).
+    pub messages_received: u64,
+    /// Payload bytes of each message.
+    pub message_size: u32,
+    /// `true` for binary frames, `false` for text.
+    pub binary: bool,
+    /// Whether this was a hold run.
+    pub hold: bool,
 }

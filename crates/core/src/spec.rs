@@ -18,7 +18,57 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2: h2c with prior knowledge for `http://`, ALPN `h2` for `https://`.
     Http2,
+    /// WebSocket (`ws://`, `wss://`): each request is one message echoed back; its latency
+    /// is the message round trip.
+    Websocket,
 }
+
+impl HttpVersion {
+    /// The URL schemes this protocol is spoken over.
+    pub fn schemes(self) -> [&'static str; 2] {
+        match self {
+            HttpVersion::Websocket => ["ws", "wss"],
+            _ => ["http", "https"],
+        }
+    }
+}
+
+/// What a WebSocket run sends (protocol `websocket`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebSocketSpec {
+    /// Payload bytes of each message.
+    #[serde(default = "default_message_size")]
+    pub message_size: u32,
+    /// Binary frames rather than text.
+    #[serde(default)]
+    pub binary: bool,
+    /// Messages per second per connection, as asked for (the open model's schedule is this
+    /// times the connections); absent: as fast as each connection's echoes allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_rate: Option<f64>,
+    /// Hold mode: open the connections and keep them alive with pings; what matters is how
+    /// many survive and how long each took to open, not message throughput.
+    #[serde(default)]
+    pub hold: bool,
+}
+
+fn default_message_size() -> u32 {
+    64
+}
+
+impl Default for WebSocketSpec {
+    fn default() -> Self {
+        WebSocketSpec {
+            message_size: default_message_size(),
+            binary: false,
+            message_rate: None,
+            hold: false,
+        }
+    }
+}
+
+/// Largest WebSocket message the engine sends (16 MiB).
+pub const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
 
 /// One request of the mix: round-robin over the list gives mixed traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +161,9 @@ pub struct BenchmarkSpec {
     /// The mesh the traffic goes through, as a label for comparisons.
     #[serde(default)]
     pub mesh_type: MeshKind,
+    /// WebSocket options; present exactly when `protocol` is `websocket`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketSpec>,
 }
 
 fn default_connections() -> u32 {
@@ -148,6 +201,7 @@ impl BenchmarkSpec {
             request_timeout_s: default_request_timeout(),
             insecure: false,
             mesh_type: MeshKind::Baseline,
+            websocket: None,
         }
     }
 
@@ -169,10 +223,11 @@ impl BenchmarkSpec {
             let url = url::Url::parse(&request.url)
                 .map_err(|e| Error::invalid("url", format!("`{}`: {e}", request.url)))?;
             let scheme = url.scheme().to_string();
-            if scheme != "http" && scheme != "https" {
+            let [plain, secure] = self.protocol.schemes();
+            if scheme != plain && scheme != secure {
                 return Err(Error::invalid(
                     "url",
-                    format!("`{}`: scheme must be http or https", request.url),
+                    format!("`{}`: scheme must be {plain} or {secure}", request.url),
                 ));
             }
             let host = url
@@ -247,6 +302,40 @@ impl BenchmarkSpec {
                 "streams",
                 "HTTP/1.1 carries one request at a time; use --http2 for streams",
             ));
+        }
+        match (&self.websocket, self.protocol) {
+            (Some(ws), HttpVersion::Websocket) => {
+                if ws.message_size > MAX_MESSAGE_SIZE {
+                    return Err(Error::invalid(
+                        "message_size",
+                        format!("must be at most {MAX_MESSAGE_SIZE} bytes"),
+                    ));
+                }
+                if let Some(rate) = ws.message_rate {
+                    if !(rate.is_finite() && rate > 0.0) {
+                        return Err(Error::invalid("message_rate", "must be above zero"));
+                    }
+                }
+                if self.streams > 1 {
+                    return Err(Error::invalid(
+                        "streams",
+                        "a WebSocket connection carries one message exchange at a time",
+                    ));
+                }
+            }
+            (None, HttpVersion::Websocket) => {
+                return Err(Error::invalid(
+                    "websocket",
+                    "WebSocket runs need their message options",
+                ))
+            }
+            (Some(_), _) => {
+                return Err(Error::invalid(
+                    "websocket",
+                    "message options only apply to ws:// and wss:// runs",
+                ))
+            }
+            (None, _) => {}
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if let Some(d) = self.duration_s {

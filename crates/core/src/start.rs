@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::TestType;
 use crate::rate::RateSchedule;
-use crate::spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec};
+use crate::spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
 
 /// A start request as clients send it; every field but `test_type` and `mesh_type` has a
 /// default, and the seed's own examples leave most of them out.
@@ -55,6 +55,19 @@ pub struct StartRequest {
     /// How many times to run the benchmark (each run is a job of its own).
     #[serde(default = "default_repeats")]
     pub repeats: u32,
+    /// WebSocket: payload bytes of each message (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_size: Option<u32>,
+    /// WebSocket: messages per second per connection (open model); absent: as fast as the
+    /// echoes come back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_rate: Option<f64>,
+    /// WebSocket: binary frames rather than text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
+    /// WebSocket: hold mode (keep the connections open with a ping a second; count survivors).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 fn default_mesh() -> String {
@@ -167,15 +180,60 @@ impl StartRequest {
                 "must be 1–63 letters, digits, '-', '_' or '.'".into(),
             );
         }
+        let websocket = self.test_type == TestType::Websocket;
+        let [plain, secure] = if websocket {
+            ["ws", "wss"]
+        } else {
+            ["http", "https"]
+        };
         if let Some(url) = &self.service_url {
             match url::Url::parse(url) {
                 Ok(u)
-                    if (u.scheme() == "http" || u.scheme() == "https")
-                        && u.host_str().is_some() => {}
+                    if (u.scheme() == plain || u.scheme() == secure) && u.host_str().is_some() => {}
                 _ => fail(
                     "service_url",
-                    format!("`{url}` is not an http:// or https:// URL"),
+                    format!("`{url}` is not a {plain}:// or {secure}:// URL"),
                 ),
+            }
+        }
+        if websocket {
+            if let Some(size) = self.message_size {
+                if size > crate::spec::MAX_MESSAGE_SIZE {
+                    fail(
+                        "message_size",
+                        format!("must be at most {} bytes", crate::spec::MAX_MESSAGE_SIZE),
+                    );
+                }
+            }
+            if let Some(rate) = self.message_rate {
+                if !(rate.is_finite() && rate > 0.0)
+                    || rate * f64::from(self.concurrent_connections.max(1)) > limits.max_rate
+                {
+                    fail(
+                        "message_rate",
+                        format!(
+                            "must be above 0, and times the connections at most {}",
+                            limits.max_rate
+                        ),
+                    );
+                }
+                if self.rate.is_some() {
+                    fail(
+                        "rate",
+                        "give message_rate (per connection) or rate (in all), not both".into(),
+                    );
+                }
+            }
+        } else {
+            for (field, given) in [
+                ("message_size", self.message_size.is_some()),
+                ("message_rate", self.message_rate.is_some()),
+                ("binary", self.binary),
+                ("hold", self.hold),
+            ] {
+                if given {
+                    fail(field, "only applies to websocket runs".into());
+                }
             }
         }
         if self
@@ -200,11 +258,11 @@ impl StartRequest {
                 format!("must be at most {} seconds", limits.max_duration),
             );
         }
-        if self.test_type != TestType::Http {
+        if !matches!(self.test_type, TestType::Http | TestType::Websocket) {
             fail(
                 "test_type",
                 format!(
-                    "`{}` workloads are not available yet; use http",
+                    "`{}` workloads are not available yet; use http or websocket",
                     self.test_type
                 ),
             );
@@ -226,13 +284,31 @@ impl StartRequest {
         errors
     }
 
-    /// The engine spec for this request; `default_target` is used without a `service_url`.
+    /// The engine spec for this request; `default_target` (the built-in target's
+    /// `http://host:port/`) is used without a `service_url`, at `ws://host:port/ws` for
+    /// WebSocket runs.
     pub fn to_spec(&self, default_target: &str) -> BenchmarkSpec {
-        let url = self
-            .service_url
-            .clone()
-            .unwrap_or_else(|| default_target.to_string());
+        let websocket = self.test_type == TestType::Websocket;
+        let url = self.service_url.clone().unwrap_or_else(|| {
+            if websocket {
+                let rest = default_target
+                    .strip_prefix("http://")
+                    .unwrap_or(default_target)
+                    .trim_end_matches('/');
+                format!("ws://{rest}/ws")
+            } else {
+                default_target.to_string()
+            }
+        });
         let connections = self.concurrent_connections.max(1);
+        // Hold mode pings each connection once a second unless told otherwise.
+        let message_rate = self
+            .message_rate
+            .or(if self.hold { Some(1.0) } else { None });
+        let rate = match (websocket, message_rate) {
+            (true, Some(per_connection)) => Some(per_connection * f64::from(connections)),
+            _ => self.rate,
+        };
         let cores = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
@@ -247,7 +323,9 @@ impl StartRequest {
                     .collect(),
                 body: self.body.clone(),
             }],
-            protocol: if self.http2 {
+            protocol: if websocket {
+                HttpVersion::Websocket
+            } else if self.http2 {
                 HttpVersion::Http2
             } else {
                 HttpVersion::Http1
@@ -255,7 +333,7 @@ impl StartRequest {
             connections,
             streams: 1,
             threads: cores.min(connections),
-            model: match self.rate {
+            model: match rate {
                 Some(rps) => LoadModel::Open {
                     schedule: RateSchedule::Constant { rps },
                     jitter: 0.0,
@@ -269,6 +347,14 @@ impl StartRequest {
             request_timeout_s: 30.0,
             insecure: false,
             mesh_type: self.mesh_type.parse().unwrap_or_default(),
+            websocket: websocket.then(|| WebSocketSpec {
+                message_size: self
+                    .message_size
+                    .unwrap_or(WebSocketSpec::default().message_size),
+                binary: self.binary,
+                message_rate,
+                hold: self.hold,
+            }),
         }
     }
 }
@@ -313,6 +399,64 @@ mod tests {
         ] {
             assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn websocket_requests_become_websocket_specs() {
+        let r: StartRequest = serde_json::from_str(
+            r#"{"test_type":"websocket","duration":10,"concurrent_connections":20,
+                "message_size":256,"message_rate":5,"binary":true}"#,
+        )
+        .unwrap();
+        assert!(r.validate(&StartLimits::default()).is_empty());
+        let spec = r.to_spec("http://127.0.0.1:8081/");
+        spec.validate().unwrap();
+        assert_eq!(spec.protocol, HttpVersion::Websocket);
+        assert_eq!(spec.requests[0].url, "ws://127.0.0.1:8081/ws");
+        assert_eq!(
+            spec.model,
+            LoadModel::Open {
+                schedule: RateSchedule::Constant { rps: 100.0 },
+                jitter: 0.0
+            }
+        );
+        let ws = spec.websocket.unwrap();
+        assert_eq!((ws.message_size, ws.binary, ws.hold), (256, true, false));
+
+        let hold: StartRequest = serde_json::from_str(
+            r#"{"test_type":"websocket","hold":true,"concurrent_connections":3}"#,
+        )
+        .unwrap();
+        let spec = hold.to_spec("http://127.0.0.1:8081/");
+        assert!(
+            matches!(spec.model, LoadModel::Open { schedule: RateSchedule::Constant { rps }, .. } if rps == 3.0)
+        );
+    }
+
+    #[test]
+    fn websocket_options_are_refused_elsewhere_and_checked_there() {
+        let fields = |json: &str| -> Vec<String> {
+            serde_json::from_str::<StartRequest>(json)
+                .unwrap()
+                .validate(&StartLimits::default())
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(fields(r#"{"test_type":"http","hold":true}"#), ["hold"]);
+        assert_eq!(
+            fields(r#"{"test_type":"websocket","service_url":"http://x/"}"#),
+            ["service_url"]
+        );
+        assert_eq!(
+            fields(r#"{"test_type":"websocket","message_rate":0}"#),
+            ["message_rate"]
+        );
+        assert_eq!(
+            fields(r#"{"test_type":"websocket","message_size":999999999}"#),
+            ["message_size"]
+        );
+        assert_eq!(fields(r#"{"test_type":"grpc"}"#), ["test_type"]);
     }
 
     #[test]

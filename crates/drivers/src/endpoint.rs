@@ -8,7 +8,7 @@ use crate::{Error, Result};
 /// A resolved target origin.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    /// `true` for `https://`.
+    /// `true` for `https://` and `wss://`.
     pub tls: bool,
     /// Host as written in the URL (used for SNI and the Host header).
     pub host: String,
@@ -25,7 +25,7 @@ impl Endpoint {
     pub fn resolve(url: &str) -> Result<Endpoint> {
         let parsed = url::Url::parse(url)
             .map_err(|e| meshbench_core::Error::invalid("url", format!("`{url}`: {e}")))?;
-        let tls = parsed.scheme() == "https";
+        let tls = matches!(parsed.scheme(), "https" | "wss");
         let host = parsed
             .host_str()
             .ok_or_else(|| meshbench_core::Error::invalid("url", format!("`{url}` has no host")))?

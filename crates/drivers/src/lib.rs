@@ -4,7 +4,8 @@
 //! exchange is one `write` and (usually) one `read` on a socket whose readiness the driver
 //! manages itself, and responses are parsed with `httparse` without being stored. That is
 //! what lets the engine keep up with wrk, which hand-codes the same path. TLS and HTTP/2
-//! go through rustls and hyper ([`http2`]), where a general library is the right tool.
+//! go through rustls and hyper ([`http2`]), where a general library is the right tool, and
+//! WebSocket through tokio-tungstenite ([`websocket`]).
 #![deny(missing_docs)]
 
 mod endpoint;
@@ -14,11 +15,13 @@ mod io_error;
 mod net;
 mod run;
 mod tls;
+pub mod websocket;
 
 pub use endpoint::Endpoint;
 pub use http1::Http1Driver;
 pub use http2::Http2Driver;
 pub use run::{run_spec, RunError};
+pub use websocket::WebSocketDriver;
 
 /// Why a driver could not be built from a spec.
 #[derive(Debug, thiserror::Error)]

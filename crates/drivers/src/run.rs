@@ -7,7 +7,7 @@ use std::sync::Arc;
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
 
-use crate::{Http1Driver, Http2Driver};
+use crate::{Http1Driver, Http2Driver, WebSocketDriver};
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,14 @@ pub fn run_spec(
             } else {
                 meshbench_engine::run(spec, Arc::new(driver), stop, observer)?
             }
+        }
+        HttpVersion::Websocket => {
+            let driver = Arc::new(WebSocketDriver::new(spec)?);
+            let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;
+            // A WebSocket echo has no status code; the engine filed every answer under 0.
+            output.result.status_codes.clear();
+            output.result.websocket = Some(driver.report());
+            output
         }
         _ => meshbench_engine::run(spec, Arc::new(Http2Driver::new(spec)?), stop, observer)?,
     };

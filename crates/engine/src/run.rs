@@ -538,6 +538,7 @@ fn assemble(
             saturation_reasons,
             send_lag_us: open.then(|| summarize(&total.send_lag)),
         },
+        websocket: None,
     };
     RunOutput {
         result,

@@ -260,6 +260,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
             saturation_reasons: Vec::new(),
             send_lag_us: None,
         },
+        websocket: None,
     };
     let summary = JobSummary {
         requests: result.requests,

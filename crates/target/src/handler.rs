@@ -49,6 +49,11 @@ pub(crate) struct ConnState {
 /// The response type of every request.
 pub(crate) type Resp = Response<Full<Bytes>>;
 
+/// A plain-text answer (for the WebSocket endpoint's refusals).
+pub(crate) fn plain(status: StatusCode, message: &'static str) -> Resp {
+    text(status, message)
+}
+
 /// Answers one request. Never fails: bad input becomes a 4xx.
 pub(crate) async fn handle(
     conn: Arc<ConnState>,
@@ -67,6 +72,9 @@ pub(crate) async fn handle(
     }
     if path.starts_with("/control/") {
         return Ok(control(&conn.shared, req).await);
+    }
+    if path == "/ws" {
+        return Ok(crate::websocket::accept(&conn.shared, req));
     }
 
     let controls = match req.uri().query() {

@@ -13,7 +13,9 @@
 //! | `status=503`, `status=503:5,500:1` | a fixed status, or statuses for a percentage of requests (200 otherwise) |
 //! | `close=1` | answer, then close the connection |
 //!
-//! A bad value is answered with 400 naming the parameter. `GET /health` answers
+//! A bad value is answered with 400 naming the parameter. `GET /ws` upgrades to a WebSocket
+//! that echoes every text or binary message (after `delay=`, if given), answers pings, and
+//! closes when asked. `GET /health` answers
 //! `{"status":"ok"}`; `POST /control/pause?duration=1s` (or [`TargetServer::pause_for`]) holds
 //! back every answer for a while, which is how tests check that a load generator accounts for
 //! coordinated omission. The control endpoints are never paused themselves.
@@ -29,6 +31,7 @@ mod handler;
 mod pause;
 mod random;
 mod server;
+mod websocket;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

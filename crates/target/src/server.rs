@@ -185,7 +185,8 @@ async fn serve_connection(
         let state = state.clone();
         service_fn(move |req| handler::handle(state.clone(), req))
     };
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    // With upgrades, so `/ws` can switch the connection to WebSocket.
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let mut closing = false;
     loop {

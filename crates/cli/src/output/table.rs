@@ -569,6 +569,7 @@ mod tests {
                 saturation_reasons: Vec::new(),
                 send_lag_us: None,
             },
+            websocket: None,
         }
     }
 

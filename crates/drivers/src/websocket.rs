@@ -1,0 +1,405 @@
+//! WebSocket through tokio-tungstenite, over the same TCP and TLS set-up as the HTTP drivers.
+//! A lane is one connection; each exchange sends one message (text or binary, of the spec's
+//! size) and waits for its echo, so latency is the message round trip. In hold mode the
+//! exchange is a ping and its pong: the connections are kept open and what counts is how many
+//! survive. Handshake times go into a histogram of their own, beside the engine's.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use meshbench_core::{histogram, BenchmarkSpec, ErrorKind, WebSocketResult, WebSocketSpec};
+use meshbench_engine::driver::Failure;
+use meshbench_engine::{Driver, Exchange, Session};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::http1::describe;
+use crate::net::{self, Origin};
+
+/// WebSocket messages (or pings, in hold mode) over one connection per lane.
+#[derive(Debug, Clone)]
+pub struct WebSocketDriver {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    origin: Origin,
+    url: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    options: WebSocketSpec,
+    payload: Bytes,
+    text: Option<String>,
+    stats: Stats,
+}
+
+#[derive(Debug)]
+struct Stats {
+    connect_us: Mutex<Histogram<u64>>,
+    opened: AtomicU64,
+    failed: AtomicU64,
+    closed: AtomicU64,
+    alive: AtomicU64,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl WebSocketDriver {
+    /// Builds the driver for a validated `websocket` spec.
+    pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
+        let origin = Origin::for_spec(spec, b"http/1.1")?;
+        let invalid = |field: &'static str, m: String| {
+            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
+        };
+        let options = spec
+            .websocket
+            .clone()
+            .ok_or_else(|| invalid("websocket", "WebSocket options are missing".into()))?;
+        let request = spec
+            .requests
+            .first()
+            .ok_or_else(|| invalid("url", "at least one URL is needed".into()))?;
+        let mut headers = Vec::new();
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| invalid("header", e.to_string()))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| invalid("header", e.to_string()))?;
+            headers.push((name, value));
+        }
+        // Printable ASCII, so the same bytes make a valid text message.
+        let payload: Vec<u8> = (0..options.message_size as usize)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let text = (!options.binary).then(|| String::from_utf8_lossy(&payload).into_owned());
+        Ok(WebSocketDriver {
+            shared: Arc::new(Shared {
+                origin,
+                url: request.url.clone(),
+                headers,
+                options,
+                payload: Bytes::from(payload),
+                text,
+                stats: Stats {
+                    connect_us: Mutex::new(histogram::new_histogram()),
+                    opened: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                    closed: AtomicU64::new(0),
+                    alive: AtomicU64::new(0),
+                    sent: AtomicU64::new(0),
+                    received: AtomicU64::new(0),
+                },
+            }),
+        })
+    }
+
+    /// The WebSocket section of the result; call once the run is over (every lane dropped).
+    pub fn report(&self) -> WebSocketResult {
+        let stats = &self.shared.stats;
+        let connect = stats
+            .connect_us
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+        WebSocketResult {
+            connections_opened: stats.opened.load(Relaxed),
+            connections_failed: stats.failed.load(Relaxed),
+            connections_alive: stats.alive.load(Relaxed),
+            connections_closed: stats.closed.load(Relaxed),
+            connect_us: histogram::summarize(&connect),
+            connect_histogram: histogram::encode_base64(&connect).unwrap_or_default(),
+            messages_sent: stats.sent.load(Relaxed),
+            messages_received: stats.received.load(Relaxed),
+            message_size: self.shared.options.message_size,
+            binary: self.shared.options.binary,
+            hold: self.shared.options.hold,
+        }
+    }
+}
+
+/// One connection's lane.
+pub struct WebSocketSession {
+    shared: Arc<Shared>,
+    socket: Option<WebSocketStream<Stream>>,
+    last_error: String,
+}
+
+impl std::fmt::Debug for WebSocketSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocketSession")
+            .field("connected", &self.socket.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for WebSocketSession {
+    fn drop(&mut self) {
+        if self.socket.is_some() {
+            self.shared.stats.alive.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Driver for WebSocketDriver {
+    type Session = WebSocketSession;
+
+    async fn preflight(&self) -> Result<(), String> {
+        let mut session = WebSocketSession {
+            shared: Arc::clone(&self.shared),
+            socket: None,
+            last_error: String::new(),
+        };
+        let outcome = session.call(0).await;
+        // The preflight's connection is not one of the run's.
+        if let Some(mut socket) = session.socket.take() {
+            let _ = socket.close(None).await;
+        }
+        let stats = &self.shared.stats;
+        stats.opened.store(0, Relaxed);
+        stats.sent.store(0, Relaxed);
+        stats.received.store(0, Relaxed);
+        if let Ok(mut h) = stats.connect_us.lock() {
+            h.reset();
+        }
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(failure) => {
+                stats.failed.store(0, Relaxed);
+                Err(describe(
+                    failure.kind,
+                    &session.last_error,
+                    &self.shared.origin.endpoint,
+                ))
+            }
+        }
+    }
+
+    fn open(&self, _connection: usize, _streams: usize) -> Vec<WebSocketSession> {
+        vec![WebSocketSession {
+            shared: Arc::clone(&self.shared),
+            socket: None,
+            last_error: String::new(),
+        }]
+    }
+}
+
+impl Session for WebSocketSession {
+    async fn call(&mut self, _seq: u64) -> Result<Exchange, Failure> {
+        match self.exchange().await {
+            Ok(exchange) => Ok(exchange),
+            Err((kind, message)) => {
+                self.last_error = message;
+                Err(Failure::from(kind))
+            }
+        }
+    }
+
+    fn abandon(&mut self) {
+        if self.socket.take().is_some() {
+            self.shared.stats.closed.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl WebSocketSession {
+    async fn exchange(&mut self) -> Result<Exchange, (ErrorKind, String)> {
+        if self.socket.is_none() {
+            self.socket = Some(self.connect().await?);
+        }
+        let shared = Arc::clone(&self.shared);
+        let Some(socket) = self.socket.as_mut() else {
+            return Err((ErrorKind::Io, "no connection".into()));
+        };
+        let size = shared.payload.len() as u64;
+        let message = if shared.options.hold {
+            Message::Ping(shared.payload.slice(..shared.payload.len().min(125)))
+        } else if let Some(text) = &shared.text {
+            Message::text(text.as_str())
+        } else {
+            Message::Binary(shared.payload.clone())
+        };
+        let sent_len = match &message {
+            Message::Ping(p) => p.len() as u64,
+            _ => size,
+        };
+        if let Err(e) = socket.send(message).await {
+            return Err(self.lost(e));
+        }
+        shared.stats.sent.fetch_add(1, Relaxed);
+        loop {
+            let Some(socket) = self.socket.as_mut() else {
+                return Err((ErrorKind::Io, "no connection".into()));
+            };
+            let next = socket.next().await;
+            let reply = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => return Err(self.lost(e)),
+                None => return Err(self.lost(WsError::ConnectionClosed)),
+            };
+            let got = match reply {
+                Message::Pong(p) if shared.options.hold => p.len() as u64,
+                Message::Text(t) if !shared.options.hold => t.len() as u64,
+                Message::Binary(b) if !shared.options.hold => b.len() as u64,
+                Message::Close(_) => return Err(self.lost(WsError::ConnectionClosed)),
+                // Server pings are answered by tungstenite; anything else is not our echo.
+                _ => continue,
+            };
+            if got != sent_len {
+                self.drop_connection();
+                return Err((
+                    ErrorKind::Protocol,
+                    format!("the echo had {got} bytes, {sent_len} were sent"),
+                ));
+            }
+            shared.stats.received.fetch_add(1, Relaxed);
+            return Ok(Exchange {
+                status: 0,
+                // Client frames carry a 4-byte mask; both ways add the frame header.
+                bytes_sent: sent_len + frame_header(sent_len) + 4,
+                bytes_received: got + frame_header(got),
+            });
+        }
+    }
+
+    async fn connect(&mut self) -> Result<WebSocketStream<Stream>, (ErrorKind, String)> {
+        let shared = Arc::clone(&self.shared);
+        let result = self.handshake(&shared).await;
+        match &result {
+            Ok(_) => shared.stats.opened.fetch_add(1, Relaxed),
+            Err(_) => shared.stats.failed.fetch_add(1, Relaxed),
+        };
+        result
+    }
+
+    async fn handshake(
+        &self,
+        shared: &Shared,
+    ) -> Result<WebSocketStream<Stream>, (ErrorKind, String)> {
+        let started = Instant::now();
+        let timeout = shared.origin.connect_timeout;
+        let tcp = net::tcp(&shared.origin.endpoint, timeout).await?;
+        let stream = match &shared.origin.tls {
+            Some(tls) => Stream::Tls(Box::new(tls.handshake(tcp, timeout).await?)),
+            None => Stream::Plain(tcp),
+        };
+        let mut request = shared
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| (ErrorKind::Protocol, format!("bad WebSocket URL: {e}")))?;
+        for (name, value) in &shared.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let upgraded =
+            tokio::time::timeout(timeout, tokio_tungstenite::client_async(request, stream))
+                .await
+                .map_err(|_| {
+                    (
+                        ErrorKind::ConnectTimeout,
+                        "the WebSocket upgrade timed out".to_string(),
+                    )
+                })?;
+        let (socket, _response) = upgraded.map_err(|e| match e {
+            WsError::Http(response) => (
+                ErrorKind::Protocol,
+                format!(
+                    "the server refused the WebSocket upgrade: HTTP {}",
+                    response.status()
+                ),
+            ),
+            other => classify(other),
+        })?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Ok(mut h) = shared.stats.connect_us.lock() {
+            histogram::record_us(&mut h, micros);
+        }
+        Ok(socket)
+    }
+
+    fn lost(&mut self, e: WsError) -> (ErrorKind, String) {
+        self.drop_connection();
+        classify(e)
+    }
+
+    fn drop_connection(&mut self) {
+        if self.socket.take().is_some() {
+            self.shared.stats.closed.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The header bytes of a frame carrying `len` payload bytes.
+fn frame_header(len: u64) -> u64 {
+    match len {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    }
+}
+
+fn classify(e: WsError) -> (ErrorKind, String) {
+    let kind = match &e {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => ErrorKind::Closed,
+        WsError::Io(io) => crate::io_error::kind_of(io),
+        WsError::Tls(_) => ErrorKind::Tls,
+        _ => ErrorKind::Protocol,
+    };
+    (kind, format!("WebSocket: {e}"))
+}
+
+/// A plain or TLS connection, as one type for tungstenite.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}

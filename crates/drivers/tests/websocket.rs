@@ -1,0 +1,250 @@
+//! The WebSocket driver against the built-in target's `/ws` echo and against a third-party
+//! echo server (Python's `websockets` package, installed by the test command).
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule, WebSocketSpec};
+use meshbench_drivers::{run_spec, RunError};
+use meshbench_engine::{RunOutput, StopHandle};
+use meshbench_target::{TargetConfig, TargetServer};
+
+struct Target {
+    _runtime: tokio::runtime::Runtime,
+    server: TargetServer,
+}
+
+impl Target {
+    fn start() -> Target {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime
+            .block_on(TargetServer::start(TargetConfig::new(addr)))
+            .unwrap();
+        Target {
+            _runtime: runtime,
+            server,
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("ws://{}{}", self.server.http_addr(), path_and_query)
+    }
+}
+
+fn spec(url: String, connections: u32, seconds: f64, options: WebSocketSpec) -> BenchmarkSpec {
+    let mut spec = BenchmarkSpec::closed_get(url);
+    spec.protocol = HttpVersion::Websocket;
+    spec.connections = connections;
+    spec.duration_s = Some(seconds);
+    spec.websocket = Some(options);
+    spec
+}
+
+fn run(spec: &BenchmarkSpec) -> RunOutput {
+    run_spec(spec, StopHandle::new(), &mut ()).unwrap()
+}
+
+#[test]
+fn echoes_round_trip_on_every_connection() {
+    let target = Target::start();
+    let out = run(&spec(target.url("/ws"), 4, 1.0, WebSocketSpec::default()));
+    let r = &out.result;
+    assert!(r.requests > 100, "{} messages", r.requests);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert!(r.status_codes.is_empty(), "{:?}", r.status_codes);
+    let ws = r.websocket.as_ref().unwrap();
+    assert_eq!(ws.connections_opened, 4);
+    assert_eq!(ws.connections_failed, 0);
+    assert_eq!(ws.connections_alive, 4);
+    assert!(ws.messages_received >= r.requests);
+    assert!(ws.connect_us.max > 0 && ws.connect_us.max < 1_000_000);
+    // 64-byte text messages: 2-byte header (+4 mask on the way out).
+    assert_eq!(r.bytes_received, r.requests * 66);
+}
+
+#[test]
+fn a_fixed_delay_shows_in_the_round_trip() {
+    let target = Target::start();
+    let options = WebSocketSpec {
+        binary: true,
+        message_size: 1024,
+        ..WebSocketSpec::default()
+    };
+    let out = run(&spec(target.url("/ws?delay=10ms"), 2, 1.0, options));
+    let p50 = out.result.latency_us.p50;
+    assert!((10_000..=12_000).contains(&p50), "p50 {p50} µs");
+}
+
+#[test]
+fn a_message_rate_per_connection_is_held() {
+    let target = Target::start();
+    let mut s = spec(
+        target.url("/ws"),
+        4,
+        2.0,
+        WebSocketSpec {
+            message_rate: Some(50.0),
+            ..WebSocketSpec::default()
+        },
+    );
+    s.model = LoadModel::Open {
+        schedule: RateSchedule::Constant { rps: 200.0 },
+        jitter: 0.0,
+    };
+    let out = run(&s);
+    let r = &out.result;
+    assert!(
+        (r.rps - 200.0).abs() < 4.0,
+        "{} msg/s for 200 asked ({} messages)",
+        r.rps,
+        r.requests
+    );
+}
+
+#[test]
+fn hold_mode_keeps_connections_and_counts_survivors() {
+    let target = Target::start();
+    let mut s = spec(
+        target.url("/ws"),
+        50,
+        2.0,
+        WebSocketSpec {
+            hold: true,
+            message_rate: Some(1.0),
+            ..WebSocketSpec::default()
+        },
+    );
+    s.model = LoadModel::Open {
+        schedule: RateSchedule::Constant { rps: 50.0 },
+        jitter: 0.0,
+    };
+    let out = run(&s);
+    let ws = out.result.websocket.unwrap();
+    assert_eq!(ws.connections_opened, 50);
+    assert_eq!(ws.connections_alive, 50);
+    assert_eq!(ws.connections_closed, 0);
+    assert!(ws.hold);
+    assert!(out.result.requests >= 90, "{} pings", out.result.requests);
+}
+
+#[test]
+fn a_refused_upgrade_is_a_clear_error() {
+    let target = Target::start();
+    // Any other path of the target answers 200 with a body, not 101.
+    let s = spec(target.url("/plain"), 1, 1.0, WebSocketSpec::default());
+    let err = run_spec(&s, StopHandle::new(), &mut ()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RunError::Engine(_)), "{text}");
+    assert!(
+        text.contains("refused the WebSocket upgrade: HTTP 200"),
+        "{text}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_a_clear_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = spec(
+        format!("ws://127.0.0.1:{port}/"),
+        1,
+        1.0,
+        WebSocketSpec::default(),
+    );
+    let text = run_spec(&s, StopHandle::new(), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("connect_refused"), "{text}");
+}
+
+/// Python's `websockets` echo server, on a free port; killed on drop.
+struct PythonEcho {
+    child: Child,
+    port: u16,
+}
+
+impl PythonEcho {
+    fn start() -> PythonEcho {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "import asyncio, websockets\n\
+             async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
+             async def main():\n    async with websockets.serve(echo, '127.0.0.1', {port}, max_size=None):\n        await asyncio.Future()\n\
+             asyncio.run(main())\n"
+        );
+        let child = Command::new("python3")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is needed for the third-party WebSocket peer");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the Python `websockets` echo server did not start: run `pip install websockets` (scripts/test does)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PythonEcho { child, port }
+    }
+}
+
+impl Drop for PythonEcho {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_third_party_echo_server_python_websockets() {
+    let peer = PythonEcho::start();
+    for binary in [false, true] {
+        let out = run(&spec(
+            format!("ws://127.0.0.1:{}/", peer.port),
+            2,
+            1.0,
+            WebSocketSpec {
+                binary,
+                message_size: 4096,
+                ..WebSocketSpec::default()
+            },
+        ));
+        let r = &out.result;
+        assert!(r.requests > 50, "binary={binary}: {} messages", r.requests);
+        assert_eq!(r.errors, 0, "binary={binary}: {:?}", r.error_kinds);
+        assert_eq!(r.websocket.as_ref().unwrap().connections_alive, 2);
+    }
+    // Hold mode: the peer answers pings by itself.
+    let mut s = spec(
+        format!("ws://127.0.0.1:{}/", peer.port),
+        10,
+        1.5,
+        WebSocketSpec {
+            hold: true,
+            ..WebSocketSpec::default()
+        },
+    );
+    s.model = LoadModel::Open {
+        schedule: RateSchedule::Constant { rps: 10.0 },
+        jitter: 0.0,
+    };
+    let out = run(&s);
+    assert_eq!(out.result.errors, 0);
+    assert_eq!(out.result.websocket.unwrap().connections_alive, 10);
+}
