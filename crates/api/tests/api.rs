@@ -235,6 +235,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         histogram: encode_base64(&latency).expect("encode"),
         service_histogram: encode_base64(&service).expect("encode"),
         loadgen: LoadgenInfo::default(),
+        websocket: None,
     };
     let job_summary = JobSummary {
         requests: result.requests,

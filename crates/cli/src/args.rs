@@ -42,7 +42,9 @@ pub enum DbCommand {
   meshbench run http://127.0.0.1:8080/ -c 50 -d 10s
   meshbench run http://127.0.0.1:8080/?delay=10ms --rate 2000 -d 30s --json
   meshbench run http://127.0.0.1:8080/ --rate 1000:5000:1000 --step-duration 10s
-  meshbench run https://example.test/ --http2 --streams 10 -c 4 --insecure")]
+  meshbench run https://example.test/ --http2 --streams 10 -c 4 --insecure
+  meshbench run ws://127.0.0.1:8080/ws --message-size 1024 --message-rate 10 -c 100 -d 30s
+  meshbench run wss://example.test/socket --hold -c 1000 -d 5m")]
 pub struct RunArgs {
     /// Target URL(s); several URLs are sent round-robin (they must share scheme, host and port).
     #[arg(required_unless_present = "request_file")]
@@ -51,6 +53,24 @@ pub struct RunArgs {
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 50)]
     pub connections: u32,
+
+    /// WebSocket (ws:// and wss:// URLs): payload bytes of each message.
+    #[arg(long, default_value_t = 64, help_heading = "WebSocket")]
+    pub message_size: u32,
+
+    /// WebSocket: messages per second per connection (open model) [default: as fast as the
+    /// echoes come back; 1/s with --hold].
+    #[arg(long, help_heading = "WebSocket", conflicts_with = "rate")]
+    pub message_rate: Option<f64>,
+
+    /// WebSocket: send binary frames instead of text.
+    #[arg(long, help_heading = "WebSocket")]
+    pub binary: bool,
+
+    /// WebSocket: hold mode: open the connections, keep them alive with pings, and report how
+    /// many survive and how long each took to open.
+    #[arg(long, help_heading = "WebSocket")]
+    pub hold: bool,
 
     /// Load-generator threads [default: CPU cores, at most one per connection].
     #[arg(short = 't', long)]

@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meshbench_core::duration::parse_duration;
 use meshbench_core::rate::parse_step_duration;
 use meshbench_core::result::TimelineEntry;
-use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec};
+use meshbench_core::{
+    BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec, WebSocketSpec,
+};
 use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
 
@@ -136,7 +138,29 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
     if duration.is_some_and(|d| d.is_zero()) {
         bail!("invalid duration: must be above zero");
     }
-    let model = match &args.rate {
+    let websocket = requests
+        .first()
+        .is_some_and(|r| r.url.starts_with("ws://") || r.url.starts_with("wss://"));
+    if !websocket
+        && (args.message_rate.is_some() || args.binary || args.hold || args.message_size != 64)
+    {
+        bail!("--message-size, --message-rate, --binary and --hold apply to ws:// and wss:// URLs");
+    }
+    // Per connection on the command line, as k6 and artillery put it; the engine paces the
+    // total.
+    let message_rate = args
+        .message_rate
+        .or(if args.hold { Some(1.0) } else { None });
+    let rate = match (websocket, message_rate) {
+        (true, Some(per_connection)) => {
+            if !(per_connection.is_finite() && per_connection > 0.0) {
+                bail!("invalid message_rate: must be above zero");
+            }
+            Some((per_connection * f64::from(args.connections)).to_string())
+        }
+        _ => args.rate.clone(),
+    };
+    let model = match &rate {
         None => LoadModel::Closed,
         Some(rate) => LoadModel::Open {
             schedule: RateSchedule::parse(
@@ -159,7 +183,9 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
         .unwrap_or(1);
     let spec = BenchmarkSpec {
         requests,
-        protocol: if args.http2 {
+        protocol: if websocket {
+            HttpVersion::Websocket
+        } else if args.http2 {
             HttpVersion::Http2
         } else {
             HttpVersion::Http1
@@ -177,6 +203,12 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
         request_timeout_s: parse_duration("timeout", &args.timeout)?.as_secs_f64(),
         insecure: args.insecure,
         mesh_type: args.mesh.parse::<MeshKind>()?,
+        websocket: websocket.then_some(WebSocketSpec {
+            message_size: args.message_size,
+            binary: args.binary,
+            message_rate,
+            hold: args.hold,
+        }),
     };
     spec.validate()?;
     Ok(spec)

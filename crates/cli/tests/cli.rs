@@ -355,6 +355,58 @@ fn http2_json_matches_the_schema() {
 }
 
 #[test]
+fn websocket_json_matches_the_schema() {
+    let target = Target::start();
+    let url = target.url("/ws").replacen("http://", "ws://", 1);
+    let result = run_json(&[
+        "run",
+        &url,
+        "-c",
+        "4",
+        "-d",
+        "1s",
+        "--message-size",
+        "256",
+        "--message-rate",
+        "50",
+        "--binary",
+        "--json",
+    ]);
+    assert_eq!(result["spec"]["protocol"], "websocket");
+    assert_eq!(result["spec"]["websocket"]["message_size"], 256);
+    assert_eq!(result["websocket"]["connections_opened"], 4, "{result}");
+    assert_eq!(result["websocket"]["connections_alive"], 4, "{result}");
+    assert_eq!(result["websocket"]["binary"], true);
+    // 50 messages a second on each of 4 connections.
+    assert_eq!(result["requested_rps"], 200.0, "{result}");
+    assert_eq!(u64_field(&result, "errors"), 0, "{result}");
+
+    let hold = run_json(&["run", &url, "-c", "20", "-d", "1s", "--hold", "--json"]);
+    assert_eq!(hold["websocket"]["hold"], true);
+    assert_eq!(hold["websocket"]["connections_alive"], 20, "{hold}");
+}
+
+#[test]
+fn websocket_options_on_an_http_url_are_a_usage_error() {
+    assert_fails(
+        &["run", "http://127.0.0.1:9/", "--hold", "-d", "1s"],
+        64,
+        &["apply to ws:// and wss://"],
+    );
+}
+
+#[test]
+fn a_refused_websocket_upgrade_is_a_runtime_failure() {
+    let target = Target::start();
+    let url = target.url("/").replacen("http://", "ws://", 1);
+    assert_fails(
+        &["run", &url, "-d", "1s"],
+        1,
+        &["refused the WebSocket upgrade: HTTP 200"],
+    );
+}
+
+#[test]
 fn csv_is_a_header_and_one_row_of_the_same_width() {
     let target = Target::start();
     let url = target.url("/");

@@ -819,6 +819,47 @@ fn lifecycle_on_sqlite_in_process() {
 }
 
 #[test]
+fn websocket_jobs_run_the_websocket_driver() {
+    let scratch = Scratch::new("ws-job");
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"websocket","mesh_type":"baseline","duration":1,
+                "concurrent_connections":3,"message_size":128,"message_rate":20}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["job_id"].as_str().unwrap().to_string();
+    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    assert_eq!(job["test_type"], "websocket");
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    assert_eq!(result["spec"]["protocol"], "websocket", "{result}");
+    assert!(result["spec"]["requests"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("ws://"));
+    assert_eq!(result["websocket"]["connections_opened"], 3, "{result}");
+    assert_eq!(result["websocket"]["message_size"], 128, "{result}");
+    assert_eq!(result["requested_rps"], 60.0, "{result}");
+
+    // Options of one workload are refused on another, naming the field.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"http","duration":1,"hold":true}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), ["hold"]);
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"websocket","duration":1,"service_url":"http://127.0.0.1:9/"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), ["service_url"]);
+}
+
+#[test]
 fn lifecycle_on_postgres_in_process() {
     let scratch = Scratch::new("life-pg");
     let pg = PgDb::create();

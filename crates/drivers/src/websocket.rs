@@ -24,7 +24,6 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::http1::describe;
 use crate::net::{self, Origin};
 
 /// WebSocket messages (or pings, in hold mode) over one connection per lane.
@@ -176,10 +175,9 @@ impl Driver for WebSocketDriver {
             Ok(_) => Ok(()),
             Err(failure) => {
                 stats.failed.store(0, Relaxed);
-                Err(describe(
-                    failure.kind,
-                    &session.last_error,
-                    &self.shared.origin.endpoint,
+                Err(format!(
+                    "{} ({}): {}",
+                    self.shared.origin.endpoint.authority, failure.kind, session.last_error
                 ))
             }
         }

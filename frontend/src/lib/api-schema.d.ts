@@ -838,6 +838,8 @@ export interface components {
          *     default, and the seed's own examples leave most of them out.
          */
         StartRequest: {
+            /** @description WebSocket: binary frames rather than text. */
+            binary?: boolean;
             /** @description Request body. */
             body?: string | null;
             /**
@@ -854,10 +856,23 @@ export interface components {
             headers?: {
                 [key: string]: string;
             };
+            /** @description WebSocket: hold mode (keep the connections open with a ping a second; count survivors). */
+            hold?: boolean;
             /** @description Speak HTTP/2. */
             http2?: boolean;
             /** @description Mesh label (baseline, istio, linkerd, cilium, or any other name). */
             mesh_type?: string;
+            /**
+             * Format: double
+             * @description WebSocket: messages per second per connection (open model); absent: as fast as the
+             *     echoes come back.
+             */
+            message_rate?: number | null;
+            /**
+             * Format: int32
+             * @description WebSocket: payload bytes of each message (default 64).
+             */
+            message_size?: number | null;
             /** @description HTTP method. */
             method?: string;
             /** @description Kubernetes namespace of the target. */

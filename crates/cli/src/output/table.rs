@@ -4,7 +4,9 @@
 //! was the bottleneck, because then the numbers describe meshbench more than the target.
 
 use hdrhistogram::Histogram;
-use meshbench_core::{BenchmarkResult, HttpVersion, LatencySummary, LoadModel, RateSchedule};
+use meshbench_core::{
+    BenchmarkResult, HttpVersion, LatencySummary, LoadModel, RateSchedule, WebSocketResult,
+};
 
 /// Buckets of the latency distribution (fewer when the values span too little range).
 const BUCKETS: usize = 16;
@@ -28,6 +30,10 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
     if !result.status_codes.is_empty() {
         out.push(String::new());
         status_codes(&mut out, result, &style);
+    }
+    if let Some(ws) = &result.websocket {
+        out.push(String::new());
+        websocket(&mut out, ws, &style);
     }
     if !result.error_kinds.is_empty() || result.errors > 0 {
         out.push(String::new());
@@ -77,6 +83,43 @@ impl Style {
     }
 }
 
+fn websocket(out: &mut Vec<String>, ws: &WebSocketResult, style: &Style) {
+    let us =
+        |v: u64| meshbench_core::duration::format_duration(std::time::Duration::from_micros(v));
+    out.push(style.bold(if ws.hold {
+        "WebSocket connections (hold)"
+    } else {
+        "WebSocket"
+    }));
+    out.push(format!(
+        "  connections  {} opened, {} alive at the end, {} closed, {} failed",
+        fmt_count(ws.connections_opened),
+        fmt_count(ws.connections_alive),
+        fmt_count(ws.connections_closed),
+        fmt_count(ws.connections_failed)
+    ));
+    out.push(format!(
+        "  handshake    p50 {}  p90 {}  p99 {}  max {}",
+        us(ws.connect_us.p50),
+        us(ws.connect_us.p90),
+        us(ws.connect_us.p99),
+        us(ws.connect_us.max)
+    ));
+    out.push(format!(
+        "  messages     {} sent, {} echoed, {} bytes {}",
+        fmt_count(ws.messages_sent),
+        fmt_count(ws.messages_received),
+        ws.message_size,
+        if ws.hold {
+            "(pings)"
+        } else if ws.binary {
+            "binary"
+        } else {
+            "text"
+        }
+    ));
+}
+
 fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
     let spec = &result.spec;
     match spec.requests.as_slice() {
@@ -101,6 +144,7 @@ fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
     let protocol = match spec.protocol {
         HttpVersion::Http1 => "HTTP/1.1",
         HttpVersion::Http2 => "HTTP/2",
+        HttpVersion::Websocket => "WebSocket",
         _ => "HTTP",
     };
     let mut parts = Vec::new();
@@ -123,7 +167,7 @@ fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
         fmt_count(spec.connections as u64),
         plural(spec.connections as u64)
     );
-    if spec.protocol != HttpVersion::Http1 || spec.streams > 1 {
+    if spec.protocol == HttpVersion::Http2 || spec.streams > 1 {
         conns.push_str(&format!(
             " × {} stream{}",
             spec.streams,
