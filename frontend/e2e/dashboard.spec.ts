@@ -226,3 +226,24 @@ test('job history filters, sorts and pages', async ({ page, request }) => {
 	await shot(page, 'history');
 	expect(errors).toEqual([]);
 });
+
+test('a WebSocket benchmark runs from the form and shows its own figures', async ({ page }) => {
+	const errors = watchErrors(page);
+	await page.goto('/benchmarks');
+	await page.getByLabel('Test type').selectOption('websocket');
+	await expect(page.getByTestId('websocket-options')).toBeVisible();
+	await page.getByLabel('Duration (s)').fill('2');
+	await page.getByLabel('Connections', { exact: true }).fill('5');
+	await page.getByLabel('Message size (bytes)').fill('512');
+	await page.getByLabel('Messages/s per connection').fill('20');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	await expect(page.getByTestId('status').first()).toHaveText('completed', { timeout: 30_000 });
+	const figures = page.getByTestId('websocket-figures');
+	await expect(figures).toContainText('connections opened');
+	await expect(figures).toContainText('512 B text');
+	await expect(page.getByTestId('status-codes')).toContainText('carry no status code');
+	await expect.poll(() => chartPoints(page, 'spectrum-chart')).toBeGreaterThan(2);
+	await shot(page, 'websocket-result');
+	expect(errors).toEqual([]);
+});

@@ -40,6 +40,39 @@ describe('buildStartRequest', () => {
 	});
 });
 
+describe('websocket requests', () => {
+	it('send the message options and leave the HTTP ones out', () => {
+		const built = buildStartRequest({
+			...defaultStartForm(),
+			test_type: 'websocket',
+			message_size: '1024',
+			message_rate: '10',
+			binary: true,
+			http2: true,
+			headers: 'X: 1'
+		});
+		expect(built).toEqual({
+			ok: true,
+			request: {
+				test_type: 'websocket',
+				mesh_type: 'baseline',
+				namespace: 'default',
+				duration: 30,
+				concurrent_connections: 50,
+				warmup: 0,
+				repeats: 1,
+				message_size: 1024,
+				message_rate: 10,
+				binary: true
+			}
+		});
+	});
+	it('name a message size that is not a number', () => {
+		const built = buildStartRequest({ ...defaultStartForm(), test_type: 'websocket', message_size: 'big' });
+		expect(built).toEqual({ ok: false, errors: { message_size: 'must be a whole number of bytes' } });
+	});
+});
+
 describe('formFieldOf', () => {
 	it('maps nested API field names to the input', () => {
 		expect(formFieldOf('headers.X-Foo')).toBe('headers');

@@ -17,6 +17,11 @@ export interface StartForm {
 	body: string;
 	warmup: string;
 	repeats: string;
+	/** WebSocket only. */
+	message_size: string;
+	message_rate: string;
+	binary: boolean;
+	hold: boolean;
 }
 
 /** The form's starting values: the API's defaults, except a short run. */
@@ -34,7 +39,11 @@ export function defaultStartForm(): StartForm {
 		headers: '',
 		body: '',
 		warmup: '0',
-		repeats: '1'
+		repeats: '1',
+		message_size: '64',
+		message_rate: '',
+		binary: false,
+		hold: false
 	};
 }
 
@@ -69,6 +78,20 @@ export function buildStartRequest(form: StartForm): Built {
 		else request.rate = r;
 	}
 	if (form.service_url.trim() !== '') request.service_url = form.service_url.trim();
+	if (form.test_type === 'websocket') {
+		// Messages, not HTTP requests: the HTTP options do not apply.
+		const size = wholeNumber(form.message_size);
+		if (size === null) errors.message_size = 'must be a whole number of bytes';
+		else request.message_size = size;
+		if (form.message_rate.trim() !== '') {
+			const r = Number(form.message_rate.trim());
+			if (!Number.isFinite(r)) errors.message_rate = 'must be a number of messages per second';
+			else request.message_rate = r;
+		}
+		if (form.binary) request.binary = true;
+		if (form.hold) request.hold = true;
+		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
+	}
 	if (form.http2) request.http2 = true;
 	if (form.method.trim() !== '') request.method = form.method.trim().toUpperCase();
 	const headers: Record<string, string> = {};

@@ -73,6 +73,21 @@ export interface BenchmarkSpec {
 	[extra: string]: unknown;
 }
 
+/** What a WebSocket run adds. */
+export interface WebSocketResult {
+	connections_opened: number;
+	connections_failed: number;
+	connections_alive: number;
+	connections_closed: number;
+	connect_us: LatencySummary;
+	connect_histogram: string;
+	messages_sent: number;
+	messages_received: number;
+	message_size: number;
+	binary: boolean;
+	hold: boolean;
+}
+
 /** A whole result document. */
 export interface BenchmarkResult {
 	schema: string;
@@ -95,6 +110,7 @@ export interface BenchmarkResult {
 	histogram: string;
 	service_histogram: string;
 	loadgen: LoadgenInfo;
+	websocket?: WebSocketResult;
 	[extra: string]: unknown;
 }
 
