@@ -236,6 +236,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         service_histogram: encode_base64(&service).expect("encode"),
         loadgen: LoadgenInfo::default(),
         websocket: None,
+        grpc: None,
     };
     let job_summary = JobSummary {
         requests: result.requests,

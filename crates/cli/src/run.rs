@@ -209,6 +209,7 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
             message_rate,
             hold: args.hold,
         }),
+        grpc: None,
     };
     spec.validate()?;
     Ok(spec)

@@ -27,9 +27,12 @@ pub use job::{
 pub use mesh::MeshKind;
 pub use rate::RateSchedule;
 pub use result::{
-    BenchmarkResult, LatencySummary, LoadgenInfo, TimelineEntry, WebSocketResult, RESULT_SCHEMA,
+    BenchmarkResult, GrpcResult, LatencySummary, LoadgenInfo, TimelineEntry, WebSocketResult,
+    RESULT_SCHEMA,
 };
-pub use spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
+pub use spec::{
+    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec, GRPC_ECHO_UNARY,
+};
 pub use start::{FieldError, StartLimits, StartRequest};
 
 /// Why a spec, a schedule or a stored histogram was refused.

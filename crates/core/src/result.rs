@@ -132,6 +132,51 @@ pub struct BenchmarkResult {
     /// WebSocket figures (protocol `websocket` only): handshakes, messages, survivors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketResult>,
+    /// gRPC figures (protocol `grpc` only): status codes by name, messages each way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcResult>,
+}
+
+/// What a gRPC run adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrpcResult {
+    /// The method called, `package.Service/Method`.
+    pub call: String,
+    /// `unary`, `server_streaming`, `client_streaming` or `bidi_streaming`.
+    pub kind: String,
+    /// Calls per gRPC status name (`OK`, `UNAVAILABLE`, …), measured calls only.
+    pub status_codes: BTreeMap<String, u64>,
+    /// Request messages sent over the whole run, warm-up included.
+    pub messages_sent: u64,
+    /// Response messages received over the whole run, warm-up included.
+    pub messages_received: u64,
+}
+
+/// The canonical name of a gRPC status code (`0` → `OK`).
+pub fn grpc_status_name(code: u16) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES
+        .get(usize::from(code))
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| format!("CODE_{code}"))
 }
 
 /// What a WebSocket run adds: each connection's opening handshake, and how many

@@ -21,6 +21,8 @@ pub enum HttpVersion {
     /// WebSocket (`ws://`, `wss://`): each request is one message echoed back; its latency
     /// is the message round trip.
     Websocket,
+    /// gRPC over HTTP/2 (`grpc://` h2c, `grpcs://` TLS): each request is one call.
+    Grpc,
 }
 
 impl HttpVersion {
@@ -28,6 +30,7 @@ impl HttpVersion {
     pub fn schemes(self) -> [&'static str; 2] {
         match self {
             HttpVersion::Websocket => ["ws", "wss"],
+            HttpVersion::Grpc => ["grpc", "grpcs"],
             _ => ["http", "https"],
         }
     }
@@ -63,6 +66,45 @@ impl Default for WebSocketSpec {
             binary: false,
             message_rate: None,
             hold: false,
+        }
+    }
+}
+
+/// What a gRPC run calls (protocol `grpc`). Messages are built at run time from JSON
+/// against the method's descriptor: no code generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrpcSpec {
+    /// `package.Service/Method`.
+    pub call: String,
+    /// .proto files that describe the service; empty means the built-in echo service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proto: Vec<String>,
+    /// Directories imports are resolved against (a file's own directory when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_paths: Vec<String>,
+    /// Request messages as JSON; calls rotate through them (a streaming call sends them all).
+    #[serde(default = "default_grpc_data")]
+    pub data: Vec<serde_json::Value>,
+    /// Metadata sent with every call, as `[key, value]` pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<(String, String)>,
+}
+
+fn default_grpc_data() -> Vec<serde_json::Value> {
+    vec![serde_json::Value::Object(serde_json::Map::new())]
+}
+
+/// The built-in echo service's unary method.
+pub const GRPC_ECHO_UNARY: &str = "meshbench.echo.v1.Echo/Unary";
+
+impl Default for GrpcSpec {
+    fn default() -> Self {
+        GrpcSpec {
+            call: GRPC_ECHO_UNARY.to_string(),
+            proto: Vec::new(),
+            import_paths: Vec::new(),
+            data: default_grpc_data(),
+            metadata: Vec::new(),
         }
     }
 }
@@ -164,6 +206,9 @@ pub struct BenchmarkSpec {
     /// WebSocket options; present exactly when `protocol` is `websocket`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket: Option<WebSocketSpec>,
+    /// gRPC options; present exactly when `protocol` is `grpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcSpec>,
 }
 
 fn default_connections() -> u32 {
@@ -202,6 +247,7 @@ impl BenchmarkSpec {
             insecure: false,
             mesh_type: MeshKind::Baseline,
             websocket: None,
+            grpc: None,
         }
     }
 
@@ -333,6 +379,45 @@ impl BenchmarkSpec {
                 return Err(Error::invalid(
                     "websocket",
                     "message options only apply to ws:// and wss:// runs",
+                ))
+            }
+            (None, _) => {}
+        }
+        match (&self.grpc, self.protocol) {
+            (Some(grpc), HttpVersion::Grpc) => {
+                let valid = grpc.call.split_once('/').is_some_and(|(service, method)| {
+                    !service.is_empty() && !method.is_empty() && !method.contains('/')
+                });
+                if !valid {
+                    return Err(Error::invalid(
+                        "call",
+                        format!("`{}` is not `package.Service/Method`", grpc.call),
+                    ));
+                }
+                if grpc.data.is_empty() {
+                    return Err(Error::invalid("data", "give at least one message"));
+                }
+                for (key, value) in &grpc.metadata {
+                    if key.is_empty()
+                        || !key.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b)
+                        })
+                        || value.bytes().any(|b| b == b'\r' || b == b'\n')
+                    {
+                        return Err(Error::invalid(
+                            "metadata",
+                            format!("`{key}: {value}`: keys are lower-case letters, digits, '-', '_' or '.'"),
+                        ));
+                    }
+                }
+            }
+            (None, HttpVersion::Grpc) => {
+                return Err(Error::invalid("call", "gRPC runs need a method to call"))
+            }
+            (Some(_), _) => {
+                return Err(Error::invalid(
+                    "call",
+                    "gRPC options only apply to grpc:// and grpcs:// runs",
                 ))
             }
             (None, _) => {}

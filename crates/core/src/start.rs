@@ -355,6 +355,7 @@ impl StartRequest {
                 message_rate,
                 hold: self.hold,
             }),
+            grpc: None,
         }
     }
 }

@@ -25,7 +25,7 @@ impl Endpoint {
     pub fn resolve(url: &str) -> Result<Endpoint> {
         let parsed = url::Url::parse(url)
             .map_err(|e| meshbench_core::Error::invalid("url", format!("`{url}`: {e}")))?;
-        let tls = matches!(parsed.scheme(), "https" | "wss");
+        let tls = matches!(parsed.scheme(), "https" | "wss" | "grpcs");
         let host = parsed
             .host_str()
             .ok_or_else(|| meshbench_core::Error::invalid("url", format!("`{url}` has no host")))?

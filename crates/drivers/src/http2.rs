@@ -88,8 +88,9 @@ impl Http2Driver {
     }
 }
 
+/// One HTTP/2 connection shared by the lanes (streams) opened on it.
 #[derive(Default)]
-struct Connection {
+pub(crate) struct Connection {
     sender: RefCell<Option<SendRequest<Full<Bytes>>>>,
     connecting: tokio::sync::Mutex<()>,
 }
@@ -140,49 +141,7 @@ impl Driver for Http2Driver {
 
 impl Http2Session {
     async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, (ErrorKind, String)> {
-        if let Some(sender) = self.live_sender() {
-            return Ok(sender);
-        }
-        // One lane reconnects; the others wait for it and then share the new connection.
-        let _guard = self.connection.connecting.lock().await;
-        if let Some(sender) = self.live_sender() {
-            return Ok(sender);
-        }
-        let shared = &self.shared;
-        let tcp = net::tcp(&shared.origin.endpoint, shared.origin.connect_timeout).await?;
-        let handshake = |e: hyper::Error| (ErrorKind::Protocol, format!("HTTP/2 handshake: {e}"));
-        let sender = match &shared.origin.tls {
-            Some(tls) => {
-                let stream = tls.handshake(tcp, shared.origin.connect_timeout).await?;
-                let (sender, conn) = hyper::client::conn::http2::handshake(
-                    TokioExecutor::new(),
-                    TokioIo::new(stream),
-                )
-                .await
-                .map_err(handshake)?;
-                tokio::spawn(conn);
-                sender
-            }
-            None => {
-                let (sender, conn) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                        .await
-                        .map_err(handshake)?;
-                tokio::spawn(conn);
-                sender
-            }
-        };
-        *self.connection.sender.borrow_mut() = Some(sender.clone());
-        Ok(sender)
-    }
-
-    fn live_sender(&self) -> Option<SendRequest<Full<Bytes>>> {
-        self.connection
-            .sender
-            .borrow()
-            .as_ref()
-            .filter(|s| !s.is_closed())
-            .cloned()
+        h2_sender(&self.shared.origin, &self.connection).await
     }
 
     async fn exchange(&self, index: usize) -> Result<Exchange, (ErrorKind, String)> {
@@ -215,7 +174,60 @@ impl Http2Session {
     }
 }
 
-fn classify(e: hyper::Error) -> (ErrorKind, String) {
+/// The live sender of `connection`, connecting (once, for all its lanes) when there is none.
+pub(crate) async fn h2_sender(
+    origin: &Origin,
+    connection: &Connection,
+) -> Result<SendRequest<Full<Bytes>>, (ErrorKind, String)> {
+    if let Some(sender) = live_sender(connection) {
+        return Ok(sender);
+    }
+    // One lane reconnects; the others wait for it and then share the new connection.
+    let _guard = connection.connecting.lock().await;
+    if let Some(sender) = live_sender(connection) {
+        return Ok(sender);
+    }
+    let tcp = net::tcp(&origin.endpoint, origin.connect_timeout).await?;
+    let handshake = |e: hyper::Error| (ErrorKind::Protocol, format!("HTTP/2 handshake: {e}"));
+    let sender = match &origin.tls {
+        Some(tls) => {
+            let stream = tls.handshake(tcp, origin.connect_timeout).await?;
+            let (sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .map_err(handshake)?;
+            tokio::spawn(conn);
+            sender
+        }
+        None => {
+            let (sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                    .await
+                    .map_err(handshake)?;
+            tokio::spawn(conn);
+            sender
+        }
+    };
+    *connection.sender.borrow_mut() = Some(sender.clone());
+    Ok(sender)
+}
+
+fn live_sender(connection: &Connection) -> Option<SendRequest<Full<Bytes>>> {
+    connection
+        .sender
+        .borrow()
+        .as_ref()
+        .filter(|s| !s.is_closed())
+        .cloned()
+}
+
+/// Forgets a connection whose last exchange left it unusable.
+pub(crate) fn forget(connection: &Connection) {
+    *connection.sender.borrow_mut() = None;
+}
+
+/// The error kind of a hyper error, with its message.
+pub(crate) fn classify(e: hyper::Error) -> (ErrorKind, String) {
     use std::error::Error as _;
     let mut source = e.source();
     while let Some(inner) = source {

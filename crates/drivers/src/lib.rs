@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 mod endpoint;
+pub mod grpc;
 pub mod http1;
 pub mod http2;
 mod io_error;
@@ -18,6 +19,7 @@ mod tls;
 pub mod websocket;
 
 pub use endpoint::Endpoint;
+pub use grpc::GrpcDriver;
 pub use http1::Http1Driver;
 pub use http2::Http2Driver;
 pub use run::{run_spec, RunError};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
 
-use crate::{Http1Driver, Http2Driver, WebSocketDriver};
+use crate::{GrpcDriver, Http1Driver, Http2Driver, WebSocketDriver};
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,14 @@ pub fn run_spec(
             // A WebSocket echo has no status code; the engine filed every answer under 0.
             output.result.status_codes.clear();
             output.result.websocket = Some(driver.report());
+            output
+        }
+        HttpVersion::Grpc => {
+            let driver = Arc::new(GrpcDriver::new(spec)?);
+            let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;
+            // The engine filed each call under its gRPC code; name them, apart from HTTP's.
+            output.result.grpc = Some(driver.report(&output.result.status_codes));
+            output.result.status_codes.clear();
             output
         }
         _ => meshbench_engine::run(spec, Arc::new(Http2Driver::new(spec)?), stop, observer)?,

@@ -539,6 +539,7 @@ fn assemble(
             send_lag_us: open.then(|| summarize(&total.send_lag)),
         },
         websocket: None,
+        grpc: None,
     };
     RunOutput {
         result,

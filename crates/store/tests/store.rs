@@ -261,6 +261,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
             send_lag_us: None,
         },
         websocket: None,
+        grpc: None,
     };
     let summary = JobSummary {
         requests: result.requests,

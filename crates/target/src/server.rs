@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -183,7 +184,19 @@ async fn serve_connection(
     });
     let service = {
         let state = state.clone();
-        service_fn(move |req| handler::handle(state.clone(), req))
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let state = state.clone();
+            async move {
+                // gRPC calls get their own body type (trailers); HTTP keeps its plain one.
+                if crate::grpc::is_grpc(&req) {
+                    let resp = crate::grpc::handle(&state.shared, req).await;
+                    Ok::<_, std::convert::Infallible>(resp.map(Either::Right))
+                } else {
+                    let resp = handler::handle(state, req).await?;
+                    Ok(resp.map(Either::Left))
+                }
+            }
+        })
     };
     // With upgrades, so `/ws` can switch the connection to WebSocket.
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);

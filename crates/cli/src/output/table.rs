@@ -614,6 +614,7 @@ mod tests {
                 send_lag_us: None,
             },
             websocket: None,
+            grpc: None,
         }
     }
 

@@ -1,0 +1,444 @@
+//! gRPC over HTTP/2 (hyper), with messages built at run time: the method's descriptor comes
+//! from .proto files compiled in-process by protox (or the built-in echo service's), and each
+//! request message from JSON through prost-reflect. No code generation, as ghz does it.
+//! A lane is one HTTP/2 stream; `streams` lanes share a connection. A streaming call sends
+//! all of the spec's messages and reads every response message; latency is the whole call.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use meshbench_core::{BenchmarkSpec, ErrorKind, GrpcResult, GrpcSpec};
+use meshbench_engine::driver::Failure;
+use meshbench_engine::{Driver, Exchange, Session};
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
+
+use crate::http2::{classify, forget, h2_sender, Connection};
+use crate::net::Origin;
+
+/// The built-in echo service's .proto, as shipped in the repository.
+pub const ECHO_PROTO: &str = include_str!("../../../proto/meshbench/echo/v1/echo.proto");
+
+/// gRPC calls of one method.
+#[derive(Debug, Clone)]
+pub struct GrpcDriver {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    origin: Origin,
+    call: String,
+    kind: &'static str,
+    uri: Uri,
+    headers: http::HeaderMap,
+    /// Bodies, framed: one per message for single-request calls, one with every message
+    /// for client-streaming and bidi calls.
+    bodies: Vec<Bytes>,
+    messages_per_call: u64,
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl GrpcDriver {
+    /// Builds the driver for a validated `grpc` spec: compiles the .proto files, finds the
+    /// method and turns every JSON message into its protobuf bytes; each failure names the
+    /// field at fault (`proto`, `call`, `data`).
+    pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
+        let origin = Origin::for_spec(spec, b"h2")?;
+        let invalid = |field: &'static str, m: String| {
+            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
+        };
+        let grpc = spec
+            .grpc
+            .clone()
+            .ok_or_else(|| invalid("call", "gRPC options are missing".into()))?;
+        let pool = descriptor_pool(&grpc).map_err(|m| invalid("proto", m))?;
+        let method = find_method(&pool, &grpc.call).map_err(|m| invalid("call", m))?;
+        let input = method.input();
+        let mut messages = Vec::with_capacity(grpc.data.len());
+        for (i, value) in grpc.data.iter().enumerate() {
+            let message = DynamicMessage::deserialize(input.clone(), value).map_err(|e| {
+                invalid(
+                    "data",
+                    format!("message {} does not fit {}: {e}", i + 1, input.full_name()),
+                )
+            })?;
+            messages.push(message.encode_to_vec());
+        }
+        let streaming_request = method.is_client_streaming();
+        let bodies = if streaming_request {
+            vec![frame_all(messages.iter())]
+        } else {
+            messages
+                .iter()
+                .map(|m| frame_all(std::iter::once(m)))
+                .collect()
+        };
+        let kind = match (method.is_client_streaming(), method.is_server_streaming()) {
+            (false, false) => "unary",
+            (false, true) => "server_streaming",
+            (true, false) => "client_streaming",
+            (true, true) => "bidi_streaming",
+        };
+        let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let uri = Uri::builder()
+            .scheme(if origin.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            })
+            .authority(origin.endpoint.authority.as_str())
+            .path_and_query(path.as_str())
+            .build()
+            .map_err(|e| invalid("call", e.to_string()))?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        // The deadline travels with the call, as gRPC clients send it.
+        let timeout_ms = (spec.request_timeout_s * 1000.0)
+            .ceil()
+            .clamp(1.0, 99_999_999.0) as u64;
+        if let Ok(v) = HeaderValue::from_str(&format!("{timeout_ms}m")) {
+            headers.insert("grpc-timeout", v);
+        }
+        for (key, value) in &grpc.metadata {
+            let name = HeaderName::from_bytes(key.as_bytes())
+                .map_err(|e| invalid("metadata", format!("`{key}`: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| invalid("metadata", format!("`{key}`: {e}")))?;
+            headers.append(name, value);
+        }
+        Ok(GrpcDriver {
+            shared: Arc::new(Shared {
+                origin,
+                call: grpc.call.clone(),
+                kind,
+                uri,
+                headers,
+                bodies,
+                messages_per_call: if streaming_request {
+                    messages.len() as u64
+                } else {
+                    1
+                },
+                sent: AtomicU64::new(0),
+                received: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The gRPC section of the result, from the run's status counts (engine status slots
+    /// hold gRPC codes for this driver).
+    pub fn report(&self, status_codes: &std::collections::BTreeMap<String, u64>) -> GrpcResult {
+        GrpcResult {
+            call: self.shared.call.clone(),
+            kind: self.shared.kind.to_string(),
+            status_codes: status_codes
+                .iter()
+                .map(|(code, n)| {
+                    let name = code
+                        .parse::<u16>()
+                        .map(meshbench_core::result::grpc_status_name)
+                        .unwrap_or_else(|_| code.clone());
+                    (name, *n)
+                })
+                .collect(),
+            messages_sent: self.shared.sent.load(Relaxed),
+            messages_received: self.shared.received.load(Relaxed),
+        }
+    }
+}
+
+/// The descriptors: the built-in echo service, or the spec's .proto files compiled by protox.
+fn descriptor_pool(grpc: &GrpcSpec) -> Result<DescriptorPool, String> {
+    if grpc.proto.is_empty() {
+        let file = protox::file::File::from_source("meshbench/echo/v1/echo.proto", ECHO_PROTO)
+            .map_err(|e| format!("the built-in echo.proto: {e}"))?;
+        let mut pool = DescriptorPool::new();
+        pool.add_file_descriptor_proto(file.file_descriptor_proto().clone())
+            .map_err(|e| format!("the built-in echo.proto: {e}"))?;
+        return Ok(pool);
+    }
+    let includes: Vec<std::path::PathBuf> = if grpc.import_paths.is_empty() {
+        grpc.proto
+            .iter()
+            .map(|p| {
+                std::path::Path::new(p)
+                    .parent()
+                    .map(|d| {
+                        if d.as_os_str().is_empty() {
+                            std::path::Path::new(".")
+                        } else {
+                            d
+                        }
+                    })
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            })
+            .collect()
+    } else {
+        grpc.import_paths.iter().map(Into::into).collect()
+    };
+    let set = protox::compile(&grpc.proto, &includes).map_err(|e| {
+        // protox names the file only sometimes; always say which set was being compiled.
+        let where_ = e
+            .file()
+            .map(str::to_string)
+            .unwrap_or_else(|| grpc.proto.join(", "));
+        format!("{where_}: {e}")
+    })?;
+    DescriptorPool::from_file_descriptor_set(set).map_err(|e| e.to_string())
+}
+
+/// `package.Service/Method` in the pool, or what it has instead.
+fn find_method(pool: &DescriptorPool, call: &str) -> Result<MethodDescriptor, String> {
+    let (service_name, method_name) = call
+        .split_once('/')
+        .ok_or_else(|| format!("`{call}` is not `package.Service/Method`"))?;
+    let Some(service) = pool.get_service_by_name(service_name) else {
+        let known: Vec<String> = pool.services().map(|s| s.full_name().to_string()).collect();
+        return Err(format!(
+            "no service `{service_name}` (the .proto files define: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+    };
+    let found = service.methods().find(|m| m.name() == method_name);
+    found.ok_or_else(|| {
+        let known: Vec<String> = service.methods().map(|m| m.name().to_string()).collect();
+        format!(
+            "`{service_name}` has no method `{method_name}` (it has: {})",
+            known.join(", ")
+        )
+    })
+}
+
+/// Messages in gRPC's length-prefixed framing.
+fn frame_all<'a>(messages: impl Iterator<Item = &'a Vec<u8>>) -> Bytes {
+    let mut out = BytesMut::new();
+    for m in messages {
+        out.reserve(5 + m.len());
+        out.put_u8(0);
+        out.put_u32(m.len() as u32);
+        out.put_slice(m);
+    }
+    out.freeze()
+}
+
+/// One stream lane of a gRPC connection.
+pub struct GrpcSession {
+    shared: Arc<Shared>,
+    connection: Rc<Connection>,
+    last_error: String,
+}
+
+impl std::fmt::Debug for GrpcSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcSession").finish_non_exhaustive()
+    }
+}
+
+impl Driver for GrpcDriver {
+    type Session = GrpcSession;
+
+    async fn preflight(&self) -> Result<(), String> {
+        let mut session = GrpcSession {
+            shared: Arc::clone(&self.shared),
+            connection: Rc::new(Connection::default()),
+            last_error: String::new(),
+        };
+        let outcome = session.exchange(0).await;
+        self.shared.sent.store(0, Relaxed);
+        self.shared.received.store(0, Relaxed);
+        match outcome {
+            // A status such as UNIMPLEMENTED is an answer, and usually a mistake worth
+            // stopping for: report it before any load.
+            Ok(exchange) if exchange.status == 12 => Err(format!(
+                "{}: {} answered UNIMPLEMENTED: {}",
+                self.shared.origin.endpoint.authority, self.shared.call, session.last_error
+            )),
+            Ok(_) => Ok(()),
+            Err((kind, message)) => Err(format!(
+                "{} ({kind}): {message}",
+                self.shared.origin.endpoint.authority
+            )),
+        }
+    }
+
+    fn open(&self, _connection: usize, streams: usize) -> Vec<GrpcSession> {
+        let connection = Rc::new(Connection::default());
+        (0..streams.max(1))
+            .map(|_| GrpcSession {
+                shared: Arc::clone(&self.shared),
+                connection: Rc::clone(&connection),
+                last_error: String::new(),
+            })
+            .collect()
+    }
+}
+
+impl Session for GrpcSession {
+    async fn call(&mut self, seq: u64) -> Result<Exchange, Failure> {
+        let index = (seq % self.shared.bodies.len() as u64) as usize;
+        match self.exchange(index).await {
+            Ok(exchange) => Ok(exchange),
+            Err((kind, message)) => {
+                self.last_error = message;
+                if matches!(
+                    kind,
+                    ErrorKind::Closed | ErrorKind::Reset | ErrorKind::Protocol | ErrorKind::Io
+                ) {
+                    forget(&self.connection);
+                }
+                Err(Failure::from(kind))
+            }
+        }
+    }
+
+    fn abandon(&mut self) {
+        // The stream is reset when its future is dropped; the connection stays usable.
+    }
+}
+
+impl GrpcSession {
+    async fn exchange(&mut self, index: usize) -> Result<Exchange, (ErrorKind, String)> {
+        let shared = Arc::clone(&self.shared);
+        let body = shared.bodies[index].clone();
+        let bytes_sent = body.len() as u64;
+        let mut sender = h2_sender(&shared.origin, &self.connection).await?;
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = shared.uri.clone();
+        *request.headers_mut() = shared.headers.clone();
+        sender.ready().await.map_err(classify)?;
+        let response = sender.send_request(request).await.map_err(classify)?;
+        shared.sent.fetch_add(shared.messages_per_call, Relaxed);
+        if response.status() != http::StatusCode::OK {
+            return Err((
+                ErrorKind::Protocol,
+                format!("HTTP {} instead of a gRPC answer", response.status()),
+            ));
+        }
+        let (parts, mut body) = response.into_parts();
+        // Trailers-only answers carry the status in the headers.
+        let mut status = grpc_status(&parts.headers);
+        let mut message = grpc_message(&parts.headers);
+        let mut received = 0u64;
+        let mut framing = Framing::default();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(classify)?;
+            if let Some(data) = frame.data_ref() {
+                received += data.len() as u64;
+                framing.feed(data);
+            } else if let Some(trailers) = frame.trailers_ref() {
+                status = grpc_status(trailers).or(status);
+                message = grpc_message(trailers).or(message);
+            }
+        }
+        shared.received.fetch_add(framing.messages, Relaxed);
+        let Some(code) = status else {
+            return Err((
+                ErrorKind::Protocol,
+                "the answer ended without a grpc-status".into(),
+            ));
+        };
+        self.last_error = message.unwrap_or_default();
+        Ok(Exchange {
+            status: code,
+            bytes_sent,
+            bytes_received: received,
+        })
+    }
+}
+
+fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Counts length-prefixed messages across data frames without keeping them.
+#[derive(Default)]
+struct Framing {
+    header: [u8; 5],
+    header_len: usize,
+    remaining: u64,
+    messages: u64,
+}
+
+impl Framing {
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.remaining > 0 {
+                let take = (self.remaining as usize).min(data.len());
+                self.remaining -= take as u64;
+                data = &data[take..];
+                continue;
+            }
+            let take = (5 - self.header_len).min(data.len());
+            self.header[self.header_len..self.header_len + take].copy_from_slice(&data[..take]);
+            self.header_len += take;
+            data = &data[take..];
+            if self.header_len == 5 {
+                self.header_len = 0;
+                self.messages += 1;
+                self.remaining = u64::from(u32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_counts_messages_split_anywhere() {
+        let body = frame_all([vec![1u8; 3], vec![], vec![2u8; 300]].iter());
+        for split in 0..body.len() {
+            let mut f = Framing::default();
+            f.feed(&body[..split]);
+            f.feed(&body[split..]);
+            assert_eq!(f.messages, 3, "split at {split}");
+            assert_eq!(f.remaining, 0);
+        }
+    }
+
+    #[test]
+    fn the_builtin_echo_service_resolves() {
+        let pool = descriptor_pool(&GrpcSpec::default()).unwrap();
+        let m = find_method(&pool, "meshbench.echo.v1.Echo/Bidi").unwrap();
+        assert!(m.is_client_streaming() && m.is_server_streaming());
+        let err = find_method(&pool, "meshbench.echo.v1.Echo/Nope").unwrap_err();
+        assert!(
+            err.contains("it has: Unary, ServerStream, ClientStream, Bidi"),
+            "{err}"
+        );
+        let err = find_method(&pool, "x.Y/Z").unwrap_err();
+        assert!(err.contains("meshbench.echo.v1.Echo"), "{err}");
+    }
+}

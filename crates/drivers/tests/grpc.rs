@@ -1,0 +1,285 @@
+//! The gRPC driver against the built-in target's echo service (every call kind, delays,
+//! statuses, bad input) and against a third-party server (Python's grpcio, installed by the
+//! test command) described by a .proto file written here.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion};
+use meshbench_drivers::{run_spec, GrpcDriver};
+use meshbench_engine::{RunOutput, StopHandle};
+use meshbench_target::{TargetConfig, TargetServer};
+use serde_json::json;
+
+struct Target {
+    _runtime: tokio::runtime::Runtime,
+    server: TargetServer,
+}
+
+impl Target {
+    fn start() -> Target {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = runtime
+            .block_on(TargetServer::start(TargetConfig::new(addr)))
+            .unwrap();
+        Target {
+            _runtime: runtime,
+            server,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("grpc://{}", self.server.http_addr())
+    }
+}
+
+fn spec(url: String, method: &str, data: Vec<serde_json::Value>) -> BenchmarkSpec {
+    let mut spec = BenchmarkSpec::closed_get(url);
+    spec.protocol = HttpVersion::Grpc;
+    spec.connections = 2;
+    spec.streams = 4;
+    spec.duration_s = Some(1.0);
+    spec.grpc = Some(GrpcSpec {
+        call: format!("meshbench.echo.v1.Echo/{method}"),
+        data,
+        ..GrpcSpec::default()
+    });
+    spec
+}
+
+fn run(spec: &BenchmarkSpec) -> RunOutput {
+    run_spec(spec, StopHandle::new(), &mut ()).unwrap()
+}
+
+#[test]
+fn unary_calls_multiplex_and_count_statuses() {
+    let target = Target::start();
+    let out = run(&spec(
+        target.url(),
+        "Unary",
+        vec![json!({"payload": "aGVsbG8=", "message": "hi"})],
+    ));
+    let r = &out.result;
+    assert!(r.requests > 100, "{} calls", r.requests);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert!(r.status_codes.is_empty(), "{:?}", r.status_codes);
+    let g = r.grpc.as_ref().unwrap();
+    assert_eq!(g.kind, "unary");
+    assert_eq!(
+        g.status_codes.get("OK"),
+        Some(&r.requests),
+        "{:?}",
+        g.status_codes
+    );
+    assert_eq!(g.messages_sent, g.messages_received);
+    assert!(g.messages_received >= r.requests);
+}
+
+#[test]
+fn every_streaming_kind_counts_its_messages() {
+    let target = Target::start();
+    let three = vec![
+        json!({"message": "a"}),
+        json!({"message": "b"}),
+        json!({"message": "c"}),
+    ];
+    let server = run(&spec(
+        target.url(),
+        "ServerStream",
+        vec![json!({"responses": 5})],
+    ));
+    let g = server.result.grpc.unwrap();
+    assert_eq!(g.kind, "server_streaming");
+    assert_eq!(g.messages_received, 5 * g.messages_sent, "{g:?}");
+
+    let client = run(&spec(target.url(), "ClientStream", three.clone()));
+    let g = client.result.grpc.unwrap();
+    assert_eq!(g.kind, "client_streaming");
+    assert_eq!(g.messages_sent, 3 * g.messages_received, "{g:?}");
+
+    let bidi = run(&spec(target.url(), "Bidi", three));
+    let g = bidi.result.grpc.unwrap();
+    assert_eq!(g.kind, "bidi_streaming");
+    assert_eq!(g.messages_sent, g.messages_received, "{g:?}");
+    assert_eq!(bidi.result.errors, 0);
+}
+
+#[test]
+fn a_server_delay_shows_in_the_call_latency() {
+    let target = Target::start();
+    let mut s = spec(target.url(), "Unary", vec![json!({"delay_us": 10000})]);
+    s.streams = 1;
+    let out = run(&s);
+    let p50 = out.result.latency_us.p50;
+    assert!((10_000..=12_000).contains(&p50), "p50 {p50} µs");
+}
+
+#[test]
+fn error_statuses_are_answers_counted_by_name() {
+    let target = Target::start();
+    let out = run(&spec(target.url(), "Unary", vec![json!({"status": 14})]));
+    let g = out.result.grpc.unwrap();
+    assert_eq!(out.result.errors, 0);
+    assert_eq!(g.status_codes.keys().collect::<Vec<_>>(), ["UNAVAILABLE"]);
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    let target = Target::start();
+    let err = |s: &BenchmarkSpec| GrpcDriver::new(s).unwrap_err().to_string();
+
+    let unknown = spec(target.url(), "Nope", vec![json!({})]);
+    let text = err(&unknown);
+    assert!(
+        text.contains("call") && text.contains("has no method `Nope`"),
+        "{text}"
+    );
+
+    let misfit = spec(target.url(), "Unary", vec![json!({"no_such_field": 1})]);
+    let text = err(&misfit);
+    assert!(
+        text.contains("data") && text.contains("meshbench.echo.v1.EchoRequest"),
+        "{text}"
+    );
+
+    let wrong_type = spec(target.url(), "Unary", vec![json!({"responses": "many"})]);
+    assert!(err(&wrong_type).contains("data"));
+
+    let dir = std::env::temp_dir().join(format!("meshbench-bad-proto-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("broken.proto");
+    std::fs::write(&file, "syntax = \"proto3\";\nmessage {\n").unwrap();
+    let mut broken = spec(target.url(), "Unary", vec![json!({})]);
+    broken.grpc.as_mut().unwrap().proto = vec![file.display().to_string()];
+    let text = err(&broken);
+    assert!(
+        text.contains("proto") && text.contains("broken.proto"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn nothing_listening_or_not_grpc_is_a_clear_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = spec(format!("grpc://127.0.0.1:{port}"), "Unary", vec![json!({})]);
+    let text = run_spec(&s, StopHandle::new(), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("connect_refused"), "{text}");
+}
+
+/// Python's grpcio serving a Greeter that echoes the raw request bytes (any message type
+/// whose request and response are the same shape round-trips).
+struct PythonGreeter {
+    child: Child,
+    port: u16,
+}
+
+impl PythonGreeter {
+    fn start() -> PythonGreeter {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = format!(
+            "import grpc, time\n\
+             from concurrent import futures\n\
+             def echo(request, context):\n    return request\n\
+             def fail(request, context):\n    context.abort(grpc.StatusCode.PERMISSION_DENIED, 'no')\n\
+             handler = grpc.method_handlers_generic_handler('test.greet.v1.Greeter', {{\n\
+             \x20   'SayHello': grpc.unary_unary_rpc_method_handler(echo),\n\
+             \x20   'Refuse': grpc.unary_unary_rpc_method_handler(fail),\n}})\n\
+             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
+             server.add_generic_rpc_handlers((handler,))\n\
+             server.add_insecure_port('127.0.0.1:{port}')\n\
+             server.start()\n\
+             server.wait_for_termination()\n"
+        );
+        let child = Command::new("python3")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is needed for the third-party gRPC peer");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the Python grpcio server did not start: run `pip install grpcio` (scripts/test does)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PythonGreeter { child, port }
+    }
+}
+
+impl Drop for PythonGreeter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_third_party_server_python_grpcio_with_a_user_proto() {
+    let peer = PythonGreeter::start();
+    let dir = std::env::temp_dir().join(format!("meshbench-greeter-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("test/greet/v1")).unwrap();
+    std::fs::write(
+        dir.join("test/greet/v1/greeter.proto"),
+        "syntax = \"proto3\";\npackage test.greet.v1;\nimport \"test/greet/v1/types.proto\";\n\
+         service Greeter {\n  rpc SayHello(Hello) returns (Hello);\n  rpc Refuse(Hello) returns (Hello);\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("test/greet/v1/types.proto"),
+        "syntax = \"proto3\";\npackage test.greet.v1;\nmessage Hello {\n  string name = 1;\n  int32 times = 2;\n}\n",
+    )
+    .unwrap();
+    let grpc_spec = |method: &str| GrpcSpec {
+        call: format!("test.greet.v1.Greeter/{method}"),
+        proto: vec![dir
+            .join("test/greet/v1/greeter.proto")
+            .display()
+            .to_string()],
+        import_paths: vec![dir.display().to_string()],
+        data: vec![
+            json!({"name": "mesh", "times": 3}),
+            json!({"name": "bench"}),
+        ],
+        metadata: vec![("x-run".into(), "meshbench".into())],
+    };
+    let mut s = BenchmarkSpec::closed_get(format!("grpc://127.0.0.1:{}", peer.port));
+    s.protocol = HttpVersion::Grpc;
+    s.connections = 2;
+    s.streams = 2;
+    s.duration_s = Some(1.0);
+    s.grpc = Some(grpc_spec("SayHello"));
+    let out = run(&s);
+    assert!(out.result.requests > 50, "{} calls", out.result.requests);
+    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
+    let g = out.result.grpc.unwrap();
+    assert_eq!(g.status_codes.get("OK"), Some(&out.result.requests));
+
+    s.grpc = Some(grpc_spec("Refuse"));
+    let out = run(&s);
+    let g = out.result.grpc.unwrap();
+    assert_eq!(
+        g.status_codes.keys().collect::<Vec<_>>(),
+        ["PERMISSION_DENIED"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

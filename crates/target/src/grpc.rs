@@ -1,0 +1,209 @@
+//! The gRPC echo service (`proto/meshbench/echo/v1/echo.proto`) on the target's HTTP/2 port:
+//! requests whose content type is `application/grpc` come here. Hand-written over hyper
+//! rather than tonic, so the HTTP path keeps its plain body type and no code is generated.
+//! The whole request is read before answering: a streaming client's messages all arrive
+//! before the responses go out, which is what an echo needs.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::stream;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use prost::Message;
+
+use crate::handler::Shared;
+
+/// The response body of a gRPC call: data frames, then the trailers.
+pub(crate) type GrpcBody =
+    StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+
+/// `meshbench.echo.v1.EchoRequest`.
+#[derive(Clone, PartialEq, Message)]
+pub struct EchoRequest {
+    #[prost(bytes = "bytes", tag = "1")]
+    payload: Bytes,
+    #[prost(uint32, tag = "2")]
+    responses: u32,
+    #[prost(uint32, tag = "3")]
+    response_size: u32,
+    #[prost(uint32, tag = "4")]
+    delay_us: u32,
+    #[prost(uint32, tag = "5")]
+    status: u32,
+    #[prost(string, tag = "6")]
+    message: String,
+}
+
+/// `meshbench.echo.v1.EchoResponse`.
+#[derive(Clone, PartialEq, Message)]
+pub struct EchoResponse {
+    #[prost(bytes = "bytes", tag = "1")]
+    payload: Bytes,
+    #[prost(uint64, tag = "2")]
+    received: u64,
+    #[prost(string, tag = "3")]
+    message: String,
+}
+
+/// Whether a request is a gRPC call.
+pub(crate) fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// Most messages in one call the echo accepts.
+const MAX_MESSAGES: usize = 100_000;
+/// Largest message the echo accepts (4 MiB, gRPC's usual default).
+const MAX_MESSAGE: usize = 4 * 1024 * 1024;
+/// Most responses a server-streaming call may ask for.
+const MAX_RESPONSES: u32 = 100_000;
+
+/// Answers one gRPC call. Never fails: problems become gRPC statuses.
+pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<GrpcBody> {
+    let method = req
+        .uri()
+        .path()
+        .strip_prefix("/meshbench.echo.v1.Echo/")
+        .map(str::to_owned);
+    let body = match req.into_body().collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return status_only(13, &format!("reading the request: {e}")),
+    };
+    let Some(method) = method else {
+        return status_only(
+            12,
+            "unknown service (the built-in target serves meshbench.echo.v1.Echo)",
+        );
+    };
+    let requests = match decode_all(body) {
+        Ok(r) => r,
+        Err(message) => return status_only(13, &message),
+    };
+    let Some(first) = requests.first() else {
+        return status_only(3, "no request message");
+    };
+    if first.delay_us > 0 {
+        shared
+            .sleeper
+            .sleep(Duration::from_micros(u64::from(first.delay_us)))
+            .await;
+    }
+    shared.pause.wait().await;
+    if first.status != 0 {
+        return status_only(first.status.min(16), "status asked for by the request");
+    }
+    let respond = |r: &EchoRequest, received: u64| EchoResponse {
+        payload: if r.response_size > 0 {
+            Bytes::from(vec![b'x'; r.response_size as usize])
+        } else {
+            r.payload.clone()
+        },
+        received,
+        message: r.message.clone(),
+    };
+    let responses: Vec<EchoResponse> = match method.as_str() {
+        "Unary" if requests.len() == 1 => vec![respond(first, 1)],
+        "Unary" => return status_only(13, "unary call with more than one request message"),
+        "ServerStream" => {
+            let n = first.responses.clamp(1, MAX_RESPONSES);
+            (0..n).map(|_| respond(first, 1)).collect()
+        }
+        "ClientStream" => vec![respond(
+            requests.last().unwrap_or(first),
+            requests.len() as u64,
+        )],
+        "Bidi" => requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| respond(r, i as u64 + 1))
+            .collect(),
+        _ => {
+            return status_only(
+                12,
+                &format!("meshbench.echo.v1.Echo has no method `{method}`"),
+            )
+        }
+    };
+    let mut frames: Vec<Result<Frame<Bytes>, Infallible>> = Vec::with_capacity(2);
+    let mut data = BytesMut::new();
+    for response in &responses {
+        let len = response.encoded_len();
+        data.reserve(5 + len);
+        data.put_u8(0);
+        data.put_u32(len as u32);
+        // Encoding into a buffer with room reserved cannot fail.
+        let _ = response.encode(&mut data);
+    }
+    frames.push(Ok(Frame::data(data.freeze())));
+    frames.push(Ok(Frame::trailers(trailers(0, ""))));
+    let mut resp = Response::new(StreamBody::new(stream::iter(frames)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    resp
+}
+
+/// Splits a gRPC request body into its messages.
+fn decode_all(mut body: Bytes) -> Result<Vec<EchoRequest>, String> {
+    let mut out = Vec::new();
+    while body.has_remaining() {
+        if body.remaining() < 5 {
+            return Err("truncated message header".into());
+        }
+        let compressed = body.get_u8();
+        let len = body.get_u32() as usize;
+        if compressed != 0 {
+            return Err("compressed messages are not supported".into());
+        }
+        if len > MAX_MESSAGE || len > body.remaining() {
+            return Err(format!("message of {len} bytes is truncated or too large"));
+        }
+        if out.len() >= MAX_MESSAGES {
+            return Err("too many messages in one call".into());
+        }
+        let message = body.split_to(len);
+        out.push(EchoRequest::decode(message).map_err(|e| format!("bad EchoRequest: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// A trailers-only answer: HTTP 200 with the gRPC status in the headers.
+fn status_only(code: u32, message: &str) -> Response<GrpcBody> {
+    let mut resp = Response::new(StreamBody::new(stream::iter(Vec::new())));
+    *resp.status_mut() = StatusCode::OK;
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.extend(trailers(code, message));
+    resp
+}
+
+fn trailers(code: u32, message: &str) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    map.insert("grpc-status", HeaderValue::from(code));
+    if !message.is_empty() {
+        // grpc-message is percent-encoded; keep to what needs no encoding.
+        let safe: String = message
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&safe.replace('%', "%25")) {
+            map.insert("grpc-message", v);
+        }
+    }
+    map
+}
