@@ -44,7 +44,10 @@ pub enum DbCommand {
   meshbench run http://127.0.0.1:8080/ --rate 1000:5000:1000 --step-duration 10s
   meshbench run https://example.test/ --http2 --streams 10 -c 4 --insecure
   meshbench run ws://127.0.0.1:8080/ws --message-size 1024 --message-rate 10 -c 100 -d 30s
-  meshbench run wss://example.test/socket --hold -c 1000 -d 5m")]
+  meshbench run wss://example.test/socket --hold -c 1000 -d 5m
+  meshbench run grpc://127.0.0.1:8080 --streams 10 -c 4 -d 30s
+  meshbench run grpc://svc:50051 --proto api/greeter.proto --import-path api \
+      --call helloworld.Greeter/SayHello --data '{\"name\":\"mesh\"}' --metadata 'x-team:core'")]
 pub struct RunArgs {
     /// Target URL(s); several URLs are sent round-robin (they must share scheme, host and port).
     #[arg(required_unless_present = "request_file")]
@@ -53,6 +56,34 @@ pub struct RunArgs {
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 50)]
     pub connections: u32,
+
+    /// gRPC (grpc:// and grpcs:// URLs): the method, `package.Service/Method` [default: the
+    /// built-in echo service's meshbench.echo.v1.Echo/Unary].
+    #[arg(long, help_heading = "gRPC")]
+    pub call: Option<String>,
+
+    /// gRPC: a .proto file describing the service (repeatable); without it, the built-in
+    /// echo service's.
+    #[arg(long, help_heading = "gRPC")]
+    pub proto: Vec<PathBuf>,
+
+    /// gRPC: a directory imports are resolved against (repeatable) [default: each .proto's
+    /// own directory].
+    #[arg(long = "import-path", help_heading = "gRPC")]
+    pub import_paths: Vec<PathBuf>,
+
+    /// gRPC: the request message as JSON; a JSON array is a list of messages calls rotate
+    /// through (a streaming call sends them all).
+    #[arg(long, help_heading = "gRPC", conflicts_with = "data_file")]
+    pub data: Option<String>,
+
+    /// gRPC: read --data from a file (JSON, or JSON Lines with one message per line).
+    #[arg(long, help_heading = "gRPC")]
+    pub data_file: Option<PathBuf>,
+
+    /// gRPC: metadata sent with every call, `key:value` (repeatable).
+    #[arg(long, help_heading = "gRPC")]
+    pub metadata: Vec<String>,
 
     /// WebSocket (ws:// and wss:// URLs): payload bytes of each message.
     #[arg(long, default_value_t = 64, help_heading = "WebSocket")]

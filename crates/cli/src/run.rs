@@ -12,7 +12,8 @@ use meshbench_core::duration::parse_duration;
 use meshbench_core::rate::parse_step_duration;
 use meshbench_core::result::TimelineEntry;
 use meshbench_core::{
-    BenchmarkSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec, WebSocketSpec,
+    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec,
+    WebSocketSpec,
 };
 use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
@@ -141,6 +142,23 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
     let websocket = requests
         .first()
         .is_some_and(|r| r.url.starts_with("ws://") || r.url.starts_with("wss://"));
+    let grpc_run = requests
+        .first()
+        .is_some_and(|r| r.url.starts_with("grpc://") || r.url.starts_with("grpcs://"));
+    let grpc = if grpc_run {
+        Some(grpc_spec(args)?)
+    } else {
+        if args.call.is_some()
+            || !args.proto.is_empty()
+            || !args.import_paths.is_empty()
+            || args.data.is_some()
+            || args.data_file.is_some()
+            || !args.metadata.is_empty()
+        {
+            bail!("--call, --proto, --import-path, --data, --data-file and --metadata apply to grpc:// and grpcs:// URLs");
+        }
+        None
+    };
     if !websocket
         && (args.message_rate.is_some() || args.binary || args.hold || args.message_size != 64)
     {
@@ -185,6 +203,8 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
         requests,
         protocol: if websocket {
             HttpVersion::Websocket
+        } else if grpc_run {
+            HttpVersion::Grpc
         } else if args.http2 {
             HttpVersion::Http2
         } else {
@@ -209,10 +229,68 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
             message_rate,
             hold: args.hold,
         }),
-        grpc: None,
+        grpc,
     };
     spec.validate()?;
     Ok(spec)
+}
+
+/// The gRPC options of a run: the method, the .proto files, the messages and the metadata.
+fn grpc_spec(args: &RunArgs) -> anyhow::Result<GrpcSpec> {
+    let text = match (&args.data, &args.data_file) {
+        (Some(data), _) => Some(data.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --data-file {}", path.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let data = match text {
+        None => GrpcSpec::default().data,
+        Some(text) => parse_messages(&text)?,
+    };
+    let mut metadata = Vec::new();
+    for entry in &args.metadata {
+        let Some((key, value)) = entry.split_once(':') else {
+            bail!("invalid metadata `{entry}`: expected `key:value`");
+        };
+        metadata.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    Ok(GrpcSpec {
+        call: args
+            .call
+            .clone()
+            .unwrap_or_else(|| meshbench_core::GRPC_ECHO_UNARY.to_string()),
+        proto: args.proto.iter().map(|p| p.display().to_string()).collect(),
+        import_paths: args
+            .import_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        data,
+        metadata,
+    })
+}
+
+/// Messages from --data / --data-file: one JSON object, a JSON array of them, or JSON Lines.
+fn parse_messages(text: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let trimmed = text.trim();
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) {
+        return match value {
+            serde_json::Value::Array(items) if !items.is_empty() => Ok(items),
+            serde_json::Value::Array(_) => bail!("invalid data: the list of messages is empty"),
+            one => Ok(vec![one]),
+        };
+    }
+    trimmed
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| anyhow::anyhow!("invalid data: line {}: not JSON: {e}", i + 1))
+        })
+        .collect()
 }
 
 fn read_request_file(path: &std::path::Path) -> anyhow::Result<Vec<RequestSpec>> {

@@ -387,6 +387,64 @@ fn websocket_json_matches_the_schema() {
 }
 
 #[test]
+fn grpc_json_matches_the_schema() {
+    let target = Target::start();
+    let url = target.url("").replacen("http://", "grpc://", 1);
+    let result = run_json(&[
+        "run",
+        &url,
+        "-c",
+        "2",
+        "--streams",
+        "4",
+        "-n",
+        "300",
+        "--call",
+        "meshbench.echo.v1.Echo/Bidi",
+        "--data",
+        r#"[{"message":"a"},{"message":"b"}]"#,
+        "--metadata",
+        "x-run:cli-test",
+        "--json",
+    ]);
+    assert_eq!(result["spec"]["protocol"], "grpc");
+    assert_eq!(result["grpc"]["kind"], "bidi_streaming", "{result}");
+    assert_eq!(result["grpc"]["status_codes"]["OK"], 300, "{result}");
+    assert_eq!(
+        result["grpc"]["messages_sent"], result["grpc"]["messages_received"],
+        "{result}"
+    );
+}
+
+#[test]
+fn grpc_input_that_does_not_fit_is_a_usage_error() {
+    let target = Target::start();
+    let url = target.url("").replacen("http://", "grpc://", 1);
+    assert_fails(
+        &[
+            "run",
+            &url,
+            "--call",
+            "meshbench.echo.v1.Echo/Nope",
+            "-d",
+            "1s",
+        ],
+        64,
+        &["has no method `Nope`"],
+    );
+    assert_fails(
+        &["run", &url, "--data", r#"{"bogus":1}"#, "-d", "1s"],
+        64,
+        &["does not fit meshbench.echo.v1.EchoRequest"],
+    );
+    assert_fails(
+        &["run", "http://127.0.0.1:9/", "--call", "a.B/C", "-d", "1s"],
+        64,
+        &["apply to grpc://"],
+    );
+}
+
+#[test]
 fn websocket_options_on_an_http_url_are_a_usage_error() {
     assert_fails(
         &["run", "http://127.0.0.1:9/", "--hold", "-d", "1s"],

@@ -31,6 +31,27 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
         out.push(String::new());
         status_codes(&mut out, result, &style);
     }
+    if let Some(grpc) = &result.grpc {
+        out.push(String::new());
+        out.push(style.bold(&format!(
+            "gRPC {} ({})",
+            grpc.call,
+            grpc.kind.replace('_', " ")
+        )));
+        for (name, n) in &grpc.status_codes {
+            let line = format!("  {name:<20} {}", fmt_count(*n));
+            out.push(if name == "OK" {
+                line
+            } else {
+                style.yellow(&line)
+            });
+        }
+        out.push(format!(
+            "  messages             {} sent, {} received",
+            fmt_count(grpc.messages_sent),
+            fmt_count(grpc.messages_received)
+        ));
+    }
     if let Some(ws) = &result.websocket {
         out.push(String::new());
         websocket(&mut out, ws, &style);
@@ -145,6 +166,7 @@ fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
         HttpVersion::Http1 => "HTTP/1.1",
         HttpVersion::Http2 => "HTTP/2",
         HttpVersion::Websocket => "WebSocket",
+        HttpVersion::Grpc => "gRPC",
         _ => "HTTP",
     };
     let mut parts = Vec::new();
@@ -167,7 +189,7 @@ fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
         fmt_count(spec.connections as u64),
         plural(spec.connections as u64)
     );
-    if spec.protocol == HttpVersion::Http2 || spec.streams > 1 {
+    if matches!(spec.protocol, HttpVersion::Http2 | HttpVersion::Grpc) || spec.streams > 1 {
         conns.push_str(&format!(
             " × {} stream{}",
             spec.streams,
