@@ -819,7 +819,7 @@ fn lifecycle_on_sqlite_in_process() {
 }
 
 #[test]
-fn websocket_jobs_run_the_websocket_driver() {
+fn websocket_and_grpc_jobs_run_their_drivers() {
     let scratch = Scratch::new("ws-job");
     let server = Server::start(&scratch, &Setup::sqlite(1));
     let r = server.post(
@@ -843,6 +843,46 @@ fn websocket_jobs_run_the_websocket_driver() {
     assert_eq!(result["websocket"]["connections_opened"], 3, "{result}");
     assert_eq!(result["websocket"]["message_size"], 128, "{result}");
     assert_eq!(result["requested_rps"], 60.0, "{result}");
+
+    // gRPC through the API: the built-in echo service, streams on each connection.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"grpc","duration":1,"concurrent_connections":2,"streams":4,
+                "call":"meshbench.echo.v1.Echo/ServerStream","data":[{"responses":2}],
+                "metadata":{"x-run":"platform"}}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["job_id"].as_str().unwrap().to_string();
+    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    assert_eq!(result["spec"]["protocol"], "grpc", "{result}");
+    assert_eq!(result["spec"]["streams"], 4, "{result}");
+    assert_eq!(result["grpc"]["kind"], "server_streaming", "{result}");
+    assert!(
+        result["grpc"]["status_codes"]["OK"].as_u64().unwrap() > 0,
+        "{result}"
+    );
+
+    // A method the echo service lacks fails the job with the reason.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"grpc","duration":1,"call":"meshbench.echo.v1.Echo/Nope"}),
+    );
+    let id = r.json()["job_id"].as_str().unwrap().to_string();
+    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no method `Nope`"),
+        "{job}"
+    );
 
     // Options of one workload are refused on another, naming the field.
     let r = server.post(

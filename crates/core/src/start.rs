@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::TestType;
 use crate::rate::RateSchedule;
-use crate::spec::{BenchmarkSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
+use crate::spec::{BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
 
 /// A start request as clients send it; every field but `test_type` and `mesh_type` has a
 /// default, and the seed's own examples leave most of them out.
@@ -68,6 +68,26 @@ pub struct StartRequest {
     /// WebSocket: hold mode (keep the connections open with a ping a second; count survivors).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hold: bool,
+    /// HTTP/2 and gRPC: concurrent streams per connection (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
+    /// gRPC: `package.Service/Method` (default: the built-in echo's Unary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// gRPC: .proto files on the worker's host describing the service (default: the
+    /// built-in echo service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proto: Vec<String>,
+    /// gRPC: directories imports are resolved against, on the worker's host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_paths: Vec<String>,
+    /// gRPC: request messages as JSON; calls rotate through them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub data: Option<Vec<serde_json::Value>>,
+    /// gRPC: metadata sent with every call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 fn default_mesh() -> String {
@@ -181,8 +201,11 @@ impl StartRequest {
             );
         }
         let websocket = self.test_type == TestType::Websocket;
+        let grpc = self.test_type == TestType::Grpc;
         let [plain, secure] = if websocket {
             ["ws", "wss"]
+        } else if grpc {
+            ["grpc", "grpcs"]
         } else {
             ["http", "https"]
         };
@@ -258,11 +281,37 @@ impl StartRequest {
                 format!("must be at most {} seconds", limits.max_duration),
             );
         }
-        if !matches!(self.test_type, TestType::Http | TestType::Websocket) {
+        if !grpc {
+            for (field, given) in [
+                ("call", self.call.is_some()),
+                ("proto", !self.proto.is_empty()),
+                ("import_paths", !self.import_paths.is_empty()),
+                ("data", self.data.is_some()),
+                ("metadata", !self.metadata.is_empty()),
+            ] {
+                if given {
+                    fail(field, "only applies to grpc runs".into());
+                }
+            }
+        }
+        if let Some(streams) = self.streams {
+            if !(grpc || self.http2) {
+                fail("streams", "only applies to HTTP/2 and gRPC runs".into());
+            } else if !(1..=1000).contains(&streams) {
+                fail("streams", "must be between 1 and 1000".into());
+            }
+        }
+        if grpc && self.data.as_ref().is_some_and(Vec::is_empty) {
+            fail("data", "give at least one message".into());
+        }
+        if !matches!(
+            self.test_type,
+            TestType::Http | TestType::Websocket | TestType::Grpc
+        ) {
             fail(
                 "test_type",
                 format!(
-                    "`{}` workloads are not available yet; use http or websocket",
+                    "`{}` workloads are not available yet; use http, grpc or websocket",
                     self.test_type
                 ),
             );
@@ -276,7 +325,7 @@ impl StartRequest {
         if let Err(crate::Error::Invalid { field, message }) =
             probe.to_spec("http://127.0.0.1/").validate()
         {
-            if matches!(field, "method" | "header") {
+            if matches!(field, "method" | "header" | "call" | "metadata" | "data") {
                 let field = if field == "header" { "headers" } else { field };
                 fail(field, message);
             }
@@ -289,13 +338,16 @@ impl StartRequest {
     /// WebSocket runs.
     pub fn to_spec(&self, default_target: &str) -> BenchmarkSpec {
         let websocket = self.test_type == TestType::Websocket;
+        let grpc = self.test_type == TestType::Grpc;
         let url = self.service_url.clone().unwrap_or_else(|| {
+            let rest = default_target
+                .strip_prefix("http://")
+                .unwrap_or(default_target)
+                .trim_end_matches('/');
             if websocket {
-                let rest = default_target
-                    .strip_prefix("http://")
-                    .unwrap_or(default_target)
-                    .trim_end_matches('/');
                 format!("ws://{rest}/ws")
+            } else if grpc {
+                format!("grpc://{rest}")
             } else {
                 default_target.to_string()
             }
@@ -325,13 +377,15 @@ impl StartRequest {
             }],
             protocol: if websocket {
                 HttpVersion::Websocket
+            } else if grpc {
+                HttpVersion::Grpc
             } else if self.http2 {
                 HttpVersion::Http2
             } else {
                 HttpVersion::Http1
             },
             connections,
-            streams: 1,
+            streams: self.streams.unwrap_or(1).max(1),
             threads: cores.min(connections),
             model: match rate {
                 Some(rps) => LoadModel::Open {
@@ -355,7 +409,23 @@ impl StartRequest {
                 message_rate,
                 hold: self.hold,
             }),
-            grpc: None,
+            grpc: grpc.then(|| GrpcSpec {
+                call: self
+                    .call
+                    .clone()
+                    .unwrap_or_else(|| crate::spec::GRPC_ECHO_UNARY.to_string()),
+                proto: self.proto.clone(),
+                import_paths: self.import_paths.clone(),
+                data: self
+                    .data
+                    .clone()
+                    .unwrap_or_else(|| GrpcSpec::default().data),
+                metadata: self
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            }),
         }
     }
 }
@@ -435,6 +505,25 @@ mod tests {
     }
 
     #[test]
+    fn grpc_requests_become_grpc_specs() {
+        let r: StartRequest = serde_json::from_str(
+            r#"{"test_type":"grpc","duration":10,"concurrent_connections":2,"streams":8,
+                "call":"meshbench.echo.v1.Echo/ServerStream","data":[{"responses":3}],
+                "metadata":{"x-team":"core"}}"#,
+        )
+        .unwrap();
+        assert!(r.validate(&StartLimits::default()).is_empty());
+        let spec = r.to_spec("http://127.0.0.1:8081/");
+        spec.validate().unwrap();
+        assert_eq!(spec.protocol, HttpVersion::Grpc);
+        assert_eq!(spec.requests[0].url, "grpc://127.0.0.1:8081");
+        assert_eq!(spec.streams, 8);
+        let g = spec.grpc.unwrap();
+        assert_eq!(g.call, "meshbench.echo.v1.Echo/ServerStream");
+        assert_eq!(g.metadata, vec![("x-team".to_string(), "core".to_string())]);
+    }
+
+    #[test]
     fn websocket_options_are_refused_elsewhere_and_checked_there() {
         let fields = |json: &str| -> Vec<String> {
             serde_json::from_str::<StartRequest>(json)
@@ -457,7 +546,10 @@ mod tests {
             fields(r#"{"test_type":"websocket","message_size":999999999}"#),
             ["message_size"]
         );
-        assert_eq!(fields(r#"{"test_type":"grpc"}"#), ["test_type"]);
+        assert_eq!(fields(r#"{"test_type":"ml"}"#), ["test_type"]);
+        assert_eq!(fields(r#"{"test_type":"http","call":"a.B/C"}"#), ["call"]);
+        assert_eq!(fields(r#"{"test_type":"grpc","call":"nope"}"#), ["call"]);
+        assert_eq!(fields(r#"{"test_type":"http","streams":4}"#), ["streams"]);
     }
 
     #[test]

@@ -842,11 +842,15 @@ export interface components {
             binary?: boolean;
             /** @description Request body. */
             body?: string | null;
+            /** @description gRPC: `package.Service/Method` (default: the built-in echo's Unary). */
+            call?: string | null;
             /**
              * Format: int32
              * @description Connections to keep open.
              */
             concurrent_connections?: number;
+            /** @description gRPC: request messages as JSON; calls rotate through them. */
+            data?: Record<string, never>[] | null;
             /**
              * Format: int32
              * @description Measured seconds.
@@ -860,6 +864,8 @@ export interface components {
             hold?: boolean;
             /** @description Speak HTTP/2. */
             http2?: boolean;
+            /** @description gRPC: directories imports are resolved against, on the worker's host. */
+            import_paths?: string[];
             /** @description Mesh label (baseline, istio, linkerd, cilium, or any other name). */
             mesh_type?: string;
             /**
@@ -873,10 +879,19 @@ export interface components {
              * @description WebSocket: payload bytes of each message (default 64).
              */
             message_size?: number | null;
+            /** @description gRPC: metadata sent with every call. */
+            metadata?: {
+                [key: string]: string;
+            };
             /** @description HTTP method. */
             method?: string;
             /** @description Kubernetes namespace of the target. */
             namespace?: string;
+            /**
+             * @description gRPC: .proto files on the worker's host describing the service (default: the
+             *     built-in echo service).
+             */
+            proto?: string[];
             /**
              * Format: double
              * @description Open model: requests per second; absent means closed model.
@@ -889,6 +904,11 @@ export interface components {
             repeats?: number;
             /** @description The target URL; absent means the built-in target (embedded mode). */
             service_url?: string | null;
+            /**
+             * Format: int32
+             * @description HTTP/2 and gRPC: concurrent streams per connection (default 1).
+             */
+            streams?: number | null;
             /** @description Workload kind. */
             test_type?: components["schemas"]["TestType"];
             /**
