@@ -247,3 +247,30 @@ test('a WebSocket benchmark runs from the form and shows its own figures', async
 	await shot(page, 'websocket-result');
 	expect(errors).toEqual([]);
 });
+
+test('a gRPC benchmark runs from the form and shows its statuses', async ({ page }) => {
+	const errors = watchErrors(page);
+	await page.goto('/benchmarks');
+	await page.getByLabel('Test type').selectOption('grpc');
+	await expect(page.getByTestId('grpc-options')).toBeVisible();
+	await page.getByLabel('Duration (s)').fill('2');
+	await page.getByLabel('Connections', { exact: true }).fill('2');
+	await page.getByLabel('Streams per connection').fill('4');
+	await page.getByLabel('Method (package.Service/Method)').fill('meshbench.echo.v1.Echo/ServerStream');
+	await page.getByLabel('Request message(s), JSON').fill('{"responses": 3}');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	await expect(page.getByTestId('status').first()).toHaveText('completed', { timeout: 30_000 });
+	const figures = page.getByTestId('grpc-figures');
+	await expect(figures).toContainText('server streaming');
+	await expect(figures).toContainText('OK');
+	await shot(page, 'grpc-result');
+
+	// A message that does not fit is refused before anything runs, beside its field.
+	await page.goto('/benchmarks');
+	await page.getByLabel('Test type').selectOption('grpc');
+	await page.getByLabel('Request message(s), JSON').fill('{oops');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await expect(page.getByTestId('error-data')).toContainText('JSON');
+	expect(errors).toEqual([]);
+});

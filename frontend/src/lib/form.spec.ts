@@ -73,6 +73,31 @@ describe('websocket requests', () => {
 	});
 });
 
+describe('grpc requests', () => {
+	it('send the method, messages, metadata and streams', () => {
+		const built = buildStartRequest({
+			...defaultStartForm(),
+			test_type: 'grpc',
+			call: 'meshbench.echo.v1.Echo/Bidi',
+			data: '[{"message":"a"},{"message":"b"}]',
+			metadata: 'X-Team: core',
+			streams: '8'
+		});
+		expect(built.ok && built.request).toMatchObject({
+			test_type: 'grpc',
+			call: 'meshbench.echo.v1.Echo/Bidi',
+			data: [{ message: 'a' }, { message: 'b' }],
+			metadata: { 'x-team': 'core' },
+			streams: 8
+		});
+		expect(built.ok && 'method' in built.request).toBe(false);
+	});
+	it('name data that is not JSON', () => {
+		const built = buildStartRequest({ ...defaultStartForm(), test_type: 'grpc', data: '{oops' });
+		expect(built).toEqual({ ok: false, errors: { data: 'must be a JSON object, or a list of them' } });
+	});
+});
+
 describe('formFieldOf', () => {
 	it('maps nested API field names to the input', () => {
 		expect(formFieldOf('headers.X-Foo')).toBe('headers');

@@ -22,6 +22,12 @@ export interface StartForm {
 	message_rate: string;
 	binary: boolean;
 	hold: boolean;
+	/** HTTP/2 and gRPC. */
+	streams: string;
+	/** gRPC only. */
+	call: string;
+	data: string;
+	metadata: string;
 }
 
 /** The form's starting values: the API's defaults, except a short run. */
@@ -43,7 +49,11 @@ export function defaultStartForm(): StartForm {
 		message_size: '64',
 		message_rate: '',
 		binary: false,
-		hold: false
+		hold: false,
+		streams: '1',
+		call: 'meshbench.echo.v1.Echo/Unary',
+		data: '{}',
+		metadata: ''
 	};
 }
 
@@ -92,7 +102,39 @@ export function buildStartRequest(form: StartForm): Built {
 		if (form.hold) request.hold = true;
 		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
 	}
-	if (form.http2) request.http2 = true;
+	if (form.test_type === 'grpc') {
+		if (form.call.trim()) request.call = form.call.trim();
+		const streams = wholeNumber(form.streams);
+		if (streams === null) errors.streams = 'must be a whole number';
+		else if (streams !== 1) request.streams = streams;
+		try {
+			const parsed = JSON.parse(form.data.trim() || '{}');
+			request.data = Array.isArray(parsed) ? parsed : [parsed];
+		} catch {
+			errors.data = 'must be a JSON object, or a list of them';
+		}
+		const metadata: Record<string, string> = {};
+		form.metadata
+			.split('\n')
+			.map((l) => l.trim())
+			.filter((l) => l !== '')
+			.forEach((line, i) => {
+				const colon = line.indexOf(':');
+				if (colon <= 0) {
+					errors.metadata = `line ${i + 1}: write metadata as "key: value"`;
+					return;
+				}
+				metadata[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+			});
+		if (Object.keys(metadata).length) request.metadata = metadata;
+		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
+	}
+	if (form.http2) {
+		request.http2 = true;
+		const streams = wholeNumber(form.streams);
+		if (streams === null) errors.streams = 'must be a whole number';
+		else if (streams !== 1) request.streams = streams;
+	}
 	if (form.method.trim() !== '') request.method = form.method.trim().toUpperCase();
 	const headers: Record<string, string> = {};
 	form.headers

@@ -88,6 +88,15 @@ export interface WebSocketResult {
 	hold: boolean;
 }
 
+/** What a gRPC run adds. */
+export interface GrpcResult {
+	call: string;
+	kind: string;
+	status_codes: Record<string, number>;
+	messages_sent: number;
+	messages_received: number;
+}
+
 /** A whole result document. */
 export interface BenchmarkResult {
 	schema: string;
@@ -111,6 +120,7 @@ export interface BenchmarkResult {
 	service_histogram: string;
 	loadgen: LoadgenInfo;
 	websocket?: WebSocketResult;
+	grpc?: GrpcResult;
 	[extra: string]: unknown;
 }
 
