@@ -237,6 +237,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         loadgen: LoadgenInfo::default(),
         websocket: None,
         grpc: None,
+        ml: None,
     };
     let job_summary = JobSummary {
         requests: result.requests,

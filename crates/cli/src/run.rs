@@ -230,6 +230,7 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
             hold: args.hold,
         }),
         grpc,
+        ml: None,
     };
     spec.validate()?;
     Ok(spec)

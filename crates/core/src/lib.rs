@@ -27,11 +27,12 @@ pub use job::{
 pub use mesh::MeshKind;
 pub use rate::RateSchedule;
 pub use result::{
-    BenchmarkResult, GrpcResult, LatencySummary, LoadgenInfo, TimelineEntry, WebSocketResult,
-    RESULT_SCHEMA,
+    BenchmarkResult, GrpcResult, LatencySummary, LoadgenInfo, MlResult, TimelineEntry,
+    WebSocketResult, RESULT_SCHEMA,
 };
 pub use spec::{
-    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec, GRPC_ECHO_UNARY,
+    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, MlApi, MlSpec, RequestSpec, WebSocketSpec,
+    GRPC_ECHO_UNARY,
 };
 pub use start::{FieldError, StartLimits, StartRequest};
 

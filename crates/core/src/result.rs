@@ -135,6 +135,40 @@ pub struct BenchmarkResult {
     /// gRPC figures (protocol `grpc` only): status codes by name, messages each way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcResult>,
+    /// ML-inference figures (`ml` runs): time to first token, inter-token latency, tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MlResult>,
+}
+
+/// What an ML-inference run adds. The token figures are present for OpenAI-compatible runs
+/// (time to first token and inter-token latency only when streamed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlResult {
+    /// `openai_chat`, `openai_completions` or `oip`.
+    pub api: String,
+    /// The model.
+    pub model: String,
+    /// Whether answers were streamed.
+    pub stream: bool,
+    /// Time to first token, µs (the whole answer's time when not streamed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_us: Option<LatencySummary>,
+    /// Gaps between consecutive tokens, µs (streamed answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_us: Option<LatencySummary>,
+    /// Time per output token after the first, per request, µs (streamed answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot_us: Option<LatencySummary>,
+    /// The time-to-first-token histogram, encoded like `histogram`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_histogram: Option<String>,
+    /// The inter-token histogram, encoded like `histogram`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_histogram: Option<String>,
+    /// Output tokens of measured requests.
+    pub output_tokens: u64,
+    /// Output tokens per second over the measured time.
+    pub output_tokens_per_s: f64,
 }
 
 /// What a gRPC run adds.

@@ -109,6 +109,96 @@ impl Default for GrpcSpec {
     }
 }
 
+/// Which inference API an ML run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MlApi {
+    /// OpenAI-compatible `/v1/chat/completions` (vLLM, TGI, Ollama, LLM gateways).
+    OpenaiChat,
+    /// OpenAI-compatible `/v1/completions`.
+    OpenaiCompletions,
+    /// The Open Inference Protocol v2 over REST: `/v2/models/{model}/infer` (KServe, Triton,
+    /// MLServer).
+    Oip,
+}
+
+impl MlApi {
+    /// The path the API's requests go to, below the base URL.
+    pub fn path(self, model: &str) -> String {
+        match self {
+            MlApi::OpenaiChat => "/v1/chat/completions".into(),
+            MlApi::OpenaiCompletions => "/v1/completions".into(),
+            MlApi::Oip => format!("/v2/models/{model}/infer"),
+        }
+    }
+}
+
+/// What an ML-inference run sends (present with `ml` runs, over HTTP/1.1): the URL is the
+/// server's base (`http://host:port`, with any path prefix and query kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlSpec {
+    /// The API.
+    pub api: MlApi,
+    /// The model name.
+    pub model: String,
+    /// OpenAI: the most tokens each completion may produce.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// OpenAI: stream the answer (time to first token and inter-token latency need it).
+    #[serde(default = "yes")]
+    pub stream: bool,
+    /// OpenAI: prompts to rotate through (strings, or chat message lists); empty means
+    /// synthetic prompts of `prompt_tokens` words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<serde_json::Value>,
+    /// OpenAI: words in each synthetic prompt.
+    #[serde(default = "default_prompt_tokens")]
+    pub prompt_tokens: u32,
+    /// OIP: the request's `inputs` tensors as JSON; absent means one tensor generated from
+    /// `shape` and `datatype`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<serde_json::Value>,
+    /// OIP: shape of the generated tensor.
+    #[serde(default = "default_shape")]
+    pub shape: Vec<u64>,
+    /// OIP: datatype of the generated tensor (FP32, FP16, INT64, …).
+    #[serde(default = "default_datatype")]
+    pub datatype: String,
+}
+
+fn default_max_tokens() -> u32 {
+    64
+}
+fn yes() -> bool {
+    true
+}
+fn default_prompt_tokens() -> u32 {
+    32
+}
+fn default_shape() -> Vec<u64> {
+    vec![1, 16]
+}
+fn default_datatype() -> String {
+    "FP32".into()
+}
+
+impl MlSpec {
+    /// A spec for `api` and `model` with every other field at its default.
+    pub fn new(api: MlApi, model: impl Into<String>) -> Self {
+        MlSpec {
+            api,
+            model: model.into(),
+            max_tokens: default_max_tokens(),
+            stream: true,
+            prompts: Vec::new(),
+            prompt_tokens: default_prompt_tokens(),
+            inputs: None,
+            shape: default_shape(),
+            datatype: default_datatype(),
+        }
+    }
+}
+
 /// Largest WebSocket message the engine sends (16 MiB).
 pub const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
 
@@ -209,6 +299,9 @@ pub struct BenchmarkSpec {
     /// gRPC options; present exactly when `protocol` is `grpc`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc: Option<GrpcSpec>,
+    /// ML-inference options (HTTP/1.1 runs against a model server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ml: Option<MlSpec>,
 }
 
 fn default_connections() -> u32 {
@@ -248,6 +341,7 @@ impl BenchmarkSpec {
             mesh_type: MeshKind::Baseline,
             websocket: None,
             grpc: None,
+            ml: None,
         }
     }
 
@@ -421,6 +515,32 @@ impl BenchmarkSpec {
                 ))
             }
             (None, _) => {}
+        }
+        if let Some(ml) = &self.ml {
+            if self.protocol != HttpVersion::Http1 {
+                return Err(Error::invalid(
+                    "ml",
+                    "ML runs speak HTTP/1.1 (http:// or https://)",
+                ));
+            }
+            let name_ok = !ml.model.is_empty()
+                && ml.model.len() <= 256
+                && ml
+                    .model
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'?');
+            if !name_ok {
+                return Err(Error::invalid(
+                    "model",
+                    format!("`{}` is not a model name", ml.model),
+                ));
+            }
+            if ml.max_tokens == 0 || ml.max_tokens > 1_000_000 {
+                return Err(Error::invalid("max_tokens", "must be 1 to 1000000"));
+            }
+            if ml.shape.is_empty() || ml.shape.iter().product::<u64>() > 16 * 1024 * 1024 {
+                return Err(Error::invalid("shape", "must have 1 to 16M elements"));
+            }
         }
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if let Some(d) = self.duration_s {

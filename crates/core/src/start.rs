@@ -426,6 +426,7 @@ impl StartRequest {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             }),
+            ml: None,
         }
     }
 }

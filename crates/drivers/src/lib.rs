@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http1;
 pub mod http2;
 mod io_error;
+pub mod ml;
 mod net;
 mod run;
 mod tls;
@@ -22,6 +23,7 @@ pub use endpoint::Endpoint;
 pub use grpc::GrpcDriver;
 pub use http1::Http1Driver;
 pub use http2::Http2Driver;
+pub use ml::MlDriver;
 pub use run::{run_spec, RunError};
 pub use websocket::WebSocketDriver;
 

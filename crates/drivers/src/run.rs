@@ -7,7 +7,7 @@ use std::sync::Arc;
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
 
-use crate::{GrpcDriver, Http1Driver, Http2Driver, WebSocketDriver};
+use crate::{GrpcDriver, Http1Driver, Http2Driver, MlDriver, WebSocketDriver};
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,12 @@ pub fn run_spec(
     stop: StopHandle,
     observer: &mut dyn Observer,
 ) -> Result<RunOutput, RunError> {
+    if spec.ml.is_some() {
+        let driver = Arc::new(MlDriver::new(spec)?);
+        let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;
+        output.result.ml = Some(driver.report(output.result.duration_s));
+        return Ok(output);
+    }
     let output = match spec.protocol {
         HttpVersion::Http1 => {
             let driver = Http1Driver::new(spec)?;

@@ -4,10 +4,8 @@
 //! exchange is a ping and its pong: the connections are kept open and what counts is how many
 //! survive. Handshake times go into a histogram of their own, beside the engine's.
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,15 +14,12 @@ use hdrhistogram::Histogram;
 use meshbench_core::{histogram, BenchmarkSpec, ErrorKind, WebSocketResult, WebSocketSpec};
 use meshbench_engine::driver::Failure;
 use meshbench_engine::{Driver, Exchange, Session};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::net::{self, Origin};
+use crate::net::{self, Origin, Stream};
 
 /// WebSocket messages (or pings, in hold mode) over one connection per lane.
 #[derive(Debug, Clone)]
@@ -286,11 +281,7 @@ impl WebSocketSession {
     ) -> Result<WebSocketStream<Stream>, (ErrorKind, String)> {
         let started = Instant::now();
         let timeout = shared.origin.connect_timeout;
-        let tcp = net::tcp(&shared.origin.endpoint, timeout).await?;
-        let stream = match &shared.origin.tls {
-            Some(tls) => Stream::Tls(Box::new(tls.handshake(tcp, timeout).await?)),
-            None => Stream::Plain(tcp),
-        };
+        let stream = net::connect(&shared.origin).await?;
         let mut request = shared
             .url
             .as_str()
@@ -354,50 +345,4 @@ fn classify(e: WsError) -> (ErrorKind, String) {
         _ => ErrorKind::Protocol,
     };
     (kind, format!("WebSocket: {e}"))
-}
-
-/// A plain or TLS connection, as one type for tungstenite.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }

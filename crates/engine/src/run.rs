@@ -540,6 +540,7 @@ fn assemble(
         },
         websocket: None,
         grpc: None,
+        ml: None,
     };
     RunOutput {
         result,

@@ -262,6 +262,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         },
         websocket: None,
         grpc: None,
+        ml: None,
     };
     let summary = JobSummary {
         requests: result.requests,

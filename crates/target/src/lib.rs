@@ -16,7 +16,9 @@
 //! A bad value is answered with 400 naming the parameter. `GET /ws` upgrades to a WebSocket
 //! that echoes every text or binary message (after `delay=`, if given), answers pings, and
 //! closes when asked. gRPC calls (`application/grpc`, over h2c) reach the echo service of
-//! `proto/meshbench/echo/v1/echo.proto`. `GET /health` answers
+//! `proto/meshbench/echo/v1/echo.proto`. `/v1/...` and `/v2/...` are a mock model server
+//! (OpenAI-compatible completions with streaming, and the Open Inference Protocol v2) with
+//! `ttft=`, `token_rate=` and `compute=` controls. `GET /health` answers
 //! `{"status":"ok"}`; `POST /control/pause?duration=1s` (or [`TargetServer::pause_for`]) holds
 //! back every answer for a while, which is how tests check that a load generator accounts for
 //! coordinated omission. The control endpoints are never paused themselves.
@@ -30,6 +32,7 @@ mod controls;
 mod delay;
 mod grpc;
 mod handler;
+mod model;
 mod pause;
 mod random;
 mod server;

@@ -190,7 +190,10 @@ async fn serve_connection(
                 // gRPC calls get their own body type (trailers); HTTP keeps its plain one.
                 if crate::grpc::is_grpc(&req) {
                     let resp = crate::grpc::handle(&state.shared, req).await;
-                    Ok::<_, std::convert::Infallible>(resp.map(Either::Right))
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| Either::Right(Either::Left(b))))
+                } else if crate::model::is_model_path(req.uri().path()) {
+                    let resp = crate::model::handle(Arc::clone(&state.shared), req).await;
+                    Ok(resp.map(|b| Either::Right(Either::Right(b))))
                 } else {
                     let resp = handler::handle(state, req).await?;
                     Ok(resp.map(Either::Left))

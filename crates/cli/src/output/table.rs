@@ -637,6 +637,7 @@ mod tests {
             },
             websocket: None,
             grpc: None,
+            ml: None,
         }
     }
 
