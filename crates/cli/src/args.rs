@@ -46,6 +46,8 @@ pub enum DbCommand {
   meshbench run ws://127.0.0.1:8080/ws --message-size 1024 --message-rate 10 -c 100 -d 30s
   meshbench run wss://example.test/socket --hold -c 1000 -d 5m
   meshbench run grpc://127.0.0.1:8080 --streams 10 -c 4 -d 30s
+  meshbench run http://vllm:8000 --ml openai --model llama-3-8b --max-tokens 128 -c 8 -d 1m
+  meshbench run http://triton:8000 --ml oip --model resnet --shape 1,3,224,224 -c 4
   meshbench run grpc://svc:50051 --proto api/greeter.proto --import-path api \
       --call helloworld.Greeter/SayHello --data '{\"name\":\"mesh\"}' --metadata 'x-team:core'")]
 pub struct RunArgs {
@@ -84,6 +86,44 @@ pub struct RunArgs {
     /// gRPC: metadata sent with every call, `key:value` (repeatable).
     #[arg(long, help_heading = "gRPC")]
     pub metadata: Vec<String>,
+
+    /// ML inference against the model server at the URL: `openai` (chat completions),
+    /// `openai-completions`, or `oip` (Open Inference Protocol v2, KServe / Triton).
+    #[arg(long, value_name = "API", help_heading = "ML inference")]
+    pub ml: Option<String>,
+
+    /// ML: the model name.
+    #[arg(long, default_value = "mock", help_heading = "ML inference")]
+    pub model: String,
+
+    /// ML (OpenAI): the most tokens each completion may produce.
+    #[arg(long, default_value_t = 64, help_heading = "ML inference")]
+    pub max_tokens: u32,
+
+    /// ML (OpenAI): words in each synthetic prompt (when --prompts is not given).
+    #[arg(long, default_value_t = 32, help_heading = "ML inference")]
+    pub prompt_tokens: u32,
+
+    /// ML (OpenAI): prompts, JSON Lines: a string, a chat message list, or an object with
+    /// `prompt` or `messages` per line; requests rotate through them.
+    #[arg(long, value_name = "FILE", help_heading = "ML inference")]
+    pub prompts: Option<PathBuf>,
+
+    /// ML (OpenAI): ask for whole answers instead of streamed tokens.
+    #[arg(long, help_heading = "ML inference")]
+    pub no_stream: bool,
+
+    /// ML (OIP): shape of the generated input tensor, e.g. 1,3,224,224.
+    #[arg(long, default_value = "1,16", help_heading = "ML inference")]
+    pub shape: String,
+
+    /// ML (OIP): datatype of the generated input tensor (FP32, FP16, INT64, BOOL, BYTES, …).
+    #[arg(long, default_value = "FP32", help_heading = "ML inference")]
+    pub datatype: String,
+
+    /// ML (OIP): the request's `inputs` tensors as a JSON file instead of a generated one.
+    #[arg(long, value_name = "FILE", help_heading = "ML inference")]
+    pub inputs_file: Option<PathBuf>,
 
     /// WebSocket (ws:// and wss:// URLs): payload bytes of each message.
     #[arg(long, default_value_t = 64, help_heading = "WebSocket")]

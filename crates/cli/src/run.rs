@@ -12,8 +12,8 @@ use meshbench_core::duration::parse_duration;
 use meshbench_core::rate::parse_step_duration;
 use meshbench_core::result::TimelineEntry;
 use meshbench_core::{
-    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, MeshKind, RateSchedule, RequestSpec,
-    WebSocketSpec,
+    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, MeshKind, MlApi, MlSpec, RateSchedule,
+    RequestSpec, WebSocketSpec,
 };
 use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{Observer, RunOutput, StopHandle};
@@ -230,10 +230,60 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
             hold: args.hold,
         }),
         grpc,
-        ml: None,
+        ml: match &args.ml {
+            None => None,
+            Some(api) => Some(ml_spec(args, api)?),
+        },
     };
     spec.validate()?;
     Ok(spec)
+}
+
+/// The ML options of a run.
+fn ml_spec(args: &RunArgs, api: &str) -> anyhow::Result<MlSpec> {
+    let api = match api {
+        "openai" | "openai-chat" => MlApi::OpenaiChat,
+        "openai-completions" => MlApi::OpenaiCompletions,
+        "oip" => MlApi::Oip,
+        other => bail!("invalid ml: `{other}` is not openai, openai-completions or oip"),
+    };
+    let mut ml = MlSpec::new(api, args.model.clone());
+    ml.max_tokens = args.max_tokens;
+    ml.prompt_tokens = args.prompt_tokens;
+    ml.stream = !args.no_stream;
+    ml.datatype = args.datatype.clone();
+    ml.shape = args
+        .shape
+        .split(',')
+        .map(|d| d.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow::anyhow!("invalid shape: `{}` is not like 1,3,224,224", args.shape))?;
+    if let Some(path) = &args.prompts {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --prompts {}", path.display()))?;
+        ml.prompts = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| {
+                    anyhow::anyhow!("invalid prompts: {} line {}: {e}", path.display(), i + 1)
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(path) = &args.inputs_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --inputs-file {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid inputs: {}: {e}", path.display()))?;
+        // Either the `inputs` list itself or a whole request holding it.
+        ml.inputs = Some(match value.get("inputs") {
+            Some(inputs) => inputs.clone(),
+            None => value,
+        });
+    }
+    Ok(ml)
 }
 
 /// The gRPC options of a run: the method, the .proto files, the messages and the metadata.

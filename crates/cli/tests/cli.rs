@@ -445,6 +445,58 @@ fn grpc_input_that_does_not_fit_is_a_usage_error() {
 }
 
 #[test]
+fn ml_json_matches_the_schema() {
+    let target = Target::start();
+    let url = target.url("/?ttft=10ms&token_rate=1000");
+    let result = run_json(&[
+        "run",
+        &url,
+        "--ml",
+        "openai",
+        "--max-tokens",
+        "8",
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--json",
+    ]);
+    assert_eq!(result["spec"]["ml"]["api"], "openai_chat");
+    assert!(
+        result["ml"]["ttft_us"]["p50"].as_u64().unwrap() >= 10_000,
+        "{result}"
+    );
+    assert!(
+        result["ml"]["output_tokens"].as_u64().unwrap() > 0,
+        "{result}"
+    );
+    let oip = run_json(&[
+        "run", &url, "--ml", "oip", "--shape", "2,4", "-c", "1", "-n", "20", "--json",
+    ]);
+    assert_eq!(oip["ml"]["api"], "oip");
+    assert_eq!(oip["status_codes"]["200"], 20, "{oip}");
+}
+
+#[test]
+fn a_missing_model_is_a_runtime_failure() {
+    let target = Target::start();
+    assert_fails(
+        &[
+            "run",
+            &target.url("/"),
+            "--ml",
+            "openai",
+            "--model",
+            "gpt-nope",
+            "-d",
+            "1s",
+        ],
+        1,
+        &["does not exist"],
+    );
+}
+
+#[test]
 fn websocket_options_on_an_http_url_are_a_usage_error() {
     assert_fails(
         &["run", "http://127.0.0.1:9/", "--hold", "-d", "1s"],

@@ -39,6 +39,8 @@ struct Shared {
     /// Samples before this instant (the first call plus the warm-up) are left out.
     measure_from: OnceLock<Instant>,
     warmup: Duration,
+    /// The measured period's length, when the run has one.
+    measured: Option<Duration>,
     stats: Mutex<Stats>,
     output_tokens: AtomicU64,
 }
@@ -97,6 +99,7 @@ impl MlDriver {
                 bodies,
                 measure_from: OnceLock::new(),
                 warmup: Duration::from_secs_f64(spec.warmup_s),
+                measured: spec.duration_s.map(Duration::from_secs_f64),
                 stats: Mutex::new(Stats::new()),
                 output_tokens: AtomicU64::new(0),
             }),
@@ -405,8 +408,13 @@ impl MlSession {
             if !openai_stream {
                 tokens.whole(&text, Instant::now());
             }
-            let begin = *shared.measure_from.get_or_init(|| started + shared.warmup);
-            if record && started >= begin {
+            // As the engine counts requests: those that finished inside the measured period,
+            // which starts with the first call of the run (not the preflight's) plus warm-up.
+            let inside = record && {
+                let begin = *shared.measure_from.get_or_init(|| started + shared.warmup);
+                started >= begin && shared.measured.is_none_or(|d| Instant::now() <= begin + d)
+            };
+            if inside {
                 self.local_record(&tokens, started);
                 shared.output_tokens.fetch_add(tokens.count(), Relaxed);
             }

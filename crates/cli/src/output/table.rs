@@ -52,6 +52,34 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
             fmt_count(grpc.messages_received)
         ));
     }
+    if let Some(ml) = &result.ml {
+        out.push(String::new());
+        let us =
+            |v: u64| meshbench_core::duration::format_duration(std::time::Duration::from_micros(v));
+        out.push(style.bold(&format!("ML {} model {}", ml.api, ml.model)));
+        for (label, summary) in [
+            ("time to first token", &ml.ttft_us),
+            ("inter-token latency", &ml.itl_us),
+            ("time per output token", &ml.tpot_us),
+        ] {
+            if let Some(s) = summary {
+                out.push(format!(
+                    "  {label:<22} p50 {}  p90 {}  p99 {}  max {}",
+                    us(s.p50),
+                    us(s.p90),
+                    us(s.p99),
+                    us(s.max)
+                ));
+            }
+        }
+        if ml.api != "oip" {
+            out.push(format!(
+                "  output tokens          {} ({:.1}/s)",
+                fmt_count(ml.output_tokens),
+                ml.output_tokens_per_s
+            ));
+        }
+    }
     if let Some(ws) = &result.websocket {
         out.push(String::new());
         websocket(&mut out, ws, &style);
