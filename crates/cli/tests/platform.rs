@@ -819,7 +819,7 @@ fn lifecycle_on_sqlite_in_process() {
 }
 
 #[test]
-fn websocket_and_grpc_jobs_run_their_drivers() {
+fn websocket_grpc_and_ml_jobs_run_their_drivers() {
     let scratch = Scratch::new("ws-job");
     let server = Server::start(&scratch, &Setup::sqlite(1));
     let r = server.post(
@@ -865,6 +865,22 @@ fn websocket_and_grpc_jobs_run_their_drivers() {
         result["grpc"]["status_codes"]["OK"].as_u64().unwrap() > 0,
         "{result}"
     );
+
+    // ML through the API: streamed chat completions from the target's mock model.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type":"ml","duration":1,"concurrent_connections":2,"max_tokens":6}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["job_id"].as_str().unwrap().to_string();
+    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    assert_eq!(result["ml"]["api"], "openai_chat", "{result}");
+    assert!(result["ml"]["ttft_us"]["p50"].as_u64().unwrap() > 0, "{result}");
+    assert!(result["ml"]["output_tokens"].as_u64().unwrap() > 0, "{result}");
 
     // A method the echo service lacks fails the job with the reason.
     let r = server.post(

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::TestType;
 use crate::rate::RateSchedule;
-use crate::spec::{BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, RequestSpec, WebSocketSpec};
+use crate::spec::{
+    BenchmarkSpec, GrpcSpec, HttpVersion, LoadModel, MlApi, MlSpec, RequestSpec, WebSocketSpec,
+};
 
 /// A start request as clients send it; every field but `test_type` and `mesh_type` has a
 /// default, and the seed's own examples leave most of them out.
@@ -88,6 +90,32 @@ pub struct StartRequest {
     /// gRPC: metadata sent with every call.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// ML: `openai_chat` (default), `openai_completions` or `oip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub ml_api: Option<MlApi>,
+    /// ML: the model name (default `mock`, the built-in target's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// ML (OpenAI): the most tokens per completion (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// ML (OpenAI): words in each synthetic prompt (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    /// ML (OpenAI): stream tokens (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// ML (OpenAI): prompts to rotate through (strings or chat message lists).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub prompts: Vec<serde_json::Value>,
+    /// ML (OIP): shape of the generated input tensor (default [1, 16]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Vec<u64>>,
+    /// ML (OIP): datatype of the generated input tensor (default FP32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<String>,
 }
 
 fn default_mesh() -> String {
@@ -304,17 +332,21 @@ impl StartRequest {
         if grpc && self.data.as_ref().is_some_and(Vec::is_empty) {
             fail("data", "give at least one message".into());
         }
-        if !matches!(
-            self.test_type,
-            TestType::Http | TestType::Websocket | TestType::Grpc
-        ) {
-            fail(
-                "test_type",
-                format!(
-                    "`{}` workloads are not available yet; use http, grpc or websocket",
-                    self.test_type
-                ),
-            );
+        if self.test_type != TestType::Ml {
+            for (field, given) in [
+                ("ml_api", self.ml_api.is_some()),
+                ("model", self.model.is_some()),
+                ("max_tokens", self.max_tokens.is_some()),
+                ("prompt_tokens", self.prompt_tokens.is_some()),
+                ("stream", self.stream.is_some()),
+                ("prompts", !self.prompts.is_empty()),
+                ("shape", self.shape.is_some()),
+                ("datatype", self.datatype.is_some()),
+            ] {
+                if given {
+                    fail(field, "only applies to ml runs".into());
+                }
+            }
         }
         // Method and headers get the engine's own checks (on the default target, so a bad
         // service_url, reported above, does not hide them).
@@ -325,7 +357,17 @@ impl StartRequest {
         if let Err(crate::Error::Invalid { field, message }) =
             probe.to_spec("http://127.0.0.1/").validate()
         {
-            if matches!(field, "method" | "header" | "call" | "metadata" | "data") {
+            if matches!(
+                field,
+                "method"
+                    | "header"
+                    | "call"
+                    | "metadata"
+                    | "data"
+                    | "model"
+                    | "max_tokens"
+                    | "shape"
+            ) {
                 let field = if field == "header" { "headers" } else { field };
                 fail(field, message);
             }
@@ -426,7 +468,29 @@ impl StartRequest {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             }),
-            ml: None,
+            ml: (self.test_type == TestType::Ml).then(|| {
+                let mut ml = MlSpec::new(
+                    self.ml_api.unwrap_or(MlApi::OpenaiChat),
+                    self.model.clone().unwrap_or_else(|| "mock".into()),
+                );
+                if let Some(n) = self.max_tokens {
+                    ml.max_tokens = n;
+                }
+                if let Some(n) = self.prompt_tokens {
+                    ml.prompt_tokens = n;
+                }
+                if let Some(stream) = self.stream {
+                    ml.stream = stream;
+                }
+                ml.prompts = self.prompts.clone();
+                if let Some(shape) = &self.shape {
+                    ml.shape = shape.clone();
+                }
+                if let Some(datatype) = &self.datatype {
+                    ml.datatype = datatype.clone();
+                }
+                ml
+            }),
         }
     }
 }
@@ -547,7 +611,12 @@ mod tests {
             fields(r#"{"test_type":"websocket","message_size":999999999}"#),
             ["message_size"]
         );
-        assert_eq!(fields(r#"{"test_type":"ml"}"#), ["test_type"]);
+        assert!(fields(r#"{"test_type":"ml"}"#).is_empty());
+        assert_eq!(fields(r#"{"test_type":"http","model":"x"}"#), ["model"]);
+        assert_eq!(
+            fields(r#"{"test_type":"ml","max_tokens":0}"#),
+            ["max_tokens"]
+        );
         assert_eq!(fields(r#"{"test_type":"http","call":"a.B/C"}"#), ["call"]);
         assert_eq!(fields(r#"{"test_type":"grpc","call":"nope"}"#), ["call"]);
         assert_eq!(fields(r#"{"test_type":"http","streams":4}"#), ["streams"]);

@@ -851,6 +851,8 @@ export interface components {
             concurrent_connections?: number;
             /** @description gRPC: request messages as JSON; calls rotate through them. */
             data?: Record<string, never>[] | null;
+            /** @description ML (OIP): datatype of the generated input tensor (default FP32). */
+            datatype?: string | null;
             /**
              * Format: int32
              * @description Measured seconds.
@@ -866,6 +868,11 @@ export interface components {
             http2?: boolean;
             /** @description gRPC: directories imports are resolved against, on the worker's host. */
             import_paths?: string[];
+            /**
+             * Format: int32
+             * @description ML (OpenAI): the most tokens per completion (default 64).
+             */
+            max_tokens?: number | null;
             /** @description Mesh label (baseline, istio, linkerd, cilium, or any other name). */
             mesh_type?: string;
             /**
@@ -885,8 +892,19 @@ export interface components {
             };
             /** @description HTTP method. */
             method?: string;
+            /** @description ML: `openai_chat` (default), `openai_completions` or `oip`. */
+            ml_api?: string | null;
+            /** @description ML: the model name (default `mock`, the built-in target's). */
+            model?: string | null;
             /** @description Kubernetes namespace of the target. */
             namespace?: string;
+            /**
+             * Format: int32
+             * @description ML (OpenAI): words in each synthetic prompt (default 32).
+             */
+            prompt_tokens?: number | null;
+            /** @description ML (OpenAI): prompts to rotate through (strings or chat message lists). */
+            prompts?: Record<string, never>[];
             /**
              * @description gRPC: .proto files on the worker's host describing the service (default: the
              *     built-in echo service).
@@ -904,6 +922,10 @@ export interface components {
             repeats?: number;
             /** @description The target URL; absent means the built-in target (embedded mode). */
             service_url?: string | null;
+            /** @description ML (OIP): shape of the generated input tensor (default [1, 16]). */
+            shape?: number[] | null;
+            /** @description ML (OpenAI): stream tokens (default true). */
+            stream?: boolean | null;
             /**
              * Format: int32
              * @description HTTP/2 and gRPC: concurrent streams per connection (default 1).
