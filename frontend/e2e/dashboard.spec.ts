@@ -274,3 +274,32 @@ test('a gRPC benchmark runs from the form and shows its statuses', async ({ page
 	await expect(page.getByTestId('error-data')).toContainText('JSON');
 	expect(errors).toEqual([]);
 });
+
+test('an LLM streaming benchmark shows time to first token and inter-token latency', async ({ page }) => {
+	const errors = watchErrors(page);
+	await page.goto('/benchmarks');
+	await page.getByLabel('Test type').selectOption('ml');
+	await expect(page.getByTestId('ml-options')).toBeVisible();
+	await page.getByLabel('Duration (s)').fill('2');
+	await page.getByLabel('Connections', { exact: true }).fill('4');
+	await page.getByLabel('Max tokens').fill('12');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	await expect(page.getByTestId('status').first()).toHaveText('completed', { timeout: 30_000 });
+	const figures = page.getByTestId('ml-figures');
+	await expect(figures).toContainText('time to first token');
+	await expect(figures).toContainText('inter-token latency');
+	await expect(figures).toContainText('output tokens');
+	await shot(page, 'ml-result');
+
+	// A model the server lacks fails the job, and the page says why.
+	await page.goto('/benchmarks');
+	await page.getByLabel('Test type').selectOption('ml');
+	await page.getByLabel('Model', { exact: true }).fill('gpt-nope');
+	await page.getByLabel('Duration (s)').fill('1');
+	await page.getByRole('button', { name: 'Start benchmark' }).click();
+	await page.waitForURL(/\/benchmarks\/[0-9a-f-]{36}$/);
+	await expect(page.getByTestId('status').first()).toHaveText('failed', { timeout: 30_000 });
+	await expect(page.getByRole('note')).toContainText('does not exist');
+	expect(errors).toEqual([]);
+});

@@ -98,6 +98,18 @@ describe('grpc requests', () => {
 	});
 });
 
+describe('ml requests', () => {
+	it('send the API, model and token options (OpenAI) or the tensor (OIP)', () => {
+		const chat = buildStartRequest({ ...defaultStartForm(), test_type: 'ml', max_tokens: '128', stream: false });
+		expect(chat.ok && chat.request).toMatchObject({ test_type: 'ml', ml_api: 'openai_chat', model: 'mock', max_tokens: 128, prompt_tokens: 32, stream: false });
+		const oip = buildStartRequest({ ...defaultStartForm(), test_type: 'ml', ml_api: 'oip', shape: '1,3,8,8', datatype: 'fp16' });
+		expect(oip.ok && oip.request).toMatchObject({ ml_api: 'oip', shape: [1, 3, 8, 8], datatype: 'FP16' });
+		expect(oip.ok && 'max_tokens' in oip.request).toBe(false);
+		const bad = buildStartRequest({ ...defaultStartForm(), test_type: 'ml', ml_api: 'oip', shape: '1,x' });
+		expect(bad).toEqual({ ok: false, errors: { shape: 'write the shape as 1,3,224,224' } });
+	});
+});
+
 describe('formFieldOf', () => {
 	it('maps nested API field names to the input', () => {
 		expect(formFieldOf('headers.X-Foo')).toBe('headers');

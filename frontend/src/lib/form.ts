@@ -28,6 +28,14 @@ export interface StartForm {
 	call: string;
 	data: string;
 	metadata: string;
+	/** ML only. */
+	ml_api: 'openai_chat' | 'openai_completions' | 'oip';
+	model: string;
+	max_tokens: string;
+	prompt_tokens: string;
+	stream: boolean;
+	shape: string;
+	datatype: string;
 }
 
 /** The form's starting values: the API's defaults, except a short run. */
@@ -53,7 +61,14 @@ export function defaultStartForm(): StartForm {
 		streams: '1',
 		call: 'meshbench.echo.v1.Echo/Unary',
 		data: '{}',
-		metadata: ''
+		metadata: '',
+		ml_api: 'openai_chat',
+		model: 'mock',
+		max_tokens: '64',
+		prompt_tokens: '32',
+		stream: true,
+		shape: '1,16',
+		datatype: 'FP32'
 	};
 }
 
@@ -100,6 +115,24 @@ export function buildStartRequest(form: StartForm): Built {
 		}
 		if (form.binary) request.binary = true;
 		if (form.hold) request.hold = true;
+		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
+	}
+	if (form.test_type === 'ml') {
+		request.ml_api = form.ml_api;
+		if (form.model.trim()) request.model = form.model.trim();
+		if (form.ml_api === 'oip') {
+			const dims = form.shape.split(',').map((d) => wholeNumber(d));
+			if (dims.some((d) => d === null) || dims.length === 0) errors.shape = 'write the shape as 1,3,224,224';
+			else request.shape = dims as number[];
+			if (form.datatype.trim()) request.datatype = form.datatype.trim().toUpperCase();
+		} else {
+			for (const field of ['max_tokens', 'prompt_tokens'] as const) {
+				const n = wholeNumber(form[field]);
+				if (n === null) errors[field] = 'must be a whole number';
+				else request[field] = n;
+			}
+			if (!form.stream) request.stream = false;
+		}
 		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
 	}
 	if (form.test_type === 'grpc') {

@@ -97,6 +97,18 @@ export interface GrpcResult {
 	messages_received: number;
 }
 
+/** What an ML-inference run adds. */
+export interface MlResult {
+	api: string;
+	model: string;
+	stream: boolean;
+	ttft_us?: LatencySummary;
+	itl_us?: LatencySummary;
+	tpot_us?: LatencySummary;
+	output_tokens: number;
+	output_tokens_per_s: number;
+}
+
 /** A whole result document. */
 export interface BenchmarkResult {
 	schema: string;
@@ -121,6 +133,7 @@ export interface BenchmarkResult {
 	loadgen: LoadgenInfo;
 	websocket?: WebSocketResult;
 	grpc?: GrpcResult;
+	ml?: MlResult;
 	[extra: string]: unknown;
 }
 
