@@ -7,12 +7,22 @@ import { formatLatency, formatCount } from './format';
 
 const latencyTick = (v: number | string) => formatLatency(Number(v));
 
-/** Log-axis labels only at 1, 2 and 5 of each decade, so they never crowd. */
-const logLatencyTick = (v: number | string) => {
+/** Whether a value is 1, 2 or 5 times a power of ten. */
+function oneTwoFive(n: number): boolean {
+	if (!(n > 0)) return false;
+	const mantissa = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
+	return [1, 2, 5].some((k) => Math.abs(mantissa - k) < 1e-6);
+}
+
+/**
+ * Log-axis labels at 1, 2 and 5 of each decade, so they never crowd; on a narrow range
+ * with fewer than two such ticks, every tick is labelled instead.
+ */
+const logLatencyTick = (v: number | string, _index: number, ticks: { value: number }[]) => {
 	const n = Number(v);
 	if (!(n > 0)) return '';
-	const mantissa = n / 10 ** Math.floor(Math.log10(n) + 1e-9);
-	return [1, 2, 5].some((k) => Math.abs(mantissa - k) < 1e-6) ? formatLatency(n) : '';
+	const round = ticks.filter((t) => oneTwoFive(t.value)).length;
+	return round >= 2 ? (oneTwoFive(n) ? formatLatency(n) : '') : formatLatency(n);
 };
 
 /** Overlaid percentile spectra on a log axis from 50 % to 99.999 %. */
