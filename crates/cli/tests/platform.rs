@@ -879,8 +879,14 @@ fn websocket_grpc_and_ml_jobs_run_their_drivers() {
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
     assert_eq!(result["ml"]["api"], "openai_chat", "{result}");
-    assert!(result["ml"]["ttft_us"]["p50"].as_u64().unwrap() > 0, "{result}");
-    assert!(result["ml"]["output_tokens"].as_u64().unwrap() > 0, "{result}");
+    assert!(
+        result["ml"]["ttft_us"]["p50"].as_u64().unwrap() > 0,
+        "{result}"
+    );
+    assert!(
+        result["ml"]["output_tokens"].as_u64().unwrap() > 0,
+        "{result}"
+    );
 
     // A method the echo service lacks fails the job with the reason.
     let r = server.post(

@@ -1,0 +1,83 @@
+//! The HTTP/2 driver against a server no one here wrote: nghttpd (Debian's nghttp2-server,
+//! installed by the test command), h2c with prior knowledge, serving a static file.
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use meshbench_core::{BenchmarkSpec, HttpVersion};
+use meshbench_drivers::run_spec;
+use meshbench_engine::StopHandle;
+
+struct Nghttpd {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Nghttpd {
+    fn start(body: &[u8]) -> Nghttpd {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("meshbench-nghttpd-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), body).unwrap();
+        let child = Command::new("nghttpd")
+            .args(["--no-tls", "-n", "1", "-d"])
+            .arg(&dir)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nghttpd is needed (Debian's nghttp2-server; scripts/peers.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nghttpd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nghttpd { child, port, dir }
+    }
+}
+
+impl Drop for Nghttpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn http2_streams_against_nghttpd() {
+    let body = vec![b'm'; 1000];
+    let server = Nghttpd::start(&body);
+    let mut spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{}/", server.port));
+    spec.protocol = HttpVersion::Http2;
+    spec.connections = 2;
+    spec.streams = 8;
+    spec.duration_s = Some(1.0);
+    let out = run_spec(&spec, StopHandle::new(), &mut ()).unwrap();
+    let r = &out.result;
+    assert!(r.requests > 500, "{} requests", r.requests);
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    assert_eq!(r.status_codes.get("200"), Some(&r.requests));
+    // Every answer carried the whole file.
+    assert!(
+        r.bytes_received >= r.requests * 1000,
+        "{} bytes",
+        r.bytes_received
+    );
+
+    let mut missing = spec.clone();
+    missing.requests[0].url = format!("http://127.0.0.1:{}/nope", server.port);
+    let out = run_spec(&missing, StopHandle::new(), &mut ()).unwrap();
+    assert_eq!(
+        out.result.status_codes.get("404"),
+        Some(&out.result.requests)
+    );
+}
