@@ -12,9 +12,9 @@ if ! python3 -c 'import websockets' >/dev/null 2>&1; then
   echo "installing the Python websockets package…" >&2
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q 'websockets>=13,<18'
 fi
-if ! python3 -c 'import grpc' >/dev/null 2>&1; then
-  echo "installing the Python grpcio package…" >&2
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q 'grpcio>=1.60,<2'
+if ! python3 -c 'import grpc, grpc_reflection' >/dev/null 2>&1; then
+  echo "installing the Python grpcio and grpcio-reflection packages…" >&2
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q 'grpcio>=1.60,<2' 'grpcio-reflection>=1.60,<2'
 fi
 if ! command -v nghttpd >/dev/null 2>&1; then
   echo "installing nghttp2-server from Debian…" >&2

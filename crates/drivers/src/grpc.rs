@@ -1,5 +1,6 @@
 //! gRPC over HTTP/2 (hyper), with messages built at run time: the method's descriptor comes
-//! from .proto files compiled in-process by protox (or the built-in echo service's), and each
+//! from .proto files compiled in-process by protox (or the built-in echo service's, or the
+//! server's own reflection service when no .proto is given), and each
 //! request message from JSON through prost-reflect. No code generation, as ghz does it.
 //! A lane is one HTTP/2 stream; `streams` lanes share a connection. A streaming call sends
 //! all of the spec's messages and reads every response message; latency is the whole call.
@@ -22,6 +23,9 @@ use crate::net::Origin;
 
 /// The built-in echo service's .proto, as shipped in the repository.
 pub const ECHO_PROTO: &str = include_str!("../../../proto/meshbench/echo/v1/echo.proto");
+
+/// The built-in echo service's full name.
+pub const ECHO_SERVICE: &str = "meshbench.echo.v1.Echo";
 
 /// gRPC calls of one method.
 #[derive(Debug, Clone)]
@@ -57,7 +61,17 @@ impl GrpcDriver {
             .grpc
             .clone()
             .ok_or_else(|| invalid("call", "gRPC options are missing".into()))?;
-        let pool = descriptor_pool(&grpc).map_err(|m| invalid("proto", m))?;
+        let service = grpc
+            .call
+            .split_once('/')
+            .map(|(s, _)| s)
+            .unwrap_or_default();
+        // No .proto for a service other than the built-in echo: ask the server itself.
+        let pool = if grpc.proto.is_empty() && service != ECHO_SERVICE {
+            crate::reflection::descriptors(&origin, service).map_err(|m| invalid("proto", m))?
+        } else {
+            descriptor_pool(&grpc).map_err(|m| invalid("proto", m))?
+        };
         let method = find_method(&pool, &grpc.call).map_err(|m| invalid("call", m))?;
         let input = method.input();
         let mut messages = Vec::with_capacity(grpc.data.len());

@@ -15,6 +15,7 @@ pub mod http2;
 mod io_error;
 pub mod ml;
 mod net;
+mod reflection;
 mod run;
 mod tls;
 pub mod websocket;

@@ -283,3 +283,107 @@ fn a_third_party_server_python_grpcio_with_a_user_proto() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Python's grpcio with server reflection (grpcio-reflection), describing the Greeter from
+/// descriptors this test compiles and hands over; the benchmark is given no .proto at all.
+struct ReflectingGreeter {
+    child: Child,
+    port: u16,
+}
+
+impl ReflectingGreeter {
+    fn start(descriptors: &[u8]) -> ReflectingGreeter {
+        use base64::Engine as _;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(descriptors);
+        let script = format!(
+            "import base64, grpc\n\
+             from concurrent import futures\n\
+             from google.protobuf import descriptor_pb2, descriptor_pool\n\
+             from grpc_reflection.v1alpha import reflection\n\
+             fds = descriptor_pb2.FileDescriptorSet.FromString(base64.b64decode('{b64}'))\n\
+             pool = descriptor_pool.Default()\n\
+             for f in fds.file:\n    pool.AddSerializedFile(f.SerializeToString())\n\
+             handler = grpc.method_handlers_generic_handler('test.greet.v1.Greeter', {{\n\
+             \x20   'SayHello': grpc.unary_unary_rpc_method_handler(lambda request, context: request)}})\n\
+             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
+             server.add_generic_rpc_handlers((handler,))\n\
+             reflection.enable_server_reflection(['test.greet.v1.Greeter', reflection.SERVICE_NAME], server)\n\
+             server.add_insecure_port('127.0.0.1:{port}')\n\
+             server.start()\n\
+             server.wait_for_termination()\n"
+        );
+        let child = Command::new("python3")
+            .args(["-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 is needed for the third-party gRPC peer");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the Python grpcio server with reflection did not start: run `pip install grpcio-reflection` (scripts/test does)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ReflectingGreeter { child, port }
+    }
+}
+
+impl Drop for ReflectingGreeter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn server_reflection_describes_a_service_without_a_proto() {
+    use prost::Message as _;
+    let dir = std::env::temp_dir().join(format!("meshbench-reflect-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("test/greet/v1")).unwrap();
+    std::fs::write(
+        dir.join("test/greet/v1/greeter.proto"),
+        "syntax = \"proto3\";\npackage test.greet.v1;\nimport \"test/greet/v1/types.proto\";\n\
+         service Greeter {\n  rpc SayHello(Hello) returns (Hello);\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("test/greet/v1/types.proto"),
+        "syntax = \"proto3\";\npackage test.greet.v1;\nmessage Hello {\n  string name = 1;\n}\n",
+    )
+    .unwrap();
+    let set = protox::compile([dir.join("test/greet/v1/greeter.proto")], [&dir]).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let peer = ReflectingGreeter::start(&set.encode_to_vec());
+
+    let mut s = BenchmarkSpec::closed_get(format!("grpc://127.0.0.1:{}", peer.port));
+    s.protocol = HttpVersion::Grpc;
+    s.connections = 1;
+    s.streams = 2;
+    s.duration_s = Some(1.0);
+    s.grpc = Some(GrpcSpec {
+        call: "test.greet.v1.Greeter/SayHello".into(),
+        data: vec![json!({"name": "reflected"})],
+        ..GrpcSpec::default()
+    });
+    let out = run(&s);
+    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
+    let g = out.result.grpc.unwrap();
+    assert_eq!(g.status_codes.get("OK"), Some(&out.result.requests));
+
+    // A message that does not fit the reflected type is refused by name.
+    s.grpc.as_mut().unwrap().data = vec![json!({"nom": 1})];
+    let text = GrpcDriver::new(&s).unwrap_err().to_string();
+    assert!(text.contains("does not fit test.greet.v1.Hello"), "{text}");
+
+    // A service the server does not have: reflection says so, and the error says what to do.
+    s.grpc.as_mut().unwrap().call = "test.greet.v1.Nobody/Hi".into();
+    let text = GrpcDriver::new(&s).unwrap_err().to_string();
+    assert!(text.contains("give --proto"), "{text}");
+}

@@ -1,0 +1,188 @@
+//! gRPC server reflection (`grpc.reflection.v1.ServerReflection`, falling back to
+//! `v1alpha`): when no .proto file is given for a service other than the built-in echo, the
+//! server is asked for the files that define it (and their imports), as grpcurl and ghz do.
+//! Done once, before the run, on a runtime of its own.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{HeaderValue, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use prost::Message;
+use prost_reflect::DescriptorPool;
+
+use crate::http2::{classify, h2_sender, Connection};
+use crate::net::Origin;
+
+#[derive(Clone, PartialEq, Message)]
+struct ReflectionRequest {
+    #[prost(string, tag = "1")]
+    host: String,
+    #[prost(oneof = "RequestKind", tags = "3, 4")]
+    kind: Option<RequestKind>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum RequestKind {
+    #[prost(string, tag = "3")]
+    FileByFilename(String),
+    #[prost(string, tag = "4")]
+    FileContainingSymbol(String),
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ReflectionResponse {
+    #[prost(message, optional, tag = "4")]
+    file_descriptor_response: Option<FileDescriptorResponse>,
+    #[prost(message, optional, tag = "7")]
+    error_response: Option<ErrorResponse>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct FileDescriptorResponse {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    file_descriptor_proto: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ErrorResponse {
+    #[prost(int32, tag = "1")]
+    error_code: i32,
+    #[prost(string, tag = "2")]
+    error_message: String,
+}
+
+/// The descriptors of `service` and everything it imports, from the server's reflection.
+pub(crate) fn descriptors(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for reflection: {e}"))?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, fetch(origin, service))
+}
+
+async fn fetch(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
+    let connection = Connection::default();
+    let mut last_error = String::new();
+    for version in ["v1", "v1alpha"] {
+        let path = format!("/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo");
+        match walk(origin, &connection, &path, service).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(format!(
+        "no .proto given and the server's reflection could not describe `{service}`: {last_error} (give --proto)"
+    ))
+}
+
+/// Asks for the file holding `service`, then for every import not yet seen.
+async fn walk(
+    origin: &Origin,
+    connection: &Connection,
+    path: &str,
+    service: &str,
+) -> Result<DescriptorPool, String> {
+    let mut files: Vec<prost_types::FileDescriptorProto> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut queue: VecDeque<RequestKind> =
+        VecDeque::from([RequestKind::FileContainingSymbol(service.to_string())]);
+    while let Some(kind) = queue.pop_front() {
+        for bytes in ask(origin, connection, path, kind).await? {
+            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice())
+                .map_err(|e| format!("a descriptor the server sent does not decode: {e}"))?;
+            let name = file.name().to_string();
+            if !seen.insert(name) {
+                continue;
+            }
+            for dep in &file.dependency {
+                if !seen.contains(dep) {
+                    queue.push_back(RequestKind::FileByFilename(dep.clone()));
+                }
+            }
+            files.push(file);
+        }
+        if seen.len() > 1000 {
+            return Err("the server's descriptors import more than 1000 files".into());
+        }
+    }
+    DescriptorPool::from_file_descriptor_set(prost_types::FileDescriptorSet { file: files })
+        .map_err(|e| format!("the server's descriptors do not fit together: {e}"))
+}
+
+async fn ask(
+    origin: &Origin,
+    connection: &Connection,
+    path: &str,
+    kind: RequestKind,
+) -> Result<Vec<Vec<u8>>, String> {
+    let message = ReflectionRequest {
+        host: String::new(),
+        kind: Some(kind),
+    }
+    .encode_to_vec();
+    let mut body = BytesMut::with_capacity(5 + message.len());
+    body.put_u8(0);
+    body.put_u32(message.len() as u32);
+    body.put_slice(&message);
+    let uri = Uri::builder()
+        .scheme(if origin.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        })
+        .authority(origin.endpoint.authority.as_str())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut sender = h2_sender(origin, connection).await.map_err(|(_, m)| m)?;
+    let mut request = Request::new(Full::new(body.freeze()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    sender.ready().await.map_err(|e| classify(e).1)?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| classify(e).1)?;
+    let status = |h: &http::HeaderMap| {
+        h.get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (parts, body) = response.into_parts();
+    if let Some(code) = status(&parts.headers).filter(|c| c != "0") {
+        return Err(format!("reflection answered grpc-status {code}"));
+    }
+    let collected = body.collect().await.map_err(|e| classify(e).1)?;
+    if let Some(code) = collected.trailers().and_then(status).filter(|c| c != "0") {
+        return Err(format!("reflection answered grpc-status {code}"));
+    }
+    let mut data: Bytes = collected.to_bytes();
+    let mut out = Vec::new();
+    while data.remaining() >= 5 {
+        let _compressed = data.get_u8();
+        let len = data.get_u32() as usize;
+        if len > data.remaining() {
+            return Err("a truncated reflection answer".into());
+        }
+        let response = ReflectionResponse::decode(data.split_to(len))
+            .map_err(|e| format!("a reflection answer does not decode: {e}"))?;
+        if let Some(err) = response.error_response {
+            return Err(format!(
+                "reflection error {}: {}",
+                err.error_code, err.error_message
+            ));
+        }
+        if let Some(files) = response.file_descriptor_response {
+            out.extend(files.file_descriptor_proto);
+        }
+    }
+    Ok(out)
+}
