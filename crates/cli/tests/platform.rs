@@ -1423,7 +1423,18 @@ fn bad_requests_get_precise_errors() {
             "concurrent_connections",
         ),
         (r#"{"test_type":"ftp","duration":1}"#, "test_type"),
-        (r#"{"test_type":"grpc","duration":1}"#, "test_type"),
+        (
+            r#"{"test_type":"grpc","duration":1,"call":"no-slash"}"#,
+            "call",
+        ),
+        (
+            r#"{"test_type":"http","duration":1,"max_tokens":5}"#,
+            "max_tokens",
+        ),
+        (
+            r#"{"test_type":"websocket","duration":1,"service_url":"http://x/"}"#,
+            "service_url",
+        ),
         (r#"{"test_type":"http","duration":"ten"}"#, "duration"),
         (
             r#"{"test_type":"http","duration":1,"mesh_type":7}"#,

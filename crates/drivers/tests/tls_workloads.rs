@@ -1,0 +1,119 @@
+//! wss:// and grpcs://: the WebSocket and gRPC drivers over TLS (rustls, ALPN), through a
+//! TLS-terminating proxy with a self-signed certificate in front of the built-in target.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion, WebSocketSpec};
+use meshbench_drivers::run_spec;
+use meshbench_engine::StopHandle;
+use meshbench_target::{TargetConfig, TargetServer};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+struct Setup {
+    runtime: tokio::runtime::Runtime,
+    _target: TargetServer,
+    tls_addr: SocketAddr,
+}
+
+/// The built-in target, and a TLS proxy to it that offers `h2` and `http/1.1`.
+fn setup() -> Setup {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = runtime
+        .block_on(TargetServer::start(TargetConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+        )))
+        .unwrap();
+    let backend = target.http_addr();
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let tls_addr = listener.local_addr().unwrap();
+    runtime.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    Setup {
+        runtime,
+        _target: target,
+        tls_addr,
+    }
+}
+
+#[test]
+fn websocket_over_tls() {
+    let s = setup();
+    let mut spec = BenchmarkSpec::closed_get(format!("wss://{}/ws", s.tls_addr));
+    spec.protocol = HttpVersion::Websocket;
+    spec.connections = 3;
+    spec.duration_s = None;
+    spec.max_requests = Some(300);
+    spec.insecure = true;
+    spec.websocket = Some(WebSocketSpec::default());
+    let out = run_spec(&spec, StopHandle::new(), &mut ()).unwrap();
+    assert_eq!(out.result.requests, 300);
+    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
+    assert_eq!(out.result.websocket.unwrap().connections_opened, 3);
+
+    // Without --insecure the self-signed certificate is refused, clearly.
+    spec.insecure = false;
+    let text = run_spec(&spec, StopHandle::new(), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("tls") || text.contains("certificate"),
+        "{text}"
+    );
+    drop(s.runtime);
+}
+
+#[test]
+fn grpc_over_tls() {
+    let s = setup();
+    let mut spec = BenchmarkSpec::closed_get(format!("grpcs://{}", s.tls_addr));
+    spec.protocol = HttpVersion::Grpc;
+    spec.connections = 2;
+    spec.streams = 4;
+    spec.duration_s = None;
+    spec.max_requests = Some(400);
+    spec.insecure = true;
+    spec.grpc = Some(GrpcSpec::default());
+    let out = run_spec(&spec, StopHandle::new(), &mut ()).unwrap();
+    assert_eq!(out.result.requests, 400);
+    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
+    let g = out.result.grpc.unwrap();
+    assert_eq!(g.status_codes.get("OK"), Some(&400));
+    drop(s.runtime);
+}
