@@ -145,7 +145,13 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
     let grpc_run = requests
         .first()
         .is_some_and(|r| r.url.starts_with("grpc://") || r.url.starts_with("grpcs://"));
-    let grpc = if grpc_run {
+    let grpc = if grpc_run && args.ml.is_some() {
+        // --ml oip over grpc:// builds its own calls (ModelInfer).
+        if args.ml.as_deref() != Some("oip") {
+            bail!("invalid ml: over grpc:// only oip is spoken (the OpenAI APIs are HTTP)");
+        }
+        None
+    } else if grpc_run {
         Some(grpc_spec(args)?)
     } else {
         if args.call.is_some()

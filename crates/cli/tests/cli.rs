@@ -475,6 +475,17 @@ fn ml_json_matches_the_schema() {
     ]);
     assert_eq!(oip["ml"]["api"], "oip");
     assert_eq!(oip["status_codes"]["200"], 20, "{oip}");
+
+    // The same protocol over gRPC, when the URL says grpc://.
+    let grpc_url = target.url("").replacen("http://", "grpc://", 1);
+    let over_grpc = run_json(&[
+        "run", &grpc_url, "--ml", "oip", "--shape", "1,8", "-c", "1", "-n", "20", "--json",
+    ]);
+    assert_eq!(
+        over_grpc["grpc"]["call"], "inference.GRPCInferenceService/ModelInfer",
+        "{over_grpc}"
+    );
+    assert_eq!(over_grpc["grpc"]["status_codes"]["OK"], 20, "{over_grpc}");
 }
 
 #[test]

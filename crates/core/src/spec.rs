@@ -505,6 +505,8 @@ impl BenchmarkSpec {
                     }
                 }
             }
+            (None, HttpVersion::Grpc)
+                if self.ml.as_ref().is_some_and(|ml| ml.api == MlApi::Oip) => {}
             (None, HttpVersion::Grpc) => {
                 return Err(Error::invalid("call", "gRPC runs need a method to call"))
             }
@@ -517,10 +519,11 @@ impl BenchmarkSpec {
             (None, _) => {}
         }
         if let Some(ml) = &self.ml {
-            if self.protocol != HttpVersion::Http1 {
+            let grpc_oip = self.protocol == HttpVersion::Grpc && ml.api == MlApi::Oip;
+            if self.protocol != HttpVersion::Http1 && !grpc_oip {
                 return Err(Error::invalid(
                     "ml",
-                    "ML runs speak HTTP/1.1 (http:// or https://)",
+                    "ML runs speak HTTP/1.1 (http://, https://), or gRPC for oip (grpc://, grpcs://)",
                 ));
             }
             let name_ok = !ml.model.is_empty()

@@ -230,9 +230,11 @@ impl StartRequest {
         }
         let websocket = self.test_type == TestType::Websocket;
         let grpc = self.test_type == TestType::Grpc;
+        // The Open Inference Protocol is spoken over HTTP or gRPC; the URL's scheme says which.
+        let oip_over_grpc = self.oip_over_grpc();
         let [plain, secure] = if websocket {
             ["ws", "wss"]
-        } else if grpc {
+        } else if grpc || oip_over_grpc {
             ["grpc", "grpcs"]
         } else {
             ["http", "https"]
@@ -375,6 +377,16 @@ impl StartRequest {
         errors
     }
 
+    /// Whether this is an Open Inference Protocol run against a `grpc://` or `grpcs://` URL.
+    fn oip_over_grpc(&self) -> bool {
+        self.test_type == TestType::Ml
+            && self.ml_api == Some(MlApi::Oip)
+            && self
+                .service_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("grpc://") || u.starts_with("grpcs://"))
+    }
+
     /// The engine spec for this request; `default_target` (the built-in target's
     /// `http://host:port/`) is used without a `service_url`, at `ws://host:port/ws` for
     /// WebSocket runs.
@@ -419,7 +431,7 @@ impl StartRequest {
             }],
             protocol: if websocket {
                 HttpVersion::Websocket
-            } else if grpc {
+            } else if grpc || self.oip_over_grpc() {
                 HttpVersion::Grpc
             } else if self.http2 {
                 HttpVersion::Http2
@@ -612,6 +624,14 @@ mod tests {
             ["message_size"]
         );
         assert!(fields(r#"{"test_type":"ml"}"#).is_empty());
+        assert!(
+            fields(r#"{"test_type":"ml","ml_api":"oip","service_url":"grpc://triton:8001"}"#)
+                .is_empty()
+        );
+        assert_eq!(
+            fields(r#"{"test_type":"ml","service_url":"grpc://triton:8001"}"#),
+            ["service_url"]
+        );
         assert_eq!(fields(r#"{"test_type":"http","model":"x"}"#), ["model"]);
         assert_eq!(
             fields(r#"{"test_type":"ml","max_tokens":0}"#),

@@ -27,6 +27,11 @@ pub const ECHO_PROTO: &str = include_str!("../../../proto/meshbench/echo/v1/echo
 /// The built-in echo service's full name.
 pub const ECHO_SERVICE: &str = "meshbench.echo.v1.Echo";
 
+/// The Open Inference Protocol's gRPC service (a subset of KServe's grpc_predict_v2.proto).
+pub const OIP_PROTO: &str = include_str!("../../../proto/kserve/v2/grpc_predict_v2.proto");
+/// Its full service name.
+pub const OIP_SERVICE: &str = "inference.GRPCInferenceService";
+
 /// gRPC calls of one method.
 #[derive(Debug, Clone)]
 pub struct GrpcDriver {
@@ -67,7 +72,7 @@ impl GrpcDriver {
             .map(|(s, _)| s)
             .unwrap_or_default();
         // No .proto for a service other than the built-in echo: ask the server itself.
-        let pool = if grpc.proto.is_empty() && service != ECHO_SERVICE {
+        let pool = if grpc.proto.is_empty() && service != ECHO_SERVICE && service != OIP_SERVICE {
             crate::reflection::descriptors(&origin, service).map_err(|m| invalid("proto", m))?
         } else {
             descriptor_pool(&grpc).map_err(|m| invalid("proto", m))?
@@ -174,11 +179,16 @@ impl GrpcDriver {
 /// The descriptors: the built-in echo service, or the spec's .proto files compiled by protox.
 fn descriptor_pool(grpc: &GrpcSpec) -> Result<DescriptorPool, String> {
     if grpc.proto.is_empty() {
-        let file = protox::file::File::from_source("meshbench/echo/v1/echo.proto", ECHO_PROTO)
-            .map_err(|e| format!("the built-in echo.proto: {e}"))?;
         let mut pool = DescriptorPool::new();
-        pool.add_file_descriptor_proto(file.file_descriptor_proto().clone())
-            .map_err(|e| format!("the built-in echo.proto: {e}"))?;
+        for (name, source) in [
+            ("meshbench/echo/v1/echo.proto", ECHO_PROTO),
+            ("kserve/v2/grpc_predict_v2.proto", OIP_PROTO),
+        ] {
+            let file = protox::file::File::from_source(name, source)
+                .map_err(|e| format!("the built-in {name}: {e}"))?;
+            pool.add_file_descriptor_proto(file.file_descriptor_proto().clone())
+                .map_err(|e| format!("the built-in {name}: {e}"))?;
+        }
         return Ok(pool);
     }
     let includes: Vec<std::path::PathBuf> = if grpc.import_paths.is_empty() {
@@ -424,6 +434,96 @@ impl Framing {
             }
         }
     }
+}
+
+/// The gRPC options that carry an Open Inference Protocol run over `grpc://`: ModelInfer
+/// with the spec's tensors, in the protocol's JSON mapping.
+pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec) -> GrpcSpec {
+    let tensor = |t: &serde_json::Value| {
+        let datatype = t["datatype"].as_str().unwrap_or("FP32").to_string();
+        let field = match datatype.as_str() {
+            "BOOL" => "bool_contents",
+            "INT8" | "INT16" | "INT32" => "int_contents",
+            "INT64" => "int64_contents",
+            "UINT8" | "UINT16" | "UINT32" => "uint_contents",
+            "UINT64" => "uint64_contents",
+            "FP64" => "fp64_contents",
+            "BYTES" => "bytes_contents",
+            _ => "fp32_contents",
+        };
+        let data = t["data"].clone();
+        serde_json::json!({
+            "name": t["name"], "datatype": datatype, "shape": t["shape"],
+            "contents": { field: data },
+        })
+    };
+    let inputs: Vec<serde_json::Value> = match &ml.inputs {
+        Some(serde_json::Value::Array(list)) => list.iter().map(tensor).collect(),
+        _ => {
+            let n: u64 = ml.shape.iter().product();
+            let data: Vec<serde_json::Value> = (0..n)
+                .map(|i| match ml.datatype.as_str() {
+                    "BOOL" => serde_json::json!(i % 2 == 0),
+                    "BYTES" => serde_json::json!("eA=="),
+                    d if d.starts_with("FP") => serde_json::json!((i % 100) as f64 / 100.0),
+                    _ => serde_json::json!(i % 100),
+                })
+                .collect();
+            vec![tensor(&serde_json::json!({
+                "name": "input", "datatype": ml.datatype, "shape": ml.shape, "data": data,
+            }))]
+        }
+    };
+    GrpcSpec {
+        call: format!("{OIP_SERVICE}/ModelInfer"),
+        data: vec![serde_json::json!({"model_name": ml.model, "inputs": inputs})],
+        ..GrpcSpec::default()
+    }
+}
+
+/// Asks the server whether `model` is ready (ModelReady), before any load.
+pub fn check_model_ready(spec: &BenchmarkSpec, model: &str) -> crate::Result<()> {
+    let origin = Origin::for_spec(spec, b"h2")?;
+    let pool = descriptor_pool(&GrpcSpec::default())
+        .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("proto", m)))?;
+    let request = DynamicMessage::deserialize(
+        find_method(&pool, &format!("{OIP_SERVICE}/ModelReady"))
+            .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("call", m)))?
+            .input(),
+        &serde_json::json!({"name": model}),
+    )
+    .map_err(|e| crate::Error::Spec(meshbench_core::Error::invalid("model", e.to_string())))?;
+    let connection = Connection::default();
+    let path = format!("/{OIP_SERVICE}/ModelReady");
+    let answer = crate::reflection::block_on(crate::reflection::unary(
+        &origin,
+        &connection,
+        &path,
+        &request.encode_to_vec(),
+        &[],
+    ))
+    .map_err(crate::Error::Unready)?;
+    // ModelReadyResponse { bool ready = 1 } is the single byte pair 0x08 0x01 when true.
+    let ready = answer
+        .messages
+        .first()
+        .is_some_and(|m| m.as_ref() == [0x08, 0x01]);
+    if answer.status != 0 || !ready {
+        return Err(crate::Error::Unready(format!(
+            "{}: model `{model}` is not ready: {}",
+            origin.endpoint.authority,
+            if answer.status != 0 {
+                format!(
+                    "{} {}",
+                    meshbench_core::result::grpc_status_name(answer.status as u16),
+                    answer.message
+                )
+            } else {
+                "the server says not ready".to_string()
+            }
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

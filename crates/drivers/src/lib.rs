@@ -46,6 +46,9 @@ pub enum Error {
     /// The TLS configuration could not be built.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// The server is up but not ready for this run (a model that is not loaded).
+    #[error("cannot reach the target: {0}")]
+    Unready(String),
 }
 
 /// The result type of this crate.

@@ -54,12 +54,18 @@ struct ErrorResponse {
 
 /// The descriptors of `service` and everything it imports, from the server's reflection.
 pub(crate) fn descriptors(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
+    block_on(fetch(origin, service))
+}
+
+/// Runs set-up I/O (before a run) on a current-thread runtime of its own.
+pub(crate) fn block_on<T>(
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start a runtime for reflection: {e}"))?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, fetch(origin, service))
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    tokio::task::LocalSet::new().block_on(&runtime, f)
 }
 
 async fn fetch(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
@@ -122,10 +128,52 @@ async fn ask(
         kind: Some(kind),
     }
     .encode_to_vec();
+    let answer = unary(origin, connection, path, &message, &[]).await?;
+    if answer.status != 0 {
+        return Err(format!(
+            "reflection answered grpc-status {} {}",
+            answer.status, answer.message
+        ));
+    }
+    let mut out = Vec::new();
+    for data in answer.messages {
+        let response = ReflectionResponse::decode(data)
+            .map_err(|e| format!("a reflection answer does not decode: {e}"))?;
+        if let Some(err) = response.error_response {
+            return Err(format!(
+                "reflection error {}: {}",
+                err.error_code, err.error_message
+            ));
+        }
+        if let Some(files) = response.file_descriptor_response {
+            out.extend(files.file_descriptor_proto);
+        }
+    }
+    Ok(out)
+}
+
+/// What one call answered.
+pub(crate) struct Answer {
+    /// The gRPC status code.
+    pub status: u32,
+    /// The grpc-message, if any.
+    pub message: String,
+    /// The response messages, unframed.
+    pub messages: Vec<Bytes>,
+}
+
+/// One call with one request message, outside any run (reflection, readiness checks).
+pub(crate) async fn unary(
+    origin: &Origin,
+    connection: &Connection,
+    path: &str,
+    message: &[u8],
+    metadata: &[(String, String)],
+) -> Result<Answer, String> {
     let mut body = BytesMut::with_capacity(5 + message.len());
     body.put_u8(0);
     body.put_u32(message.len() as u32);
-    body.put_slice(&message);
+    body.put_slice(message);
     let uri = Uri::builder()
         .scheme(if origin.tls.is_some() {
             "https"
@@ -146,6 +194,14 @@ async fn ask(
         HeaderValue::from_static("application/grpc"),
     );
     headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    for (k, v) in metadata {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(k, v);
+        }
+    }
     sender.ready().await.map_err(|e| classify(e).1)?;
     let response = sender
         .send_request(request)
@@ -154,35 +210,36 @@ async fn ask(
     let status = |h: &http::HeaderMap| {
         h.get("grpc-status")
             .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+    };
+    let text = |h: &http::HeaderMap| {
+        h.get("grpc-message")
+            .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
     let (parts, body) = response.into_parts();
-    if let Some(code) = status(&parts.headers).filter(|c| c != "0") {
-        return Err(format!("reflection answered grpc-status {code}"));
+    if let Some(code) = status(&parts.headers) {
+        return Ok(Answer {
+            status: code,
+            message: text(&parts.headers).unwrap_or_default(),
+            messages: Vec::new(),
+        });
     }
     let collected = body.collect().await.map_err(|e| classify(e).1)?;
-    if let Some(code) = collected.trailers().and_then(status).filter(|c| c != "0") {
-        return Err(format!("reflection answered grpc-status {code}"));
-    }
+    let trailers = collected.trailers().cloned().unwrap_or_default();
     let mut data: Bytes = collected.to_bytes();
-    let mut out = Vec::new();
+    let mut messages = Vec::new();
     while data.remaining() >= 5 {
         let _compressed = data.get_u8();
         let len = data.get_u32() as usize;
         if len > data.remaining() {
-            return Err("a truncated reflection answer".into());
+            return Err("a truncated answer".into());
         }
-        let response = ReflectionResponse::decode(data.split_to(len))
-            .map_err(|e| format!("a reflection answer does not decode: {e}"))?;
-        if let Some(err) = response.error_response {
-            return Err(format!(
-                "reflection error {}: {}",
-                err.error_code, err.error_message
-            ));
-        }
-        if let Some(files) = response.file_descriptor_response {
-            out.extend(files.file_descriptor_proto);
-        }
+        messages.push(data.split_to(len));
     }
-    Ok(out)
+    Ok(Answer {
+        status: status(&trailers).ok_or("the answer ended without a grpc-status")?,
+        message: text(&trailers).unwrap_or_default(),
+        messages,
+    })
 }

@@ -27,6 +27,33 @@ pub fn run_spec(
     stop: StopHandle,
     observer: &mut dyn Observer,
 ) -> Result<RunOutput, RunError> {
+    if let Some(ml) = spec
+        .ml
+        .as_ref()
+        .filter(|_| spec.protocol == HttpVersion::Grpc)
+    {
+        // The Open Inference Protocol over gRPC: readiness first, then ModelInfer calls.
+        crate::grpc::check_model_ready(spec, &ml.model)?;
+        let mut grpc_spec = spec.clone();
+        grpc_spec.grpc = Some(crate::grpc::oip_grpc_spec(ml));
+        let driver = Arc::new(GrpcDriver::new(&grpc_spec)?);
+        let mut output = meshbench_engine::run(&grpc_spec, Arc::clone(&driver), stop, observer)?;
+        output.result.grpc = Some(driver.report(&output.result.status_codes));
+        output.result.status_codes.clear();
+        output.result.ml = Some(meshbench_core::MlResult {
+            api: "oip".into(),
+            model: ml.model.clone(),
+            stream: false,
+            ttft_us: None,
+            itl_us: None,
+            tpot_us: None,
+            ttft_histogram: None,
+            itl_histogram: None,
+            output_tokens: 0,
+            output_tokens_per_s: 0.0,
+        });
+        return Ok(output);
+    }
     if spec.ml.is_some() {
         let driver = Arc::new(MlDriver::new(spec)?);
         let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;

@@ -153,3 +153,39 @@ fn a_model_that_does_not_exist_is_a_clear_error() {
         assert!(text.contains(needle), "{api:?}: {text}");
     }
 }
+
+#[test]
+fn open_inference_protocol_over_grpc() {
+    use meshbench_core::HttpVersion;
+    let target = Target::start();
+    let grpc_url = format!("grpc://{}", target.server.http_addr());
+    let mut ml = MlSpec::new(MlApi::Oip, "mock");
+    ml.shape = vec![1, 4];
+    ml.datatype = "INT64".into();
+    let mut s = spec(grpc_url.clone(), ml, 2, 1.0);
+    s.protocol = HttpVersion::Grpc;
+    s.streams = 2;
+    let out = run(&s);
+    let r = &out.result;
+    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    let g = r.grpc.as_ref().unwrap();
+    assert_eq!(g.call, "inference.GRPCInferenceService/ModelInfer");
+    assert_eq!(g.status_codes.get("OK"), Some(&r.requests));
+    assert_eq!(r.ml.as_ref().unwrap().api, "oip");
+    // The mock computes for 1 ms by default.
+    assert!(
+        (1_000..=3_000).contains(&r.latency_us.p50),
+        "p50 {}",
+        r.latency_us.p50
+    );
+
+    let mut missing = s.clone();
+    missing.ml.as_mut().unwrap().model = "resnet".into();
+    let text = run_spec(&missing, StopHandle::new(), &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("model `resnet` is not ready: NOT_FOUND"),
+        "{text}"
+    );
+}

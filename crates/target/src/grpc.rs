@@ -65,15 +65,22 @@ const MAX_RESPONSES: u32 = 100_000;
 
 /// Answers one gRPC call. Never fails: problems become gRPC statuses.
 pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<GrpcBody> {
-    let method = req
-        .uri()
-        .path()
+    let path = req.uri().path().to_owned();
+    let compute = req
+        .headers()
+        .get("x-meshbench-compute")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let method = path
         .strip_prefix("/meshbench.echo.v1.Echo/")
         .map(str::to_owned);
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return status_only(13, &format!("reading the request: {e}")),
     };
+    if let Some(oip) = path.strip_prefix("/inference.GRPCInferenceService/") {
+        return inference(shared, oip, compute.as_deref(), body).await;
+    }
     let Some(method) = method else {
         return status_only(
             12,
@@ -147,6 +154,166 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
         HeaderValue::from_static("application/grpc"),
     );
     resp
+}
+
+/// `inference.ModelReadyRequest` (the fields the mock reads).
+#[derive(Clone, PartialEq, Message)]
+struct ModelReadyRequest {
+    #[prost(string, tag = "1")]
+    name: String,
+}
+
+/// `ServerLiveResponse`, `ServerReadyResponse` and `ModelReadyResponse` share one shape.
+#[derive(Clone, PartialEq, Message)]
+struct Flag {
+    #[prost(bool, tag = "1")]
+    value: bool,
+}
+
+/// `inference.InferTensorContents`.
+#[derive(Clone, PartialEq, Message)]
+struct Contents {
+    #[prost(bool, repeated, tag = "1")]
+    bools: Vec<bool>,
+    #[prost(int32, repeated, tag = "2")]
+    ints: Vec<i32>,
+    #[prost(int64, repeated, tag = "3")]
+    int64s: Vec<i64>,
+    #[prost(uint32, repeated, tag = "4")]
+    uints: Vec<u32>,
+    #[prost(uint64, repeated, tag = "5")]
+    uint64s: Vec<u64>,
+    #[prost(float, repeated, tag = "6")]
+    fp32s: Vec<f32>,
+    #[prost(double, repeated, tag = "7")]
+    fp64s: Vec<f64>,
+    #[prost(bytes = "bytes", repeated, tag = "8")]
+    bytes: Vec<Bytes>,
+}
+
+/// An input or output tensor (the two messages share their fields).
+#[derive(Clone, PartialEq, Message)]
+struct Tensor {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    datatype: String,
+    #[prost(int64, repeated, tag = "3")]
+    shape: Vec<i64>,
+    #[prost(message, optional, tag = "5")]
+    contents: Option<Contents>,
+}
+
+/// `inference.ModelInferRequest` / `ModelInferResponse` (the fields the mock uses).
+#[derive(Clone, PartialEq, Message)]
+struct Infer {
+    #[prost(string, tag = "1")]
+    model_name: String,
+    #[prost(string, tag = "2")]
+    model_version: String,
+    #[prost(string, tag = "3")]
+    id: String,
+    #[prost(message, repeated, tag = "5")]
+    tensors: Vec<Tensor>,
+}
+
+/// The mock model (`mock`) over the Open Inference Protocol's gRPC service: readiness, and
+/// inference that answers each input tensor back as an output after the compute time
+/// (`x-meshbench-compute` metadata, default 1ms).
+async fn inference(
+    shared: &Shared,
+    method: &str,
+    compute: Option<&str>,
+    body: Bytes,
+) -> Response<GrpcBody> {
+    let mut body = body;
+    let message = if body.len() >= 5 {
+        body.advance(5);
+        body
+    } else {
+        Bytes::new()
+    };
+    let reply = |m: &dyn Fn(&mut BytesMut)| {
+        let mut data = BytesMut::new();
+        m(&mut data);
+        let len = data.len();
+        let mut framed = BytesMut::with_capacity(5 + len);
+        framed.put_u8(0);
+        framed.put_u32(len as u32);
+        framed.put_slice(&data);
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+            Ok(Frame::data(framed.freeze())),
+            Ok(Frame::trailers(trailers(0, ""))),
+        ];
+        let mut resp = Response::new(StreamBody::new(stream::iter(frames)));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        resp
+    };
+    let flag = |value: bool| {
+        reply(&|b: &mut BytesMut| {
+            let _ = Flag { value }.encode(b);
+        })
+    };
+    match method {
+        "ServerLive" | "ServerReady" => flag(true),
+        "ModelReady" => match ModelReadyRequest::decode(message) {
+            Ok(r) if r.name == crate::model::MODEL => flag(true),
+            Ok(r) => status_only(
+                5,
+                &format!(
+                    "model `{}` not found (this server has `{}`)",
+                    r.name,
+                    crate::model::MODEL
+                ),
+            ),
+            Err(e) => status_only(3, &format!("bad ModelReadyRequest: {e}")),
+        },
+        "ModelInfer" => {
+            let request = match Infer::decode(message) {
+                Ok(r) => r,
+                Err(e) => return status_only(3, &format!("bad ModelInferRequest: {e}")),
+            };
+            if request.model_name != crate::model::MODEL {
+                return status_only(5, &format!("model `{}` not found", request.model_name));
+            }
+            if request.tensors.is_empty() {
+                return status_only(3, "no input tensors");
+            }
+            let delay = match compute {
+                Some(text) => match crate::controls::parse_bounded_duration("compute", text) {
+                    Ok(d) => d,
+                    Err(e) => return status_only(3, &e.to_string()),
+                },
+                None => Duration::from_millis(1),
+            };
+            shared.sleeper.sleep(delay).await;
+            shared.pause.wait().await;
+            let response = Infer {
+                model_name: request.model_name,
+                model_version: "1".into(),
+                id: request.id,
+                tensors: request
+                    .tensors
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| Tensor {
+                        name: format!("output{i}"),
+                        ..t
+                    })
+                    .collect(),
+            };
+            reply(&|b: &mut BytesMut| {
+                let _ = response.encode(b);
+            })
+        }
+        other => status_only(
+            12,
+            &format!("inference.GRPCInferenceService has no method `{other}` here"),
+        ),
+    }
 }
 
 /// Splits a gRPC request body into its messages.
