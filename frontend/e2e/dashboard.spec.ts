@@ -264,6 +264,7 @@ test('a gRPC benchmark runs from the form and shows its statuses', async ({ page
 	const figures = page.getByTestId('grpc-figures');
 	await expect(figures).toContainText('server streaming');
 	await expect(figures).toContainText('OK');
+	await expect(page.getByTestId('grpc-stream-timing')).toContainText('first message');
 	await shot(page, 'grpc-result');
 
 	// A message that does not fit is refused before anything runs, beside its field.

@@ -184,6 +184,14 @@ pub struct GrpcResult {
     pub messages_sent: u64,
     /// Response messages received over the whole run, warm-up included.
     pub messages_received: u64,
+    /// Server-streaming and bidi calls: time from sending the call to its first response
+    /// message, µs (warm-up included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_message_us: Option<LatencySummary>,
+    /// Server-streaming and bidi calls: gaps between consecutive response messages, µs
+    /// (messages arriving in the same read count as 1 µs apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_gap_us: Option<LatencySummary>,
 }
 
 /// The canonical name of a gRPC status code (`0` → `OK`).

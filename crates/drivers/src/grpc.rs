@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use hdrhistogram::Histogram;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use meshbench_core::{BenchmarkSpec, ErrorKind, GrpcResult, GrpcSpec};
@@ -51,6 +52,10 @@ struct Shared {
     messages_per_call: u64,
     sent: AtomicU64,
     received: AtomicU64,
+    /// Streamed responses: time to the first message and gaps between messages, merged
+    /// from the lanes when they end.
+    streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
+    server_streaming: bool,
 }
 
 impl GrpcDriver {
@@ -150,6 +155,11 @@ impl GrpcDriver {
                 },
                 sent: AtomicU64::new(0),
                 received: AtomicU64::new(0),
+                streams: std::sync::Mutex::new((
+                    meshbench_core::histogram::new_histogram(),
+                    meshbench_core::histogram::new_histogram(),
+                )),
+                server_streaming: method.is_server_streaming(),
             }),
         })
     }
@@ -172,7 +182,19 @@ impl GrpcDriver {
                 .collect(),
             messages_sent: self.shared.sent.load(Relaxed),
             messages_received: self.shared.received.load(Relaxed),
+            first_message_us: self.stream_summary(|h| &h.0),
+            message_gap_us: self.stream_summary(|h| &h.1),
         }
+    }
+
+    fn stream_summary(
+        &self,
+        pick: impl Fn(&(Histogram<u64>, Histogram<u64>)) -> &Histogram<u64>,
+    ) -> Option<meshbench_core::LatencySummary> {
+        let guard = self.shared.streams.lock().ok()?;
+        let h = pick(&guard);
+        (self.shared.server_streaming && !h.is_empty())
+            .then(|| meshbench_core::histogram::summarize(h))
     }
 }
 
@@ -265,6 +287,19 @@ pub struct GrpcSession {
     shared: Arc<Shared>,
     connection: Rc<Connection>,
     last_error: String,
+    /// This lane's streamed-message timings (first message, gaps), merged on drop.
+    first_message: Histogram<u64>,
+    message_gap: Histogram<u64>,
+    record: bool,
+}
+
+impl Drop for GrpcSession {
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.shared.streams.lock() {
+            meshbench_core::histogram::merge(&mut shared.0, &self.first_message);
+            meshbench_core::histogram::merge(&mut shared.1, &self.message_gap);
+        }
+    }
 }
 
 impl std::fmt::Debug for GrpcSession {
@@ -281,6 +316,10 @@ impl Driver for GrpcDriver {
             shared: Arc::clone(&self.shared),
             connection: Rc::new(Connection::default()),
             last_error: String::new(),
+            first_message: meshbench_core::histogram::new_histogram(),
+            message_gap: meshbench_core::histogram::new_histogram(),
+            // The preflight's call is not the run's.
+            record: false,
         };
         let outcome = session.exchange(0).await;
         self.shared.sent.store(0, Relaxed);
@@ -307,6 +346,9 @@ impl Driver for GrpcDriver {
                 shared: Arc::clone(&self.shared),
                 connection: Rc::clone(&connection),
                 last_error: String::new(),
+                first_message: meshbench_core::histogram::new_histogram(),
+                message_gap: meshbench_core::histogram::new_histogram(),
+                record: true,
             })
             .collect()
     }
@@ -360,11 +402,35 @@ impl GrpcSession {
         let mut message = grpc_message(&parts.headers);
         let mut received = 0u64;
         let mut framing = Framing::default();
+        let started = std::time::Instant::now();
+        let mut last_arrival: Option<std::time::Instant> = None;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(classify)?;
             if let Some(data) = frame.data_ref() {
                 received += data.len() as u64;
+                let before = framing.messages;
                 framing.feed(data);
+                if shared.server_streaming && self.record && framing.messages > before {
+                    // A message is timed when its frame arrives: the first against the
+                    // call's start, later ones against the one before.
+                    let now = std::time::Instant::now();
+                    let us =
+                        |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                    match last_arrival {
+                        None => meshbench_core::histogram::record_us(
+                            &mut self.first_message,
+                            us(now - started),
+                        ),
+                        Some(prev) => meshbench_core::histogram::record_us(
+                            &mut self.message_gap,
+                            us(now - prev),
+                        ),
+                    }
+                    for _ in 1..(framing.messages - before) {
+                        meshbench_core::histogram::record_us(&mut self.message_gap, 1);
+                    }
+                    last_arrival = Some(now);
+                }
             } else if let Some(trailers) = frame.trailers_ref() {
                 status = grpc_status(trailers).or(status);
                 message = grpc_message(trailers).or(message);

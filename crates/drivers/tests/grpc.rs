@@ -72,6 +72,10 @@ fn unary_calls_multiplex_and_count_statuses() {
     assert!(r.status_codes.is_empty(), "{:?}", r.status_codes);
     let g = r.grpc.as_ref().unwrap();
     assert_eq!(g.kind, "unary");
+    assert!(
+        g.first_message_us.is_none(),
+        "unary calls have no message stream"
+    );
     assert_eq!(
         g.status_codes.get("OK"),
         Some(&r.requests),

@@ -95,6 +95,8 @@ export interface GrpcResult {
 	status_codes: Record<string, number>;
 	messages_sent: number;
 	messages_received: number;
+	first_message_us?: LatencySummary;
+	message_gap_us?: LatencySummary;
 }
 
 /** What an ML-inference run adds. */
