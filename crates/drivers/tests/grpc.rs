@@ -3,42 +3,13 @@
 //! test command) described by a .proto file written here.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion};
 use meshbench_drivers::{run_spec, GrpcDriver};
 use meshbench_engine::{RunOutput, StopHandle};
-use meshbench_target::{TargetConfig, TargetServer};
 use serde_json::json;
-
-struct Target {
-    _runtime: tokio::runtime::Runtime,
-    server: TargetServer,
-}
-
-impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(TargetServer::start(TargetConfig::new(addr)))
-            .unwrap();
-        Target {
-            _runtime: runtime,
-            server,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("grpc://{}", self.server.http_addr())
-    }
-}
+use support::{free_port, Peer, Target};
 
 fn spec(url: String, method: &str, data: Vec<serde_json::Value>) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -62,7 +33,7 @@ fn run(spec: &BenchmarkSpec) -> RunOutput {
 fn unary_calls_multiplex_and_count_statuses() {
     let target = Target::start();
     let out = run(&spec(
-        target.url(),
+        target.url("grpc", ""),
         "Unary",
         vec![json!({"payload": "aGVsbG8=", "message": "hi"})],
     ));
@@ -95,7 +66,7 @@ fn every_streaming_kind_counts_its_messages() {
         json!({"message": "c"}),
     ];
     let server = run(&spec(
-        target.url(),
+        target.url("grpc", ""),
         "ServerStream",
         vec![json!({"responses": 5})],
     ));
@@ -103,12 +74,12 @@ fn every_streaming_kind_counts_its_messages() {
     assert_eq!(g.kind, "server_streaming");
     assert_eq!(g.messages_received, 5 * g.messages_sent, "{g:?}");
 
-    let client = run(&spec(target.url(), "ClientStream", three.clone()));
+    let client = run(&spec(target.url("grpc", ""), "ClientStream", three.clone()));
     let g = client.result.grpc.unwrap();
     assert_eq!(g.kind, "client_streaming");
     assert_eq!(g.messages_sent, 3 * g.messages_received, "{g:?}");
 
-    let bidi = run(&spec(target.url(), "Bidi", three));
+    let bidi = run(&spec(target.url("grpc", ""), "Bidi", three));
     let g = bidi.result.grpc.unwrap();
     assert_eq!(g.kind, "bidi_streaming");
     assert_eq!(g.messages_sent, g.messages_received, "{g:?}");
@@ -118,7 +89,11 @@ fn every_streaming_kind_counts_its_messages() {
 #[test]
 fn a_server_delay_shows_in_the_call_latency() {
     let target = Target::start();
-    let mut s = spec(target.url(), "Unary", vec![json!({"delay_us": 10000})]);
+    let mut s = spec(
+        target.url("grpc", ""),
+        "Unary",
+        vec![json!({"delay_us": 10000})],
+    );
     s.streams = 1;
     let out = run(&s);
     let p50 = out.result.latency_us.p50;
@@ -128,7 +103,11 @@ fn a_server_delay_shows_in_the_call_latency() {
 #[test]
 fn error_statuses_are_answers_counted_by_name() {
     let target = Target::start();
-    let out = run(&spec(target.url(), "Unary", vec![json!({"status": 14})]));
+    let out = run(&spec(
+        target.url("grpc", ""),
+        "Unary",
+        vec![json!({"status": 14})],
+    ));
     let g = out.result.grpc.unwrap();
     assert_eq!(out.result.errors, 0);
     assert_eq!(g.status_codes.keys().collect::<Vec<_>>(), ["UNAVAILABLE"]);
@@ -139,28 +118,36 @@ fn bad_input_names_the_field() {
     let target = Target::start();
     let err = |s: &BenchmarkSpec| GrpcDriver::new(s).unwrap_err().to_string();
 
-    let unknown = spec(target.url(), "Nope", vec![json!({})]);
+    let unknown = spec(target.url("grpc", ""), "Nope", vec![json!({})]);
     let text = err(&unknown);
     assert!(
         text.contains("call") && text.contains("has no method `Nope`"),
         "{text}"
     );
 
-    let misfit = spec(target.url(), "Unary", vec![json!({"no_such_field": 1})]);
+    let misfit = spec(
+        target.url("grpc", ""),
+        "Unary",
+        vec![json!({"no_such_field": 1})],
+    );
     let text = err(&misfit);
     assert!(
         text.contains("data") && text.contains("meshbench.echo.v1.EchoRequest"),
         "{text}"
     );
 
-    let wrong_type = spec(target.url(), "Unary", vec![json!({"responses": "many"})]);
+    let wrong_type = spec(
+        target.url("grpc", ""),
+        "Unary",
+        vec![json!({"responses": "many"})],
+    );
     assert!(err(&wrong_type).contains("data"));
 
     let dir = std::env::temp_dir().join(format!("meshbench-bad-proto-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("broken.proto");
     std::fs::write(&file, "syntax = \"proto3\";\nmessage {\n").unwrap();
-    let mut broken = spec(target.url(), "Unary", vec![json!({})]);
+    let mut broken = spec(target.url("grpc", ""), "Unary", vec![json!({})]);
     broken.grpc.as_mut().unwrap().proto = vec![file.display().to_string()];
     let text = err(&broken);
     assert!(
@@ -172,11 +159,7 @@ fn bad_input_names_the_field() {
 
 #[test]
 fn nothing_listening_or_not_grpc_is_a_clear_error() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let s = spec(format!("grpc://127.0.0.1:{port}"), "Unary", vec![json!({})]);
     let text = run_spec(&s, StopHandle::new(), &mut ())
         .unwrap_err()
@@ -186,19 +169,9 @@ fn nothing_listening_or_not_grpc_is_a_clear_error() {
 
 /// Python's grpcio serving a Greeter that echoes the raw request bytes (any message type
 /// whose request and response are the same shape round-trips).
-struct PythonGreeter {
-    child: Child,
-    port: u16,
-}
-
-impl PythonGreeter {
-    fn start() -> PythonGreeter {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = format!(
+fn python_greeter() -> Peer {
+    let port = free_port();
+    let script = format!(
             "import grpc, time\n\
              from concurrent import futures\n\
              def echo(request, context):\n    return request\n\
@@ -212,34 +185,16 @@ impl PythonGreeter {
              server.start()\n\
              server.wait_for_termination()\n"
         );
-        let child = Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 is needed for the third-party gRPC peer");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the Python grpcio server did not start: run `pip install grpcio` (scripts/test does)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PythonGreeter { child, port }
-    }
-}
-
-impl Drop for PythonGreeter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Peer::python(
+        &script,
+        port,
+        "run `pip install grpcio` (scripts/test does)",
+    )
 }
 
 #[test]
 fn a_third_party_server_python_grpcio_with_a_user_proto() {
-    let peer = PythonGreeter::start();
+    let peer = python_greeter();
     let dir = std::env::temp_dir().join(format!("meshbench-greeter-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("test/greet/v1")).unwrap();
     std::fs::write(
@@ -289,22 +244,12 @@ fn a_third_party_server_python_grpcio_with_a_user_proto() {
 }
 
 /// Python's grpcio with server reflection (grpcio-reflection), describing the Greeter from
-/// descriptors this test compiles and hands over; the benchmark is given no .proto at all.
-struct ReflectingGreeter {
-    child: Child,
-    port: u16,
-}
-
-impl ReflectingGreeter {
-    fn start(descriptors: &[u8]) -> ReflectingGreeter {
-        use base64::Engine as _;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(descriptors);
-        let script = format!(
+/// descriptors the test compiles and hands over; the benchmark is given no .proto at all.
+fn reflecting_greeter(descriptors: &[u8]) -> Peer {
+    use base64::Engine as _;
+    let port = free_port();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(descriptors);
+    let script = format!(
             "import base64, grpc\n\
              from concurrent import futures\n\
              from google.protobuf import descriptor_pb2, descriptor_pool\n\
@@ -321,29 +266,11 @@ impl ReflectingGreeter {
              server.start()\n\
              server.wait_for_termination()\n"
         );
-        let child = Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 is needed for the third-party gRPC peer");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the Python grpcio server with reflection did not start: run `pip install grpcio-reflection` (scripts/test does)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        ReflectingGreeter { child, port }
-    }
-}
-
-impl Drop for ReflectingGreeter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Peer::python(
+        &script,
+        port,
+        "run `pip install grpcio-reflection` (scripts/test does)",
+    )
 }
 
 #[test]
@@ -364,7 +291,7 @@ fn server_reflection_describes_a_service_without_a_proto() {
     .unwrap();
     let set = protox::compile([dir.join("test/greet/v1/greeter.proto")], [&dir]).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let peer = ReflectingGreeter::start(&set.encode_to_vec());
+    let peer = reflecting_greeter(&set.encode_to_vec());
 
     let mut s = BenchmarkSpec::closed_get(format!("grpc://127.0.0.1:{}", peer.port));
     s.protocol = HttpVersion::Grpc;

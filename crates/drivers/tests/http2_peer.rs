@@ -2,52 +2,40 @@
 //! installed by the test command), h2c with prior knowledge, serving a static file.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_drivers::run_spec;
 use meshbench_engine::StopHandle;
+use support::{free_port, Peer};
 
+/// nghttpd serving `body` as /index.html from a directory removed on drop.
 struct Nghttpd {
-    child: Child,
-    port: u16,
+    peer: Peer,
     dir: std::path::PathBuf,
 }
 
 impl Nghttpd {
     fn start(body: &[u8]) -> Nghttpd {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("meshbench-nghttpd-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("index.html"), body).unwrap();
-        let child = Command::new("nghttpd")
-            .args(["--no-tls", "-n", "1", "-d"])
-            .arg(&dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nghttpd is needed (Debian's nghttp2-server; scripts/peers.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nghttpd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nghttpd { child, port, dir }
+        let dir_arg = dir.display().to_string();
+        let port_arg = port.to_string();
+        let peer = Peer::spawn(
+            "nghttpd",
+            &["--no-tls", "-n", "1", "-d", &dir_arg, &port_arg],
+            port,
+            "Debian's nghttp2-server is needed; scripts/peers.sh installs it",
+        );
+        Nghttpd { peer, dir }
     }
 }
 
 impl Drop for Nghttpd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -56,7 +44,7 @@ impl Drop for Nghttpd {
 fn http2_streams_against_nghttpd() {
     let body = vec![b'm'; 1000];
     let server = Nghttpd::start(&body);
-    let mut spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{}/", server.port));
+    let mut spec = BenchmarkSpec::closed_get(format!("http://127.0.0.1:{}/", server.peer.port));
     spec.protocol = HttpVersion::Http2;
     spec.connections = 2;
     spec.streams = 8;
@@ -74,7 +62,7 @@ fn http2_streams_against_nghttpd() {
     );
 
     let mut missing = spec.clone();
-    missing.requests[0].url = format!("http://127.0.0.1:{}/nope", server.port);
+    missing.requests[0].url = format!("http://127.0.0.1:{}/nope", server.peer.port);
     let out = run_spec(&missing, StopHandle::new(), &mut ()).unwrap();
     assert_eq!(
         out.result.status_codes.get("404"),

@@ -3,39 +3,12 @@
 //! Open Inference Protocol, and models that do not exist.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
+mod support;
 
 use meshbench_core::{BenchmarkSpec, MlApi, MlSpec};
 use meshbench_drivers::run_spec;
 use meshbench_engine::{RunOutput, StopHandle};
-use meshbench_target::{TargetConfig, TargetServer};
-
-struct Target {
-    _runtime: tokio::runtime::Runtime,
-    server: TargetServer,
-}
-
-impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(TargetServer::start(TargetConfig::new(addr)))
-            .unwrap();
-        Target {
-            _runtime: runtime,
-            server,
-        }
-    }
-
-    fn url(&self, query: &str) -> String {
-        format!("http://{}/{query}", self.server.http_addr())
-    }
-}
+use support::Target;
 
 fn spec(url: String, ml: MlSpec, connections: u32, seconds: f64) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -54,7 +27,12 @@ fn streamed_chat_measures_ttft_itl_and_tokens() {
     let target = Target::start();
     let mut ml = MlSpec::new(MlApi::OpenaiChat, "mock");
     ml.max_tokens = 10;
-    let out = run(&spec(target.url("?ttft=50ms&token_rate=100"), ml, 2, 2.0));
+    let out = run(&spec(
+        target.url("http", "/?ttft=50ms&token_rate=100"),
+        ml,
+        2,
+        2.0,
+    ));
     let r = &out.result;
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
     assert_eq!(r.status_codes.get("200"), Some(&r.requests));
@@ -99,7 +77,12 @@ fn unstreamed_completions_count_tokens_from_usage() {
     let mut ml = MlSpec::new(MlApi::OpenaiCompletions, "mock");
     ml.stream = false;
     ml.max_tokens = 5;
-    let out = run(&spec(target.url("?ttft=20ms&token_rate=1000"), ml, 2, 1.0));
+    let out = run(&spec(
+        target.url("http", "/?ttft=20ms&token_rate=1000"),
+        ml,
+        2,
+        1.0,
+    ));
     let m = out.result.ml.unwrap();
     assert!(!m.stream);
     assert!(m.itl_us.is_none());
@@ -125,7 +108,7 @@ fn open_inference_protocol_runs_after_a_readiness_check() {
     let target = Target::start();
     let mut ml = MlSpec::new(MlApi::Oip, "mock");
     ml.shape = vec![2, 8];
-    let out = run(&spec(target.url("?compute=5ms"), ml, 2, 1.0));
+    let out = run(&spec(target.url("http", "/?compute=5ms"), ml, 2, 1.0));
     let r = &out.result;
     assert_eq!(r.errors, 0);
     assert_eq!(r.status_codes.get("200"), Some(&r.requests));
@@ -146,7 +129,12 @@ fn a_model_that_does_not_exist_is_a_clear_error() {
         (MlApi::OpenaiChat, "The model `gpt-nope` does not exist"),
         (MlApi::Oip, "model `gpt-nope` is not ready: HTTP 404"),
     ] {
-        let s = spec(target.url(""), MlSpec::new(api, "gpt-nope"), 1, 1.0);
+        let s = spec(
+            target.url("http", "/"),
+            MlSpec::new(api, "gpt-nope"),
+            1,
+            1.0,
+        );
         let text = run_spec(&s, StopHandle::new(), &mut ())
             .unwrap_err()
             .to_string();

@@ -2,6 +2,8 @@
 //! self-signed certificate on loopback.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_drivers::{Http1Driver, Http2Driver};
 use meshbench_engine::{run, StopHandle};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 struct TlsServer {
     _runtime: tokio::runtime::Runtime,
@@ -29,20 +30,7 @@ fn start_tls_server() -> TlsServer {
         .enable_all()
         .build()
         .unwrap();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = support::self_signed_tls();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

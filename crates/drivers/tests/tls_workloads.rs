@@ -2,48 +2,25 @@
 //! TLS-terminating proxy with a self-signed certificate in front of the built-in target.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion, WebSocketSpec};
 use meshbench_drivers::run_spec;
 use meshbench_engine::StopHandle;
-use meshbench_target::{TargetConfig, TargetServer};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 struct Setup {
-    runtime: tokio::runtime::Runtime,
-    _target: TargetServer,
+    target: support::Target,
     tls_addr: SocketAddr,
 }
 
 /// The built-in target, and a TLS proxy to it that offers `h2` and `http/1.1`.
 fn setup() -> Setup {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let target = runtime
-        .block_on(TargetServer::start(TargetConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-        )))
-        .unwrap();
-    let backend = target.http_addr();
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let target = support::Target::start();
+    let runtime = &target.runtime;
+    let backend = target.server.http_addr();
+    let acceptor = support::self_signed_tls();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -65,11 +42,7 @@ fn setup() -> Setup {
             });
         }
     });
-    Setup {
-        runtime,
-        _target: target,
-        tls_addr,
-    }
+    Setup { target, tls_addr }
 }
 
 #[test]
@@ -96,7 +69,7 @@ fn websocket_over_tls() {
         text.contains("tls") || text.contains("certificate"),
         "{text}"
     );
-    drop(s.runtime);
+    drop(s.target);
 }
 
 #[test]
@@ -115,5 +88,5 @@ fn grpc_over_tls() {
     assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
     let g = out.result.grpc.unwrap();
     assert_eq!(g.status_codes.get("OK"), Some(&400));
-    drop(s.runtime);
+    drop(s.target);
 }

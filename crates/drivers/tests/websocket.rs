@@ -2,41 +2,12 @@
 //! echo server (Python's `websockets` package, installed by the test command).
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule, WebSocketSpec};
 use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{RunOutput, StopHandle};
-use meshbench_target::{TargetConfig, TargetServer};
-
-struct Target {
-    _runtime: tokio::runtime::Runtime,
-    server: TargetServer,
-}
-
-impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(TargetServer::start(TargetConfig::new(addr)))
-            .unwrap();
-        Target {
-            _runtime: runtime,
-            server,
-        }
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("ws://{}{}", self.server.http_addr(), path_and_query)
-    }
-}
+use support::{free_port, Peer, Target};
 
 fn spec(url: String, connections: u32, seconds: f64, options: WebSocketSpec) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -54,7 +25,12 @@ fn run(spec: &BenchmarkSpec) -> RunOutput {
 #[test]
 fn echoes_round_trip_on_every_connection() {
     let target = Target::start();
-    let out = run(&spec(target.url("/ws"), 4, 1.0, WebSocketSpec::default()));
+    let out = run(&spec(
+        target.url("ws", "/ws"),
+        4,
+        1.0,
+        WebSocketSpec::default(),
+    ));
     let r = &out.result;
     assert!(r.requests > 100, "{} messages", r.requests);
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
@@ -77,7 +53,7 @@ fn a_fixed_delay_shows_in_the_round_trip() {
         message_size: 1024,
         ..WebSocketSpec::default()
     };
-    let out = run(&spec(target.url("/ws?delay=10ms"), 2, 1.0, options));
+    let out = run(&spec(target.url("ws", "/ws?delay=10ms"), 2, 1.0, options));
     let p50 = out.result.latency_us.p50;
     assert!((10_000..=12_000).contains(&p50), "p50 {p50} µs");
 }
@@ -86,7 +62,7 @@ fn a_fixed_delay_shows_in_the_round_trip() {
 fn a_message_rate_per_connection_is_held() {
     let target = Target::start();
     let mut s = spec(
-        target.url("/ws"),
+        target.url("ws", "/ws"),
         4,
         2.0,
         WebSocketSpec {
@@ -112,7 +88,7 @@ fn a_message_rate_per_connection_is_held() {
 fn hold_mode_keeps_connections_and_counts_survivors() {
     let target = Target::start();
     let mut s = spec(
-        target.url("/ws"),
+        target.url("ws", "/ws"),
         50,
         2.0,
         WebSocketSpec {
@@ -138,7 +114,7 @@ fn hold_mode_keeps_connections_and_counts_survivors() {
 fn a_refused_upgrade_is_a_clear_error() {
     let target = Target::start();
     // Any other path of the target answers 200 with a body, not 101.
-    let s = spec(target.url("/plain"), 1, 1.0, WebSocketSpec::default());
+    let s = spec(target.url("ws", "/plain"), 1, 1.0, WebSocketSpec::default());
     let err = run_spec(&s, StopHandle::new(), &mut ()).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, RunError::Engine(_)), "{text}");
@@ -150,11 +126,7 @@ fn a_refused_upgrade_is_a_clear_error() {
 
 #[test]
 fn nothing_listening_is_a_clear_error() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let s = spec(
         format!("ws://127.0.0.1:{port}/"),
         1,
@@ -167,53 +139,25 @@ fn nothing_listening_is_a_clear_error() {
     assert!(text.contains("connect_refused"), "{text}");
 }
 
-/// Python's `websockets` echo server, on a free port; killed on drop.
-struct PythonEcho {
-    child: Child,
-    port: u16,
-}
-
-impl PythonEcho {
-    fn start() -> PythonEcho {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = format!(
-            "import asyncio, websockets\n\
-             async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
-             async def main():\n    async with websockets.serve(echo, '127.0.0.1', {port}, max_size=None):\n        await asyncio.Future()\n\
-             asyncio.run(main())\n"
-        );
-        let child = Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 is needed for the third-party WebSocket peer");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the Python `websockets` echo server did not start: run `pip install websockets` (scripts/test does)"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PythonEcho { child, port }
-    }
-}
-
-impl Drop for PythonEcho {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Python's `websockets` echo server, on a free port.
+fn python_echo() -> Peer {
+    let port = free_port();
+    let script = format!(
+        "import asyncio, websockets\n\
+         async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
+         async def main():\n    async with websockets.serve(echo, '127.0.0.1', {port}, max_size=None):\n        await asyncio.Future()\n\
+         asyncio.run(main())\n"
+    );
+    Peer::python(
+        &script,
+        port,
+        "run `pip install websockets` (scripts/test does)",
+    )
 }
 
 #[test]
 fn a_third_party_echo_server_python_websockets() {
-    let peer = PythonEcho::start();
+    let peer = python_echo();
     for binary in [false, true] {
         let out = run(&spec(
             format!("ws://127.0.0.1:{}/", peer.port),
