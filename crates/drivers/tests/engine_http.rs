@@ -2,39 +2,17 @@
 //! measurement-correctness checks the load engine is held to.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule};
 use meshbench_drivers::{Http1Driver, Http2Driver};
 use meshbench_engine::{run, run_framed, Error, RunOutput, StopHandle};
-use meshbench_target::{TargetConfig, TargetServer};
-
-struct Target {
-    runtime: tokio::runtime::Runtime,
-    server: TargetServer,
-}
-
-impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(TargetServer::start(TargetConfig::new(addr)))
-            .unwrap();
-        Target { runtime, server }
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.server.http_addr(), path_and_query)
-    }
-}
+use support::Target;
 
 /// The lean path: HTTP/1.1 on the engine's own event loop.
 fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
@@ -70,7 +48,7 @@ fn fixed_delay_shows_as_the_median_on_the_async_backend() {
 
 fn median_is_the_delay(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
-    let mut spec = BenchmarkSpec::closed_get(target.url("/?delay=10ms"));
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?delay=10ms"));
     spec.connections = 10;
     spec.duration_s = Some(2.0);
     let out = run_http1(&spec);
@@ -104,7 +82,7 @@ fn open_model_does_not_hide_a_stall_on_the_async_backend() {
 
 fn stall_is_visible(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
-    let spec = open(target.url("/"), 1000.0, 6.0);
+    let spec = open(target.url("http", "/"), 1000.0, 6.0);
     let pause = {
         let handle = target.runtime.handle().clone();
         let server = &target.server;
@@ -149,7 +127,7 @@ fn open_model_keeps_the_requested_rate_on_the_async_backend() {
 
 fn keeps_rate(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     let target = Target::start();
-    let mut spec = open(target.url("/"), 2000.0, 3.0);
+    let mut spec = open(target.url("http", "/"), 2000.0, 3.0);
     spec.connections = 20;
     let r = run_http1(&spec).result;
     assert_eq!(r.requested_rps, Some(2000.0));
@@ -168,9 +146,10 @@ fn keeps_rate(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
 #[test]
 fn count_bound_and_threads_and_mixed_urls() {
     let target = Target::start();
-    let mut spec = BenchmarkSpec::closed_get(target.url("/?status=201"));
-    spec.requests
-        .push(meshbench_core::RequestSpec::get(target.url("/?status=404")));
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?status=201"));
+    spec.requests.push(meshbench_core::RequestSpec::get(
+        target.url("http", "/?status=404"),
+    ));
     spec.connections = 4;
     spec.threads = 2;
     spec.duration_s = None;
@@ -190,7 +169,7 @@ fn count_bound_and_threads_and_mixed_urls() {
 #[test]
 fn http2_with_streams() {
     let target = Target::start();
-    let mut spec = BenchmarkSpec::closed_get(target.url("/?size=100"));
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?size=100"));
     spec.protocol = HttpVersion::Http2;
     spec.connections = 2;
     spec.streams = 8;
@@ -212,7 +191,7 @@ fn http2_with_streams() {
 #[test]
 fn closing_target_is_counted_not_fatal() {
     let target = Target::start();
-    let mut spec = BenchmarkSpec::closed_get(target.url("/?close=1"));
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?close=1"));
     spec.connections = 2;
     spec.duration_s = None;
     spec.max_requests = Some(200);

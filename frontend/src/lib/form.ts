@@ -75,6 +75,22 @@ export function defaultStartForm(): StartForm {
 /** A start request, or the fields the form itself can tell are wrong. */
 export type Built = { ok: true; request: Partial<StartRequest> } | { ok: false; errors: Record<string, string> };
 
+/** "Name: value" lines as a map, or the message for the first line without a colon. */
+function pairs(text: string, what: string, lowerKeys: boolean): Record<string, string> | string {
+	const out: Record<string, string> = {};
+	const lines = text
+		.split('\n')
+		.map((l) => l.trim())
+		.filter((l) => l !== '');
+	for (const [i, line] of lines.entries()) {
+		const colon = line.indexOf(':');
+		if (colon <= 0) return `line ${i + 1}: write ${what}`;
+		const key = line.slice(0, colon).trim();
+		out[lowerKeys ? key.toLowerCase() : key] = line.slice(colon + 1).trim();
+	}
+	return out;
+}
+
 function wholeNumber(text: string): number | null {
 	const t = text.trim();
 	return /^\d+$/.test(t) ? Number(t) : null;
@@ -146,20 +162,9 @@ export function buildStartRequest(form: StartForm): Built {
 		} catch {
 			errors.data = 'must be a JSON object, or a list of them';
 		}
-		const metadata: Record<string, string> = {};
-		form.metadata
-			.split('\n')
-			.map((l) => l.trim())
-			.filter((l) => l !== '')
-			.forEach((line, i) => {
-				const colon = line.indexOf(':');
-				if (colon <= 0) {
-					errors.metadata = `line ${i + 1}: write metadata as "key: value"`;
-					return;
-				}
-				metadata[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-			});
-		if (Object.keys(metadata).length) request.metadata = metadata;
+		const metadata = pairs(form.metadata, 'metadata as "key: value"', true);
+		if (typeof metadata === 'string') errors.metadata = metadata;
+		else if (Object.keys(metadata).length) request.metadata = metadata;
 		return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
 	}
 	if (form.http2) {
@@ -169,20 +174,9 @@ export function buildStartRequest(form: StartForm): Built {
 		else if (streams !== 1) request.streams = streams;
 	}
 	if (form.method.trim() !== '') request.method = form.method.trim().toUpperCase();
-	const headers: Record<string, string> = {};
-	form.headers
-		.split('\n')
-		.map((l) => l.trim())
-		.filter((l) => l !== '')
-		.forEach((line, i) => {
-			const colon = line.indexOf(':');
-			if (colon <= 0) {
-				errors.headers = `line ${i + 1}: write headers as "Name: value"`;
-				return;
-			}
-			headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
-		});
-	if (Object.keys(headers).length) request.headers = headers;
+	const headers = pairs(form.headers, 'headers as "Name: value"', false);
+	if (typeof headers === 'string') errors.headers = headers;
+	else if (Object.keys(headers).length) request.headers = headers;
 	if (form.body !== '') request.body = form.body;
 	return Object.keys(errors).length ? { ok: false, errors } : { ok: true, request };
 }
