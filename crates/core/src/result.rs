@@ -192,6 +192,10 @@ pub struct GrpcResult {
     /// (messages arriving in the same read count as 1 µs apart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_gap_us: Option<LatencySummary>,
+    /// Bidi calls: each message's round trip (sent, then its answer received, before the
+    /// next is sent), µs (warm-up included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_rtt_us: Option<LatencySummary>,
 }
 
 /// The canonical name of a gRPC status code (`0` → `OK`).

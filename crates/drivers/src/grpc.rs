@@ -19,7 +19,7 @@ use meshbench_engine::{Driver, Exchange, Session};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor};
 
-use crate::http2::{classify, forget, h2_sender, Connection};
+use crate::http2::{classify, forget, h2_sender, BodyFrame, ChannelBody, Connection, H2Body};
 use crate::net::Origin;
 
 /// The built-in echo service's .proto, as shipped in the repository.
@@ -56,6 +56,10 @@ struct Shared {
     /// from the lanes when they end.
     streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
     server_streaming: bool,
+    /// Bidi: each message framed on its own, sent one at a time, each waiting for its answer.
+    bidi_frames: Option<Vec<Bytes>>,
+    /// Bidi: each message's round trip, merged from the lanes when they end.
+    round_trips: std::sync::Mutex<Histogram<u64>>,
 }
 
 impl GrpcDriver {
@@ -160,6 +164,15 @@ impl GrpcDriver {
                     meshbench_core::histogram::new_histogram(),
                 )),
                 server_streaming: method.is_server_streaming(),
+                bidi_frames: (method.is_client_streaming() && method.is_server_streaming()).then(
+                    || {
+                        messages
+                            .iter()
+                            .map(|m| frame_all(std::iter::once(m)))
+                            .collect()
+                    },
+                ),
+                round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
             }),
         })
     }
@@ -184,6 +197,13 @@ impl GrpcDriver {
             messages_received: self.shared.received.load(Relaxed),
             first_message_us: self.stream_summary(|h| &h.0),
             message_gap_us: self.stream_summary(|h| &h.1),
+            message_rtt_us: self
+                .shared
+                .round_trips
+                .lock()
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| meshbench_core::histogram::summarize(&h)),
         }
     }
 
@@ -290,6 +310,7 @@ pub struct GrpcSession {
     /// This lane's streamed-message timings (first message, gaps), merged on drop.
     first_message: Histogram<u64>,
     message_gap: Histogram<u64>,
+    round_trips: Histogram<u64>,
     record: bool,
 }
 
@@ -298,6 +319,9 @@ impl Drop for GrpcSession {
         if let Ok(mut shared) = self.shared.streams.lock() {
             meshbench_core::histogram::merge(&mut shared.0, &self.first_message);
             meshbench_core::histogram::merge(&mut shared.1, &self.message_gap);
+        }
+        if let Ok(mut shared) = self.shared.round_trips.lock() {
+            meshbench_core::histogram::merge(&mut shared, &self.round_trips);
         }
     }
 }
@@ -318,6 +342,7 @@ impl Driver for GrpcDriver {
             last_error: String::new(),
             first_message: meshbench_core::histogram::new_histogram(),
             message_gap: meshbench_core::histogram::new_histogram(),
+            round_trips: meshbench_core::histogram::new_histogram(),
             // The preflight's call is not the run's.
             record: false,
         };
@@ -348,6 +373,7 @@ impl Driver for GrpcDriver {
                 last_error: String::new(),
                 first_message: meshbench_core::histogram::new_histogram(),
                 message_gap: meshbench_core::histogram::new_histogram(),
+                round_trips: meshbench_core::histogram::new_histogram(),
                 record: true,
             })
             .collect()
@@ -379,11 +405,14 @@ impl Session for GrpcSession {
 
 impl GrpcSession {
     async fn exchange(&mut self, index: usize) -> Result<Exchange, (ErrorKind, String)> {
+        if self.shared.bidi_frames.is_some() {
+            return self.exchange_bidi().await;
+        }
         let shared = Arc::clone(&self.shared);
         let body = shared.bodies[index].clone();
         let bytes_sent = body.len() as u64;
         let mut sender = h2_sender(&shared.origin, &self.connection).await?;
-        let mut request = Request::new(Full::new(body));
+        let mut request = Request::new(H2Body::Left(Full::new(body)));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = shared.uri.clone();
         *request.headers_mut() = shared.headers.clone();
@@ -434,6 +463,102 @@ impl GrpcSession {
             } else if let Some(trailers) = frame.trailers_ref() {
                 status = grpc_status(trailers).or(status);
                 message = grpc_message(trailers).or(message);
+            }
+        }
+        shared.received.fetch_add(framing.messages, Relaxed);
+        let Some(code) = status else {
+            return Err((
+                ErrorKind::Protocol,
+                "the answer ended without a grpc-status".into(),
+            ));
+        };
+        self.last_error = message.unwrap_or_default();
+        Ok(Exchange {
+            status: code,
+            bytes_sent,
+            bytes_received: received,
+        })
+    }
+}
+
+impl GrpcSession {
+    /// An interactive bidi call: one message out, wait for its answer, the next out; then the
+    /// request stream ends and the trailers close the call. Each round trip is recorded.
+    async fn exchange_bidi(&mut self) -> Result<Exchange, (ErrorKind, String)> {
+        let shared = Arc::clone(&self.shared);
+        let frames = shared.bidi_frames.as_deref().unwrap_or_default();
+        let (tx, rx) = tokio::sync::mpsc::channel::<BodyFrame>(2);
+        let mut sender = h2_sender(&shared.origin, &self.connection).await?;
+        let mut request = Request::new(H2Body::Right(ChannelBody(rx)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = shared.uri.clone();
+        *request.headers_mut() = shared.headers.clone();
+        sender.ready().await.map_err(classify)?;
+        // The first message goes with the headers: some servers answer nothing before it.
+        let mut sent_at = std::time::Instant::now();
+        let closed = || {
+            (
+                ErrorKind::Closed,
+                "the call's request stream closed early".to_string(),
+            )
+        };
+        let first = frames.first().cloned().unwrap_or_default();
+        let mut bytes_sent = first.len() as u64;
+        tx.send(Ok(hyper::body::Frame::data(first)))
+            .await
+            .map_err(|_| closed())?;
+        let response = sender.send_request(request).await.map_err(classify)?;
+        shared.sent.fetch_add(1, Relaxed);
+        if response.status() != http::StatusCode::OK {
+            return Err((
+                ErrorKind::Protocol,
+                format!("HTTP {} instead of a gRPC answer", response.status()),
+            ));
+        }
+        let (parts, mut body) = response.into_parts();
+        let mut status = grpc_status(&parts.headers);
+        let mut message = grpc_message(&parts.headers);
+        let mut received = 0u64;
+        let mut framing = Framing::default();
+        let mut next = 1;
+        let mut tx = Some(tx);
+        if frames.len() == 1 {
+            tx = None;
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(classify)?;
+            if let Some(trailers) = frame.trailers_ref() {
+                status = grpc_status(trailers).or(status);
+                message = grpc_message(trailers).or(message);
+                continue;
+            }
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            received += data.len() as u64;
+            let before = framing.messages;
+            framing.feed(data);
+            for _ in before..framing.messages {
+                if self.record {
+                    let rtt = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    meshbench_core::histogram::record_us(&mut self.round_trips, rtt);
+                }
+                if let Some(open) = &tx {
+                    if let Some(f) = frames.get(next) {
+                        sent_at = std::time::Instant::now();
+                        bytes_sent += f.len() as u64;
+                        open.send(Ok(hyper::body::Frame::data(f.clone())))
+                            .await
+                            .map_err(|_| closed())?;
+                        shared.sent.fetch_add(1, Relaxed);
+                        next += 1;
+                    }
+                    if next >= frames.len() {
+                        // Every message is out: ending the request stream lets the server
+                        // finish the call.
+                        tx = None;
+                    }
+                }
             }
         }
         shared.received.fetch_add(framing.messages, Relaxed);

@@ -88,10 +88,32 @@ impl Http2Driver {
     }
 }
 
+/// A request body: whole (every HTTP/2 request, most gRPC calls), or fed frame by frame
+/// while the call is open (interactive gRPC bidi streams).
+pub(crate) type H2Body = http_body_util::Either<Full<Bytes>, ChannelBody>;
+
+/// Frames sent into an open request.
+pub(crate) type BodyFrame = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
+
+/// A body whose frames arrive over a channel.
+pub(crate) struct ChannelBody(pub(crate) tokio::sync::mpsc::Receiver<BodyFrame>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<BodyFrame>> {
+        self.0.poll_recv(cx)
+    }
+}
+
 /// One HTTP/2 connection shared by the lanes (streams) opened on it.
 #[derive(Default)]
 pub(crate) struct Connection {
-    sender: RefCell<Option<SendRequest<Full<Bytes>>>>,
+    sender: RefCell<Option<SendRequest<H2Body>>>,
     connecting: tokio::sync::Mutex<()>,
 }
 
@@ -140,14 +162,14 @@ impl Driver for Http2Driver {
 }
 
 impl Http2Session {
-    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, (ErrorKind, String)> {
+    async fn sender(&self) -> Result<SendRequest<H2Body>, (ErrorKind, String)> {
         h2_sender(&self.shared.origin, &self.connection).await
     }
 
     async fn exchange(&self, index: usize) -> Result<Exchange, (ErrorKind, String)> {
         let template = &self.shared.requests[index];
         let mut sender = self.sender().await?;
-        let mut request = Request::new(Full::new(template.body.clone()));
+        let mut request = Request::new(H2Body::Left(Full::new(template.body.clone())));
         *request.method_mut() = template.method.clone();
         *request.uri_mut() = template.uri.clone();
         *request.headers_mut() = template.headers.clone();
@@ -178,7 +200,7 @@ impl Http2Session {
 pub(crate) async fn h2_sender(
     origin: &Origin,
     connection: &Connection,
-) -> Result<SendRequest<Full<Bytes>>, (ErrorKind, String)> {
+) -> Result<SendRequest<H2Body>, (ErrorKind, String)> {
     if let Some(sender) = live_sender(connection) {
         return Ok(sender);
     }
@@ -212,7 +234,7 @@ pub(crate) async fn h2_sender(
     Ok(sender)
 }
 
-fn live_sender(connection: &Connection) -> Option<SendRequest<Full<Bytes>>> {
+fn live_sender(connection: &Connection) -> Option<SendRequest<H2Body>> {
     connection
         .sender
         .borrow()

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use prost::Message;
 use prost_reflect::DescriptorPool;
 
-use crate::http2::{classify, h2_sender, Connection};
+use crate::http2::{classify, h2_sender, Connection, H2Body};
 use crate::net::Origin;
 
 #[derive(Clone, PartialEq, Message)]
@@ -185,7 +185,7 @@ pub(crate) async fn unary(
         .build()
         .map_err(|e| e.to_string())?;
     let mut sender = h2_sender(origin, connection).await.map_err(|(_, m)| m)?;
-    let mut request = Request::new(Full::new(body.freeze()));
+    let mut request = Request::new(H2Body::Left(Full::new(body.freeze())));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri;
     let headers = request.headers_mut();

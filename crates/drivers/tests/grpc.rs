@@ -83,6 +83,25 @@ fn every_streaming_kind_counts_its_messages() {
     let g = bidi.result.grpc.unwrap();
     assert_eq!(g.kind, "bidi_streaming");
     assert_eq!(g.messages_sent, g.messages_received, "{g:?}");
+    // Bidi is interactive: each message waits for its answer, and each round trip is timed.
+    assert!(g.message_rtt_us.is_some(), "{g:?}");
+
+    // A 2 ms answer per message: three round trips make a call of at least 6 ms.
+    let slow = vec![json!({"delay_us": 2000}); 3];
+    let mut s = spec(target.url("grpc", ""), "Bidi", slow);
+    s.streams = 1;
+    let out = run(&s);
+    let rtt = out.result.grpc.unwrap().message_rtt_us.unwrap();
+    assert!(
+        (2_000..=3_500).contains(&rtt.p50),
+        "round trip p50 {} µs",
+        rtt.p50
+    );
+    assert!(
+        out.result.latency_us.p50 >= 6_000,
+        "call p50 {}",
+        out.result.latency_us.p50
+    );
     assert_eq!(bidi.result.errors, 0);
 }
 
@@ -178,7 +197,8 @@ fn python_greeter() -> Peer {
              def fail(request, context):\n    context.abort(grpc.StatusCode.PERMISSION_DENIED, 'no')\n\
              handler = grpc.method_handlers_generic_handler('test.greet.v1.Greeter', {{\n\
              \x20   'SayHello': grpc.unary_unary_rpc_method_handler(echo),\n\
-             \x20   'Refuse': grpc.unary_unary_rpc_method_handler(fail),\n}})\n\
+             \x20   'Refuse': grpc.unary_unary_rpc_method_handler(fail),\n\
+             \x20   'Chat': grpc.stream_stream_rpc_method_handler(lambda requests, context: (r for r in requests)),\n}})\n\
              server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
              server.add_generic_rpc_handlers((handler,))\n\
              server.add_insecure_port('127.0.0.1:{port}')\n\
@@ -200,7 +220,7 @@ fn a_third_party_server_python_grpcio_with_a_user_proto() {
     std::fs::write(
         dir.join("test/greet/v1/greeter.proto"),
         "syntax = \"proto3\";\npackage test.greet.v1;\nimport \"test/greet/v1/types.proto\";\n\
-         service Greeter {\n  rpc SayHello(Hello) returns (Hello);\n  rpc Refuse(Hello) returns (Hello);\n}\n",
+         service Greeter {\n  rpc SayHello(Hello) returns (Hello);\n  rpc Refuse(Hello) returns (Hello);\n  rpc Chat(stream Hello) returns (stream Hello);\n}\n",
     )
     .unwrap();
     std::fs::write(

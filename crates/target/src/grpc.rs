@@ -5,6 +5,7 @@
 //! before the responses go out, which is what an echo needs.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -16,9 +17,13 @@ use prost::Message;
 
 use crate::handler::Shared;
 
-/// The response body of a gRPC call: data frames, then the trailers.
-pub(crate) type GrpcBody =
-    StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+/// The response body of a gRPC call: data frames, then the trailers (all at once, or as a
+/// bidi stream's requests arrive).
+pub(crate) type GrpcBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+fn boxed(frames: Vec<Result<Frame<Bytes>, Infallible>>) -> GrpcBody {
+    http_body_util::combinators::UnsyncBoxBody::new(StreamBody::new(stream::iter(frames)))
+}
 
 /// `meshbench.echo.v1.EchoRequest`.
 #[derive(Clone, PartialEq, Message)]
@@ -64,7 +69,7 @@ const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 const MAX_RESPONSES: u32 = 100_000;
 
 /// Answers one gRPC call. Never fails: problems become gRPC statuses.
-pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<GrpcBody> {
+pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<GrpcBody> {
     let path = req.uri().path().to_owned();
     let compute = req
         .headers()
@@ -74,6 +79,9 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
     let method = path
         .strip_prefix("/meshbench.echo.v1.Echo/")
         .map(str::to_owned);
+    if method.as_deref() == Some("Bidi") {
+        return bidi(Arc::clone(shared), req.into_body());
+    }
     let body = match req.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => return status_only(13, &format!("reading the request: {e}")),
@@ -124,11 +132,6 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
             requests.last().unwrap_or(first),
             requests.len() as u64,
         )],
-        "Bidi" => requests
-            .iter()
-            .enumerate()
-            .map(|(i, r)| respond(r, i as u64 + 1))
-            .collect(),
         _ => {
             return status_only(
                 12,
@@ -148,7 +151,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
     }
     frames.push(Ok(Frame::data(data.freeze())));
     frames.push(Ok(Frame::trailers(trailers(0, ""))));
-    let mut resp = Response::new(StreamBody::new(stream::iter(frames)));
+    let mut resp = Response::new(boxed(frames));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
@@ -245,7 +248,7 @@ async fn inference(
             Ok(Frame::data(framed.freeze())),
             Ok(Frame::trailers(trailers(0, ""))),
         ];
-        let mut resp = Response::new(StreamBody::new(stream::iter(frames)));
+        let mut resp = Response::new(boxed(frames));
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
@@ -316,6 +319,82 @@ async fn inference(
     }
 }
 
+/// Bidi: each request is answered as soon as it has arrived (after its `delay_us`), while
+/// the client keeps the stream open; the trailers follow the end of the request stream.
+fn bidi(shared: Arc<Shared>, mut body: Incoming) -> Response<GrpcBody> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
+    tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        let mut received = 0u64;
+        let (code, message) = 'call: loop {
+            while buf.len() >= 5 {
+                let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                if buf[0] != 0 || len > MAX_MESSAGE {
+                    break 'call (13, "compressed or oversized message".to_string());
+                }
+                if buf.len() < 5 + len {
+                    break;
+                }
+                let _ = buf.split_to(5);
+                let request = match EchoRequest::decode(buf.split_to(len).freeze()) {
+                    Ok(r) => r,
+                    Err(e) => break 'call (13, format!("bad EchoRequest: {e}")),
+                };
+                received += 1;
+                if request.delay_us > 0 {
+                    shared
+                        .sleeper
+                        .sleep(Duration::from_micros(u64::from(request.delay_us)))
+                        .await;
+                }
+                shared.pause.wait().await;
+                if request.status != 0 {
+                    break 'call (
+                        request.status.min(16),
+                        "status asked for by the request".into(),
+                    );
+                }
+                let response = EchoResponse {
+                    payload: if request.response_size > 0 {
+                        Bytes::from(vec![b'x'; request.response_size as usize])
+                    } else {
+                        request.payload.clone()
+                    },
+                    received,
+                    message: request.message.clone(),
+                };
+                let mut data = BytesMut::with_capacity(5 + response.encoded_len());
+                data.put_u8(0);
+                data.put_u32(response.encoded_len() as u32);
+                let _ = response.encode(&mut data);
+                if tx.send(Ok(Frame::data(data.freeze()))).await.is_err() {
+                    return;
+                }
+            }
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        buf.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(_)) => return,
+                None if buf.is_empty() => break (0, String::new()),
+                None => break (13, "the request stream ended inside a message".into()),
+            }
+        };
+        let _ = tx.send(Ok(Frame::trailers(trailers(code, &message)))).await;
+    });
+    let frames = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let mut resp = Response::new(http_body_util::combinators::UnsyncBoxBody::new(
+        StreamBody::new(frames),
+    ));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    resp
+}
+
 /// Splits a gRPC request body into its messages.
 fn decode_all(mut body: Bytes) -> Result<Vec<EchoRequest>, String> {
     let mut out = Vec::new();
@@ -342,7 +421,7 @@ fn decode_all(mut body: Bytes) -> Result<Vec<EchoRequest>, String> {
 
 /// A trailers-only answer: HTTP 200 with the gRPC status in the headers.
 fn status_only(code: u32, message: &str) -> Response<GrpcBody> {
-    let mut resp = Response::new(StreamBody::new(stream::iter(Vec::new())));
+    let mut resp = Response::new(boxed(Vec::new()));
     *resp.status_mut() = StatusCode::OK;
     let headers = resp.headers_mut();
     headers.insert(

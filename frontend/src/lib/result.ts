@@ -97,6 +97,7 @@ export interface GrpcResult {
 	messages_received: number;
 	first_message_us?: LatencySummary;
 	message_gap_us?: LatencySummary;
+	message_rtt_us?: LatencySummary;
 }
 
 /** What an ML-inference run adds. */
