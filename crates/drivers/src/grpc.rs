@@ -308,20 +308,20 @@ pub struct GrpcSession {
     connection: Rc<Connection>,
     last_error: String,
     /// This lane's streamed-message timings (first message, gaps), merged on drop.
-    first_message: Histogram<u64>,
-    message_gap: Histogram<u64>,
-    round_trips: Histogram<u64>,
+    first_message: LazyHistogram,
+    message_gap: LazyHistogram,
+    round_trips: LazyHistogram,
     record: bool,
 }
 
 impl Drop for GrpcSession {
     fn drop(&mut self) {
         if let Ok(mut shared) = self.shared.streams.lock() {
-            meshbench_core::histogram::merge(&mut shared.0, &self.first_message);
-            meshbench_core::histogram::merge(&mut shared.1, &self.message_gap);
+            self.first_message.merge_into(&mut shared.0);
+            self.message_gap.merge_into(&mut shared.1);
         }
         if let Ok(mut shared) = self.shared.round_trips.lock() {
-            meshbench_core::histogram::merge(&mut shared, &self.round_trips);
+            self.round_trips.merge_into(&mut shared);
         }
     }
 }
@@ -340,9 +340,9 @@ impl Driver for GrpcDriver {
             shared: Arc::clone(&self.shared),
             connection: Rc::new(Connection::default()),
             last_error: String::new(),
-            first_message: meshbench_core::histogram::new_histogram(),
-            message_gap: meshbench_core::histogram::new_histogram(),
-            round_trips: meshbench_core::histogram::new_histogram(),
+            first_message: LazyHistogram::default(),
+            message_gap: LazyHistogram::default(),
+            round_trips: LazyHistogram::default(),
             // The preflight's call is not the run's.
             record: false,
         };
@@ -371,9 +371,9 @@ impl Driver for GrpcDriver {
                 shared: Arc::clone(&self.shared),
                 connection: Rc::clone(&connection),
                 last_error: String::new(),
-                first_message: meshbench_core::histogram::new_histogram(),
-                message_gap: meshbench_core::histogram::new_histogram(),
-                round_trips: meshbench_core::histogram::new_histogram(),
+                first_message: LazyHistogram::default(),
+                message_gap: LazyHistogram::default(),
+                round_trips: LazyHistogram::default(),
                 record: true,
             })
             .collect()
@@ -446,17 +446,11 @@ impl GrpcSession {
                     let us =
                         |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
                     match last_arrival {
-                        None => meshbench_core::histogram::record_us(
-                            &mut self.first_message,
-                            us(now - started),
-                        ),
-                        Some(prev) => meshbench_core::histogram::record_us(
-                            &mut self.message_gap,
-                            us(now - prev),
-                        ),
+                        None => self.first_message.record(us(now - started)),
+                        Some(prev) => self.message_gap.record(us(now - prev)),
                     }
                     for _ in 1..(framing.messages - before) {
-                        meshbench_core::histogram::record_us(&mut self.message_gap, 1);
+                        self.message_gap.record(1);
                     }
                     last_arrival = Some(now);
                 }
@@ -541,7 +535,7 @@ impl GrpcSession {
             for _ in before..framing.messages {
                 if self.record {
                     let rtt = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    meshbench_core::histogram::record_us(&mut self.round_trips, rtt);
+                    self.round_trips.record(rtt);
                 }
                 if let Some(open) = &tx {
                     if let Some(f) = frames.get(next) {
@@ -589,6 +583,26 @@ fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// A histogram allocated on first use: most lanes (unary calls) never record one, and each
+/// holds some 200 KB of counts.
+#[derive(Default)]
+struct LazyHistogram(Option<Histogram<u64>>);
+
+impl LazyHistogram {
+    fn record(&mut self, us: u64) {
+        let h = self
+            .0
+            .get_or_insert_with(meshbench_core::histogram::new_histogram);
+        meshbench_core::histogram::record_us(h, us);
+    }
+
+    fn merge_into(&self, into: &mut Histogram<u64>) {
+        if let Some(h) = &self.0 {
+            meshbench_core::histogram::merge(into, h);
+        }
+    }
 }
 
 /// Counts length-prefixed messages across data frames without keeping them.
