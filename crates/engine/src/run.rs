@@ -473,6 +473,11 @@ fn assemble(
         0.0
     };
     let requested_rps = match &spec.model {
+        // A constant rate is reported as asked, not as a float round trip through the count.
+        LoadModel::Open {
+            schedule: meshbench_core::RateSchedule::Constant { rps },
+            ..
+        } => Some(*rps),
         LoadModel::Open { schedule, .. } if duration_s > 0.0 => {
             Some(schedule.expected_requests(duration_s) / duration_s)
         }
