@@ -185,15 +185,15 @@ pub struct GrpcResult {
     /// Response messages received over the whole run, warm-up included.
     pub messages_received: u64,
     /// Server-streaming and bidi calls: time from sending the call to its first response
-    /// message, µs (warm-up included).
+    /// message, µs (measured calls only, as `latency_us`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_message_us: Option<LatencySummary>,
     /// Server-streaming and bidi calls: gaps between consecutive response messages, µs
-    /// (messages arriving in the same read count as 1 µs apart).
+    /// (messages arriving in the same read count as 1 µs apart; measured calls only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_gap_us: Option<LatencySummary>,
     /// Bidi calls: each message's round trip (sent, then its answer received, before the
-    /// next is sent), µs (warm-up included).
+    /// next is sent), µs (measured calls only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_rtt_us: Option<LatencySummary>,
 }

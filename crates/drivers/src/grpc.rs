@@ -60,6 +60,22 @@ struct Shared {
     bidi_frames: Option<Vec<Bytes>>,
     /// Bidi: each message's round trip, merged from the lanes when they end.
     round_trips: std::sync::Mutex<Histogram<u64>>,
+    /// Stream timings count calls that started after this (the run's first call plus the
+    /// warm-up) and ended within the measured period, as the engine counts requests.
+    measure_from: std::sync::OnceLock<std::time::Instant>,
+    warmup: std::time::Duration,
+    measured: Option<std::time::Duration>,
+}
+
+impl Shared {
+    /// Whether a call that started at `started` and ends now belongs to the measurement.
+    fn measured_call(&self, started: std::time::Instant) -> bool {
+        let begin = *self.measure_from.get_or_init(|| started + self.warmup);
+        started >= begin
+            && self
+                .measured
+                .is_none_or(|d| std::time::Instant::now() <= begin + d)
+    }
 }
 
 impl GrpcDriver {
@@ -173,6 +189,9 @@ impl GrpcDriver {
                     },
                 ),
                 round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
+                measure_from: std::sync::OnceLock::new(),
+                warmup: std::time::Duration::from_secs_f64(spec.warmup_s),
+                measured: spec.duration_s.map(std::time::Duration::from_secs_f64),
             }),
         })
     }
@@ -412,6 +431,7 @@ impl GrpcSession {
         let body = shared.bodies[index].clone();
         let bytes_sent = body.len() as u64;
         let mut sender = h2_sender(&shared.origin, &self.connection).await?;
+        let call_started = std::time::Instant::now();
         let mut request = Request::new(H2Body::Left(Full::new(body)));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = shared.uri.clone();
@@ -431,8 +451,9 @@ impl GrpcSession {
         let mut message = grpc_message(&parts.headers);
         let mut received = 0u64;
         let mut framing = Framing::default();
-        let started = std::time::Instant::now();
         let mut last_arrival: Option<std::time::Instant> = None;
+        // (first message?, µs): kept until the call ends, then recorded if it was measured.
+        let mut samples: Vec<(bool, u64)> = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(classify)?;
             if let Some(data) = frame.data_ref() {
@@ -446,11 +467,11 @@ impl GrpcSession {
                     let us =
                         |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
                     match last_arrival {
-                        None => self.first_message.record(us(now - started)),
-                        Some(prev) => self.message_gap.record(us(now - prev)),
+                        None => samples.push((true, us(now - call_started))),
+                        Some(prev) => samples.push((false, us(now - prev))),
                     }
                     for _ in 1..(framing.messages - before) {
-                        self.message_gap.record(1);
+                        samples.push((false, 1));
                     }
                     last_arrival = Some(now);
                 }
@@ -460,6 +481,15 @@ impl GrpcSession {
             }
         }
         shared.received.fetch_add(framing.messages, Relaxed);
+        if !samples.is_empty() && shared.measured_call(call_started) {
+            for (first, us) in samples {
+                if first {
+                    self.first_message.record(us);
+                } else {
+                    self.message_gap.record(us);
+                }
+            }
+        }
         let Some(code) = status else {
             return Err((
                 ErrorKind::Protocol,
@@ -489,7 +519,9 @@ impl GrpcSession {
         *request.headers_mut() = shared.headers.clone();
         sender.ready().await.map_err(classify)?;
         // The first message goes with the headers: some servers answer nothing before it.
-        let mut sent_at = std::time::Instant::now();
+        let call_started = std::time::Instant::now();
+        let mut sent_at = call_started;
+        let mut round_trips: Vec<u64> = Vec::new();
         let closed = || {
             (
                 ErrorKind::Closed,
@@ -534,8 +566,8 @@ impl GrpcSession {
             framing.feed(data);
             for _ in before..framing.messages {
                 if self.record {
-                    let rtt = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    self.round_trips.record(rtt);
+                    round_trips
+                        .push(u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX));
                 }
                 if let Some(open) = &tx {
                     if let Some(f) = frames.get(next) {
@@ -556,6 +588,11 @@ impl GrpcSession {
             }
         }
         shared.received.fetch_add(framing.messages, Relaxed);
+        if !round_trips.is_empty() && shared.measured_call(call_started) {
+            for rtt in round_trips {
+                self.round_trips.record(rtt);
+            }
+        }
         let Some(code) = status else {
             return Err((
                 ErrorKind::Protocol,
