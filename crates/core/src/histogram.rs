@@ -31,6 +31,12 @@ pub fn record_us(h: &mut Histogram<u64>, us: u64) {
     h.saturating_record(us.clamp(1, MAX_US));
 }
 
+/// A duration in whole microseconds, the unit every histogram here records (saturating).
+#[inline]
+pub fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// The percentile summary every result reports; all zero for an empty histogram.
 pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
     if h.is_empty() {

@@ -140,12 +140,7 @@ impl GrpcDriver {
             .path_and_query(path.as_str())
             .build()
             .map_err(|e| invalid("call", e.to_string()))?;
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/grpc"),
-        );
-        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        let mut headers = grpc_headers();
         // The deadline travels with the call, as gRPC clients send it.
         let timeout_ms = (spec.request_timeout_s * 1000.0)
             .ceil()
@@ -345,6 +340,22 @@ impl Drop for GrpcSession {
     }
 }
 
+impl GrpcSession {
+    /// A lane on `connection`; `record` is false for the preflight's call, which is not the
+    /// run's.
+    fn new(shared: &Arc<Shared>, connection: Rc<Connection>, record: bool) -> GrpcSession {
+        GrpcSession {
+            shared: Arc::clone(shared),
+            connection,
+            last_error: String::new(),
+            first_message: LazyHistogram::default(),
+            message_gap: LazyHistogram::default(),
+            round_trips: LazyHistogram::default(),
+            record,
+        }
+    }
+}
+
 impl std::fmt::Debug for GrpcSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcSession").finish_non_exhaustive()
@@ -355,16 +366,7 @@ impl Driver for GrpcDriver {
     type Session = GrpcSession;
 
     async fn preflight(&self) -> Result<(), String> {
-        let mut session = GrpcSession {
-            shared: Arc::clone(&self.shared),
-            connection: Rc::new(Connection::default()),
-            last_error: String::new(),
-            first_message: LazyHistogram::default(),
-            message_gap: LazyHistogram::default(),
-            round_trips: LazyHistogram::default(),
-            // The preflight's call is not the run's.
-            record: false,
-        };
+        let mut session = GrpcSession::new(&self.shared, Rc::new(Connection::default()), false);
         let outcome = session.exchange(0).await;
         self.shared.sent.store(0, Relaxed);
         self.shared.received.store(0, Relaxed);
@@ -386,15 +388,7 @@ impl Driver for GrpcDriver {
     fn open(&self, _connection: usize, streams: usize) -> Vec<GrpcSession> {
         let connection = Rc::new(Connection::default());
         (0..streams.max(1))
-            .map(|_| GrpcSession {
-                shared: Arc::clone(&self.shared),
-                connection: Rc::clone(&connection),
-                last_error: String::new(),
-                first_message: LazyHistogram::default(),
-                message_gap: LazyHistogram::default(),
-                round_trips: LazyHistogram::default(),
-                record: true,
-            })
+            .map(|_| GrpcSession::new(&self.shared, Rc::clone(&connection), true))
             .collect()
     }
 }
@@ -432,20 +426,11 @@ impl GrpcSession {
         let bytes_sent = body.len() as u64;
         let mut sender = h2_sender(&shared.origin, &self.connection).await?;
         let call_started = std::time::Instant::now();
-        let mut request = Request::new(H2Body::Left(Full::new(body)));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = shared.uri.clone();
-        *request.headers_mut() = shared.headers.clone();
+        let request = shared.request(H2Body::Left(Full::new(body)));
         sender.ready().await.map_err(classify)?;
         let response = sender.send_request(request).await.map_err(classify)?;
         shared.sent.fetch_add(shared.messages_per_call, Relaxed);
-        if response.status() != http::StatusCode::OK {
-            return Err((
-                ErrorKind::Protocol,
-                format!("HTTP {} instead of a gRPC answer", response.status()),
-            ));
-        }
-        let (parts, mut body) = response.into_parts();
+        let (parts, mut body) = grpc_answer(response)?.into_parts();
         // Trailers-only answers carry the status in the headers.
         let mut status = grpc_status(&parts.headers);
         let mut message = grpc_message(&parts.headers);
@@ -464,8 +449,7 @@ impl GrpcSession {
                     // A message is timed when its frame arrives: the first against the
                     // call's start, later ones against the one before.
                     let now = std::time::Instant::now();
-                    let us =
-                        |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                    let us = meshbench_core::histogram::micros;
                     match last_arrival {
                         None => samples.push((true, us(now - call_started))),
                         Some(prev) => samples.push((false, us(now - prev))),
@@ -490,6 +474,19 @@ impl GrpcSession {
                 }
             }
         }
+        self.finish(status, message, bytes_sent, received)
+    }
+}
+
+impl GrpcSession {
+    /// The end of a call: its status (an answer without one is a protocol error) and bytes.
+    fn finish(
+        &mut self,
+        status: Option<u16>,
+        message: Option<String>,
+        bytes_sent: u64,
+        bytes_received: u64,
+    ) -> Result<Exchange, (ErrorKind, String)> {
         let Some(code) = status else {
             return Err((
                 ErrorKind::Protocol,
@@ -500,12 +497,10 @@ impl GrpcSession {
         Ok(Exchange {
             status: code,
             bytes_sent,
-            bytes_received: received,
+            bytes_received,
         })
     }
-}
 
-impl GrpcSession {
     /// An interactive bidi call: one message out, wait for its answer, the next out; then the
     /// request stream ends and the trailers close the call. Each round trip is recorded.
     async fn exchange_bidi(&mut self) -> Result<Exchange, (ErrorKind, String)> {
@@ -513,10 +508,7 @@ impl GrpcSession {
         let frames = shared.bidi_frames.as_deref().unwrap_or_default();
         let (tx, rx) = tokio::sync::mpsc::channel::<BodyFrame>(2);
         let mut sender = h2_sender(&shared.origin, &self.connection).await?;
-        let mut request = Request::new(H2Body::Right(ChannelBody(rx)));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = shared.uri.clone();
-        *request.headers_mut() = shared.headers.clone();
+        let request = shared.request(H2Body::Right(ChannelBody(rx)));
         sender.ready().await.map_err(classify)?;
         // The first message goes with the headers: some servers answer nothing before it.
         let call_started = std::time::Instant::now();
@@ -535,13 +527,7 @@ impl GrpcSession {
             .map_err(|_| closed())?;
         let response = sender.send_request(request).await.map_err(classify)?;
         shared.sent.fetch_add(1, Relaxed);
-        if response.status() != http::StatusCode::OK {
-            return Err((
-                ErrorKind::Protocol,
-                format!("HTTP {} instead of a gRPC answer", response.status()),
-            ));
-        }
-        let (parts, mut body) = response.into_parts();
+        let (parts, mut body) = grpc_answer(response)?.into_parts();
         let mut status = grpc_status(&parts.headers);
         let mut message = grpc_message(&parts.headers);
         let mut received = 0u64;
@@ -566,8 +552,7 @@ impl GrpcSession {
             framing.feed(data);
             for _ in before..framing.messages {
                 if self.record {
-                    round_trips
-                        .push(u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX));
+                    round_trips.push(meshbench_core::histogram::micros(sent_at.elapsed()));
                 }
                 if let Some(open) = &tx {
                     if let Some(f) = frames.get(next) {
@@ -593,29 +578,56 @@ impl GrpcSession {
                 self.round_trips.record(rtt);
             }
         }
-        let Some(code) = status else {
-            return Err((
-                ErrorKind::Protocol,
-                "the answer ended without a grpc-status".into(),
-            ));
-        };
-        self.last_error = message.unwrap_or_default();
-        Ok(Exchange {
-            status: code,
-            bytes_sent,
-            bytes_received: received,
-        })
+        self.finish(status, message, bytes_sent, received)
     }
 }
 
-fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
+impl Shared {
+    /// A call of the method with `body`: POST to its path with the gRPC headers and metadata.
+    fn request(&self, body: H2Body) -> Request<H2Body> {
+        let mut request = Request::new(body);
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// The answer, if it is a gRPC one (HTTP 200); anything else is a protocol error.
+pub(crate) fn grpc_answer<B>(
+    response: http::Response<B>,
+) -> Result<http::Response<B>, (ErrorKind, String)> {
+    if response.status() == http::StatusCode::OK {
+        Ok(response)
+    } else {
+        Err((
+            ErrorKind::Protocol,
+            format!("HTTP {} instead of a gRPC answer", response.status()),
+        ))
+    }
+}
+
+/// The `content-type` and `te` every gRPC request carries.
+pub(crate) fn grpc_headers() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    headers
+}
+
+/// The grpc-status of headers or trailers.
+pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<u16> {
     headers
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
+/// The grpc-message of headers or trailers.
+pub(crate) fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
     headers
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
@@ -757,7 +769,7 @@ pub fn check_model_ready(spec: &BenchmarkSpec, model: &str) -> crate::Result<()>
             if answer.status != 0 {
                 format!(
                     "{} {}",
-                    meshbench_core::result::grpc_status_name(answer.status as u16),
+                    meshbench_core::result::grpc_status_name(answer.status),
                     answer.message
                 )
             } else {

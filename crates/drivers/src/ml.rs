@@ -423,7 +423,7 @@ impl MlSession {
     }
 
     fn local_record(&mut self, t: &TokenClock, started: Instant) {
-        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let us = histogram::micros;
         let Some(first) = t.first else { return };
         histogram::record_us(&mut self.local.ttft, us(first - started));
         for gap in &t.gaps {

@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use prost::Message;
 use prost_reflect::DescriptorPool;
 
+use crate::grpc::{grpc_message, grpc_status};
 use crate::http2::{classify, h2_sender, Connection, H2Body};
 use crate::net::Origin;
 
@@ -155,7 +156,7 @@ async fn ask(
 /// What one call answered.
 pub(crate) struct Answer {
     /// The gRPC status code.
-    pub status: u32,
+    pub status: u16,
     /// The grpc-message, if any.
     pub message: String,
     /// The response messages, unframed.
@@ -188,12 +189,8 @@ pub(crate) async fn unary(
     let mut request = Request::new(H2Body::Left(Full::new(body.freeze())));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri;
+    *request.headers_mut() = crate::grpc::grpc_headers();
     let headers = request.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
     for (k, v) in metadata {
         if let (Ok(k), Ok(v)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
@@ -207,21 +204,11 @@ pub(crate) async fn unary(
         .send_request(request)
         .await
         .map_err(|e| classify(e).1)?;
-    let status = |h: &http::HeaderMap| {
-        h.get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok())
-    };
-    let text = |h: &http::HeaderMap| {
-        h.get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
     let (parts, body) = response.into_parts();
-    if let Some(code) = status(&parts.headers) {
+    if let Some(code) = grpc_status(&parts.headers) {
         return Ok(Answer {
             status: code,
-            message: text(&parts.headers).unwrap_or_default(),
+            message: grpc_message(&parts.headers).unwrap_or_default(),
             messages: Vec::new(),
         });
     }
@@ -238,8 +225,8 @@ pub(crate) async fn unary(
         messages.push(data.split_to(len));
     }
     Ok(Answer {
-        status: status(&trailers).ok_or("the answer ended without a grpc-status")?,
-        message: text(&trailers).unwrap_or_default(),
+        status: grpc_status(&trailers).ok_or("the answer ended without a grpc-status")?,
+        message: grpc_message(&trailers).unwrap_or_default(),
         messages,
     })
 }

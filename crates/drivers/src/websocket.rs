@@ -34,7 +34,7 @@ struct Shared {
     headers: Vec<(HeaderName, HeaderValue)>,
     options: WebSocketSpec,
     payload: Bytes,
-    text: Option<String>,
+    text: Option<tokio_tungstenite::tungstenite::Utf8Bytes>,
     stats: Stats,
 }
 
@@ -76,7 +76,12 @@ impl WebSocketDriver {
         let payload: Vec<u8> = (0..options.message_size as usize)
             .map(|i| b'a' + (i % 26) as u8)
             .collect();
-        let text = (!options.binary).then(|| String::from_utf8_lossy(&payload).into_owned());
+        // Built once: each send clones a reference-counted buffer, not the payload.
+        let text = (!options.binary).then(|| {
+            tokio_tungstenite::tungstenite::Utf8Bytes::from(
+                String::from_utf8_lossy(&payload).into_owned(),
+            )
+        });
         Ok(WebSocketDriver {
             shared: Arc::new(Shared {
                 origin,
@@ -218,7 +223,7 @@ impl WebSocketSession {
         let message = if shared.options.hold {
             Message::Ping(shared.payload.slice(..shared.payload.len().min(125)))
         } else if let Some(text) = &shared.text {
-            Message::text(text.as_str())
+            Message::Text(text.clone())
         } else {
             Message::Binary(shared.payload.clone())
         };
@@ -309,7 +314,7 @@ impl WebSocketSession {
             ),
             other => classify(other),
         })?;
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let micros = histogram::micros(started.elapsed());
         if let Ok(mut h) = shared.stats.connect_us.lock() {
             histogram::record_us(&mut h, micros);
         }
