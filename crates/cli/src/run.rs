@@ -170,8 +170,8 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
     {
         bail!("--message-size, --message-rate, --binary and --hold apply to ws:// and wss:// URLs");
     }
-    // Per connection on the command line, as k6 and artillery put it; the engine paces the
-    // total.
+    // Per connection on the command line, as k6 and artillery put it; the schedule holds the
+    // total and the engine gives each connection its share on its own schedule.
     let message_rate = args
         .message_rate
         .or(if args.hold { Some(1.0) } else { None });

@@ -180,9 +180,9 @@ pub struct GrpcResult {
     pub kind: String,
     /// Calls per gRPC status name (`OK`, `UNAVAILABLE`, …), measured calls only.
     pub status_codes: BTreeMap<String, u64>,
-    /// Request messages sent over the whole run, warm-up included.
+    /// Request messages of the calls the engine counts (after the warm-up, in the period).
     pub messages_sent: u64,
-    /// Response messages received over the whole run, warm-up included.
+    /// Response messages of those calls.
     pub messages_received: u64,
     /// Server-streaming and bidi calls: time from sending the call to its first response
     /// message, µs (measured calls only, as `latency_us`).
@@ -241,9 +241,9 @@ pub struct WebSocketResult {
     pub connect_us: LatencySummary,
     /// The full handshake histogram, encoded like `histogram`.
     pub connect_histogram: String,
-    /// Messages sent (pings, in hold mode).
+    /// Messages sent in the measured period (pings, in hold mode).
     pub messages_sent: u64,
-    /// Messages echoed back (pongs, in hold mode).
+    /// Echoes of those received before the period ended (pongs, in hold mode).
     pub messages_received: u64,
     /// Payload bytes of each message.
     pub message_size: u32,

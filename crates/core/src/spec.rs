@@ -46,7 +46,8 @@ pub struct WebSocketSpec {
     #[serde(default)]
     pub binary: bool,
     /// Messages per second per connection, as asked for (the open model's schedule is this
-    /// times the connections); absent: as fast as each connection's echoes allow.
+    /// times the connections, and each connection keeps its own share of it); absent: as fast
+    /// as each connection's echoes allow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_rate: Option<f64>,
     /// Hold mode: open the connections and keep them alive with pings; what matters is how
@@ -343,6 +344,17 @@ impl BenchmarkSpec {
             grpc: None,
             ml: None,
         }
+    }
+
+    /// Whether the open model's rate is a per-connection rate spread evenly over the
+    /// connections (WebSocket's `message_rate`), so each connection keeps its own schedule
+    /// instead of any free connection taking the next send.
+    pub fn paces_each_connection(&self) -> bool {
+        matches!(self.model, LoadModel::Open { .. })
+            && self
+                .websocket
+                .as_ref()
+                .is_some_and(|ws| ws.message_rate.is_some())
     }
 
     /// The measured duration: the one given, or else the rate schedule's own length.

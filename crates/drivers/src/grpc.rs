@@ -60,22 +60,8 @@ struct Shared {
     bidi_frames: Option<Vec<Bytes>>,
     /// Bidi: each message's round trip, merged from the lanes when they end.
     round_trips: std::sync::Mutex<Histogram<u64>>,
-    /// Stream timings count calls that started after this (the run's first call plus the
-    /// warm-up) and ended within the measured period, as the engine counts requests.
-    measure_from: std::sync::OnceLock<std::time::Instant>,
-    warmup: std::time::Duration,
-    measured: Option<std::time::Duration>,
-}
-
-impl Shared {
-    /// Whether a call that started at `started` and ends now belongs to the measurement.
-    fn measured_call(&self, started: std::time::Instant) -> bool {
-        let begin = *self.measure_from.get_or_init(|| started + self.warmup);
-        started >= begin
-            && self
-                .measured
-                .is_none_or(|d| std::time::Instant::now() <= begin + d)
-    }
+    /// Stream timings and message counts cover the calls inside it.
+    window: crate::window::MeasuredWindow,
 }
 
 impl GrpcDriver {
@@ -184,9 +170,7 @@ impl GrpcDriver {
                     },
                 ),
                 round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
-                measure_from: std::sync::OnceLock::new(),
-                warmup: std::time::Duration::from_secs_f64(spec.warmup_s),
-                measured: spec.duration_s.map(std::time::Duration::from_secs_f64),
+                window: crate::window::MeasuredWindow::for_spec(spec),
             }),
         })
     }
@@ -368,8 +352,6 @@ impl Driver for GrpcDriver {
     async fn preflight(&self) -> Result<(), String> {
         let mut session = GrpcSession::new(&self.shared, Rc::new(Connection::default()), false);
         let outcome = session.exchange(0).await;
-        self.shared.sent.store(0, Relaxed);
-        self.shared.received.store(0, Relaxed);
         match outcome {
             // A status such as UNIMPLEMENTED is an answer, and usually a mistake worth
             // stopping for: report it before any load.
@@ -429,7 +411,6 @@ impl GrpcSession {
         let request = shared.request(H2Body::Left(Full::new(body)));
         sender.ready().await.map_err(classify)?;
         let response = sender.send_request(request).await.map_err(classify)?;
-        shared.sent.fetch_add(shared.messages_per_call, Relaxed);
         let (parts, mut body) = grpc_answer(response)?.into_parts();
         // Trailers-only answers carry the status in the headers.
         let mut status = grpc_status(&parts.headers);
@@ -464,8 +445,9 @@ impl GrpcSession {
                 message = grpc_message(trailers).or(message);
             }
         }
-        shared.received.fetch_add(framing.messages, Relaxed);
-        if !samples.is_empty() && shared.measured_call(call_started) {
+        if self.record && shared.window.contains(call_started) {
+            shared.sent.fetch_add(shared.messages_per_call, Relaxed);
+            shared.received.fetch_add(framing.messages, Relaxed);
             for (first, us) in samples {
                 if first {
                     self.first_message.record(us);
@@ -526,7 +508,7 @@ impl GrpcSession {
             .await
             .map_err(|_| closed())?;
         let response = sender.send_request(request).await.map_err(classify)?;
-        shared.sent.fetch_add(1, Relaxed);
+        let mut messages_sent = 1;
         let (parts, mut body) = grpc_answer(response)?.into_parts();
         let mut status = grpc_status(&parts.headers);
         let mut message = grpc_message(&parts.headers);
@@ -561,7 +543,7 @@ impl GrpcSession {
                         open.send(Ok(hyper::body::Frame::data(f.clone())))
                             .await
                             .map_err(|_| closed())?;
-                        shared.sent.fetch_add(1, Relaxed);
+                        messages_sent += 1;
                         next += 1;
                     }
                     if next >= frames.len() {
@@ -572,8 +554,9 @@ impl GrpcSession {
                 }
             }
         }
-        shared.received.fetch_add(framing.messages, Relaxed);
-        if !round_trips.is_empty() && shared.measured_call(call_started) {
+        if self.record && shared.window.contains(call_started) {
+            shared.sent.fetch_add(messages_sent, Relaxed);
+            shared.received.fetch_add(framing.messages, Relaxed);
             for rtt in round_trips {
                 self.round_trips.record(rtt);
             }
@@ -691,8 +674,10 @@ impl Framing {
 }
 
 /// The gRPC options that carry an Open Inference Protocol run over `grpc://`: ModelInfer
-/// with the spec's tensors, in the protocol's JSON mapping.
-pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec) -> GrpcSpec {
+/// with `inputs` (the REST form [`crate::ml::oip_inputs`] settles) in the protocol's JSON
+/// mapping, where a tensor's data goes in the `contents` field of its datatype.
+pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec, inputs: &[serde_json::Value]) -> GrpcSpec {
+    use base64::Engine as _;
     let tensor = |t: &serde_json::Value| {
         let datatype = t["datatype"].as_str().unwrap_or("FP32").to_string();
         let field = match datatype.as_str() {
@@ -705,29 +690,25 @@ pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec) -> GrpcSpec {
             "BYTES" => "bytes_contents",
             _ => "fp32_contents",
         };
-        let data = t["data"].clone();
+        let mut data = t["data"].clone();
+        if field == "bytes_contents" {
+            // REST carries BYTES elements as strings; the JSON mapping of `bytes` is base64.
+            if let Some(items) = data.as_array_mut() {
+                for item in items {
+                    if let Some(text) = item.as_str() {
+                        *item = serde_json::Value::String(
+                            base64::engine::general_purpose::STANDARD.encode(text),
+                        );
+                    }
+                }
+            }
+        }
         serde_json::json!({
             "name": t["name"], "datatype": datatype, "shape": t["shape"],
             "contents": { field: data },
         })
     };
-    let inputs: Vec<serde_json::Value> = match &ml.inputs {
-        Some(serde_json::Value::Array(list)) => list.iter().map(tensor).collect(),
-        _ => {
-            let n: u64 = ml.shape.iter().product();
-            let data: Vec<serde_json::Value> = (0..n)
-                .map(|i| match ml.datatype.as_str() {
-                    "BOOL" => serde_json::json!(i % 2 == 0),
-                    "BYTES" => serde_json::json!("eA=="),
-                    d if d.starts_with("FP") => serde_json::json!((i % 100) as f64 / 100.0),
-                    _ => serde_json::json!(i % 100),
-                })
-                .collect();
-            vec![tensor(&serde_json::json!({
-                "name": "input", "datatype": ml.datatype, "shape": ml.shape, "data": data,
-            }))]
-        }
-    };
+    let inputs: Vec<serde_json::Value> = inputs.iter().map(tensor).collect();
     GrpcSpec {
         call: format!("{OIP_SERVICE}/ModelInfer"),
         data: vec![serde_json::json!({"model_name": ml.model, "inputs": inputs})],
@@ -735,28 +716,37 @@ pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec) -> GrpcSpec {
     }
 }
 
-/// Asks the server whether `model` is ready (ModelReady), before any load.
-pub fn check_model_ready(spec: &BenchmarkSpec, model: &str) -> crate::Result<()> {
+/// Asks the server whether `model` is ready (ModelReady), then for its metadata
+/// (ModelMetadata, in the JSON form REST serves), before any load. A server without
+/// ModelMetadata gives `None`.
+pub fn oip_model(spec: &BenchmarkSpec, model: &str) -> crate::Result<Option<serde_json::Value>> {
     let origin = Origin::for_spec(spec, b"h2")?;
     let pool = descriptor_pool(&GrpcSpec::default())
         .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("proto", m)))?;
-    let request = DynamicMessage::deserialize(
-        find_method(&pool, &format!("{OIP_SERVICE}/ModelReady"))
-            .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("call", m)))?
-            .input(),
-        &serde_json::json!({"name": model}),
-    )
-    .map_err(|e| crate::Error::Spec(meshbench_core::Error::invalid("model", e.to_string())))?;
+    let request = |method: &str| -> crate::Result<(MethodDescriptor, Vec<u8>)> {
+        let method = find_method(&pool, &format!("{OIP_SERVICE}/{method}"))
+            .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("call", m)))?;
+        let message =
+            DynamicMessage::deserialize(method.input(), &serde_json::json!({"name": model}))
+                .map_err(|e| {
+                    crate::Error::Spec(meshbench_core::Error::invalid("model", e.to_string()))
+                })?;
+        Ok((method, message.encode_to_vec()))
+    };
     let connection = Connection::default();
-    let path = format!("/{OIP_SERVICE}/ModelReady");
-    let answer = crate::reflection::block_on(crate::reflection::unary(
-        &origin,
-        &connection,
-        &path,
-        &request.encode_to_vec(),
-        &[],
-    ))
-    .map_err(crate::Error::Unready)?;
+    let call = |method: &str, body: &[u8]| {
+        let path = format!("/{OIP_SERVICE}/{method}");
+        crate::reflection::block_on(crate::reflection::unary(
+            &origin,
+            &connection,
+            &path,
+            body,
+            &[],
+        ))
+        .map_err(crate::Error::Unready)
+    };
+    let (_, body) = request("ModelReady")?;
+    let answer = call("ModelReady", &body)?;
     // ModelReadyResponse { bool ready = 1 } is the single byte pair 0x08 0x01 when true.
     let ready = answer
         .messages
@@ -777,7 +767,19 @@ pub fn check_model_ready(spec: &BenchmarkSpec, model: &str) -> crate::Result<()>
             }
         )));
     }
-    Ok(())
+    let (method, body) = request("ModelMetadata")?;
+    let answer = call("ModelMetadata", &body)?;
+    let Some(message) = answer.messages.first().filter(|_| answer.status == 0) else {
+        return Ok(None);
+    };
+    let Ok(metadata) = DynamicMessage::decode(method.output(), message.as_ref()) else {
+        return Ok(None);
+    };
+    // Shapes as numbers, as REST gives them (the JSON mapping writes int64 as strings).
+    let options = prost_reflect::SerializeOptions::new().stringify_64_bit_integers(false);
+    Ok(metadata
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .ok())
 }
 
 #[cfg(test)]

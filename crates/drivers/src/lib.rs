@@ -19,6 +19,7 @@ mod reflection;
 mod run;
 mod tls;
 pub mod websocket;
+mod window;
 
 pub use endpoint::Endpoint;
 pub use grpc::GrpcDriver;

@@ -34,13 +34,12 @@ struct Shared {
     options: MlSpec,
     uri: Uri,
     ready_uri: Uri,
+    metadata_uri: Uri,
     host: HeaderValue,
-    bodies: Vec<Bytes>,
-    /// Samples before this instant (the first call plus the warm-up) are left out.
-    measure_from: OnceLock<Instant>,
-    warmup: Duration,
-    /// The measured period's length, when the run has one.
-    measured: Option<Duration>,
+    /// Set when the driver is built, or for OIP once the model's metadata has been read.
+    bodies: OnceLock<Vec<Bytes>>,
+    /// Token timings cover the requests inside it.
+    window: crate::window::MeasuredWindow,
     stats: Mutex<Stats>,
     output_tokens: AtomicU64,
 }
@@ -59,6 +58,14 @@ impl Stats {
             itl: histogram::new_histogram(),
             tpot: histogram::new_histogram(),
         }
+    }
+}
+
+impl Shared {
+    /// The request bodies; empty only if an OIP run skipped its pre-flight, which the engine
+    /// never does.
+    fn bodies(&self) -> &[Bytes] {
+        self.bodies.get().map_or(&[], Vec::as_slice)
     }
 }
 
@@ -83,23 +90,27 @@ impl MlDriver {
         let query = parsed.query().map(|q| format!("?{q}")).unwrap_or_default();
         let path = format!("{prefix}{}{query}", options.api.path(&options.model));
         let ready = format!("{prefix}/v2/models/{}/ready{query}", options.model);
+        let metadata = format!("{prefix}/v2/models/{}{query}", options.model);
         let uri = |p: &str| -> crate::Result<Uri> {
             p.parse::<Uri>().map_err(|e| invalid("url", e.to_string()))
         };
         let host = HeaderValue::from_str(&origin.endpoint.authority)
             .map_err(|e| invalid("url", e.to_string()))?;
-        let bodies = bodies(&options).map_err(|m| invalid("prompts", m))?;
+        let bodies = OnceLock::new();
+        if options.api != MlApi::Oip {
+            let built = self::bodies(&options, None).map_err(|m| invalid("prompts", m))?;
+            let _ = bodies.set(built);
+        }
         Ok(MlDriver {
             shared: Arc::new(Shared {
                 uri: uri(&path)?,
                 ready_uri: uri(&ready)?,
+                metadata_uri: uri(&metadata)?,
                 host,
                 origin,
                 options,
                 bodies,
-                measure_from: OnceLock::new(),
-                warmup: Duration::from_secs_f64(spec.warmup_s),
-                measured: spec.duration_s.map(Duration::from_secs_f64),
+                window: crate::window::MeasuredWindow::for_spec(spec),
                 stats: Mutex::new(Stats::new()),
                 output_tokens: AtomicU64::new(0),
             }),
@@ -149,30 +160,15 @@ impl MlDriver {
     }
 }
 
-/// The request bodies the run rotates through.
-fn bodies(o: &MlSpec) -> Result<Vec<Bytes>, String> {
+/// The request bodies the run rotates through. OIP bodies need the model's input tensors,
+/// which [`oip_inputs`] settles against the model's metadata first.
+fn bodies(o: &MlSpec, oip_inputs: Option<Vec<Value>>) -> Result<Vec<Bytes>, String> {
     let body = |v: Value| Bytes::from(v.to_string());
     match o.api {
         MlApi::Oip => {
-            let inputs = match &o.inputs {
-                Some(inputs) => inputs.clone(),
-                None => {
-                    let n: u64 = o.shape.iter().product();
-                    let data: Vec<Value> = (0..n)
-                        .map(|i| {
-                            if o.datatype.starts_with("FP") {
-                                json!((i % 100) as f64 / 100.0)
-                            } else if o.datatype == "BOOL" {
-                                json!(i % 2 == 0)
-                            } else if o.datatype == "BYTES" {
-                                json!("x")
-                            } else {
-                                json!(i % 100)
-                            }
-                        })
-                        .collect();
-                    json!([{"name": "input", "shape": o.shape, "datatype": o.datatype, "data": data}])
-                }
+            let inputs = match oip_inputs {
+                Some(inputs) => inputs,
+                None => self::oip_inputs(o, None)?,
             };
             Ok(vec![body(json!({"inputs": inputs}))])
         }
@@ -227,6 +223,113 @@ fn bodies(o: &MlSpec) -> Result<Vec<Bytes>, String> {
     }
 }
 
+/// The OIP request's input tensors (`name`, `shape`, `datatype`, `data`), checked against the
+/// model's metadata (`GET /v2/models/{name}` or gRPC `ModelMetadata`) when the server gave
+/// it: given tensors must be inputs the model has, with its datatypes; a generated tensor
+/// takes the model's input name, must have its datatype and rank, and fills the model's
+/// variable dimensions (-1) from `shape`. Without metadata the tensor is named `input`.
+pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, String> {
+    let model = &o.model;
+    let declared: Option<&Vec<Value>> = metadata
+        .and_then(|m| m["inputs"].as_array())
+        .filter(|inputs| !inputs.is_empty());
+    let names = |inputs: &Vec<Value>| {
+        inputs
+            .iter()
+            .filter_map(|i| i["name"].as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(given) = &o.inputs {
+        let Some(given) = given.as_array() else {
+            return Err("the inputs must be a JSON list of tensors".into());
+        };
+        if let Some(declared) = declared {
+            for tensor in given {
+                let name = tensor["name"].as_str().unwrap_or_default();
+                let Some(input) = declared.iter().find(|i| i["name"] == name) else {
+                    return Err(format!(
+                        "model `{model}` has no input `{name}` (it has: {})",
+                        names(declared)
+                    ));
+                };
+                if let (Some(want), Some(got)) =
+                    (input["datatype"].as_str(), tensor["datatype"].as_str())
+                {
+                    if want != got {
+                        return Err(format!(
+                            "input `{name}` of model `{model}` is {want}, not {got}"
+                        ));
+                    }
+                }
+            }
+            if let Some(missing) = declared
+                .iter()
+                .filter_map(|i| i["name"].as_str())
+                .find(|n| !given.iter().any(|t| t["name"] == *n))
+            {
+                return Err(format!("model `{model}` needs input `{missing}` as well"));
+            }
+        }
+        return Ok(given.clone());
+    }
+    let (name, shape) = match declared {
+        None => ("input".to_string(), o.shape.clone()),
+        Some(declared) if declared.len() > 1 => {
+            return Err(format!(
+                "model `{model}` takes {} inputs ({}): give them as tensors (--inputs-file, or `inputs` in the API)",
+                declared.len(),
+                names(declared)
+            ))
+        }
+        Some(declared) => {
+            let input = &declared[0];
+            let name = input["name"].as_str().unwrap_or("input").to_string();
+            if let Some(want) = input["datatype"].as_str() {
+                if want != o.datatype {
+                    return Err(format!(
+                        "input `{name}` of model `{model}` is {want}, not {} (set the datatype to {want})",
+                        o.datatype
+                    ));
+                }
+            }
+            let dims: Vec<i64> = input["shape"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default();
+            let fits = dims.len() == o.shape.len()
+                && dims
+                    .iter()
+                    .zip(&o.shape)
+                    .all(|(&d, &s)| d < 0 || d as u64 == s);
+            if !dims.is_empty() && !fits {
+                return Err(format!(
+                    "input `{name}` of model `{model}` has shape {dims:?} (-1: any size); the shape {:?} does not fit it",
+                    o.shape
+                ));
+            }
+            (name, o.shape.clone())
+        }
+    };
+    let n: u64 = shape.iter().product();
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            if o.datatype.starts_with("FP") {
+                json!((i % 100) as f64 / 100.0)
+            } else if o.datatype == "BOOL" {
+                json!(i % 2 == 0)
+            } else if o.datatype == "BYTES" {
+                json!("x")
+            } else {
+                json!(i % 100)
+            }
+        })
+        .collect();
+    Ok(vec![
+        json!({"name": name, "shape": shape, "datatype": o.datatype, "data": data}),
+    ])
+}
+
 /// One connection's lane.
 pub struct MlSession {
     shared: Arc<Shared>,
@@ -270,6 +373,17 @@ impl Driver for MlDriver {
                     body.trim()
                 ));
             }
+            // The model's metadata names its inputs; a server without it gets the tensors
+            // as given.
+            let metadata = match session.get(self.shared.metadata_uri.clone()).await {
+                Ok((200, body)) => serde_json::from_str::<Value>(&body).ok(),
+                _ => None,
+            };
+            let inputs = oip_inputs(&self.shared.options, metadata.as_ref())
+                .map_err(|m| format!("{where_}: {m}"))?;
+            let built =
+                bodies(&self.shared.options, Some(inputs)).map_err(|m| format!("{where_}: {m}"))?;
+            let _ = self.shared.bodies.set(built);
         }
         let outcome = session.exchange(0, false).await;
         match outcome {
@@ -306,8 +420,13 @@ impl MlDriver {
 
 impl Session for MlSession {
     async fn call(&mut self, seq: u64) -> Result<Exchange, Failure> {
-        let index = (seq % self.shared.bodies.len() as u64) as usize;
-        let sent = self.shared.bodies[index].len() as u64;
+        let bodies = self.shared.bodies();
+        if bodies.is_empty() {
+            self.last_error = "no request body: the pre-flight did not run".into();
+            return Err(Failure::from(ErrorKind::Io));
+        }
+        let index = (seq % bodies.len() as u64) as usize;
+        let sent = bodies[index].len() as u64;
         match self.exchange(index, true).await {
             Ok((status, body)) => Ok(Exchange {
                 status,
@@ -369,7 +488,8 @@ impl MlSession {
         record: bool,
     ) -> Result<(u16, String), (ErrorKind, String)> {
         let shared = Arc::clone(&self.shared);
-        let mut request = Request::new(Full::new(shared.bodies[index].clone()));
+        let body = shared.bodies().get(index).cloned().unwrap_or_default();
+        let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = shared.uri.clone();
         let headers = request.headers_mut();
@@ -410,10 +530,7 @@ impl MlSession {
             }
             // As the engine counts requests: those that finished inside the measured period,
             // which starts with the first call of the run (not the preflight's) plus warm-up.
-            let inside = record && {
-                let begin = *shared.measure_from.get_or_init(|| started + shared.warmup);
-                started >= begin && shared.measured.is_none_or(|d| Instant::now() <= begin + d)
-            };
+            let inside = record && shared.window.contains(started);
             if inside {
                 self.local_record(&tokens, started);
                 shared.output_tokens.fetch_add(tokens.count(), Relaxed);
@@ -526,16 +643,46 @@ mod tests {
     }
 
     #[test]
+    fn oip_tensors_follow_the_model_metadata() {
+        let metadata = json!({"name": "resnet", "inputs": [
+            {"name": "pixels", "datatype": "FP32", "shape": [-1, 3, 2]}
+        ]});
+        let mut o = MlSpec::new(MlApi::Oip, "resnet");
+        o.shape = vec![4, 3, 2];
+        let inputs = oip_inputs(&o, Some(&metadata)).unwrap();
+        assert_eq!(inputs[0]["name"], "pixels");
+        assert_eq!(inputs[0]["shape"], json!([4, 3, 2]));
+        assert_eq!(inputs[0]["data"].as_array().unwrap().len(), 24);
+        // A fixed dimension that differs does not fit.
+        o.shape = vec![4, 4, 2];
+        let e = oip_inputs(&o, Some(&metadata)).unwrap_err();
+        assert!(e.contains("has shape [-1, 3, 2]"), "{e}");
+        // Without metadata the tensor is the one asked for.
+        assert_eq!(oip_inputs(&o, None).unwrap()[0]["name"], "input");
+        // Two inputs cannot be generated from one shape.
+        let two = json!({"inputs": [
+            {"name": "a", "datatype": "FP32", "shape": [-1]},
+            {"name": "b", "datatype": "FP32", "shape": [-1]}
+        ]});
+        let e = oip_inputs(&o, Some(&two)).unwrap_err();
+        assert!(e.contains("takes 2 inputs (a, b)"), "{e}");
+        // Given tensors must cover the model's inputs.
+        o.inputs = Some(json!([{"name": "a", "datatype": "FP32", "shape": [1], "data": [1.0]}]));
+        let e = oip_inputs(&o, Some(&two)).unwrap_err();
+        assert!(e.contains("needs input `b`"), "{e}");
+    }
+
+    #[test]
     fn prompts_become_requests_or_name_what_is_wrong() {
         let mut o = MlSpec::new(MlApi::OpenaiChat, "m");
         o.prompt_tokens = 4;
-        let b = bodies(&o).unwrap();
+        let b = bodies(&o, None).unwrap();
         let v: Value = serde_json::from_slice(&b[0]).unwrap();
         assert_eq!(v["messages"][0]["content"], "measure the mesh before");
         assert_eq!(v["stream"], true);
         o.prompts = vec![json!(42)];
-        assert!(bodies(&o).unwrap_err().contains("prompt 1"));
-        let oip = bodies(&MlSpec::new(MlApi::Oip, "m")).unwrap();
+        assert!(bodies(&o, None).unwrap_err().contains("prompt 1"));
+        let oip = bodies(&MlSpec::new(MlApi::Oip, "m"), None).unwrap();
         let v: Value = serde_json::from_slice(&oip[0]).unwrap();
         assert_eq!(v["inputs"][0]["data"].as_array().unwrap().len(), 16);
     }

@@ -32,10 +32,17 @@ pub fn run_spec(
         .as_ref()
         .filter(|_| spec.protocol == HttpVersion::Grpc)
     {
-        // The Open Inference Protocol over gRPC: readiness first, then ModelInfer calls.
-        crate::grpc::check_model_ready(spec, &ml.model)?;
+        // The Open Inference Protocol over gRPC: readiness and the model's inputs first,
+        // then ModelInfer calls.
+        let metadata = crate::grpc::oip_model(spec, &ml.model)?;
+        let inputs = crate::ml::oip_inputs(ml, metadata.as_ref()).map_err(|m| {
+            crate::Error::Unready(format!(
+                "{}: {m}",
+                spec.requests.first().map_or("", |r| r.url.as_str())
+            ))
+        })?;
         let mut grpc_spec = spec.clone();
-        grpc_spec.grpc = Some(crate::grpc::oip_grpc_spec(ml));
+        grpc_spec.grpc = Some(crate::grpc::oip_grpc_spec(ml, &inputs));
         let driver = Arc::new(GrpcDriver::new(&grpc_spec)?);
         let mut output = meshbench_engine::run(&grpc_spec, Arc::clone(&driver), stop, observer)?;
         output.result.grpc = Some(driver.report(&output.result.status_codes));

@@ -36,6 +36,8 @@ struct Shared {
     payload: Bytes,
     text: Option<tokio_tungstenite::tungstenite::Utf8Bytes>,
     stats: Stats,
+    /// Message counts cover the round trips inside it.
+    window: crate::window::MeasuredWindow,
 }
 
 #[derive(Debug)]
@@ -99,6 +101,7 @@ impl WebSocketDriver {
                     sent: AtomicU64::new(0),
                     received: AtomicU64::new(0),
                 },
+                window: crate::window::MeasuredWindow::for_spec(spec),
             }),
         })
     }
@@ -130,6 +133,8 @@ impl WebSocketDriver {
 /// One connection's lane.
 pub struct WebSocketSession {
     shared: Arc<Shared>,
+    /// False for the pre-flight's session, whose messages are not the run's.
+    record: bool,
     socket: Option<WebSocketStream<Stream>>,
     last_error: String,
 }
@@ -156,6 +161,7 @@ impl Driver for WebSocketDriver {
     async fn preflight(&self) -> Result<(), String> {
         let mut session = WebSocketSession {
             shared: Arc::clone(&self.shared),
+            record: false,
             socket: None,
             last_error: String::new(),
         };
@@ -166,8 +172,6 @@ impl Driver for WebSocketDriver {
         }
         let stats = &self.shared.stats;
         stats.opened.store(0, Relaxed);
-        stats.sent.store(0, Relaxed);
-        stats.received.store(0, Relaxed);
         if let Ok(mut h) = stats.connect_us.lock() {
             h.reset();
         }
@@ -186,6 +190,7 @@ impl Driver for WebSocketDriver {
     fn open(&self, _connection: usize, _streams: usize) -> Vec<WebSocketSession> {
         vec![WebSocketSession {
             shared: Arc::clone(&self.shared),
+            record: true,
             socket: None,
             last_error: String::new(),
         }]
@@ -231,10 +236,16 @@ impl WebSocketSession {
             Message::Ping(p) => p.len() as u64,
             _ => size,
         };
+        let started = std::time::Instant::now();
         if let Err(e) = socket.send(message).await {
             return Err(self.lost(e));
         }
-        shared.stats.sent.fetch_add(1, Relaxed);
+        // Messages count when sent inside the measured period; echoes when they also arrive
+        // before its end.
+        let counted = self.record && shared.window.contains(started);
+        if counted {
+            shared.stats.sent.fetch_add(1, Relaxed);
+        }
         loop {
             let Some(socket) = self.socket.as_mut() else {
                 return Err((ErrorKind::Io, "no connection".into()));
@@ -260,7 +271,9 @@ impl WebSocketSession {
                     format!("the echo had {got} bytes, {sent_len} were sent"),
                 ));
             }
-            shared.stats.received.fetch_add(1, Relaxed);
+            if counted && shared.window.contains(started) {
+                shared.stats.received.fetch_add(1, Relaxed);
+            }
             return Ok(Exchange {
                 status: 0,
                 // Client frames carry a 4-byte mask; both ways add the frame header.

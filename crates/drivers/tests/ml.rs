@@ -143,13 +143,46 @@ fn a_model_that_does_not_exist_is_a_clear_error() {
 }
 
 #[test]
+fn tensors_that_do_not_fit_the_model_metadata_are_clear_errors() {
+    use meshbench_core::HttpVersion;
+    let target = Target::start();
+    // The mock's one input is `input`, FP32, of shape [-1, -1].
+    let rest = target.url("http", "/");
+    let grpc = format!("grpc://{}", target.server.http_addr());
+    let mut int64 = MlSpec::new(MlApi::Oip, "mock");
+    int64.datatype = "INT64".into();
+    let mut rank3 = MlSpec::new(MlApi::Oip, "mock");
+    rank3.shape = vec![1, 2, 3];
+    let mut named = MlSpec::new(MlApi::Oip, "mock");
+    named.inputs = Some(serde_json::json!([
+        {"name": "pixels", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}
+    ]));
+    for (ml, needle) in [
+        (int64, "input `input` of model `mock` is FP32, not INT64"),
+        (rank3, "input `input` of model `mock` has shape [-1, -1]"),
+        (named, "model `mock` has no input `pixels` (it has: input)"),
+    ] {
+        for (url, protocol) in [
+            (rest.clone(), HttpVersion::Http1),
+            (grpc.clone(), HttpVersion::Grpc),
+        ] {
+            let mut s = spec(url, ml.clone(), 1, 1.0);
+            s.protocol = protocol;
+            let text = run_spec(&s, StopHandle::new(), &mut ())
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains(needle), "{protocol:?}: {text}");
+        }
+    }
+}
+
+#[test]
 fn open_inference_protocol_over_grpc() {
     use meshbench_core::HttpVersion;
     let target = Target::start();
     let grpc_url = format!("grpc://{}", target.server.http_addr());
     let mut ml = MlSpec::new(MlApi::Oip, "mock");
     ml.shape = vec![1, 4];
-    ml.datatype = "INT64".into();
     let mut s = spec(grpc_url.clone(), ml, 2, 1.0);
     s.protocol = HttpVersion::Grpc;
     s.streams = 2;

@@ -39,7 +39,15 @@ fn echoes_round_trip_on_every_connection() {
     assert_eq!(ws.connections_opened, 4);
     assert_eq!(ws.connections_failed, 0);
     assert_eq!(ws.connections_alive, 4);
-    assert!(ws.messages_received >= r.requests);
+    // Messages count over the measured period, as requests do (give or take one in flight
+    // per connection at its edges).
+    assert!(
+        ws.messages_received.abs_diff(r.requests) <= 4 && ws.messages_sent >= ws.messages_received,
+        "{} sent, {} received for {} round trips",
+        ws.messages_sent,
+        ws.messages_received,
+        r.requests
+    );
     assert!(ws.connect_us.max > 0 && ws.connect_us.max < 1_000_000);
     // 64-byte text messages: 2-byte header (+4 mask on the way out).
     assert_eq!(r.bytes_received, r.requests * 66);
@@ -82,6 +90,79 @@ fn a_message_rate_per_connection_is_held() {
         r.rps,
         r.requests
     );
+}
+
+/// A WebSocket echo server that counts the messages each connection sent it.
+fn counting_echo() -> (String, std::sync::Arc<std::sync::Mutex<Vec<u64>>>) {
+    use futures_util::{SinkExt, StreamExt};
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let shared = std::sync::Arc::clone(&counts);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let counts = std::sync::Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                        return;
+                    };
+                    let slot = {
+                        let mut counts = counts.lock().unwrap();
+                        counts.push(0);
+                        counts.len() - 1
+                    };
+                    while let Some(Ok(message)) = ws.next().await {
+                        if message.is_text() || message.is_binary() {
+                            counts.lock().unwrap()[slot] += 1;
+                            if ws.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (url, counts)
+}
+
+#[test]
+fn every_connection_keeps_its_own_message_rate() {
+    // 3 connections on 2 threads: one thread owns one connection, the other two; each
+    // connection still sends 20 messages a second.
+    let (url, counts) = counting_echo();
+    let mut s = spec(
+        url,
+        3,
+        3.0,
+        WebSocketSpec {
+            message_rate: Some(20.0),
+            ..WebSocketSpec::default()
+        },
+    );
+    s.threads = 2;
+    s.model = LoadModel::Open {
+        schedule: RateSchedule::Constant { rps: 60.0 },
+        jitter: 0.0,
+    };
+    let out = run(&s);
+    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
+    // The first connection is the pre-flight check's, with its one message.
+    let counts = counts.lock().unwrap()[1..].to_vec();
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    for count in &counts {
+        assert!(
+            (57..=63).contains(count),
+            "messages per connection: {counts:?}"
+        );
+    }
 }
 
 #[test]

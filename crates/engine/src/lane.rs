@@ -22,7 +22,8 @@ pub(crate) struct ThreadState {
     pub request_timeout: Nanos,
 }
 
-pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
+/// Runs one lane on the thread's connection `connection` (counted from the thread's first).
+pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>, connection: usize) {
     let clock = state.clock;
     let timeout = state.request_timeout;
     // One timer per lane, re-armed only when it fires early (see below), instead of a new
@@ -36,7 +37,7 @@ pub(crate) async fn drive<S: Session>(mut session: S, state: Rc<ThreadState>) {
         if state.stop.load(Ordering::Relaxed) {
             break;
         }
-        let Some(slot) = state.pacer.next(now) else {
+        let Some(slot) = state.pacer.next_on(now, connection) else {
             break;
         };
         if slot.at > now {

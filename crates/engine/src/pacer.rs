@@ -48,13 +48,35 @@ pub(crate) enum Pacer {
         warmup_rate: f64,
         /// Measured slots allowed across all threads, when bounded by count.
         max_slots: Option<u64>,
-        /// This thread takes global slots `thread, thread + threads, …`.
-        thread: u64,
-        threads: u64,
+        /// Global slot `k` belongs to connection `k % connections.total`, so every thread gets
+        /// a share of the rate in proportion to the connections it owns.
+        connections: Connections,
+        /// Slots this thread has handed out (the shared cursor).
         next: Cell<u64>,
+        /// Per-connection cursors when each connection keeps its own schedule.
+        per_connection: Option<Vec<Cell<u64>>>,
         jitter: f64,
         rng: std::cell::RefCell<SmallRng>,
     },
+}
+
+/// The connections one thread owns, out of all the run's connections.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Connections {
+    /// Global index of this thread's first connection.
+    pub first: u64,
+    /// How many this thread owns (at least one).
+    pub owned: u64,
+    /// All connections of the run.
+    pub total: u64,
+}
+
+impl Connections {
+    /// The global index of the `round`-th slot of this thread's connection `offset`.
+    #[inline]
+    fn global(&self, round: u64, offset: u64) -> u64 {
+        round * self.total + self.first + offset
+    }
 }
 
 impl Pacer {
@@ -72,21 +94,26 @@ impl Pacer {
         schedule: RateSchedule,
         warmup_s: f64,
         max_slots: Option<u64>,
-        thread: u64,
-        threads: u64,
+        connections: Connections,
+        per_connection: bool,
         jitter: f64,
         seed: u64,
     ) -> Self {
         let warmup_rate = schedule.rate_at(0.0);
+        let owned = connections.owned.max(1);
+        let connections = Connections {
+            owned,
+            ..connections
+        };
         Pacer::Open {
             timing,
             warmup_slots: (warmup_s * warmup_rate).floor() as u64,
             warmup_rate,
             schedule,
             max_slots,
-            thread,
-            threads,
+            connections,
             next: Cell::new(0),
+            per_connection: per_connection.then(|| (0..owned).map(|_| Cell::new(0)).collect()),
             jitter,
             rng: std::cell::RefCell::new(SmallRng::seed_from_u64(seed)),
         }
@@ -95,6 +122,15 @@ impl Pacer {
     /// The next slot for a lane that is free at `now`, or `None` when this thread is done.
     #[inline]
     pub(crate) fn next(&self, now: Nanos) -> Option<Slot> {
+        self.next_on(now, 0)
+    }
+
+    /// The next slot for a free lane on this thread's connection `connection` (counted from
+    /// the thread's first). Only a per-connection schedule tells connections apart: there
+    /// each connection takes its own slots (`connection, connection + total, …`) at the rate
+    /// divided evenly; otherwise any free lane takes the thread's next slot.
+    #[inline]
+    pub(crate) fn next_on(&self, now: Nanos, connection: usize) -> Option<Slot> {
         match self {
             Pacer::Closed { timing, quota, seq } => {
                 if timing.deadline.is_some_and(|d| now >= d) {
@@ -123,14 +159,23 @@ impl Pacer {
                 warmup_slots,
                 warmup_rate,
                 max_slots,
-                thread,
-                threads,
+                connections,
                 next,
+                per_connection,
                 jitter,
                 rng,
             } => {
-                let local = next.get();
-                let global = local * threads + thread;
+                let cursor = match per_connection {
+                    Some(cursors) => &cursors[connection % cursors.len()],
+                    None => next,
+                };
+                let local = cursor.get();
+                let global = match per_connection {
+                    Some(cursors) => connections.global(local, (connection % cursors.len()) as u64),
+                    None => {
+                        connections.global(local / connections.owned, local % connections.owned)
+                    }
+                };
                 let (offset_s, measured) = if global < *warmup_slots {
                     let warmup_s = *warmup_slots as f64 / warmup_rate;
                     (global as f64 / warmup_rate - warmup_s, false)
@@ -151,7 +196,7 @@ impl Pacer {
                 if measured && timing.deadline.is_some_and(|d| at >= d) {
                     return None;
                 }
-                next.set(local + 1);
+                cursor.set(local + 1);
                 Some(Slot {
                     at,
                     seq: global,
@@ -213,6 +258,24 @@ mod tests {
     const SEC: u64 = 1_000_000_000;
 
     fn open(thread: u64, threads: u64, warmup_s: f64, max: Option<u64>) -> Pacer {
+        open_on(
+            Connections {
+                first: thread,
+                owned: 1,
+                total: threads,
+            },
+            false,
+            warmup_s,
+            max,
+        )
+    }
+
+    fn open_on(
+        connections: Connections,
+        per_connection: bool,
+        warmup_s: f64,
+        max: Option<u64>,
+    ) -> Pacer {
         Pacer::open(
             Timing {
                 load_start: 0,
@@ -222,11 +285,85 @@ mod tests {
             RateSchedule::Constant { rps: 10.0 },
             warmup_s,
             max,
-            thread,
-            threads,
+            connections,
+            per_connection,
             0.0,
             1,
         )
+    }
+
+    #[test]
+    fn threads_get_the_rate_in_proportion_to_their_connections() {
+        // 3 connections on 2 threads: the first owns one, the second two.
+        let a = open_on(
+            Connections {
+                first: 0,
+                owned: 1,
+                total: 3,
+            },
+            false,
+            0.0,
+            None,
+        );
+        let b = open_on(
+            Connections {
+                first: 1,
+                owned: 2,
+                total: 3,
+            },
+            false,
+            0.0,
+            None,
+        );
+        let a: Vec<_> = std::iter::from_fn(|| a.next(0)).map(|s| s.seq).collect();
+        let b: Vec<_> = std::iter::from_fn(|| b.next(0)).map(|s| s.seq).collect();
+        assert_eq!(a, [0, 3, 6, 9]);
+        assert_eq!(b, [1, 2, 4, 5, 7, 8]);
+    }
+
+    #[test]
+    fn per_connection_schedules_give_each_connection_its_own_slots() {
+        let p = open_on(
+            Connections {
+                first: 1,
+                owned: 2,
+                total: 3,
+            },
+            true,
+            0.0,
+            None,
+        );
+        // Connection 1 (local 0) takes its slots whatever connection 2 does.
+        let first: Vec<_> = std::iter::from_fn(|| p.next_on(0, 0))
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(first, [1, 4, 7]);
+        let second: Vec<_> = std::iter::from_fn(|| p.next_on(0, 1))
+            .map(|s| s.seq)
+            .collect();
+        assert_eq!(second, [2, 5, 8]);
+        // 10/s in all over 3 connections: each connection's slots are 0.3 s apart.
+        let p = open_on(
+            Connections {
+                first: 0,
+                owned: 3,
+                total: 3,
+            },
+            true,
+            0.0,
+            None,
+        );
+        let at: Vec<_> = std::iter::from_fn(|| p.next_on(0, 2))
+            .map(|s| s.at)
+            .collect();
+        assert_eq!(
+            at,
+            [
+                2 * SEC + 2 * SEC / 10,
+                2 * SEC + 5 * SEC / 10,
+                2 * SEC + 8 * SEC / 10
+            ]
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::clock::{secs_to_nanos, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::Driver;
 use crate::framed::FramedProtocol;
 use crate::lane::{drive, ThreadState};
-use crate::pacer::{Pacer, Timing};
+use crate::pacer::{Connections, Pacer, Timing};
 use crate::reactor::{self, ReactorPlan};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::usage::{usage, Usage};
@@ -219,6 +219,7 @@ impl Plan {
 
 fn pacer_for(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> Pacer {
     let threads = plan.threads as u64;
+    let (first, last) = plan.connection_range(thread, spec.connections as usize);
     match &spec.model {
         LoadModel::Closed => {
             let quota = spec
@@ -231,8 +232,12 @@ fn pacer_for(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> Pacer {
             schedule.clone(),
             plan.warmup_s,
             spec.max_requests,
-            thread as u64,
-            threads,
+            Connections {
+                first: first as u64,
+                owned: (last - first) as u64,
+                total: u64::from(spec.connections),
+            },
+            spec.paces_each_connection(),
             *jitter,
             0x6d65_7368 ^ thread as u64,
         ),
@@ -283,7 +288,11 @@ fn load_thread<D: Driver>(
         let mut lanes = Vec::new();
         for connection in first..last {
             for session in driver.open(connection, spec.streams as usize) {
-                lanes.push(tokio::task::spawn_local(drive(session, Rc::clone(&state))));
+                lanes.push(tokio::task::spawn_local(drive(
+                    session,
+                    Rc::clone(&state),
+                    connection - first,
+                )));
             }
         }
         let ticker = tokio::task::spawn_local(tick_intervals(

@@ -159,11 +159,37 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
     resp
 }
 
-/// `inference.ModelReadyRequest` (the fields the mock reads).
+/// `inference.ModelReadyRequest` and `ModelMetadataRequest` (the fields the mock reads).
 #[derive(Clone, PartialEq, Message)]
 struct ModelReadyRequest {
     #[prost(string, tag = "1")]
     name: String,
+}
+
+/// `inference.ModelMetadataResponse.TensorMetadata`.
+#[derive(Clone, PartialEq, Message)]
+struct TensorMetadata {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    datatype: String,
+    #[prost(int64, repeated, tag = "3")]
+    shape: Vec<i64>,
+}
+
+/// `inference.ModelMetadataResponse`: the mock's one input and output, any 2-D FP32.
+#[derive(Clone, PartialEq, Message)]
+struct ModelMetadata {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, repeated, tag = "2")]
+    versions: Vec<String>,
+    #[prost(string, tag = "3")]
+    platform: String,
+    #[prost(message, repeated, tag = "4")]
+    inputs: Vec<TensorMetadata>,
+    #[prost(message, repeated, tag = "5")]
+    outputs: Vec<TensorMetadata>,
 }
 
 /// `ServerLiveResponse`, `ServerReadyResponse` and `ModelReadyResponse` share one shape.
@@ -273,6 +299,27 @@ async fn inference(
                 ),
             ),
             Err(e) => status_only(3, &format!("bad ModelReadyRequest: {e}")),
+        },
+        "ModelMetadata" => match ModelReadyRequest::decode(message) {
+            Ok(r) if r.name == crate::model::MODEL => {
+                let tensor = |name: &str| TensorMetadata {
+                    name: name.into(),
+                    datatype: "FP32".into(),
+                    shape: vec![-1, -1],
+                };
+                let metadata = ModelMetadata {
+                    name: r.name,
+                    versions: vec!["1".into()],
+                    platform: "meshbench".into(),
+                    inputs: vec![tensor("input")],
+                    outputs: vec![tensor("output")],
+                };
+                reply(&|b: &mut BytesMut| {
+                    let _ = metadata.encode(b);
+                })
+            }
+            Ok(r) => status_only(5, &format!("model `{}` not found", r.name)),
+            Err(e) => status_only(3, &format!("bad ModelMetadataRequest: {e}")),
         },
         "ModelInfer" => {
             let request = match Infer::decode(message) {
