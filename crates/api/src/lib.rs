@@ -21,6 +21,7 @@ use meshbench_store::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use routes::probes::{ProbeRunner, Probes};
 pub use telemetry::ApiTelemetry;
 
 /// What the API is configured with.
@@ -56,6 +57,8 @@ pub struct AppState {
     pub started: Instant,
     /// The API's own request counters.
     pub telemetry: Arc<ApiTelemetry>,
+    /// The eBPF probe runs this server can start, and those in progress.
+    pub probes: Arc<Probes>,
 }
 
 /// The whole API as an axum router, with the dashboard served in front of it.

@@ -81,6 +81,7 @@ async fn app(dashboard_dir: Option<&Path>) -> App {
         }),
         started: Instant::now(),
         telemetry: Default::default(),
+        probes: std::sync::Arc::new(meshbench_api::Probes::new(None)),
     };
     App {
         router: meshbench_api::router(state),
@@ -238,6 +239,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         websocket: None,
         grpc: None,
         ml: None,
+        kernel: None,
     };
     let job_summary = JobSummary {
         requests: result.requests,

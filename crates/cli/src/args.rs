@@ -24,6 +24,10 @@ pub enum Command {
     Serve,
     /// Take jobs from Redis (REDIS_URL) and run them; run as many as you like.
     Worker,
+    /// Watch TCP in the kernel (eBPF): connect and accept latency, lifetimes, RTT,
+    /// request/response timing, retransmits and resets. Needs root.
+    #[command(visible_alias = "latency-probe")]
+    Probe(ProbeArgs),
     /// Database tasks.
     Db {
         #[command(subcommand)]
@@ -143,6 +147,12 @@ pub struct RunArgs {
     #[arg(long, help_heading = "WebSocket")]
     pub hold: bool,
 
+    /// Run the eBPF probe beside the load, on the target's port, and report the kernel's
+    /// figures (connect latency, RTT, server time, retransmits) beside the application's.
+    /// Needs root.
+    #[arg(long, help_heading = "eBPF")]
+    pub ebpf: bool,
+
     /// Load-generator threads [default: CPU cores, at most one per connection].
     #[arg(short = 't', long)]
     pub threads: Option<u32>,
@@ -235,6 +245,46 @@ pub struct RunArgs {
     /// Never show the live progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sudo meshbench probe --duration 60
+  sudo meshbench probe -d 30s --port 8080 --port 9090 --output json
+  sudo meshbench probe -d 1m --cgroup /sys/fs/cgroup/unified/mesh.slice --output csv")]
+pub struct ProbeArgs {
+    /// How long to watch: seconds, or 30s, 5m, … (Ctrl-C ends early and still reports).
+    #[arg(short = 'd', long, default_value = "60")]
+    pub duration: String,
+
+    /// Count only connections with this local or remote port (repeatable, at most 8).
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+
+    /// Count only sockets of this process (tgid): the one seen in their connect, send, recv
+    /// or close calls.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Count only sockets of processes in this cgroup v2 directory (e.g. under
+    /// /sys/fs/cgroup/unified).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Report format on stdout.
+    #[arg(short = 'o', long, value_enum, default_value_t = ProbeOutput::Table)]
+    pub output: ProbeOutput,
+}
+
+/// Formats of `meshbench probe`'s report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProbeOutput {
+    /// JSON, schema meshbench.probe.v1.
+    Json,
+    /// A header line and one row.
+    Csv,
+    /// A table for the terminal.
+    Table,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod args;
 mod config;
 mod output;
 mod platform;
+mod probe;
 mod run;
 mod target;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         args::Command::Run(run) => run::run(*run),
         args::Command::Target(target) => target::run(target),
         args::Command::Serve => platform::serve(),
+        args::Command::Probe(probe) => probe::run(&probe),
         args::Command::Worker => platform::worker(),
         args::Command::Db {
             command: args::DbCommand::Init,

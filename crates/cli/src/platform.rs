@@ -93,6 +93,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             }),
             started: Instant::now(),
             telemetry: Default::default(),
+            probes: Arc::new(meshbench_api::Probes::new(crate::probe::api_runner())),
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await

@@ -64,6 +64,24 @@ fn execute(
     args: &RunArgs,
 ) -> anyhow::Result<Option<RunOutput>> {
     let mut observer = Progress::new(args, spec)?;
+    if args.ebpf {
+        let url = spec
+            .requests
+            .first()
+            .map(|r| r.url.as_str())
+            .unwrap_or_default();
+        let filter = match meshbench_probe::ProbeFilter::for_target(url) {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("meshbench run: --ebpf: {e}");
+                return Ok(None);
+            }
+        };
+        match meshbench_probe::ProbeBeside::start(filter) {
+            Ok(probe) => observer.probe = Some(probe),
+            Err(e) => bail!("--ebpf: {e}"),
+        }
+    }
     let output = match run_spec(spec, stop, &mut observer) {
         Ok(output) => output,
         Err(RunError::Driver(meshbench_drivers::Error::Spec(e))) => {
@@ -72,6 +90,10 @@ fn execute(
         }
         Err(e) => return Err(e.into()),
     };
+    let mut output = output;
+    if let Some(probe) = observer.probe.take() {
+        output.result.kernel = Some(probe.finish().context("--ebpf")?);
+    }
     observer.finish()?;
     Ok(Some(output))
 }
@@ -378,6 +400,8 @@ fn read_request_file(path: &std::path::Path) -> anyhow::Result<Vec<RequestSpec>>
 /// The live view: a progress bar on a terminal, and the HdrHistogram log when asked for.
 struct Progress {
     bar: Option<ProgressBar>,
+    /// The eBPF probe beside the load (`--ebpf`), ticked with the engine's seconds.
+    probe: Option<meshbench_probe::ProbeBeside>,
     hdr: Option<HdrLogWriter<BufWriter<File>>>,
     hdr_path: Option<std::path::PathBuf>,
     hdr_error: Option<std::io::Error>,
@@ -407,6 +431,7 @@ impl Progress {
         });
         Ok(Progress {
             bar,
+            probe: None,
             hdr,
             hdr_path: args.hdr_out.clone(),
             hdr_error: None,
@@ -446,6 +471,14 @@ impl Observer for Progress {
     }
 
     fn second(&mut self, second: i64, entry: &TimelineEntry, latency: &Histogram<u64>) {
+        if let Some(probe) = &self.probe {
+            // Second -1 ends the warm-up: the kernel's figures start afresh there.
+            match second {
+                -1 => probe.restart(),
+                s if s >= 0 => probe.second(),
+                _ => {}
+            }
+        }
         if let Some(bar) = &self.bar {
             let phase = if second < 0 { "warm-up " } else { "" };
             bar.set_message(format!(

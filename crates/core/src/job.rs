@@ -404,6 +404,11 @@ pub enum JobEventBody {
         /// The numbers.
         summary: JobSummary,
     },
+    /// Once a second while an eBPF probe run goes (its `job_id` is the probe's id).
+    ProbeProgress {
+        /// That second's kernel figures.
+        entry: crate::probe::ProbeTimelineEntry,
+    },
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod error_kind;
 pub mod histogram;
 pub mod job;
 pub mod mesh;
+pub mod probe;
 pub mod rate;
 pub mod result;
 pub mod spec;
@@ -25,6 +26,7 @@ pub use job::{
     TestType,
 };
 pub use mesh::MeshKind;
+pub use probe::ProbeRequest;
 pub use rate::RateSchedule;
 pub use result::{
     BenchmarkResult, GrpcResult, LatencySummary, LoadgenInfo, MlResult, TimelineEntry,

@@ -138,6 +138,11 @@ pub struct BenchmarkResult {
     /// ML-inference figures (`ml` runs): time to first token, inter-token latency, tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ml: Option<MlResult>,
+    /// The eBPF probe's figures for the same period, when the run asked for them: connect
+    /// latency, RTT, server time and the rest as the kernel saw them, with a timeline whose
+    /// seconds are this result's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::probe::ProbeReport>,
 }
 
 /// What an ML-inference run adds. The token figures are present for OpenAI-compatible runs

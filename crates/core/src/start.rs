@@ -116,6 +116,10 @@ pub struct StartRequest {
     /// ML (OIP): datatype of the generated input tensor (default FP32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<String>,
+    /// Run the eBPF latency probe beside the benchmark, filtered on the target's port: the
+    /// result then carries the kernel's figures (`kernel`) beside the application's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ebpf: bool,
 }
 
 fn default_mesh() -> String {

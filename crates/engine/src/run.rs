@@ -555,6 +555,7 @@ fn assemble(
         websocket: None,
         grpc: None,
         ml: None,
+        kernel: None,
     };
     RunOutput {
         result,

@@ -22,7 +22,8 @@
 //! - **Status changes are compare-and-set.** [`Store::transition`] moves a job only if its
 //!   current status is one the caller expects, in a single `UPDATE … WHERE status IN (…)`
 //!   statement, so two workers can never both take a job and a cancelled job is never
-//!   marked completed. Every move is checked against [`JobStatus::can_become`].
+//!   marked completed. Every move is checked against [`JobStatus::can_become`]. eBPF probe
+//!   runs move the same way ([`Store::transition_probe_job`]).
 //! - **Indexes follow the filters.** `GET /benchmarks/jobs` filters by status, test type,
 //!   mesh type, namespace and creation time and pages newest first; each of these has an
 //!   index that also serves the ordering, so a listing stays fast with many thousands of
@@ -109,8 +110,8 @@ pub enum Error {
         /// What is wrong with it, for a person to read.
         message: String,
     },
-    /// [`Store::transition`] was asked for a move [`JobStatus::can_become`] forbids from
-    /// every status given.
+    /// [`Store::transition`] or [`Store::transition_probe_job`] was asked for a move
+    /// [`JobStatus::can_become`] forbids from every status given.
     #[error("a job cannot move from {} to {to}", display_statuses(from))]
     InvalidTransition {
         /// The statuses the caller expected.
@@ -200,6 +201,20 @@ pub struct JobUpdate {
     pub increment_attempts: bool,
 }
 
+/// What [`Store::transition_probe_job`] changes besides the status. `None` fields keep their
+/// stored value.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbeUpdate {
+    /// Set `started_at`.
+    pub started_at: Option<OffsetDateTime>,
+    /// Set `completed_at`.
+    pub completed_at: Option<OffsetDateTime>,
+    /// Set `error`.
+    pub error: Option<String>,
+    /// Set `result` (what the probe measured).
+    pub result: Option<serde_json::Value>,
+}
+
 /// One run of the eBPF latency probe, as the `ebpf_probe_jobs` table keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeJob {
@@ -224,6 +239,9 @@ pub struct ProbeJob {
     pub error: Option<String>,
     /// What the probe measured, once finished.
     pub result: Option<serde_json::Value>,
+    /// The start request as JSON (filters: ports, pid, cgroup, namespace, pod filter…).
+    #[serde(default)]
+    pub request: Option<serde_json::Value>,
 }
 
 /// A generated report over some benchmark jobs, as the `reports` table keeps it.
@@ -334,6 +352,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// One eBPF probe run.
     async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>>;
+
+    /// Atomic compare-and-set of a probe run's status, as [`Store::transition`] does for
+    /// jobs: moves it to `to` only if its status is in `from` and may become `to`, applying
+    /// `update` in the same statement, and returns the updated run. `None` when its status
+    /// did not match (or it does not exist); [`Error::InvalidTransition`] when no status in
+    /// `from` can become `to` (or `from` is empty), before touching the database.
+    async fn transition_probe_job(
+        &self,
+        probe_id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        update: &ProbeUpdate,
+    ) -> Result<Option<ProbeJob>>;
+
+    /// Probe runs newest first (ties broken by id, so pages are stable); at most
+    /// [`MAX_LIST_LIMIT`] whatever `limit` asks for.
+    async fn list_probe_jobs(&self, limit: u32, offset: u32) -> Result<Vec<ProbeJob>>;
+
+    /// How many probe runs there are.
+    async fn count_probe_jobs(&self) -> Result<u64>;
+
+    /// Probe runs in any of `statuses` (e.g. the running ones), newest first (ties broken by
+    /// id), at most [`MAX_LIST_LIMIT`]; empty when `statuses` is.
+    async fn list_probe_jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<ProbeJob>>;
 
     /// Stores a new report. A duplicate id or share token gives [`Error::Conflict`].
     async fn insert_report(&self, report: &Report) -> Result<()>;

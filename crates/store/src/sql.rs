@@ -14,7 +14,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use crate::{
-    validate_job_id, Error, GroupStats, JobUpdate, Moments, ProbeJob, Report, Result,
+    validate_job_id, Error, GroupStats, JobUpdate, Moments, ProbeJob, ProbeUpdate, Report, Result,
     DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
@@ -27,8 +27,9 @@ const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p9
 /// How many columns [`JOB_COLUMNS`] names.
 const JOB_COLUMN_COUNT: usize = 20;
 
+/// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is read from, in insert order.
 const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
-     started_at, completed_at, error, result";
+     started_at, completed_at, error, result, request";
 const REPORT_COLUMNS: &str = "report_id, title, job_ids, format, created_at, path, share_token";
 
 /// A value to bind, typed the way the columns are.
@@ -107,6 +108,25 @@ fn json_text(field: &'static str, value: &serde_json::Value) -> Result<String> {
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("{what}: invalid JSON: {e}")))
+}
+
+/// The statuses of `from` that may become `to`: the state machine is part of a transition's
+/// compare, so a status that cannot become `to` is never matched. None of them gives
+/// [`Error::InvalidTransition`].
+fn allowed_from(from: &[JobStatus], to: JobStatus) -> Result<Vec<JobStatus>> {
+    let allowed: Vec<JobStatus> = from.iter().copied().filter(|f| f.can_become(to)).collect();
+    if allowed.is_empty() {
+        return Err(Error::InvalidTransition {
+            from: from.to_vec(),
+            to,
+        });
+    }
+    Ok(allowed)
+}
+
+/// An optional JSON value as stored: its text, or NULL.
+fn opt_json_text(field: &'static str, value: Option<&serde_json::Value>) -> Result<Option<String>> {
+    value.map(|v| json_text(field, v)).transpose()
 }
 
 fn parse_status(what: &str, s: &str) -> Result<JobStatus> {
@@ -399,15 +419,7 @@ where
         to: JobStatus,
         update: &JobUpdate,
     ) -> Result<Option<BenchmarkJob>> {
-        // The state machine is part of the compare: a status that cannot become `to` is
-        // never matched.
-        let allowed: Vec<JobStatus> = from.iter().copied().filter(|f| f.can_become(to)).collect();
-        if allowed.is_empty() {
-            return Err(Error::InvalidTransition {
-                from: from.to_vec(),
-                to,
-            });
-        }
+        let allowed = allowed_from(from, to)?;
         let mut args = vec![
             Arg::text(to.as_str()),
             Arg::Int(opt_nanos("started_at", update.started_at)?),
@@ -645,11 +657,6 @@ where
     }
 
     pub(crate) async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()> {
-        let result = job
-            .result
-            .as_ref()
-            .map(|r| json_text("result", r))
-            .transpose()?;
         let args = vec![
             Arg::text(job.probe_id.as_str()),
             Arg::text(job.status.as_str()),
@@ -659,7 +666,8 @@ where
             Arg::Int(opt_nanos("started_at", job.started_at)?),
             Arg::Int(opt_nanos("completed_at", job.completed_at)?),
             Arg::Text(job.error.clone()),
-            Arg::Text(result),
+            Arg::Text(opt_json_text("result", job.result.as_ref())?),
+            Arg::Text(opt_json_text("request", job.request.as_ref())?),
         ];
         let sql = format!(
             "INSERT INTO ebpf_probe_jobs ({PROBE_COLUMNS}) VALUES ({}) \
@@ -671,26 +679,111 @@ where
 
     pub(crate) async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
         let sql = format!("SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs WHERE probe_id = $1");
-        let Some(row) = Self::query(&sql, vec![Arg::text(probe_id)])
+        Self::query(&sql, vec![Arg::text(probe_id)])
             .fetch_optional(&self.pool)
             .await?
-        else {
-            return Ok(None);
-        };
+            .map(|row| Self::probe_from_row(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn transition_probe_job(
+        &self,
+        probe_id: &str,
+        from: &[JobStatus],
+        to: JobStatus,
+        update: &ProbeUpdate,
+    ) -> Result<Option<ProbeJob>> {
+        let allowed = allowed_from(from, to)?;
+        let mut args = vec![
+            Arg::text(to.as_str()),
+            Arg::Int(opt_nanos("started_at", update.started_at)?),
+            Arg::Int(opt_nanos("completed_at", update.completed_at)?),
+            Arg::Text(update.error.clone()),
+            Arg::Text(opt_json_text("result", update.result.as_ref())?),
+            Arg::text(probe_id),
+        ];
+        let first_from = args.len() + 1;
+        args.extend(allowed.iter().map(|s| Arg::text(s.as_str())));
+        // One statement, so the status check and the change are atomic (see `transition`).
+        let sql = format!(
+            "UPDATE ebpf_probe_jobs SET status = $1, \
+             started_at = COALESCE($2, started_at), \
+             completed_at = COALESCE($3, completed_at), \
+             error = COALESCE($4, error), \
+             result = COALESCE($5, result) \
+             WHERE probe_id = $6 AND status IN ({}) RETURNING {PROBE_COLUMNS}",
+            placeholders(first_from, allowed.len())
+        );
+        Self::query(&sql, args)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::probe_from_row(&row))
+            .transpose()
+    }
+
+    pub(crate) async fn list_probe_jobs(&self, limit: u32, offset: u32) -> Result<Vec<ProbeJob>> {
+        let sql = format!(
+            "SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs \
+             ORDER BY created_at DESC, probe_id DESC LIMIT $1 OFFSET $2"
+        );
+        let args = vec![
+            Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))),
+            Arg::Int(Some(i64::from(offset))),
+        ];
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::probe_from_row)
+            .collect()
+    }
+
+    pub(crate) async fn count_probe_jobs(&self) -> Result<u64> {
+        let row = Self::query("SELECT COUNT(*) AS n FROM ebpf_probe_jobs", Vec::new())
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64("probe job count", row.try_get("n")?)
+    }
+
+    pub(crate) async fn list_probe_jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<ProbeJob>> {
+        // `IN ()` is not valid SQL: no status, no rows.
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args: Vec<Arg> = statuses.iter().map(|s| Arg::text(s.as_str())).collect();
+        args.push(Arg::Int(Some(i64::from(MAX_LIST_LIMIT))));
+        let sql = format!(
+            "SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs WHERE status IN ({}) \
+             ORDER BY created_at DESC, probe_id DESC LIMIT ${}",
+            placeholders(1, statuses.len()),
+            args.len()
+        );
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(Self::probe_from_row)
+            .collect()
+    }
+
+    fn probe_from_row(row: &DB::Row) -> Result<ProbeJob> {
+        let probe_id: String = row.try_get("probe_id")?;
         let what = format!("probe job `{probe_id}`");
         let status: String = row.try_get("status")?;
         let result: Option<String> = row.try_get("result")?;
-        Ok(Some(ProbeJob {
-            probe_id: row.try_get("probe_id")?,
+        let request: Option<String> = row.try_get("request")?;
+        Ok(ProbeJob {
             status: parse_status(&what, &status)?,
             duration: to_u64(&what, row.try_get("duration")?)?,
             output_format: row.try_get("output_format")?,
             created_at: from_nanos(&what, row.try_get("created_at")?)?,
-            started_at: Self::opt_time(&row, "started_at", &what)?,
-            completed_at: Self::opt_time(&row, "completed_at", &what)?,
+            started_at: Self::opt_time(row, "started_at", &what)?,
+            completed_at: Self::opt_time(row, "completed_at", &what)?,
             error: row.try_get("error")?,
             result: result.map(|r| parse_json(&what, &r)).transpose()?,
-        }))
+            request: request.map(|r| parse_json(&what, &r)).transpose()?,
+            probe_id,
+        })
     }
 
     pub(crate) async fn insert_report(&self, report: &Report) -> Result<()> {
@@ -867,6 +960,33 @@ macro_rules! delegate_store {
                 probe_id: &str,
             ) -> $crate::Result<Option<$crate::ProbeJob>> {
                 self.inner.get_probe_job(probe_id).await
+            }
+            async fn transition_probe_job(
+                &self,
+                probe_id: &str,
+                from: &[meshbench_core::JobStatus],
+                to: meshbench_core::JobStatus,
+                update: &$crate::ProbeUpdate,
+            ) -> $crate::Result<Option<$crate::ProbeJob>> {
+                self.inner
+                    .transition_probe_job(probe_id, from, to, update)
+                    .await
+            }
+            async fn list_probe_jobs(
+                &self,
+                limit: u32,
+                offset: u32,
+            ) -> $crate::Result<Vec<$crate::ProbeJob>> {
+                self.inner.list_probe_jobs(limit, offset).await
+            }
+            async fn count_probe_jobs(&self) -> $crate::Result<u64> {
+                self.inner.count_probe_jobs().await
+            }
+            async fn list_probe_jobs_in(
+                &self,
+                statuses: &[meshbench_core::JobStatus],
+            ) -> $crate::Result<Vec<$crate::ProbeJob>> {
+                self.inner.list_probe_jobs_in(statuses).await
             }
             async fn insert_report(&self, report: &$crate::Report) -> $crate::Result<()> {
                 self.inner.insert_report(report).await

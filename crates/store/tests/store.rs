@@ -19,7 +19,9 @@ use meshbench_core::{
     BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobSort, JobStatus, JobSummary,
     LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
-use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store};
+use meshbench_store::{
+    Error, JobUpdate, ProbeJob, ProbeUpdate, Report, SqliteStore, Store, MAX_LIST_LIMIT,
+};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sqlx::{Connection, Executor};
@@ -162,6 +164,9 @@ on_both_backends!(
     migrations_are_idempotent,
     list_sorts_by_every_key_both_ways,
     reports_list_newest_first_and_resolve_share_tokens,
+    probe_request_round_trips,
+    probe_transition_is_compare_and_set,
+    probe_jobs_list_newest_first_and_by_status,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -263,6 +268,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         websocket: None,
         grpc: None,
         ml: None,
+        kernel: None,
     };
     let summary = JobSummary {
         requests: result.requests,
@@ -1062,6 +1068,7 @@ async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
         completed_at: Some(T0 + Duration::seconds(61)),
         error: None,
         result: Some(json!({"tcp_connect_us": {"p50": 31, "p99": 58}})),
+        request: None,
     };
     store.insert_probe_job(&probe).await.unwrap();
     assert_eq!(
@@ -1291,6 +1298,338 @@ async fn reports_list_newest_first_and_resolve_share_tokens(store: Arc<dyn Store
     );
     assert_eq!(store.get_report_by_share_token("nope").await.unwrap(), None);
     assert_eq!(store.get_report_by_share_token("").await.unwrap(), None);
+}
+
+fn probe(id: &str, created_at: OffsetDateTime) -> ProbeJob {
+    ProbeJob {
+        probe_id: id.to_string(),
+        status: JobStatus::Pending,
+        duration: 30,
+        output_format: "json".to_string(),
+        created_at,
+        started_at: None,
+        completed_at: None,
+        error: None,
+        result: None,
+        request: Some(json!({"duration": 30, "ports": [8080]})),
+    }
+}
+
+fn probe_ids(probes: &[ProbeJob]) -> Vec<&str> {
+    probes.iter().map(|p| p.probe_id.as_str()).collect()
+}
+
+async fn probe_request_round_trips(store: Arc<dyn Store>) {
+    let request = json!({
+        "duration": 60,
+        "output_format": "json",
+        "ports": [8080, 9090],
+        "pid": 4242,
+        "cgroup": "/sys/fs/cgroup/kubepods.slice/pod-1",
+        "namespace": "bench",
+        "pod_filter": "app=fortio",
+    });
+    let with_request = ProbeJob {
+        request: Some(request.clone()),
+        ..probe("probe-req", T0)
+    };
+    store.insert_probe_job(&with_request).await.unwrap();
+    let got = store.get_probe_job("probe-req").await.unwrap().unwrap();
+    assert_eq!(got.request, Some(request));
+    assert_eq!(got, with_request);
+
+    let without = ProbeJob {
+        request: None,
+        ..probe("probe-noreq", T0)
+    };
+    store.insert_probe_job(&without).await.unwrap();
+    assert_eq!(
+        store.get_probe_job("probe-noreq").await.unwrap(),
+        Some(without)
+    );
+
+    // A probe run serialised before `request` existed still deserialises.
+    let mut old = serde_json::to_value(&with_request).unwrap();
+    old.as_object_mut().unwrap().remove("request");
+    let parsed: ProbeJob = serde_json::from_value(old).unwrap();
+    assert_eq!(parsed.request, None);
+}
+
+async fn probe_transition_is_compare_and_set(store: Arc<dyn Store>) {
+    store
+        .insert_probe_job(&probe("probe-cas", T0))
+        .await
+        .unwrap();
+    let started = T0 + Duration::seconds(1);
+    let start = ProbeUpdate {
+        started_at: Some(started),
+        ..Default::default()
+    };
+    let running = store
+        .transition_probe_job(
+            "probe-cas",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &start,
+        )
+        .await
+        .unwrap()
+        .expect("pending -> running succeeds");
+    assert_eq!(running.status, JobStatus::Running);
+    assert_eq!(running.started_at, Some(started));
+    assert_eq!(running.result, None);
+    assert_eq!(
+        store.get_probe_job("probe-cas").await.unwrap(),
+        Some(running.clone())
+    );
+
+    // From a status the run is no longer in: no match, nothing changes.
+    let again = store
+        .transition_probe_job(
+            "probe-cas",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &start,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+
+    let result = json!({"tcp_connect_us": {"p50": 31, "p99": 58}, "events": 1234});
+    let finish = ProbeUpdate {
+        completed_at: Some(T0 + Duration::seconds(31)),
+        result: Some(result.clone()),
+        ..Default::default()
+    };
+    let completed = store
+        .transition_probe_job(
+            "probe-cas",
+            &[JobStatus::Running],
+            JobStatus::Completed,
+            &finish,
+        )
+        .await
+        .unwrap()
+        .expect("running -> completed succeeds");
+    assert_eq!(completed.status, JobStatus::Completed);
+    assert_eq!(completed.completed_at, Some(T0 + Duration::seconds(31)));
+    assert_eq!(completed.result, Some(result));
+    // Fields not in the update keep their value.
+    assert_eq!(completed.started_at, Some(started));
+    assert_eq!(completed.request, probe("probe-cas", T0).request);
+    assert_eq!(completed.error, None);
+    assert_eq!(
+        store.get_probe_job("probe-cas").await.unwrap(),
+        Some(completed.clone())
+    );
+
+    // A late failure report loses against the completion.
+    let fail = ProbeUpdate {
+        error: Some("probe detached".into()),
+        ..Default::default()
+    };
+    let late = store
+        .transition_probe_job("probe-cas", &[JobStatus::Running], JobStatus::Failed, &fail)
+        .await
+        .unwrap();
+    assert_eq!(late, None);
+
+    // Moves the state machine forbids from every given status are refused without
+    // touching the run.
+    for (from, to) in [
+        (vec![JobStatus::Completed], JobStatus::Running),
+        (vec![JobStatus::Pending], JobStatus::Completed),
+        (
+            vec![JobStatus::Completed, JobStatus::Failed],
+            JobStatus::Cancelled,
+        ),
+        (vec![], JobStatus::Running),
+    ] {
+        let err = store
+            .transition_probe_job("probe-cas", &from, to, &ProbeUpdate::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidTransition { .. }), "{err:?}");
+    }
+    assert_eq!(
+        store.get_probe_job("probe-cas").await.unwrap(),
+        Some(completed)
+    );
+
+    // Of several expected statuses only those that may become `to` match: a pending run
+    // is never marked completed.
+    store
+        .insert_probe_job(&probe("probe-mixed", T0))
+        .await
+        .unwrap();
+    let skipped = store
+        .transition_probe_job(
+            "probe-mixed",
+            &[JobStatus::Running, JobStatus::Pending],
+            JobStatus::Completed,
+            &finish,
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped, None);
+    assert_eq!(
+        store
+            .get_probe_job("probe-mixed")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        JobStatus::Pending
+    );
+    let failed = store
+        .transition_probe_job(
+            "probe-mixed",
+            &[JobStatus::Pending, JobStatus::Running],
+            JobStatus::Failed,
+            &fail,
+        )
+        .await
+        .unwrap()
+        .expect("pending -> failed");
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("probe detached"));
+
+    // An unknown run matches no status.
+    let missing = store
+        .transition_probe_job(
+            "no-such-probe",
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &start,
+        )
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
+}
+
+async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
+    assert_eq!(store.count_probe_jobs().await.unwrap(), 0);
+    assert!(store.list_probe_jobs(10, 0).await.unwrap().is_empty());
+    assert!(store
+        .list_probe_jobs_in(&[JobStatus::Running])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // p-b and p-c share a creation time, so the tie-breaker shows.
+    let all = [
+        probe("p-a", T0),
+        probe("p-b", T0 + Duration::minutes(5)),
+        probe("p-c", T0 + Duration::minutes(5)),
+        probe("p-d", T0 + Duration::minutes(2)),
+        probe("p-e", T0 + Duration::minutes(1)),
+    ];
+    for p in &all {
+        store.insert_probe_job(p).await.unwrap();
+    }
+    let start = ProbeUpdate {
+        started_at: Some(T0 + Duration::minutes(6)),
+        ..Default::default()
+    };
+    for id in ["p-a", "p-c", "p-d"] {
+        store
+            .transition_probe_job(id, &[JobStatus::Pending], JobStatus::Running, &start)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .transition_probe_job(
+            "p-d",
+            &[JobStatus::Running],
+            JobStatus::Completed,
+            &ProbeUpdate {
+                completed_at: Some(T0 + Duration::minutes(7)),
+                result: Some(json!({"events": 1})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+    let listed = store.list_probe_jobs(10, 0).await.unwrap();
+    // Newest first; the id breaks the tie, largest first.
+    assert_eq!(probe_ids(&listed), ["p-c", "p-b", "p-d", "p-e", "p-a"]);
+    assert_eq!(
+        listed[0],
+        store.get_probe_job("p-c").await.unwrap().unwrap()
+    );
+    let page = store.list_probe_jobs(2, 1).await.unwrap();
+    assert_eq!(probe_ids(&page), ["p-b", "p-d"]);
+    assert_eq!(page[0], all[1]);
+    assert_eq!(
+        probe_ids(&store.list_probe_jobs(10, 4).await.unwrap()),
+        ["p-a"]
+    );
+    assert!(store.list_probe_jobs(10, 5).await.unwrap().is_empty());
+    assert!(store.list_probe_jobs(0, 0).await.unwrap().is_empty());
+    assert_eq!(store.list_probe_jobs(u32::MAX, 0).await.unwrap().len(), 5);
+    assert_eq!(store.count_probe_jobs().await.unwrap(), 5);
+
+    let running = store
+        .list_probe_jobs_in(&[JobStatus::Running])
+        .await
+        .unwrap();
+    assert_eq!(probe_ids(&running), ["p-c", "p-a"]);
+    assert!(running.iter().all(|p| p.status == JobStatus::Running));
+    let active = store
+        .list_probe_jobs_in(&[JobStatus::Pending, JobStatus::Running])
+        .await
+        .unwrap();
+    assert_eq!(probe_ids(&active), ["p-c", "p-b", "p-e", "p-a"]);
+    let done = store
+        .list_probe_jobs_in(&[JobStatus::Completed])
+        .await
+        .unwrap();
+    assert_eq!(probe_ids(&done), ["p-d"]);
+    assert_eq!(done[0].result, Some(json!({"events": 1})));
+    assert!(store
+        .list_probe_jobs_in(&[JobStatus::Cancelled])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.list_probe_jobs_in(&[]).await.unwrap().is_empty());
+}
+
+/// Listing probe runs is capped at [`MAX_LIST_LIMIT`], whatever is asked for (SQLite
+/// only: it inserts more than a thousand rows).
+#[tokio::test]
+async fn sqlite_probe_listings_are_capped() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open_file(&dir.0.join("x.db")).await.unwrap();
+    store.migrate().await.unwrap();
+    let n = MAX_LIST_LIMIT as usize + 5;
+    let mut tx = store.pool().begin().await.unwrap();
+    for i in 0..n {
+        sqlx::query(
+            "INSERT INTO ebpf_probe_jobs (probe_id, status, duration, output_format, created_at) \
+             VALUES ($1, 'running', 10, 'json', $2)",
+        )
+        .bind(format!("p-{i:05}"))
+        .bind(i as i64)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.count_probe_jobs().await.unwrap(), n as u64);
+    let page = store.list_probe_jobs(u32::MAX, 0).await.unwrap();
+    assert_eq!(page.len(), MAX_LIST_LIMIT as usize);
+    assert_eq!(page[0].probe_id, format!("p-{:05}", n - 1));
+    assert_eq!(page[0].request, None);
+    let running = store
+        .list_probe_jobs_in(&[JobStatus::Running])
+        .await
+        .unwrap();
+    assert_eq!(running.len(), MAX_LIST_LIMIT as usize);
+    assert_eq!(running[0].probe_id, format!("p-{:05}", n - 1));
+    store.close().await;
 }
 
 async fn migrations_are_idempotent(store: Arc<dyn Store>) {

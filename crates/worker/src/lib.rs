@@ -281,6 +281,16 @@ impl Worker {
         };
         let spec = request.to_spec(&target);
         let planned = f64::from(request.duration) + f64::from(request.warmup);
+        // The eBPF probe, when asked for, attaches before any load and counts the target's
+        // port only; its seconds follow the engine's.
+        let probe = if request.ebpf {
+            match start_probe(&spec).await {
+                Ok(probe) => Some(probe),
+                Err(reason) => return self.fail(&job_id, format!("ebpf: {reason}")).await,
+            }
+        } else {
+            None
+        };
 
         let stop = StopHandle::new();
         let (tx, mut progress) = mpsc::unbounded_channel();
@@ -299,6 +309,14 @@ impl Worker {
                 Some((second, entry)) = progress.recv() => {
                     let second: i64 = second;
                     let entry: TimelineEntry = entry;
+                    if let Some(probe) = &probe {
+                        // Second -1 ends the warm-up: the kernel's figures start afresh there.
+                        match second {
+                            -1 => probe.restart(),
+                            s if s >= 0 => probe.second(),
+                            _ => {}
+                        }
+                    }
                     let fraction = ((second + 1) as f64 + f64::from(request.warmup)) / planned.max(1.0);
                     let fraction = fraction.clamp(0.0, 1.0);
                     let _ = self.store.set_progress(&job_id, fraction).await;
@@ -350,7 +368,15 @@ impl Worker {
                     .await
             }
         };
-        let result = output.result;
+        let mut result = output.result;
+        let mut note = None;
+        if let Some(probe) = probe {
+            match tokio::task::spawn_blocking(move || probe.finish()).await {
+                Ok(Ok(report)) => result.kernel = Some(report),
+                Ok(Err(e)) => note = Some(format!("ebpf: {e}")),
+                Err(e) => note = Some(format!("ebpf: the probe stopped abnormally: {e}")),
+            }
+        }
         let summary = summary_of(&result);
         let value = match serde_json::to_value(&result) {
             Ok(value) => value,
@@ -383,7 +409,8 @@ impl Worker {
                 Some("cancelled; the partial result is kept".to_string()),
             )
         } else {
-            (JobStatus::Completed, None)
+            // A probe that failed after a good run costs the kernel figures, not the run.
+            (JobStatus::Completed, note)
         };
         self.finish(&job_id, status, error).await?;
         Ok(Outcome::Ran { job_id, status })
@@ -427,6 +454,22 @@ impl Worker {
             tracing::warn!(%job_id, "cannot publish an event: {e}");
         }
     }
+}
+
+/// Attaches the eBPF probe for a run of `spec`, filtered on its target's port.
+async fn start_probe(
+    spec: &meshbench_core::BenchmarkSpec,
+) -> Result<meshbench_probe::ProbeBeside, String> {
+    let url = spec
+        .requests
+        .first()
+        .map(|r| r.url.as_str())
+        .unwrap_or_default();
+    let filter = meshbench_probe::ProbeFilter::for_target(url)?;
+    tokio::task::spawn_blocking(move || meshbench_probe::ProbeBeside::start(filter))
+        .await
+        .map_err(|e| format!("the probe could not start: {e}"))?
+        .map_err(|e| e.to_string())
 }
 
 /// The headline numbers of a result.

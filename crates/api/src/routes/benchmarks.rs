@@ -26,7 +26,8 @@ use crate::{ApiError, AppState};
 #[utoipa::path(post, path = "/benchmarks/start", tag = "benchmarks", request_body = StartRequest,
     responses((status = 202, description = "Queued", body = StartResponse),
               (status = 400, description = "The body is not JSON", body = ErrorBody),
-              (status = 422, description = "A field broke a rule; each is named", body = ErrorBody)))]
+              (status = 422, description = "A field broke a rule; each is named", body = ErrorBody),
+              (status = 503, description = "`ebpf` was asked for and probes cannot run here; the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
     raw: Bytes,
@@ -41,6 +42,17 @@ pub(crate) async fn start(
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    if request.ebpf {
+        // Probes run where the worker runs; embedded mode is this host, and a host that
+        // cannot probe is better told now than after the job failed.
+        if let Err(reason) = state.probes.availability() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "probe_unavailable",
+                format!("ebpf: {reason}"),
+            ));
+        }
     }
     let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
     let now = OffsetDateTime::now_utc();

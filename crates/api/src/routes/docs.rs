@@ -4,14 +4,16 @@
 
 use axum::response::{Html, IntoResponse};
 use axum::Json;
+use meshbench_core::probe::ProbeTimelineEntry;
 use meshbench_core::{
     BenchmarkJob, Bucket, Distribution, FieldError, JobDistribution, JobEvent, JobEventBody,
-    JobSort, JobStatus, JobSummary, SortOrder, SpectrumPoint, StartRequest, TestType,
+    JobSort, JobStatus, JobSummary, ProbeRequest, SortOrder, SpectrumPoint, StartRequest, TestType,
 };
 use utoipa::OpenApi;
 
 use super::benchmarks::StartResponse;
 use super::health::{Capability, Health, KubernetesCapability};
+use super::probes::{ProbeDistribution, ProbeStarted, ProbeStatus};
 use super::reports::{GenerateReportRequest, Report};
 use crate::error::ErrorBody;
 use crate::report::{
@@ -41,8 +43,13 @@ use crate::report::{
         super::reports::get_report,
         super::reports::download,
         super::reports::shared,
-        super::unavailable::probe_start,
-        super::unavailable::probe_status,
+        super::probes::start,
+        super::probes::status,
+        super::probes::list,
+        super::probes::get_probe,
+        super::probes::cancel,
+        super::probes::download,
+        super::probes::distributions,
         super::unavailable::kubernetes,
         super::ws::upgrade,
     ),
@@ -73,7 +80,12 @@ use crate::report::{
         ReportOverhead,
         PercentileOverhead,
         FieldError,
-        ErrorBody
+        ErrorBody,
+        ProbeRequest,
+        ProbeTimelineEntry,
+        ProbeStarted,
+        ProbeStatus,
+        ProbeDistribution
     ))
 )]
 pub(crate) struct ApiDoc;

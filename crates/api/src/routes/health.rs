@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::unavailable::{KUBERNETES_NOT_CONFIGURED, PROBE_UNAVAILABLE};
+use super::unavailable::KUBERNETES_NOT_CONFIGURED;
 use crate::AppState;
 
 /// The answer of `/health`, healthy or not.
@@ -45,7 +45,7 @@ pub(crate) struct Capability {
     available: bool,
     /// Why not, for a person to read (absent when available).
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    reason: Option<String>,
 }
 
 /// Whether a Kubernetes cluster is configured, and why not.
@@ -86,9 +86,15 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         store: reachable(store_ok),
         queue: reachable(queue_ok),
         kubernetes_connected: false,
-        ebpf: Capability {
-            available: false,
-            reason: Some(PROBE_UNAVAILABLE),
+        ebpf: match state.probes.availability() {
+            Ok(()) => Capability {
+                available: true,
+                reason: None,
+            },
+            Err(reason) => Capability {
+                available: false,
+                reason: Some(reason),
+            },
         },
         kubernetes: KubernetesCapability {
             configured: false,

@@ -6,14 +6,51 @@ pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod probes;
 pub(crate) mod reports;
 pub(crate) mod unavailable;
 pub(crate) mod ws;
 
+use std::collections::HashMap;
+
 use axum::routing::{get, post};
 use axum::Router;
+use meshbench_core::FieldError;
 
-use crate::AppState;
+use crate::{ApiError, AppState};
+
+/// `limit` (1–1000, default 20) and `offset` of a paged listing, each named when invalid.
+pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
+    let mut errors = Vec::new();
+    let mut limit = meshbench_store::DEFAULT_LIST_LIMIT;
+    let mut offset = 0;
+    if let Some(v) = query.get("limit") {
+        match v.parse::<u32>() {
+            Ok(n) if (1..=meshbench_store::MAX_LIST_LIMIT).contains(&n) => limit = n,
+            _ => errors.push(FieldError {
+                field: "limit".into(),
+                message: format!(
+                    "must be a whole number from 1 to {}",
+                    meshbench_store::MAX_LIST_LIMIT
+                ),
+            }),
+        }
+    }
+    if let Some(v) = query.get("offset") {
+        match v.parse::<u32>() {
+            Ok(n) => offset = n,
+            Err(_) => errors.push(FieldError {
+                field: "offset".into(),
+                message: "must be a whole number, 0 or more".into(),
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok((limit, offset))
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -37,8 +74,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/{report_id}", get(reports::get_report))
         .route("/reports/{report_id}/download", get(reports::download))
         .route("/reports/shared/{share_token}", get(reports::shared))
-        .route("/ebpf/probe/start", post(unavailable::probe_start))
-        .route("/ebpf/probe/status", get(unavailable::probe_status))
+        .route("/ebpf/probe/start", post(probes::start))
+        .route("/ebpf/probe/status", get(probes::status))
+        .route("/ebpf/probe/jobs", get(probes::list))
+        .route(
+            "/ebpf/probe/jobs/{probe_id}",
+            get(probes::get_probe).delete(probes::cancel),
+        )
+        .route(
+            "/ebpf/probe/jobs/{probe_id}/download",
+            get(probes::download),
+        )
+        .route(
+            "/ebpf/probe/jobs/{probe_id}/distribution",
+            get(probes::distributions),
+        )
         .route("/kubernetes/namespaces", get(unavailable::kubernetes))
         .route(
             "/kubernetes/services/{namespace}",

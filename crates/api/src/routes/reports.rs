@@ -243,30 +243,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut errors = Vec::new();
-    let mut limit = meshbench_store::DEFAULT_LIST_LIMIT;
-    let mut offset = 0;
-    if let Some(v) = query.get("limit") {
-        match v.parse::<u32>() {
-            Ok(n) if (1..=meshbench_store::MAX_LIST_LIMIT).contains(&n) => limit = n,
-            _ => errors.push(FieldError {
-                field: "limit".into(),
-                message: "must be a whole number from 1 to 1000".into(),
-            }),
-        }
-    }
-    if let Some(v) = query.get("offset") {
-        match v.parse::<u32>() {
-            Ok(n) => offset = n,
-            Err(_) => errors.push(FieldError {
-                field: "offset".into(),
-                message: "must be a whole number, 0 or more".into(),
-            }),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let (limit, offset) = super::paging(&query)?;
     let total = state.store.count_reports().await?;
     let reports: Vec<Report> = state
         .store

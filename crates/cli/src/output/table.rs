@@ -80,6 +80,14 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
             ));
         }
     }
+    if let Some(kernel) = &result.kernel {
+        out.push(String::new());
+        out.push(style.bold("Kernel (eBPF probe, target port)"));
+        // The probe's own table, indented under the heading, without its first line.
+        for line in meshbench_core::probe::render_table(kernel).lines().skip(1) {
+            out.push(line.to_string());
+        }
+    }
     if let Some(ws) = &result.websocket {
         out.push(String::new());
         websocket(&mut out, ws, &style);
@@ -666,6 +674,7 @@ mod tests {
             websocket: None,
             grpc: None,
             ml: None,
+            kernel: None,
         }
     }
 

@@ -1,0 +1,633 @@
+//! The eBPF latency probe's request (`POST /ebpf/probe/start`, `meshbench probe`): what to
+//! watch and for how long, validated here so the API and the command line refuse the same
+//! things with the same words; and its report, the `meshbench.probe.v1` document, with its
+//! CSV and table forms.
+//!
+//! All latencies are microseconds. The kernel keeps nanoseconds in log-linear buckets (~3 %
+//! wide); each bucket's count is recorded into an HdrHistogram at the bucket's midpoint,
+//! rounded to the nearest microsecond with 1 µs as the floor (the histogram range of
+//! [`crate::histogram`], 1 µs to 1 h), so every percentile comes from the same HdrHistogram
+//! code path as the rest of meshbench and the encoded histograms merge with theirs.
+//! Sub-microsecond values (a server answering from cache in 400 ns) therefore show as 1 µs.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::start::FieldError;
+
+/// Ports one probe can filter on (the kernel side keeps a fixed-size list).
+pub const MAX_PROBE_PORTS: usize = 8;
+/// The longest probe run, in seconds.
+pub const MAX_PROBE_DURATION: u32 = 3600;
+/// The output formats a probe's report can be given in.
+pub const PROBE_OUTPUT_FORMATS: [&str; 3] = ["json", "csv", "table"];
+
+/// A probe run as clients ask for it: the seed's `duration` and `output_format`, and filters.
+/// Every filter is optional; none means every TCP connection on the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeRequest {
+    /// Seconds to watch (1–3600).
+    #[serde(default = "default_duration")]
+    pub duration: u32,
+    /// `json`, `csv` or `table`: the form the report downloads in.
+    #[serde(default = "default_output_format")]
+    pub output_format: String,
+    /// Kubernetes namespace of the pods to watch; needs a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Pod name prefix within `namespace`; needs a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_filter: Option<String>,
+    /// Only connections with one of these local or remote ports (at most 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+    /// Only connections of this process (its thread group id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Only connections of processes in this cgroup v2 directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+}
+
+fn default_duration() -> u32 {
+    60
+}
+
+fn default_output_format() -> String {
+    "json".into()
+}
+
+impl Default for ProbeRequest {
+    fn default() -> Self {
+        ProbeRequest {
+            duration: default_duration(),
+            output_format: default_output_format(),
+            namespace: None,
+            pod_filter: None,
+            ports: Vec::new(),
+            pid: None,
+            cgroup: None,
+        }
+    }
+}
+
+impl ProbeRequest {
+    /// Every field that cannot be used, each with the rule it breaks; empty when runnable.
+    /// `kubernetes` says whether a cluster is configured (pod filters need one).
+    pub fn validate(&self, kubernetes: bool) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut fail = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
+        if !(1..=MAX_PROBE_DURATION).contains(&self.duration) {
+            fail(
+                "duration",
+                format!("must be between 1 and {MAX_PROBE_DURATION} seconds"),
+            );
+        }
+        if !PROBE_OUTPUT_FORMATS.contains(&self.output_format.as_str()) {
+            fail(
+                "output_format",
+                format!("must be one of {}", PROBE_OUTPUT_FORMATS.join(", ")),
+            );
+        }
+        if self.ports.len() > MAX_PROBE_PORTS {
+            fail("ports", format!("at most {MAX_PROBE_PORTS} ports"));
+        }
+        if self.ports.contains(&0) {
+            fail("ports", "port 0 is not a port".into());
+        }
+        if self.pid == Some(0) {
+            fail("pid", "must be a process id above 0".into());
+        }
+        if let Some(cgroup) = &self.cgroup {
+            if !cgroup.starts_with('/') || cgroup.split('/').any(|part| part == "..") {
+                fail(
+                    "cgroup",
+                    "must be an absolute cgroup v2 directory path without `..`".into(),
+                );
+            }
+        }
+        for (field, value) in [
+            ("namespace", &self.namespace),
+            ("pod_filter", &self.pod_filter),
+        ] {
+            if value.is_some() && !kubernetes {
+                fail(
+                    field,
+                    "filtering by pod needs a Kubernetes cluster, and none is configured; filter by ports, pid or cgroup".into(),
+                );
+            }
+        }
+        errors
+    }
+}
+
+/// The `schema` of a [`ProbeReport`].
+pub const PROBE_SCHEMA: &str = "meshbench.probe.v1";
+
+/// What the probe measured over one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// Always [`PROBE_SCHEMA`].
+    pub schema: String,
+    /// When the probe was attached.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Seconds the probe was attached.
+    pub duration_s: f64,
+    /// Which traffic was counted.
+    pub filter: FilterReport,
+    /// Active opens (this host connected): SYN sent -> SYN-ACK processed.
+    pub connections: HandshakeReport,
+    /// Passive opens (this host accepted): SYN-ACK sent -> the final ACK received.
+    pub accepts: HandshakeReport,
+    /// Connections that opened and closed while the probe ran (each local end counts once).
+    pub lifetimes: LifetimeReport,
+    /// Smoothed RTT, sampled on every segment received on an established connection.
+    pub rtt_us: SampleReport,
+    /// Per request: first recv of the request returned -> first send of the response returned.
+    pub server_time_us: SampleReport,
+    /// Per request, the client's view: request written -> first read of the response returned.
+    pub exchange_time_us: SampleReport,
+    /// Retransmitted segments.
+    pub retransmits: u64,
+    /// Resets sent and received.
+    pub resets: Resets,
+    /// Connects that ended before the handshake completed (SYN_SENT -> CLOSE).
+    pub connect_failures: u64,
+    /// Close events lost because the ring buffer was full (the counts above still hold).
+    pub events_dropped: u64,
+    /// One entry per second of the run.
+    pub timeline: Vec<ProbeTimelineEntry>,
+}
+
+impl ProbeReport {
+    /// Every histogram the report carries, by its name in the document.
+    pub fn histograms(&self) -> [(&'static str, &str); 6] {
+        [
+            ("connections", &self.connections.histogram),
+            ("accepts", &self.accepts.histogram),
+            ("lifetimes", &self.lifetimes.histogram),
+            ("rtt_us", &self.rtt_us.histogram),
+            ("server_time_us", &self.server_time_us.histogram),
+            ("exchange_time_us", &self.exchange_time_us.histogram),
+        ]
+    }
+}
+
+/// The filter a report was taken with.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FilterReport {
+    /// Local or remote ports counted; empty means all.
+    pub ports: Vec<u16>,
+    /// The process (tgid) counted; none means all.
+    pub pid: Option<u32>,
+    /// The cgroup v2 directory counted; none means all.
+    pub cgroup: Option<String>,
+    /// That cgroup's id (its directory's inode number).
+    pub cgroup_id: Option<u64>,
+}
+
+/// The summary every latency in the report carries, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest value.
+    pub max: u64,
+    /// Arithmetic mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// The summary of a histogram in microseconds; all zero when it is empty.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// Handshake times of one side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeReport {
+    /// Handshakes measured.
+    pub count: u64,
+    /// Their durations.
+    pub latency_us: Percentiles,
+    /// The HdrHistogram (µs), base64 of its compressed V2 encoding.
+    pub histogram: String,
+}
+
+/// Connection lifetimes and the payload they carried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifetimeReport {
+    /// Closed connections. A loopback connection inside the filter closes twice: once for
+    /// each local end.
+    pub count: u64,
+    /// Of those, the ends this host opened (connect).
+    pub active: u64,
+    /// Of those, the ends this host accepted.
+    pub passive: u64,
+    /// First state change (SYN sent, or SYN received) -> CLOSE.
+    pub duration_us: Percentiles,
+    /// Payload bytes the peers acknowledged (SYN and FIN not counted).
+    pub bytes_sent: u64,
+    /// Payload bytes received (FIN not counted).
+    pub bytes_received: u64,
+    /// The HdrHistogram (µs), base64 of its compressed V2 encoding.
+    pub histogram: String,
+}
+
+/// A count of samples and their summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleReport {
+    /// Samples taken.
+    pub count: u64,
+    /// Their summary, flattened into this object.
+    #[serde(flatten)]
+    pub summary: Percentiles,
+    /// The HdrHistogram (µs), base64 of its compressed V2 encoding.
+    pub histogram: String,
+}
+
+/// Resets seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Resets {
+    /// Resets this host sent.
+    pub sent: u64,
+    /// Resets this host received.
+    pub received: u64,
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeTimelineEntry {
+    /// Seconds since the probe was attached (0 is the first second).
+    pub second: u64,
+    /// Active opens completed.
+    pub connects: u64,
+    /// Passive opens measured.
+    pub accepts: u64,
+    /// Connections closed.
+    pub closes: u64,
+    /// Median connect latency, µs (0 without connects).
+    pub connect_p50_us: u64,
+    /// 99th percentile connect latency, µs.
+    pub connect_p99_us: u64,
+    /// Median smoothed RTT, µs.
+    pub rtt_p50_us: u64,
+    /// Retransmitted segments.
+    pub retransmits: u64,
+    /// Resets sent and received.
+    pub resets: u64,
+    /// Payload bytes sent by connections that closed in this second.
+    pub bytes_sent: u64,
+    /// Payload bytes received by connections that closed in this second.
+    pub bytes_received: u64,
+}
+
+/// One connection end that closed, from the kernel's ring buffer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedConnection {
+    /// The owning process (tgid), when it was seen in one of its syscalls.
+    pub pid: Option<u32>,
+    /// The owning process' command name.
+    pub comm: Option<String>,
+    /// The owning process' cgroup v2 id.
+    pub cgroup_id: Option<u64>,
+    /// Local address and port.
+    pub local: SocketAddr,
+    /// Remote address and port.
+    pub remote: SocketAddr,
+    /// Whether this host opened it (connect) rather than accepted it.
+    pub active: bool,
+    /// First state change -> CLOSE, nanoseconds.
+    pub duration_ns: u64,
+    /// Payload bytes the peer acknowledged.
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+}
+
+/// Columns of [`render_csv`].
+const CSV_HEADER: &str = "started_at,duration_s,ports,pid,cgroup,\
+connects,connect_p50_us,connect_p90_us,connect_p99_us,connect_max_us,connect_mean_us,\
+accepts,accept_p50_us,accept_p90_us,accept_p99_us,accept_max_us,accept_mean_us,\
+closes,closes_active,closes_passive,lifetime_p50_us,lifetime_p90_us,lifetime_p99_us,lifetime_max_us,lifetime_mean_us,\
+bytes_sent,bytes_received,\
+rtt_samples,rtt_p50_us,rtt_p90_us,rtt_p99_us,rtt_max_us,rtt_mean_us,\
+server_samples,server_p50_us,server_p90_us,server_p99_us,server_max_us,server_mean_us,\
+exchange_samples,exchange_p50_us,exchange_p90_us,exchange_p99_us,exchange_max_us,exchange_mean_us,\
+retransmits,resets_sent,resets_received,connect_failures,events_dropped";
+
+/// The report as CSV: a header line and one row (the timeline is left to the JSON form).
+pub fn render_csv(r: &ProbeReport) -> String {
+    let started = r
+        .started_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let ports = r
+        .filter
+        .ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut row = vec![
+        started,
+        format!("{:.3}", r.duration_s),
+        ports,
+        r.filter.pid.map(|p| p.to_string()).unwrap_or_default(),
+        quote(r.filter.cgroup.as_deref().unwrap_or_default()),
+    ];
+    let mut summary = |count: u64, p: &Percentiles| {
+        row.push(count.to_string());
+        for v in [p.p50, p.p90, p.p99, p.max] {
+            row.push(v.to_string());
+        }
+        row.push(format!("{:.1}", p.mean));
+    };
+    summary(r.connections.count, &r.connections.latency_us);
+    summary(r.accepts.count, &r.accepts.latency_us);
+    let l = &r.lifetimes;
+    row.push(l.count.to_string());
+    row.push(l.active.to_string());
+    row.push(l.passive.to_string());
+    let p = &l.duration_us;
+    for v in [p.p50, p.p90, p.p99, p.max] {
+        row.push(v.to_string());
+    }
+    row.push(format!("{:.1}", p.mean));
+    row.push(l.bytes_sent.to_string());
+    row.push(l.bytes_received.to_string());
+    let mut summary = |s: &SampleReport| {
+        row.push(s.count.to_string());
+        let p = &s.summary;
+        for v in [p.p50, p.p90, p.p99, p.max] {
+            row.push(v.to_string());
+        }
+        row.push(format!("{:.1}", p.mean));
+    };
+    summary(&r.rtt_us);
+    summary(&r.server_time_us);
+    summary(&r.exchange_time_us);
+    for v in [
+        r.retransmits,
+        r.resets.sent,
+        r.resets.received,
+        r.connect_failures,
+        r.events_dropped,
+    ] {
+        row.push(v.to_string());
+    }
+    format!("{CSV_HEADER}\n{}\n", row.join(","))
+}
+
+fn quote(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+/// The report as a table for the terminal.
+pub fn render_table(r: &ProbeReport) -> String {
+    let mut out = String::new();
+    let ports = if r.filter.ports.is_empty() {
+        "all".to_owned()
+    } else {
+        r.filter
+            .ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let pid = r.filter.pid.map_or("all".to_owned(), |p| p.to_string());
+    let cgroup = r.filter.cgroup.clone().unwrap_or_else(|| "all".to_owned());
+    let _ = writeln!(
+        out,
+        "eBPF TCP probe: {:.1} s, ports {ports}, pid {pid}, cgroup {cgroup}",
+        r.duration_s
+    );
+    let _ = writeln!(
+        out,
+        "  {:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "µs", "count", "p50", "p90", "p99", "max", "mean"
+    );
+    let mut line = |name: &str, count: u64, p: &Percentiles| {
+        let _ = writeln!(
+            out,
+            "  {name:<26} {count:>8} {:>9} {:>9} {:>9} {:>9} {:>9.1}",
+            p.p50, p.p90, p.p99, p.max, p.mean
+        );
+    };
+    line(
+        "connect (SYN -> SYN-ACK)",
+        r.connections.count,
+        &r.connections.latency_us,
+    );
+    line(
+        "accept (SYN-ACK -> ACK)",
+        r.accepts.count,
+        &r.accepts.latency_us,
+    );
+    line("lifetime", r.lifetimes.count, &r.lifetimes.duration_us);
+    line("rtt (srtt)", r.rtt_us.count, &r.rtt_us.summary);
+    line(
+        "server time",
+        r.server_time_us.count,
+        &r.server_time_us.summary,
+    );
+    line(
+        "exchange time",
+        r.exchange_time_us.count,
+        &r.exchange_time_us.summary,
+    );
+    let l = &r.lifetimes;
+    let _ = writeln!(
+        out,
+        "  closed {} ({} opened here, {} accepted); payload sent {} B, received {} B",
+        l.count, l.active, l.passive, l.bytes_sent, l.bytes_received
+    );
+    let _ = writeln!(
+        out,
+        "  retransmits {}, resets sent {} / received {}, failed connects {}",
+        r.retransmits, r.resets.sent, r.resets.received, r.connect_failures
+    );
+    if r.events_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  {} close events lost (ring buffer full); counts above are complete",
+            r.events_dropped
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: &str, kubernetes: bool) -> Vec<String> {
+        let request: ProbeRequest = serde_json::from_str(json).unwrap();
+        request
+            .validate(kubernetes)
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn the_seed_request_is_valid_and_defaults_fill_in() {
+        let request: ProbeRequest =
+            serde_json::from_str(r#"{"duration": 60, "output_format": "json"}"#).unwrap();
+        assert_eq!(request, ProbeRequest::default());
+        assert!(request.validate(false).is_empty());
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(fields(r#"{"duration": 0}"#, false), ["duration"]);
+        assert_eq!(
+            fields(r#"{"output_format": "xml"}"#, false),
+            ["output_format"]
+        );
+        assert_eq!(
+            fields(r#"{"ports": [1,2,3,4,5,6,7,8,9]}"#, false),
+            ["ports"]
+        );
+        assert_eq!(fields(r#"{"ports": [0]}"#, false), ["ports"]);
+        assert_eq!(fields(r#"{"pid": 0}"#, false), ["pid"]);
+        assert_eq!(fields(r#"{"cgroup": "user.slice"}"#, false), ["cgroup"]);
+        assert_eq!(fields(r#"{"cgroup": "/a/../b"}"#, false), ["cgroup"]);
+        assert_eq!(fields(r#"{"namespace": "default"}"#, false), ["namespace"]);
+        assert!(fields(r#"{"namespace": "default", "pod_filter": "web"}"#, true).is_empty());
+        assert!(serde_json::from_str::<ProbeRequest>(r#"{"port": 80}"#).is_err());
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn example() -> ProbeReport {
+        let p = Percentiles {
+            p50: 20,
+            p90: 30,
+            p99: 40,
+            max: 50,
+            mean: 22.5,
+        };
+        let sample = SampleReport {
+            count: 3,
+            summary: p,
+            histogram: String::new(),
+        };
+        ProbeReport {
+            schema: PROBE_SCHEMA.to_owned(),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            duration_s: 3.0,
+            filter: FilterReport {
+                ports: vec![8080, 9090],
+                pid: None,
+                cgroup: Some("/sys/fs/cgroup/unified/a,b".into()),
+                cgroup_id: Some(7),
+            },
+            connections: HandshakeReport {
+                count: 20,
+                latency_us: p,
+                histogram: String::new(),
+            },
+            accepts: HandshakeReport {
+                count: 20,
+                latency_us: p,
+                histogram: String::new(),
+            },
+            lifetimes: LifetimeReport {
+                count: 40,
+                active: 20,
+                passive: 20,
+                duration_us: p,
+                bytes_sent: 8000,
+                bytes_received: 8000,
+                histogram: String::new(),
+            },
+            rtt_us: sample.clone(),
+            server_time_us: sample.clone(),
+            exchange_time_us: sample,
+            retransmits: 1,
+            resets: Resets {
+                sent: 2,
+                received: 3,
+            },
+            connect_failures: 0,
+            events_dropped: 0,
+            timeline: vec![ProbeTimelineEntry {
+                second: 0,
+                connects: 20,
+                ..ProbeTimelineEntry::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_shape_and_round_trips() {
+        let r = example();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["schema"], "meshbench.probe.v1");
+        assert_eq!(json["connections"]["latency_us"]["p99"], 40);
+        assert_eq!(json["rtt_us"]["p50"], 20);
+        assert_eq!(json["rtt_us"]["count"], 3);
+        assert_eq!(json["resets"]["received"], 3);
+        assert_eq!(json["timeline"][0]["connects"], 20);
+        assert_eq!(json["started_at"], "1970-01-01T00:00:00Z");
+        let back: ProbeReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn csv_header_and_row_have_the_same_columns() {
+        let csv = render_csv(&example());
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2);
+        // The quoted cgroup holds one comma.
+        assert_eq!(lines[0].split(',').count() + 1, lines[1].split(',').count());
+        assert!(lines[1].contains("\"/sys/fs/cgroup/unified/a,b\""));
+        assert!(lines[1].contains(",8080 9090,"));
+    }
+
+    #[test]
+    fn table_names_every_measure() {
+        let t = render_table(&example());
+        for word in [
+            "connect", "accept", "lifetime", "rtt", "server", "exchange", "8000",
+        ] {
+            assert!(t.contains(word), "{word} missing from\n{t}");
+        }
+    }
+}

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * meshbench's TCP latency probe, kernel side. Only classic tracepoints are used (kprobes do
+ * not exist on the target kernels and fentry/fexit are refused); field reads from
+ * `struct tcp_sock` are CO-RE, so the committed vmlinux.h works on other kernels too.
+ *
+ * What is measured (all durations in nanoseconds, into per-CPU log-linear histograms):
+ *
+ *  - connect: active opens, SYN_SENT -> ESTABLISHED on the same socket (connect() sending the
+ *    SYN to the SYN-ACK being processed), from sock:inet_sock_set_state, keyed by the socket.
+ *  - accept: passive opens, SYN-ACK sent -> the handshake's final ACK received. The listener's
+ *    request socket is invisible to these tracepoints, and the child socket only appears when
+ *    the final ACK arrives (LISTEN -> SYN_RECV -> ESTABLISHED within the same microsecond), so
+ *    timing the child's state changes would measure nothing. What the kernel does measure is
+ *    the SYN-ACK's round trip: tcp_rcv_state_process() seeds the child's srtt from it
+ *    (tcp_synack_rtt_meas), so at SYN_RECV -> ESTABLISHED `srtt_us >> 3` is exactly that RTT,
+ *    in microseconds. Time spent in the accept queue (until accept() returns) is not included.
+ *  - lifetime: first state change seen (CLOSE -> SYN_SENT, or LISTEN -> SYN_RECV for the
+ *    child) -> CLOSE, for connections that reached ESTABLISHED while the probe ran. Each also
+ *    produces an `event` on the ring buffer, with payload bytes (tcplife-style, from
+ *    tcp_sock.bytes_acked and .bytes_received, less the SYN and FIN sequence numbers those
+ *    count).
+ *  - rtt: tcp:tcp_probe's srtt (already microseconds), one sample per segment received on an
+ *    established connection.
+ *  - server / exchange: request/response timing at the syscall boundary (sock:sock_send_length
+ *    and sock:sock_recv_length fire as sendmsg/recvmsg return, in the caller's context). Per
+ *    socket, the direction of the last data transfer and when its burst started are kept; a
+ *    send after a recv records "server" time (first recv of the request returned -> first send
+ *    of the response returned), a recv after a send records "exchange" time (the client's
+ *    view: request written -> first read of the response returned). Further calls in the same
+ *    direction belong to the same burst and do not move the clock, so a response written in
+ *    several send() calls counts once. Whoever speaks first is taken for the client.
+ *  - counters: retransmitted segments, resets sent and received, payload bytes of closed
+ *    connections, failed connects, ring buffer drops.
+ *
+ * Filters are `const volatile` (rodata, fixed before load):
+ *  - ports: up to 8, matched against the local OR the remote port; none = all. This works for
+ *    every event, since each tracepoint reports the ports. (At CLOSE -> SYN_SENT the local port
+ *    is not chosen yet unless bind() chose it, so an active open is kept by its remote port,
+ *    which is what a filter on a server's port wants.)
+ *  - pid (tgid) and cgroup v2 id. Most TCP state changes happen in softirq context, where the
+ *    "current" task is whichever one was interrupted (on loopback, typically the peer), so the
+ *    current pid means nothing there. A socket's owner is therefore recorded only where the
+ *    kernel is known to run in the owner's syscall: connect() (-> SYN_SENT), send/recv, and
+ *    close()/shutdown() (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT -> LAST_ACK). The pid and cgroup
+ *    filters are applied to that stored owner. Consequences: an accepted connection's handshake
+ *    time is held back until its owner is known (its first send/recv/close) and dropped if it
+ *    never becomes known; tcp_probe, retransmit and reset events of sockets whose owner is not
+ *    known are not counted while a pid or cgroup filter is set.
+ *
+ * Nested BPF programs on one CPU are suppressed by the kernel (bpf_prog_active), so the plain
+ * increments into per-CPU maps below cannot race; in the rare case of nesting, the inner event
+ * is missed.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "probe.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define PROBE_AF_INET 2
+#define PROBE_AF_INET6 10
+#define PROBE_IPPROTO_TCP 6
+#define PROBE_MSG_PEEK 2
+
+#define ST_ESTABLISHED 1
+#define ST_SYN_SENT 2
+#define ST_SYN_RECV 3
+#define ST_FIN_WAIT1 4
+#define ST_FIN_WAIT2 5
+#define ST_TIME_WAIT 6
+#define ST_CLOSE 7
+#define ST_CLOSE_WAIT 8
+#define ST_LAST_ACK 9
+#define ST_LISTEN 10
+#define ST_CLOSING 11
+
+#define DIR_NONE 0
+#define DIR_SEND 1
+#define DIR_RECV 2
+
+const volatile __u16 filter_ports[FILTER_MAX_PORTS] = {};
+const volatile __u32 filter_port_count = 0;
+const volatile __u32 filter_pid = 0;
+const volatile __u64 filter_cgroup = 0;
+
+struct hist {
+	__u64 slots[HIST_BUCKETS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIST_COUNT);
+	__type(key, __u32);
+	__type(value, struct hist);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CTR_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* What is known about one socket, from its first state change (or first send/recv) on. */
+struct sock_info {
+	__u64 start_ns;   /* first state change; 0 when the connection predates the probe */
+	__u64 last_ns;    /* start of the current send/recv burst */
+	__u64 accept_ns;  /* handshake time held back until the owner is known */
+	__u64 cgroup;
+	__u32 pid;
+	__u8 active;
+	__u8 established;
+	__u8 owner_known;
+	__u8 accept_pending;
+	__u8 last_dir;
+	__u8 rst_received;
+	char comm[COMM_LEN];
+};
+
+/* LRU: sockets whose close is never seen (e.g. the probe stops first) age out on their own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_info);
+} socks SEC(".maps");
+
+/* Index of the highest set bit; v must not be 0. */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xFFFFFFFFULL) << 5;
+	v >>= r;
+	shift = (v > 0xFFFF) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xFF) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xF) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Must stay identical to bucket_of() in src/kernel.rs. */
+static __always_inline __u32 bucket_of(__u64 v)
+{
+	__u32 p;
+
+	if (v < (2 << HIST_SUB_BITS))
+		return (__u32)v;
+	p = log2_u64(v);
+	return (p - (HIST_SUB_BITS - 1)) * (1 << HIST_SUB_BITS) +
+	       (__u32)((v >> (p - HIST_SUB_BITS)) & ((1 << HIST_SUB_BITS) - 1));
+}
+
+static __always_inline void hist_record(__u32 id, __u64 ns)
+{
+	struct hist *h = bpf_map_lookup_elem(&hists, &id);
+	__u32 b = bucket_of(ns);
+
+	if (!h)
+		return;
+	if (b >= HIST_BUCKETS)
+		b = HIST_BUCKETS - 1;
+	h->slots[b] += 1;
+}
+
+static __always_inline void count(__u32 id, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &id);
+
+	if (c)
+		*c += n;
+}
+
+static __always_inline bool ports_ok(__u16 a, __u16 b)
+{
+	if (filter_port_count == 0)
+		return true;
+	for (int i = 0; i < FILTER_MAX_PORTS; i++) {
+		if (i >= filter_port_count)
+			break;
+		if (filter_ports[i] == a || filter_ports[i] == b)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool owner_filtered(void)
+{
+	return filter_pid != 0 || filter_cgroup != 0;
+}
+
+/* Whether a socket passes the pid/cgroup filters; `s` may be NULL (owner unknown). */
+static __always_inline bool owner_ok(const struct sock_info *s)
+{
+	if (!owner_filtered())
+		return true;
+	if (!s || !s->owner_known)
+		return false;
+	if (filter_pid && s->pid != filter_pid)
+		return false;
+	if (filter_cgroup && s->cgroup != filter_cgroup)
+		return false;
+	return true;
+}
+
+/* Records the current task as the socket's owner; call only from the owner's syscalls. */
+static __always_inline void claim_owner(struct sock_info *s)
+{
+	if (s->owner_known)
+		return;
+	s->pid = bpf_get_current_pid_tgid() >> 32;
+	s->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(s->comm, sizeof(s->comm));
+	s->owner_known = 1;
+	if (s->accept_pending) {
+		s->accept_pending = 0;
+		if (owner_ok(s))
+			hist_record(HIST_ACCEPT, s->accept_ns);
+	}
+}
+
+static __always_inline struct sock_info *sock_new(__u64 key, __u64 start_ns, __u8 active)
+{
+	struct sock_info s = {};
+
+	s.start_ns = start_ns;
+	s.active = active;
+	bpf_map_update_elem(&socks, &key, &s, BPF_ANY);
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+static __always_inline struct sock_info *sock_get_or_new(__u64 key)
+{
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+	struct sock_info fresh = {};
+
+	if (s)
+		return s;
+	bpf_map_update_elem(&socks, &key, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+static __always_inline void on_close(struct trace_event_raw_inet_sock_set_state *ctx, __u64 key,
+				     struct sock_info *s, __u64 now)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)ctx->skaddr;
+	int old = ctx->oldstate;
+	__u64 acked, received, fin_out = 0, fin_in = 0;
+	struct event *e;
+
+	if (!ports_ok(ctx->sport, ctx->dport) || !owner_ok(s))
+		return;
+	if (!s->established) {
+		if (old == ST_SYN_SENT)
+			count(CTR_CONNECT_FAILURES, 1);
+		return;
+	}
+	if (!s->start_ns)
+		return; /* opened before the probe started: no lifetime */
+
+	/*
+	 * bytes_acked counts our SYN (active opens) and our FIN once acked; bytes_received counts
+	 * the peer's FIN. FIN_WAIT2 -> CLOSE is the move to TIME_WAIT on the peer's FIN (unless a
+	 * reset ended it); LAST_ACK / CLOSING -> CLOSE is our FIN being acked unless snd_una shows
+	 * it was not.
+	 */
+	acked = BPF_CORE_READ(tp, bytes_acked);
+	received = BPF_CORE_READ(tp, bytes_received);
+	if (old == ST_FIN_WAIT2) {
+		fin_out = 1;
+		fin_in = s->rst_received ? 0 : 1;
+	} else if (old == ST_LAST_ACK || old == ST_CLOSING) {
+		fin_out = BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq) ? 1 : 0;
+		fin_in = 1;
+	} else if (old == ST_CLOSE_WAIT) {
+		fin_in = 1;
+	}
+	acked -= (s->active ? 1 : 0) + fin_out;
+	if ((__s64)acked < 0)
+		acked = 0;
+	received -= fin_in;
+	if ((__s64)received < 0)
+		received = 0;
+
+	hist_record(HIST_LIFETIME, now - s->start_ns);
+	count(s->active ? CTR_ACTIVE_CLOSED : CTR_PASSIVE_CLOSED, 1);
+	count(CTR_BYTES_SENT, acked);
+	count(CTR_BYTES_RECEIVED, received);
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CTR_EVENTS_DROPPED, 1);
+		return;
+	}
+	e->duration_ns = now - s->start_ns;
+	e->bytes_sent = acked;
+	e->bytes_received = received;
+	e->cgroup = s->cgroup;
+	e->pid = s->pid;
+	e->family = ctx->family;
+	e->sport = ctx->sport;
+	e->dport = ctx->dport;
+	e->active = s->active;
+	e->owner_known = s->owner_known;
+	/* The verifier only allows constant-offset loads from the context, hence the helper. */
+	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
+	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
+	if (ctx->family == PROBE_AF_INET) {
+		bpf_probe_read_kernel(e->saddr, 4, ctx->saddr);
+		bpf_probe_read_kernel(e->daddr, 4, ctx->daddr);
+	} else {
+		bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
+	}
+	__builtin_memcpy(e->comm, s->comm, COMM_LEN);
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+	int old = ctx->oldstate, new = ctx->newstate;
+	__u64 now = bpf_ktime_get_ns();
+	struct sock_info *s;
+
+	if (ctx->protocol != PROBE_IPPROTO_TCP)
+		return 0;
+	if (ctx->family != PROBE_AF_INET && ctx->family != PROBE_AF_INET6)
+		return 0;
+
+	if (new == ST_SYN_SENT) {
+		/* connect(): the owner's context. The local port is 0 here unless bind() chose one,
+		 * so the remote port decides. */
+		if (!ports_ok(ctx->sport, ctx->dport))
+			return 0;
+		s = sock_new(key, now, 1);
+		if (s)
+			claim_owner(s);
+		return 0;
+	}
+	if (new == ST_SYN_RECV) {
+		/* The child of a listener, created as the handshake's final ACK arrives (softirq). */
+		if (ports_ok(ctx->sport, ctx->dport))
+			sock_new(key, now, 0);
+		return 0;
+	}
+
+	s = bpf_map_lookup_elem(&socks, &key);
+	if (new == ST_ESTABLISHED) {
+		if (!s)
+			return 0;
+		s->established = 1;
+		if (!ports_ok(ctx->sport, ctx->dport))
+			return 0;
+		if (old == ST_SYN_SENT) {
+			if (owner_ok(s))
+				hist_record(HIST_CONNECT, now - s->start_ns);
+		} else if (old == ST_SYN_RECV) {
+			struct tcp_sock *tp = (struct tcp_sock *)ctx->skaddr;
+			__u64 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+
+			if (!srtt_us)
+				return 0; /* no RTT sample (e.g. the SYN-ACK was retransmitted) */
+			if (!owner_filtered()) {
+				hist_record(HIST_ACCEPT, srtt_us * 1000);
+			} else if (s->owner_known) {
+				if (owner_ok(s))
+					hist_record(HIST_ACCEPT, srtt_us * 1000);
+			} else {
+				s->accept_ns = srtt_us * 1000;
+				s->accept_pending = 1;
+			}
+		}
+		return 0;
+	}
+	if ((old == ST_ESTABLISHED && new == ST_FIN_WAIT1) ||
+	    (old == ST_CLOSE_WAIT && new == ST_LAST_ACK)) {
+		/* close() or shutdown(): the owner's context. */
+		if (s)
+			claim_owner(s);
+		return 0;
+	}
+	if (new == ST_CLOSE) {
+		if (!s)
+			return 0;
+		on_close(ctx, key, s, now);
+		bpf_map_delete_elem(&socks, &key);
+	}
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_probe")
+int handle_tcp_probe(struct trace_event_raw_tcp_probe *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+
+	if (!ctx->srtt || !ports_ok(ctx->sport, ctx->dport))
+		return 0;
+	if (owner_filtered() && !owner_ok(bpf_map_lookup_elem(&socks, &key)))
+		return 0;
+	hist_record(HIST_RTT, (__u64)ctx->srtt * 1000);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int handle_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+
+	if (!ports_ok(ctx->sport, ctx->dport))
+		return 0;
+	if (owner_filtered() && !owner_ok(bpf_map_lookup_elem(&socks, &key)))
+		return 0;
+	count(CTR_RETRANSMITS, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_send_reset")
+int handle_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+	/* saddr/daddr are a sockaddr_in or sockaddr_in6: the port sits at offset 2 in both. */
+	__u16 sport = bpf_ntohs(*(__u16 *)&ctx->saddr[2]);
+	__u16 dport = bpf_ntohs(*(__u16 *)&ctx->daddr[2]);
+
+	if (!ports_ok(sport, dport))
+		return 0;
+	if (owner_filtered() && (!key || !owner_ok(bpf_map_lookup_elem(&socks, &key))))
+		return 0;
+	count(CTR_RESETS_SENT, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_receive_reset")
+int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
+{
+	__u64 key = (__u64)ctx->skaddr;
+	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+
+	if (s)
+		s->rst_received = 1;
+	if (!ports_ok(ctx->sport, ctx->dport) || !owner_ok(s))
+		return 0;
+	count(CTR_RESETS_RECEIVED, 1);
+	return 0;
+}
+
+static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
+{
+	struct sock *sk = ctx->sk;
+	__u64 key = (__u64)sk;
+	struct sock_info *s;
+	__u16 lport, rport;
+	__u64 now;
+
+	if (ctx->protocol != PROBE_IPPROTO_TCP || ctx->ret <= 0 || (ctx->flags & PROBE_MSG_PEEK))
+		return 0;
+	if (ctx->family != PROBE_AF_INET && ctx->family != PROBE_AF_INET6)
+		return 0;
+	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (!ports_ok(lport, rport))
+		return 0;
+	s = sock_get_or_new(key);
+	if (!s)
+		return 0;
+	claim_owner(s);
+	if (!owner_ok(s) || s->last_dir == dir)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (s->last_dir == DIR_RECV)
+		hist_record(HIST_SERVER, now - s->last_ns);
+	else if (s->last_dir == DIR_SEND)
+		hist_record(HIST_EXCHANGE, now - s->last_ns);
+	s->last_dir = dir;
+	s->last_ns = now;
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int handle_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return on_transfer(ctx, DIR_SEND);
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int handle_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return on_transfer(ctx, DIR_RECV);
+}
+
+/* Makes `struct event` part of the object's BTF, so the skeleton generates its Rust type. */
+struct event *unused_event_type __attribute__((unused));

@@ -1,0 +1,131 @@
+//! meshbench's eBPF TCP latency probe: what the kernel sees of the connections a benchmark
+//! makes, measured in the kernel rather than in the load generator, so mesh sidecars and
+//! proxies on the same host show up as they are.
+//!
+//! The kernel side (`src/bpf/probe.bpf.c`, whose header comment says exactly what each figure
+//! measures) attaches to classic tracepoints only — the target kernels have no kprobes and
+//! refuse fentry/fexit — and keeps its results in per-CPU maps: log-linear histograms of
+//! nanoseconds (~3 % buckets) and counters, plus a ring buffer with one event per closed
+//! connection. User space reads the maps once a second ([`Probe::second`]), turns bucket
+//! counts into HdrHistograms (µs, see [`report`]) and builds a [`ProbeReport`].
+//!
+//! Running it needs root, kernel BTF and tracefs; [`availability`] checks those cheaply and
+//! says what is missing. Building it needs clang (scripts/bpf.sh installs it).
+
+mod beside;
+mod error;
+mod kernel;
+mod probe;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub use beside::ProbeBeside;
+pub use error::{ProbeError, Result};
+pub use probe::{run_until, Probe, ProbeCounts, ProbeSecond};
+pub use report::{render_csv, render_table, ProbeReport};
+
+/// Most ports the kernel-side filter holds (`FILTER_MAX_PORTS` in probe.h).
+pub const FILTER_MAX_PORTS: usize = 8;
+
+/// Where kernel BTF lives; CO-RE relocations need it.
+const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+/// Where classic tracepoints are listed.
+const TRACEFS_EVENTS: &str = "/sys/kernel/tracing/events";
+
+/// The tracepoints the probe attaches to.
+pub const TRACEPOINTS: [&str; 7] = [
+    "sock:inet_sock_set_state",
+    "tcp:tcp_probe",
+    "tcp:tcp_retransmit_skb",
+    "tcp:tcp_send_reset",
+    "tcp:tcp_receive_reset",
+    "sock:sock_send_length",
+    "sock:sock_recv_length",
+];
+
+/// Which traffic the probe counts. Filters combine: a connection must pass all that are set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeFilter {
+    /// Up to [`FILTER_MAX_PORTS`] ports, each matched against the local OR the remote port;
+    /// empty counts every port.
+    pub ports: Vec<u16>,
+    /// Only sockets owned by this process (tgid); `None` (or 0) counts every process. A
+    /// socket's owner is the process seen in its connect, send, recv or close syscalls.
+    pub pid: Option<u32>,
+    /// Only sockets owned by processes in this cgroup v2 directory (e.g. under
+    /// `/sys/fs/cgroup/unified`); not its descendants.
+    pub cgroup: Option<PathBuf>,
+}
+
+impl ProbeFilter {
+    /// The filter for a benchmark of `url`: its target's port (80 and 443 when the URL
+    /// names none, gRPC included), or why there is none.
+    pub fn for_target(url: &str) -> std::result::Result<ProbeFilter, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        let port = parsed
+            .port_or_known_default()
+            .or(match parsed.scheme() {
+                "grpc" => Some(80),
+                "grpcs" => Some(443),
+                _ => None,
+            })
+            .ok_or_else(|| format!("`{url}` has no port to filter on"))?;
+        Ok(ProbeFilter {
+            ports: vec![port],
+            ..ProbeFilter::default()
+        })
+    }
+}
+
+/// Whether the probe can run here: root, kernel BTF, tracefs, and every tracepoint it uses.
+/// Cheap (a few `stat`s); loading can still fail, with a [`ProbeError::Load`] saying why.
+pub fn availability() -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 {
+        return Err(ProbeError::NotRoot { euid });
+    }
+    if !Path::new(BTF_PATH).exists() {
+        return Err(ProbeError::NoBtf);
+    }
+    // Without tracefs mounted, /sys/kernel/tracing is an empty directory.
+    if !Path::new(TRACEFS_EVENTS).is_dir() {
+        return Err(ProbeError::NoTracefs);
+    }
+    for name in TRACEPOINTS {
+        let path = name.replace(':', "/");
+        if !Path::new(TRACEFS_EVENTS).join(&path).is_dir() {
+            return Err(ProbeError::MissingTracepoint { name, path });
+        }
+    }
+    Ok(())
+}
+
+/// Runs the probe for `duration`, calling `on_second` with each second's figures, and returns
+/// the report. See [`run_until`] to stop it early.
+pub fn run(
+    filter: &ProbeFilter,
+    duration: Duration,
+    on_second: impl FnMut(&ProbeSecond),
+) -> Result<ProbeReport> {
+    run_until(filter, duration, &AtomicBool::new(false), on_second)
+}
+
+/// Loads `src/bpf/rejected.bpf.c`, which the verifier must refuse, and returns the error:
+/// lets tests check that a verifier rejection reaches the user intact.
+#[doc(hidden)]
+pub fn load_rejected_for_test() -> Result<()> {
+    use libbpf_rs::skel::{OpenSkel as _, SkelBuilder as _};
+
+    availability()?;
+    let capture = probe::LogCapture::begin();
+    let mut object = std::mem::MaybeUninit::uninit();
+    let open = kernel::rejected_skel::RejectedSkelBuilder::default()
+        .open(&mut object)
+        .map_err(|source| ProbeError::Open { source })?;
+    let _loaded = open.load().map_err(|source| capture.load_error(source))?;
+    Ok(())
+}

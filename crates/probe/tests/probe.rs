@@ -1,0 +1,426 @@
+//! The probe against real kernel traffic on loopback. These tests need root, kernel BTF and
+//! tracefs (scripts/bpf.sh mounts it); where those are missing they fail loudly, unless the
+//! machine is declared BPF-less with MESHBENCH_NO_BPF=1.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use meshbench_probe::{availability, Probe, ProbeError, ProbeFilter, ProbeReport};
+
+/// Whether this machine runs the BPF tests: `false` only when declared BPF-less; panics with
+/// the reason when it should run them but cannot.
+fn bpf_required() -> bool {
+    if std::env::var("MESHBENCH_NO_BPF").as_deref() == Ok("1") {
+        eprintln!("BPF tests skipped: MESHBENCH_NO_BPF=1 declares this machine BPF-less");
+        return false;
+    }
+    if let Err(e) = availability() {
+        panic!(
+            "the eBPF probe cannot run here: {e}\n(set MESHBENCH_NO_BPF=1 only on machines that \
+             cannot run BPF at all)"
+        );
+    }
+    true
+}
+
+const REQUEST: usize = 300;
+const ANSWER: usize = 100;
+
+/// A server on 127.0.0.1:0 answering `connections` clients, one after the other: it reads a
+/// request of REQUEST bytes (none if `request` is 0), writes ANSWER bytes (likewise), and
+/// closes once the client has.
+fn server(connections: usize, request: usize, answer: usize) -> (u16, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..connections {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; request];
+            stream.read_exact(&mut buf).unwrap();
+            stream.write_all(&vec![b'a'; answer]).unwrap();
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+/// `n` clients, one after the other: connect, write REQUEST bytes, read ANSWER bytes, close.
+fn clients(port: u16, n: usize) {
+    for _ in 0..n {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(&[b'q'; REQUEST]).unwrap();
+        let mut answer = [0u8; ANSWER];
+        stream.read_exact(&mut answer).unwrap();
+    }
+}
+
+/// Lets the last FIN/ACKs land before the probe is read for the last time.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn port_filter(port: u16) -> ProbeFilter {
+    ProbeFilter {
+        ports: vec![port],
+        ..ProbeFilter::default()
+    }
+}
+
+#[test]
+fn loopback_connections_are_measured_exactly() {
+    if !bpf_required() {
+        return;
+    }
+    const N: usize = 20;
+    let (port, handle) = server(N, REQUEST, ANSWER);
+    let mut probe = Probe::start(&port_filter(port)).unwrap();
+    clients(port, N);
+    handle.join().unwrap();
+    settle();
+    let second = probe.second().unwrap();
+    let r = probe.finish().unwrap();
+    eprintln!("{}", meshbench_probe::render_table(&r));
+
+    assert_eq!(r.connections.count, N as u64, "{r:#?}");
+    let c = &r.connections.latency_us;
+    assert!(
+        (1..=10_000).contains(&c.p50) && c.max <= 10_000,
+        "connect latency out of range: {c:?}"
+    );
+    assert_eq!(r.accepts.count, N as u64);
+    assert!((1..=10_000).contains(&r.accepts.latency_us.p50));
+    // Both ends are local and inside the port filter: each connection closes twice.
+    assert_eq!(r.lifetimes.count, 2 * N as u64);
+    assert_eq!(r.lifetimes.active, N as u64);
+    assert_eq!(r.lifetimes.passive, N as u64);
+    // Payload only: each end sent what the other received.
+    assert_eq!(r.lifetimes.bytes_sent, (N * (REQUEST + ANSWER)) as u64);
+    assert_eq!(r.lifetimes.bytes_received, (N * (REQUEST + ANSWER)) as u64);
+    // One request/response per connection, seen from each side.
+    assert_eq!(r.server_time_us.count, N as u64);
+    assert_eq!(r.exchange_time_us.count, N as u64);
+    assert!(r.server_time_us.summary.p50 >= 1);
+    assert!(r.exchange_time_us.summary.p50 >= r.server_time_us.summary.p50);
+    assert!(
+        r.rtt_us.count > 0 && r.rtt_us.summary.p50 > 0,
+        "{:?}",
+        r.rtt_us
+    );
+    assert_eq!(r.retransmits, 0);
+    assert_eq!((r.resets.sent, r.resets.received), (0, 0));
+    assert_eq!(r.connect_failures, 0);
+
+    // The ring buffer's events agree with the counters.
+    assert_eq!(second.closed.len(), 2 * N);
+    let mine = std::process::id();
+    for c in &second.closed {
+        assert_eq!(c.pid, Some(mine), "{c:?}");
+        assert!(c.local.ip().is_loopback() && c.remote.ip().is_loopback());
+        let (sent, received) = if c.active {
+            assert_eq!(c.remote.port(), port);
+            (REQUEST, ANSWER)
+        } else {
+            assert_eq!(c.local.port(), port);
+            (ANSWER, REQUEST)
+        };
+        assert_eq!(
+            (c.bytes_sent, c.bytes_received),
+            (sent as u64, received as u64),
+            "{c:?}"
+        );
+        assert!(c.duration_ns > 0);
+    }
+
+    // The timeline adds up to the totals, and the JSON has the documented shape.
+    let connects: u64 = r.timeline.iter().map(|t| t.connects).sum();
+    assert_eq!(connects, N as u64);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["schema"], "meshbench.probe.v1");
+    assert_eq!(json["connections"]["count"], N as u64);
+    let back: ProbeReport = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
+}
+
+#[test]
+fn traffic_on_other_ports_is_not_counted() {
+    if !bpf_required() {
+        return;
+    }
+    let (watched, watched_server) = server(5, REQUEST, ANSWER);
+    let (other, other_server) = server(7, REQUEST, ANSWER);
+    let probe = Probe::start(&port_filter(watched)).unwrap();
+    clients(other, 7);
+    clients(watched, 5);
+    watched_server.join().unwrap();
+    other_server.join().unwrap();
+    settle();
+    let r = probe.finish().unwrap();
+    assert_eq!(r.connections.count, 5, "{r:#?}");
+    assert_eq!(r.accepts.count, 5);
+    assert_eq!(r.lifetimes.count, 10);
+    assert_eq!(r.server_time_us.count, 5);
+    assert_eq!(r.lifetimes.bytes_sent, (5 * (REQUEST + ANSWER)) as u64);
+}
+
+#[test]
+fn the_pid_filter_counts_only_that_process() {
+    if !bpf_required() {
+        return;
+    }
+    const N: usize = 3;
+    let (port, handle) = server(N, 0, 0);
+    // Connects when told to (a line on stdin), so the probes can be given its pid first.
+    let mut bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "read go; for i in $(seq {N}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done"
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    let filter = |pid: u32| ProbeFilter {
+        ports: vec![port],
+        pid: Some(pid),
+        cgroup: None,
+    };
+    let with_bash = Probe::start(&filter(bash.id())).unwrap();
+    let with_bystander = Probe::start(&filter(bystander.id())).unwrap();
+    bash.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(bash.wait().unwrap().success());
+    handle.join().unwrap();
+    settle();
+    let counted = with_bash.finish().unwrap();
+    let ignored = with_bystander.finish().unwrap();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+
+    assert_eq!(counted.connections.count, N as u64, "{counted:#?}");
+    assert_eq!(counted.lifetimes.active, N as u64);
+    // The accepting ends belong to this test's process, not to bash.
+    assert_eq!(counted.accepts.count, 0);
+    assert_eq!(counted.lifetimes.passive, 0);
+    assert_eq!(counted.filter.pid, Some(bash.id()));
+
+    assert_eq!(ignored.connections.count, 0, "{ignored:#?}");
+    assert_eq!(ignored.accepts.count, 0);
+    assert_eq!(ignored.lifetimes.count, 0);
+}
+
+/// bpftrace's view of the same connects, as an independent check of the kernel side: its own
+/// compiler, its own maps, the same tracepoint.
+#[test]
+fn connect_latency_agrees_with_bpftrace() {
+    if !bpf_required() {
+        return;
+    }
+    const N: usize = 20;
+    let (port, handle) = server(N, REQUEST, ANSWER);
+    let script = format!(
+        "tracepoint:sock:inet_sock_set_state \
+           /args->protocol == 6 && args->newstate == 2 && args->dport == {port}/ \
+           {{ @start[args->skaddr] = nsecs; }}
+         tracepoint:sock:inet_sock_set_state \
+           /args->protocol == 6 && args->oldstate == 2 && args->newstate == 1 && @start[args->skaddr]/ \
+           {{ printf(\"connect_ns %d\\n\", nsecs - @start[args->skaddr]); delete(@start[args->skaddr]); }}"
+    );
+    let mut bpftrace = Command::new("bpftrace")
+        .args(["-B", "line", "-e", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("bpftrace is missing: run scripts/bpf.sh");
+    let (lines, received) = mpsc::channel();
+    let stdout = bpftrace.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.starts_with("Attaching") => break,
+            Ok(_) => {}
+            Err(e) => panic!("bpftrace did not attach within 60 s: {e}"),
+        }
+    }
+    // bpftrace attaches right after printing that line.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let probe = Probe::start(&port_filter(port)).unwrap();
+    clients(port, N);
+    handle.join().unwrap();
+    settle();
+    let r = probe.finish().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &bpftrace.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = bpftrace.wait();
+    reader.join().unwrap();
+    let mut theirs: Vec<u64> = received
+        .try_iter()
+        .filter_map(|l| {
+            l.strip_prefix("connect_ns ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .collect();
+    theirs.sort_unstable();
+
+    assert_eq!(theirs.len(), N, "bpftrace saw {theirs:?}");
+    assert_eq!(r.connections.count, N as u64);
+    let their_p50 = theirs[N / 2] as f64 / 1000.0;
+    let our_p50 = r.connections.latency_us.p50 as f64;
+    eprintln!("connect p50: probe {our_p50} µs, bpftrace {their_p50:.1} µs");
+    let gap = (our_p50 - their_p50).abs();
+    assert!(
+        gap <= 20.0 || gap <= 0.5 * our_p50.max(their_p50),
+        "medians disagree: probe {our_p50} µs, bpftrace {their_p50} µs ({theirs:?})"
+    );
+}
+
+#[test]
+fn a_verifier_rejection_names_the_program_and_quotes_the_verifier() {
+    if !bpf_required() {
+        return;
+    }
+    let err = meshbench_probe::load_rejected_for_test().unwrap_err();
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(matches!(err, ProbeError::Load { .. }), "{err:?}");
+    assert!(message.contains("`unbounded_read`"), "{message}");
+    assert!(
+        message.contains("R0") || message.contains("R1") || message.contains("invalid access"),
+        "no verifier text in: {message}"
+    );
+    assert!(
+        message.contains("unbounded memory access") || message.contains("invalid access"),
+        "{message}"
+    );
+}
+
+/// Set in the environment of the unprivileged copy of this test binary.
+const UNPRIVILEGED_CHILD: &str = "MESHBENCH_PROBE_UNPRIVILEGED_CHILD";
+
+#[test]
+fn without_root_the_error_says_so() {
+    // Runs this binary again as nobody, for the test below only.
+    let exe = std::env::current_exe().unwrap();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "unprivileged_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(UNPRIVILEGED_CHILD, "1")
+        .output()
+        .expect("setpriv (util-linux) is missing");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the unprivileged run failed:\n{text}"
+    );
+    assert!(
+        text.contains("1 passed"),
+        "the child test did not run:\n{text}"
+    );
+    assert!(text.contains("root") && text.contains("CAP_BPF"), "{text}");
+}
+
+#[test]
+fn unprivileged_child() {
+    if std::env::var_os(UNPRIVILEGED_CHILD).is_none() {
+        return; // only meaningful as the child of without_root_the_error_says_so
+    }
+    let err = Probe::start(&ProbeFilter::default()).unwrap_err();
+    println!("probe error as nobody: {err}");
+    assert!(
+        matches!(err, ProbeError::NotRoot { euid: 65534 }),
+        "{err:?}"
+    );
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup/unified` on hybrid hosts, `/sys/fs/cgroup`
+/// on unified ones).
+fn cgroup2_mount() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map(|f| std::path::PathBuf::from(f[1]))
+        .expect("no cgroup v2 mount in /proc/mounts: the cgroup filter cannot be tested")
+}
+
+#[test]
+fn the_cgroup_filter_counts_only_that_cgroup() {
+    if !bpf_required() {
+        return;
+    }
+    const N: usize = 3;
+    let root = cgroup2_mount();
+    let dir = root.join(format!("meshbench-probe-test-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    let (port, handle) = server(N, 0, 0);
+    // Moves itself into the new cgroup, then connects when told to.
+    let mut bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs || exit 1; read go; \
+             for i in $(seq {N}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
+            dir.display()
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let filter = |cgroup: &std::path::Path| ProbeFilter {
+        ports: vec![port],
+        pid: None,
+        cgroup: Some(cgroup.to_owned()),
+    };
+    let in_child = Probe::start(&filter(&dir)).unwrap();
+    // This test process (the accepting side) stays in the root cgroup.
+    let in_root = Probe::start(&filter(&root)).unwrap();
+    bash.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = bash.wait().unwrap();
+    handle.join().unwrap();
+    settle();
+    let child = in_child.finish().unwrap();
+    let rooted = in_root.finish().unwrap();
+    let _ = std::fs::remove_dir(&dir);
+    assert!(status.success(), "bash could not join {}", dir.display());
+
+    assert_eq!(child.connections.count, N as u64, "{child:#?}");
+    assert_eq!(child.accepts.count, 0);
+    assert_eq!(
+        (child.lifetimes.active, child.lifetimes.passive),
+        (N as u64, 0)
+    );
+    assert!(child.filter.cgroup_id.is_some());
+
+    assert_eq!(rooted.connections.count, 0, "{rooted:#?}");
+    assert_eq!(rooted.accepts.count, N as u64);
+    assert_eq!(
+        (rooted.lifetimes.active, rooted.lifetimes.passive),
+        (0, N as u64)
+    );
+}
