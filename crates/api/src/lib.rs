@@ -21,7 +21,7 @@ use meshbench_store::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
-pub use routes::probes::{ProbeRunner, Probes};
+pub use routes::probes::{ProbeEvent, ProbeRunner, Probes};
 pub use telemetry::ApiTelemetry;
 
 /// What the API is configured with.

@@ -68,6 +68,14 @@ pub fn serve() -> anyhow::Result<ExitCode> {
         if recovered > 0 {
             tracing::info!(recovered, "requeued jobs left unfinished by the previous run");
         }
+        if settings.redis_url.is_none() {
+            let orphans = meshbench_api::Probes::recover(store.as_ref())
+                .await
+                .context("recovering unfinished probe runs")?;
+            if orphans > 0 {
+                tracing::info!(orphans, "probe runs left unfinished by the previous run marked failed");
+            }
+        }
         let mut workers = Vec::new();
         for n in 0..settings.workers {
             let worker = Worker::new(

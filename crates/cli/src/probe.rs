@@ -149,17 +149,24 @@ impl meshbench_api::ProbeRunner for HostProbes {
         &self,
         request: &meshbench_core::ProbeRequest,
         stop: &std::sync::atomic::AtomicBool,
-        on_second: &mut dyn FnMut(&meshbench_core::probe::ProbeTimelineEntry),
+        on_event: &mut dyn FnMut(meshbench_api::ProbeEvent),
     ) -> Result<meshbench_core::probe::ProbeReport, String> {
+        use meshbench_api::ProbeEvent;
         let filter = meshbench_probe::ProbeFilter {
             ports: request.ports.clone(),
             pid: request.pid,
             cgroup: request.cgroup.as_ref().map(std::path::PathBuf::from),
         };
         let duration = std::time::Duration::from_secs(u64::from(request.duration));
-        meshbench_probe::run_until(&filter, duration, stop, |second| {
-            on_second(&second.timeline_entry())
-        })
+        // Both callbacks tell the same caller; a cell lets them share it.
+        let on_event = std::cell::RefCell::new(on_event);
+        meshbench_probe::run_attached(
+            &filter,
+            duration,
+            stop,
+            || (on_event.borrow_mut())(ProbeEvent::Attached),
+            |second| (on_event.borrow_mut())(ProbeEvent::Second(second.timeline_entry())),
+        )
         .map_err(|e| e.to_string())
     }
 }

@@ -1387,14 +1387,35 @@ fn seed_curl_commands_work_as_written() {
         "-d",
         "{\"duration\": 60, \"output_format\": \"json\"}",
     ]);
-    assert_eq!(code, 503, "{probe}");
-    assert!(probe["code"].is_string(), "{probe}");
-    assert!(!probe["message"].as_str().unwrap().is_empty(), "{probe}");
-
     let (code, status) = curl(&[&format!("{base}/ebpf/probe/status")]);
     assert_eq!(code, 200, "{status}");
-    assert_eq!(status["available"], false, "{status}");
-    assert!(status["reason"].is_string(), "{status}");
+    if declared_bpf_less() {
+        assert_eq!(code, 503, "{probe}");
+        assert!(probe["code"].is_string(), "{probe}");
+        assert!(!probe["message"].as_str().unwrap().is_empty(), "{probe}");
+        assert_eq!(status["available"], false, "{status}");
+        assert!(status["reason"].is_string(), "{status}");
+    } else {
+        // The seed's probe runs (as root here); it is stopped rather than waited for.
+        assert_eq!(code, 202, "{probe}");
+        let id = probe["probe_id"].as_str().unwrap();
+        assert_eq!(status["available"], true, "{status}");
+        assert_eq!(status["running"][0]["probe_id"], id, "{status}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stop = server.delete(&format!("/ebpf/probe/jobs/{id}"));
+            if stop.status == 202 {
+                break;
+            }
+            // Still loading: not yet stoppable as a run in progress.
+            assert!(
+                Instant::now() < deadline,
+                "cannot stop the probe: {}",
+                stop.body
+            );
+            std::thread::sleep(POLL);
+        }
+    }
 
     let (code, k8s) = curl(&[&format!("{base}/kubernetes/namespaces")]);
     assert_eq!(code, 503, "{k8s}");
@@ -1611,6 +1632,10 @@ fn openapi_document_and_docs_page_describe_every_endpoint() {
         "/metrics",
         "/ebpf/probe/start",
         "/ebpf/probe/status",
+        "/ebpf/probe/jobs",
+        "/ebpf/probe/jobs/{probe_id}",
+        "/ebpf/probe/jobs/{probe_id}/download",
+        "/ebpf/probe/jobs/{probe_id}/distribution",
         "/ws",
         "/benchmarks/jobs/{job_id}/distribution",
         "/reports",
@@ -1886,7 +1911,7 @@ fn dashboard_is_served_beside_the_api() {
     assert_eq!(jobs.json(), json!([]));
     assert_eq!(total(&jobs), 0);
     let health = server.get("/health").json();
-    assert_eq!(health["ebpf"]["available"], false);
+    assert_eq!(health["ebpf"]["available"], !declared_bpf_less());
     assert_eq!(health["kubernetes"]["configured"], false);
     assert_eq!(
         health["kubernetes"]["reason"],
@@ -1911,4 +1936,205 @@ fn dashboard_is_served_beside_the_api() {
     let metrics = http_with(server.port, "GET", "/metrics", &[BROWSER_ACCEPT]);
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("meshbench_jobs"));
+}
+
+/// Whether this machine was declared BPF-less (`MESHBENCH_NO_BPF=1`, see the README): the
+/// probe's endpoints then answer 503 with that reason, and that is what is tested.
+fn declared_bpf_less() -> bool {
+    std::env::var("MESHBENCH_NO_BPF").is_ok_and(|v| v == "1")
+}
+
+/// A loopback server of the test's own: answers each connection's request and closes.
+fn answering_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let mut buf = [0u8; 512];
+            if conn.read(&mut buf).is_ok() {
+                let _ = conn.write_all(&[b'a'; 200]);
+            }
+        }
+    });
+    port
+}
+
+/// `n` connections to `port`, each sending 300 bytes, reading the answer, closing.
+fn connections(port: u16, n: usize) {
+    for _ in 0..n {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(&[b'q'; 300]).unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer.len(), 200);
+    }
+}
+
+#[test]
+fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
+    let scratch = Scratch::new("ebpf");
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    let status = server.get("/ebpf/probe/status").json();
+    if declared_bpf_less() {
+        assert_eq!(status["available"], false, "{status}");
+        let r = server.post("/ebpf/probe/start", &json!({"duration": 2}));
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.body.contains("BPF-less"), "{}", r.body);
+        return;
+    }
+    assert_eq!(status["available"], true, "{status}");
+    assert!(status["reason"].is_null(), "{status}");
+    assert_eq!(
+        server.get("/health").json()["ebpf"]["available"],
+        true,
+        "the health check agrees"
+    );
+
+    // Bad requests name their fields.
+    let r = server.post(
+        "/ebpf/probe/start",
+        &json!({"duration": 0, "pod_filter": "web", "ports": [1,2,3,4,5,6,7,8,9]}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.error_fields(), ["duration", "ports", "pod_filter"]);
+
+    // A probe on a port of our own sees exactly the connections made to it, and not those
+    // to another port.
+    let port = answering_listener();
+    let other = answering_listener();
+    let r = server.post(
+        "/ebpf/probe/start",
+        &json!({"duration": 3, "ports": [port], "output_format": "csv"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let started = r.json();
+    assert_eq!(started["status"], "pending");
+    let id = started["probe_id"].as_str().unwrap().to_string();
+    let job = |id: &str| server.get(&format!("/ebpf/probe/jobs/{id}")).json();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while job(&id)["status"] != "running" {
+        assert!(Instant::now() < deadline, "not running: {}", job(&id));
+        std::thread::sleep(POLL);
+    }
+    let running = server.get("/ebpf/probe/status").json();
+    assert_eq!(running["running"][0]["probe_id"], id.as_str(), "{running}");
+    connections(port, 12);
+    connections(other, 5);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let finished = loop {
+        let j = job(&id);
+        if FINISHED.contains(&j["status"].as_str().unwrap()) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "not finished: {j}");
+        std::thread::sleep(POLL);
+    };
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let report = &finished["result"];
+    assert_eq!(report["schema"], "meshbench.probe.v1", "{report}");
+    assert_eq!(report["connections"]["count"], 12, "{report}");
+    assert_eq!(report["accepts"]["count"], 12, "{report}");
+    // Each loopback connection closes at both of its ends.
+    assert_eq!(report["lifetimes"]["count"], 24, "{report}");
+    assert_eq!(report["lifetimes"]["bytes_sent"], 12 * 500, "{report}");
+    let p50 = report["connections"]["latency_us"]["p50"].as_u64().unwrap();
+    assert!((1..10_000).contains(&p50), "connect p50 {p50} µs");
+    assert_eq!(report["filter"]["ports"], json!([port]));
+    assert!(!report["timeline"].as_array().unwrap().is_empty());
+    assert_eq!(finished["request"]["ports"], json!([port]));
+
+    // The same report as CSV (the run's format), as a table, and as distributions.
+    let csv = server.get(&format!("/ebpf/probe/jobs/{id}/download"));
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("started_at,"), "{}", csv.body);
+    let table = server.get(&format!("/ebpf/probe/jobs/{id}/download?format=table"));
+    assert!(table.body.contains("connect"), "{}", table.body);
+    let bad = server.get(&format!("/ebpf/probe/jobs/{id}/download?format=xml"));
+    assert_eq!(bad.status, 422);
+    let dist = server
+        .get(&format!("/ebpf/probe/jobs/{id}/distribution"))
+        .json();
+    assert_eq!(
+        dist["histograms"]["connections"]["total_count"], 12,
+        "{dist}"
+    );
+    let listed = server.get("/ebpf/probe/jobs");
+    assert_eq!(total(&listed), 1);
+    assert!(
+        listed.json()[0]["result"].is_null(),
+        "listings leave the report out"
+    );
+
+    // A probe stopped early keeps what it measured.
+    let r = server.post(
+        "/ebpf/probe/start",
+        &json!({"duration": 60, "ports": [port]}),
+    );
+    let long = r.json()["probe_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while job(&long)["status"] != "running" {
+        assert!(Instant::now() < deadline, "not running: {}", job(&long));
+        std::thread::sleep(POLL);
+    }
+    connections(port, 3);
+    assert_eq!(
+        server.delete(&format!("/ebpf/probe/jobs/{long}")).status,
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = loop {
+        let j = job(&long);
+        if FINISHED.contains(&j["status"].as_str().unwrap()) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "not stopped: {j}");
+        std::thread::sleep(POLL);
+    };
+    assert_eq!(stopped["status"], "cancelled", "{stopped}");
+    assert_eq!(stopped["result"]["connections"]["count"], 3, "{stopped}");
+    assert_eq!(
+        server.delete(&format!("/ebpf/probe/jobs/{long}")).status,
+        409
+    );
+
+    // A benchmark with the probe beside it: the kernel's figures for the measured period,
+    // second by second with the result's.
+    let id = server.start_job(&json!({
+        "test_type": "http", "duration": 2, "warmup": 1, "concurrent_connections": 4,
+        "rate": 400, "ebpf": true
+    }));
+    let (job, _) = server.wait_job(&id, Duration::from_secs(30), "finished", |j| {
+        FINISHED.contains(&j["status"].as_str().unwrap())
+    });
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    let kernel = &result["kernel"];
+    assert_eq!(kernel["schema"], "meshbench.probe.v1", "{result}");
+    let requests = result["requests"].as_u64().unwrap();
+    // Every request is one read and one write on the target's socket: the kernel counts
+    // about as many as the load generator (the edges of the period differ by a few).
+    let served = kernel["server_time_us"]["count"].as_u64().unwrap();
+    assert!(
+        served.abs_diff(requests) <= requests / 20 + 8,
+        "kernel saw {served} requests, the load generator {requests}"
+    );
+    let app_seconds: Vec<u64> = result["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["second"].as_u64().unwrap())
+        .collect();
+    let kernel_seconds: Vec<u64> = kernel["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["second"].as_u64().unwrap())
+        .collect();
+    assert!(
+        kernel_seconds.starts_with(&app_seconds),
+        "kernel seconds {kernel_seconds:?}, result seconds {app_seconds:?}"
+    );
+    // Connections opened in the warm-up are not the measured period's.
+    assert_eq!(kernel["connections"]["count"], 0, "{kernel}");
 }

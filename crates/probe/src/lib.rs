@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use beside::ProbeBeside;
 pub use error::{ProbeError, Result};
-pub use probe::{run_until, Probe, ProbeCounts, ProbeSecond};
+pub use probe::{run_attached, run_until, Probe, ProbeCounts, ProbeSecond};
 pub use report::{render_csv, render_table, ProbeReport};
 
 /// Most ports the kernel-side filter holds (`FILTER_MAX_PORTS` in probe.h).

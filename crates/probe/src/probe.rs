@@ -375,9 +375,22 @@ pub fn run_until(
     filter: &ProbeFilter,
     duration: Duration,
     stop: &AtomicBool,
+    on_second: impl FnMut(&ProbeSecond),
+) -> Result<ProbeReport> {
+    run_attached(filter, duration, stop, || {}, on_second)
+}
+
+/// [`run_until`], calling `on_attached` once the programs are attached, before the first
+/// second is counted: the moment traffic starts to count.
+pub fn run_attached(
+    filter: &ProbeFilter,
+    duration: Duration,
+    stop: &AtomicBool,
+    on_attached: impl FnOnce(),
     mut on_second: impl FnMut(&ProbeSecond),
 ) -> Result<ProbeReport> {
     let mut probe = Probe::start(filter)?;
+    on_attached();
     let start = Instant::now();
     let end = start + duration;
     let mut next = start + Duration::from_secs(1);

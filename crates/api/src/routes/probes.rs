@@ -31,14 +31,24 @@ pub trait ProbeRunner: Send + Sync {
     /// tracefs not mounted, a tracepoint missing, the verifier's refusal).
     fn availability(&self) -> Result<(), String>;
 
-    /// Runs one probe for `request.duration` seconds or until `stop` turns true, calling
-    /// `on_second` with each second's figures. Blocks; the API calls it on a blocking thread.
+    /// Runs one probe for `request.duration` seconds or until `stop` turns true, telling
+    /// `on_event` when it is attached and then each second's figures. Blocks; the API calls
+    /// it on a blocking thread.
     fn run(
         &self,
         request: &ProbeRequest,
         stop: &AtomicBool,
-        on_second: &mut dyn FnMut(&ProbeTimelineEntry),
+        on_event: &mut dyn FnMut(ProbeEvent),
     ) -> Result<ProbeReport, String>;
+}
+
+/// What a running probe tells the API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeEvent {
+    /// The programs are attached: traffic counts from now.
+    Attached,
+    /// A second went by.
+    Second(ProbeTimelineEntry),
 }
 
 /// The API's side of probing: the runner, if this server has one, and the runs in progress.
@@ -62,6 +72,32 @@ impl Probes {
             Some(runner) => runner.availability(),
             None => Err(NOT_BUILT_IN.into()),
         }
+    }
+
+    /// Marks failed the runs a previous server left pending or running: a probe lives in
+    /// the server that started it, so after a restart nothing will finish them. Call at
+    /// start-up, only when this server is the store's only one.
+    pub async fn recover(store: &dyn meshbench_store::Store) -> meshbench_store::Result<usize> {
+        let orphans = store
+            .list_probe_jobs_in(&[JobStatus::Pending, JobStatus::Running])
+            .await?;
+        let update = ProbeUpdate {
+            completed_at: Some(OffsetDateTime::now_utc()),
+            error: Some("the server stopped before the probe finished".into()),
+            ..ProbeUpdate::default()
+        };
+        let mut recovered = 0;
+        for orphan in orphans {
+            let from = [JobStatus::Pending, JobStatus::Running];
+            if store
+                .transition_probe_job(&orphan.probe_id, &from, JobStatus::Failed, &update)
+                .await?
+                .is_some()
+            {
+                recovered += 1;
+            }
+        }
+        Ok(recovered)
     }
 
     fn stop_flag(&self, probe_id: &str) -> Option<Arc<AtomicBool>> {
@@ -183,7 +219,8 @@ fn unavailable(reason: String) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "probe_unavailable", reason)
 }
 
-/// One run, start to end; its outcome always reaches the store.
+/// One run, start to end; its outcome always reaches the store. The run turns `running`
+/// once the probe is attached, so "running" means "counting".
 async fn run(
     state: AppState,
     runner: Arc<dyn ProbeRunner>,
@@ -191,39 +228,35 @@ async fn run(
     request: ProbeRequest,
     stop: Arc<AtomicBool>,
 ) {
-    let started = ProbeUpdate {
-        started_at: Some(OffsetDateTime::now_utc()),
-        ..ProbeUpdate::default()
-    };
-    match state
-        .store
-        .transition_probe_job(
-            &probe_id,
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &started,
-        )
-        .await
-    {
-        Ok(Some(_)) => publish_status(&state, &probe_id, JobStatus::Running, None).await,
-        Ok(None) => return forget(&state, &probe_id),
-        Err(e) => {
-            tracing::error!(%probe_id, "cannot mark the probe running: {e}");
-            return forget(&state, &probe_id);
-        }
-    }
-    let (tx, mut seconds) = tokio::sync::mpsc::unbounded_channel::<ProbeTimelineEntry>();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<ProbeEvent>();
     let flag = Arc::clone(&stop);
     let mut work = tokio::task::spawn_blocking(move || {
-        let mut forward = |entry: &ProbeTimelineEntry| {
-            let _ = tx.send(entry.clone());
+        let mut forward = |event: ProbeEvent| {
+            let _ = tx.send(event);
         };
         runner.run(&request, &flag, &mut forward)
     });
     let outcome = loop {
         tokio::select! {
             outcome = &mut work => break outcome,
-            Some(entry) = seconds.recv() => publish_second(&state, &probe_id, entry).await,
+            Some(event) = events.recv() => match event {
+                ProbeEvent::Attached => {
+                    let started = ProbeUpdate {
+                        started_at: Some(OffsetDateTime::now_utc()),
+                        ..ProbeUpdate::default()
+                    };
+                    match state
+                        .store
+                        .transition_probe_job(&probe_id, &[JobStatus::Pending], JobStatus::Running, &started)
+                        .await
+                    {
+                        Ok(Some(_)) => publish_status(&state, &probe_id, JobStatus::Running, None).await,
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(%probe_id, "cannot mark the probe running: {e}"),
+                    }
+                }
+                ProbeEvent::Second(entry) => publish_second(&state, &probe_id, entry).await,
+            },
         }
     };
     let cancelled = stop.load(Ordering::Relaxed);
@@ -239,7 +272,7 @@ async fn run(
                 ProbeUpdate {
                     completed_at: now,
                     result: Some(result),
-                    error: cancelled.then(|| "cancelled".to_string()),
+                    error: cancelled.then(|| "cancelled; what was measured is kept".to_string()),
                     ..ProbeUpdate::default()
                 },
             ),
@@ -249,9 +282,10 @@ async fn run(
         Err(e) => failed(now, format!("the probe thread ended abnormally: {e}")),
     };
     let error = update.error.clone();
+    let from = [JobStatus::Pending, JobStatus::Running];
     match state
         .store
-        .transition_probe_job(&probe_id, &[JobStatus::Running], status, &update)
+        .transition_probe_job(&probe_id, &from, status, &update)
         .await
     {
         Ok(_) => publish_status(&state, &probe_id, status, error).await,

@@ -29,7 +29,10 @@
  *    of the response returned), a recv after a send records "exchange" time (the client's
  *    view: request written -> first read of the response returned). Further calls in the same
  *    direction belong to the same burst and do not move the clock, so a response written in
- *    several send() calls counts once. Whoever speaks first is taken for the client.
+ *    several send() calls counts once. The client is the end this host opened (connect),
+ *    or for a connection older than the probe the end that spoke first; only its
+ *    send -> recv turns are exchanges, and only the other end's recv -> send turns are
+ *    server times.
  *  - counters: retransmitted segments, resets sent and received, payload bytes of closed
  *    connections, failed connects, ring buffer drops.
  *
@@ -122,6 +125,7 @@ struct sock_info {
 	__u8 owner_known;
 	__u8 accept_pending;
 	__u8 last_dir;
+	__u8 first_dir;   /* the direction of the first transfer seen: who spoke first */
 	__u8 rst_received;
 	char comm[COMM_LEN];
 };
@@ -470,6 +474,7 @@ static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *c
 	__u64 key = (__u64)sk;
 	struct sock_info *s;
 	__u16 lport, rport;
+	bool client;
 	__u64 now;
 
 	if (ctx->protocol != PROBE_IPPROTO_TCP || ctx->ret <= 0 || (ctx->flags & PROBE_MSG_PEEK))
@@ -486,10 +491,19 @@ static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *c
 	claim_owner(s);
 	if (!owner_ok(s) || s->last_dir == dir)
 		return 0;
+	if (!s->first_dir)
+		s->first_dir = dir;
 	now = bpf_ktime_get_ns();
-	if (s->last_dir == DIR_RECV)
+	/*
+	 * Only the requester's turnaround is an exchange and only the responder's a server time:
+	 * a client's send after its recv is its own think time, a server's recv after its send
+	 * the wait for the next request. A connection seen from its start is a client where this
+	 * host opened it; one that predates the probe is judged by who spoke first.
+	 */
+	client = s->start_ns ? s->active : s->first_dir == DIR_SEND;
+	if (s->last_dir == DIR_RECV && !client)
 		hist_record(HIST_SERVER, now - s->last_ns);
-	else if (s->last_dir == DIR_SEND)
+	else if (s->last_dir == DIR_SEND && client)
 		hist_record(HIST_EXCHANGE, now - s->last_ns);
 	s->last_dir = dir;
 	s->last_ns = now;
