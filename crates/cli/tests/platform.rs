@@ -1380,7 +1380,7 @@ fn seed_curl_commands_work_as_written() {
     assert_eq!(server.job(id)["status"], "cancelled");
 
     // As written: -d without a Content-Type (curl then claims form encoding).
-    let (code, probe) = curl(&[
+    let (probe_code, probe) = curl(&[
         "-X",
         "POST",
         &format!("{base}/ebpf/probe/start"),
@@ -1390,14 +1390,14 @@ fn seed_curl_commands_work_as_written() {
     let (code, status) = curl(&[&format!("{base}/ebpf/probe/status")]);
     assert_eq!(code, 200, "{status}");
     if declared_bpf_less() {
-        assert_eq!(code, 503, "{probe}");
+        assert_eq!(probe_code, 503, "{probe}");
         assert!(probe["code"].is_string(), "{probe}");
         assert!(!probe["message"].as_str().unwrap().is_empty(), "{probe}");
         assert_eq!(status["available"], false, "{status}");
         assert!(status["reason"].is_string(), "{status}");
     } else {
         // The seed's probe runs (as root here); it is stopped rather than waited for.
-        assert_eq!(code, 202, "{probe}");
+        assert_eq!(probe_code, 202, "{probe}");
         let id = probe["probe_id"].as_str().unwrap();
         assert_eq!(status["available"], true, "{status}");
         assert_eq!(status["running"][0]["probe_id"], id, "{status}");

@@ -100,6 +100,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ebpf/probe/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Probe runs, newest first, without their reports; the total is in `x-total-count`. */
+        get: operations["list_probes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ebpf/probe/jobs/{probe_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One probe run, with its report (`meshbench.probe.v1`) once it has one. */
+        get: operations["get_probe"];
+        put?: never;
+        post?: never;
+        /** Stop a run early; it keeps what it measured, as `cancelled`. */
+        delete: operations["cancel_probe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ebpf/probe/jobs/{probe_id}/distribution": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A finished run's histograms as distributions: percentile spectrum and log buckets. */
+        get: operations["probe_distribution"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ebpf/probe/jobs/{probe_id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A finished run's report as a file: JSON, CSV or a text table (`format`, default the run's
+         *     `output_format`).
+         */
+        get: operations["download_probe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ebpf/probe/start": {
         parameters: {
             query?: never;
@@ -109,8 +181,8 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start the eBPF latency probe (not available yet: answers 503 with the reason). */
-        post: operations["probe_start"];
+        /** Start the eBPF latency probe. */
+        post: operations["start_probe"];
         delete?: never;
         options?: never;
         head?: never;
@@ -124,7 +196,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the eBPF probe is available, and why not. */
+        /** Whether probes can run on this host (and exactly why not), and the runs in progress. */
         get: operations["probe_status"];
         put?: never;
         post?: never;
@@ -562,6 +634,11 @@ export interface components {
             summary: components["schemas"]["JobSummary"];
             /** @enum {string} */
             type: "summary";
+        } | {
+            /** @description That second's kernel figures. */
+            entry: components["schemas"]["ProbeTimelineEntry"];
+            /** @enum {string} */
+            type: "probe_progress";
         };
         /**
          * @description The column a job listing is ordered by (`sort=` in the API). A closed set, so the store
@@ -652,6 +729,120 @@ export interface components {
             overhead_us: number;
             /** @description `p50`, `p75`, `p90`, `p95`, `p99`, `p999`, `p9999` or `max`. */
             percentile: string;
+        };
+        /** @description A finished run's histograms as distributions (spectrum and log buckets), for charts. */
+        ProbeDistribution: {
+            /** @description Each histogram the report carries, by its name in the report. */
+            histograms: Record<string, never>;
+            /** @description The run. */
+            probe_id: string;
+        };
+        /**
+         * @description A probe run as clients ask for it: the seed's `duration` and `output_format`, and filters.
+         *     Every filter is optional; none means every TCP connection on the host.
+         */
+        ProbeRequest: {
+            /** @description Only connections of processes in this cgroup v2 directory. */
+            cgroup?: string | null;
+            /**
+             * Format: int32
+             * @description Seconds to watch (1–3600).
+             */
+            duration?: number;
+            /** @description Kubernetes namespace of the pods to watch; needs a cluster. */
+            namespace?: string | null;
+            /** @description `json`, `csv` or `table`: the form the report downloads in. */
+            output_format?: string;
+            /**
+             * Format: int32
+             * @description Only connections of this process (its thread group id).
+             */
+            pid?: number | null;
+            /** @description Pod name prefix within `namespace`; needs a cluster. */
+            pod_filter?: string | null;
+            /** @description Only connections with one of these local or remote ports (at most 8). */
+            ports?: number[];
+        };
+        /** @description The answer to a start request. */
+        ProbeStarted: {
+            /**
+             * Format: date-time
+             * @description When it was asked for.
+             */
+            created_at: string;
+            /** @description For a person to read. */
+            message: string;
+            /** @description The run's id. */
+            probe_id: string;
+            /** @description `pending` at first. */
+            status: string;
+        };
+        /** @description Whether probes can run here, and which are running. */
+        ProbeStatus: {
+            /** @description A probe can be started. */
+            available: boolean;
+            /** @description Why not, when it cannot. */
+            reason?: string | null;
+            /** @description Runs pending or in progress. */
+            running: Record<string, never>[];
+        };
+        /** @description One second of the run. */
+        ProbeTimelineEntry: {
+            /**
+             * Format: int64
+             * @description Passive opens measured.
+             */
+            accepts: number;
+            /**
+             * Format: int64
+             * @description Payload bytes received by connections that closed in this second.
+             */
+            bytes_received: number;
+            /**
+             * Format: int64
+             * @description Payload bytes sent by connections that closed in this second.
+             */
+            bytes_sent: number;
+            /**
+             * Format: int64
+             * @description Connections closed.
+             */
+            closes: number;
+            /**
+             * Format: int64
+             * @description Median connect latency, µs (0 without connects).
+             */
+            connect_p50_us: number;
+            /**
+             * Format: int64
+             * @description 99th percentile connect latency, µs.
+             */
+            connect_p99_us: number;
+            /**
+             * Format: int64
+             * @description Active opens completed.
+             */
+            connects: number;
+            /**
+             * Format: int64
+             * @description Resets sent and received.
+             */
+            resets: number;
+            /**
+             * Format: int64
+             * @description Retransmitted segments.
+             */
+            retransmits: number;
+            /**
+             * Format: int64
+             * @description Median smoothed RTT, µs.
+             */
+            rtt_p50_us: number;
+            /**
+             * Format: int64
+             * @description Seconds since the probe was attached (0 is the first second).
+             */
+            second: number;
         };
         /** @description A generated report. */
         Report: {
@@ -858,6 +1049,11 @@ export interface components {
              * @description Measured seconds.
              */
             duration?: number;
+            /**
+             * @description Run the eBPF latency probe beside the benchmark, filtered on the target's port: the
+             *     result then carries the kernel's figures (`kernel`) beside the application's.
+             */
+            ebpf?: boolean;
             /** @description Extra request headers. */
             headers?: {
                 [key: string]: string;
@@ -1205,18 +1401,254 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `ebpf` was asked for and probes cannot run here; the body says why */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
-    probe_start: {
+    list_probes: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1–1000, default 20 */
+                limit?: number;
+                /** @description Runs to skip */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Not available yet; the body says why */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>[];
+                };
+            };
+            /** @description `limit` or `offset` is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                probe_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `probe_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                probe_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Stopping */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description `probe_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `probe_finished`: it has already ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    probe_distribution: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id */
+                probe_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbeDistribution"];
+                };
+            };
+            /** @description `probe_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `probe_not_finished`: no report yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_probe: {
+        parameters: {
+            query?: {
+                /** @description json, csv or table */
+                format?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id */
+                probe_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `probe_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `probe_not_finished`: no report yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `format` is not one of json, csv, table */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProbeRequest"];
+            };
+        };
+        responses: {
+            /** @description Started */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbeStarted"];
+                };
+            };
+            /** @description The body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule; each is named */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Probes cannot run on this host; the body says why */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1236,13 +1668,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `available: false` and why */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["ProbeStatus"];
                 };
             };
         };

@@ -10,7 +10,12 @@ import type {
 	JobFilters,
 	MetricsResult,
 	MetricsSummary,
+	ProbeCancelResponse,
+	ProbeDistribution,
+	ProbeJob,
+	ProbeOutputFormat,
 	ProbeRequest,
+	ProbeStarted,
 	ProbeStatus,
 	Report,
 	StartRequest,
@@ -155,10 +160,17 @@ export const metricsAPI = {
 	summary: (meshType?: string) => call<MetricsSummary>('GET', '/metrics/summary', { query: { mesh_type: meshType } })
 };
 
-/** The eBPF latency probe. */
+/** The eBPF latency probe: start, status, runs (paged), one run, stop, its distributions, downloads. */
 export const ebpfAPI = {
-	start: (data: ProbeRequest) => call<Record<string, unknown>>('POST', '/ebpf/probe/start', { body: data }),
-	status: () => call<ProbeStatus>('GET', '/ebpf/probe/status')
+	start: (data: ProbeRequest) => call<ProbeStarted>('POST', '/ebpf/probe/start', { body: data }),
+	status: () => call<ProbeStatus>('GET', '/ebpf/probe/status'),
+	listJobs: (page?: { limit?: number; offset?: number }) => call<ProbeJob[]>('GET', '/ebpf/probe/jobs', { query: page }),
+	getJob: (probeId: string) => call<ProbeJob>('GET', `/ebpf/probe/jobs/${enc(probeId)}`),
+	cancel: (probeId: string) => call<ProbeCancelResponse>('DELETE', `/ebpf/probe/jobs/${enc(probeId)}`),
+	getDistribution: (probeId: string) =>
+		call<ProbeDistribution>('GET', `/ebpf/probe/jobs/${enc(probeId)}/distribution`),
+	downloadUrl: (probeId: string, format: ProbeOutputFormat) =>
+		apiUrl(`/ebpf/probe/jobs/${enc(probeId)}/download`, { format })
 };
 
 /** The Kubernetes view (503 `kubernetes_not_configured` without a cluster). */

@@ -76,13 +76,13 @@ export function spectrumConfig(series: { label: string; points: SpectrumXY[] }[]
 	};
 }
 
-/** A latency histogram as bars (counts per latency bucket). */
-export function histogramConfig(labels: string[], counts: number[], ranges: [number, number][]): ChartConfiguration {
+/** A latency histogram as bars (counts per latency bucket); `unit` names what is counted. */
+export function histogramConfig(labels: string[], counts: number[], ranges: [number, number][], unit = 'requests', axis = 'latency (bucket upper bound)'): ChartConfiguration {
 	return {
 		type: 'bar',
 		data: {
 			labels,
-			datasets: [{ label: 'requests', data: counts, backgroundColor: seriesColor(0), barPercentage: 1, categoryPercentage: 1 }]
+			datasets: [{ label: unit, data: counts, backgroundColor: seriesColor(0), barPercentage: 1, categoryPercentage: 1 }]
 		},
 		options: {
 			animation: false,
@@ -94,13 +94,13 @@ export function histogramConfig(labels: string[], counts: number[], ranges: [num
 							const r = ranges[items[0]?.dataIndex ?? 0];
 							return r ? `${formatLatency(r[0])} – ${formatLatency(r[1])}` : '';
 						},
-						label: (item) => `${formatCount(Number(item.raw))} requests`
+						label: (item) => `${formatCount(Number(item.raw))} ${unit}`
 					}
 				}
 			},
 			scales: {
-				x: { title: { display: true, text: 'latency (bucket upper bound)' }, ticks: { callback: (_v, i) => formatLatency(Number(labels[i])), maxRotation: 0, autoSkipPadding: 12 } },
-				y: { title: { display: true, text: 'requests' }, beginAtZero: true }
+				x: { title: { display: true, text: axis }, ticks: { callback: (_v, i) => formatLatency(Number(labels[i])), maxRotation: 0, autoSkipPadding: 12 } },
+				y: { title: { display: true, text: unit }, beginAtZero: true }
 			}
 		}
 	};
@@ -139,6 +139,91 @@ export function timelineConfig(
 							item.dataset.yAxisID === 'y1'
 								? `${item.dataset.label}: ${formatLatency(Number(item.raw))}`
 								: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
+					}
+				}
+			}
+		}
+	};
+}
+
+const latencyLine = (label: string, data: (number | null)[], colour: number, yAxisID: string, dash?: number[]) => ({
+	label,
+	data,
+	borderColor: seriesColor(colour),
+	backgroundColor: seriesColor(colour),
+	yAxisID,
+	pointRadius: 2,
+	borderWidth: 2,
+	spanGaps: false,
+	...(dash ? { borderDash: dash } : {})
+});
+
+/** A probe run per second: connects and closes (left axis), connect p99 and rtt p50 (right axis). */
+export function probeTimelineConfig(
+	seconds: number[],
+	connects: number[],
+	closes: number[],
+	connectP99: (number | null)[],
+	rttP50: (number | null)[]
+): ChartConfiguration {
+	const datasets: any[] = [
+		{ label: 'connects/s', data: connects, borderColor: seriesColor(0), backgroundColor: seriesColor(0), yAxisID: 'y', pointRadius: 2, borderWidth: 2 },
+		{ label: 'closes/s', data: closes, borderColor: seriesColor(5), backgroundColor: seriesColor(5), yAxisID: 'y', pointRadius: 2, borderWidth: 2, borderDash: [4, 3] },
+		latencyLine('connect p99', connectP99, 1, 'y1'),
+		latencyLine('rtt p50', rttP50, 2, 'y1')
+	];
+	return {
+		type: 'line',
+		data: { labels: seconds.map((s) => `${s}s`), datasets },
+		options: {
+			animation: false,
+			interaction: { mode: 'index', intersect: false },
+			scales: {
+				y: { position: 'left', beginAtZero: true, title: { display: true, text: 'per second' }, ticks: { callback: (v) => formatCount(Number(v)) } },
+				y1: { position: 'right', beginAtZero: true, title: { display: true, text: 'latency' }, grid: { drawOnChartArea: false }, ticks: { callback: latencyTick } }
+			},
+			plugins: {
+				tooltip: {
+					callbacks: {
+						label: (item) =>
+							item.dataset.yAxisID === 'y1'
+								? `${item.dataset.label}: ${item.raw === null ? 'no samples' : formatLatency(Number(item.raw))}`
+								: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
+					}
+				}
+			}
+		}
+	};
+}
+
+/** The application's p99 beside the kernel's rtt p50 and connect p99, per second of one run (log axis). */
+export function kernelAlignConfig(
+	seconds: number[],
+	appP99: (number | null)[],
+	rttP50: (number | null)[],
+	connectP99: (number | null)[]
+): ChartConfiguration {
+	return {
+		type: 'line',
+		data: {
+			labels: seconds.map((s) => `${s}s`),
+			datasets: [
+				latencyLine('application p99', appP99, 1, 'y'),
+				latencyLine('kernel rtt p50', rttP50, 2, 'y'),
+				latencyLine('kernel connect p99', connectP99, 0, 'y', [4, 3])
+			] as any[]
+		},
+		options: {
+			animation: false,
+			interaction: { mode: 'index', intersect: false },
+			scales: {
+				x: { title: { display: true, text: 'second of the run' } },
+				y: { type: 'logarithmic', title: { display: true, text: 'latency' }, ticks: { callback: logLatencyTick, autoSkip: false } }
+			},
+			plugins: {
+				tooltip: {
+					callbacks: {
+						label: (item) => `${item.dataset.label}: ${item.raw === null ? '—' : formatLatency(Number(item.raw))}`
 					}
 				}
 			}

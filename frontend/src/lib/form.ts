@@ -17,6 +17,8 @@ export interface StartForm {
 	body: string;
 	warmup: string;
 	repeats: string;
+	/** Run the eBPF probe beside the load (the result gains the kernel's figures). */
+	ebpf: boolean;
 	/** WebSocket only. */
 	message_size: string;
 	message_rate: string;
@@ -54,6 +56,7 @@ export function defaultStartForm(): StartForm {
 		body: '',
 		warmup: '0',
 		repeats: '1',
+		ebpf: false,
 		message_size: '64',
 		message_rate: '',
 		binary: false,
@@ -119,6 +122,7 @@ export function buildStartRequest(form: StartForm): Built {
 		else request.rate = r;
 	}
 	if (form.service_url.trim() !== '') request.service_url = form.service_url.trim();
+	if (form.ebpf) request.ebpf = true;
 	if (form.test_type === 'websocket') {
 		// Messages, not HTTP requests: the HTTP options do not apply.
 		const size = wholeNumber(form.message_size);

@@ -112,6 +112,81 @@ export interface MlResult {
 	output_tokens_per_s: number;
 }
 
+/** Percentiles and mean of a kernel measurement, µs. */
+export interface KernelLatency {
+	p50: number;
+	p90: number;
+	p99: number;
+	max: number;
+	mean: number;
+}
+
+/** Handshakes (connections: SYN sent → SYN-ACK; accepts: SYN-ACK sent → final ACK). */
+export interface KernelHandshakes {
+	count: number;
+	latency_us: KernelLatency;
+	/** Base64 HdrHistogram, µs. */
+	histogram: string;
+}
+
+/** Samples of a per-request or per-segment time (rtt, server time, exchange time), µs. */
+export interface KernelSamples extends KernelLatency {
+	count: number;
+	histogram: string;
+}
+
+/** One second of the kernel's view (`second` as in the result's own timeline). */
+export interface KernelTimelineEntry {
+	second: number;
+	connects: number;
+	accepts: number;
+	closes: number;
+	connect_p50_us: number;
+	connect_p99_us: number;
+	rtt_p50_us: number;
+	retransmits: number;
+	resets: number;
+	bytes_sent: number;
+	bytes_received: number;
+}
+
+/**
+ * The eBPF probe's report (`meshbench.probe.v1`, docs/result-schema.md "`kernel`"): what
+ * `POST /ebpf/probe/start` stores, and a benchmark result's `kernel` with `ebpf: true`.
+ */
+export interface ProbeReport {
+	schema: string;
+	started_at: string;
+	duration_s: number;
+	filter: { ports: number[]; pid: number | null; cgroup: string | null; cgroup_id: number | null };
+	/** Active opens, SYN sent → SYN-ACK processed. */
+	connections: KernelHandshakes;
+	/** Passive opens, SYN-ACK sent → final ACK received. */
+	accepts: KernelHandshakes;
+	/** Connection ends that closed (a loopback connection closes twice). */
+	lifetimes: {
+		count: number;
+		active: number;
+		passive: number;
+		duration_us: KernelLatency;
+		bytes_sent: number;
+		bytes_received: number;
+		histogram: string;
+	};
+	/** Smoothed RTT samples. */
+	rtt_us: KernelSamples;
+	/** Per request, this host's time inside (request read → answer written). */
+	server_time_us: KernelSamples;
+	/** Per request, the client's view (request written → answer read). */
+	exchange_time_us: KernelSamples;
+	retransmits: number;
+	resets: { sent: number; received: number };
+	connect_failures: number;
+	events_dropped: number;
+	timeline: KernelTimelineEntry[];
+	[extra: string]: unknown;
+}
+
 /** A whole result document. */
 export interface BenchmarkResult {
 	schema: string;
@@ -137,6 +212,8 @@ export interface BenchmarkResult {
 	websocket?: WebSocketResult;
 	grpc?: GrpcResult;
 	ml?: MlResult;
+	/** The kernel's figures (runs started with `ebpf: true`). */
+	kernel?: ProbeReport;
 	[extra: string]: unknown;
 }
 

@@ -3,6 +3,7 @@
 // the rest are written out here from the handlers.
 
 import type { components } from './api-schema';
+import type { ProbeReport } from './result';
 
 type S = components['schemas'];
 
@@ -117,23 +118,50 @@ export interface MetricsSummary {
 /** `/health` (a degraded server answers 503 with the same body). */
 export type Health = S['Health'];
 
-/** `/ebpf/probe/status`. */
-export interface ProbeStatus {
-	available: boolean;
-	reason?: string;
-	running: boolean | unknown[];
-	[extra: string]: unknown;
+/** `POST /ebpf/probe/start` (unknown fields are refused). */
+export type ProbeRequest = S['ProbeRequest'];
+/** The answer to a probe start request (202). */
+export type ProbeStarted = S['ProbeStarted'];
+/** One second of a probe run: in its report's `timeline`, and live in `probe_progress` events. */
+export type ProbeTimelineEntry = S['ProbeTimelineEntry'];
+/** The download forms of a probe report. */
+export type ProbeOutputFormat = 'json' | 'csv' | 'table';
+/** Every download form, in the order offered. */
+export const PROBE_OUTPUT_FORMATS: ProbeOutputFormat[] = ['json', 'csv', 'table'];
+
+/** One probe run (`/ebpf/probe/jobs`; listings leave `result` null). */
+export interface ProbeJob {
+	probe_id: string;
+	status: JobStatus;
+	duration: number;
+	output_format: string;
+	created_at: string;
+	started_at: string | null;
+	completed_at: string | null;
+	error: string | null;
+	/** The `meshbench.probe.v1` report, once the run has one (only from `/ebpf/probe/jobs/{id}`). */
+	result: ProbeReport | null;
+	/** The request as stored. */
+	request: ProbeRequest | null;
 }
 
-/** `POST /ebpf/probe/start`. */
-export interface ProbeRequest {
-	duration: number;
-	output_format?: 'json' | 'csv' | 'table';
-	namespace?: string;
-	pod_filter?: string;
-	port?: number;
-	pid?: number;
-	cgroup?: string;
+/** `/ebpf/probe/status`: whether probes can run here (and exactly why not), and the runs in progress. */
+export type ProbeStatus = Omit<S['ProbeStatus'], 'running'> & { running: ProbeJob[] };
+
+/** The histograms a probe report carries, by their names in it. */
+export type ProbeHistogramName = 'connections' | 'accepts' | 'lifetimes' | 'rtt_us' | 'server_time_us' | 'exchange_time_us';
+/** Every probe histogram, in the order shown. */
+export const PROBE_HISTOGRAMS: ProbeHistogramName[] = ['connections', 'accepts', 'lifetimes', 'rtt_us', 'server_time_us', 'exchange_time_us'];
+
+/** `/ebpf/probe/jobs/{id}/distribution`: each histogram as a distribution (empty ones may be absent). */
+export type ProbeDistribution = Omit<S['ProbeDistribution'], 'histograms'> & {
+	histograms: Partial<Record<ProbeHistogramName, DistributionSide>>;
+};
+
+/** The answer to stopping a probe (202). */
+export interface ProbeCancelResponse {
+	probe_id: string;
+	status: string;
 }
 
 /** The answer to a cancel. */

@@ -167,11 +167,14 @@ export class JobSocket {
 	}
 }
 
-/** Whether a parsed message is a job event the pages understand. */
+/** Whether a parsed message is a job event the pages understand (probe runs too: their `job_id` is the probe's id). */
 export function isJobEvent(value: unknown): value is JobEvent {
 	if (!value || typeof value !== 'object') return false;
 	const v = value as { job_id?: unknown; type?: unknown };
-	return typeof v.job_id === 'string' && (v.type === 'status' || v.type === 'progress' || v.type === 'summary');
+	return (
+		typeof v.job_id === 'string' &&
+		(v.type === 'status' || v.type === 'progress' || v.type === 'summary' || v.type === 'probe_progress')
+	);
 }
 
 /** Whether a message is the server's note that this client fell behind and missed events. */
