@@ -35,6 +35,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         ports: args.ports.clone(),
         pid: args.pid,
         cgroup: args.cgroup.clone(),
+        connection_events: false,
     };
     let stop = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(Arc::clone(&stop));
@@ -156,6 +157,7 @@ impl meshbench_api::ProbeRunner for HostProbes {
             ports: request.ports.clone(),
             pid: request.pid,
             cgroup: request.cgroup.as_ref().map(std::path::PathBuf::from),
+            connection_events: false,
         };
         let duration = std::time::Duration::from_secs(u64::from(request.duration));
         // Both callbacks tell the same caller; a cell lets them share it.

@@ -153,7 +153,7 @@ pub struct ProbeReport {
     pub accepts: HandshakeReport,
     /// Connections that opened and closed while the probe ran (each local end counts once).
     pub lifetimes: LifetimeReport,
-    /// Smoothed RTT, sampled on every segment received on an established connection.
+    /// Smoothed RTT, sampled as each burst of reads on a socket begins (once per turn).
     pub rtt_us: SampleReport,
     /// Per request: first recv of the request returned -> first send of the response returned.
     pub server_time_us: SampleReport,

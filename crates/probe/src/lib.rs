@@ -35,10 +35,10 @@ const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 /// Where classic tracepoints are listed.
 const TRACEFS_EVENTS: &str = "/sys/kernel/tracing/events";
 
-/// The tracepoints the probe attaches to.
-pub const TRACEPOINTS: [&str; 7] = [
+/// The tracepoints the probe attaches to (send and recv as typed raw tracepoints, the rest
+/// as classic ones; all must exist).
+pub const TRACEPOINTS: [&str; 6] = [
     "sock:inet_sock_set_state",
-    "tcp:tcp_probe",
     "tcp:tcp_retransmit_skb",
     "tcp:tcp_send_reset",
     "tcp:tcp_receive_reset",
@@ -58,6 +58,10 @@ pub struct ProbeFilter {
     /// Only sockets owned by processes in this cgroup v2 directory (e.g. under
     /// `/sys/fs/cgroup/unified`); not its descendants.
     pub cgroup: Option<PathBuf>,
+    /// Also report each closed connection (owner, addresses, duration, bytes) in
+    /// [`ProbeSecond::closed`]; costs a ring buffer record per connection, so off unless
+    /// wanted (the report needs only the in-kernel counts and histograms).
+    pub connection_events: bool,
 }
 
 impl ProbeFilter {

@@ -123,9 +123,8 @@ impl ProbeCounts {
 }
 
 /// The programs and the tracepoints they attach to (their SEC names say the same).
-const TRACEPOINT_OF: [(&str, &str); 7] = [
+const TRACEPOINT_OF: [(&str, &str); 6] = [
     ("handle_set_state", "sock:inet_sock_set_state"),
-    ("handle_tcp_probe", "tcp:tcp_probe"),
     ("handle_retransmit", "tcp:tcp_retransmit_skb"),
     ("handle_send_reset", "tcp:tcp_send_reset"),
     ("handle_receive_reset", "tcp:tcp_receive_reset"),
@@ -435,6 +434,7 @@ fn load(
     rodata.filter_port_count = filter.ports.len() as u32;
     rodata.filter_pid = filter.pid.unwrap_or(0);
     rodata.filter_cgroup = cgroup_id.unwrap_or(0);
+    rodata.emit_events = u8::from(filter.connection_events);
     let skel = open.load().map_err(|source| capture.load_error(source))?;
 
     let hist_size = skel.maps.hists.value_size() as usize;
@@ -448,7 +448,6 @@ fn load(
     let mut links = Vec::with_capacity(TRACEPOINT_OF.len());
     for prog in [
         &progs.handle_set_state,
-        &progs.handle_tcp_probe,
         &progs.handle_retransmit,
         &progs.handle_send_reset,
         &progs.handle_receive_reset,

@@ -80,7 +80,11 @@ fn loopback_connections_are_measured_exactly() {
     }
     const N: usize = 20;
     let (port, handle) = server(N, REQUEST, ANSWER);
-    let mut probe = Probe::start(&port_filter(port)).unwrap();
+    let mut probe = Probe::start(&ProbeFilter {
+        connection_events: true,
+        ..port_filter(port)
+    })
+    .unwrap();
     clients(port, N);
     handle.join().unwrap();
     settle();
@@ -189,7 +193,7 @@ fn the_pid_filter_counts_only_that_process() {
     let filter = |pid: u32| ProbeFilter {
         ports: vec![port],
         pid: Some(pid),
-        cgroup: None,
+        ..ProbeFilter::default()
     };
     let with_bash = Probe::start(&filter(bash.id())).unwrap();
     let with_bystander = Probe::start(&filter(bystander.id())).unwrap();
@@ -394,8 +398,8 @@ fn the_cgroup_filter_counts_only_that_cgroup() {
         .unwrap();
     let filter = |cgroup: &std::path::Path| ProbeFilter {
         ports: vec![port],
-        pid: None,
         cgroup: Some(cgroup.to_owned()),
+        ..ProbeFilter::default()
     };
     let in_child = Probe::start(&filter(&dir)).unwrap();
     // This test process (the accepting side) stays in the root cgroup.

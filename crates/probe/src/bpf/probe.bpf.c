@@ -20,8 +20,8 @@
  *    produces an `event` on the ring buffer, with payload bytes (tcplife-style, from
  *    tcp_sock.bytes_acked and .bytes_received, less the SYN and FIN sequence numbers those
  *    count).
- *  - rtt: tcp:tcp_probe's srtt (already microseconds), one sample per segment received on an
- *    established connection.
+ *  - rtt: the socket's smoothed RTT (tcp_sock.srtt_us / 8, the value tcp:tcp_probe reports),
+ *    sampled as each burst of reads begins on a socket: once per request or response read.
  *  - server / exchange: request/response timing at the syscall boundary (sock:sock_send_length
  *    and sock:sock_recv_length fire as sendmsg/recvmsg return, in the caller's context). Per
  *    socket, the direction of the last data transfer and when its burst started are kept; a
@@ -59,6 +59,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 
 #include "probe.h"
 
@@ -89,6 +90,8 @@ const volatile __u16 filter_ports[FILTER_MAX_PORTS] = {};
 const volatile __u32 filter_port_count = 0;
 const volatile __u32 filter_pid = 0;
 const volatile __u64 filter_cgroup = 0;
+/* Per-connection close events cost a ring buffer record each: only when asked for. */
+const volatile __u8 emit_events = 0;
 
 struct hist {
 	__u64 slots[HIST_BUCKETS];
@@ -130,9 +133,14 @@ struct sock_info {
 	char comm[COMM_LEN];
 };
 
-/* LRU: sockets whose close is never seen (e.g. the probe stops first) age out on their own. */
+/*
+ * A plain preallocated hash: every tracked socket is deleted at its CLOSE, and the map goes
+ * with the probe, so nothing needs ageing out; an LRU hash's shared list lock cost more per
+ * connection than everything else here. When full, new sockets go untracked (not counted)
+ * until entries free up.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct sock_info);
@@ -262,15 +270,24 @@ static __always_inline struct sock_info *sock_get_or_new(__u64 key)
 	return bpf_map_lookup_elem(&socks, &key);
 }
 
-static __always_inline void on_close(struct trace_event_raw_inet_sock_set_state *ctx, __u64 key,
-				     struct sock_info *s, __u64 now)
+/* What the state-change program knows of a socket; read once from `struct sock`. */
+struct change {
+	const struct sock *sk;
+	__u64 key;
+	int old;
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+};
+
+static __always_inline void on_close(const struct change *c, struct sock_info *s, __u64 now)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)ctx->skaddr;
-	int old = ctx->oldstate;
+	struct tcp_sock *tp = (struct tcp_sock *)c->sk;
+	int old = c->old;
 	__u64 acked, received, fin_out = 0, fin_in = 0;
 	struct event *e;
 
-	if (!ports_ok(ctx->sport, ctx->dport) || !owner_ok(s))
+	if (!ports_ok(c->sport, c->dport) || !owner_ok(s))
 		return;
 	if (!s->established) {
 		if (old == ST_SYN_SENT)
@@ -309,6 +326,8 @@ static __always_inline void on_close(struct trace_event_raw_inet_sock_set_state 
 	count(CTR_BYTES_SENT, acked);
 	count(CTR_BYTES_RECEIVED, received);
 
+	if (!emit_events)
+		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(CTR_EVENTS_DROPPED, 1);
@@ -319,42 +338,50 @@ static __always_inline void on_close(struct trace_event_raw_inet_sock_set_state 
 	e->bytes_received = received;
 	e->cgroup = s->cgroup;
 	e->pid = s->pid;
-	e->family = ctx->family;
-	e->sport = ctx->sport;
-	e->dport = ctx->dport;
+	e->family = c->family;
+	e->sport = c->sport;
+	e->dport = c->dport;
 	e->active = s->active;
 	e->owner_known = s->owner_known;
 	/* The verifier only allows constant-offset loads from the context, hence the helper. */
 	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
 	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
-	if (ctx->family == PROBE_AF_INET) {
-		bpf_probe_read_kernel(e->saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(e->daddr, 4, ctx->daddr);
+	if (c->family == PROBE_AF_INET) {
+		bpf_probe_read_kernel(e->saddr, 4, &c->sk->__sk_common.skc_rcv_saddr);
+		bpf_probe_read_kernel(e->daddr, 4, &c->sk->__sk_common.skc_daddr);
 	} else {
-		bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
+		bpf_probe_read_kernel(e->saddr, 16, &c->sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(e->daddr, 16, &c->sk->__sk_common.skc_v6_daddr);
 	}
 	__builtin_memcpy(e->comm, s->comm, COMM_LEN);
-	bpf_ringbuf_submit(e, 0);
+	/* Read once a second by polling: nobody waits to be woken. */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* Typed (BTF) raw tracepoint, like send and recv: no perf buffer to fill on every change. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int new)
 {
-	__u64 key = (__u64)ctx->skaddr;
-	int old = ctx->oldstate, new = ctx->newstate;
-	__u64 now = bpf_ktime_get_ns();
+	struct change c = {.sk = sk, .key = (__u64)sk, .old = old};
+	__u64 key = c.key;
+	__u64 now;
 	struct sock_info *s;
 
-	if (ctx->protocol != PROBE_IPPROTO_TCP)
+	if (!sk || sk->sk_protocol != PROBE_IPPROTO_TCP)
 		return 0;
-	if (ctx->family != PROBE_AF_INET && ctx->family != PROBE_AF_INET6)
+	c.family = sk->__sk_common.skc_family;
+	if (c.family != PROBE_AF_INET && c.family != PROBE_AF_INET6)
 		return 0;
+	/* The ports as sock:inet_sock_set_state reports them: inet_sock's, which (unlike
+	 * skc_num) still hold when a closing socket has handed its port to a TIME_WAIT one. */
+	c.sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	c.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	now = bpf_ktime_get_ns();
 
 	if (new == ST_SYN_SENT) {
 		/* connect(): the owner's context. The local port is 0 here unless bind() chose one,
 		 * so the remote port decides. */
-		if (!ports_ok(ctx->sport, ctx->dport))
+		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		s = sock_new(key, now, 1);
 		if (s)
@@ -363,7 +390,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	}
 	if (new == ST_SYN_RECV) {
 		/* The child of a listener, created as the handshake's final ACK arrives (softirq). */
-		if (ports_ok(ctx->sport, ctx->dport))
+		if (ports_ok(c.sport, c.dport))
 			sock_new(key, now, 0);
 		return 0;
 	}
@@ -373,13 +400,13 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		if (!s)
 			return 0;
 		s->established = 1;
-		if (!ports_ok(ctx->sport, ctx->dport))
+		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		if (old == ST_SYN_SENT) {
 			if (owner_ok(s))
 				hist_record(HIST_CONNECT, now - s->start_ns);
 		} else if (old == ST_SYN_RECV) {
-			struct tcp_sock *tp = (struct tcp_sock *)ctx->skaddr;
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
 			__u64 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 
 			if (!srtt_us)
@@ -406,22 +433,9 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (new == ST_CLOSE) {
 		if (!s)
 			return 0;
-		on_close(ctx, key, s, now);
+		on_close(&c, s, now);
 		bpf_map_delete_elem(&socks, &key);
 	}
-	return 0;
-}
-
-SEC("tracepoint/tcp/tcp_probe")
-int handle_tcp_probe(struct trace_event_raw_tcp_probe *ctx)
-{
-	__u64 key = (__u64)ctx->skaddr;
-
-	if (!ctx->srtt || !ports_ok(ctx->sport, ctx->dport))
-		return 0;
-	if (owner_filtered() && !owner_ok(bpf_map_lookup_elem(&socks, &key)))
-		return 0;
-	hist_record(HIST_RTT, (__u64)ctx->srtt * 1000);
 	return 0;
 }
 
@@ -468,21 +482,23 @@ int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 	return 0;
 }
 
-static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
+static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8 dir)
 {
-	struct sock *sk = ctx->sk;
 	__u64 key = (__u64)sk;
 	struct sock_info *s;
 	__u16 lport, rport;
 	bool client;
 	__u64 now;
 
-	if (ctx->protocol != PROBE_IPPROTO_TCP || ctx->ret <= 0 || (ctx->flags & PROBE_MSG_PEEK))
+	__u16 family;
+
+	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK) || sk->sk_protocol != PROBE_IPPROTO_TCP)
 		return 0;
-	if (ctx->family != PROBE_AF_INET && ctx->family != PROBE_AF_INET6)
+	family = sk->__sk_common.skc_family;
+	if (family != PROBE_AF_INET && family != PROBE_AF_INET6)
 		return 0;
-	lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	lport = sk->__sk_common.skc_num;
+	rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (!ports_ok(lport, rport))
 		return 0;
 	s = sock_get_or_new(key);
@@ -491,6 +507,18 @@ static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *c
 	claim_owner(s);
 	if (!owner_ok(s) || s->last_dir == dir)
 		return 0;
+	if (dir == DIR_RECV) {
+		/*
+		 * RTT: the socket's smoothed RTT as each burst of reads begins, i.e. once per
+		 * request or response read. (tcp:tcp_probe gives the same srtt for every segment
+		 * received, at a cost on every segment; this samples it once per turn instead.)
+		 */
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+		__u32 srtt = tp ? tp->srtt_us >> 3 : 0;
+
+		if (srtt)
+			hist_record(HIST_RTT, (__u64)srtt * 1000);
+	}
 	if (!s->first_dir)
 		s->first_dir = dir;
 	now = bpf_ktime_get_ns();
@@ -510,16 +538,21 @@ static __always_inline int on_transfer(struct trace_event_raw_sock_msg_length *c
 	return 0;
 }
 
-SEC("tracepoint/sock/sock_send_length")
-int handle_send(struct trace_event_raw_sock_msg_length *ctx)
+/*
+ * The per-call programs are typed (BTF) raw tracepoints: the arguments come straight from the
+ * call site, without the perf buffer a classic tracepoint fills first, which is what keeps
+ * the cost per send and recv small.
+ */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
-	return on_transfer(ctx, DIR_SEND);
+	return on_transfer(sk, ret, flags, DIR_SEND);
 }
 
-SEC("tracepoint/sock/sock_recv_length")
-int handle_recv(struct trace_event_raw_sock_msg_length *ctx)
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 {
-	return on_transfer(ctx, DIR_RECV);
+	return on_transfer(sk, ret, flags, DIR_RECV);
 }
 
 /* Makes `struct event` part of the object's BTF, so the skeleton generates its Rust type. */

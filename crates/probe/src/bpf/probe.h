@@ -21,7 +21,7 @@
 #define HIST_CONNECT 0  /* active open: SYN_SENT -> ESTABLISHED */
 #define HIST_ACCEPT 1   /* passive open: SYN-ACK sent -> its ACK received */
 #define HIST_LIFETIME 2 /* first state change -> CLOSE, established connections */
-#define HIST_RTT 3      /* tcp:tcp_probe srtt, one sample per segment received */
+#define HIST_RTT 3      /* tcp_sock srtt, one sample per burst of reads */
 #define HIST_SERVER 4   /* first recv of a request -> first send of the response */
 #define HIST_EXCHANGE 5 /* first send of a request -> first recv of the response */
 #define HIST_COUNT 6

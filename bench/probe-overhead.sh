@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# What the eBPF probe costs: `meshbench run` against nginx on loopback with and without the
+# probe attached (filtered on nginx's port, so every request passes its send/recv programs),
+# interleaved round by round so drift on the box hits both alike. Prints each round, the
+# median throughput of each, and the share lost with the probe (the goal: at most 3 %).
+#
+# Two shapes: keep-alive (100 connections, one handshake each: the per-request programs are
+# the cost) and a connection per request (`Connection: close`: the state-change and
+# lifetime programs run on every request too).
+#
+# Usage (as root): bench/probe-overhead.sh [ROUNDS] [SECONDS]   (defaults: 5 rounds of 10 s;
+# SHAPES="close" runs one shape only)
+set -euo pipefail
+
+ROUNDS=${1:-5}
+SECS=${2:-10}
+PORT=${BENCH_PORT:-18090}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/meshbench-probe-bench.XXXXXX)
+URL="http://127.0.0.1:${PORT}/"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "the probe needs root" >&2
+  exit 1
+fi
+"$ROOT/scripts/bpf.sh"
+if ! command -v nginx >/dev/null 2>&1; then
+  echo "installing nginx-light from Debian…" >&2
+  apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null
+fi
+
+echo "building meshbench (release)…" >&2
+(cd "$ROOT" && cargo build --release -q -p meshbench)
+MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
+
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $WORK;
+  proxy_temp_path $WORK;
+  fastcgi_temp_path $WORK;
+  uwsgi_temp_path $WORK;
+  scgi_temp_path $WORK;
+  server {
+    listen 127.0.0.1:${PORT} reuseport backlog=4096;
+    location / { default_type text/plain; return 200 "hello\n"; }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!
+PROBE_PID=
+cleanup() {
+  [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null || true
+  kill "$NGINX_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# One run; prints its throughput (req/s).
+run() {
+  "$MB" run "$URL" -d "${SECS}s" --json --no-progress "$@" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])'
+}
+
+# A run with the probe attached on nginx's port; prints throughput and what the probe saw.
+run_probed() {
+  "$MB" probe --duration $((SECS + 30)) --port "$PORT" --output json >"$WORK/probe.json" 2>"$WORK/probe.err" &
+  PROBE_PID=$!
+  # Attached once its first second is reported.
+  for _ in $(seq 100); do grep -q 'connects' "$WORK/probe.err" 2>/dev/null && break; sleep 0.1; done
+  local rps
+  rps=$(run "$@")
+  kill -INT "$PROBE_PID"
+  wait "$PROBE_PID" || true
+  PROBE_PID=
+  local seen
+  seen=$(python3 -c 'import json; r=json.load(open("'"$WORK"'/probe.json")); print(r["server_time_us"]["count"], r["connections"]["count"])')
+  echo "$rps $seen"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+for shape in ${SHAPES:-keepalive close}; do
+  if [ "$shape" = keepalive ]; then
+    args=(-c 100 -t 1)
+  else
+    args=(-c 20 -t 1 -H "Connection: close")
+  fi
+  : >"$WORK/plain" ; : >"$WORK/probed"
+  echo "== $shape: ${args[*]}, $ROUNDS rounds of ${SECS} s, alternating order"
+  for round in $(seq "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then order="plain probed"; else order="probed plain"; fi
+    for which in $order; do
+      if [ "$which" = plain ]; then
+        rps=$(run "${args[@]}")
+        echo "$rps" >>"$WORK/plain"
+        printf '  round %d  without probe  %10.0f req/s\n' "$round" "$rps"
+      else
+        read -r rps served connects < <(run_probed "${args[@]}")
+        echo "$rps" >>"$WORK/probed"
+        printf '  round %d  with probe     %10.0f req/s   (kernel: %s server turns, %s connects)\n' \
+          "$round" "$rps" "$served" "$connects"
+      fi
+    done
+  done
+  plain=$(median <"$WORK/plain")
+  probed=$(median <"$WORK/probed")
+  python3 -c "
+p, q = $plain, $probed
+print(f'  median without {p:,.0f} req/s, with probe {q:,.0f} req/s: {100 * (p - q) / p:+.1f} % lost (goal: at most 3 %)')"
+done
