@@ -54,3 +54,23 @@ export async function canvasHasInk(page: Page, testid: string): Promise<boolean>
 export async function chartPoints(page: Page, testid: string): Promise<number> {
 	return Number(await page.getByTestId(testid).getAttribute('data-points'));
 }
+
+/** Whether this machine is declared BPF-less (the server then reports the probe unavailable). */
+export const NO_BPF = process.env.MESHBENCH_NO_BPF === '1';
+
+/**
+ * The built-in target's port: read from the URL a finished HTTP run hit (the result's
+ * `spec.requests[0].url`), running a one-second benchmark first when there is none yet.
+ */
+export async function targetPort(request: APIRequestContext): Promise<number> {
+	const runs = (await (await request.get('/metrics/results?test_type=http&limit=1')).json()) as { job_id: string }[];
+	let jobId = runs[0]?.job_id;
+	if (!jobId) {
+		jobId = await startJob(request, { duration: 1, concurrent_connections: 1, mesh_type: 'port-finder' });
+		await waitFor(request, jobId, 'completed');
+	}
+	const result = await (await request.get(`/benchmarks/jobs/${jobId}/result`)).json();
+	const port = Number(new URL(result.spec.requests[0].url).port);
+	expect(port).toBeGreaterThan(0);
+	return port;
+}

@@ -3,10 +3,10 @@
 //! proxies on the same host show up as they are.
 //!
 //! The kernel side (`src/bpf/probe.bpf.c`, whose header comment says exactly what each figure
-//! measures) attaches to classic tracepoints only — the target kernels have no kprobes and
-//! refuse fentry/fexit — and keeps its results in per-CPU maps: log-linear histograms of
-//! nanoseconds (~3 % buckets) and counters, plus a ring buffer with one event per closed
-//! connection. User space reads the maps once a second ([`Probe::second`]), turns bucket
+//! measures) attaches to tracepoints only (typed raw ones where they fire often, classic ones
+//! for the rare events) — the target kernels have no kprobes and refuse fentry/fexit — and
+//! keeps its results in per-CPU maps: log-linear histograms of nanoseconds (~3 % buckets) and
+//! counters, plus, when asked for, a ring buffer with one event per closed connection. User space reads the maps once a second ([`Probe::second`]), turns bucket
 //! counts into HdrHistograms (µs, see [`report`]) and builds a [`ProbeReport`].
 //!
 //! Running it needs root, kernel BTF and tracefs; [`availability`] checks those cheaply and

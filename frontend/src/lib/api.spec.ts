@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError, apiUrl, benchmarkAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, setFetch, toError } from './api';
+import { ApiError, apiUrl, benchmarkAPI, ebpfAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, setFetch, toError } from './api';
 
 type Seen = { url: string; init: RequestInit };
 
@@ -107,6 +107,78 @@ describe('other endpoints', () => {
 		expect(seen[0].url).toBe('/reports/generate');
 		expect(reportsAPI.shareUrl(r.data, 'http://host:8000')).toBe('http://host:8000/reports/shared/tok');
 		expect(reportsAPI.downloadUrl(r.data)).toBe('/reports/r1/download');
+	});
+});
+
+describe('ebpfAPI', () => {
+	it('starts a probe with a list of ports', async () => {
+		const seen = fakeFetch(202, { probe_id: 'p1', status: 'pending', message: 'probe started for 4 s', created_at: '2026-01-01T00:00:00Z' });
+		const r = await ebpfAPI.start({ duration: 4, output_format: 'csv', ports: [8080, 443] });
+		expect(r.status).toBe(202);
+		expect(r.data.probe_id).toBe('p1');
+		expect(seen[0].url).toBe('/ebpf/probe/start');
+		expect(seen[0].init.method).toBe('POST');
+		expect(JSON.parse(String(seen[0].init.body))).toEqual({ duration: 4, output_format: 'csv', ports: [8080, 443] });
+	});
+
+	it('names the field of a 422 and keeps the reason of a 503', async () => {
+		fakeFetch(422, {
+			code: 'validation_error',
+			message: 'pod_filter: filtering by pod needs a Kubernetes cluster',
+			details: [{ field: 'pod_filter', message: 'filtering by pod needs a Kubernetes cluster, and none is configured; filter by ports, pid or cgroup' }]
+		});
+		const invalid = await ebpfAPI.start({ duration: 4, pod_filter: 'web' }).catch((e) => e);
+		expect(invalid).toBeInstanceOf(ApiError);
+		expect(invalid.fieldMessage('pod_filter')).toContain('Kubernetes cluster');
+		fakeFetch(503, { code: 'probe_unavailable', message: 'this machine is declared BPF-less (MESHBENCH_NO_BPF=1)', details: null });
+		const unavailable = await ebpfAPI.start({ duration: 4 }).catch((e) => e);
+		expect(unavailable.status).toBe(503);
+		expect(unavailable.code).toBe('probe_unavailable');
+		expect(unavailable.message).toBe('this machine is declared BPF-less (MESHBENCH_NO_BPF=1)');
+		expect(unavailable.fields).toEqual([]);
+	});
+
+	it('reads the status with its running runs', async () => {
+		const seen = fakeFetch(200, { available: false, reason: 'no BTF', running: [] });
+		const r = await ebpfAPI.status();
+		expect(seen[0].url).toBe('/ebpf/probe/status');
+		expect(r.data).toEqual({ available: false, reason: 'no BTF', running: [] });
+	});
+
+	it('pages the runs, reading the total from x-total-count', async () => {
+		const seen = fakeFetch(200, [{ probe_id: 'p1' }], { 'x-total-count': '41' });
+		const r = await ebpfAPI.listJobs({ limit: 20, offset: 40 });
+		expect(seen[0].url).toBe('/ebpf/probe/jobs?limit=20&offset=40');
+		expect(r.total).toBe(41);
+		expect(r.data).toHaveLength(1);
+	});
+
+	it('gets, stops and reads the distribution of one run by its escaped id', async () => {
+		const seen = fakeFetch(200, { probe_id: 'a/b', histograms: {} });
+		await ebpfAPI.getJob('a/b');
+		await ebpfAPI.getDistribution('a/b');
+		expect(seen.map((s) => [s.init.method, s.url])).toEqual([
+			['GET', '/ebpf/probe/jobs/a%2Fb'],
+			['GET', '/ebpf/probe/jobs/a%2Fb/distribution']
+		]);
+		const stopSeen = fakeFetch(202, { probe_id: 'p1', status: 'stopping' });
+		const stopped = await ebpfAPI.cancel('p1');
+		expect(stopSeen[0].init.method).toBe('DELETE');
+		expect(stopSeen[0].url).toBe('/ebpf/probe/jobs/p1');
+		expect(stopped.status).toBe(202);
+		expect(stopped.data.status).toBe('stopping');
+	});
+
+	it('turns a stop of a finished run and a distribution before the end into errors', async () => {
+		fakeFetch(409, { code: 'probe_finished', message: 'probe `p1` is completed and cannot be stopped', details: null });
+		expect((await ebpfAPI.cancel('p1').catch((e) => e)).code).toBe('probe_finished');
+		fakeFetch(409, { code: 'probe_not_finished', message: 'no report yet', details: null });
+		expect((await ebpfAPI.getDistribution('p1').catch((e) => e)).code).toBe('probe_not_finished');
+	});
+
+	it('builds download links per format', () => {
+		expect(ebpfAPI.downloadUrl('p 1', 'csv')).toBe('/ebpf/probe/jobs/p%201/download?format=csv');
+		expect(ebpfAPI.downloadUrl('p1', 'table')).toBe('/ebpf/probe/jobs/p1/download?format=table');
 	});
 });
 

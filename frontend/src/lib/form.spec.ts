@@ -117,3 +117,14 @@ describe('formFieldOf', () => {
 		expect(formFieldOf('job_ids[2]')).toBe('job_ids');
 	});
 });
+
+describe('the eBPF probe', () => {
+	it('is asked for only when ticked, for every test type', () => {
+		const plain = buildStartRequest(defaultStartForm());
+		expect(plain.ok && 'ebpf' in plain.request).toBe(false);
+		for (const test_type of ['http', 'grpc', 'websocket', 'ml'] as const) {
+			const built = buildStartRequest({ ...defaultStartForm(), test_type, ebpf: true });
+			expect(built.ok && built.request.ebpf, test_type).toBe(true);
+		}
+	});
+});

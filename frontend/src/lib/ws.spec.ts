@@ -100,6 +100,8 @@ describe('JobSocket', () => {
 
 	it('recognises job events', () => {
 		expect(isJobEvent({ job_id: 'a', type: 'progress' })).toBe(true);
+		expect(isJobEvent({ job_id: 'probe-1', type: 'probe_progress', entry: { second: 0 } })).toBe(true);
+		expect(isJobEvent({ job_id: 'a', type: 'something_new' })).toBe(false);
 		expect(isJobEvent({ type: 'lagged' })).toBe(false);
 		expect(isJobEvent(null)).toBe(false);
 	});

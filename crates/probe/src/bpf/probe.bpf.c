@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * meshbench's TCP latency probe, kernel side. Only classic tracepoints are used (kprobes do
- * not exist on the target kernels and fentry/fexit are refused); field reads from
- * `struct tcp_sock` are CO-RE, so the committed vmlinux.h works on other kernels too.
+ * meshbench's TCP latency probe, kernel side. Only tracepoints are used (kprobes do not exist
+ * on the target kernels and fentry/fexit are refused): the hot ones (state changes, send,
+ * recv) as typed raw tracepoints (tp_btf), which skip the perf buffer a classic tracepoint
+ * fills on every hit; retransmits and resets as classic ones. Field reads from `struct
+ * tcp_sock` are CO-RE, so the committed vmlinux.h works on other kernels too.
  *
  * What is measured (all durations in nanoseconds, into per-CPU log-linear histograms):
  *
