@@ -31,8 +31,10 @@ test('every page loads with no console errors', async ({ page }) => {
 
 test('a benchmark started from the form goes pending → running → completed without a reload', async ({ page, request }) => {
 	const errors = watchErrors(page);
-	// Keep the one in-process worker busy, so the new job is seen waiting first.
-	const blocker = await startJob(request, { duration: 3, mesh_type: 'blocker' });
+	// Keep the one in-process worker busy, so the new job is seen waiting first; the blocker
+	// is cancelled once the new job has been seen pending, however slow the machine.
+	const blocker = await startJob(request, { duration: 30, mesh_type: 'blocker' });
+	let blockerCancelled = false;
 	await waitFor(request, blocker, 'running');
 	await page.goto('/benchmarks');
 	await expect(page.getByTestId('socket-state')).toContainText('live');
@@ -57,6 +59,10 @@ test('a benchmark started from the form goes pending → running → completed w
 			async () => {
 				const now = (await status.textContent())?.trim() ?? '';
 				if (seen[seen.length - 1] !== now) seen.push(now);
+				if (now === 'pending' && !blockerCancelled) {
+					blockerCancelled = true;
+					expect((await request.delete(`/benchmarks/jobs/${blocker}`)).status()).toBe(200);
+				}
 				if (now === 'running' && fetchesWhenRunning < 0) fetchesWhenRunning = jobFetches;
 				return now;
 			},

@@ -110,7 +110,22 @@ fn watch_ctrl_c(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
 
 /// The eBPF probe as the API runs it on this host, or `None` where there is none to run.
 pub fn api_runner() -> Option<std::sync::Arc<dyn meshbench_api::ProbeRunner>> {
-    Some(std::sync::Arc::new(HostProbes::default()))
+    let probes = std::sync::Arc::new(HostProbes::default());
+    // The trial load takes a moment; done now, on a thread of its own, it does not hold up
+    // the first request that asks (which waits for it only if it comes sooner).
+    let warm = std::sync::Arc::clone(&probes);
+    let spawned = std::thread::Builder::new()
+        .name("meshbench-probe-check".into())
+        .spawn(move || {
+            use meshbench_api::ProbeRunner as _;
+            if let Err(reason) = warm.availability() {
+                tracing::info!("the eBPF probe is not available here: {reason}");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot check the eBPF probe ahead of time: {e}");
+    }
+    Some(probes)
 }
 
 /// What `MESHBENCH_NO_BPF=1` declares: this machine runs no BPF at all.
