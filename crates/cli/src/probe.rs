@@ -128,14 +128,6 @@ pub fn api_runner() -> Option<std::sync::Arc<dyn meshbench_api::ProbeRunner>> {
     Some(probes)
 }
 
-/// What `MESHBENCH_NO_BPF=1` declares: this machine runs no BPF at all.
-pub const NO_BPF_VAR: &str = "MESHBENCH_NO_BPF";
-
-/// Whether the machine has been declared BPF-less.
-pub fn declared_bpf_less() -> bool {
-    std::env::var(NO_BPF_VAR).is_ok_and(|v| v == "1")
-}
-
 /// Probes on this host for the API: the cheap checks every time (a mount can appear later),
 /// and one trial load, remembered, so the verifier's answer shows in `/ebpf/probe/status`
 /// before anyone starts a probe.
@@ -146,11 +138,6 @@ struct HostProbes {
 
 impl meshbench_api::ProbeRunner for HostProbes {
     fn availability(&self) -> Result<(), String> {
-        if declared_bpf_less() {
-            return Err(format!(
-                "this machine is declared BPF-less ({NO_BPF_VAR}=1)"
-            ));
-        }
         meshbench_probe::availability().map_err(|e| e.to_string())?;
         self.trial
             .get_or_init(|| {

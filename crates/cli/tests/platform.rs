@@ -124,6 +124,10 @@ fn command(scratch: &Scratch, setup: &Setup, args: &[&str], port: Option<u16>) -
         .env("MESHBENCH_LEASE_SECONDS", "2")
         .env("MESHBENCH_MIN_DURATION", "1")
         .stdin(Stdio::null());
+    // A machine declared BPF-less stays so for the servers the tests start.
+    if let Ok(v) = std::env::var("MESHBENCH_NO_BPF") {
+        cmd.env("MESHBENCH_NO_BPF", v);
+    }
     if let Some(url) = &setup.database_url {
         cmd.env("DATABASE_URL", url);
     }

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProbeError {
+    /// The machine has been declared BPF-less (`MESHBENCH_NO_BPF=1`).
+    #[error(
+        "this machine is declared BPF-less (MESHBENCH_NO_BPF=1): the eBPF probe does not run here"
+    )]
+    DeclaredBpfLess,
     /// Loading BPF programs needs root here (CAP_BPF + CAP_PERFMON would do, but are not
     /// checked separately).
     #[error(

@@ -87,6 +87,9 @@ impl ProbeFilter {
 /// Whether the probe can run here: root, kernel BTF, tracefs, and every tracepoint it uses.
 /// Cheap (a few `stat`s); loading can still fail, with a [`ProbeError::Load`] saying why.
 pub fn availability() -> Result<()> {
+    if std::env::var("MESHBENCH_NO_BPF").is_ok_and(|v| v == "1") {
+        return Err(ProbeError::DeclaredBpfLess);
+    }
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
