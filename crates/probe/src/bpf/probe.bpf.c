@@ -366,9 +366,22 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 {
 	struct change c = {.sk = sk, .key = (__u64)sk, .old = old};
 	__u64 key = c.key;
-	__u64 now;
+	bool claim = (old == ST_ESTABLISHED && new == ST_FIN_WAIT1) ||
+		     (old == ST_CLOSE_WAIT && new == ST_LAST_ACK);
 	struct sock_info *s;
 
+	/*
+	 * Half of a connection's state changes matter to nothing measured here; they leave
+	 * before any field read, clock read or map access (this runs ~10 times per connection).
+	 * The owner claims at close() matter only when someone asks about owners.
+	 */
+	if (claim) {
+		if (!owner_filtered() && !emit_events)
+			return 0;
+	} else if (new != ST_SYN_SENT && new != ST_SYN_RECV && new != ST_ESTABLISHED &&
+		   new != ST_CLOSE) {
+		return 0;
+	}
 	if (!sk || sk->sk_protocol != PROBE_IPPROTO_TCP)
 		return 0;
 	c.family = sk->__sk_common.skc_family;
@@ -378,14 +391,13 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	 * skc_num) still hold when a closing socket has handed its port to a TIME_WAIT one. */
 	c.sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	c.dport = bpf_ntohs(sk->__sk_common.skc_dport);
-	now = bpf_ktime_get_ns();
 
 	if (new == ST_SYN_SENT) {
 		/* connect(): the owner's context. The local port is 0 here unless bind() chose one,
 		 * so the remote port decides. */
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
-		s = sock_new(key, now, 1);
+		s = sock_new(key, bpf_ktime_get_ns(), 1);
 		if (s)
 			claim_owner(s);
 		return 0;
@@ -393,20 +405,25 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	if (new == ST_SYN_RECV) {
 		/* The child of a listener, created as the handshake's final ACK arrives (softirq). */
 		if (ports_ok(c.sport, c.dport))
-			sock_new(key, now, 0);
+			sock_new(key, bpf_ktime_get_ns(), 0);
 		return 0;
 	}
 
 	s = bpf_map_lookup_elem(&socks, &key);
+	if (!s)
+		return 0; /* not tracked: outside the filter, or older than the probe */
+	if (claim) {
+		/* close() or shutdown(): the owner's context. */
+		claim_owner(s);
+		return 0;
+	}
 	if (new == ST_ESTABLISHED) {
-		if (!s)
-			return 0;
 		s->established = 1;
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		if (old == ST_SYN_SENT) {
 			if (owner_ok(s))
-				hist_record(HIST_CONNECT, now - s->start_ns);
+				hist_record(HIST_CONNECT, bpf_ktime_get_ns() - s->start_ns);
 		} else if (old == ST_SYN_RECV) {
 			struct tcp_sock *tp = (struct tcp_sock *)sk;
 			__u64 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
@@ -425,19 +442,9 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		}
 		return 0;
 	}
-	if ((old == ST_ESTABLISHED && new == ST_FIN_WAIT1) ||
-	    (old == ST_CLOSE_WAIT && new == ST_LAST_ACK)) {
-		/* close() or shutdown(): the owner's context. */
-		if (s)
-			claim_owner(s);
-		return 0;
-	}
-	if (new == ST_CLOSE) {
-		if (!s)
-			return 0;
-		on_close(&c, s, now);
-		bpf_map_delete_elem(&socks, &key);
-	}
+	/* new == ST_CLOSE */
+	on_close(&c, s, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }
 
