@@ -8,6 +8,11 @@
 # the cost) and a connection per request (`Connection: close`: the state-change and
 # lifetime programs run on every request too).
 #
+# Throughput on a small VM swings by ±20 % from round to round, more than the effect, so the
+# script also reads the probe's own cost from the kernel's BPF statistics
+# (kernel.bpf_stats_enabled, which adds a little itself): its programs' nanoseconds per
+# request, and that as a share of the CPU a request takes on this box.
+#
 # Usage (as root): bench/probe-overhead.sh [ROUNDS] [SECONDS]   (defaults: 5 rounds of 10 s;
 # SHAPES="close" runs one shape only)
 set -euo pipefail
@@ -57,7 +62,9 @@ NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK" &
 NGINX_PID=$!
 PROBE_PID=
+STATS_WAS=
 cleanup() {
+  [ -n "$STATS_WAS" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
   [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null || true
   kill "$NGINX_PID" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -65,27 +72,38 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
 
-# One run; prints its throughput (req/s).
+# One run; prints its throughput (req/s) and its request count.
 run() {
   "$MB" run "$URL" -d "${SECS}s" --json --no-progress "$@" 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["rps"])'
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["requests"])'
 }
 
-# A run with the probe attached on nginx's port; prints throughput and what the probe saw.
+# Nanoseconds the probe's programs have run so far (kernel.bpf_stats_enabled counts them).
+bpf_ns() {
+  bpftool prog show -j 2>/dev/null |
+    python3 -c 'import json,sys; print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p.get("name", "").startswith("handle_")))'
+}
+
+# A run with the probe attached on nginx's port; prints throughput, what the probe saw, and
+# its programs' nanoseconds per request.
 run_probed() {
   "$MB" probe --duration $((SECS + 30)) --port "$PORT" --output json >"$WORK/probe.json" 2>"$WORK/probe.err" &
   PROBE_PID=$!
   # Attached once its first second is reported.
   for _ in $(seq 100); do grep -q 'connects' "$WORK/probe.err" 2>/dev/null && break; sleep 0.1; done
-  local rps
-  rps=$(run "$@")
+  local rps requests before after
+  before=$(bpf_ns)
+  read -r rps requests < <(run "$@")
+  after=$(bpf_ns)
   kill -INT "$PROBE_PID"
   wait "$PROBE_PID" || true
   PROBE_PID=
   local seen
   seen=$(python3 -c 'import json; r=json.load(open("'"$WORK"'/probe.json")); print(r["server_time_us"]["count"], r["connections"]["count"])')
-  echo "$rps $seen"
+  echo "$rps $seen $(( (after - before) / requests ))"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -96,26 +114,31 @@ for shape in ${SHAPES:-keepalive close}; do
   else
     args=(-c 20 -t 1 -H "Connection: close")
   fi
-  : >"$WORK/plain" ; : >"$WORK/probed"
+  : >"$WORK/plain" ; : >"$WORK/probed" ; : >"$WORK/cost"
   echo "== $shape: ${args[*]}, $ROUNDS rounds of ${SECS} s, alternating order"
   for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then order="plain probed"; else order="probed plain"; fi
     for which in $order; do
       if [ "$which" = plain ]; then
-        rps=$(run "${args[@]}")
+        read -r rps _ < <(run "${args[@]}")
         echo "$rps" >>"$WORK/plain"
         printf '  round %d  without probe  %10.0f req/s\n' "$round" "$rps"
       else
-        read -r rps served connects < <(run_probed "${args[@]}")
+        read -r rps served connects per_request < <(run_probed "${args[@]}")
         echo "$rps" >>"$WORK/probed"
-        printf '  round %d  with probe     %10.0f req/s   (kernel: %s server turns, %s connects)\n' \
-          "$round" "$rps" "$served" "$connects"
+        echo "$per_request" >>"$WORK/cost"
+        printf '  round %d  with probe     %10.0f req/s   (kernel: %s server turns, %s connects; programs %s ns per request)\n' \
+          "$round" "$rps" "$served" "$connects" "$per_request"
       fi
     done
   done
   plain=$(median <"$WORK/plain")
   probed=$(median <"$WORK/probed")
+  cost=$(median <"$WORK/cost")
   python3 -c "
-p, q = $plain, $probed
-print(f'  median without {p:,.0f} req/s, with probe {q:,.0f} req/s: {100 * (p - q) / p:+.1f} % lost (goal: at most 3 %)')"
+p, q, c, cores = $plain, $probed, $cost, $(nproc)
+print(f'  median without {p:,.0f} req/s, with probe {q:,.0f} req/s: {100 * (p - q) / p:+.1f} % lost (goal: at most 3 %)')
+# The CPU one request takes on this box: every core, busy, over the throughput without probe.
+per = cores * 1e9 / p
+print(f'  the probe programs: {c:,.0f} ns per request = {100 * c / per:.1f} % of the {per:,.0f} ns of CPU a request takes here')"
 done
