@@ -31,11 +31,10 @@
  *    of the response returned), a recv after a send records "exchange" time (the client's
  *    view: request written -> first read of the response returned). Further calls in the same
  *    direction belong to the same burst and do not move the clock, so a response written in
- *    several send() calls counts once (the burst state lives in socket-local storage, so a
- *    call that continues a burst costs no map lookup). The client is the end this host
- *    opened (connect), or for a connection older than the probe the end that spoke first;
- *    only its send -> recv turns are exchanges, and only the other end's recv -> send turns
- *    are server times.
+ *    several send() calls counts once. The client is the end this host opened (connect),
+ *    or for a connection older than the probe the end that spoke first; only its
+ *    send -> recv turns are exchanges, and only the other end's recv -> send turns are
+ *    server times.
  *  - counters: retransmitted segments, resets sent and received, payload bytes of closed
  *    connections, failed connects, ring buffer drops.
  *
@@ -122,6 +121,7 @@ struct {
 /* What is known about one socket, from its first state change (or first send/recv) on. */
 struct sock_info {
 	__u64 start_ns;   /* first state change; 0 when the connection predates the probe */
+	__u64 last_ns;    /* start of the current send/recv burst */
 	__u64 accept_ns;  /* handshake time held back until the owner is known */
 	__u64 cgroup;
 	__u32 pid;
@@ -129,6 +129,8 @@ struct sock_info {
 	__u8 established;
 	__u8 owner_known;
 	__u8 accept_pending;
+	__u8 last_dir;
+	__u8 first_dir;   /* the direction of the first transfer seen: who spoke first */
 	__u8 rst_received;
 	char comm[COMM_LEN];
 };
@@ -145,26 +147,6 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
-
-/*
- * Request/response turns live in the socket itself (socket-local storage, freed with the
- * socket): a send or recv that continues a burst is answered from here without a map
- * lookup, which is most of them.
- */
-#define ROLE_CLIENT 1
-#define ROLE_SERVER 2
-struct turn {
-	__u64 last_ns;  /* start of the current send/recv burst */
-	__u8 last_dir;  /* its direction */
-	__u8 role;      /* ROLE_CLIENT or ROLE_SERVER once known */
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct turn);
-} turns SEC(".maps");
 
 /* Index of the highest set bit; v must not be 0. */
 static __always_inline __u32 log2_u64(__u64 v)
@@ -512,10 +494,12 @@ int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 key = (__u64)sk;
-	struct sock_info *s = NULL;
-	struct turn *t;
-	__u16 lport, rport, family;
+	struct sock_info *s;
+	__u16 lport, rport;
+	bool client;
 	__u64 now;
+
+	__u16 family;
 
 	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK) || sk->sk_protocol != PROBE_IPPROTO_TCP)
 		return 0;
@@ -526,33 +510,12 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (!ports_ok(lport, rport))
 		return 0;
-	t = bpf_sk_storage_get(&turns, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!t || t->last_dir == dir)
-		return 0; /* the burst goes on: its clock started with its first call */
-	if (owner_filtered() || emit_events) {
-		/* Owners are asked about: this syscall is the owner's, record it. */
-		s = sock_get_or_new(key);
-		if (!s)
-			return 0;
-		claim_owner(s);
-		if (!owner_ok(s))
-			return 0;
-	}
-	if (!t->role) {
-		/*
-		 * Only the requester's turnaround is an exchange and only the responder's a server
-		 * time: a client's send after its recv is its own think time, a server's recv after
-		 * its send the wait for the next request. A connection seen from its start is a
-		 * client where this host opened it; one that predates the probe is judged by who
-		 * speaks first (this very call).
-		 */
-		if (!s)
-			s = bpf_map_lookup_elem(&socks, &key);
-		if (s && s->start_ns)
-			t->role = s->active ? ROLE_CLIENT : ROLE_SERVER;
-		else
-			t->role = dir == DIR_SEND ? ROLE_CLIENT : ROLE_SERVER;
-	}
+	s = sock_get_or_new(key);
+	if (!s)
+		return 0;
+	claim_owner(s);
+	if (!owner_ok(s) || s->last_dir == dir)
+		return 0;
 	if (dir == DIR_RECV) {
 		/*
 		 * RTT: the socket's smoothed RTT as each burst of reads begins, i.e. once per
@@ -565,13 +528,22 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 		if (srtt)
 			hist_record(HIST_RTT, (__u64)srtt * 1000);
 	}
+	if (!s->first_dir)
+		s->first_dir = dir;
 	now = bpf_ktime_get_ns();
-	if (t->last_dir == DIR_RECV && t->role == ROLE_SERVER)
-		hist_record(HIST_SERVER, now - t->last_ns);
-	else if (t->last_dir == DIR_SEND && t->role == ROLE_CLIENT)
-		hist_record(HIST_EXCHANGE, now - t->last_ns);
-	t->last_dir = dir;
-	t->last_ns = now;
+	/*
+	 * Only the requester's turnaround is an exchange and only the responder's a server time:
+	 * a client's send after its recv is its own think time, a server's recv after its send
+	 * the wait for the next request. A connection seen from its start is a client where this
+	 * host opened it; one that predates the probe is judged by who spoke first.
+	 */
+	client = s->start_ns ? s->active : s->first_dir == DIR_SEND;
+	if (s->last_dir == DIR_RECV && !client)
+		hist_record(HIST_SERVER, now - s->last_ns);
+	else if (s->last_dir == DIR_SEND && client)
+		hist_record(HIST_EXCHANGE, now - s->last_ns);
+	s->last_dir = dir;
+	s->last_ns = now;
 	return 0;
 }
 
