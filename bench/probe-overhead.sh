@@ -38,40 +38,20 @@ echo "building meshbench (release)…" >&2
 (cd "$ROOT" && cargo build --release -q -p meshbench)
 MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
 
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $WORK;
-  proxy_temp_path $WORK;
-  fastcgi_temp_path $WORK;
-  uwsgi_temp_path $WORK;
-  scgi_temp_path $WORK;
-  server {
-    listen 127.0.0.1:${PORT} reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello\n"; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
+NGINX_PID=
 PROBE_PID=
 STATS_WAS=
 cleanup() {
   [ -n "$STATS_WAS" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
   [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null || true
-  kill "$NGINX_PID" 2>/dev/null || true
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/nginx.sh
+. "$ROOT/bench/nginx.sh"
+start_nginx "$WORK" "$PORT"
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled=1
 

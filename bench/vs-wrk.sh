@@ -30,32 +30,12 @@ echo "building meshbench (release)…" >&2
 (cd "$ROOT" && cargo build --release -q -p meshbench)
 MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
 
-cat >"$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $WORK;
-  proxy_temp_path $WORK;
-  fastcgi_temp_path $WORK;
-  uwsgi_temp_path $WORK;
-  scgi_temp_path $WORK;
-  server {
-    listen 127.0.0.1:${PORT} reuseport backlog=4096;
-    location / { default_type text/plain; return 200 "hello\n"; }
-  }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!
-cleanup() { kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; rm -rf "$WORK"; }
+NGINX_PID=
+cleanup() { [ -n "$NGINX_PID" ] && { kill "$NGINX_PID" 2>/dev/null; wait "$NGINX_PID" 2>/dev/null; }; rm -rf "$WORK"; }
 trap cleanup EXIT
-for _ in $(seq 50); do curl -fs "$URL" >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/nginx.sh
+. "$ROOT/bench/nginx.sh"
+start_nginx "$WORK" "$PORT"
 worker_pid() { pgrep -P "$NGINX_PID" | head -1; }
 
 # run TOOL THREADS CONNS -> "rps requests user_s sys_s maxrss_kb"

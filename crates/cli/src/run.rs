@@ -472,12 +472,7 @@ impl Observer for Progress {
 
     fn second(&mut self, second: i64, entry: &TimelineEntry, latency: &Histogram<u64>) {
         if let Some(probe) = &self.probe {
-            // Second -1 ends the warm-up: the kernel's figures start afresh there.
-            match second {
-                -1 => probe.restart(),
-                s if s >= 0 => probe.second(),
-                _ => {}
-            }
+            probe.engine_second(second);
         }
         if let Some(bar) = &self.bar {
             let phase = if second < 0 { "warm-up " } else { "" };

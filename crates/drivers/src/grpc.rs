@@ -70,9 +70,7 @@ impl GrpcDriver {
     /// field at fault (`proto`, `call`, `data`).
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
         let origin = Origin::for_spec(spec, b"h2")?;
-        let invalid = |field: &'static str, m: String| {
-            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
-        };
+        let invalid = crate::Error::invalid;
         let grpc = spec
             .grpc
             .clone()
@@ -721,16 +719,14 @@ pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec, inputs: &[serde_json::Value]) 
 /// ModelMetadata gives `None`.
 pub fn oip_model(spec: &BenchmarkSpec, model: &str) -> crate::Result<Option<serde_json::Value>> {
     let origin = Origin::for_spec(spec, b"h2")?;
-    let pool = descriptor_pool(&GrpcSpec::default())
-        .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("proto", m)))?;
+    let pool =
+        descriptor_pool(&GrpcSpec::default()).map_err(|m| crate::Error::invalid("proto", m))?;
     let request = |method: &str| -> crate::Result<(MethodDescriptor, Vec<u8>)> {
         let method = find_method(&pool, &format!("{OIP_SERVICE}/{method}"))
-            .map_err(|m| crate::Error::Spec(meshbench_core::Error::invalid("call", m)))?;
+            .map_err(|m| crate::Error::invalid("call", m))?;
         let message =
             DynamicMessage::deserialize(method.input(), &serde_json::json!({"name": model}))
-                .map_err(|e| {
-                    crate::Error::Spec(meshbench_core::Error::invalid("model", e.to_string()))
-                })?;
+                .map_err(|e| crate::Error::invalid("model", e.to_string()))?;
         Ok((method, message.encode_to_vec()))
     };
     let connection = Connection::default();

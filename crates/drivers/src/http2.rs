@@ -44,9 +44,7 @@ impl Http2Driver {
     /// Builds the driver for a validated spec.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
         let origin = Origin::for_spec(spec, b"h2")?;
-        let invalid = |field: &'static str, m: String| {
-            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
-        };
+        let invalid = crate::Error::invalid;
         let requests = spec
             .requests
             .iter()

@@ -52,5 +52,12 @@ pub enum Error {
     Unready(String),
 }
 
+impl Error {
+    /// A spec field that cannot be used, named as the user spelled it.
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Spec(meshbench_core::Error::invalid(field, message))
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -73,9 +73,7 @@ impl MlDriver {
     /// Builds the driver for a validated spec with `ml` options.
     pub fn new(spec: &BenchmarkSpec) -> crate::Result<Self> {
         let origin = Origin::for_spec(spec, b"http/1.1")?;
-        let invalid = |field: &'static str, m: String| {
-            crate::Error::Spec(meshbench_core::Error::invalid(field, m))
-        };
+        let invalid = crate::Error::invalid;
         let options = spec
             .ml
             .clone()

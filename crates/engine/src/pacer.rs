@@ -165,13 +165,17 @@ impl Pacer {
                 jitter,
                 rng,
             } => {
-                let cursor = match per_connection {
-                    Some(cursors) => &cursors[connection % cursors.len()],
-                    None => next,
+                // A connection's own cursor counts its rounds; the shared one counts slots.
+                let (cursor, own) = match per_connection {
+                    Some(cursors) => {
+                        let i = connection % cursors.len();
+                        (&cursors[i], Some(i as u64))
+                    }
+                    None => (next, None),
                 };
                 let local = cursor.get();
-                let global = match per_connection {
-                    Some(cursors) => connections.global(local, (connection % cursors.len()) as u64),
+                let global = match own {
+                    Some(offset) => connections.global(local, offset),
                     None => {
                         connections.global(local / connections.owned, local % connections.owned)
                     }

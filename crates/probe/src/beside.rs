@@ -71,6 +71,17 @@ impl ProbeBeside {
         }
     }
 
+    /// Follows the benchmark's clock: the end of its second -1 (the warm-up's last) starts
+    /// the measurement afresh, and the end of each measured second closes one of the
+    /// timeline's, so the two timelines have the same seconds.
+    pub fn engine_second(&self, second: i64) {
+        match second {
+            -1 => self.restart(),
+            s if s >= 0 => self.second(),
+            _ => {}
+        }
+    }
+
     /// Starts measuring afresh from now: what came before (a warm-up) is left out.
     pub fn restart(&self) {
         let _ = self.commands.send(Command::Restart);

@@ -54,15 +54,15 @@ pub struct ProbeSecond {
 impl ProbeSecond {
     /// This interval as a line of the report's timeline.
     pub fn timeline_entry(&self) -> ProbeTimelineEntry {
-        let p50 = |h: &Histogram<u64>| Percentiles::of(h).p50;
+        let connect = Percentiles::of(&self.connects);
         ProbeTimelineEntry {
             second: self.second,
             connects: self.connects.len(),
             accepts: self.accepts.len(),
             closes: self.counts.active_closed + self.counts.passive_closed,
-            connect_p50_us: p50(&self.connects),
-            connect_p99_us: Percentiles::of(&self.connects).p99,
-            rtt_p50_us: p50(&self.rtt),
+            connect_p50_us: connect.p50,
+            connect_p99_us: connect.p99,
+            rtt_p50_us: Percentiles::of(&self.rtt).p50,
             retransmits: self.counts.retransmits,
             resets: self.counts.resets_sent + self.counts.resets_received,
             bytes_sent: self.counts.bytes_sent,

@@ -722,27 +722,19 @@ where
     }
 
     pub(crate) async fn list_probe_jobs(&self, limit: u32, offset: u32) -> Result<Vec<ProbeJob>> {
-        let sql = format!(
-            "SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs \
-             ORDER BY created_at DESC, probe_id DESC LIMIT $1 OFFSET $2"
-        );
-        let args = vec![
-            Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))),
-            Arg::Int(Some(i64::from(offset))),
-        ];
-        Self::query(&sql, args)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(Self::probe_from_row)
-            .collect()
+        self.newest_first(
+            PROBE_COLUMNS,
+            "ebpf_probe_jobs",
+            "probe_id",
+            limit,
+            offset,
+            Self::probe_from_row,
+        )
+        .await
     }
 
     pub(crate) async fn count_probe_jobs(&self) -> Result<u64> {
-        let row = Self::query("SELECT COUNT(*) AS n FROM ebpf_probe_jobs", Vec::new())
-            .fetch_one(&self.pool)
-            .await?;
-        to_u64("probe job count", row.try_get("n")?)
+        self.count_rows("ebpf_probe_jobs", "probe job count").await
     }
 
     pub(crate) async fn list_probe_jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<ProbeJob>> {
@@ -829,9 +821,35 @@ where
     }
 
     pub(crate) async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>> {
+        self.newest_first(
+            REPORT_COLUMNS,
+            "reports",
+            "report_id",
+            limit,
+            offset,
+            Self::report_from_row,
+        )
+        .await
+    }
+
+    pub(crate) async fn count_reports(&self) -> Result<u64> {
+        self.count_rows("reports", "report count").await
+    }
+
+    /// A page of `table`'s rows, newest first with ties broken by `id` so pages are stable,
+    /// at most [`MAX_LIST_LIMIT`] long. Table and column names are constants of this module.
+    async fn newest_first<T>(
+        &self,
+        columns: &str,
+        table: &'static str,
+        id: &'static str,
+        limit: u32,
+        offset: u32,
+        from_row: fn(&DB::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports \
-             ORDER BY created_at DESC, report_id DESC LIMIT $1 OFFSET $2"
+            "SELECT {columns} FROM {table} \
+             ORDER BY created_at DESC, {id} DESC LIMIT $1 OFFSET $2"
         );
         let args = vec![
             Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))),
@@ -841,15 +859,16 @@ where
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(Self::report_from_row)
+            .map(from_row)
             .collect()
     }
 
-    pub(crate) async fn count_reports(&self) -> Result<u64> {
-        let row = Self::query("SELECT COUNT(*) AS n FROM reports", Vec::new())
-            .fetch_one(&self.pool)
-            .await?;
-        to_u64("report count", row.try_get("n")?)
+    /// How many rows `table` (a constant of this module) holds; `what` names the count in
+    /// errors.
+    async fn count_rows(&self, table: &'static str, what: &str) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = Self::query(&sql, Vec::new()).fetch_one(&self.pool).await?;
+        to_u64(what, row.try_get("n")?)
     }
 
     fn report_from_row(row: &DB::Row) -> Result<Report> {

@@ -310,12 +310,7 @@ impl Worker {
                     let second: i64 = second;
                     let entry: TimelineEntry = entry;
                     if let Some(probe) = &probe {
-                        // Second -1 ends the warm-up: the kernel's figures start afresh there.
-                        match second {
-                            -1 => probe.restart(),
-                            s if s >= 0 => probe.second(),
-                            _ => {}
-                        }
+                        probe.engine_second(second);
                     }
                     let fraction = ((second + 1) as f64 + f64::from(request.warmup)) / planned.max(1.0);
                     let fraction = fraction.clamp(0.0, 1.0);

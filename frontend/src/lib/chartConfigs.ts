@@ -125,21 +125,29 @@ export function timelineConfig(
 	return {
 		type: 'line',
 		data: { labels: seconds.map((s) => `${s}s`), datasets },
-		options: {
-			animation: false,
-			interaction: { mode: 'index', intersect: false },
-			scales: {
-				y: { position: 'left', beginAtZero: true, title: { display: true, text: 'requests/s' }, ticks: { callback: (v) => formatCount(Number(v)) } },
-				y1: { position: 'right', beginAtZero: true, title: { display: true, text: 'latency' }, grid: { drawOnChartArea: false }, ticks: { callback: latencyTick } }
-			},
-			plugins: {
-				tooltip: {
-					callbacks: {
-						label: (item) =>
-							item.dataset.yAxisID === 'y1'
-								? `${item.dataset.label}: ${formatLatency(Number(item.raw))}`
-								: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
-					}
+		options: countsAndLatencyOptions('requests/s')
+	};
+}
+
+/**
+ * Options of a line chart with counts on the left axis (`y`, titled `countTitle`) and
+ * latencies on the right (`y1`); a latency with no samples that second shows as such.
+ */
+function countsAndLatencyOptions(countTitle: string): ChartConfiguration['options'] {
+	return {
+		animation: false,
+		interaction: { mode: 'index', intersect: false },
+		scales: {
+			y: { position: 'left', beginAtZero: true, title: { display: true, text: countTitle }, ticks: { callback: (v) => formatCount(Number(v)) } },
+			y1: { position: 'right', beginAtZero: true, title: { display: true, text: 'latency' }, grid: { drawOnChartArea: false }, ticks: { callback: latencyTick } }
+		},
+		plugins: {
+			tooltip: {
+				callbacks: {
+					label: (item) =>
+						item.dataset.yAxisID === 'y1'
+							? `${item.dataset.label}: ${item.raw === null ? 'no samples' : formatLatency(Number(item.raw))}`
+							: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
 				}
 			}
 		}
@@ -175,24 +183,7 @@ export function probeTimelineConfig(
 	return {
 		type: 'line',
 		data: { labels: seconds.map((s) => `${s}s`), datasets },
-		options: {
-			animation: false,
-			interaction: { mode: 'index', intersect: false },
-			scales: {
-				y: { position: 'left', beginAtZero: true, title: { display: true, text: 'per second' }, ticks: { callback: (v) => formatCount(Number(v)) } },
-				y1: { position: 'right', beginAtZero: true, title: { display: true, text: 'latency' }, grid: { drawOnChartArea: false }, ticks: { callback: latencyTick } }
-			},
-			plugins: {
-				tooltip: {
-					callbacks: {
-						label: (item) =>
-							item.dataset.yAxisID === 'y1'
-								? `${item.dataset.label}: ${item.raw === null ? 'no samples' : formatLatency(Number(item.raw))}`
-								: `${item.dataset.label}: ${formatCount(Number(item.raw))}`
-					}
-				}
-			}
-		}
+		options: countsAndLatencyOptions('per second')
 	};
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
@@ -212,11 +212,7 @@ pub(crate) async fn list(
     let filter = filter_from(&query)?;
     let total = state.store.count_jobs(&filter).await?;
     let jobs = state.store.list_jobs(&filter).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        headers.insert("x-total-count", v);
-    }
-    Ok((headers, Json(jobs)))
+    Ok((super::total_count(total), Json(jobs)))
 }
 
 /// One job.

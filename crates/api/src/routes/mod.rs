@@ -19,6 +19,13 @@ use meshbench_core::FieldError;
 
 use crate::{ApiError, AppState};
 
+/// The `x-total-count` header of a paged listing: how many there are in all.
+pub(crate) fn total_count(total: u64) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-total-count", axum::http::HeaderValue::from(total));
+    headers
+}
+
 /// `limit` (1–1000, default 20) and `offset` of a paged listing, each named when invalid.
 pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let mut errors = Vec::new();

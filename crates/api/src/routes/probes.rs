@@ -375,11 +375,7 @@ pub(crate) async fn list(
             ..job
         })
         .collect();
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        headers.insert("x-total-count", v);
-    }
-    Ok((headers, Json(jobs)))
+    Ok((super::total_count(total), Json(jobs)))
 }
 
 /// One probe run, with its report (`meshbench.probe.v1`) once it has one.
@@ -507,6 +503,6 @@ fn report_of(job: &ProbeJob) -> Result<ProbeReport, ApiError> {
             ),
         ));
     };
-    serde_json::from_value(result.clone())
+    <ProbeReport as serde::Deserialize>::deserialize(result)
         .map_err(|e| ApiError::internal(&format!("probe `{}`: stored report: {e}", job.probe_id)))
 }

@@ -252,11 +252,7 @@ pub(crate) async fn list(
         .into_iter()
         .map(Report::from)
         .collect();
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        headers.insert("x-total-count", v);
-    }
-    Ok((headers, Json(reports)))
+    Ok((super::total_count(total), Json(reports)))
 }
 
 /// One report.
