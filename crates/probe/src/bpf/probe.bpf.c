@@ -133,7 +133,18 @@ struct sock_info {
 	__u8 first_dir;   /* the direction of the first transfer seen: who spoke first */
 	__u8 rst_received;
 	char comm[COMM_LEN];
+	/* Fills the hash map's element to exactly two cache lines; see below. */
+	__u8 pad[8];
 };
+
+/*
+ * A hash element is a 48-byte header, the 8-byte key and this value. Elements are handed out
+ * from one contiguous area, so a connection's two ends (both created on the CPU that ran the
+ * handshake) are neighbours, while their send/recv programs run on the two CPUs of client and
+ * server: at 120 bytes an element shared cache lines with its neighbour and every request
+ * bounced them between CPUs. At 128 (the area is page-aligned) no two sockets share a line.
+ */
+_Static_assert(48 + 8 + sizeof(struct sock_info) == 128, "hash element must be 2 cache lines");
 
 /*
  * A plain preallocated hash: every tracked socket is deleted at its CLOSE, and the map goes
@@ -494,14 +505,18 @@ int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8 dir)
 {
 	__u64 key = (__u64)sk;
+	struct tcp_sock *tp;
 	struct sock_info *s;
 	__u16 lport, rport;
 	bool client;
 	__u64 now;
-
 	__u16 family;
 
-	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK) || sk->sk_protocol != PROBE_IPPROTO_TCP)
+	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK))
+		return 0;
+	/* NULL for anything but a full TCP socket. */
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
 		return 0;
 	family = sk->__sk_common.skc_family;
 	if (family != PROBE_AF_INET && family != PROBE_AF_INET6)
@@ -516,21 +531,30 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	claim_owner(s);
 	if (!owner_ok(s) || s->last_dir == dir)
 		return 0;
+	/*
+	 * The time of this turn is the socket's own clock (tcp_clock_cache, CLOCK_MONOTONIC like
+	 * bpf_ktime_get_ns): TCP refreshes it as it transmits (so after a send it is when the
+	 * data left) and as it processes arriving segments (so after a read it is when the data
+	 * arrived). Reading it costs one load from a line TCP has just written, where a clock
+	 * read costs more than the rest of this program on a VM. A send that transmitted
+	 * nothing (corked, window full) leaves it unchanged: then the clock is read after all.
+	 */
+	now = tp->tcp_clock_cache;
+	if (now <= s->last_ns)
+		now = bpf_ktime_get_ns();
 	if (dir == DIR_RECV) {
 		/*
 		 * RTT: the socket's smoothed RTT as each burst of reads begins, i.e. once per
 		 * request or response read. (tcp:tcp_probe gives the same srtt for every segment
 		 * received, at a cost on every segment; this samples it once per turn instead.)
 		 */
-		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-		__u32 srtt = tp ? tp->srtt_us >> 3 : 0;
+		__u32 srtt = tp->srtt_us >> 3;
 
 		if (srtt)
 			hist_record(HIST_RTT, (__u64)srtt * 1000);
 	}
 	if (!s->first_dir)
 		s->first_dir = dir;
-	now = bpf_ktime_get_ns();
 	/*
 	 * Only the requester's turnaround is an exchange and only the responder's a server time:
 	 * a client's send after its recv is its own think time, a server's recv after its send
