@@ -133,29 +133,18 @@ struct sock_info {
 	__u8 first_dir;   /* the direction of the first transfer seen: who spoke first */
 	__u8 rst_received;
 	char comm[COMM_LEN];
-	/* Fills the hash map's element to exactly two cache lines; see below. */
-	__u8 pad[8];
 };
 
 /*
- * A hash element is a 48-byte header, the 8-byte key and this value. Elements are handed out
- * from one contiguous area, so a connection's two ends (both created on the CPU that ran the
- * handshake) are neighbours, while their send/recv programs run on the two CPUs of client and
- * server: at 120 bytes an element shared cache lines with its neighbour and every request
- * bounced them between CPUs. At 128 (the area is page-aligned) no two sockets share a line.
- */
-_Static_assert(48 + 8 + sizeof(struct sock_info) == 128, "hash element must be 2 cache lines");
-
-/*
- * A plain preallocated hash: every tracked socket is deleted at its CLOSE, and the map goes
- * with the probe, so nothing needs ageing out; an LRU hash's shared list lock cost more per
- * connection than everything else here. When full, new sockets go untracked (not counted)
- * until entries free up.
+ * Socket-local storage: the state hangs off the socket itself (sk->sk_bpf_storage), so the
+ * send and recv programs, which run on every request, find it in a few dependent loads
+ * instead of hashing the socket's address into a shared table; and it goes when the socket
+ * does, so nothing needs deleting or ageing out and no table can fill up.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
@@ -246,15 +235,30 @@ static __always_inline bool owner_ok(const struct sock_info *s)
 	return true;
 }
 
+/* The socket's state, or NULL when it has none (not tracked, or not a full socket). */
+static __always_inline struct sock_info *sock_get(const struct sock *sk)
+{
+	return bpf_sk_storage_get(&socks, (struct sock *)sk, NULL, 0);
+}
+
+/* The socket's state, created zeroed if it has none. */
+static __always_inline struct sock_info *sock_get_or_new(const struct sock *sk)
+{
+	return bpf_sk_storage_get(&socks, (struct sock *)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
 /* Records the current task as the socket's owner; call only from the owner's syscalls. */
 static __always_inline void claim_owner(struct sock_info *s)
 {
 	if (s->owner_known)
 		return;
+	s->owner_known = 1;
+	/* Who owns it matters only to the filters and the close events. */
+	if (!owner_filtered() && !emit_events)
+		return;
 	s->pid = bpf_get_current_pid_tgid() >> 32;
 	s->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
-	s->owner_known = 1;
 	if (s->accept_pending) {
 		s->accept_pending = 0;
 		if (owner_ok(s))
@@ -262,31 +266,25 @@ static __always_inline void claim_owner(struct sock_info *s)
 	}
 }
 
-static __always_inline struct sock_info *sock_new(__u64 key, __u64 start_ns, __u8 active)
+/* The state of a socket whose life starts now: new, or reset if the socket was used before
+ * (connect() again after a failed one). */
+static __always_inline struct sock_info *sock_new(const struct sock *sk, __u64 start_ns,
+						  __u8 active)
 {
-	struct sock_info s = {};
+	struct sock_info *s = sock_get_or_new(sk);
 
-	s.start_ns = start_ns;
-	s.active = active;
-	bpf_map_update_elem(&socks, &key, &s, BPF_ANY);
-	return bpf_map_lookup_elem(&socks, &key);
-}
-
-static __always_inline struct sock_info *sock_get_or_new(__u64 key)
-{
-	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
-	struct sock_info fresh = {};
-
-	if (s)
-		return s;
-	bpf_map_update_elem(&socks, &key, &fresh, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&socks, &key);
+	if (!s)
+		return NULL;
+	__builtin_memset(s, 0, sizeof(*s));
+	s->start_ns = start_ns;
+	s->active = active;
+	return s;
 }
 
 /* What the state-change program knows of a socket; read once from `struct sock`. */
 struct change {
 	const struct sock *sk;
-	__u64 key;
+	const struct tcp_sock *tp;
 	int old;
 	__u16 family;
 	__u16 sport;
@@ -295,7 +293,7 @@ struct change {
 
 static __always_inline void on_close(const struct change *c, struct sock_info *s, __u64 now)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)c->sk;
+	const struct tcp_sock *tp = c->tp;
 	int old = c->old;
 	__u64 acked, received, fin_out = 0, fin_in = 0;
 	struct event *e;
@@ -316,13 +314,13 @@ static __always_inline void on_close(const struct change *c, struct sock_info *s
 	 * reset ended it); LAST_ACK / CLOSING -> CLOSE is our FIN being acked unless snd_una shows
 	 * it was not.
 	 */
-	acked = BPF_CORE_READ(tp, bytes_acked);
-	received = BPF_CORE_READ(tp, bytes_received);
+	acked = tp->bytes_acked;
+	received = tp->bytes_received;
 	if (old == ST_FIN_WAIT2) {
 		fin_out = 1;
 		fin_in = s->rst_received ? 0 : 1;
 	} else if (old == ST_LAST_ACK || old == ST_CLOSING) {
-		fin_out = BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq) ? 1 : 0;
+		fin_out = tp->snd_una == tp->write_seq ? 1 : 0;
 		fin_in = 1;
 	} else if (old == ST_CLOSE_WAIT) {
 		fin_in = 1;
@@ -375,8 +373,7 @@ static __always_inline void on_close(const struct change *c, struct sock_info *s
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int new)
 {
-	struct change c = {.sk = sk, .key = (__u64)sk, .old = old};
-	__u64 key = c.key;
+	struct change c = {.sk = sk, .old = old};
 	bool claim = (old == ST_ESTABLISHED && new == ST_FIN_WAIT1) ||
 		     (old == ST_CLOSE_WAIT && new == ST_LAST_ACK);
 	struct sock_info *s;
@@ -393,14 +390,16 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		   new != ST_CLOSE) {
 		return 0;
 	}
-	if (!sk || sk->sk_protocol != PROBE_IPPROTO_TCP)
+	/* NULL for anything but a full TCP socket; its fields are then plain loads. */
+	c.tp = bpf_skc_to_tcp_sock((struct sock *)sk);
+	if (!c.tp)
 		return 0;
 	c.family = sk->__sk_common.skc_family;
 	if (c.family != PROBE_AF_INET && c.family != PROBE_AF_INET6)
 		return 0;
 	/* The ports as sock:inet_sock_set_state reports them: inet_sock's, which (unlike
 	 * skc_num) still hold when a closing socket has handed its port to a TIME_WAIT one. */
-	c.sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	c.sport = bpf_ntohs(c.tp->inet_conn.icsk_inet.inet_sport);
 	c.dport = bpf_ntohs(sk->__sk_common.skc_dport);
 
 	if (new == ST_SYN_SENT) {
@@ -408,7 +407,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		 * so the remote port decides. */
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
-		s = sock_new(key, bpf_ktime_get_ns(), 1);
+		s = sock_new(sk, bpf_ktime_get_ns(), 1);
 		if (s)
 			claim_owner(s);
 		return 0;
@@ -416,11 +415,11 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	if (new == ST_SYN_RECV) {
 		/* The child of a listener, created as the handshake's final ACK arrives (softirq). */
 		if (ports_ok(c.sport, c.dport))
-			sock_new(key, bpf_ktime_get_ns(), 0);
+			sock_new(sk, bpf_ktime_get_ns(), 0);
 		return 0;
 	}
 
-	s = bpf_map_lookup_elem(&socks, &key);
+	s = sock_get(sk);
 	if (!s)
 		return 0; /* not tracked: outside the filter, or older than the probe */
 	if (claim) {
@@ -433,11 +432,16 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		if (old == ST_SYN_SENT) {
+			/* TCP refreshed the socket's clock (CLOCK_MONOTONIC, like bpf_ktime_get_ns) as
+			 * the SYN-ACK arrived, just before this: no clock read needed. */
+			__u64 now = c.tp->tcp_clock_cache;
+
+			if (now <= s->start_ns)
+				now = bpf_ktime_get_ns();
 			if (owner_ok(s))
-				hist_record(HIST_CONNECT, bpf_ktime_get_ns() - s->start_ns);
+				hist_record(HIST_CONNECT, now - s->start_ns);
 		} else if (old == ST_SYN_RECV) {
-			struct tcp_sock *tp = (struct tcp_sock *)sk;
-			__u64 srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+			__u64 srtt_us = c.tp->srtt_us >> 3;
 
 			if (!srtt_us)
 				return 0; /* no RTT sample (e.g. the SYN-ACK was retransmitted) */
@@ -455,48 +459,69 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	}
 	/* new == ST_CLOSE */
 	on_close(&c, s, bpf_ktime_get_ns());
-	bpf_map_delete_elem(&socks, &key);
+	/* The storage goes with the socket; until then nothing must count twice. */
+	s->established = 0;
+	s->start_ns = 0;
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int handle_retransmit(struct trace_event_raw_tcp_retransmit_skb *ctx)
+/*
+ * Retransmits and resets, typed raw tracepoints like the rest: the socket they come with is a
+ * real pointer, so its state (and owner) can be found. The ports are read as
+ * tcp:tcp_retransmit_skb and friends report them.
+ */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	__u64 key = (__u64)ctx->skaddr;
-
-	if (!ports_ok(ctx->sport, ctx->dport))
+	if (!sk || !ports_ok(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)))
 		return 0;
-	if (owner_filtered() && !owner_ok(bpf_map_lookup_elem(&socks, &key)))
+	if (owner_filtered() && !owner_ok(sock_get(sk)))
 		return 0;
 	count(CTR_RETRANSMITS, 1);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_send_reset")
-int handle_send_reset(struct trace_event_raw_tcp_send_reset *ctx)
+/*
+ * A reset is sent for a socket (full, request or TIME_WAIT: the ports sit in the part they
+ * share), or, with no socket at all, in reply to the segment `skb`, whose header then holds
+ * the ports the other way round.
+ */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(handle_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
-	__u64 key = (__u64)ctx->skaddr;
-	/* saddr/daddr are a sockaddr_in or sockaddr_in6: the port sits at offset 2 in both. */
-	__u16 sport = bpf_ntohs(*(__u16 *)&ctx->saddr[2]);
-	__u16 dport = bpf_ntohs(*(__u16 *)&ctx->daddr[2]);
+	__u16 sport, dport;
 
+	if (sk) {
+		sport = sk->__sk_common.skc_num;
+		dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	} else {
+		struct tcphdr th = {};
+
+		if (!skb || bpf_probe_read_kernel(&th, sizeof(th), BPF_CORE_READ(skb, data)))
+			return 0;
+		sport = bpf_ntohs(th.dest);
+		dport = bpf_ntohs(th.source);
+	}
 	if (!ports_ok(sport, dport))
 		return 0;
-	if (owner_filtered() && (!key || !owner_ok(bpf_map_lookup_elem(&socks, &key))))
+	if (owner_filtered() && (!sk || !owner_ok(sock_get(sk))))
 		return 0;
 	count(CTR_RESETS_SENT, 1);
 	return 0;
 }
 
-SEC("tracepoint/tcp/tcp_receive_reset")
-int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(handle_receive_reset, struct sock *sk)
 {
-	__u64 key = (__u64)ctx->skaddr;
-	struct sock_info *s = bpf_map_lookup_elem(&socks, &key);
+	struct sock_info *s;
 
+	if (!sk)
+		return 0;
+	s = sock_get(sk);
 	if (s)
 		s->rst_received = 1;
-	if (!ports_ok(ctx->sport, ctx->dport) || !owner_ok(s))
+	if (!ports_ok(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)) ||
+	    !owner_ok(s))
 		return 0;
 	count(CTR_RESETS_RECEIVED, 1);
 	return 0;
@@ -504,7 +529,6 @@ int handle_receive_reset(struct trace_event_raw_tcp_event_sk *ctx)
 
 static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8 dir)
 {
-	__u64 key = (__u64)sk;
 	struct tcp_sock *tp;
 	struct sock_info *s;
 	__u16 lport, rport;
@@ -525,7 +549,7 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (!ports_ok(lport, rport))
 		return 0;
-	s = sock_get_or_new(key);
+	s = sock_get_or_new(sk);
 	if (!s)
 		return 0;
 	claim_owner(s);
