@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# What the eBPF probe costs: `meshbench run` against nginx on loopback with and without the
-# probe attached (filtered on nginx's port, so every request passes its send/recv programs),
-# interleaved round by round so drift on the box hits both alike. Prints each round, the
-# median throughput of each, and the share lost with the probe (the goal: at most 3 %).
+# What the eBPF probe costs: `meshbench run` throughput against nginx on loopback with and
+# without the probe attached (filtered on nginx's port, so every request passes its send and
+# recv programs). The goal: at most 3 % lost.
 #
-# Two shapes: keep-alive (100 connections, one handshake each: the per-request programs are
-# the cost) and a connection per request (`Connection: close`: the state-change and
-# lifetime programs run on every request too).
+# On a small VM, throughput swings by ±10 % from one second to the next (wrk shows the same),
+# so separate runs with and without the probe cannot resolve 3 %. Instead each shape is ONE
+# long run, during which the probe is attached and detached again and again (PERIOD seconds
+# on, PERIOD off, a fresh `meshbench probe` each time). Every second of the run's timeline is
+# then classed: "with" when it lies wholly inside an attached span, "without" when it lies
+# wholly outside any probe process's life (loading and verifying the programs costs CPU of
+# its own; those seconds count for neither). Neighbouring on/off spans are paired, so drift
+# over minutes cancels; the loss is the mean "with" over the mean "without", with a bootstrap
+# 95 % interval over the pairs.
 #
-# Throughput on a small VM swings by ±20 % from round to round, more than the effect, so the
-# script also reads the probe's own cost from the kernel's BPF statistics
-# (kernel.bpf_stats_enabled, which adds a little itself): its programs' nanoseconds per
-# request, and that as a share of the CPU a request takes on this box.
+# Two shapes: keep-alive (100 connections: the per-request programs are the cost) and a
+# connection per request (`Connection: close`: the state-change and lifetime programs run on
+# every request too). nginx (one worker) runs on CPU 0 and the load generator on CPU 1, which
+# halves the noise on a 2-core box.
 #
-# Usage (as root): bench/probe-overhead.sh [ROUNDS] [SECONDS]   (defaults: 5 rounds of 10 s;
-# SHAPES="close" runs one shape only)
+# Afterwards it reads the programs' own run time from the kernel's BPF statistics
+# (kernel.bpf_stats_enabled, which adds two clock reads per program run itself) for 5 s per
+# shape: nanoseconds per request.
+#
+# Usage (as root): bench/probe-overhead.sh [SECONDS] [PERIOD]   (defaults: 240 s runs, 4 s
+# on / 4 s off; SHAPES="close" runs one shape only)
 set -euo pipefail
 
-ROUNDS=${1:-5}
-SECS=${2:-10}
+SECS=${1:-240}
+PERIOD=${2:-4}
 PORT=${BENCH_PORT:-18090}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/meshbench-probe-bench.XXXXXX)
@@ -39,11 +48,12 @@ echo "building meshbench (release)…" >&2
 MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
 
 NGINX_PID=
-PROBE_PID=
+TOGGLER_PID=
 STATS_WAS=
 cleanup() {
   [ -n "$STATS_WAS" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
-  [ -n "$PROBE_PID" ] && kill "$PROBE_PID" 2>/dev/null || true
+  [ -n "$TOGGLER_PID" ] && kill "$TOGGLER_PID" 2>/dev/null || true
+  pkill -INT -f "meshbench probe --duration [0-9]+ --port ${PORT} " 2>/dev/null || true
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -52,41 +62,81 @@ trap cleanup EXIT
 # shellcheck source=bench/nginx.sh
 . "$ROOT/bench/nginx.sh"
 start_nginx "$WORK" "$PORT"
-STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
+CORES=$(nproc)
+PIN_SERVER=()
+PIN_CLIENT=()
+if [ "$CORES" -ge 2 ]; then
+  taskset -a -p -c 0 "$NGINX_PID" >/dev/null
+  for worker in $(pgrep -P "$NGINX_PID"); do taskset -a -p -c 0 "$worker" >/dev/null; done
+  PIN_CLIENT=(taskset -c 1)
+  PIN_SERVER=(taskset -c 0)
+fi
+now() { date +%s.%N; }
 
-# One run; prints its throughput (req/s) and its request count.
-run() {
-  "$MB" run "$URL" -d "${SECS}s" --json --no-progress "$@" 2>/dev/null |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["rps"], r["requests"])'
+# Attaches the probe for PERIOD seconds, then leaves it off for PERIOD, until killed. Logs
+# "launch ATTACHED EXIT" per probe: ATTACHED is one second before its first per-second line.
+toggle() {
+  local log=$1
+  while :; do
+    local launch attached=
+    launch=$(now)
+    # The probe runs beside nginx, so its once-a-second reads do not steal the load
+    # generator's core.
+    "${PIN_SERVER[@]}" "$MB" probe --duration "$PERIOD" --port "$PORT" --output json \
+      2> >(while read -r _; do [ -z "$attached" ] && attached=$(now) && echo "$attached" >"$WORK/first"; done) \
+      >/dev/null || true
+    sleep 0.2 # the stderr reader's last write
+    echo "$launch $(python3 -c "print(float(open('$WORK/first').read()) - 1)" 2>/dev/null || echo 0) $(now)" >>"$log"
+    rm -f "$WORK/first"
+    sleep "$PERIOD"
+  done
 }
 
-# Nanoseconds the probe's programs have run so far (kernel.bpf_stats_enabled counts them).
-bpf_ns() {
+analyse() {
+  python3 - "$1" "$2" "$SECS" <<'PY'
+import json, random, sys
+from datetime import datetime
+result = json.load(open(sys.argv[1]))
+spans = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+whole, _, frac = result["started_at"].rstrip("Z").partition(".")
+start = datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
+margin = 0.1
+cycles = []  # per probe: (with seconds, without seconds after it)
+for k, (launch, attached, exit_) in enumerate(spans):
+    if attached <= 0:
+        continue
+    nxt = spans[k + 1][0] if k + 1 < len(spans) else float("inf")
+    on, off = [], []
+    for s in result["timeline"]:
+        t0 = start + s["second"]
+        t1 = t0 + 1
+        if t0 >= attached + margin and t1 <= exit_ - margin:
+            on.append(s["requests"])
+        elif t0 >= exit_ + margin and t1 <= nxt - margin:
+            off.append(s["requests"])
+    if on and off:
+        cycles.append((on, off))
+if len(cycles) < 3:
+    sys.exit(f"only {len(cycles)} on/off cycles: run longer")
+def loss(cs):
+    on = [x for c in cs for x in c[0]]
+    off = [x for c in cs for x in c[1]]
+    return 100 * (1 - (sum(on) / len(on)) / (sum(off) / len(off)))
+random.seed(1)
+boots = sorted(loss([random.choice(cycles) for _ in cycles]) for _ in range(2000))
+on = [x for c in cycles for x in c[0]]
+off = [x for c in cycles for x in c[1]]
+print(f"  {len(cycles)} on/off cycles: {len(on)} s with the probe at {sum(on)/len(on):,.0f} req/s, "
+      f"{len(off)} s without at {sum(off)/len(off):,.0f} req/s")
+print(f"  lost with the probe: {loss(cycles):+.1f} % (95 % interval {boots[50]:+.1f} to {boots[1949]:+.1f} %; goal: at most 3 %)")
+PY
+}
+
+# Nanoseconds the probe's programs so far (kernel.bpf_stats_enabled counts them).
+bpf_stats() {
   bpftool prog show -j 2>/dev/null |
     python3 -c 'import json,sys; print(sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p.get("name", "").startswith("handle_")))'
 }
-
-# A run with the probe attached on nginx's port; prints throughput, what the probe saw, and
-# its programs' nanoseconds per request.
-run_probed() {
-  "$MB" probe --duration $((SECS + 30)) --port "$PORT" --output json >"$WORK/probe.json" 2>"$WORK/probe.err" &
-  PROBE_PID=$!
-  # Attached once its first second is reported.
-  for _ in $(seq 100); do grep -q 'connects' "$WORK/probe.err" 2>/dev/null && break; sleep 0.1; done
-  local rps requests before after
-  before=$(bpf_ns)
-  read -r rps requests < <(run "$@")
-  after=$(bpf_ns)
-  kill -INT "$PROBE_PID"
-  wait "$PROBE_PID" || true
-  PROBE_PID=
-  local seen
-  seen=$(python3 -c 'import json; r=json.load(open("'"$WORK"'/probe.json")); print(r["server_time_us"]["count"], r["connections"]["count"])')
-  echo "$rps $seen $(( (after - before) / requests ))"
-}
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 for shape in ${SHAPES:-keepalive close}; do
   if [ "$shape" = keepalive ]; then
@@ -94,31 +144,32 @@ for shape in ${SHAPES:-keepalive close}; do
   else
     args=(-c 20 -t 1 -H "Connection: close")
   fi
-  : >"$WORK/plain" ; : >"$WORK/probed" ; : >"$WORK/cost"
-  echo "== $shape: ${args[*]}, $ROUNDS rounds of ${SECS} s, alternating order"
-  for round in $(seq "$ROUNDS"); do
-    if [ $((round % 2)) -eq 1 ]; then order="plain probed"; else order="probed plain"; fi
-    for which in $order; do
-      if [ "$which" = plain ]; then
-        read -r rps _ < <(run "${args[@]}")
-        echo "$rps" >>"$WORK/plain"
-        printf '  round %d  without probe  %10.0f req/s\n' "$round" "$rps"
-      else
-        read -r rps served connects per_request < <(run_probed "${args[@]}")
-        echo "$rps" >>"$WORK/probed"
-        echo "$per_request" >>"$WORK/cost"
-        printf '  round %d  with probe     %10.0f req/s   (kernel: %s server turns, %s connects; programs %s ns per request)\n' \
-          "$round" "$rps" "$served" "$connects" "$per_request"
-      fi
-    done
-  done
-  plain=$(median <"$WORK/plain")
-  probed=$(median <"$WORK/probed")
-  cost=$(median <"$WORK/cost")
+  echo "== $shape: ${args[*]}, one ${SECS} s run, probe ${PERIOD} s on / ${PERIOD} s off"
+  : >"$WORK/spans"
+  toggle "$WORK/spans" &
+  TOGGLER_PID=$!
+  "${PIN_CLIENT[@]}" "$MB" run "$URL" -d "${SECS}s" --json --no-progress "${args[@]}" >"$WORK/run.json" 2>/dev/null
+  kill "$TOGGLER_PID" 2>/dev/null || true
+  wait "$TOGGLER_PID" 2>/dev/null || true
+  TOGGLER_PID=
+  sleep "$PERIOD"
+  analyse "$WORK/run.json" "$WORK/spans"
+
+  # The programs' own cost, from the kernel's statistics, over 5 s with the probe attached.
+  STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -qw kernel.bpf_stats_enabled=1
+  "${PIN_SERVER[@]}" "$MB" probe --duration 30 --port "$PORT" --output json >/dev/null 2>"$WORK/probe.err" &
+  probe=$!
+  for _ in $(seq 100); do grep -q connects "$WORK/probe.err" 2>/dev/null && break; sleep 0.1; done
+  before=$(bpf_stats)
+  requests=$("${PIN_CLIENT[@]}" "$MB" run "$URL" -d 5s --json --no-progress "${args[@]}" 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["requests"])')
+  after=$(bpf_stats)
+  kill -INT "$probe"
+  wait "$probe" || true
+  sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+  STATS_WAS=
   python3 -c "
-p, q, c, cores = $plain, $probed, $cost, $(nproc)
-print(f'  median without {p:,.0f} req/s, with probe {q:,.0f} req/s: {100 * (p - q) / p:+.1f} % lost (goal: at most 3 %)')
-# The CPU one request takes on this box: every core, busy, over the throughput without probe.
-per = cores * 1e9 / p
-print(f'  the probe programs: {c:,.0f} ns per request = {100 * c / per:.1f} % of the {per:,.0f} ns of CPU a request takes here')"
+ns, req = $((after - before)), $requests
+print(f'  the programs ran {ns / req:,.0f} ns per request (kernel BPF statistics, their own clock reads included)')"
 done

@@ -27,9 +27,9 @@ pub enum ProbeError {
          need a kernel built with CONFIG_DEBUG_INFO_BTF=y"
     )]
     NoBtf,
-    /// Classic tracepoints are found through tracefs, which is not mounted.
+    /// The tracepoints are found through tracefs, which is not mounted.
     #[error(
-        "tracefs is not mounted at /sys/kernel/tracing, and classic tracepoints need it: run \
+        "tracefs is not mounted at /sys/kernel/tracing, where the probe finds its tracepoints: run \
          scripts/bpf.sh (or `mount -t tracefs nodev /sys/kernel/tracing`)"
     )]
     NoTracefs,

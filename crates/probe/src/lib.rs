@@ -3,8 +3,8 @@
 //! proxies on the same host show up as they are.
 //!
 //! The kernel side (`src/bpf/probe.bpf.c`, whose header comment says exactly what each figure
-//! measures) attaches to tracepoints only (typed raw ones where they fire often, classic ones
-//! for the rare events) — the target kernels have no kprobes and refuse fentry/fexit — and
+//! measures) attaches to tracepoints only, as typed raw tracepoints — the target kernels have
+//! no kprobes and refuse fentry/fexit — keeps per-socket state in socket-local storage, and
 //! keeps its results in per-CPU maps: log-linear histograms of nanoseconds (~3 % buckets) and
 //! counters, plus, when asked for, a ring buffer with one event per closed connection. User space reads the maps once a second ([`Probe::second`]), turns bucket
 //! counts into HdrHistograms (µs, see [`report`]) and builds a [`ProbeReport`].
@@ -35,8 +35,7 @@ const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 /// Where classic tracepoints are listed.
 const TRACEFS_EVENTS: &str = "/sys/kernel/tracing/events";
 
-/// The tracepoints the probe attaches to (send and recv as typed raw tracepoints, the rest
-/// as classic ones; all must exist).
+/// The tracepoints the probe attaches to, as typed raw tracepoints (all must exist).
 pub const TRACEPOINTS: [&str; 6] = [
     "sock:inet_sock_set_state",
     "tcp:tcp_retransmit_skb",

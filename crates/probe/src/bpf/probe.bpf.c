@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * meshbench's TCP latency probe, kernel side. Only tracepoints are used (kprobes do not exist
- * on the target kernels and fentry/fexit are refused): the hot ones (state changes, send,
- * recv) as typed raw tracepoints (tp_btf), which skip the perf buffer a classic tracepoint
- * fills on every hit; retransmits and resets as classic ones. Field reads from `struct
- * tcp_sock` are CO-RE, so the committed vmlinux.h works on other kernels too.
+ * on the target kernels and fentry/fexit are refused), all as typed raw tracepoints (tp_btf):
+ * they skip the perf buffer a classic tracepoint fills on every hit, and their arguments are
+ * real socket pointers, whose fields are plain loads (CO-RE relocated, so the committed
+ * vmlinux.h works on other kernels too) and which carry the probe's per-socket state in
+ * socket-local storage.
+ *
+ * Cost is the design constraint: send and recv run on every request. On a 2-core VM a clock
+ * read costs more than all the rest of such a program, and a shared hash keyed by the socket
+ * cost about as much again, so the hot path reads neither: its times come from the socket's
+ * own clock (below) and its state hangs off the socket.
  *
  * What is measured (all durations in nanoseconds, into per-CPU log-linear histograms):
  *
@@ -24,14 +30,19 @@
  *    count).
  *  - rtt: the socket's smoothed RTT (tcp_sock.srtt_us / 8, the value tcp:tcp_probe reports),
  *    sampled as each burst of reads begins on a socket: once per request or response read.
- *  - server / exchange: request/response timing at the syscall boundary (sock:sock_send_length
- *    and sock:sock_recv_length fire as sendmsg/recvmsg return, in the caller's context). Per
+ *  - server / exchange: request/response turns, seen where sock:sock_send_length and
+ *    sock:sock_recv_length fire (as sendmsg/recvmsg return, in the caller's context). Per
  *    socket, the direction of the last data transfer and when its burst started are kept; a
- *    send after a recv records "server" time (first recv of the request returned -> first send
- *    of the response returned), a recv after a send records "exchange" time (the client's
- *    view: request written -> first read of the response returned). Further calls in the same
- *    direction belong to the same burst and do not move the clock, so a response written in
- *    several send() calls counts once. The client is the end this host opened (connect),
+ *    send after a recv records "server" time, a recv after a send records "exchange" time.
+ *    Further calls in the same direction belong to the same burst and do not move the clock,
+ *    so a response written in several send() calls counts once. The time of a turn is the
+ *    socket's clock, tcp_sock.tcp_clock_cache (CLOCK_MONOTONIC, as bpf_ktime_get_ns), which
+ *    TCP refreshes as it transmits and as it processes arriving segments: after a send it says
+ *    when the data left, after a read when it arrived. So "server" time is request arrived ->
+ *    response sent, on the responder's socket (queueing before the read included), and
+ *    "exchange" time request sent -> response arrived, on the requester's (its own wake-up and
+ *    read excluded). A send that transmitted nothing (corked, window full) leaves the clock
+ *    as it was; then the clock is read instead. The client is the end this host opened (connect),
  *    or for a connection older than the probe the end that spoke first; only its
  *    send -> recv turns are exchanges, and only the other end's recv -> send turns are
  *    server times.
@@ -53,9 +64,10 @@
  *    never becomes known; tcp_probe, retransmit and reset events of sockets whose owner is not
  *    known are not counted while a pid or cgroup filter is set.
  *
- * Nested BPF programs on one CPU are suppressed by the kernel (bpf_prog_active), so the plain
- * increments into per-CPU maps below cannot race; in the rare case of nesting, the inner event
- * is missed.
+ * The kernel does not let a program interrupt itself on one CPU (the inner run is missed).
+ * Different programs can nest (a softirq's state change or reset inside a send), but they
+ * write different histograms and counters, so the plain increments into per-CPU maps below
+ * cannot race.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -22,8 +22,8 @@
 #define HIST_ACCEPT 1   /* passive open: SYN-ACK sent -> its ACK received */
 #define HIST_LIFETIME 2 /* first state change -> CLOSE, established connections */
 #define HIST_RTT 3      /* tcp_sock srtt, one sample per burst of reads */
-#define HIST_SERVER 4   /* first recv of a request -> first send of the response */
-#define HIST_EXCHANGE 5 /* first send of a request -> first recv of the response */
+#define HIST_SERVER 4   /* request arrived -> response sent, on the responder's socket */
+#define HIST_EXCHANGE 5 /* request sent -> response arrived, on the requester's socket */
 #define HIST_COUNT 6
 
 /* Counters: keys of the `counters` per-CPU array. */
