@@ -83,6 +83,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define PROBE_AF_INET6 10
 #define PROBE_IPPROTO_TCP 6
 #define PROBE_MSG_PEEK 2
+#define PROBE_SOCK_STREAM 1
 
 #define ST_ESTABLISHED 1
 #define ST_SYN_SENT 2
@@ -293,6 +294,16 @@ static __always_inline struct sock_info *sock_new(const struct sock *sk, __u64 s
 	return s;
 }
 
+/*
+ * Whether a full socket is TCP's, so that it is a tcp_sock. (A raw socket can say
+ * IPPROTO_TCP too.) The cast that follows costs nothing, where bpf_skc_to_tcp_sock() is a
+ * helper call on every send and recv.
+ */
+static __always_inline bool is_tcp(const struct sock *sk)
+{
+	return sk->sk_protocol == PROBE_IPPROTO_TCP && sk->sk_type == PROBE_SOCK_STREAM;
+}
+
 /* What the state-change program knows of a socket; read once from `struct sock`. */
 struct change {
 	const struct sock *sk;
@@ -402,10 +413,9 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		   new != ST_CLOSE) {
 		return 0;
 	}
-	/* NULL for anything but a full TCP socket; its fields are then plain loads. */
-	c.tp = bpf_skc_to_tcp_sock((struct sock *)sk);
-	if (!c.tp)
+	if (!is_tcp(sk))
 		return 0;
+	c.tp = bpf_core_cast(sk, struct tcp_sock);
 	c.family = sk->__sk_common.skc_family;
 	if (c.family != PROBE_AF_INET && c.family != PROBE_AF_INET6)
 		return 0;
@@ -548,12 +558,9 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	__u64 now;
 	__u16 family;
 
-	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK))
+	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK) || !is_tcp(sk))
 		return 0;
-	/* NULL for anything but a full TCP socket. */
-	tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
+	tp = bpf_core_cast(sk, struct tcp_sock);
 	family = sk->__sk_common.skc_family;
 	if (family != PROBE_AF_INET && family != PROBE_AF_INET6)
 		return 0;
