@@ -15,6 +15,14 @@ use meshbench_engine::{run, run_framed, Error, RunOutput, StopHandle};
 use support::Target;
 
 /// The lean path: HTTP/1.1 on the engine's own event loop.
+/// These tests time requests and check rates: run them one at a time, so that two of them
+/// never share a small box's cores (two throughput runs in parallel starve the rate tests).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CPU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CPU.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
     let driver = Arc::new(Http1Driver::new(spec).unwrap());
     run_framed(spec, driver, StopHandle::new(), &mut ()).unwrap()
@@ -38,11 +46,13 @@ fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
 
 #[test]
 fn fixed_delay_shows_as_the_median() {
+    let _cpu = one_at_a_time();
     median_is_the_delay(run_http1);
 }
 
 #[test]
 fn fixed_delay_shows_as_the_median_on_the_async_backend() {
+    let _cpu = one_at_a_time();
     median_is_the_delay(run_http1_async);
 }
 
@@ -72,11 +82,13 @@ fn median_is_the_delay(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
 
 #[test]
 fn open_model_does_not_hide_a_stall() {
+    let _cpu = one_at_a_time();
     stall_is_visible(run_http1);
 }
 
 #[test]
 fn open_model_does_not_hide_a_stall_on_the_async_backend() {
+    let _cpu = one_at_a_time();
     stall_is_visible(run_http1_async);
 }
 
@@ -117,11 +129,13 @@ fn stall_is_visible(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
 
 #[test]
 fn open_model_keeps_the_requested_rate() {
+    let _cpu = one_at_a_time();
     keeps_rate(run_http1);
 }
 
 #[test]
 fn open_model_keeps_the_requested_rate_on_the_async_backend() {
+    let _cpu = one_at_a_time();
     keeps_rate(run_http1_async);
 }
 
@@ -145,6 +159,7 @@ fn keeps_rate(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
 
 #[test]
 fn count_bound_and_threads_and_mixed_urls() {
+    let _cpu = one_at_a_time();
     let target = Target::start();
     let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?status=201"));
     spec.requests.push(meshbench_core::RequestSpec::get(
@@ -168,6 +183,7 @@ fn count_bound_and_threads_and_mixed_urls() {
 
 #[test]
 fn http2_with_streams() {
+    let _cpu = one_at_a_time();
     let target = Target::start();
     let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?size=100"));
     spec.protocol = HttpVersion::Http2;
@@ -190,6 +206,7 @@ fn http2_with_streams() {
 
 #[test]
 fn closing_target_is_counted_not_fatal() {
+    let _cpu = one_at_a_time();
     let target = Target::start();
     let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?close=1"));
     spec.connections = 2;
@@ -206,6 +223,7 @@ fn closing_target_is_counted_not_fatal() {
 
 #[test]
 fn refusing_target_is_reported_before_load() {
+    let _cpu = one_at_a_time();
     // Bind then drop: the port is (almost certainly) closed now.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -226,6 +244,7 @@ fn refusing_target_is_reported_before_load() {
 
 #[test]
 fn garbage_answering_target_is_a_protocol_error() {
+    let _cpu = one_at_a_time();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -249,6 +268,7 @@ fn garbage_answering_target_is_a_protocol_error() {
 
 #[test]
 fn silent_target_times_out_within_bounds() {
+    let _cpu = one_at_a_time();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let keep = std::thread::spawn(move || {
@@ -274,6 +294,7 @@ fn silent_target_times_out_within_bounds() {
 
 #[test]
 fn truncated_responses_during_the_run_are_counted_as_closed() {
+    let _cpu = one_at_a_time();
     // The first connection (the preflight) gets whole answers; every later one gets a
     // response cut short, then the server hangs up.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -316,6 +337,7 @@ fn truncated_responses_during_the_run_are_counted_as_closed() {
 
 #[test]
 fn close_delimited_bodies_end_at_eof() {
+    let _cpu = one_at_a_time();
     // HTTP/1.0 style: no Content-Length, the body ends when the server closes.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -342,6 +364,7 @@ fn close_delimited_bodies_end_at_eof() {
 
 #[test]
 fn target_going_away_mid_run_is_counted_and_the_run_ends_on_time() {
+    let _cpu = one_at_a_time();
     let Target { runtime, server } = Target::start();
     let mut spec = BenchmarkSpec::closed_get(format!("http://{}/", server.http_addr()));
     spec.connections = 4;
