@@ -92,7 +92,9 @@ fn execute(
     };
     let mut output = output;
     if let Some(probe) = observer.probe.take() {
-        output.result.kernel = Some(probe.finish().context("--ebpf")?);
+        let mut kernel = probe.finish().context("--ebpf")?;
+        kernel.fit_timeline(output.result.timeline.len());
+        output.result.kernel = Some(kernel);
     }
     observer.finish()?;
     Ok(Some(output))

@@ -172,6 +172,28 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// Folds the timeline's seconds from `seconds` on into the second before, so a probe beside
+    /// a benchmark has the benchmark's seconds: the engine reports requests still in flight at
+    /// the end as an extra second (and adds them to its last), and the probe's last read adds
+    /// the sliver after it. Counts add up; the folded seconds' percentiles are dropped.
+    pub fn fit_timeline(&mut self, seconds: usize) {
+        if seconds == 0 || self.timeline.len() <= seconds {
+            return;
+        }
+        let extra = self.timeline.split_off(seconds);
+        if let Some(last) = self.timeline.last_mut() {
+            for e in extra {
+                last.connects += e.connects;
+                last.accepts += e.accepts;
+                last.closes += e.closes;
+                last.retransmits += e.retransmits;
+                last.resets += e.resets;
+                last.bytes_sent += e.bytes_sent;
+                last.bytes_received += e.bytes_received;
+            }
+        }
+    }
+
     /// Every histogram the report carries, by its name in the document.
     pub fn histograms(&self) -> [(&'static str, &str); 6] {
         [
@@ -593,6 +615,31 @@ mod report_tests {
                 ..ProbeTimelineEntry::default()
             }],
         }
+    }
+
+    #[test]
+    fn seconds_past_the_benchmark_fold_into_its_last() {
+        let mut r = example();
+        let second = |n: u64, connects: u64| ProbeTimelineEntry {
+            second: n,
+            connects,
+            closes: n,
+            rtt_p50_us: 100 + n,
+            ..ProbeTimelineEntry::default()
+        };
+        r.timeline = (0..12).map(|n| second(n, 1)).collect();
+        r.fit_timeline(10);
+        assert_eq!(r.timeline.len(), 10);
+        let last = &r.timeline[9];
+        assert_eq!(
+            (last.second, last.connects, last.closes),
+            (9, 3, 9 + 10 + 11)
+        );
+        assert_eq!(last.rtt_p50_us, 109, "percentiles stay the second's own");
+        // Shorter or equal timelines, and an empty benchmark, are left alone.
+        r.fit_timeline(10);
+        r.fit_timeline(0);
+        assert_eq!(r.timeline.len(), 10);
     }
 
     #[test]
