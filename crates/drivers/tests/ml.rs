@@ -193,9 +193,11 @@ fn open_inference_protocol_over_grpc() {
     assert_eq!(g.call, "inference.GRPCInferenceService/ModelInfer");
     assert_eq!(g.status_codes.get("OK"), Some(&r.requests));
     assert_eq!(r.ml.as_ref().unwrap().api, "oip");
-    // The mock computes for 1 ms by default.
+    // The mock computes for 1 ms by default: that must show, and nothing must add an order of
+    // magnitude (the bound is loose: the other tests of this file run beside it on 2 cores,
+    // in a debug build, and once took it to 3.0 ms).
     assert!(
-        (1_000..=3_000).contains(&r.latency_us.p50),
+        (1_000..=10_000).contains(&r.latency_us.p50),
         "p50 {}",
         r.latency_us.p50
     );
