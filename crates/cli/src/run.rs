@@ -92,9 +92,8 @@ fn execute(
     };
     let mut output = output;
     if let Some(probe) = observer.probe.take() {
-        let mut kernel = probe.finish().context("--ebpf")?;
-        kernel.fit_timeline(output.result.timeline.len());
-        output.result.kernel = Some(kernel);
+        let seconds = output.result.timeline.len();
+        output.result.kernel = Some(probe.finish(seconds).context("--ebpf")?);
     }
     observer.finish()?;
     Ok(Some(output))

@@ -92,11 +92,15 @@ impl ProbeBeside {
         let _ = self.commands.send(Command::Second);
     }
 
-    /// Detaches and returns what was measured since the start or the last restart.
-    pub fn finish(self) -> Result<ProbeReport> {
+    /// Detaches and returns what was measured since the start or the last restart, its
+    /// timeline fitted to the benchmark's `seconds` (see [`ProbeReport::fit_timeline`]).
+    pub fn finish(self, seconds: usize) -> Result<ProbeReport> {
         let _ = self.commands.send(Command::Finish);
-        self.thread
+        let mut report = self
+            .thread
             .join()
-            .map_err(|_| ProbeError::Thread("the probe's thread panicked".into()))?
+            .map_err(|_| ProbeError::Thread("the probe's thread panicked".into()))??;
+        report.fit_timeline(seconds);
+        Ok(report)
     }
 }

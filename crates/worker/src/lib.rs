@@ -366,11 +366,9 @@ impl Worker {
         let mut result = output.result;
         let mut note = None;
         if let Some(probe) = probe {
-            match tokio::task::spawn_blocking(move || probe.finish()).await {
-                Ok(Ok(mut report)) => {
-                    report.fit_timeline(result.timeline.len());
-                    result.kernel = Some(report);
-                }
+            let seconds = result.timeline.len();
+            match tokio::task::spawn_blocking(move || probe.finish(seconds)).await {
+                Ok(Ok(report)) => result.kernel = Some(report),
                 Ok(Err(e)) => note = Some(format!("ebpf: {e}")),
                 Err(e) => note = Some(format!("ebpf: the probe stopped abnormally: {e}")),
             }

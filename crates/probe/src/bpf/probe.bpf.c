@@ -301,7 +301,28 @@ static __always_inline struct sock_info *sock_new(const struct sock *sk, __u64 s
  */
 static __always_inline bool is_tcp(const struct sock *sk)
 {
-	return sk->sk_protocol == PROBE_IPPROTO_TCP && sk->sk_type == PROBE_SOCK_STREAM;
+	return sk && sk->sk_protocol == PROBE_IPPROTO_TCP && sk->sk_type == PROBE_SOCK_STREAM;
+}
+
+/* Whether a socket's own ports (local, remote) pass the port filter. */
+static __always_inline bool sock_ports_ok(const struct sock *sk)
+{
+	return ports_ok(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport));
+}
+
+/*
+ * Now, by the socket's own clock (tcp_clock_cache, CLOCK_MONOTONIC like bpf_ktime_get_ns):
+ * TCP refreshes it as it transmits (after a send it says when the data left) and as it
+ * processes arriving segments (after a read, or as a SYN-ACK is handled, when it arrived).
+ * Reading it costs one load from a line TCP has just written, where a clock read costs more
+ * than the rest of a program on a VM. If it has not moved since `since` (a send that
+ * transmitted nothing: corked, window full), the clock is read after all.
+ */
+static __always_inline __u64 sock_clock(const struct tcp_sock *tp, __u64 since)
+{
+	__u64 now = tp->tcp_clock_cache;
+
+	return now > since ? now : bpf_ktime_get_ns();
 }
 
 /* What the state-change program knows of a socket; read once from `struct sock`. */
@@ -454,14 +475,8 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		if (old == ST_SYN_SENT) {
-			/* TCP refreshed the socket's clock (CLOCK_MONOTONIC, like bpf_ktime_get_ns) as
-			 * the SYN-ACK arrived, just before this: no clock read needed. */
-			__u64 now = c.tp->tcp_clock_cache;
-
-			if (now <= s->start_ns)
-				now = bpf_ktime_get_ns();
 			if (owner_ok(s))
-				hist_record(HIST_CONNECT, now - s->start_ns);
+				hist_record(HIST_CONNECT, sock_clock(c.tp, s->start_ns) - s->start_ns);
 		} else if (old == ST_SYN_RECV) {
 			__u64 srtt_us = c.tp->srtt_us >> 3;
 
@@ -495,7 +510,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	if (!sk || !ports_ok(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)))
+	if (!sk || !sock_ports_ok(sk))
 		return 0;
 	if (owner_filtered() && !owner_ok(sock_get(sk)))
 		return 0;
@@ -542,8 +557,7 @@ int BPF_PROG(handle_receive_reset, struct sock *sk)
 	s = sock_get(sk);
 	if (s)
 		s->rst_received = 1;
-	if (!ports_ok(sk->__sk_common.skc_num, bpf_ntohs(sk->__sk_common.skc_dport)) ||
-	    !owner_ok(s))
+	if (!sock_ports_ok(sk) || !owner_ok(s))
 		return 0;
 	count(CTR_RESETS_RECEIVED, 1);
 	return 0;
@@ -553,20 +567,17 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 {
 	struct tcp_sock *tp;
 	struct sock_info *s;
-	__u16 lport, rport;
 	bool client;
 	__u64 now;
 	__u16 family;
 
-	if (!sk || ret <= 0 || (flags & PROBE_MSG_PEEK) || !is_tcp(sk))
+	if (ret <= 0 || (flags & PROBE_MSG_PEEK) || !is_tcp(sk))
 		return 0;
 	tp = bpf_core_cast(sk, struct tcp_sock);
 	family = sk->__sk_common.skc_family;
 	if (family != PROBE_AF_INET && family != PROBE_AF_INET6)
 		return 0;
-	lport = sk->__sk_common.skc_num;
-	rport = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (!ports_ok(lport, rport))
+	if (!sock_ports_ok(sk))
 		return 0;
 	s = sock_get_or_new(sk);
 	if (!s)
@@ -574,17 +585,7 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	claim_owner(s);
 	if (!owner_ok(s) || s->last_dir == dir)
 		return 0;
-	/*
-	 * The time of this turn is the socket's own clock (tcp_clock_cache, CLOCK_MONOTONIC like
-	 * bpf_ktime_get_ns): TCP refreshes it as it transmits (so after a send it is when the
-	 * data left) and as it processes arriving segments (so after a read it is when the data
-	 * arrived). Reading it costs one load from a line TCP has just written, where a clock
-	 * read costs more than the rest of this program on a VM. A send that transmitted
-	 * nothing (corked, window full) leaves it unchanged: then the clock is read after all.
-	 */
-	now = tp->tcp_clock_cache;
-	if (now <= s->last_ns)
-		now = bpf_ktime_get_ns();
+	now = sock_clock(tp, s->last_ns);
 	if (dir == DIR_RECV) {
 		/*
 		 * RTT: the socket's smoothed RTT as each burst of reads begins, i.e. once per
