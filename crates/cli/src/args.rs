@@ -261,8 +261,8 @@ pub struct ProbeArgs {
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
 
-    /// Count only sockets of this process (tgid): the one seen in their connect, send, recv
-    /// or close calls.
+    /// Count only sockets of this process (tgid): the one seen in their connect, recv or
+    /// close calls.
     #[arg(long)]
     pub pid: Option<u32>,
 

@@ -36,12 +36,11 @@ const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 const TRACEFS_EVENTS: &str = "/sys/kernel/tracing/events";
 
 /// The tracepoints the probe attaches to, as typed raw tracepoints (all must exist).
-pub const TRACEPOINTS: [&str; 6] = [
+pub const TRACEPOINTS: [&str; 5] = [
     "sock:inet_sock_set_state",
     "tcp:tcp_retransmit_skb",
     "tcp:tcp_send_reset",
     "tcp:tcp_receive_reset",
-    "sock:sock_send_length",
     "sock:sock_recv_length",
 ];
 
@@ -52,7 +51,7 @@ pub struct ProbeFilter {
     /// empty counts every port.
     pub ports: Vec<u16>,
     /// Only sockets owned by this process (tgid); `None` (or 0) counts every process. A
-    /// socket's owner is the process seen in its connect, send, recv or close syscalls.
+    /// socket's owner is the process seen in its connect, recv or close syscalls.
     pub pid: Option<u32>,
     /// Only sockets owned by processes in this cgroup v2 directory (e.g. under
     /// `/sys/fs/cgroup/unified`); not its descendants.

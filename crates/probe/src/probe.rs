@@ -123,12 +123,11 @@ impl ProbeCounts {
 }
 
 /// The programs and the tracepoints they attach to (their SEC names say the same).
-const TRACEPOINT_OF: [(&str, &str); 6] = [
+const TRACEPOINT_OF: [(&str, &str); 5] = [
     ("handle_set_state", "sock:inet_sock_set_state"),
     ("handle_retransmit", "tcp:tcp_retransmit_skb"),
     ("handle_send_reset", "tcp:tcp_send_reset"),
     ("handle_receive_reset", "tcp:tcp_receive_reset"),
-    ("handle_send", "sock:sock_send_length"),
     ("handle_recv", "sock:sock_recv_length"),
 ];
 
@@ -451,7 +450,6 @@ fn load(
         &progs.handle_retransmit,
         &progs.handle_send_reset,
         &progs.handle_receive_reset,
-        &progs.handle_send,
         &progs.handle_recv,
     ] {
         let name = prog.name().to_string_lossy().into_owned();

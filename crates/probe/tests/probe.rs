@@ -152,6 +152,82 @@ fn loopback_connections_are_measured_exactly() {
     assert_eq!(back, r);
 }
 
+/// Turns on one kept-alive connection are timed from reads alone: the server's answer,
+/// written in pieces after a pause, is timed at the next request's read (the last one as the
+/// server closes first), the client's think time between turns counts nowhere, and reading a
+/// message in small pieces does not start new turns.
+#[test]
+fn kept_alive_turns_are_timed_from_reads() {
+    if !bpf_required() {
+        return;
+    }
+    const TURNS: usize = 6;
+    const PAUSE: Duration = Duration::from_millis(3);
+    const THINK: Duration = Duration::from_millis(20);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = Probe::start(&port_filter(port)).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // As servers do: without it Nagle holds the pieces after the first for the client's
+        // delayed ACK, and the answer would truly leave 40 ms late.
+        stream.set_nodelay(true).unwrap();
+        for _ in 0..TURNS {
+            let mut request = [0u8; REQUEST];
+            stream.read_exact(&mut request).unwrap();
+            std::thread::sleep(PAUSE);
+            for _ in 0..4 {
+                stream.write_all(&[b'a'; ANSWER / 4]).unwrap();
+            }
+        }
+        // Closes first: the last turn ends as the server's FIN is about to go.
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    for _ in 0..TURNS {
+        stream.write_all(&[b'q'; REQUEST]).unwrap();
+        let mut answer = [0u8; ANSWER];
+        for piece in answer.chunks_mut(10) {
+            stream.read_exact(piece).unwrap();
+        }
+        std::thread::sleep(THINK);
+    }
+    server.join().unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    drop(stream);
+    settle();
+    let r = probe.finish().unwrap();
+    eprintln!("{}", meshbench_probe::render_table(&r));
+
+    assert_eq!(r.server_time_us.count, TURNS as u64, "{r:#?}");
+    assert_eq!(r.exchange_time_us.count, TURNS as u64, "{r:#?}");
+    let pause_us = PAUSE.as_micros() as u64;
+    let think_us = THINK.as_micros() as u64;
+    let server = &r.server_time_us.summary;
+    // At least the pause; well under the client's think time, which must not count.
+    assert!(
+        server.p50 >= pause_us && server.max < think_us,
+        "server time: {server:?}"
+    );
+    let exchange = &r.exchange_time_us.summary;
+    assert!(
+        exchange.p50 >= server.p50 && exchange.max < think_us,
+        "exchange time: {exchange:?} (server {server:?})"
+    );
+    assert_eq!(
+        r.rtt_us.count,
+        2 * TURNS as u64,
+        "one sample per message read"
+    );
+    // Payload only, also where the server's socket closed before the client's FIN came.
+    let payload = (TURNS * (REQUEST + ANSWER)) as u64;
+    assert_eq!(
+        (r.lifetimes.bytes_sent, r.lifetimes.bytes_received),
+        (payload, payload)
+    );
+}
+
 #[test]
 fn traffic_on_other_ports_is_not_counted() {
     if !bpf_required() {

@@ -7,10 +7,12 @@
  * vmlinux.h works on other kernels too) and which carry the probe's per-socket state in
  * socket-local storage.
  *
- * Cost is the design constraint: send and recv run on every request. On a 2-core VM a clock
- * read costs more than all the rest of such a program, and a shared hash keyed by the socket
- * cost about as much again, so the hot path reads neither: its times come from the socket's
- * own clock (below) and its state hangs off the socket.
+ * Cost is the design constraint: the read program runs on every request and every response.
+ * On a 2-core VM a program's dispatch costs about as much as its body, a clock read more than
+ * the rest of it, and a shared hash keyed by the socket about as much again. So there is no
+ * program on send at all (both ends of a turn are timed from reads, below), and the read
+ * program reads no clock and no shared table: its times come from the socket's own stamps and
+ * its state hangs off the socket.
  *
  * What is measured (all durations in nanoseconds, into per-CPU log-linear histograms):
  *
@@ -30,22 +32,24 @@
  *    count).
  *  - rtt: the socket's smoothed RTT (tcp_sock.srtt_us / 8, the value tcp:tcp_probe reports),
  *    sampled as each burst of reads begins on a socket: once per request or response read.
- *  - server / exchange: request/response turns, seen where sock:sock_send_length and
- *    sock:sock_recv_length fire (as sendmsg/recvmsg return, in the caller's context). Per
- *    socket, the direction of the last data transfer and when its burst started are kept; a
- *    send after a recv records "server" time, a recv after a send records "exchange" time.
- *    Further calls in the same direction belong to the same burst and do not move the clock,
- *    so a response written in several send() calls counts once. The time of a turn is the
- *    socket's clock, tcp_sock.tcp_clock_cache (CLOCK_MONOTONIC, as bpf_ktime_get_ns), which
- *    TCP refreshes as it transmits and as it processes arriving segments: after a send it says
- *    when the data left, after a read when it arrived. So "server" time is request arrived ->
- *    response sent, on the responder's socket (queueing before the read included), and
- *    "exchange" time request sent -> response arrived, on the requester's (its own wake-up and
- *    read excluded). A send that transmitted nothing (corked, window full) leaves the clock
- *    as it was; then the clock is read instead. The client is the end this host opened (connect),
- *    or for a connection older than the probe the end that spoke first; only its
- *    send -> recv turns are exchanges, and only the other end's recv -> send turns are
- *    server times.
+ *  - server / exchange: request/response turns, timed from sock:sock_recv_length alone (as
+ *    recvmsg returns, in the reader's context). A turn begins with a read that follows a
+ *    write (the socket's write_seq has moved since the last turn began; further reads before
+ *    the next write are more of the same message). Its time is the socket's clock,
+ *    tcp_sock.tcp_clock_cache (CLOCK_MONOTONIC, as bpf_ktime_get_ns), which the read itself
+ *    refreshes (tcp_rcv_space_adjust), so it is when the read returned. The other end of a
+ *    turn is when the data written before it left: by then the peer has acknowledged it, and
+ *    RACK keeps the departure of the latest segment acknowledged (see last_departure).
+ *      exchange, on the requester's socket: request sent (its last segment left) -> response
+ *        read, recorded at that read;
+ *      server time, on the responder's socket: request read -> response sent (its last
+ *        segment left), recorded at the next request's read, or as the connection starts to
+ *        close (FIN_WAIT1 or CLOSE_WAIT), whichever comes first.
+ *    The client is the end this host opened (connect); for a connection older than the probe,
+ *    the end whose port was not bound by bind() (see guess_role). Only the client's
+ *    write -> read turns are exchanges, and only the server's read -> write turns are server
+ *    times. Departures come from RACK, which Linux keeps only for connections that negotiated
+ *    SACK (the default); without it, turns are not timed.
  *  - counters: retransmitted segments, resets sent and received, payload bytes of closed
  *    connections, failed connects, ring buffer drops.
  *
@@ -57,17 +61,17 @@
  *  - pid (tgid) and cgroup v2 id. Most TCP state changes happen in softirq context, where the
  *    "current" task is whichever one was interrupted (on loopback, typically the peer), so the
  *    current pid means nothing there. A socket's owner is therefore recorded only where the
- *    kernel is known to run in the owner's syscall: connect() (-> SYN_SENT), send/recv, and
+ *    kernel is known to run in the owner's syscall: connect() (-> SYN_SENT), recv, and
  *    close()/shutdown() (ESTABLISHED -> FIN_WAIT1, CLOSE_WAIT -> LAST_ACK). The pid and cgroup
  *    filters are applied to that stored owner. Consequences: an accepted connection's handshake
- *    time is held back until its owner is known (its first send/recv/close) and dropped if it
+ *    time is held back until its owner is known (its first read or close) and dropped if it
  *    never becomes known; tcp_probe, retransmit and reset events of sockets whose owner is not
  *    known are not counted while a pid or cgroup filter is set.
  *
  * The kernel does not let a program interrupt itself on one CPU (the inner run is missed).
- * Different programs can nest (a softirq's state change or reset inside a send), but they
- * write different histograms and counters, so the plain increments into per-CPU maps below
- * cannot race.
+ * Different programs can nest (a softirq's state change or reset inside a read). The
+ * histograms both write (server and accept times) are incremented atomically; every other
+ * histogram and counter has one writer per CPU at a time, so plain increments cannot race.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -97,9 +101,13 @@ char LICENSE[] SEC("license") = "GPL";
 #define ST_LISTEN 10
 #define ST_CLOSING 11
 
-#define DIR_NONE 0
-#define DIR_SEND 1
-#define DIR_RECV 2
+/* sock.h's SOCK_BINDPORT_LOCK: bind() chose the port (kept by an accepted socket too). */
+#define PROBE_SOCK_BINDPORT_LOCK 8
+/* enum sock_flags' SOCK_DONE: the peer's FIN has been processed. */
+#define PROBE_SOCK_DONE 1
+
+#define ROLE_CLIENT 1
+#define ROLE_SERVER 2
 
 const volatile __u16 filter_ports[FILTER_MAX_PORTS] = {};
 const volatile __u32 filter_port_count = 0;
@@ -131,20 +139,20 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-/* What is known about one socket, from its first state change (or first send/recv) on. */
+/* What is known about one socket, from its first state change (or first read) on. */
 struct sock_info {
 	__u64 start_ns;   /* first state change; 0 when the connection predates the probe */
-	__u64 last_ns;    /* start of the current send/recv burst */
+	__u64 turn_ns;    /* when the current turn's first read returned; 0 before any */
 	__u64 accept_ns;  /* handshake time held back until the owner is known */
 	__u64 cgroup;
 	__u32 pid;
+	__u32 snd_mark;   /* write_seq as the current turn began: beyond it, an answer was written */
 	__u8 active;
 	__u8 established;
 	__u8 owner_known;
 	__u8 accept_pending;
-	__u8 last_dir;
-	__u8 first_dir;   /* the direction of the first transfer seen: who spoke first */
-	__u8 rst_received;
+	__u8 mark_known;
+	__u8 role;        /* ROLE_CLIENT or ROLE_SERVER; 0 until known */
 	char comm[COMM_LEN];
 };
 
@@ -205,7 +213,12 @@ static __always_inline void hist_record(__u32 id, __u64 ns)
 		return;
 	if (b >= HIST_BUCKETS)
 		b = HIST_BUCKETS - 1;
-	h->slots[b] += 1;
+	/* Written from the read program and from state changes, which can interrupt it. (`id` is
+	 * a constant at every call, so the choice costs nothing.) */
+	if (id == HIST_SERVER || id == HIST_ACCEPT)
+		__sync_fetch_and_add(&h->slots[b], 1);
+	else
+		h->slots[b] += 1;
 }
 
 static __always_inline void count(__u32 id, __u64 n)
@@ -291,7 +304,21 @@ static __always_inline struct sock_info *sock_new(const struct sock *sk, __u64 s
 	__builtin_memset(s, 0, sizeof(*s));
 	s->start_ns = start_ns;
 	s->active = active;
+	s->role = active ? ROLE_CLIENT : ROLE_SERVER;
 	return s;
+}
+
+/*
+ * The role of a connection older than the probe, whose opening was not seen: the end whose
+ * port was chosen by bind() (which an accepted socket inherits from its listener) serves;
+ * failing that, the end with the lower port, as services sit below the ephemeral range.
+ */
+static __always_inline __u8 guess_role(const struct sock *sk)
+{
+	if (sk->sk_userlocks & PROBE_SOCK_BINDPORT_LOCK)
+		return ROLE_SERVER;
+	return sk->__sk_common.skc_num < bpf_ntohs(sk->__sk_common.skc_dport) ? ROLE_SERVER
+									   : ROLE_CLIENT;
 }
 
 /*
@@ -312,17 +339,60 @@ static __always_inline bool sock_ports_ok(const struct sock *sk)
 
 /*
  * Now, by the socket's own clock (tcp_clock_cache, CLOCK_MONOTONIC like bpf_ktime_get_ns):
- * TCP refreshes it as it transmits (after a send it says when the data left) and as it
- * processes arriving segments (after a read, or as a SYN-ACK is handled, when it arrived).
+ * TCP refreshes it as it processes arriving segments (as a SYN-ACK is handled), as it
+ * transmits, and as a read consumes data (so after a read it says when the read ran).
  * Reading it costs one load from a line TCP has just written, where a clock read costs more
- * than the rest of a program on a VM. If it has not moved since `since` (a send that
- * transmitted nothing: corked, window full), the clock is read after all.
+ * than the rest of a program on a VM. If it has not moved since `since`, the clock is read
+ * after all.
  */
 static __always_inline __u64 sock_clock(const struct tcp_sock *tp, __u64 since)
 {
 	__u64 now = tp->tcp_clock_cache;
 
 	return now > since ? now : bpf_ktime_get_ns();
+}
+
+/*
+ * When the data this socket sent last left, in ns by the socket's clock; 0 when that cannot
+ * be told. Once the peer has acknowledged all of it, RACK has recorded the departure of the
+ * latest segment acknowledged (rack.mstamp, in us, with rack.end_seq where that segment
+ * ended); the socket's last transmission time (tcp_wstamp_ns) refines it to the nanosecond
+ * when it falls in the same microsecond, i.e. when nothing (such as a pure ACK) has left
+ * since. RACK is kept only with SACK (Linux's default); without it nothing can be told. Data
+ * still unacknowledged left at the last transmission.
+ */
+static __always_inline __u64 last_departure(const struct tcp_sock *tp)
+{
+	__u64 wstamp = tp->tcp_wstamp_ns;
+	__u64 us_ns;
+
+	if (tp->snd_una != tp->snd_nxt)
+		return wstamp;
+	if (tp->rack.end_seq != tp->snd_una)
+		return 0;
+	us_ns = tp->rack.mstamp * 1000;
+	if (wstamp >= us_ns && wstamp < us_ns + 1000)
+		return wstamp;
+	return us_ns + 500;
+}
+
+/*
+ * Ends a responder's turn if it has written an answer since the turn's first read: records
+ * the server time, request read -> answer sent. Called at the next read and as the connection
+ * starts to close, whichever comes first.
+ */
+static __always_inline void finish_turn(const struct tcp_sock *tp, struct sock_info *s)
+{
+	__u64 sent;
+
+	if (s->role != ROLE_SERVER || !s->turn_ns || !s->mark_known ||
+	    tp->write_seq == s->snd_mark)
+		return;
+	sent = last_departure(tp);
+	if (sent > s->turn_ns)
+		hist_record(HIST_SERVER, sent - s->turn_ns);
+	/* Ended: a later state change (whose FIN moves write_seq) must not end it again. */
+	s->turn_ns = 0;
 }
 
 /* What the state-change program knows of a socket; read once from `struct sock`. */
@@ -344,6 +414,7 @@ static __always_inline void on_close(const struct change *c, struct sock_info *s
 
 	if (!ports_ok(c->sport, c->dport) || !owner_ok(s))
 		return;
+	finish_turn(tp, s); /* aborted before FIN_WAIT1 or CLOSE_WAIT */
 	if (!s->established) {
 		if (old == ST_SYN_SENT)
 			count(CTR_CONNECT_FAILURES, 1);
@@ -354,21 +425,18 @@ static __always_inline void on_close(const struct change *c, struct sock_info *s
 
 	/*
 	 * bytes_acked counts our SYN (active opens) and our FIN once acked; bytes_received counts
-	 * the peer's FIN. FIN_WAIT2 -> CLOSE is the move to TIME_WAIT on the peer's FIN (unless a
-	 * reset ended it); LAST_ACK / CLOSING -> CLOSE is our FIN being acked unless snd_una shows
-	 * it was not.
+	 * the peer's FIN once processed, which is when tcp_fin() sets SOCK_DONE. (FIN_WAIT2 ->
+	 * CLOSE is not always the peer's FIN: a closed socket waiting in FIN_WAIT2 moves to a
+	 * TIME_WAIT socket, and the full socket closes, before it comes.) FIN_WAIT2 means our FIN
+	 * was acked; from LAST_ACK or CLOSING, snd_una says whether it was.
 	 */
 	acked = tp->bytes_acked;
 	received = tp->bytes_received;
-	if (old == ST_FIN_WAIT2) {
+	fin_in = (c->sk->__sk_common.skc_flags >> PROBE_SOCK_DONE) & 1;
+	if (old == ST_FIN_WAIT2)
 		fin_out = 1;
-		fin_in = s->rst_received ? 0 : 1;
-	} else if (old == ST_LAST_ACK || old == ST_CLOSING) {
+	else if (old == ST_LAST_ACK || old == ST_CLOSING)
 		fin_out = tp->snd_una == tp->write_seq ? 1 : 0;
-		fin_in = 1;
-	} else if (old == ST_CLOSE_WAIT) {
-		fin_in = 1;
-	}
 	acked -= (s->active ? 1 : 0) + fin_out;
 	if ((__s64)acked < 0)
 		acked = 0;
@@ -420,18 +488,20 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	struct change c = {.sk = sk, .old = old};
 	bool claim = (old == ST_ESTABLISHED && new == ST_FIN_WAIT1) ||
 		     (old == ST_CLOSE_WAIT && new == ST_LAST_ACK);
+	/* The first sign of the end, from either side: a responder's last turn ends here. */
+	bool ending = new == ST_FIN_WAIT1 || new == ST_CLOSE_WAIT;
 	struct sock_info *s;
 
 	/*
-	 * Half of a connection's state changes matter to nothing measured here; they leave
+	 * Some of a connection's state changes matter to nothing measured here; they leave
 	 * before any field read, clock read or map access (this runs ~10 times per connection).
-	 * The owner claims at close() matter only when someone asks about owners.
+	 * The owner claim at the last close() matters only when someone asks about owners.
 	 */
-	if (claim) {
+	if (claim && !ending) {
 		if (!owner_filtered() && !emit_events)
 			return 0;
-	} else if (new != ST_SYN_SENT && new != ST_SYN_RECV && new != ST_ESTABLISHED &&
-		   new != ST_CLOSE) {
+	} else if (!ending && new != ST_SYN_SENT && new != ST_SYN_RECV &&
+		   new != ST_ESTABLISHED && new != ST_CLOSE) {
 		return 0;
 	}
 	if (!is_tcp(sk))
@@ -468,10 +538,19 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	if (claim) {
 		/* close() or shutdown(): the owner's context. */
 		claim_owner(s);
+	}
+	if (ending) {
+		if (ports_ok(c.sport, c.dport) && owner_ok(s))
+			finish_turn(c.tp, s);
 		return 0;
 	}
+	if (claim)
+		return 0;
 	if (new == ST_ESTABLISHED) {
 		s->established = 1;
+		/* The SYN is sent and acked: what is written from here on is payload. */
+		s->snd_mark = c.tp->write_seq;
+		s->mark_known = 1;
 		if (!ports_ok(c.sport, c.dport))
 			return 0;
 		if (old == ST_SYN_SENT) {
@@ -550,25 +629,28 @@ int BPF_PROG(handle_send_reset, const struct sock *sk, const struct sk_buff *skb
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(handle_receive_reset, struct sock *sk)
 {
-	struct sock_info *s;
-
-	if (!sk)
+	if (!sk || !sock_ports_ok(sk))
 		return 0;
-	s = sock_get(sk);
-	if (s)
-		s->rst_received = 1;
-	if (!sock_ports_ok(sk) || !owner_ok(s))
+	if (owner_filtered() && !owner_ok(sock_get(sk)))
 		return 0;
 	count(CTR_RESETS_RECEIVED, 1);
 	return 0;
 }
 
-static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8 dir)
+/*
+ * Reads are where turns are timed: the answer to a request has left by the time the next
+ * request is read, and the request has left by the time its answer is read, and both times
+ * are on the socket by then (see last_departure). So sends need no program, which halves the
+ * probe's work per request.
+ */
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 {
 	struct tcp_sock *tp;
 	struct sock_info *s;
-	bool client;
+	bool wrote;
 	__u64 now;
+	__u32 srtt;
 	__u16 family;
 
 	if (ret <= 0 || (flags & PROBE_MSG_PEEK) || !is_tcp(sk))
@@ -583,53 +665,40 @@ static __always_inline int on_transfer(struct sock *sk, int ret, int flags, __u8
 	if (!s)
 		return 0;
 	claim_owner(s);
-	if (!owner_ok(s) || s->last_dir == dir)
+	if (!owner_ok(s))
 		return 0;
-	now = sock_clock(tp, s->last_ns);
-	if (dir == DIR_RECV) {
-		/*
-		 * RTT: the socket's smoothed RTT as each burst of reads begins, i.e. once per
-		 * request or response read. (tcp:tcp_probe gives the same srtt for every segment
-		 * received, at a cost on every segment; this samples it once per turn instead.)
-		 */
-		__u32 srtt = tp->srtt_us >> 3;
-
-		if (srtt)
-			hist_record(HIST_RTT, (__u64)srtt * 1000);
-	}
-	if (!s->first_dir)
-		s->first_dir = dir;
+	/* Nothing written since this turn's first read: more of the same request or answer. */
+	wrote = s->mark_known && tp->write_seq != s->snd_mark;
+	if (s->turn_ns && !wrote)
+		return 0;
+	now = sock_clock(tp, s->turn_ns);
+	/*
+	 * RTT: the socket's smoothed RTT as each turn's reading begins, i.e. once per request or
+	 * response read. (tcp:tcp_probe gives the same srtt for every segment received, at a cost
+	 * on every segment; this samples it once per turn instead.)
+	 */
+	srtt = tp->srtt_us >> 3;
+	if (srtt)
+		hist_record(HIST_RTT, (__u64)srtt * 1000);
+	if (!s->role)
+		s->role = guess_role(sk);
 	/*
 	 * Only the requester's turnaround is an exchange and only the responder's a server time:
-	 * a client's send after its recv is its own think time, a server's recv after its send
-	 * the wait for the next request. A connection seen from its start is a client where this
-	 * host opened it; one that predates the probe is judged by who spoke first.
+	 * a client's write after its read is its own think time, a server's read after its write
+	 * the wait for the next request.
 	 */
-	client = s->start_ns ? s->active : s->first_dir == DIR_SEND;
-	if (s->last_dir == DIR_RECV && !client)
-		hist_record(HIST_SERVER, now - s->last_ns);
-	else if (s->last_dir == DIR_SEND && client)
-		hist_record(HIST_EXCHANGE, now - s->last_ns);
-	s->last_dir = dir;
-	s->last_ns = now;
+	if (wrote && s->role == ROLE_CLIENT) {
+		__u64 sent = last_departure(tp);
+
+		if (sent && sent < now)
+			hist_record(HIST_EXCHANGE, now - sent);
+	} else {
+		finish_turn(tp, s);
+	}
+	s->turn_ns = now;
+	s->snd_mark = tp->write_seq;
+	s->mark_known = 1;
 	return 0;
-}
-
-/*
- * The per-call programs are typed (BTF) raw tracepoints: the arguments come straight from the
- * call site, without the perf buffer a classic tracepoint fills first, which is what keeps
- * the cost per send and recv small.
- */
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
-{
-	return on_transfer(sk, ret, flags, DIR_SEND);
-}
-
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
-{
-	return on_transfer(sk, ret, flags, DIR_RECV);
 }
 
 /* Makes `struct event` part of the object's BTF, so the skeleton generates its Rust type. */
