@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the eBPF probe costs: `meshbench run` throughput against nginx on loopback with and
-# without the probe attached (filtered on nginx's port, so every request passes its send and
-# recv programs). The goal: at most 3 % lost.
+# without the probe attached (filtered on nginx's port, so every request and every response
+# passes its read program). The goal: at most 3 % lost.
 #
 # On a small VM, throughput swings by ±10 % from one second to the next (wrk shows the same),
 # so separate runs with and without the probe cannot resolve 3 %. Instead each shape is ONE

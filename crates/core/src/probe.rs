@@ -155,9 +155,9 @@ pub struct ProbeReport {
     pub lifetimes: LifetimeReport,
     /// Smoothed RTT, sampled as each burst of reads on a socket begins (once per turn).
     pub rtt_us: SampleReport,
-    /// Per request, this host's time inside: request arrived -> response sent (server's socket).
+    /// Per request, this host's time inside: request read -> response sent (server's socket).
     pub server_time_us: SampleReport,
-    /// Per request, the client's socket's view: request sent -> response arrived.
+    /// Per request, the client's socket's view: request sent -> response read.
     pub exchange_time_us: SampleReport,
     /// Retransmitted segments.
     pub retransmits: u64,

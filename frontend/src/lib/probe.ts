@@ -73,8 +73,8 @@ export const PROBE_HISTOGRAM_INFO: Record<ProbeHistogramName, { title: string; u
 	accepts: { title: 'Accept', unit: 'accepts', help: 'Passive opens: SYN-ACK sent → final ACK received.' },
 	lifetimes: { title: 'Connection lifetime', unit: 'connections', help: 'First state change → CLOSE, for connections that closed.' },
 	rtt_us: { title: 'Smoothed RTT', unit: 'samples', help: 'The kernel’s smoothed round-trip time, sampled once per request or response read.' },
-	server_time_us: { title: 'Server time', unit: 'requests', help: 'This host’s time per request: request arrived → answer sent, on the server’s socket.' },
-	exchange_time_us: { title: 'Exchange time', unit: 'requests', help: 'The client’s view per request: request sent → answer arrived, on its socket.' }
+	server_time_us: { title: 'Server time', unit: 'requests', help: 'This host’s time per request: request read → answer sent, on the server’s socket.' },
+	exchange_time_us: { title: 'Exchange time', unit: 'requests', help: 'The client’s view per request: request sent → answer read, on its socket.' }
 };
 
 /** A histogram of the distribution endpoint as bars, or null when it recorded nothing. */

@@ -175,9 +175,9 @@ export interface ProbeReport {
 	};
 	/** Smoothed RTT samples. */
 	rtt_us: KernelSamples;
-	/** Per request, this host's time inside (request arrived → answer sent, on the server's socket). */
+	/** Per request, this host's time inside (request read → answer sent, on the server's socket). */
 	server_time_us: KernelSamples;
-	/** Per request, the client's socket's view (request sent → answer arrived). */
+	/** Per request, the client's socket's view (request sent → answer read). */
 	exchange_time_us: KernelSamples;
 	retransmits: number;
 	resets: { sent: number; received: number };

@@ -158,7 +158,7 @@ struct sock_info {
 
 /*
  * Socket-local storage: the state hangs off the socket itself (sk->sk_bpf_storage), so the
- * send and recv programs, which run on every request, find it in a few dependent loads
+ * read program, which runs on every request and response, finds it in a few dependent loads
  * instead of hashing the socket's address into a shared table; and it goes when the socket
  * does, so nothing needs deleting or ageing out and no table can fill up.
  */
@@ -324,7 +324,7 @@ static __always_inline __u8 guess_role(const struct sock *sk)
 /*
  * Whether a full socket is TCP's, so that it is a tcp_sock. (A raw socket can say
  * IPPROTO_TCP too.) The cast that follows costs nothing, where bpf_skc_to_tcp_sock() is a
- * helper call on every send and recv.
+ * helper call on every read.
  */
 static __always_inline bool is_tcp(const struct sock *sk)
 {
@@ -481,7 +481,7 @@ static __always_inline void on_close(const struct change *c, struct sock_info *s
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-/* Typed (BTF) raw tracepoint, like send and recv: no perf buffer to fill on every change. */
+/* Typed (BTF) raw tracepoint, like the read program: no perf buffer to fill on every change. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int new)
 {
