@@ -301,6 +301,23 @@ impl Probe {
         Ok(())
     }
 
+    /// Detaches the programs and leaves everything they counted in place: nothing is
+    /// measured, and nothing costs, until [`Probe::attach`]. Loading is what takes time
+    /// (the verifier), so toggling this way is how the probe's own cost is measured
+    /// (bench/probe-overhead.sh).
+    pub fn detach(&mut self) {
+        self.loaded.links.clear();
+    }
+
+    /// Attaches the programs again after [`Probe::detach`]; does nothing while attached.
+    pub fn attach(&mut self) -> Result<()> {
+        if self.loaded.links.is_empty() {
+            let capture = LogCapture::begin();
+            self.loaded.links = attach_all(&self.loaded.skel, &capture)?;
+        }
+        Ok(())
+    }
+
     /// Reads what is left, detaches, and returns the report of the whole run.
     pub fn finish(mut self) -> Result<ProbeReport> {
         // Detach first: the maps then hold still, so the last read of the histograms and of
@@ -443,6 +460,31 @@ fn load(
             HIST_BUCKETS * 8
         )));
     }
+    let links = attach_all(&skel, &capture)?;
+
+    let sink = Rc::clone(closed);
+
+    let mut builder = RingBufferBuilder::new();
+    builder
+        .add(&skel.maps.events, move |data: &[u8]| {
+            if let Some(event) = kernel::parse_event(data) {
+                sink.borrow_mut().push(event);
+            }
+            0
+        })
+        .map_err(|source| ProbeError::Map {
+            map: "events",
+            source,
+        })?;
+    let ring = builder.build().map_err(|source| ProbeError::Map {
+        map: "events",
+        source,
+    })?;
+    Ok(Loaded { links, ring, skel })
+}
+
+/// Attaches every program to its tracepoint; the links detach when dropped.
+fn attach_all(skel: &skel::ProbeSkel<'static>, capture: &LogCapture) -> Result<Vec<Link>> {
     let progs = &skel.progs;
     let mut links = Vec::with_capacity(TRACEPOINT_OF.len());
     for prog in [
@@ -465,25 +507,7 @@ fn load(
         })?;
         links.push(link);
     }
-
-    let sink = Rc::clone(closed);
-    let mut builder = RingBufferBuilder::new();
-    builder
-        .add(&skel.maps.events, move |data: &[u8]| {
-            if let Some(event) = kernel::parse_event(data) {
-                sink.borrow_mut().push(event);
-            }
-            0
-        })
-        .map_err(|source| ProbeError::Map {
-            map: "events",
-            source,
-        })?;
-    let ring = builder.build().map_err(|source| ProbeError::Map {
-        map: "events",
-        source,
-    })?;
-    Ok(Loaded { links, ring, skel })
+    Ok(links)
 }
 
 /// Sums a per-CPU map entry of `len` u64 over all CPUs.
