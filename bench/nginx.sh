@@ -1,5 +1,6 @@
 # Sourced by the bench scripts: the nginx they measure against — one worker, a tiny fixed
-# response, access log off, keep-alive without limits — on 127.0.0.1:$2, with its files in $1.
+# response, access log off, keep-alive without limits, its request counter at /nginx_status —
+# on 127.0.0.1:$2, with its files in $1.
 # Sets NGINX_PID and returns once nginx answers.
 start_nginx() {
   local work=$1 port=$2
@@ -21,6 +22,7 @@ http {
   server {
     listen 127.0.0.1:${port} reuseport backlog=4096;
     location / { default_type text/plain; return 200 "hello\n"; }
+    location = /nginx_status { stub_status; }
   }
 }
 NGINX

@@ -5,18 +5,19 @@
 #
 # On a small VM, throughput swings by ±10 % from one second to the next (wrk shows the same),
 # so separate runs with and without the probe cannot resolve 3 %. Instead each shape is ONE
-# long run, during which the probe is attached and detached again and again (PERIOD seconds
-# on, PERIOD off, a fresh `meshbench probe` each time). Every second of the run's timeline is
-# then classed: "with" when it lies wholly inside an attached span, "without" when it lies
-# wholly outside any probe process's life (loading and verifying the programs costs CPU of
-# its own; those seconds count for neither). Neighbouring on/off spans are paired, so drift
-# over minutes cancels; the loss is the mean "with" over the mean "without", with a bootstrap
-# 95 % interval over the pairs.
+# long run, during which the probe is attached and detached again and again: PERIOD seconds
+# on, PERIOD off. The probe is loaded once (crates/probe/examples/probe_toggle.rs) and only
+# its links are switched, which takes milliseconds; reloading would run the verifier each
+# time, on the CPUs being measured. Throughput is read from nginx's own request counter
+# (stub_status) at every switch, so each span's rate is exact to its edges and no second is
+# split between the two states. Each span with the probe is set against the spans without it
+# on either side, so the box's drift cancels to first order; the loss is the geometric mean
+# of those ratios, with a bootstrap 95 % interval over the spans with the probe.
 #
-# Two shapes: keep-alive (100 connections: the per-request programs are the cost) and a
+# Two shapes: keep-alive (100 connections: the per-request program is the cost) and a
 # connection per request (`Connection: close`: the state-change and lifetime programs run on
-# every request too). nginx (one worker) runs on CPU 0 and the load generator on CPU 1, which
-# halves the noise on a 2-core box.
+# every request too). nginx (one worker) and the probe run on CPU 0, the load generator on
+# CPU 1, which halves the noise on a 2-core box.
 #
 # Then, per shape, the probe's in-kernel cost without the noise: a 10 s run with the probe
 # attached under `perf record -a -g` (cpu-clock sampling; this VM has no hardware counters),
@@ -26,12 +27,12 @@
 # (kernel.bpf_stats_enabled) are not used: they add two clock reads per program run, which
 # on this VM cost about as much as the programs.
 #
-# Usage (as root): bench/probe-overhead.sh [SECONDS] [PERIOD]   (defaults: 240 s runs, 4 s
-# on / 4 s off; SHAPES="close" runs one shape only)
+# Usage (as root): bench/probe-overhead.sh [SECONDS] [PERIOD]   (defaults: 240 s runs, 0.25 s
+# on / 0.25 s off; SHAPES="close" runs one shape only; KEEP_WORK=1 keeps the spans and profiles)
 set -euo pipefail
 
 SECS=${1:-240}
-PERIOD=${2:-4}
+PERIOD=${2:-0.25}
 PORT=${BENCH_PORT:-18090}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/meshbench-probe-bench.XXXXXX)
@@ -51,90 +52,101 @@ if ! command -v nginx >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null
 fi
 
-echo "building meshbench (release)…" >&2
-(cd "$ROOT" && cargo build --release -q -p meshbench)
+echo "building meshbench and the probe toggler (release)…" >&2
+(cd "$ROOT" && cargo build --release -q -p meshbench &&
+  cargo build --release -q -p meshbench-probe --example probe_toggle)
 MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
+TOGGLE="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/probe_toggle"
 
 NGINX_PID=
-TOGGLER_PID=
+RUN_PID=
 cleanup() {
-  [ -n "$TOGGLER_PID" ] && kill "$TOGGLER_PID" 2>/dev/null || true
+  [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null || true
   pkill -INT -f "meshbench probe --duration [0-9]+ --port ${PORT} " 2>/dev/null || true
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 # shellcheck source=bench/nginx.sh
 . "$ROOT/bench/nginx.sh"
 start_nginx "$WORK" "$PORT"
-CORES=$(nproc)
 PIN_SERVER=()
 PIN_CLIENT=()
-if [ "$CORES" -ge 2 ]; then
+if [ "$(nproc)" -ge 2 ]; then
   taskset -a -p -c 0 "$NGINX_PID" >/dev/null
   for worker in $(pgrep -P "$NGINX_PID"); do taskset -a -p -c 0 "$worker" >/dev/null; done
   PIN_CLIENT=(taskset -c 1)
   PIN_SERVER=(taskset -c 0)
 fi
-now() { date +%s.%N; }
 
-# Attaches the probe for PERIOD seconds, then leaves it off for PERIOD, until killed. Logs
-# "launch ATTACHED EXIT" per probe: ATTACHED is one second before its first per-second line.
+# Runs the probe (loaded once) and switches it on and off every PERIOD s until the epoch
+# time $1, reading nginx's request counter at every switch over one kept-alive connection
+# (a curl per reading took 30 ms of a busy box). Logs "T0 T1 STATE REQUESTS" lines to $2:
+# the state holds from that reading (taken between T0 and T1) to the next.
 toggle() {
-  local log=$1
-  while :; do
-    local launch attached=
-    launch=$(now)
-    # The probe runs beside nginx, so its once-a-second reads do not steal the load
-    # generator's core.
-    "${PIN_SERVER[@]}" "$MB" probe --duration "$PERIOD" --port "$PORT" --output json \
-      2> >(while read -r _; do [ -z "$attached" ] && attached=$(now) && echo "$attached" >"$WORK/first"; done) \
-      >/dev/null || true
-    sleep 0.2 # the stderr reader's last write
-    echo "$launch $(python3 -c "print(float(open('$WORK/first').read()) - 1)" 2>/dev/null || echo 0) $(now)" >>"$log"
-    rm -f "$WORK/first"
-    sleep "$PERIOD"
-  done
+  "${PIN_SERVER[@]}" python3 - "$TOGGLE" "$PORT" "$PERIOD" "$1" "$2" <<'PY'
+import http.client, subprocess, sys, time
+toggle, port, period, end, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+probe = subprocess.Popen([toggle, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+if probe.stdout.readline().strip() != "ready":
+    sys.exit("probe_toggle did not start")
+status = http.client.HTTPConnection("127.0.0.1", port)
+def served():
+    status.request("GET", "/nginx_status")
+    # "Active connections: N / server accepts handled requests / A H R / Reading: ..."
+    return int(status.getresponse().read().decode().splitlines()[2].split()[2])
+with open(out, "w") as log:
+    state = "on"
+    while True:
+        last = time.time() >= end
+        if last:
+            state = "off"
+        probe.stdin.write(state + "\n")
+        probe.stdin.flush()
+        if probe.stdout.readline().strip() != "ok":
+            sys.exit(f"probe_toggle did not switch {state}")
+        t0 = time.time()
+        count = served()
+        log.write(f"{t0} {time.time()} {state} {count}\n")
+        if last:
+            break
+        time.sleep(period)
+        state = "off" if state == "on" else "on"
+probe.stdin.close()
+probe.wait()
+PY
 }
 
 analyse() {
-  python3 - "$1" "$2" "$SECS" <<'PY'
-import json, random, sys
-from datetime import datetime
-result = json.load(open(sys.argv[1]))
-spans = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
-whole, _, frac = result["started_at"].rstrip("Z").partition(".")
-start = datetime.fromisoformat(whole + "+00:00").timestamp() + float("0." + (frac or "0"))
-margin = 0.1
-cycles = []  # per probe: (with seconds, without seconds after it)
-for k, (launch, attached, exit_) in enumerate(spans):
-    if attached <= 0:
-        continue
-    nxt = spans[k + 1][0] if k + 1 < len(spans) else float("inf")
-    on, off = [], []
-    for s in result["timeline"]:
-        t0 = start + s["second"]
-        t1 = t0 + 1
-        if t0 >= attached + margin and t1 <= exit_ - margin:
-            on.append(s["requests"])
-        elif t0 >= exit_ + margin and t1 <= nxt - margin:
-            off.append(s["requests"])
-    if on and off:
-        cycles.append((on, off))
-if len(cycles) < 3:
-    sys.exit(f"only {len(cycles)} on/off cycles: run longer")
-def loss(cs):
-    on = [x for c in cs for x in c[0]]
-    off = [x for c in cs for x in c[1]]
-    return 100 * (1 - (sum(on) / len(on)) / (sum(off) / len(off)))
+  python3 - "$1" <<'PY'
+import math, random, statistics, sys
+log = [l.split() for l in open(sys.argv[1]) if l.strip()]
+spans = []  # (state, seconds, requests)
+for (a0, a1, state, c0), (b0, b1, _, c1) in zip(log, log[1:]):
+    t0, t1 = (float(a0) + float(a1)) / 2, (float(b0) + float(b1)) / 2
+    spans.append((state, t1 - t0, int(c1) - int(c0)))
+# Each span with the probe against the two without it on either side, so a drift in the
+# box's speed cancels to first order: the log of its rate over theirs.
+logs = []
+for before, on, after in zip(spans, spans[1:], spans[2:]):
+    if on[0] == "on" and before[0] == after[0] == "off":
+        off_rate = (before[2] + after[2]) / (before[1] + after[1])
+        logs.append(math.log(on[2] / on[1] / off_rate))
+if len(logs) < 5:
+    sys.exit(f"only {len(logs)} spans with the probe: run longer")
+def loss(v):
+    return 100 * (1 - math.exp(statistics.mean(v)))
 random.seed(1)
-boots = sorted(loss([random.choice(cycles) for _ in cycles]) for _ in range(2000))
-on = [x for c in cycles for x in c[0]]
-off = [x for c in cycles for x in c[1]]
-print(f"  {len(cycles)} on/off cycles: {len(on)} s with the probe at {sum(on)/len(on):,.0f} req/s, "
-      f"{len(off)} s without at {sum(off)/len(off):,.0f} req/s")
-print(f"  lost with the probe: {loss(cycles):+.1f} % (95 % interval {boots[50]:+.1f} to {boots[1949]:+.1f} %; goal: at most 3 %)")
+boots = sorted(loss([random.choice(logs) for _ in logs]) for _ in range(2000))
+on = [s for s in spans if s[0] == "on"]
+off = [s for s in spans if s[0] == "off"]
+rate = lambda ss: sum(s[2] for s in ss) / sum(s[1] for s in ss)
+print(f"  {len(logs)} spans with the probe ({sum(s[1] for s in on):.0f} s, {rate(on):,.0f} req/s) "
+      f"against their neighbours without ({sum(s[1] for s in off):.0f} s, {rate(off):,.0f} req/s)")
+print(f"  lost with the probe: {loss(logs):+.1f} % "
+      f"(95 % interval {boots[50]:+.1f} to {boots[1949]:+.1f} %; goal: at most 3 %)")
 PY
 }
 
@@ -164,15 +176,14 @@ for shape in ${SHAPES:-keepalive close}; do
     args=(-c 20 -t 1 -H "Connection: close")
   fi
   echo "== $shape: ${args[*]}, one ${SECS} s run, probe ${PERIOD} s on / ${PERIOD} s off"
-  : >"$WORK/spans"
-  toggle "$WORK/spans" &
-  TOGGLER_PID=$!
-  "${PIN_CLIENT[@]}" "$MB" run "$URL" -d "${SECS}s" --json --no-progress "${args[@]}" >"$WORK/run.json" 2>/dev/null
-  kill "$TOGGLER_PID" 2>/dev/null || true
-  wait "$TOGGLER_PID" 2>/dev/null || true
-  TOGGLER_PID=
-  sleep "$PERIOD"
-  analyse "$WORK/run.json" "$WORK/spans"
+  "${PIN_CLIENT[@]}" "$MB" run "$URL" -d "${SECS}s" --json --no-progress "${args[@]}" \
+    >"$WORK/run.json" 2>/dev/null &
+  RUN_PID=$!
+  sleep 1 # the connections open
+  toggle $(($(date +%s) + SECS - 3)) "$WORK/spans.$shape"
+  wait "$RUN_PID"
+  RUN_PID=
+  analyse "$WORK/spans.$shape"
 
   # The probe's in-kernel cost, from a profile of a 10 s run with it attached.
   "${PIN_SERVER[@]}" "$MB" probe --duration 60 --port "$PORT" --output json >/dev/null 2>"$WORK/probe.err" &
