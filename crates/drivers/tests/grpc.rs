@@ -100,7 +100,7 @@ fn every_streaming_kind_counts_its_messages() {
     let out = run(&s);
     let rtt = out.result.grpc.unwrap().message_rtt_us.unwrap();
     assert!(
-        (2_000..=3_500).contains(&rtt.p50),
+        (2_000..=4_000).contains(&rtt.p50),
         "round trip p50 {} µs",
         rtt.p50
     );
@@ -123,7 +123,9 @@ fn a_server_delay_shows_in_the_call_latency() {
     s.streams = 1;
     let out = run(&s);
     let p50 = out.result.latency_us.p50;
-    assert!((10_000..=12_000).contains(&p50), "p50 {p50} µs");
+    // The delay, counted once: a busy 2-core box adds a few ms (12.5 ms was seen with the
+    // file's other tests beside it), never another 10.
+    assert!((10_000..=16_000).contains(&p50), "p50 {p50} µs");
 }
 
 #[test]
