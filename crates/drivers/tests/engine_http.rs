@@ -14,7 +14,6 @@ use meshbench_drivers::{Http1Driver, Http2Driver};
 use meshbench_engine::{run, run_framed, Error, RunOutput, StopHandle};
 use support::Target;
 
-/// The lean path: HTTP/1.1 on the engine's own event loop.
 /// These tests time requests and check rates: run them one at a time, so that two of them
 /// never share a small box's cores (two throughput runs in parallel starve the rate tests).
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -23,6 +22,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The lean path: HTTP/1.1 on the engine's own event loop.
 fn run_http1(spec: &BenchmarkSpec) -> RunOutput {
     let driver = Arc::new(Http1Driver::new(spec).unwrap());
     run_framed(spec, driver, StopHandle::new(), &mut ()).unwrap()

@@ -463,7 +463,6 @@ fn load(
     let links = attach_all(&skel, &capture)?;
 
     let sink = Rc::clone(closed);
-
     let mut builder = RingBufferBuilder::new();
     builder
         .add(&skel.maps.events, move |data: &[u8]| {

@@ -385,8 +385,8 @@ static __always_inline void finish_turn(const struct tcp_sock *tp, struct sock_i
 {
 	__u64 sent;
 
-	if (s->role != ROLE_SERVER || !s->turn_ns || !s->mark_known ||
-	    tp->write_seq == s->snd_mark)
+	/* A turn (turn_ns) always starts with its mark set. */
+	if (s->role != ROLE_SERVER || !s->turn_ns || tp->write_seq == s->snd_mark)
 		return;
 	sent = last_departure(tp);
 	if (sent > s->turn_ns)
@@ -535,17 +535,13 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	s = sock_get(sk);
 	if (!s)
 		return 0; /* not tracked: outside the filter, or older than the probe */
-	if (claim) {
-		/* close() or shutdown(): the owner's context. */
-		claim_owner(s);
-	}
-	if (ending) {
-		if (ports_ok(c.sport, c.dport) && owner_ok(s))
+	if (claim || ending) {
+		if (claim) /* close() or shutdown(): the owner's context. */
+			claim_owner(s);
+		if (ending && ports_ok(c.sport, c.dport) && owner_ok(s))
 			finish_turn(c.tp, s);
 		return 0;
 	}
-	if (claim)
-		return 0;
 	if (new == ST_ESTABLISHED) {
 		s->established = 1;
 		/* The SYN is sent and acked: what is written from here on is payload. */
