@@ -1,5 +1,6 @@
 //! Running a spec: threads, lanes, the per-second timeline and the final result.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -284,7 +285,15 @@ fn load_thread<D: Driver>(
     });
     let (first, last) = plan.connection_range(thread, spec.connections as usize);
     let local = tokio::task::LocalSet::new();
-    let next_second = local.block_on(&runtime, async {
+    // The first second the ticker has not reported yet. The last interval carries that
+    // label, not the second the lanes ended in: tokio's timer may not yet have woken the
+    // ticker for a boundary the lanes ended just past, and that second's requests would
+    // then be labelled as the next second's.
+    let unreported = Rc::new(Cell::new(current_second(
+        plan.clock.now(),
+        plan.timing.measure_start,
+    )));
+    local.block_on(&runtime, async {
         let mut lanes = Vec::new();
         for connection in first..last {
             for session in driver.open(connection, spec.streams as usize) {
@@ -298,6 +307,7 @@ fn load_thread<D: Driver>(
         let ticker = tokio::task::spawn_local(tick_intervals(
             Rc::clone(&state),
             plan.timing.measure_start,
+            Rc::clone(&unreported),
             tx.clone(),
         ));
         let all_lanes = async {
@@ -316,10 +326,9 @@ fn load_thread<D: Driver>(
             None => all_lanes.await,
         }
         ticker.abort();
-        current_second(plan.clock.now(), plan.timing.measure_start)
     });
     let mut recorder = state.recorder.borrow_mut();
-    let _ = tx.send(recorder.take_interval(next_second));
+    let _ = tx.send(recorder.take_interval(unreported.get()));
     Ok(std::mem::take(&mut *recorder))
 }
 
@@ -331,17 +340,18 @@ fn current_second(now: Nanos, measure_start: Nanos) -> i64 {
 async fn tick_intervals(
     state: Rc<ThreadState>,
     measure_start: Nanos,
+    unreported: Rc<Cell<i64>>,
     tx: mpsc::Sender<IntervalReport>,
 ) {
-    let mut second = current_second(state.clock.now(), measure_start);
     loop {
+        let second = unreported.get();
         let boundary = measure_start as i64 + (second + 1) * NANOS_PER_SEC as i64;
         tokio::time::sleep_until(state.clock.tokio_instant(boundary.max(0) as Nanos)).await;
         let report = state.recorder.borrow_mut().take_interval(second);
+        unreported.set(second + 1);
         if tx.send(report).is_err() {
             return;
         }
-        second += 1;
     }
 }
 
