@@ -312,6 +312,14 @@ impl Probe {
     /// Attaches the programs again after [`Probe::detach`]; does nothing while attached.
     pub fn attach(&mut self) -> Result<()> {
         if self.loaded.links.is_empty() {
+            // A request read before the detach and answered while detached would otherwise
+            // be timed at the first read after this, the detached time included.
+            let Some(bss) = self.loaded.skel.maps.bss_data.as_deref_mut() else {
+                return Err(ProbeError::Layout(
+                    "no .bss section for the attach generation".into(),
+                ));
+            };
+            bss.attach_generation = bss.attach_generation.wrapping_add(1);
             let capture = LogCapture::begin();
             self.loaded.links = attach_all(&self.loaded.skel, &capture)?;
         }

@@ -228,6 +228,64 @@ fn kept_alive_turns_are_timed_from_reads() {
     );
 }
 
+/// A turn begun before a detach is not timed across it once the probe is attached again:
+/// the answer that left while detached would add the detached time to the server time.
+#[test]
+fn a_turn_begun_before_a_detach_is_not_timed_across_it() {
+    if !bpf_required() {
+        return;
+    }
+    const DETACHED: Duration = Duration::from_millis(150);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut probe = Probe::start(&port_filter(port)).unwrap();
+    let (read_tx, read_rx) = mpsc::channel();
+    let (answer_tx, answer_rx) = mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
+        for _ in 0..2 {
+            let mut request = [0u8; REQUEST];
+            stream.read_exact(&mut request).unwrap();
+            read_tx.send(()).unwrap();
+            answer_rx.recv().unwrap();
+            stream.write_all(&[b'a'; ANSWER]).unwrap();
+        }
+    });
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut answer = [0u8; ANSWER];
+    // Turn 1: the request is read with the probe attached, answered and read without it.
+    stream.write_all(&[b'q'; REQUEST]).unwrap();
+    read_rx.recv().unwrap();
+    probe.detach();
+    std::thread::sleep(DETACHED);
+    answer_tx.send(()).unwrap();
+    stream.read_exact(&mut answer).unwrap();
+    probe.attach().unwrap();
+    // Turn 2, attached throughout.
+    stream.write_all(&[b'q'; REQUEST]).unwrap();
+    read_rx.recv().unwrap();
+    answer_tx.send(()).unwrap();
+    stream.read_exact(&mut answer).unwrap();
+    server.join().unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).unwrap();
+    drop(stream);
+    settle();
+    let r = probe.finish().unwrap();
+    assert_eq!(r.server_time_us.count, 1, "turn 2 only: {r:#?}");
+    assert!(
+        r.server_time_us.summary.max < DETACHED.as_micros() as u64 / 2,
+        "the detached time counted: {:?}",
+        r.server_time_us.summary
+    );
+    assert_eq!(
+        r.exchange_time_us.count, 1,
+        "turn 1's answer was read detached"
+    );
+}
+
 #[test]
 fn traffic_on_other_ports_is_not_counted() {
     if !bpf_required() {

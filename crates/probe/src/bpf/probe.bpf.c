@@ -115,6 +115,11 @@ const volatile __u32 filter_pid = 0;
 const volatile __u64 filter_cgroup = 0;
 /* Per-connection close events cost a ring buffer record each: only when asked for. */
 const volatile __u8 emit_events = 0;
+/*
+ * Raised by user space before each attach after the first (Probe::attach): a turn begun
+ * before a detach is not timed across it, which would add the detached time to it.
+ */
+volatile __u32 attach_generation = 0;
 
 struct hist {
 	__u64 slots[HIST_BUCKETS];
@@ -147,6 +152,7 @@ struct sock_info {
 	__u64 cgroup;
 	__u32 pid;
 	__u32 snd_mark;   /* write_seq as the current turn began: beyond it, an answer was written */
+	__u32 turn_gen;   /* attach_generation when the current turn began */
 	__u8 active;
 	__u8 established;
 	__u8 owner_known;
@@ -386,7 +392,8 @@ static __always_inline void finish_turn(const struct tcp_sock *tp, struct sock_i
 	__u64 sent;
 
 	/* A turn (turn_ns) always starts with its mark set. */
-	if (s->role != ROLE_SERVER || !s->turn_ns || tp->write_seq == s->snd_mark)
+	if (s->role != ROLE_SERVER || !s->turn_ns || tp->write_seq == s->snd_mark ||
+	    s->turn_gen != attach_generation)
 		return;
 	sent = last_departure(tp);
 	if (sent > s->turn_ns)
@@ -694,6 +701,7 @@ int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 	s->turn_ns = now;
 	s->snd_mark = tp->write_seq;
 	s->mark_known = 1;
+	s->turn_gen = attach_generation;
 	return 0;
 }
 
