@@ -167,6 +167,10 @@ pub struct ProbeReport {
     pub connect_failures: u64,
     /// Close events lost because the ring buffer was full (the counts above still hold).
     pub events_dropped: u64,
+    /// Sockets left unmeasured because the probe's table of new connections was full (absent
+    /// from reports made before it was counted).
+    #[serde(default)]
+    pub sockets_untracked: u64,
     /// One entry per second of the run.
     pub timeline: Vec<ProbeTimelineEntry>,
 }
@@ -363,7 +367,7 @@ bytes_sent,bytes_received,\
 rtt_samples,rtt_p50_us,rtt_p90_us,rtt_p99_us,rtt_max_us,rtt_mean_us,\
 server_samples,server_p50_us,server_p90_us,server_p99_us,server_max_us,server_mean_us,\
 exchange_samples,exchange_p50_us,exchange_p90_us,exchange_p99_us,exchange_max_us,exchange_mean_us,\
-retransmits,resets_sent,resets_received,connect_failures,events_dropped";
+retransmits,resets_sent,resets_received,connect_failures,events_dropped,sockets_untracked";
 
 /// The report as CSV: a header line and one row (the timeline is left to the JSON form).
 pub fn render_csv(r: &ProbeReport) -> String {
@@ -422,6 +426,7 @@ pub fn render_csv(r: &ProbeReport) -> String {
         r.resets.received,
         r.connect_failures,
         r.events_dropped,
+        r.sockets_untracked,
     ] {
         row.push(v.to_string());
     }
@@ -506,6 +511,13 @@ pub fn render_table(r: &ProbeReport) -> String {
             out,
             "  {} close events lost (ring buffer full); counts above are complete",
             r.events_dropped
+        );
+    }
+    if r.sockets_untracked > 0 {
+        let _ = writeln!(
+            out,
+            "  {} sockets not measured: the probe's table of new connections was full",
+            r.sockets_untracked
         );
     }
     out
@@ -609,6 +621,7 @@ mod report_tests {
             },
             connect_failures: 0,
             events_dropped: 0,
+            sockets_untracked: 0,
             timeline: vec![ProbeTimelineEntry {
                 second: 0,
                 connects: 20,

@@ -68,10 +68,11 @@ pub(crate) enum Counter {
     ActiveClosed = 6,
     PassiveClosed = 7,
     EventsDropped = 8,
+    Untracked = 9,
 }
 
 /// Entries of the `counters` map.
-pub(crate) const COUNTER_COUNT: usize = 9;
+pub(crate) const COUNTER_COUNT: usize = 10;
 
 /// The bucket a value in nanoseconds falls in; identical to `bucket_of()` in probe.bpf.c
 /// (only the tests need it here: the kernel does the bucketing).

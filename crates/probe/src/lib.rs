@@ -4,8 +4,9 @@
 //!
 //! The kernel side (`src/bpf/probe.bpf.c`, whose header comment says exactly what each figure
 //! measures) attaches to tracepoints only, as typed raw tracepoints — the target kernels have
-//! no kprobes and refuse fentry/fexit — keeps per-socket state in socket-local storage, and
-//! keeps its results in per-CPU maps: log-linear histograms of nanoseconds (~3 % buckets) and
+//! no kprobes and refuse fentry/fexit — keeps per-socket state in a preallocated hash until a
+//! connection's second request, then in socket-local storage, and keeps its results in
+//! per-CPU maps: log-linear histograms of nanoseconds (~3 % buckets) and
 //! counters, plus, when asked for, a ring buffer with one event per closed connection. User space reads the maps once a second ([`Probe::second`]), turns bucket
 //! counts into HdrHistograms (µs, see [`report`]) and builds a [`ProbeReport`].
 //!

@@ -92,6 +92,8 @@ pub struct ProbeCounts {
     pub passive_closed: u64,
     /// Close events lost to a full ring buffer.
     pub events_dropped: u64,
+    /// Sockets not measured because the kernel's table of young sockets was full.
+    pub untracked: u64,
 }
 
 impl ProbeCounts {
@@ -106,6 +108,7 @@ impl ProbeCounts {
             active_closed: c[Counter::ActiveClosed as usize],
             passive_closed: c[Counter::PassiveClosed as usize],
             events_dropped: c[Counter::EventsDropped as usize],
+            untracked: c[Counter::Untracked as usize],
         }
     }
 
@@ -119,6 +122,7 @@ impl ProbeCounts {
         self.active_closed += o.active_closed;
         self.passive_closed += o.passive_closed;
         self.events_dropped += o.events_dropped;
+        self.untracked += o.untracked;
     }
 }
 
@@ -388,6 +392,7 @@ impl Probe {
             },
             connect_failures: c.connect_failures,
             events_dropped: c.events_dropped,
+            sockets_untracked: c.untracked,
             timeline: std::mem::take(&mut self.timeline),
         })
     }

@@ -175,6 +175,9 @@ describe('probe report transforms', () => {
 	it('lists counts and latencies for tables', () => {
 		const counts = Object.fromEntries(probeCounts(report()).map((c) => [c.label, c.value]));
 		expect(counts).toMatchObject({ connects: 5, accepts: 5, closes: 10, retransmits: 2, 'resets sent': 1, 'resets received': 3, 'bytes sent': 3000, 'bytes received': 4000 });
+		// Reports made before untracked sockets were counted say nothing: none.
+		expect(counts['sockets not measured']).toBe(0);
+		expect(Object.fromEntries(probeCounts(report({ sockets_untracked: 7 })).map((c) => [c.label, c.value]))['sockets not measured']).toBe(7);
 		const rows = probeLatencyRows(report());
 		expect(rows.map((r) => r.label)).toEqual(['connect', 'accept', 'connection lifetime', 'smoothed RTT', 'server time', 'exchange time']);
 		expect(rows[3].latency.p50).toBe(90);

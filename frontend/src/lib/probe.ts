@@ -148,7 +148,8 @@ export function probeCounts(report: ProbeReport): { label: string; value: number
 		{ label: 'resets received', value: report.resets.received, kind: 'count' },
 		{ label: 'bytes sent', value: report.lifetimes.bytes_sent, kind: 'bytes' },
 		{ label: 'bytes received', value: report.lifetimes.bytes_received, kind: 'bytes' },
-		{ label: 'events dropped', value: report.events_dropped, kind: 'count' }
+		{ label: 'events dropped', value: report.events_dropped, kind: 'count' },
+		{ label: 'sockets not measured', value: report.sockets_untracked ?? 0, kind: 'count' }
 	];
 }
 

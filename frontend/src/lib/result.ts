@@ -183,6 +183,8 @@ export interface ProbeReport {
 	resets: { sent: number; received: number };
 	connect_failures: number;
 	events_dropped: number;
+	/** Absent from reports made before it was counted. */
+	sockets_untracked?: number;
 	timeline: KernelTimelineEntry[];
 	[extra: string]: unknown;
 }

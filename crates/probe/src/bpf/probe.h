@@ -36,7 +36,8 @@
 #define CTR_ACTIVE_CLOSED 6  /* closed connections this host opened (connect) */
 #define CTR_PASSIVE_CLOSED 7 /* closed connections this host accepted */
 #define CTR_EVENTS_DROPPED 8 /* ring buffer full: a close event was lost (counts still hold) */
-#define CTR_COUNT 9
+#define CTR_UNTRACKED 9      /* sockets not measured: the table of young sockets was full */
+#define CTR_COUNT 10
 
 #define FILTER_MAX_PORTS 8
 #define COMM_LEN 16
