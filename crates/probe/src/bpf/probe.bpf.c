@@ -325,19 +325,27 @@ static __always_inline struct sock_info *young_new(const struct sock *sk,
 	return bpf_map_lookup_elem(&young, &key);
 }
 
+/* New state for a connection older than the probe, whose opening was not seen. Not inlined:
+ * zeroing the state on the stack would otherwise be done on every read. */
+static __noinline struct sock_info *sock_older(const struct sock *sk)
+{
+	struct sock_info init = {};
+
+	init.gen = attach_generation;
+	return young_new(sk, &init);
+}
+
 /* The socket's state, created zeroed if it has none (a connection older than the probe). */
 static __always_inline struct sock_info *sock_get_or_new(const struct sock *sk)
 {
 	struct sock_info *s = sock_get(sk);
-	struct sock_info init = {};
 
 	if (s)
 		return s;
 	/* Closed (reset) with data left to read: no CLOSE would come to delete it. */
 	if (sk->__sk_common.skc_state == ST_CLOSE)
 		return NULL;
-	init.gen = attach_generation;
-	return young_new(sk, &init);
+	return sock_older(sk);
 }
 
 /*
