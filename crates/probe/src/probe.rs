@@ -314,10 +314,14 @@ impl Probe {
     }
 
     /// Attaches the programs again after [`Probe::detach`]; does nothing while attached.
+    /// Every socket then counts as older than the probe: what was begun before (a turn, a
+    /// connect, a connection's life) is not timed.
     pub fn attach(&mut self) -> Result<()> {
         if self.loaded.links.is_empty() {
-            // A request read before the detach and answered while detached would otherwise
-            // be timed at the first read after this, the detached time included.
+            // The kernel side forgets state of an older generation: a request read before the
+            // detach and answered while detached would otherwise be timed with the detached
+            // time in it, and a socket closed while detached would pass its start to a new
+            // socket at its address.
             let Some(bss) = self.loaded.skel.maps.bss_data.as_deref_mut() else {
                 return Err(ProbeError::Layout(
                     "no .bss section for the attach generation".into(),

@@ -116,8 +116,9 @@ const volatile __u64 filter_cgroup = 0;
 /* Per-connection close events cost a ring buffer record each: only when asked for. */
 const volatile __u8 emit_events = 0;
 /*
- * Raised by user space before each attach after the first (Probe::attach): a turn begun
- * before a detach is not timed across it, which would add the detached time to it.
+ * Raised by user space before each attach after the first (Probe::attach). State made before
+ * it is stale (see current_gen): a turn begun before a detach would be timed across it, and
+ * a socket closed while detached leaves state that a new socket at its address would inherit.
  */
 volatile __u32 attach_generation = 0;
 
@@ -159,7 +160,7 @@ struct sock_info {
 	__u8 accept_pending;
 	__u8 mark_known;
 	__u8 role;        /* ROLE_CLIENT or ROLE_SERVER; 0 until known */
-	__u8 turns;       /* turns begun, counted up to SETTLE_TURNS */
+	__u8 turns;       /* turns begun while young */
 	__u8 settled;     /* lives in `settled` (socket storage), not in `young` */
 	char comm[COMM_LEN];
 };
@@ -173,6 +174,12 @@ struct sock_info {
  * than all the programs together (10 % of the throughput where the hash alone costs 6 %).
  * Every full socket passes CLOSE, where its `young` entry is deleted; settled state goes with
  * the socket.
+ *
+ * A preallocated hash reuses a deleted element at once. A program holding a `young` entry
+ * while another CPU deletes it (a read racing a reset that closes the socket), or while a
+ * softirq's state change writes it during settle(), can therefore lose or misplace one turn's
+ * timing; memory stays valid, and neither happens on a connection's ordinary course, where the
+ * reads and the closing are in order.
  */
 #define SETTLE_TURNS 2
 #define YOUNG_MAX 65536
