@@ -271,6 +271,13 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
 
+    /// How many connections the probe can hold before their second request (each end
+    /// counts; idle ones stay until they close). Beyond it, new sockets are not measured
+    /// and the report counts them as sockets_untracked. Each place costs about 120 bytes of kernel memory.
+    #[arg(long, value_name = "N", default_value_t = meshbench_probe::DEFAULT_NEW_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_new_connections: u32,
+
     /// Report format on stdout.
     #[arg(short = 'o', long, value_enum, default_value_t = ProbeOutput::Table)]
     pub output: ProbeOutput,

@@ -36,6 +36,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         pid: args.pid,
         cgroup: args.cgroup.clone(),
         connection_events: false,
+        max_new_connections: Some(args.max_new_connections),
     };
     let stop = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(Arc::clone(&stop));
@@ -64,7 +65,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
                 source = cause.source();
             }
             let code = match e {
-                ProbeError::TooManyPorts { .. } | ProbeError::Cgroup { .. } => EXIT_USAGE,
+                ProbeError::TooManyPorts { .. }
+                | ProbeError::NoNewConnections
+                | ProbeError::Cgroup { .. } => EXIT_USAGE,
                 _ => EXIT_UNAVAILABLE,
             };
             return Ok(ExitCode::from(code));
@@ -160,6 +163,7 @@ impl meshbench_api::ProbeRunner for HostProbes {
             pid: request.pid,
             cgroup: request.cgroup.as_ref().map(std::path::PathBuf::from),
             connection_events: false,
+            max_new_connections: None,
         };
         let duration = std::time::Duration::from_secs(u64::from(request.duration));
         // Both callbacks tell the same caller; a cell lets them share it.

@@ -49,6 +49,11 @@ pub enum ProbeError {
         /// The kernel side's limit.
         max: usize,
     },
+    /// `max_new_connections` of 0: nothing could be measured.
+    #[error(
+        "the probe must be able to hold at least one new connection (max_new_connections is 0)"
+    )]
+    NoNewConnections,
     /// The cgroup given as a filter could not be resolved to its id.
     #[error("cannot use cgroup {path} as a filter (give a cgroup v2 directory, e.g. under /sys/fs/cgroup/unified)")]
     Cgroup {

@@ -61,7 +61,14 @@ pub struct ProbeFilter {
     /// [`ProbeSecond::closed`]; costs a ring buffer record per connection, so off unless
     /// wanted (the report needs only the in-kernel counts and histograms).
     pub connection_events: bool,
+    /// How many connections the kernel side holds before their second request (each local
+    /// end counts, and idle ones stay until they close); `None` is
+    /// [`DEFAULT_NEW_CONNECTIONS`]. Sockets beyond it are not measured, and counted.
+    pub max_new_connections: Option<u32>,
 }
+
+/// The default of [`ProbeFilter::max_new_connections`] (`YOUNG_MAX` in probe.bpf.c).
+pub const DEFAULT_NEW_CONNECTIONS: u32 = 65_536;
 
 impl ProbeFilter {
     /// The filter for a benchmark of `url`: its target's port (80 and 443 when the URL

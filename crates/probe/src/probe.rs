@@ -186,13 +186,17 @@ impl Drop for Probe {
 impl Probe {
     /// Loads the programs with `filter` baked in and attaches them to their tracepoints.
     pub fn start(filter: &ProbeFilter) -> Result<Probe> {
-        availability()?;
+        // What was asked is checked first: it is wrong on any machine.
         if filter.ports.len() > FILTER_MAX_PORTS {
             return Err(ProbeError::TooManyPorts {
                 given: filter.ports.len(),
                 max: FILTER_MAX_PORTS,
             });
         }
+        if filter.max_new_connections == Some(0) {
+            return Err(ProbeError::NoNewConnections);
+        }
+        availability()?;
         let cgroup_id = filter.cgroup.as_deref().map(cgroup_id).transpose()?;
         let closed = Rc::new(RefCell::new(Vec::new()));
 
@@ -468,6 +472,15 @@ fn load(
     rodata.filter_pid = filter.pid.unwrap_or(0);
     rodata.filter_cgroup = cgroup_id.unwrap_or(0);
     rodata.emit_events = u8::from(filter.connection_events);
+    if let Some(n) = filter.max_new_connections {
+        open.maps
+            .young
+            .set_max_entries(n)
+            .map_err(|source| ProbeError::Map {
+                map: "young",
+                source,
+            })?;
+    }
     let skel = open.load().map_err(|source| capture.load_error(source))?;
 
     let hist_size = skel.maps.hists.value_size() as usize;

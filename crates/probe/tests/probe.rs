@@ -323,6 +323,57 @@ fn sockets_reborn_while_detached_count_as_older_than_the_probe() {
     assert_eq!(r.lifetimes.count, 0, "{r:#?}");
 }
 
+/// When the table of new connections is full, further sockets are not measured, and the
+/// report counts them; those already in it are measured exactly.
+#[test]
+fn sockets_beyond_the_table_are_counted_as_untracked() {
+    if !bpf_required() {
+        return;
+    }
+    const ROOM: u32 = 8;
+    const PAIRS: usize = 12;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = Probe::start(&ProbeFilter {
+        max_new_connections: Some(ROOM),
+        ..port_filter(port)
+    })
+    .unwrap();
+    // Opened one after the other and held open: each end takes a place as its connection
+    // opens (the client at connect, the server's at the handshake's end).
+    let pairs: Vec<_> = (0..PAIRS)
+        .map(|_| {
+            let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            (client, server)
+        })
+        .collect();
+    drop(pairs);
+    settle();
+    let r = probe.finish().unwrap();
+    let tracked = ROOM as u64 / 2;
+    assert_eq!(
+        r.sockets_untracked,
+        2 * PAIRS as u64 - ROOM as u64,
+        "{r:#?}"
+    );
+    assert_eq!(r.connections.count, tracked, "{r:#?}");
+    assert_eq!(r.accepts.count, tracked);
+    assert_eq!(r.lifetimes.count, 2 * tracked);
+}
+
+/// Refused before anything is loaded, also on a machine without BPF.
+#[test]
+fn no_room_for_new_connections_is_refused() {
+    let err = Probe::start(&ProbeFilter {
+        max_new_connections: Some(0),
+        ..ProbeFilter::default()
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(err, ProbeError::NoNewConnections), "{err}");
+}
+
 #[test]
 fn traffic_on_other_ports_is_not_counted() {
     if !bpf_required() {
