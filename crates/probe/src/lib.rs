@@ -67,7 +67,7 @@ pub struct ProbeFilter {
     pub max_new_connections: Option<u32>,
 }
 
-/// The default of [`ProbeFilter::max_new_connections`] (`YOUNG_MAX` in probe.bpf.c).
+/// The default of [`ProbeFilter::max_new_connections`].
 pub const DEFAULT_NEW_CONNECTIONS: u32 = 65_536;
 
 impl ProbeFilter {

@@ -24,7 +24,7 @@ use crate::report::{
     ClosedConnection, FilterReport, HandshakeReport, LifetimeReport, Percentiles, ProbeReport,
     ProbeTimelineEntry, Resets, SampleReport, PROBE_SCHEMA,
 };
-use crate::{availability, ProbeFilter, FILTER_MAX_PORTS};
+use crate::{availability, ProbeFilter, DEFAULT_NEW_CONNECTIONS, FILTER_MAX_PORTS};
 
 /// What changed since the previous [`Probe::second`] (or since the start).
 #[derive(Debug, Clone)]
@@ -472,15 +472,17 @@ fn load(
     rodata.filter_pid = filter.pid.unwrap_or(0);
     rodata.filter_cgroup = cgroup_id.unwrap_or(0);
     rodata.emit_events = u8::from(filter.connection_events);
-    if let Some(n) = filter.max_new_connections {
-        open.maps
-            .young
-            .set_max_entries(n)
-            .map_err(|source| ProbeError::Map {
-                map: "young",
-                source,
-            })?;
-    }
+    open.maps
+        .young
+        .set_max_entries(
+            filter
+                .max_new_connections
+                .unwrap_or(DEFAULT_NEW_CONNECTIONS),
+        )
+        .map_err(|source| ProbeError::Map {
+            map: "young",
+            source,
+        })?;
     let skel = open.load().map_err(|source| capture.load_error(source))?;
 
     let hist_size = skel.maps.hists.value_size() as usize;

@@ -66,6 +66,18 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(100));
 }
 
+/// `n` connections to `listener`, opened one after the other: (client end, server end).
+fn connected_pairs(listener: &TcpListener, n: usize) -> Vec<(TcpStream, TcpStream)> {
+    let addr = listener.local_addr().unwrap();
+    (0..n)
+        .map(|_| {
+            let client = TcpStream::connect(addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            (client, server)
+        })
+        .collect()
+}
+
 fn port_filter(port: u16) -> ProbeFilter {
     ProbeFilter {
         ports: vec![port],
@@ -298,16 +310,11 @@ fn sockets_reborn_while_detached_count_as_older_than_the_probe() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut probe = Probe::start(&port_filter(port)).unwrap();
-    let pair = || {
-        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (client, server)
-    };
-    let first: Vec<_> = (0..N).map(|_| pair()).collect();
+    let first = connected_pairs(&listener, N);
     probe.detach();
     drop(first);
     std::thread::sleep(Duration::from_millis(50));
-    let second: Vec<_> = (0..N).map(|_| pair()).collect();
+    let second = connected_pairs(&listener, N);
     probe.attach().unwrap();
     for (mut client, mut server) in second {
         client.write_all(&[b'q'; REQUEST]).unwrap();
@@ -341,14 +348,7 @@ fn sockets_beyond_the_table_are_counted_as_untracked() {
     .unwrap();
     // Opened one after the other and held open: each end takes a place as its connection
     // opens (the client at connect, the server's at the handshake's end).
-    let pairs: Vec<_> = (0..PAIRS)
-        .map(|_| {
-            let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let (server, _) = listener.accept().unwrap();
-            (client, server)
-        })
-        .collect();
-    drop(pairs);
+    drop(connected_pairs(&listener, PAIRS));
     settle();
     let r = probe.finish().unwrap();
     let tracked = ROOM as u64 / 2;

@@ -182,6 +182,7 @@ struct sock_info {
  * reads and the closing are in order.
  */
 #define SETTLE_TURNS 2
+/* User space sets the size (ProbeFilter::max_new_connections); this is only a placeholder. */
 #define YOUNG_MAX 65536
 
 struct {
@@ -356,21 +357,20 @@ static __always_inline struct sock_info *sock_get_or_new(const struct sock *sk)
 }
 
 /*
- * Moves a young socket's state to socket storage; what was young is gone when this returns
- * the settled state. When the storage cannot be had, the state stays young.
+ * Moves a young socket's state to socket storage; `s` is gone once this returns. When the
+ * storage cannot be had, the state stays young.
  */
-static __always_inline struct sock_info *settle(const struct sock *sk, struct sock_info *s)
+static __always_inline void settle(const struct sock *sk, const struct sock_info *s)
 {
 	struct sock_info *t;
 	__u64 key = (__u64)sk;
 
 	t = bpf_sk_storage_get(&settled, (struct sock *)sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!t)
-		return s;
+		return;
 	__builtin_memcpy(t, s, sizeof(*t));
 	t->settled = 1;
 	bpf_map_delete_elem(&young, &key);
-	return t;
 }
 
 /* Records the current task as the socket's owner; call only from the owner's syscalls. */
