@@ -309,10 +309,22 @@ static __always_inline struct sock_info *current_gen(struct sock_info *s)
 	return s;
 }
 
+/*
+ * The socket's settled state, or NULL. Most sockets have no local storage at all (a
+ * connection per request never settles), and saying so takes one load from the socket where
+ * the helper is a call: this runs on every state change and every read.
+ */
+static __always_inline struct sock_info *settled_get(const struct sock *sk)
+{
+	if (!sk->sk_bpf_storage)
+		return NULL;
+	return bpf_sk_storage_get(&settled, (struct sock *)sk, NULL, 0);
+}
+
 /* The socket's state, or NULL when it has none (not tracked, or not a full socket). */
 static __always_inline struct sock_info *sock_get(const struct sock *sk)
 {
-	struct sock_info *s = bpf_sk_storage_get(&settled, (struct sock *)sk, NULL, 0);
+	struct sock_info *s = settled_get(sk);
 	__u64 key = (__u64)sk;
 
 	if (!s)
@@ -320,16 +332,26 @@ static __always_inline struct sock_info *sock_get(const struct sock *sk)
 	return current_gen(s);
 }
 
-/* Makes `init` the state of a socket that has none; NULL when `young` is full. */
-static __always_inline struct sock_info *young_new(const struct sock *sk,
-						   const struct sock_info *init)
+/* Makes `init` the state of a socket that has none; false when `young` is full. */
+static __always_inline bool young_put(const struct sock *sk, const struct sock_info *init)
 {
 	__u64 key = (__u64)sk;
 
 	if (bpf_map_update_elem(&young, &key, init, BPF_ANY)) {
 		count(CTR_UNTRACKED, 1);
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/* young_put(), and the state it made; NULL when `young` is full. */
+static __always_inline struct sock_info *young_new(const struct sock *sk,
+						   const struct sock_info *init)
+{
+	__u64 key = (__u64)sk;
+
+	if (!young_put(sk, init))
+		return NULL;
 	return bpf_map_lookup_elem(&young, &key);
 }
 
@@ -392,23 +414,40 @@ static __always_inline void claim_owner(struct sock_info *s)
 	}
 }
 
-/* The state of a socket whose life starts now: new, or reset if the socket was used before
- * (connect() again after a failed one, or after disconnecting). */
-static __always_inline struct sock_info *sock_new(const struct sock *sk, __u64 start_ns,
-						  __u8 active)
+/*
+ * Starts the state of a socket whose life starts now: new, or reset if the socket was used
+ * before (connect() again after a failed one, or after disconnecting). An active open starts
+ * in connect(), the owner's context, so its owner is claimed here.
+ */
+static __always_inline void sock_start(const struct sock *sk, __u64 start_ns, __u8 active)
 {
-	struct sock_info *s = bpf_sk_storage_get(&settled, (struct sock *)sk, NULL, 0);
+	struct sock_info *s = settled_get(sk);
 	struct sock_info init = {};
 
 	init.start_ns = start_ns;
 	init.active = active;
 	init.role = active ? ROLE_CLIENT : ROLE_SERVER;
 	init.gen = attach_generation;
-	if (!s)
-		return young_new(sk, &init);
-	init.settled = 1;
-	__builtin_memcpy(s, &init, sizeof(*s));
-	return s;
+	if (s) {
+		init.settled = 1;
+		__builtin_memcpy(s, &init, sizeof(*s));
+		if (active)
+			claim_owner(s);
+		return;
+	}
+	/*
+	 * Unless someone asks who owns it, that it is known is all a claim records, and it goes
+	 * in with the rest: finding the new state again would cost a second hash lookup on every
+	 * connection.
+	 */
+	if (!active || (!owner_filtered() && !emit_events)) {
+		init.owner_known = active;
+		young_put(sk, &init);
+		return;
+	}
+	s = young_new(sk, &init);
+	if (s)
+		claim_owner(s);
 }
 
 /*
@@ -621,17 +660,14 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int old, const int n
 	if (new == ST_SYN_SENT) {
 		/* connect(): the owner's context. The local port is 0 here unless bind() chose one,
 		 * so the remote port decides. */
-		if (!ports_ok(c.sport, c.dport))
-			return 0;
-		s = sock_new(sk, bpf_ktime_get_ns(), 1);
-		if (s)
-			claim_owner(s);
+		if (ports_ok(c.sport, c.dport))
+			sock_start(sk, bpf_ktime_get_ns(), 1);
 		return 0;
 	}
 	if (new == ST_SYN_RECV) {
 		/* The child of a listener, created as the handshake's final ACK arrives (softirq). */
 		if (ports_ok(c.sport, c.dport))
-			sock_new(sk, bpf_ktime_get_ns(), 0);
+			sock_start(sk, bpf_ktime_get_ns(), 0);
 		return 0;
 	}
 
