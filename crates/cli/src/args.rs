@@ -275,7 +275,8 @@ pub struct ProbeArgs {
     /// counts; idle ones stay until they close). Beyond it, new sockets are not measured
     /// and the report counts them as sockets_untracked. Each place costs about 120 bytes of kernel memory.
     #[arg(long, value_name = "N", default_value_t = meshbench_probe::DEFAULT_NEW_CONNECTIONS,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32)
+              .range(1..=i64::from(meshbench_core::probe::MAX_PROBE_NEW_CONNECTIONS)))]
     pub max_new_connections: u32,
 
     /// Report format on stdout.

@@ -163,7 +163,7 @@ impl meshbench_api::ProbeRunner for HostProbes {
             pid: request.pid,
             cgroup: request.cgroup.as_ref().map(std::path::PathBuf::from),
             connection_events: false,
-            max_new_connections: None,
+            max_new_connections: request.max_new_connections,
         };
         let duration = std::time::Duration::from_secs(u64::from(request.duration));
         // Both callbacks tell the same caller; a cell lets them share it.

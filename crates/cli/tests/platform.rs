@@ -1998,10 +1998,14 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
     // Bad requests name their fields.
     let r = server.post(
         "/ebpf/probe/start",
-        &json!({"duration": 0, "pod_filter": "web", "ports": [1,2,3,4,5,6,7,8,9]}),
+        &json!({"duration": 0, "pod_filter": "web", "ports": [1,2,3,4,5,6,7,8,9],
+                "max_new_connections": 0}),
     );
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(r.error_fields(), ["duration", "ports", "pod_filter"]);
+    assert_eq!(
+        r.error_fields(),
+        ["duration", "ports", "max_new_connections", "pod_filter"]
+    );
 
     // A probe on a port of our own sees exactly the connections made to it, and not those
     // to another port.
@@ -2101,6 +2105,47 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
         server.delete(&format!("/ebpf/probe/jobs/{long}")).status,
         409
     );
+
+    // A probe with room for one new connection: three connections open at once (the
+    // listener answers one at a time, but the kernel completes every handshake) leave one
+    // end measured, and the other five sockets counted as not measured.
+    let r = server.post(
+        "/ebpf/probe/start",
+        &json!({"duration": 2, "ports": [port], "max_new_connections": 1}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let small = r.json()["probe_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while job(&small)["status"] != "running" {
+        assert!(Instant::now() < deadline, "not running: {}", job(&small));
+        std::thread::sleep(POLL);
+    }
+    let mut open: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for c in &mut open {
+        c.write_all(&[b'q'; 300]).unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).unwrap();
+        assert_eq!(answer.len(), 200);
+    }
+    drop(open);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let crowded = loop {
+        let j = job(&small);
+        if FINISHED.contains(&j["status"].as_str().unwrap()) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "not finished: {j}");
+        std::thread::sleep(POLL);
+    };
+    assert_eq!(crowded["status"], "completed", "{crowded}");
+    assert_eq!(crowded["request"]["max_new_connections"], 1, "{crowded}");
+    let report = &crowded["result"];
+    assert_eq!(report["connections"]["count"], 1, "{report}");
+    assert_eq!(report["accepts"]["count"], 0, "{report}");
+    let untracked = report["sockets_untracked"].as_u64().unwrap();
+    assert!(untracked >= 5, "{report}");
 
     // A benchmark with the probe beside it: the kernel's figures for the measured period,
     // second by second with the result's.

@@ -23,6 +23,9 @@ use crate::start::FieldError;
 pub const MAX_PROBE_PORTS: usize = 8;
 /// The longest probe run, in seconds.
 pub const MAX_PROBE_DURATION: u32 = 3600;
+/// The most connections a probe's table of new connections can be asked to hold (each place
+/// costs about 120 bytes of kernel memory, preallocated: 4,194,304 is about 500 MB).
+pub const MAX_PROBE_NEW_CONNECTIONS: u32 = 4_194_304;
 /// The output formats a probe's report can be given in.
 pub const PROBE_OUTPUT_FORMATS: [&str; 3] = ["json", "csv", "table"];
 
@@ -53,6 +56,10 @@ pub struct ProbeRequest {
     /// Only connections of processes in this cgroup v2 directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// How many connections the probe holds before their second request (each local end
+    /// counts; 65,536 when absent). Sockets beyond it are not measured, and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_new_connections: Option<u32>,
 }
 
 fn default_duration() -> u32 {
@@ -73,6 +80,7 @@ impl Default for ProbeRequest {
             ports: Vec::new(),
             pid: None,
             cgroup: None,
+            max_new_connections: None,
         }
     }
 }
@@ -114,6 +122,14 @@ impl ProbeRequest {
                 fail(
                     "cgroup",
                     "must be an absolute cgroup v2 directory path without `..`".into(),
+                );
+            }
+        }
+        if let Some(n) = self.max_new_connections {
+            if !(1..=MAX_PROBE_NEW_CONNECTIONS).contains(&n) {
+                fail(
+                    "max_new_connections",
+                    format!("must be between 1 and {MAX_PROBE_NEW_CONNECTIONS}"),
                 );
             }
         }
@@ -560,6 +576,15 @@ mod tests {
         assert_eq!(fields(r#"{"cgroup": "user.slice"}"#, false), ["cgroup"]);
         assert_eq!(fields(r#"{"cgroup": "/a/../b"}"#, false), ["cgroup"]);
         assert_eq!(fields(r#"{"namespace": "default"}"#, false), ["namespace"]);
+        assert_eq!(
+            fields(r#"{"max_new_connections": 0}"#, false),
+            ["max_new_connections"]
+        );
+        assert_eq!(
+            fields(r#"{"max_new_connections": 4194305}"#, false),
+            ["max_new_connections"]
+        );
+        assert!(fields(r#"{"max_new_connections": 4194304}"#, false).is_empty());
         assert!(fields(r#"{"namespace": "default", "pod_filter": "web"}"#, true).is_empty());
         assert!(serde_json::from_str::<ProbeRequest>(r#"{"port": 80}"#).is_err());
     }

@@ -749,6 +749,12 @@ export interface components {
              * @description Seconds to watch (1–3600).
              */
             duration?: number;
+            /**
+             * Format: int32
+             * @description How many connections the probe holds before their second request (each local end
+             *     counts; 65,536 when absent). Sockets beyond it are not measured, and counted.
+             */
+            max_new_connections?: number | null;
             /** @description Kubernetes namespace of the pods to watch; needs a cluster. */
             namespace?: string | null;
             /** @description `json`, `csv` or `table`: the form the report downloads in. */

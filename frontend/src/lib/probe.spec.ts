@@ -117,19 +117,25 @@ describe('buildProbeRequest', () => {
 			pid: '42',
 			cgroup: ' /sys/fs/cgroup/system.slice ',
 			namespace: 'default',
-			pod_filter: 'web-'
+			pod_filter: 'web-',
+			max_new_connections: ' 1000 '
 		});
 		expect(built).toEqual({
 			ok: true,
-			request: { duration: 4, output_format: 'csv', ports: [8080, 443], pid: 42, cgroup: '/sys/fs/cgroup/system.slice', namespace: 'default', pod_filter: 'web-' }
+			request: { duration: 4, output_format: 'csv', ports: [8080, 443], pid: 42, cgroup: '/sys/fs/cgroup/system.slice', namespace: 'default', pod_filter: 'web-', max_new_connections: 1000 }
 		});
 		// Never the old singular field.
 		expect(built.ok && 'port' in built.request).toBe(false);
 	});
 	it('names each field the form itself can tell is wrong', () => {
-		expect(buildProbeRequest({ ...defaultProbeForm(), duration: 'ten', ports: '80, x', pid: '12a' })).toEqual({
+		expect(buildProbeRequest({ ...defaultProbeForm(), duration: 'ten', ports: '80, x', pid: '12a', max_new_connections: 'lots' })).toEqual({
 			ok: false,
-			errors: { duration: 'must be a whole number of seconds', ports: '“x” is not a port number (1–65535)', pid: 'must be a process id' }
+			errors: {
+				duration: 'must be a whole number of seconds',
+				ports: '“x” is not a port number (1–65535)',
+				pid: 'must be a process id',
+				max_new_connections: 'must be a whole number of connections'
+			}
 		});
 	});
 	it('leaves range rules to the API (too long, too many ports)', () => {

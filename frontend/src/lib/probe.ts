@@ -18,11 +18,13 @@ export interface ProbeForm {
 	cgroup: string;
 	namespace: string;
 	pod_filter: string;
+	/** Room for new connections in the kernel's table; empty: the API's default. */
+	max_new_connections: string;
 }
 
 /** The form's starting values: the API's defaults. */
 export function defaultProbeForm(): ProbeForm {
-	return { duration: '60', output_format: 'json', ports: '', pid: '', cgroup: '', namespace: '', pod_filter: '' };
+	return { duration: '60', output_format: 'json', ports: '', pid: '', cgroup: '', namespace: '', pod_filter: '', max_new_connections: '' };
 }
 
 /** The ports of a list like `8080, 443 9090`, in order without repeats, or what is wrong with it. */
@@ -59,6 +61,11 @@ export function buildProbeRequest(form: ProbeForm): BuiltProbe {
 	if (pid !== '') {
 		if (!/^\d+$/.test(pid)) errors.pid = 'must be a process id';
 		else request.pid = Number(pid);
+	}
+	const room = form.max_new_connections.trim();
+	if (room !== '') {
+		if (!/^\d+$/.test(room)) errors.max_new_connections = 'must be a whole number of connections';
+		else request.max_new_connections = Number(room);
 	}
 	for (const field of ['cgroup', 'namespace', 'pod_filter'] as const) {
 		const value = form[field].trim();
