@@ -2020,24 +2020,31 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
     assert_eq!(started["status"], "pending");
     let id = started["probe_id"].as_str().unwrap().to_string();
     let job = |id: &str| server.get(&format!("/ebpf/probe/jobs/{id}")).json();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while job(&id)["status"] != "running" {
-        assert!(Instant::now() < deadline, "not running: {}", job(&id));
-        std::thread::sleep(POLL);
-    }
+    // A probe run once its programs are attached, and once it has ended (its last state).
+    let wait_running = |id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while job(id)["status"] != "running" {
+            assert!(Instant::now() < deadline, "not running: {}", job(id));
+            std::thread::sleep(POLL);
+        }
+    };
+    let wait_finished = |id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let j = job(id);
+            if FINISHED.contains(&j["status"].as_str().unwrap()) {
+                return j;
+            }
+            assert!(Instant::now() < deadline, "not finished: {j}");
+            std::thread::sleep(POLL);
+        }
+    };
+    wait_running(&id);
     let running = server.get("/ebpf/probe/status").json();
     assert_eq!(running["running"][0]["probe_id"], id.as_str(), "{running}");
     connections(port, 12);
     connections(other, 5);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let finished = loop {
-        let j = job(&id);
-        if FINISHED.contains(&j["status"].as_str().unwrap()) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "not finished: {j}");
-        std::thread::sleep(POLL);
-    };
+    let finished = wait_finished(&id);
     assert_eq!(finished["status"], "completed", "{finished}");
     let report = &finished["result"];
     assert_eq!(report["schema"], "meshbench.probe.v1", "{report}");
@@ -2080,25 +2087,13 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
         &json!({"duration": 60, "ports": [port]}),
     );
     let long = r.json()["probe_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while job(&long)["status"] != "running" {
-        assert!(Instant::now() < deadline, "not running: {}", job(&long));
-        std::thread::sleep(POLL);
-    }
+    wait_running(&long);
     connections(port, 3);
     assert_eq!(
         server.delete(&format!("/ebpf/probe/jobs/{long}")).status,
         202
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let stopped = loop {
-        let j = job(&long);
-        if FINISHED.contains(&j["status"].as_str().unwrap()) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "not stopped: {j}");
-        std::thread::sleep(POLL);
-    };
+    let stopped = wait_finished(&long);
     assert_eq!(stopped["status"], "cancelled", "{stopped}");
     assert_eq!(stopped["result"]["connections"]["count"], 3, "{stopped}");
     assert_eq!(
@@ -2115,11 +2110,7 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
     );
     assert_eq!(r.status, 202, "{}", r.body);
     let small = r.json()["probe_id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while job(&small)["status"] != "running" {
-        assert!(Instant::now() < deadline, "not running: {}", job(&small));
-        std::thread::sleep(POLL);
-    }
+    wait_running(&small);
     let mut open: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
@@ -2130,15 +2121,7 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
         assert_eq!(answer.len(), 200);
     }
     drop(open);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let crowded = loop {
-        let j = job(&small);
-        if FINISHED.contains(&j["status"].as_str().unwrap()) {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "not finished: {j}");
-        std::thread::sleep(POLL);
-    };
+    let crowded = wait_finished(&small);
     assert_eq!(crowded["status"], "completed", "{crowded}");
     assert_eq!(crowded["request"]["max_new_connections"], 1, "{crowded}");
     let report = &crowded["result"];

@@ -23,6 +23,8 @@ use crate::start::FieldError;
 pub const MAX_PROBE_PORTS: usize = 8;
 /// The longest probe run, in seconds.
 pub const MAX_PROBE_DURATION: u32 = 3600;
+/// How many connections a probe's table of new connections holds unless asked otherwise.
+pub const DEFAULT_PROBE_NEW_CONNECTIONS: u32 = 65_536;
 /// The most connections a probe's table of new connections can be asked to hold (each place
 /// costs about 120 bytes of kernel memory, preallocated: 4,194,304 is about 500 MB).
 pub const MAX_PROBE_NEW_CONNECTIONS: u32 = 4_194_304;

@@ -68,7 +68,7 @@ pub struct ProbeFilter {
 }
 
 /// The default of [`ProbeFilter::max_new_connections`].
-pub const DEFAULT_NEW_CONNECTIONS: u32 = 65_536;
+pub const DEFAULT_NEW_CONNECTIONS: u32 = meshbench_core::probe::DEFAULT_PROBE_NEW_CONNECTIONS;
 
 impl ProbeFilter {
     /// The filter for a benchmark of `url`: its target's port (80 and 443 when the URL
