@@ -94,6 +94,50 @@ impl FromStr for JobStatus {
     }
 }
 
+/// What a job is. Every kind has its own table, request and result, and the same
+/// lifecycle: stored, queued, leased by a worker that can run its kind, moved by
+/// compare-and-set, cancelled, retried or failed when its worker is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A load run through the engine (`benchmark_jobs`).
+    Benchmark,
+    /// An eBPF latency probe run on a worker's host (`ebpf_probe_jobs`).
+    Probe,
+}
+
+impl JobKind {
+    /// Every kind.
+    pub const ALL: [JobKind; 2] = [JobKind::Benchmark, JobKind::Probe];
+
+    /// The snake_case name used in queues, logs and worker announcements.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Benchmark => "benchmark",
+            JobKind::Probe => "probe",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid("kind", format!("unknown job kind `{s}` (benchmark, probe)"))
+            })
+    }
+}
+
 /// The kind of workload, as the seed's `test_type` names it.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
@@ -434,6 +478,10 @@ mod tests {
         }
         for t in TestType::ALL {
             assert_eq!(t.as_str().parse::<TestType>().unwrap(), t);
+        }
+        for k in JobKind::ALL {
+            assert_eq!(k.as_str().parse::<JobKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
         assert!("ftp".parse::<TestType>().is_err());
         for k in JobSort::ALL {

@@ -22,8 +22,8 @@ pub mod start;
 pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{
-    BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobSort, JobStatus, JobSummary, SortOrder,
-    TestType,
+    BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobKind, JobSort, JobStatus, JobSummary,
+    SortOrder, TestType,
 };
 pub use mesh::MeshKind;
 pub use probe::ProbeRequest;

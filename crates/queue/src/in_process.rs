@@ -7,11 +7,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshbench_core::JobEvent;
+use meshbench_core::{JobEvent, JobKind};
 use tokio::sync::{broadcast, Notify};
 use tokio::time::Instant;
 
-use crate::{EventBus, Expired, JobQueue, Lease, QueueDepth, Result, CANCEL_TTL, EVENT_BUFFER};
+use crate::{
+    EventBus, Expired, JobQueue, Lease, QueueDepth, Result, WorkerInfo, ANNOUNCE_TTL, EVENT_BUFFER,
+};
 
 /// How long an attempts counter is kept for a job that was reclaimed and never acked or
 /// removed afterwards (the caller marked it failed instead of enqueueing it again).
@@ -29,20 +31,21 @@ pub struct InProcessQueue {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Oldest at the front.
-    queued: VecDeque<String>,
+    /// Each kind's line, oldest at the front.
+    queued: HashMap<JobKind, VecDeque<String>>,
     /// Queued or in flight: what makes enqueue idempotent.
     known: HashSet<String>,
     /// Outstanding leases by token.
     leases: HashMap<String, LeaseEntry>,
     /// Times taken, and when last touched (to forget abandoned counters).
     attempts: HashMap<String, (u32, Instant)>,
-    /// Cancellation flags and when they were set.
-    cancels: HashMap<String, Instant>,
+    /// Live workers and when they last announced themselves.
+    workers: HashMap<String, (WorkerInfo, Instant)>,
 }
 
 #[derive(Debug)]
 struct LeaseEntry {
+    kind: JobKind,
     job_id: String,
     worker_id: String,
     attempt: u32,
@@ -66,9 +69,12 @@ impl InProcessQueue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn try_take(&self, worker_id: &str) -> Option<Lease> {
+    fn try_take(&self, worker_id: &str, kinds: &[JobKind]) -> Option<Lease> {
         let mut state = self.lock();
-        let job_id = state.queued.pop_front()?;
+        let (kind, job_id) = kinds.iter().find_map(|kind| {
+            let job_id = state.queued.get_mut(kind)?.pop_front()?;
+            Some((*kind, job_id))
+        })?;
         let now = Instant::now();
         let counter = state.attempts.entry(job_id.clone()).or_insert((0, now));
         counter.0 = counter.0.saturating_add(1);
@@ -78,6 +84,7 @@ impl InProcessQueue {
         state.leases.insert(
             token.clone(),
             LeaseEntry {
+                kind,
                 job_id: job_id.clone(),
                 worker_id: worker_id.to_owned(),
                 attempt,
@@ -85,6 +92,7 @@ impl InProcessQueue {
             },
         );
         Some(Lease {
+            kind,
             job_id,
             worker_id: worker_id.to_owned(),
             token,
@@ -95,19 +103,28 @@ impl InProcessQueue {
 
 #[async_trait]
 impl JobQueue for InProcessQueue {
-    async fn enqueue(&self, job_id: &str) -> Result<()> {
+    async fn enqueue(&self, kind: JobKind, job_id: &str) -> Result<()> {
         {
             let mut state = self.lock();
             if !state.known.insert(job_id.to_owned()) {
                 return Ok(());
             }
-            state.queued.push_back(job_id.to_owned());
+            state
+                .queued
+                .entry(kind)
+                .or_default()
+                .push_back(job_id.to_owned());
         }
         self.arrived.notify_waiters();
         Ok(())
     }
 
-    async fn take(&self, worker_id: &str, wait: Duration) -> Result<Option<Lease>> {
+    async fn take(
+        &self,
+        worker_id: &str,
+        kinds: &[JobKind],
+        wait: Duration,
+    ) -> Result<Option<Lease>> {
         let deadline = Instant::now() + wait;
         loop {
             // Register interest before looking, so an enqueue between the look and the wait
@@ -115,7 +132,7 @@ impl JobQueue for InProcessQueue {
             let arrived = self.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
-            if let Some(lease) = self.try_take(worker_id) {
+            if let Some(lease) = self.try_take(worker_id, kinds) {
                 return Ok(Some(lease));
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
@@ -158,42 +175,28 @@ impl JobQueue for InProcessQueue {
             if let Some(entry) = state.leases.remove(&token) {
                 state.known.remove(&entry.job_id);
                 expired.push(Expired {
+                    kind: entry.kind,
                     job_id: entry.job_id,
                     worker_id: entry.worker_id,
                     attempts: entry.attempt,
                 });
             }
         }
-        // Forget what is stale: abandoned attempt counters and old cancellation flags.
+        // Forget abandoned attempt counters.
         state
             .attempts
             .retain(|_, (_, touched)| now.duration_since(*touched) < ATTEMPTS_TTL);
-        state
-            .cancels
-            .retain(|_, at| now.duration_since(*at) < CANCEL_TTL);
         Ok(expired)
     }
 
-    async fn request_cancel(&self, job_id: &str) -> Result<()> {
-        self.lock()
-            .cancels
-            .insert(job_id.to_owned(), Instant::now());
-        Ok(())
-    }
-
-    async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
-        Ok(self
-            .lock()
-            .cancels
-            .get(job_id)
-            .is_some_and(|at| at.elapsed() < CANCEL_TTL))
-    }
-
-    async fn remove(&self, job_id: &str) -> Result<bool> {
+    async fn remove(&self, kind: JobKind, job_id: &str) -> Result<bool> {
         let mut state = self.lock();
-        let before = state.queued.len();
-        state.queued.retain(|j| j != job_id);
-        if state.queued.len() == before {
+        let Some(line) = state.queued.get_mut(&kind) else {
+            return Ok(false);
+        };
+        let before = line.len();
+        line.retain(|j| j != job_id);
+        if line.len() == before {
             return Ok(false);
         }
         state.known.remove(job_id);
@@ -201,10 +204,36 @@ impl JobQueue for InProcessQueue {
         Ok(true)
     }
 
+    async fn holds(&self, job_id: &str) -> Result<bool> {
+        Ok(self.lock().known.contains(job_id))
+    }
+
+    async fn announce(&self, worker: &WorkerInfo) -> Result<()> {
+        self.lock()
+            .workers
+            .insert(worker.worker_id.clone(), (worker.clone(), Instant::now()));
+        Ok(())
+    }
+
+    async fn withdraw(&self, worker_id: &str) -> Result<()> {
+        self.lock().workers.remove(worker_id);
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        let mut state = self.lock();
+        state
+            .workers
+            .retain(|_, (_, at)| at.elapsed() < ANNOUNCE_TTL);
+        let mut live: Vec<WorkerInfo> = state.workers.values().map(|(w, _)| w.clone()).collect();
+        live.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(live)
+    }
+
     async fn depth(&self) -> Result<QueueDepth> {
         let state = self.lock();
         Ok(QueueDepth {
-            queued: state.queued.len() as u64,
+            queued: state.queued.values().map(|line| line.len() as u64).sum(),
             in_flight: state.leases.len() as u64,
         })
     }

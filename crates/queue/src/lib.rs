@@ -26,9 +26,15 @@
 //!   while another took the retry), so the worker moves the job `pending → running` in the store
 //!   with a compare-and-set before it starts and drops the job when that fails; a heartbeat that
 //!   returns `false` tells the stalled worker that it lost the lease and must stop.
-//! - **Cancellation** is a flag ([`JobQueue::request_cancel`], kept about an hour) that a
-//!   running worker polls every second; a job that is still queued is simply
-//!   [`JobQueue::remove`]d.
+//! - **Kinds.** Each [`JobKind`] has its own line; a worker takes only the kinds it can run
+//!   (a worker without BPF never leases a probe run).
+//! - **The queue can be lost.** The store is the truth: a job the store holds as pending or
+//!   running that the queue no longer [`holds`](JobQueue::holds) (Redis restarted empty, a
+//!   take lost between queue and store) is put back or failed by the worker's reconciler.
+//!   Cancellation is therefore a flag in the store, not here; a job still queued is only
+//!   [`JobQueue::remove`]d so no worker wakes for it.
+//! - **Workers announce themselves** ([`JobQueue::announce`]) with the kinds they run, so the
+//!   API can say whether any live worker can run a kind (and why not) before accepting a job.
 //!
 //! # Events
 //!
@@ -48,7 +54,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use meshbench_core::JobEvent;
+use meshbench_core::{JobEvent, JobKind};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 mod in_process;
@@ -60,8 +67,8 @@ pub use redis_backend::{RedisBus, RedisQueue};
 /// The key prefix (and events channel prefix) used in Redis unless another is given.
 pub const DEFAULT_PREFIX: &str = "meshbench:";
 
-/// How long a cancellation request is kept.
-pub const CANCEL_TTL: Duration = Duration::from_secs(3600);
+/// How long a worker's announcement stays live without being renewed.
+pub const ANNOUNCE_TTL: Duration = Duration::from_secs(15);
 
 /// How many events a subscriber may fall behind before it sees
 /// [`broadcast::error::RecvError::Lagged`].
@@ -93,10 +100,10 @@ pub enum Error {
         source: redis::RedisError,
     },
     /// An event could not be encoded as JSON.
-    #[error("cannot encode job event")]
+    #[error("cannot encode a job event or a worker announcement")]
     Encode(#[source] serde_json::Error),
     /// A message on the events channel is not a job event.
-    #[error("cannot decode job event")]
+    #[error("cannot decode a job event or a worker announcement")]
     Decode(#[source] serde_json::Error),
     /// A background task the operation relies on (the event subscriber) has stopped.
     #[error("the event bus has shut down")]
@@ -119,6 +126,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`JobQueue::heartbeat`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
+    /// What kind of job it is.
+    pub kind: JobKind,
     /// The job taken.
     pub job_id: String,
     /// The worker that took it.
@@ -133,6 +142,8 @@ pub struct Lease {
 /// A lease that passed its deadline and was removed by [`JobQueue::reclaim_expired`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
+    /// What kind of job it is.
+    pub kind: JobKind,
     /// The job whose worker stopped heartbeating.
     pub job_id: String,
     /// The worker that held it.
@@ -150,17 +161,36 @@ pub struct QueueDepth {
     pub in_flight: u64,
 }
 
+/// A live worker as it announced itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Its id (host, process, loop).
+    pub worker_id: String,
+    /// The host it runs on.
+    pub host: String,
+    /// The kinds of job it takes.
+    pub kinds: Vec<JobKind>,
+    /// Why it does not take probe runs, when it does not (not root, no BTF…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_unavailable: Option<String>,
+}
+
 /// A queue of job ids with leases; see the crate docs for the guarantees.
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {
-    /// Queues `job_id` (FIFO). Idempotent: a job id that is already queued or in flight is not
-    /// queued again, so it is delivered once.
-    async fn enqueue(&self, job_id: &str) -> Result<()>;
+    /// Queues `job_id` on its kind's line (FIFO). Idempotent: a job id that is already queued
+    /// or in flight is not queued again, so it is delivered once.
+    async fn enqueue(&self, kind: JobKind, job_id: &str) -> Result<()>;
 
-    /// Takes the oldest queued job for `worker_id`, waiting up to `wait` for one to arrive.
-    /// `None` when nothing arrived in time. The returned lease lasts
-    /// [`visibility`](JobQueue::visibility) unless extended.
-    async fn take(&self, worker_id: &str, wait: Duration) -> Result<Option<Lease>>;
+    /// Takes the oldest queued job of one of `kinds` (earlier kinds first) for `worker_id`,
+    /// waiting up to `wait` for one to arrive. `None` when nothing arrived in time. The
+    /// returned lease lasts [`visibility`](JobQueue::visibility) unless extended.
+    async fn take(
+        &self,
+        worker_id: &str,
+        kinds: &[JobKind],
+        wait: Duration,
+    ) -> Result<Option<Lease>>;
 
     /// Extends `lease` by the visibility timeout from now. `false` when the lease was lost
     /// (expired and reclaimed, or acked): the worker must stop working on the job.
@@ -175,15 +205,22 @@ pub trait JobQueue: Send + Sync + 'static {
     /// the job again (a retry) or mark it failed in the store.
     async fn reclaim_expired(&self) -> Result<Vec<Expired>>;
 
-    /// Asks whoever runs `job_id` to stop; the flag is kept for [`CANCEL_TTL`].
-    async fn request_cancel(&self, job_id: &str) -> Result<()>;
+    /// Drops `job_id` from its kind's line if it is still queued (cancel while pending).
+    /// `false` when it was not queued (already taken, or unknown).
+    async fn remove(&self, kind: JobKind, job_id: &str) -> Result<bool>;
 
-    /// Whether cancellation of `job_id` was requested (within the last [`CANCEL_TTL`]).
-    async fn is_cancel_requested(&self, job_id: &str) -> Result<bool>;
+    /// Whether `job_id` is queued or leased right now. `false` means the queue has lost it
+    /// (or never had it): the reconciler decides from the store what to do.
+    async fn holds(&self, job_id: &str) -> Result<bool>;
 
-    /// Drops `job_id` if it is still queued (cancel while pending). `false` when it was not
-    /// queued (already taken, or unknown).
-    async fn remove(&self, job_id: &str) -> Result<bool>;
+    /// Says `worker` is alive and what it runs, for [`ANNOUNCE_TTL`]; renew well within it.
+    async fn announce(&self, worker: &WorkerInfo) -> Result<()>;
+
+    /// Withdraws an announcement (a worker shutting down).
+    async fn withdraw(&self, worker_id: &str) -> Result<()>;
+
+    /// The workers whose announcement is live, sorted by id.
+    async fn workers(&self) -> Result<Vec<WorkerInfo>>;
 
     /// How many jobs are queued and in flight.
     async fn depth(&self) -> Result<QueueDepth>;

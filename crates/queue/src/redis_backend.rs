@@ -4,13 +4,15 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `queue` | list | queued job ids; pushed left, taken right (FIFO) |
+//! | `queue` | list | queued benchmark job ids; pushed left, taken right (FIFO) |
+//! | `queue:<kind>` | list | the same for the other kinds (`queue:probe`) |
 //! | `known` | set | ids queued or in flight: makes enqueue idempotent |
 //! | `processing` | sorted set | lease tokens scored by deadline (ms, Redis server clock) |
-//! | `leases` | hash | token → JSON `{job_id, worker_id, attempt}` |
+//! | `leases` | hash | token → JSON `{job_id, worker_id, attempt, kind}` |
 //! | `lease_seq` | string | counter making tokens unique |
 //! | `attempts:<job>` | string | times the job was taken (expires after a week if abandoned) |
-//! | `cancel:<job>` | string | cancellation flag, expires after an hour |
+//! | `workers` | hash | worker id → JSON [`WorkerInfo`] |
+//! | `workers_seen` | sorted set | worker ids scored by announcement deadline (ms) |
 //! | `events` | pub/sub channel | JSON [`JobEvent`]s |
 //!
 //! Every operation that touches more than one key is a Lua script, so it is atomic: two
@@ -20,13 +22,15 @@
 //! empty and moves the tail onto itself (the list is unchanged), on a connection of its own —
 //! a blocking command would stall every other command sharing a multiplexed connection. The job
 //! itself is then claimed by the atomic take script; losing that race just means waiting again.
+//! `BLMOVE` watches one list: a worker taking several kinds waits on each line in turn, a
+//! quarter of a second at a time.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use meshbench_core::JobEvent;
+use meshbench_core::{JobEvent, JobKind};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSubStream};
 use redis::{AsyncConnectionConfig, Client, RedisError, Script};
 use tokio::sync::broadcast;
@@ -34,7 +38,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::{
-    redact, Error, EventBus, Expired, JobQueue, Lease, QueueDepth, Result, CANCEL_TTL, EVENT_BUFFER,
+    redact, Error, EventBus, Expired, JobQueue, Lease, QueueDepth, Result, WorkerInfo,
+    ANNOUNCE_TTL, EVENT_BUFFER,
 };
 
 /// How long an attempts counter outlives the last take of its job when nobody acks or removes
@@ -50,6 +55,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The events subscriber reconnects after this long, doubling up to the maximum.
 const RESUBSCRIBE_MIN: Duration = Duration::from_millis(100);
 const RESUBSCRIBE_MAX: Duration = Duration::from_secs(5);
+/// How long a worker taking several kinds waits on one kind's line before looking at the next.
+const WAIT_SLICE: Duration = Duration::from_millis(250);
 
 /// Redis server time in milliseconds, as a Lua prelude.
 const NOW_MS: &str = "local t = redis.call('TIME')\n\
@@ -65,7 +72,7 @@ return 0
 ";
 
 /// KEYS: queue, processing, leases, lease_seq. ARGV: visibility ms, worker id, attempts key
-/// prefix, attempts ttl s. `{job, token, attempt}` or nil.
+/// prefix, attempts ttl s, kind. `{job, token, attempt}` or nil.
 const TAKE: &str = r"
 local job = redis.call('RPOP', KEYS[1])
 if not job then return false end
@@ -74,7 +81,7 @@ local akey = ARGV[3] .. job
 local attempt = redis.call('INCR', akey)
 redis.call('EXPIRE', akey, ARGV[4])
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), token)
-redis.call('HSET', KEYS[3], token, cjson.encode({job_id = job, worker_id = ARGV[2], attempt = attempt}))
+redis.call('HSET', KEYS[3], token, cjson.encode({job_id = job, worker_id = ARGV[2], attempt = attempt, kind = ARGV[5]}))
 return {job, token, attempt}
 ";
 
@@ -101,7 +108,7 @@ end
 return 1
 ";
 
-/// KEYS: processing, leases, known. ARGV: batch size. Flat `{job, worker, attempts, …}`.
+/// KEYS: processing, leases, known. ARGV: batch size. Flat `{job, worker, attempts, kind, …}`.
 const RECLAIM: &str = r"
 local tokens = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {}
@@ -115,6 +122,7 @@ for _, token in ipairs(tokens) do
     table.insert(out, lease.job_id)
     table.insert(out, lease.worker_id)
     table.insert(out, tostring(lease.attempt))
+    table.insert(out, lease.kind or 'benchmark')
   end
 end
 return out
@@ -130,28 +138,63 @@ end
 return 0
 ";
 
+/// KEYS: workers, workers_seen. ARGV: worker id, JSON, ttl ms.
+const ANNOUNCE: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+";
+
+/// KEYS: workers, workers_seen. The JSON of every live worker; forgets the others.
+const WORKERS: &str = r"
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+for _, id in ipairs(gone) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[1], id)
+end
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local raw = redis.call('HGET', KEYS[1], id)
+  if raw then table.insert(out, raw) end
+end
+return out
+";
+
 /// The key names under one prefix.
 #[derive(Debug, Clone)]
 struct Keys {
+    /// The benchmark line keeps the name it had before there were other kinds.
     queue: String,
+    probe_queue: String,
     known: String,
     processing: String,
     leases: String,
     lease_seq: String,
     attempts: String,
-    cancel: String,
+    workers: String,
+    workers_seen: String,
 }
 
 impl Keys {
     fn new(prefix: &str) -> Self {
         Keys {
             queue: format!("{prefix}queue"),
+            probe_queue: format!("{prefix}queue:probe"),
             known: format!("{prefix}known"),
             processing: format!("{prefix}processing"),
             leases: format!("{prefix}leases"),
             lease_seq: format!("{prefix}lease_seq"),
             attempts: format!("{prefix}attempts:"),
-            cancel: format!("{prefix}cancel:"),
+            workers: format!("{prefix}workers"),
+            workers_seen: format!("{prefix}workers_seen"),
+        }
+    }
+
+    /// The line `kind`'s jobs wait on.
+    fn line(&self, kind: JobKind) -> &str {
+        match kind {
+            JobKind::Benchmark => &self.queue,
+            JobKind::Probe => &self.probe_queue,
         }
     }
 }
@@ -164,6 +207,8 @@ struct Scripts {
     ack: Script,
     reclaim: Script,
     remove: Script,
+    announce: Script,
+    workers: Script,
 }
 
 impl Scripts {
@@ -176,6 +221,8 @@ impl Scripts {
             ack: Script::new(ACK),
             reclaim: timed(RECLAIM),
             remove: Script::new(REMOVE),
+            announce: timed(ANNOUNCE),
+            workers: timed(WORKERS),
         }
     }
 }
@@ -229,11 +276,11 @@ impl RedisQueue {
         }
     }
 
-    async fn try_take(&self, worker_id: &str) -> Result<Option<Lease>> {
+    async fn try_take(&self, worker_id: &str, kind: JobKind) -> Result<Option<Lease>> {
         let taken: Option<(String, String, u32)> = self
             .scripts
             .take
-            .key(&self.keys.queue)
+            .key(self.keys.line(kind))
             .key(&self.keys.processing)
             .key(&self.keys.leases)
             .key(&self.keys.lease_seq)
@@ -241,9 +288,11 @@ impl RedisQueue {
             .arg(worker_id)
             .arg(&self.keys.attempts)
             .arg(ATTEMPTS_TTL_SECS)
+            .arg(kind.as_str())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(taken.map(|(job_id, token, attempt)| Lease {
+            kind,
             job_id,
             worker_id: worker_id.to_owned(),
             token,
@@ -251,8 +300,8 @@ impl RedisQueue {
         }))
     }
 
-    /// Blocks until the queue list is not empty or `timeout` passes, without taking anything.
-    async fn wait_for_job(&self, timeout: Duration) -> Result<()> {
+    /// Blocks until `kind`'s line is not empty or `timeout` passes, without taking anything.
+    async fn wait_for_job(&self, kind: JobKind, timeout: Duration) -> Result<()> {
         let idle = self
             .idle_blocking
             .lock()
@@ -275,8 +324,8 @@ impl RedisQueue {
         let secs = format!("{:.3}", timeout.as_secs_f64().max(0.01));
         let mut blmove = redis::cmd("BLMOVE");
         blmove
-            .arg(&self.keys.queue)
-            .arg(&self.keys.queue)
+            .arg(self.keys.line(kind))
+            .arg(self.keys.line(kind))
             .arg("RIGHT")
             .arg("RIGHT")
             .arg(secs);
@@ -301,29 +350,46 @@ impl RedisQueue {
 
 #[async_trait]
 impl JobQueue for RedisQueue {
-    async fn enqueue(&self, job_id: &str) -> Result<()> {
+    async fn enqueue(&self, kind: JobKind, job_id: &str) -> Result<()> {
         let _queued: i64 = self
             .scripts
             .enqueue
             .key(&self.keys.known)
-            .key(&self.keys.queue)
+            .key(self.keys.line(kind))
             .arg(job_id)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())
     }
 
-    async fn take(&self, worker_id: &str, wait: Duration) -> Result<Option<Lease>> {
+    async fn take(
+        &self,
+        worker_id: &str,
+        kinds: &[JobKind],
+        wait: Duration,
+    ) -> Result<Option<Lease>> {
         let deadline = Instant::now() + wait;
+        let mut next_wait = 0;
         loop {
-            if let Some(lease) = self.try_take(worker_id).await? {
-                return Ok(Some(lease));
+            for kind in kinds {
+                if let Some(lease) = self.try_take(worker_id, *kind).await? {
+                    return Ok(Some(lease));
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
+            let Some(kind) = kinds.get(next_wait % kinds.len().max(1)) else {
+                return Ok(None);
+            };
             if left < Duration::from_millis(1) {
                 return Ok(None);
             }
-            self.wait_for_job(left).await?;
+            next_wait += 1;
+            let slice = if kinds.len() > 1 {
+                left.min(WAIT_SLICE)
+            } else {
+                left
+            };
+            self.wait_for_job(*kind, slice).await?;
         }
     }
 
@@ -368,15 +434,19 @@ impl JobQueue for RedisQueue {
                 .arg(RECLAIM_BATCH)
                 .invoke_async(&mut self.conn.clone())
                 .await?;
-            let batch = flat.len() / 3;
+            let batch = flat.len() / 4;
             let mut fields = flat.into_iter();
-            while let (Some(job_id), Some(worker_id), Some(attempts)) =
-                (fields.next(), fields.next(), fields.next())
+            while let (Some(job_id), Some(worker_id), Some(attempts), Some(kind)) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
             {
                 let attempts = attempts.parse().map_err(|_| {
                     Error::Corrupt(format!("attempt count `{attempts}` of job {job_id}"))
                 })?;
+                let kind = kind
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("kind `{kind}` of job {job_id}")))?;
                 expired.push(Expired {
+                    kind,
                     job_id,
                     worker_id,
                     attempts,
@@ -388,30 +458,11 @@ impl JobQueue for RedisQueue {
         }
     }
 
-    async fn request_cancel(&self, job_id: &str) -> Result<()> {
-        redis::cmd("SET")
-            .arg(format!("{}{job_id}", self.keys.cancel))
-            .arg(1)
-            .arg("EX")
-            .arg(CANCEL_TTL.as_secs())
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
-        Ok(())
-    }
-
-    async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
-        let exists: i64 = redis::cmd("EXISTS")
-            .arg(format!("{}{job_id}", self.keys.cancel))
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(exists == 1)
-    }
-
-    async fn remove(&self, job_id: &str) -> Result<bool> {
+    async fn remove(&self, kind: JobKind, job_id: &str) -> Result<bool> {
         let removed: i64 = self
             .scripts
             .remove
-            .key(&self.keys.queue)
+            .key(self.keys.line(kind))
             .key(&self.keys.known)
             .arg(job_id)
             .arg(&self.keys.attempts)
@@ -420,15 +471,73 @@ impl JobQueue for RedisQueue {
         Ok(removed == 1)
     }
 
+    async fn holds(&self, job_id: &str) -> Result<bool> {
+        let member: i64 = redis::cmd("SISMEMBER")
+            .arg(&self.keys.known)
+            .arg(job_id)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(member == 1)
+    }
+
+    async fn announce(&self, worker: &WorkerInfo) -> Result<()> {
+        let json = serde_json::to_string(worker).map_err(Error::Encode)?;
+        let _: i64 = self
+            .scripts
+            .announce
+            .key(&self.keys.workers)
+            .key(&self.keys.workers_seen)
+            .arg(&worker.worker_id)
+            .arg(json)
+            .arg(ANNOUNCE_TTL.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    async fn withdraw(&self, worker_id: &str) -> Result<()> {
+        redis::pipe()
+            .cmd("ZREM")
+            .arg(&self.keys.workers_seen)
+            .arg(worker_id)
+            .cmd("HDEL")
+            .arg(&self.keys.workers)
+            .arg(worker_id)
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        let raw: Vec<String> = self
+            .scripts
+            .workers
+            .key(&self.keys.workers)
+            .key(&self.keys.workers_seen)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        let mut live = raw
+            .iter()
+            .map(|json| serde_json::from_str::<WorkerInfo>(json).map_err(Error::Decode))
+            .collect::<Result<Vec<_>>>()?;
+        live.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        Ok(live)
+    }
+
     async fn depth(&self) -> Result<QueueDepth> {
-        let (queued, in_flight): (u64, u64) = redis::pipe()
+        let (benchmarks, probes, in_flight): (u64, u64, u64) = redis::pipe()
             .cmd("LLEN")
             .arg(&self.keys.queue)
+            .cmd("LLEN")
+            .arg(&self.keys.probe_queue)
             .cmd("ZCARD")
             .arg(&self.keys.processing)
             .query_async(&mut self.conn.clone())
             .await?;
-        Ok(QueueDepth { queued, in_flight })
+        Ok(QueueDepth {
+            queued: benchmarks + probes,
+            in_flight,
+        })
     }
 
     async fn ping(&self) -> Result<()> {

@@ -22,8 +22,15 @@
 //! - **Status changes are compare-and-set.** [`Store::transition`] moves a job only if its
 //!   current status is one the caller expects, in a single `UPDATE … WHERE status IN (…)`
 //!   statement, so two workers can never both take a job and a cancelled job is never
-//!   marked completed. Every move is checked against [`JobStatus::can_become`]. eBPF probe
-//!   runs move the same way ([`Store::transition_probe_job`]).
+//!   marked completed. Every move is checked against [`JobStatus::can_become`].
+//! - **One lifecycle for every kind.** A benchmark and an eBPF probe run keep their own
+//!   tables (`benchmark_jobs`, `ebpf_probe_jobs`: the seed's contract), but their status,
+//!   times, attempts, cancel flag and progress are the same columns, so one transition, one
+//!   listing by status, one progress update and one cancel serve every [`JobKind`]; only the
+//!   table and id column differ ([`JobState`] is what they share).
+//! - **Starting is idempotent when asked.** A start may carry a key: the job rows and the key
+//!   are written in one transaction, and the same key again returns the jobs it made
+//!   ([`Inserted::replayed`]) instead of making more.
 //! - **Indexes follow the filters.** `GET /benchmarks/jobs` filters by status, test type,
 //!   mesh type, namespace and creation time and pages newest first; each of these has an
 //!   index that also serves the ordering, so a listing stays fast with many thousands of
@@ -36,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use meshbench_core::{BenchmarkJob, JobFilter, JobStatus, JobSummary, TestType};
+use meshbench_core::{BenchmarkJob, JobFilter, JobKind, JobStatus, JobSummary, TestType};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -110,7 +117,7 @@ pub enum Error {
         /// What is wrong with it, for a person to read.
         message: String,
     },
-    /// [`Store::transition`] or [`Store::transition_probe_job`] was asked for a move
+    /// [`Store::transition`] was asked for a move
     /// [`JobStatus::can_become`] forbids from every status given.
     #[error("a job cannot move from {} to {to}", display_statuses(from))]
     InvalidTransition {
@@ -201,18 +208,40 @@ pub struct JobUpdate {
     pub increment_attempts: bool,
 }
 
-/// What [`Store::transition_probe_job`] changes besides the status. `None` fields keep their
-/// stored value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ProbeUpdate {
-    /// Set `started_at`.
+/// The lifecycle part of a job of any kind: what workers, the reconciler and cancel read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobState {
+    /// Which kind (and so which table) it is.
+    pub kind: JobKind,
+    /// Its id (`job_id` or `probe_id`).
+    pub id: String,
+    /// Where it is in its life.
+    pub status: JobStatus,
+    /// When it was asked for.
+    pub created_at: OffsetDateTime,
+    /// When a worker started it.
     pub started_at: Option<OffsetDateTime>,
-    /// Set `completed_at`.
+    /// When it ended.
     pub completed_at: Option<OffsetDateTime>,
-    /// Set `error`.
+    /// Why it failed or was cancelled.
     pub error: Option<String>,
-    /// Set `result` (what the probe measured).
-    pub result: Option<serde_json::Value>,
+    /// How many times a worker took it.
+    pub attempts: u32,
+    /// A user asked it to stop.
+    pub cancel_requested: bool,
+    /// Fraction done, 0–1.
+    pub progress: f64,
+    /// The start request as JSON (`None` only for probe runs stored before requests were).
+    pub request: Option<serde_json::Value>,
+}
+
+/// What a start stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    /// The ids of the jobs the start made (the earlier ones when replayed).
+    pub ids: Vec<String>,
+    /// The idempotency key had been used: nothing new was stored.
+    pub replayed: bool,
 }
 
 /// One run of the eBPF latency probe, as the `ebpf_probe_jobs` table keeps it.
@@ -242,6 +271,12 @@ pub struct ProbeJob {
     /// The start request as JSON (filters: ports, pid, cgroup, namespace, pod filter…).
     #[serde(default)]
     pub request: Option<serde_json::Value>,
+    /// How many times a worker took it.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Fraction of its duration gone by, 0–1.
+    #[serde(default)]
+    pub progress: f64,
 }
 
 /// A generated report over some benchmark jobs, as the `reports` table keeps it.
@@ -279,9 +314,19 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every pooled connection (a SQLite database checkpoints its WAL).
     async fn close(&self);
 
-    /// Stores a new job. A job with the same id gives [`Error::Conflict`]; an id that could
-    /// not name a results directory gives [`Error::Invalid`] (see [`validate_job_id`]).
-    async fn insert_job(&self, job: &BenchmarkJob) -> Result<()>;
+    /// Stores new jobs (a start's repeats) in one transaction. With `key`, the first start
+    /// that uses it stores its jobs and any later one stores nothing and gets the first one's
+    /// ids back, [`Inserted::replayed`]. A job whose id is taken gives [`Error::Conflict`]
+    /// (and nothing is stored); an id that could not name a results directory gives
+    /// [`Error::Invalid`] (see [`validate_job_id`]).
+    async fn insert_jobs(&self, jobs: &[BenchmarkJob], key: Option<&str>) -> Result<Inserted>;
+
+    /// Stores one new job, as [`Store::insert_jobs`] without a key.
+    async fn insert_job(&self, job: &BenchmarkJob) -> Result<()> {
+        self.insert_jobs(std::slice::from_ref(job), None)
+            .await
+            .map(drop)
+    }
 
     /// One job, without its full result.
     async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>>;
@@ -296,10 +341,10 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs match `filter`, ignoring its `limit` and `offset`.
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64>;
 
-    /// Atomic compare-and-set: moves the job to `to` only if its current status is in
-    /// `from` and may become `to` ([`JobStatus::can_become`]), applying `update` in the same
-    /// statement, and returns the updated job. Returns `None` when the job's status did not
-    /// match (or the job does not exist), so two workers can never both take a job and a
+    /// Atomic compare-and-set on a job of any kind: moves it to `to` only if its current
+    /// status is in `from` and may become `to` ([`JobStatus::can_become`]), applying `update`
+    /// in the same statement, and returns its new state. Returns `None` when its status did
+    /// not match (or it does not exist), so two workers can never both take a job and a
     /// cancelled job is never marked completed.
     ///
     /// Statuses in `from` that cannot become `to` never match (so `[Running, Pending] →
@@ -308,15 +353,40 @@ pub trait Store: Send + Sync + 'static {
     /// touching the database.
     async fn transition(
         &self,
-        job_id: &str,
+        kind: JobKind,
+        id: &str,
         from: &[JobStatus],
         to: JobStatus,
         update: &JobUpdate,
-    ) -> Result<Option<BenchmarkJob>>;
+    ) -> Result<Option<JobState>>;
 
-    /// Records progress (clamped to 0–1) of a job that is not finished yet; a late update
-    /// of a finished job is ignored. A missing job gives [`Error::NotFound`].
-    async fn set_progress(&self, job_id: &str, progress: f64) -> Result<()>;
+    /// The lifecycle state of one job of any kind.
+    async fn get_state(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
+
+    /// Jobs of `kind` in any of `statuses`, oldest first (ties broken by id), at most
+    /// [`MAX_LIST_LIMIT`] a page; empty when `statuses` is.
+    async fn states_in(
+        &self,
+        kind: JobKind,
+        statuses: &[JobStatus],
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<JobState>>;
+
+    /// Records progress (clamped to 0–1) of a job that is not finished yet, and answers
+    /// whether a user asked it to stop; a late update of a finished job is ignored (and
+    /// answers `false`). A missing job gives [`Error::NotFound`].
+    async fn set_progress(&self, kind: JobKind, id: &str, progress: f64) -> Result<bool>;
+
+    /// Asks an unfinished job to stop: its worker sees the flag at its next progress update.
+    /// Returns the job's state (`cancel_requested` unchanged when it had already finished),
+    /// or `None` when there is no such job.
+    async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
+
+    /// Deletes pending jobs that were never queued (a start whose queue was down) and the
+    /// idempotency key that named them, so a retry starts afresh. Jobs that left `pending`
+    /// are kept.
+    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<()>;
 
     /// Stores (or replaces) a job's full result and copies its headline numbers into the
     /// job row, in one transaction. A missing job gives [`Error::NotFound`].
@@ -347,35 +417,33 @@ pub trait Store: Send + Sync + 'static {
         filter: &JobFilter,
     ) -> Result<Vec<(TestType, String, JobSummary)>>;
 
-    /// Stores a new eBPF probe run. A duplicate id gives [`Error::Conflict`].
-    async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()>;
+    /// Stores a new eBPF probe run; with `key`, idempotently (see [`Store::insert_jobs`]).
+    /// A duplicate id gives [`Error::Conflict`].
+    async fn insert_probe_job_once(&self, job: &ProbeJob, key: Option<&str>) -> Result<Inserted>;
+
+    /// Stores a new eBPF probe run, as [`Store::insert_probe_job_once`] without a key.
+    async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()> {
+        self.insert_probe_job_once(job, None).await.map(drop)
+    }
 
     /// One eBPF probe run.
     async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>>;
 
-    /// Atomic compare-and-set of a probe run's status, as [`Store::transition`] does for
-    /// jobs: moves it to `to` only if its status is in `from` and may become `to`, applying
-    /// `update` in the same statement, and returns the updated run. `None` when its status
-    /// did not match (or it does not exist); [`Error::InvalidTransition`] when no status in
-    /// `from` can become `to` (or `from` is empty), before touching the database.
-    async fn transition_probe_job(
-        &self,
-        probe_id: &str,
-        from: &[JobStatus],
-        to: JobStatus,
-        update: &ProbeUpdate,
-    ) -> Result<Option<ProbeJob>>;
+    /// Stores what a probe run measured (kept whether it then completes or is cancelled).
+    /// A missing run gives [`Error::NotFound`].
+    async fn save_probe_result(&self, probe_id: &str, result: &serde_json::Value) -> Result<()>;
 
-    /// Probe runs newest first (ties broken by id, so pages are stable); at most
-    /// [`MAX_LIST_LIMIT`] whatever `limit` asks for.
-    async fn list_probe_jobs(&self, limit: u32, offset: u32) -> Result<Vec<ProbeJob>>;
+    /// Probe runs in any of `statuses` (all runs when empty), newest first (ties broken by
+    /// id, so pages are stable); at most [`MAX_LIST_LIMIT`] whatever `limit` asks for.
+    async fn list_probe_jobs(
+        &self,
+        statuses: &[JobStatus],
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<ProbeJob>>;
 
     /// How many probe runs there are.
     async fn count_probe_jobs(&self) -> Result<u64>;
-
-    /// Probe runs in any of `statuses` (e.g. the running ones), newest first (ties broken by
-    /// id), at most [`MAX_LIST_LIMIT`]; empty when `statuses` is.
-    async fn list_probe_jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<ProbeJob>>;
 
     /// Stores a new report. A duplicate id or share token gives [`Error::Conflict`].
     async fn insert_report(&self, report: &Report) -> Result<()>;

@@ -7,15 +7,15 @@
 //! Values are bound through [`Arg`], so one loop binds for either database.
 
 use meshbench_core::{
-    BenchmarkJob, JobFilter, JobSort, JobStatus, JobSummary, SortOrder, TestType,
+    BenchmarkJob, JobFilter, JobKind, JobSort, JobStatus, JobSummary, SortOrder, TestType,
 };
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use time::OffsetDateTime;
 
 use crate::{
-    validate_job_id, Error, GroupStats, JobUpdate, Moments, ProbeJob, ProbeUpdate, Report, Result,
-    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    validate_job_id, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob, Report,
+    Result, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is read from, in insert order.
@@ -29,7 +29,30 @@ const JOB_COLUMN_COUNT: usize = 20;
 
 /// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is read from, in insert order.
 const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
-     started_at, completed_at, error, result, request";
+     started_at, completed_at, error, result, request, attempts, progress";
+/// The lifecycle columns every kind's table has (its id column is read as `id`).
+const STATE_COLUMNS: &str =
+    "status, created_at, started_at, completed_at, error, attempts, cancel_requested, request, \
+     progress";
+
+/// Where a kind's jobs live: its table and id column (constants, never request text).
+fn table_of(kind: JobKind) -> (&'static str, &'static str) {
+    match kind {
+        JobKind::Benchmark => ("benchmark_jobs", "job_id"),
+        JobKind::Probe => ("ebpf_probe_jobs", "probe_id"),
+    }
+}
+
+/// The error for a missing job of `kind`.
+fn not_found(kind: JobKind, id: &str) -> Error {
+    Error::NotFound {
+        what: match kind {
+            JobKind::Benchmark => "job",
+            JobKind::Probe => "probe job",
+        },
+        id: id.to_string(),
+    }
+}
 const REPORT_COLUMNS: &str = "report_id, title, job_ids, format, created_at, path, share_token";
 
 /// A value to bind, typed the way the columns are.
@@ -80,6 +103,13 @@ fn to_i64(field: &'static str, v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::Invalid {
         field,
         message: format!("{v} is larger than a stored integer can hold"),
+    })
+}
+
+fn to_i32(field: &'static str, v: u32) -> Result<i32> {
+    i32::try_from(v).map_err(|_| Error::Invalid {
+        field,
+        message: format!("{v} is too large"),
     })
 }
 
@@ -240,15 +270,55 @@ where
     for<'q> Option<String>: Encode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    /// Runs an `INSERT … ON CONFLICT DO NOTHING RETURNING …`; no row back means the id
-    /// (or another unique column) was taken.
-    async fn insert_unique(&self, sql: &str, args: Vec<Arg>, id: &str) -> Result<()> {
-        match Self::query(sql, args).fetch_optional(&self.pool).await? {
+    /// Runs an `INSERT … ON CONFLICT DO NOTHING RETURNING …` on `conn`; no row back means
+    /// the id (or another unique column) was taken.
+    async fn insert_unique<'c, E>(conn: E, sql: &str, args: Vec<Arg>, id: &str) -> Result<()>
+    where
+        E: Executor<'c, Database = DB>,
+    {
+        match Self::query(sql, args).fetch_optional(conn).await? {
             Some(_) => Ok(()),
             None => Err(Error::Conflict {
                 job_id: id.to_string(),
             }),
         }
+    }
+
+    /// Stores `key` for `ids` of `kind` in `tx`, or — when an earlier start holds it —
+    /// returns that start's ids.
+    async fn claim_key(
+        tx: &mut sqlx::Transaction<'_, DB>,
+        kind: JobKind,
+        key: &str,
+        ids: &[String],
+    ) -> Result<Option<Vec<String>>> {
+        let ids_text = serde_json::to_string(ids).map_err(|e| Error::Invalid {
+            field: "job_ids",
+            message: format!("cannot serialize: {e}"),
+        })?;
+        let claimed = Self::query(
+            "INSERT INTO idempotency_keys (kind, key, job_ids, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING key",
+            vec![
+                Arg::text(kind.as_str()),
+                Arg::text(key),
+                Arg::text(ids_text),
+                Arg::Int(Some(to_nanos("created_at", OffsetDateTime::now_utc())?)),
+            ],
+        )
+        .fetch_optional(&mut **tx)
+        .await?;
+        if claimed.is_some() {
+            return Ok(None);
+        }
+        let row = Self::query(
+            "SELECT job_ids FROM idempotency_keys WHERE kind = $1 AND key = $2",
+            vec![Arg::text(kind.as_str()), Arg::text(key)],
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        let text: String = row.try_get("job_ids")?;
+        parse_json(&format!("idempotency key `{key}`"), &text).map(Some)
     }
 
     /// `sql` with `args` bound in order.
@@ -344,7 +414,32 @@ where
         Ok(())
     }
 
-    pub(crate) async fn insert_job(&self, job: &BenchmarkJob) -> Result<()> {
+    pub(crate) async fn insert_jobs(
+        &self,
+        jobs: &[BenchmarkJob],
+        key: Option<&str>,
+    ) -> Result<Inserted> {
+        let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = key {
+            if let Some(earlier) = Self::claim_key(&mut tx, JobKind::Benchmark, key, &ids).await? {
+                return Ok(Inserted {
+                    ids: earlier,
+                    replayed: true,
+                });
+            }
+        }
+        for job in jobs {
+            Self::insert_job_in(&mut tx, job).await?;
+        }
+        tx.commit().await?;
+        Ok(Inserted {
+            ids,
+            replayed: false,
+        })
+    }
+
+    async fn insert_job_in(tx: &mut sqlx::Transaction<'_, DB>, job: &BenchmarkJob) -> Result<()> {
         validate_job_id(&job.job_id)?;
         let mut args = vec![
             Arg::text(job.job_id.as_str()),
@@ -358,10 +453,7 @@ where
             Arg::Real(Some(check_progress(job.progress)?)),
             Arg::Text(job.error.clone()),
             Arg::text(json_text("request", &job.request)?),
-            Arg::Int32(i32::try_from(job.attempts).map_err(|_| Error::Invalid {
-                field: "attempts",
-                message: format!("{} is too large", job.attempts),
-            })?),
+            Arg::Int32(to_i32("attempts", job.attempts)?),
         ];
         args.extend(summary_args(job.summary.as_ref())?);
         let sql = format!(
@@ -369,7 +461,7 @@ where
              ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
             placeholders(1, JOB_COLUMN_COUNT)
         );
-        self.insert_unique(&sql, args, &job.job_id).await
+        Self::insert_unique(&mut **tx, &sql, args, &job.job_id).await
     }
 
     pub(crate) async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>> {
@@ -414,12 +506,14 @@ where
 
     pub(crate) async fn transition(
         &self,
-        job_id: &str,
+        kind: JobKind,
+        id: &str,
         from: &[JobStatus],
         to: JobStatus,
         update: &JobUpdate,
-    ) -> Result<Option<BenchmarkJob>> {
+    ) -> Result<Option<JobState>> {
         let allowed = allowed_from(from, to)?;
+        let (table, id_column) = table_of(kind);
         let mut args = vec![
             Arg::text(to.as_str()),
             Arg::Int(opt_nanos("started_at", update.started_at)?),
@@ -427,7 +521,7 @@ where
             Arg::Text(update.error.clone()),
             Arg::Real(update.progress.map(check_progress).transpose()?),
             Arg::Int32(i32::from(update.increment_attempts)),
-            Arg::text(job_id),
+            Arg::text(id),
         ];
         let first_from = args.len() + 1;
         args.extend(allowed.iter().map(|s| Arg::text(s.as_str())));
@@ -435,46 +529,151 @@ where
         // (PostgreSQL re-checks the WHERE clause after waiting for a concurrent writer's
         // row lock; SQLite runs one writer at a time).
         let sql = format!(
-            "UPDATE benchmark_jobs SET status = $1, \
+            "UPDATE {table} SET status = $1, \
              started_at = COALESCE($2, started_at), \
              completed_at = COALESCE($3, completed_at), \
              error = COALESCE($4, error), \
              progress = COALESCE($5, progress), \
              attempts = attempts + $6 \
-             WHERE job_id = $7 AND status IN ({}) RETURNING {JOB_COLUMNS}",
+             WHERE {id_column} = $7 AND status IN ({}) \
+             RETURNING {id_column} AS id, {STATE_COLUMNS}",
             placeholders(first_from, allowed.len())
         );
         Self::query(&sql, args)
             .fetch_optional(&self.pool)
             .await?
-            .map(|row| Self::job_from_row(&row))
+            .map(|row| Self::state_from_row(kind, &row))
             .transpose()
     }
 
-    pub(crate) async fn set_progress(&self, job_id: &str, progress: f64) -> Result<()> {
+    pub(crate) async fn get_state(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
+        let (table, id_column) = table_of(kind);
+        let sql = format!(
+            "SELECT {id_column} AS id, {STATE_COLUMNS} FROM {table} WHERE {id_column} = $1"
+        );
+        Self::query(&sql, vec![Arg::text(id)])
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::state_from_row(kind, &row))
+            .transpose()
+    }
+
+    pub(crate) async fn states_in(
+        &self,
+        kind: JobKind,
+        statuses: &[JobStatus],
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<JobState>> {
+        // `IN ()` is not valid SQL: no status, no rows.
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (table, id_column) = table_of(kind);
+        let mut args: Vec<Arg> = statuses.iter().map(|s| Arg::text(s.as_str())).collect();
+        args.push(Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))));
+        args.push(Arg::Int(Some(i64::from(offset))));
+        let sql = format!(
+            "SELECT {id_column} AS id, {STATE_COLUMNS} FROM {table} WHERE status IN ({}) \
+             ORDER BY created_at, {id_column} LIMIT ${} OFFSET ${}",
+            placeholders(1, statuses.len()),
+            args.len() - 1,
+            args.len()
+        );
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Self::state_from_row(kind, row))
+            .collect()
+    }
+
+    fn state_from_row(kind: JobKind, row: &DB::Row) -> Result<JobState> {
+        let id: String = row.try_get("id")?;
+        let what = format!("{kind} `{id}`");
+        let status: String = row.try_get("status")?;
+        let attempts: i32 = row.try_get("attempts")?;
+        let cancel: i32 = row.try_get("cancel_requested")?;
+        let request: Option<String> = row.try_get("request")?;
+        Ok(JobState {
+            kind,
+            status: parse_status(&what, &status)?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            started_at: Self::opt_time(row, "started_at", &what)?,
+            completed_at: Self::opt_time(row, "completed_at", &what)?,
+            error: row.try_get("error")?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts {attempts}")))?,
+            cancel_requested: cancel != 0,
+            progress: row.try_get("progress")?,
+            request: request.map(|r| parse_json(&what, &r)).transpose()?,
+            id,
+        })
+    }
+
+    pub(crate) async fn set_progress(
+        &self,
+        kind: JobKind,
+        id: &str,
+        progress: f64,
+    ) -> Result<bool> {
         let progress = check_progress(progress)?;
-        let updated = Self::query(
-            "UPDATE benchmark_jobs SET progress = $1 \
-             WHERE job_id = $2 AND status IN ('pending', 'running') RETURNING job_id",
-            vec![Arg::Real(Some(progress)), Arg::text(job_id)],
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if updated.is_some() || self.job_exists(job_id).await? {
-            Ok(())
-        } else {
-            Err(not_found_job(job_id))
+        let (table, id_column) = table_of(kind);
+        let sql = format!(
+            "UPDATE {table} SET progress = $1 \
+             WHERE {id_column} = $2 AND status IN ('pending', 'running') \
+             RETURNING cancel_requested"
+        );
+        let updated = Self::query(&sql, vec![Arg::Real(Some(progress)), Arg::text(id)])
+            .fetch_optional(&self.pool)
+            .await?;
+        match updated {
+            Some(row) => Ok(row.try_get::<i32, _>("cancel_requested")? != 0),
+            None if self.get_state(kind, id).await?.is_some() => Ok(false),
+            None => Err(not_found(kind, id)),
         }
     }
 
-    async fn job_exists(&self, job_id: &str) -> Result<bool> {
-        Ok(Self::query(
-            "SELECT job_id FROM benchmark_jobs WHERE job_id = $1",
-            vec![Arg::text(job_id)],
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
+    pub(crate) async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
+        let (table, id_column) = table_of(kind);
+        let sql = format!(
+            "UPDATE {table} SET cancel_requested = 1 \
+             WHERE {id_column} = $1 AND status IN ('pending', 'running') \
+             RETURNING {id_column} AS id, {STATE_COLUMNS}"
+        );
+        match Self::query(&sql, vec![Arg::text(id)])
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => Self::state_from_row(kind, &row).map(Some),
+            None => self.get_state(kind, id).await,
+        }
+    }
+
+    pub(crate) async fn withdraw(
+        &self,
+        kind: JobKind,
+        ids: &[String],
+        key: Option<&str>,
+    ) -> Result<()> {
+        let (table, id_column) = table_of(kind);
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let sql = format!("DELETE FROM {table} WHERE {id_column} = $1 AND status = 'pending'");
+            Self::query(&sql, vec![Arg::text(id.as_str())])
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(key) = key {
+            Self::query(
+                "DELETE FROM idempotency_keys WHERE kind = $1 AND key = $2",
+                vec![Arg::text(kind.as_str()), Arg::text(key)],
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(crate) async fn save_result(
@@ -501,7 +700,7 @@ where
         .await?;
         if updated.is_none() {
             // Dropping the transaction rolls it back.
-            return Err(not_found_job(job_id));
+            return Err(not_found(JobKind::Benchmark, job_id));
         }
         Self::query(
             "INSERT INTO benchmark_results (job_id, result, saved_at) VALUES ($1, $2, $3) \
@@ -656,7 +855,21 @@ where
         Ok(out)
     }
 
-    pub(crate) async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()> {
+    pub(crate) async fn insert_probe_job_once(
+        &self,
+        job: &ProbeJob,
+        key: Option<&str>,
+    ) -> Result<Inserted> {
+        let ids = vec![job.probe_id.clone()];
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = key {
+            if let Some(earlier) = Self::claim_key(&mut tx, JobKind::Probe, key, &ids).await? {
+                return Ok(Inserted {
+                    ids: earlier,
+                    replayed: true,
+                });
+            }
+        }
         let args = vec![
             Arg::text(job.probe_id.as_str()),
             Arg::text(job.status.as_str()),
@@ -668,13 +881,20 @@ where
             Arg::Text(job.error.clone()),
             Arg::Text(opt_json_text("result", job.result.as_ref())?),
             Arg::Text(opt_json_text("request", job.request.as_ref())?),
+            Arg::Int32(to_i32("attempts", job.attempts)?),
+            Arg::Real(Some(check_progress(job.progress)?)),
         ];
         let sql = format!(
             "INSERT INTO ebpf_probe_jobs ({PROBE_COLUMNS}) VALUES ({}) \
              ON CONFLICT (probe_id) DO NOTHING RETURNING probe_id",
             placeholders(1, args.len())
         );
-        self.insert_unique(&sql, args, &job.probe_id).await
+        Self::insert_unique(&mut *tx, &sql, args, &job.probe_id).await?;
+        tx.commit().await?;
+        Ok(Inserted {
+            ids,
+            replayed: false,
+        })
     }
 
     pub(crate) async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
@@ -686,46 +906,40 @@ where
             .transpose()
     }
 
-    pub(crate) async fn transition_probe_job(
+    pub(crate) async fn save_probe_result(
         &self,
         probe_id: &str,
-        from: &[JobStatus],
-        to: JobStatus,
-        update: &ProbeUpdate,
-    ) -> Result<Option<ProbeJob>> {
-        let allowed = allowed_from(from, to)?;
-        let mut args = vec![
-            Arg::text(to.as_str()),
-            Arg::Int(opt_nanos("started_at", update.started_at)?),
-            Arg::Int(opt_nanos("completed_at", update.completed_at)?),
-            Arg::Text(update.error.clone()),
-            Arg::Text(opt_json_text("result", update.result.as_ref())?),
-            Arg::text(probe_id),
-        ];
-        let first_from = args.len() + 1;
-        args.extend(allowed.iter().map(|s| Arg::text(s.as_str())));
-        // One statement, so the status check and the change are atomic (see `transition`).
-        let sql = format!(
-            "UPDATE ebpf_probe_jobs SET status = $1, \
-             started_at = COALESCE($2, started_at), \
-             completed_at = COALESCE($3, completed_at), \
-             error = COALESCE($4, error), \
-             result = COALESCE($5, result) \
-             WHERE probe_id = $6 AND status IN ({}) RETURNING {PROBE_COLUMNS}",
-            placeholders(first_from, allowed.len())
-        );
-        Self::query(&sql, args)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| Self::probe_from_row(&row))
-            .transpose()
+        result: &serde_json::Value,
+    ) -> Result<()> {
+        let updated = Self::query(
+            "UPDATE ebpf_probe_jobs SET result = $1 WHERE probe_id = $2 RETURNING probe_id",
+            vec![Arg::text(json_text("result", result)?), Arg::text(probe_id)],
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match updated {
+            Some(_) => Ok(()),
+            None => Err(not_found(JobKind::Probe, probe_id)),
+        }
     }
 
-    pub(crate) async fn list_probe_jobs(&self, limit: u32, offset: u32) -> Result<Vec<ProbeJob>> {
+    pub(crate) async fn list_probe_jobs(
+        &self,
+        statuses: &[JobStatus],
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<ProbeJob>> {
+        let args: Vec<Arg> = statuses.iter().map(|s| Arg::text(s.as_str())).collect();
+        let clause = if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE status IN ({})", placeholders(1, statuses.len()))
+        };
         self.newest_first(
             PROBE_COLUMNS,
             "ebpf_probe_jobs",
             "probe_id",
+            (&clause, args),
             limit,
             offset,
             Self::probe_from_row,
@@ -735,27 +949,6 @@ where
 
     pub(crate) async fn count_probe_jobs(&self) -> Result<u64> {
         self.count_rows("ebpf_probe_jobs", "probe job count").await
-    }
-
-    pub(crate) async fn list_probe_jobs_in(&self, statuses: &[JobStatus]) -> Result<Vec<ProbeJob>> {
-        // `IN ()` is not valid SQL: no status, no rows.
-        if statuses.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut args: Vec<Arg> = statuses.iter().map(|s| Arg::text(s.as_str())).collect();
-        args.push(Arg::Int(Some(i64::from(MAX_LIST_LIMIT))));
-        let sql = format!(
-            "SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs WHERE status IN ({}) \
-             ORDER BY created_at DESC, probe_id DESC LIMIT ${}",
-            placeholders(1, statuses.len()),
-            args.len()
-        );
-        Self::query(&sql, args)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(Self::probe_from_row)
-            .collect()
     }
 
     fn probe_from_row(row: &DB::Row) -> Result<ProbeJob> {
@@ -774,6 +967,9 @@ where
             error: row.try_get("error")?,
             result: result.map(|r| parse_json(&what, &r)).transpose()?,
             request: request.map(|r| parse_json(&what, &r)).transpose()?,
+            attempts: u32::try_from(row.try_get::<i32, _>("attempts")?)
+                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts")))?,
+            progress: row.try_get("progress")?,
             probe_id,
         })
     }
@@ -798,7 +994,7 @@ where
              ON CONFLICT DO NOTHING RETURNING report_id",
             placeholders(1, args.len())
         );
-        self.insert_unique(&sql, args, &report.report_id).await
+        Self::insert_unique(&self.pool, &sql, args, &report.report_id).await
     }
 
     pub(crate) async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
@@ -825,6 +1021,7 @@ where
             REPORT_COLUMNS,
             "reports",
             "report_id",
+            ("", Vec::new()),
             limit,
             offset,
             Self::report_from_row,
@@ -836,25 +1033,29 @@ where
         self.count_rows("reports", "report count").await
     }
 
-    /// A page of `table`'s rows, newest first with ties broken by `id` so pages are stable,
-    /// at most [`MAX_LIST_LIMIT`] long. Table and column names are constants of this module.
+    /// A page of `table`'s rows matching `filter` (a `WHERE` clause of this module and its
+    /// arguments), newest first with ties broken by `id` so pages are stable, at most
+    /// [`MAX_LIST_LIMIT`] long. Table and column names are constants of this module.
+    #[allow(clippy::too_many_arguments)]
     async fn newest_first<T>(
         &self,
         columns: &str,
         table: &'static str,
         id: &'static str,
+        filter: (&str, Vec<Arg>),
         limit: u32,
         offset: u32,
         from_row: fn(&DB::Row) -> Result<T>,
     ) -> Result<Vec<T>> {
+        let (clause, mut args) = filter;
+        args.push(Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))));
+        args.push(Arg::Int(Some(i64::from(offset))));
         let sql = format!(
-            "SELECT {columns} FROM {table} \
-             ORDER BY created_at DESC, {id} DESC LIMIT $1 OFFSET $2"
+            "SELECT {columns} FROM {table}{clause} \
+             ORDER BY created_at DESC, {id} DESC LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
         );
-        let args = vec![
-            Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))),
-            Arg::Int(Some(i64::from(offset))),
-        ];
         Self::query(&sql, args)
             .fetch_all(&self.pool)
             .await?
@@ -887,13 +1088,6 @@ where
     }
 }
 
-fn not_found_job(job_id: &str) -> Error {
-    Error::NotFound {
-        what: "job",
-        id: job_id.to_string(),
-    }
-}
-
 /// Implements [`crate::Store`] for a backend struct with an `inner: SqlStore<_>` field and
 /// inherent `run_migrations` and `close_pool` methods.
 macro_rules! delegate_store {
@@ -912,8 +1106,12 @@ macro_rules! delegate_store {
             async fn close(&self) {
                 self.inner.pool.close().await
             }
-            async fn insert_job(&self, job: &meshbench_core::BenchmarkJob) -> $crate::Result<()> {
-                self.inner.insert_job(job).await
+            async fn insert_jobs(
+                &self,
+                jobs: &[meshbench_core::BenchmarkJob],
+                key: Option<&str>,
+            ) -> $crate::Result<$crate::Inserted> {
+                self.inner.insert_jobs(jobs, key).await
             }
             async fn get_job(
                 &self,
@@ -932,15 +1130,52 @@ macro_rules! delegate_store {
             }
             async fn transition(
                 &self,
-                job_id: &str,
+                kind: meshbench_core::JobKind,
+                id: &str,
                 from: &[meshbench_core::JobStatus],
                 to: meshbench_core::JobStatus,
                 update: &$crate::JobUpdate,
-            ) -> $crate::Result<Option<meshbench_core::BenchmarkJob>> {
-                self.inner.transition(job_id, from, to, update).await
+            ) -> $crate::Result<Option<$crate::JobState>> {
+                self.inner.transition(kind, id, from, to, update).await
             }
-            async fn set_progress(&self, job_id: &str, progress: f64) -> $crate::Result<()> {
-                self.inner.set_progress(job_id, progress).await
+            async fn get_state(
+                &self,
+                kind: meshbench_core::JobKind,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::JobState>> {
+                self.inner.get_state(kind, id).await
+            }
+            async fn states_in(
+                &self,
+                kind: meshbench_core::JobKind,
+                statuses: &[meshbench_core::JobStatus],
+                limit: u32,
+                offset: u32,
+            ) -> $crate::Result<Vec<$crate::JobState>> {
+                self.inner.states_in(kind, statuses, limit, offset).await
+            }
+            async fn set_progress(
+                &self,
+                kind: meshbench_core::JobKind,
+                id: &str,
+                progress: f64,
+            ) -> $crate::Result<bool> {
+                self.inner.set_progress(kind, id, progress).await
+            }
+            async fn request_cancel(
+                &self,
+                kind: meshbench_core::JobKind,
+                id: &str,
+            ) -> $crate::Result<Option<$crate::JobState>> {
+                self.inner.request_cancel(kind, id).await
+            }
+            async fn withdraw(
+                &self,
+                kind: meshbench_core::JobKind,
+                ids: &[String],
+                key: Option<&str>,
+            ) -> $crate::Result<()> {
+                self.inner.withdraw(kind, ids, key).await
             }
             async fn save_result(
                 &self,
@@ -971,8 +1206,12 @@ macro_rules! delegate_store {
             {
                 self.inner.completed_summaries(filter).await
             }
-            async fn insert_probe_job(&self, job: &$crate::ProbeJob) -> $crate::Result<()> {
-                self.inner.insert_probe_job(job).await
+            async fn insert_probe_job_once(
+                &self,
+                job: &$crate::ProbeJob,
+                key: Option<&str>,
+            ) -> $crate::Result<$crate::Inserted> {
+                self.inner.insert_probe_job_once(job, key).await
             }
             async fn get_probe_job(
                 &self,
@@ -980,32 +1219,23 @@ macro_rules! delegate_store {
             ) -> $crate::Result<Option<$crate::ProbeJob>> {
                 self.inner.get_probe_job(probe_id).await
             }
-            async fn transition_probe_job(
+            async fn save_probe_result(
                 &self,
                 probe_id: &str,
-                from: &[meshbench_core::JobStatus],
-                to: meshbench_core::JobStatus,
-                update: &$crate::ProbeUpdate,
-            ) -> $crate::Result<Option<$crate::ProbeJob>> {
-                self.inner
-                    .transition_probe_job(probe_id, from, to, update)
-                    .await
+                result: &serde_json::Value,
+            ) -> $crate::Result<()> {
+                self.inner.save_probe_result(probe_id, result).await
             }
             async fn list_probe_jobs(
                 &self,
+                statuses: &[meshbench_core::JobStatus],
                 limit: u32,
                 offset: u32,
             ) -> $crate::Result<Vec<$crate::ProbeJob>> {
-                self.inner.list_probe_jobs(limit, offset).await
+                self.inner.list_probe_jobs(statuses, limit, offset).await
             }
             async fn count_probe_jobs(&self) -> $crate::Result<u64> {
                 self.inner.count_probe_jobs().await
-            }
-            async fn list_probe_jobs_in(
-                &self,
-                statuses: &[meshbench_core::JobStatus],
-            ) -> $crate::Result<Vec<$crate::ProbeJob>> {
-                self.inner.list_probe_jobs_in(statuses).await
             }
             async fn insert_report(&self, report: &$crate::Report) -> $crate::Result<()> {
                 self.inner.insert_report(report).await

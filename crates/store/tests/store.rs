@@ -16,12 +16,10 @@ use std::sync::Arc;
 
 use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
 use meshbench_core::{
-    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobSort, JobStatus, JobSummary,
-    LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
+    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobKind, JobSort, JobStatus,
+    JobSummary, LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
-use meshbench_store::{
-    Error, JobUpdate, ProbeJob, ProbeUpdate, Report, SqliteStore, Store, MAX_LIST_LIMIT,
-};
+use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use sqlx::{Connection, Executor};
@@ -165,8 +163,12 @@ on_both_backends!(
     list_sorts_by_every_key_both_ways,
     reports_list_newest_first_and_resolve_share_tokens,
     probe_request_round_trips,
-    probe_transition_is_compare_and_set,
+    probe_result_is_kept_whatever_the_run_ends_as,
     probe_jobs_list_newest_first_and_by_status,
+    cancel_is_a_flag_progress_reads,
+    starts_with_a_key_are_stored_once,
+    withdrawn_starts_leave_nothing_behind,
+    states_list_by_status_oldest_first,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -574,8 +576,24 @@ async fn list_default_page_size(store: Arc<dyn Store>) {
     assert_eq!(store.count_jobs(&JobFilter::default()).await.unwrap(), 105);
 }
 
+/// Every kind of job moves through the same compare-and-set.
 async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
-    store.insert_job(&job("job-cas", T0)).await.unwrap();
+    for kind in JobKind::ALL {
+        cas_of(&store, kind).await;
+    }
+}
+
+/// Stores a pending job of `kind` named `id`.
+async fn insert_pending(store: &Arc<dyn Store>, kind: JobKind, id: &str) {
+    match kind {
+        JobKind::Benchmark => store.insert_job(&job(id, T0)).await.unwrap(),
+        JobKind::Probe => store.insert_probe_job(&probe(id, T0)).await.unwrap(),
+    }
+}
+
+async fn cas_of(store: &Arc<dyn Store>, kind: JobKind) {
+    let id = |name: &str| format!("{kind}-{name}");
+    insert_pending(store, kind, &id("job-cas")).await;
     let started = T0 + Duration::seconds(5);
     let take = JobUpdate {
         started_at: Some(started),
@@ -585,7 +603,13 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     };
 
     let running = store
-        .transition("job-cas", &[JobStatus::Pending], JobStatus::Running, &take)
+        .transition(
+            kind,
+            &id("job-cas"),
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
         .await
         .unwrap()
         .expect("pending -> running succeeds");
@@ -593,13 +617,19 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(running.started_at, Some(started));
     assert_eq!(running.attempts, 1);
     assert_eq!(
-        store.get_job("job-cas").await.unwrap(),
+        store.get_state(kind, &id("job-cas")).await.unwrap(),
         Some(running.clone())
     );
 
     // The same move again finds the job no longer pending.
     let again = store
-        .transition("job-cas", &[JobStatus::Pending], JobStatus::Running, &take)
+        .transition(
+            kind,
+            &id("job-cas"),
+            &[JobStatus::Pending],
+            JobStatus::Running,
+            &take,
+        )
         .await
         .unwrap();
     assert_eq!(again, None);
@@ -612,7 +642,8 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     };
     let cancelled = store
         .transition(
-            "job-cas",
+            kind,
+            &id("job-cas"),
             &[JobStatus::Pending, JobStatus::Running],
             JobStatus::Cancelled,
             &cancel,
@@ -633,7 +664,8 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     };
     let late = store
         .transition(
-            "job-cas",
+            kind,
+            &id("job-cas"),
             &[JobStatus::Running],
             JobStatus::Completed,
             &complete,
@@ -641,7 +673,11 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(late, None);
-    let stored = store.get_job("job-cas").await.unwrap().unwrap();
+    let stored = store
+        .get_state(kind, &id("job-cas"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, JobStatus::Cancelled);
     assert_eq!(stored.completed_at, Some(T0 + Duration::seconds(20)));
 
@@ -657,29 +693,44 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
         (vec![], JobStatus::Running),
     ] {
         let err = store
-            .transition("job-cas", &from, to, &JobUpdate::default())
+            .transition(kind, &id("job-cas"), &from, to, &JobUpdate::default())
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidTransition { .. }), "{err:?}");
     }
-    assert_eq!(store.get_job("job-cas").await.unwrap(), Some(stored));
+    assert_eq!(
+        store.get_state(kind, &id("job-cas")).await.unwrap(),
+        Some(stored)
+    );
 
     // Of several expected statuses only those that may become `to` match: a pending job
     // is never marked completed, while a running one is.
-    store.insert_job(&job("job-mixed", T0)).await.unwrap();
+    insert_pending(store, kind, &id("job-mixed")).await;
     let from = [JobStatus::Running, JobStatus::Pending];
     let skipped = store
-        .transition("job-mixed", &from, JobStatus::Completed, &complete)
+        .transition(
+            kind,
+            &id("job-mixed"),
+            &from,
+            JobStatus::Completed,
+            &complete,
+        )
         .await
         .unwrap();
     assert_eq!(skipped, None);
     assert_eq!(
-        store.get_job("job-mixed").await.unwrap().unwrap().status,
+        store
+            .get_state(kind, &id("job-mixed"))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         JobStatus::Pending
     );
     store
         .transition(
-            "job-mixed",
+            kind,
+            &id("job-mixed"),
             &[JobStatus::Pending],
             JobStatus::Running,
             &take,
@@ -688,7 +739,13 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     let completed = store
-        .transition("job-mixed", &from, JobStatus::Completed, &complete)
+        .transition(
+            kind,
+            &id("job-mixed"),
+            &from,
+            JobStatus::Completed,
+            &complete,
+        )
         .await
         .unwrap()
         .expect("running -> completed");
@@ -696,10 +753,11 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     assert_eq!(completed.progress, 1.0);
 
     // A worker that died: running goes back to pending, and the next take counts.
-    store.insert_job(&job("job-requeue", T0)).await.unwrap();
+    insert_pending(store, kind, &id("job-requeue")).await;
     store
         .transition(
-            "job-requeue",
+            kind,
+            &id("job-requeue"),
             &[JobStatus::Pending],
             JobStatus::Running,
             &take,
@@ -709,7 +767,8 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
         .unwrap();
     store
         .transition(
-            "job-requeue",
+            kind,
+            &id("job-requeue"),
             &[JobStatus::Running],
             JobStatus::Pending,
             &JobUpdate::default(),
@@ -719,7 +778,8 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
         .unwrap();
     let retaken = store
         .transition(
-            "job-requeue",
+            kind,
+            &id("job-requeue"),
             &[JobStatus::Pending],
             JobStatus::Running,
             &take,
@@ -732,6 +792,7 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     // An unknown job matches no status.
     let missing = store
         .transition(
+            kind,
             "no-such-job",
             &[JobStatus::Pending],
             JobStatus::Running,
@@ -754,7 +815,13 @@ async fn concurrent_takes_have_one_winner(store: Arc<dyn Store>) {
                     ..Default::default()
                 };
                 store
-                    .transition("job-race", &[JobStatus::Pending], JobStatus::Running, &take)
+                    .transition(
+                        JobKind::Benchmark,
+                        "job-race",
+                        &[JobStatus::Pending],
+                        JobStatus::Running,
+                        &take,
+                    )
                     .await
             })
         })
@@ -845,7 +912,10 @@ async fn set_progress_only_touches_unfinished_jobs(store: Arc<dyn Store>) {
     done.progress = 1.0;
     store.insert_job(&done).await.unwrap();
 
-    store.set_progress("job-running", 0.42).await.unwrap();
+    store
+        .set_progress(JobKind::Benchmark, "job-running", 0.42)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .get_job("job-running")
@@ -855,7 +925,10 @@ async fn set_progress_only_touches_unfinished_jobs(store: Arc<dyn Store>) {
             .progress,
         0.42
     );
-    store.set_progress("job-running", 1.7).await.unwrap();
+    store
+        .set_progress(JobKind::Benchmark, "job-running", 1.7)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .get_job("job-running")
@@ -866,16 +939,22 @@ async fn set_progress_only_touches_unfinished_jobs(store: Arc<dyn Store>) {
         1.0
     );
 
-    store.set_progress("job-done", 0.5).await.unwrap();
+    store
+        .set_progress(JobKind::Benchmark, "job-done", 0.5)
+        .await
+        .unwrap();
     assert_eq!(
         store.get_job("job-done").await.unwrap().unwrap().progress,
         1.0
     );
 
-    let err = store.set_progress("no-such-job", 0.5).await.unwrap_err();
+    let err = store
+        .set_progress(JobKind::Benchmark, "no-such-job", 0.5)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let err = store
-        .set_progress("job-running", f64::NAN)
+        .set_progress(JobKind::Benchmark, "job-running", f64::NAN)
         .await
         .unwrap_err();
     assert!(
@@ -1069,6 +1148,8 @@ async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
         error: None,
         result: Some(json!({"tcp_connect_us": {"p50": 31, "p99": 58}})),
         request: None,
+        attempts: 1,
+        progress: 1.0,
     };
     store.insert_probe_job(&probe).await.unwrap();
     assert_eq!(
@@ -1312,6 +1393,8 @@ fn probe(id: &str, created_at: OffsetDateTime) -> ProbeJob {
         error: None,
         result: None,
         request: Some(json!({"duration": 30, "ports": [8080]})),
+        attempts: 0,
+        progress: 0.0,
     }
 }
 
@@ -1355,163 +1438,227 @@ async fn probe_request_round_trips(store: Arc<dyn Store>) {
     assert_eq!(parsed.request, None);
 }
 
-async fn probe_transition_is_compare_and_set(store: Arc<dyn Store>) {
-    store
-        .insert_probe_job(&probe("probe-cas", T0))
-        .await
-        .unwrap();
-    let started = T0 + Duration::seconds(1);
-    let start = ProbeUpdate {
-        started_at: Some(started),
-        ..Default::default()
-    };
-    let running = store
-        .transition_probe_job(
-            "probe-cas",
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &start,
-        )
-        .await
-        .unwrap()
-        .expect("pending -> running succeeds");
-    assert_eq!(running.status, JobStatus::Running);
-    assert_eq!(running.started_at, Some(started));
-    assert_eq!(running.result, None);
-    assert_eq!(
-        store.get_probe_job("probe-cas").await.unwrap(),
-        Some(running.clone())
-    );
-
-    // From a status the run is no longer in: no match, nothing changes.
-    let again = store
-        .transition_probe_job(
-            "probe-cas",
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &start,
-        )
-        .await
-        .unwrap();
-    assert_eq!(again, None);
-
+async fn probe_result_is_kept_whatever_the_run_ends_as(store: Arc<dyn Store>) {
     let result = json!({"tcp_connect_us": {"p50": 31, "p99": 58}, "events": 1234});
-    let finish = ProbeUpdate {
-        completed_at: Some(T0 + Duration::seconds(31)),
-        result: Some(result.clone()),
-        ..Default::default()
-    };
-    let completed = store
-        .transition_probe_job(
-            "probe-cas",
-            &[JobStatus::Running],
-            JobStatus::Completed,
-            &finish,
-        )
-        .await
-        .unwrap()
-        .expect("running -> completed succeeds");
-    assert_eq!(completed.status, JobStatus::Completed);
-    assert_eq!(completed.completed_at, Some(T0 + Duration::seconds(31)));
-    assert_eq!(completed.result, Some(result));
-    // Fields not in the update keep their value.
-    assert_eq!(completed.started_at, Some(started));
-    assert_eq!(completed.request, probe("probe-cas", T0).request);
-    assert_eq!(completed.error, None);
-    assert_eq!(
-        store.get_probe_job("probe-cas").await.unwrap(),
-        Some(completed.clone())
-    );
-
-    // A late failure report loses against the completion.
-    let fail = ProbeUpdate {
-        error: Some("probe detached".into()),
-        ..Default::default()
-    };
-    let late = store
-        .transition_probe_job("probe-cas", &[JobStatus::Running], JobStatus::Failed, &fail)
-        .await
-        .unwrap();
-    assert_eq!(late, None);
-
-    // Moves the state machine forbids from every given status are refused without
-    // touching the run.
-    for (from, to) in [
-        (vec![JobStatus::Completed], JobStatus::Running),
-        (vec![JobStatus::Pending], JobStatus::Completed),
-        (
-            vec![JobStatus::Completed, JobStatus::Failed],
-            JobStatus::Cancelled,
-        ),
-        (vec![], JobStatus::Running),
+    for (id, end) in [
+        ("probe-done", JobStatus::Completed),
+        ("probe-stopped", JobStatus::Cancelled),
     ] {
-        let err = store
-            .transition_probe_job("probe-cas", &from, to, &ProbeUpdate::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::InvalidTransition { .. }), "{err:?}");
-    }
-    assert_eq!(
-        store.get_probe_job("probe-cas").await.unwrap(),
-        Some(completed)
-    );
-
-    // Of several expected statuses only those that may become `to` match: a pending run
-    // is never marked completed.
-    store
-        .insert_probe_job(&probe("probe-mixed", T0))
-        .await
-        .unwrap();
-    let skipped = store
-        .transition_probe_job(
-            "probe-mixed",
-            &[JobStatus::Running, JobStatus::Pending],
-            JobStatus::Completed,
-            &finish,
-        )
-        .await
-        .unwrap();
-    assert_eq!(skipped, None);
-    assert_eq!(
+        store.insert_probe_job(&probe(id, T0)).await.unwrap();
+        let start = JobUpdate {
+            started_at: Some(T0 + Duration::seconds(1)),
+            increment_attempts: true,
+            ..Default::default()
+        };
         store
-            .get_probe_job("probe-mixed")
+            .transition(
+                JobKind::Probe,
+                id,
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &start,
+            )
             .await
             .unwrap()
+            .unwrap();
+        store.save_probe_result(id, &result).await.unwrap();
+        let finish = JobUpdate {
+            completed_at: Some(T0 + Duration::seconds(31)),
+            ..Default::default()
+        };
+        store
+            .transition(JobKind::Probe, id, &[JobStatus::Running], end, &finish)
+            .await
             .unwrap()
-            .status,
-        JobStatus::Pending
-    );
-    let failed = store
-        .transition_probe_job(
-            "probe-mixed",
-            &[JobStatus::Pending, JobStatus::Running],
-            JobStatus::Failed,
-            &fail,
-        )
+            .unwrap();
+        let stored = store.get_probe_job(id).await.unwrap().unwrap();
+        assert_eq!(stored.status, end);
+        assert_eq!(stored.result, Some(result.clone()));
+        assert_eq!(stored.attempts, 1);
+        assert_eq!(stored.request, probe(id, T0).request);
+        assert_eq!(stored.completed_at, Some(T0 + Duration::seconds(31)));
+    }
+    let err = store
+        .save_probe_result("no-such-probe", &result)
         .await
-        .unwrap()
-        .expect("pending -> failed");
-    assert_eq!(failed.status, JobStatus::Failed);
-    assert_eq!(failed.error.as_deref(), Some("probe detached"));
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                what: "probe job",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
 
-    // An unknown run matches no status.
-    let missing = store
-        .transition_probe_job(
-            "no-such-probe",
+async fn cancel_is_a_flag_progress_reads(store: Arc<dyn Store>) {
+    for kind in JobKind::ALL {
+        let id = format!("{kind}-cancel");
+        insert_pending(&store, kind, &id).await;
+        assert!(!store.set_progress(kind, &id, 0.1).await.unwrap());
+        let state = store.request_cancel(kind, &id).await.unwrap().unwrap();
+        assert!(state.cancel_requested);
+        assert_eq!(state.status, JobStatus::Pending);
+        // The worker's next progress update hears it.
+        assert!(store.set_progress(kind, &id, 0.2).await.unwrap());
+        store
+            .transition(
+                kind,
+                &id,
+                &[JobStatus::Pending],
+                JobStatus::Cancelled,
+                &JobUpdate::default(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        // A finished job is not flagged again, but its state is still answered.
+        let done = store.request_cancel(kind, &id).await.unwrap().unwrap();
+        assert_eq!(done.status, JobStatus::Cancelled);
+        assert!(!store.set_progress(kind, &id, 0.3).await.unwrap());
+        assert_eq!(
+            store.request_cancel(kind, "no-such-job").await.unwrap(),
+            None
+        );
+    }
+}
+
+async fn starts_with_a_key_are_stored_once(store: Arc<dyn Store>) {
+    let first = [job("key-a", T0), job("key-b", T0)];
+    let stored = store.insert_jobs(&first, Some("retry-1")).await.unwrap();
+    assert_eq!(stored.ids, ["key-a", "key-b"]);
+    assert!(!stored.replayed);
+    // The retry makes nothing and names the first start's jobs.
+    let again = store
+        .insert_jobs(&[job("key-c", T0)], Some("retry-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.ids, ["key-a", "key-b"]);
+    assert!(again.replayed);
+    assert_eq!(store.get_job("key-c").await.unwrap(), None);
+    // Keys are per kind; without a key nothing is remembered.
+    let probe_start = store
+        .insert_probe_job_once(&probe("key-p", T0), Some("retry-1"))
+        .await
+        .unwrap();
+    assert!(!probe_start.replayed);
+    let probe_again = store
+        .insert_probe_job_once(&probe("key-q", T0), Some("retry-1"))
+        .await
+        .unwrap();
+    assert_eq!(probe_again.ids, ["key-p"]);
+    assert!(probe_again.replayed);
+    // A conflicting id stores nothing, the key included.
+    let err = store
+        .insert_jobs(&[job("key-d", T0), job("key-a", T0)], Some("retry-2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert_eq!(store.get_job("key-d").await.unwrap(), None);
+    let fresh = store
+        .insert_jobs(&[job("key-e", T0)], Some("retry-2"))
+        .await
+        .unwrap();
+    assert!(!fresh.replayed);
+}
+
+async fn withdrawn_starts_leave_nothing_behind(store: Arc<dyn Store>) {
+    let ids = vec!["wd-a".to_string(), "wd-b".to_string()];
+    store
+        .insert_jobs(&[job("wd-a", T0), job("wd-b", T0)], Some("wd-key"))
+        .await
+        .unwrap();
+    // One was taken meanwhile: it stays.
+    store
+        .transition(
+            JobKind::Benchmark,
+            "wd-b",
             &[JobStatus::Pending],
             JobStatus::Running,
-            &start,
+            &JobUpdate::default(),
         )
         .await
+        .unwrap()
         .unwrap();
-    assert_eq!(missing, None);
+    store
+        .withdraw(JobKind::Benchmark, &ids, Some("wd-key"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_job("wd-a").await.unwrap(), None);
+    assert!(store.get_job("wd-b").await.unwrap().is_some());
+    // The key is free again: a retry starts afresh.
+    let retry = store
+        .insert_jobs(&[job("wd-c", T0)], Some("wd-key"))
+        .await
+        .unwrap();
+    assert!(!retry.replayed);
+    store.insert_probe_job(&probe("wd-p", T0)).await.unwrap();
+    store
+        .withdraw(JobKind::Probe, &["wd-p".to_string()], None)
+        .await
+        .unwrap();
+    assert_eq!(store.get_probe_job("wd-p").await.unwrap(), None);
+}
+
+async fn states_list_by_status_oldest_first(store: Arc<dyn Store>) {
+    for kind in JobKind::ALL {
+        for (n, name) in ["s-a", "s-b", "s-c"].iter().enumerate() {
+            let id = format!("{kind}-{name}");
+            match kind {
+                JobKind::Benchmark => store
+                    .insert_job(&job(&id, T0 + Duration::seconds(n as i64)))
+                    .await
+                    .unwrap(),
+                JobKind::Probe => store
+                    .insert_probe_job(&probe(&id, T0 + Duration::seconds(n as i64)))
+                    .await
+                    .unwrap(),
+            }
+        }
+        store
+            .transition(
+                kind,
+                &format!("{kind}-s-b"),
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &JobUpdate::default(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let ids = |states: Vec<meshbench_store::JobState>| -> Vec<String> {
+            states.into_iter().map(|s| s.id).collect()
+        };
+        let open = store
+            .states_in(kind, &[JobStatus::Pending, JobStatus::Running], 10, 0)
+            .await
+            .unwrap();
+        assert!(open.iter().all(|s| s.kind == kind && s.request.is_some()));
+        assert_eq!(
+            ids(open),
+            [
+                format!("{kind}-s-a"),
+                format!("{kind}-s-b"),
+                format!("{kind}-s-c")
+            ]
+        );
+        let page = store
+            .states_in(kind, &[JobStatus::Pending], 1, 1)
+            .await
+            .unwrap();
+        assert_eq!(ids(page), [format!("{kind}-s-c")]);
+        assert!(store.states_in(kind, &[], 10, 0).await.unwrap().is_empty());
+    }
 }
 
 async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
     assert_eq!(store.count_probe_jobs().await.unwrap(), 0);
-    assert!(store.list_probe_jobs(10, 0).await.unwrap().is_empty());
+    assert!(store.list_probe_jobs(&[], 10, 0).await.unwrap().is_empty());
     assert!(store
-        .list_probe_jobs_in(&[JobStatus::Running])
+        .list_probe_jobs(&[JobStatus::Running], MAX_LIST_LIMIT, 0)
         .await
         .unwrap()
         .is_empty());
@@ -1527,25 +1674,35 @@ async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
     for p in &all {
         store.insert_probe_job(p).await.unwrap();
     }
-    let start = ProbeUpdate {
+    let start = JobUpdate {
         started_at: Some(T0 + Duration::minutes(6)),
         ..Default::default()
     };
     for id in ["p-a", "p-c", "p-d"] {
         store
-            .transition_probe_job(id, &[JobStatus::Pending], JobStatus::Running, &start)
+            .transition(
+                JobKind::Probe,
+                id,
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &start,
+            )
             .await
             .unwrap()
             .unwrap();
     }
     store
-        .transition_probe_job(
+        .save_probe_result("p-d", &json!({"events": 1}))
+        .await
+        .unwrap();
+    store
+        .transition(
+            JobKind::Probe,
             "p-d",
             &[JobStatus::Running],
             JobStatus::Completed,
-            &ProbeUpdate {
+            &JobUpdate {
                 completed_at: Some(T0 + Duration::minutes(7)),
-                result: Some(json!({"events": 1})),
                 ..Default::default()
             },
         )
@@ -1553,48 +1710,50 @@ async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
 
-    let listed = store.list_probe_jobs(10, 0).await.unwrap();
+    let listed = store.list_probe_jobs(&[], 10, 0).await.unwrap();
     // Newest first; the id breaks the tie, largest first.
     assert_eq!(probe_ids(&listed), ["p-c", "p-b", "p-d", "p-e", "p-a"]);
     assert_eq!(
         listed[0],
         store.get_probe_job("p-c").await.unwrap().unwrap()
     );
-    let page = store.list_probe_jobs(2, 1).await.unwrap();
+    let page = store.list_probe_jobs(&[], 2, 1).await.unwrap();
     assert_eq!(probe_ids(&page), ["p-b", "p-d"]);
     assert_eq!(page[0], all[1]);
     assert_eq!(
-        probe_ids(&store.list_probe_jobs(10, 4).await.unwrap()),
+        probe_ids(&store.list_probe_jobs(&[], 10, 4).await.unwrap()),
         ["p-a"]
     );
-    assert!(store.list_probe_jobs(10, 5).await.unwrap().is_empty());
-    assert!(store.list_probe_jobs(0, 0).await.unwrap().is_empty());
-    assert_eq!(store.list_probe_jobs(u32::MAX, 0).await.unwrap().len(), 5);
+    assert!(store.list_probe_jobs(&[], 10, 5).await.unwrap().is_empty());
+    assert!(store.list_probe_jobs(&[], 0, 0).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_probe_jobs(&[], u32::MAX, 0).await.unwrap().len(),
+        5
+    );
     assert_eq!(store.count_probe_jobs().await.unwrap(), 5);
 
     let running = store
-        .list_probe_jobs_in(&[JobStatus::Running])
+        .list_probe_jobs(&[JobStatus::Running], MAX_LIST_LIMIT, 0)
         .await
         .unwrap();
     assert_eq!(probe_ids(&running), ["p-c", "p-a"]);
     assert!(running.iter().all(|p| p.status == JobStatus::Running));
     let active = store
-        .list_probe_jobs_in(&[JobStatus::Pending, JobStatus::Running])
+        .list_probe_jobs(&[JobStatus::Pending, JobStatus::Running], MAX_LIST_LIMIT, 0)
         .await
         .unwrap();
     assert_eq!(probe_ids(&active), ["p-c", "p-b", "p-e", "p-a"]);
     let done = store
-        .list_probe_jobs_in(&[JobStatus::Completed])
+        .list_probe_jobs(&[JobStatus::Completed], MAX_LIST_LIMIT, 0)
         .await
         .unwrap();
     assert_eq!(probe_ids(&done), ["p-d"]);
     assert_eq!(done[0].result, Some(json!({"events": 1})));
     assert!(store
-        .list_probe_jobs_in(&[JobStatus::Cancelled])
+        .list_probe_jobs(&[JobStatus::Cancelled], MAX_LIST_LIMIT, 0)
         .await
         .unwrap()
         .is_empty());
-    assert!(store.list_probe_jobs_in(&[]).await.unwrap().is_empty());
 }
 
 /// Listing probe runs is capped at [`MAX_LIST_LIMIT`], whatever is asked for (SQLite
@@ -1619,12 +1778,12 @@ async fn sqlite_probe_listings_are_capped() {
     }
     tx.commit().await.unwrap();
     assert_eq!(store.count_probe_jobs().await.unwrap(), n as u64);
-    let page = store.list_probe_jobs(u32::MAX, 0).await.unwrap();
+    let page = store.list_probe_jobs(&[], u32::MAX, 0).await.unwrap();
     assert_eq!(page.len(), MAX_LIST_LIMIT as usize);
     assert_eq!(page[0].probe_id, format!("p-{:05}", n - 1));
     assert_eq!(page[0].request, None);
     let running = store
-        .list_probe_jobs_in(&[JobStatus::Running])
+        .list_probe_jobs(&[JobStatus::Running], MAX_LIST_LIMIT, 0)
         .await
         .unwrap();
     assert_eq!(running.len(), MAX_LIST_LIMIT as usize);
