@@ -7,15 +7,18 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meshbench_core::{JobEvent, JobEventBody, JobStatus, JobSummary};
+use meshbench_core::{JobEvent, JobEventBody, JobKind, JobStatus, JobSummary};
 use meshbench_queue::{
     open, open_with_prefix, Error, EventBus, Expired, InProcessBus, InProcessQueue, JobQueue,
-    QueueDepth, RedisBus, RedisQueue,
+    QueueDepth, RedisBus, RedisQueue, WorkerInfo,
 };
 use tokio::time::{sleep, timeout, Instant};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 const VISIBILITY: Duration = Duration::from_millis(300);
+/// Benchmarks only: what most of these tests take.
+const BENCH: &[JobKind] = &[JobKind::Benchmark];
+const B: JobKind = JobKind::Benchmark;
 
 /// One backend under test. `queue` and `other_queue` are two handles on the same queue: for
 /// Redis two separate connections, as an API and a worker on different hosts would hold.
@@ -131,7 +134,9 @@ on_both_backends!(
     expired_lease_is_reclaimed_exactly_once,
     heartbeat_keeps_a_lease_alive,
     concurrent_enqueues_and_takers_take_each_job_once,
-    cancel_flag_round_trips,
+    kinds_wait_on_lines_of_their_own,
+    holds_says_what_the_queue_has,
+    workers_announce_themselves_and_withdraw,
     pending_job_can_be_removed,
     events_reach_a_subscriber_of_another_bus_in_order,
 );
@@ -139,11 +144,11 @@ on_both_backends!(
 async fn enqueue_take_ack(b: Backend) {
     let q = &b.queue;
     assert_eq!(depth(q).await, (0, 0));
-    q.enqueue("job-1").await.unwrap();
+    q.enqueue(B, "job-1").await.unwrap();
     assert_eq!(depth(q).await, (1, 0));
 
     let lease = q
-        .take("worker-a", Duration::from_secs(1))
+        .take("worker-a", BENCH, Duration::from_secs(1))
         .await
         .unwrap()
         .expect("a queued job is taken");
@@ -156,7 +161,7 @@ async fn enqueue_take_ack(b: Backend) {
     q.ack(&lease).await.unwrap();
     assert_eq!(depth(q).await, (0, 0));
     assert!(q
-        .take("worker-a", Duration::from_millis(50))
+        .take("worker-a", BENCH, Duration::from_millis(50))
         .await
         .unwrap()
         .is_none());
@@ -164,8 +169,12 @@ async fn enqueue_take_ack(b: Backend) {
     q.ack(&lease).await.unwrap();
 
     // Once acked, the id may be queued again; it is a fresh delivery.
-    q.enqueue("job-1").await.unwrap();
-    let again = q.take("worker-b", Duration::ZERO).await.unwrap().unwrap();
+    q.enqueue(B, "job-1").await.unwrap();
+    let again = q
+        .take("worker-b", BENCH, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((again.job_id.as_str(), again.attempt), ("job-1", 1));
     assert_ne!(again.token, lease.token, "tokens are unique per take");
     q.ack(&again).await.unwrap();
@@ -176,17 +185,17 @@ async fn enqueue_take_ack(b: Backend) {
 
 async fn enqueue_twice_is_delivered_once(b: Backend) {
     let (q, other) = (&b.queue, &b.other_queue);
-    q.enqueue("dup").await.unwrap();
-    other.enqueue("dup").await.unwrap();
+    q.enqueue(B, "dup").await.unwrap();
+    other.enqueue(B, "dup").await.unwrap();
     assert_eq!(depth(q).await, (1, 0));
 
-    let lease = q.take("w", Duration::ZERO).await.unwrap().unwrap();
+    let lease = q.take("w", BENCH, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(lease.job_id, "dup");
     // Still in flight: enqueueing again does not deliver it a second time.
-    other.enqueue("dup").await.unwrap();
+    other.enqueue(B, "dup").await.unwrap();
     assert_eq!(depth(q).await, (0, 1));
     assert!(other
-        .take("w2", Duration::from_millis(100))
+        .take("w2", BENCH, Duration::from_millis(100))
         .await
         .unwrap()
         .is_none());
@@ -200,11 +209,11 @@ async fn take_wakes_when_a_job_arrives(b: Backend) {
     let started = Instant::now();
     let enqueue = tokio::spawn(async move {
         sleep(Duration::from_millis(100)).await;
-        producer.enqueue("late").await.unwrap();
+        producer.enqueue(B, "late").await.unwrap();
     });
     let lease = b
         .queue
-        .take("w", Duration::from_secs(2))
+        .take("w", BENCH, Duration::from_secs(2))
         .await
         .unwrap()
         .expect("woken by the enqueue");
@@ -221,7 +230,11 @@ async fn take_wakes_when_a_job_arrives(b: Backend) {
 
 async fn take_times_out_with_none(b: Backend) {
     let started = Instant::now();
-    let taken = b.queue.take("w", Duration::from_millis(300)).await.unwrap();
+    let taken = b
+        .queue
+        .take("w", BENCH, Duration::from_millis(300))
+        .await
+        .unwrap();
     let waited = started.elapsed();
     assert!(taken.is_none());
     assert!(
@@ -230,7 +243,12 @@ async fn take_times_out_with_none(b: Backend) {
     );
     // A zero wait answers at once.
     let started = Instant::now();
-    assert!(b.queue.take("w", Duration::ZERO).await.unwrap().is_none());
+    assert!(b
+        .queue
+        .take("w", BENCH, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_none());
     assert!(started.elapsed() < Duration::from_millis(200));
     b.cleanup().await;
 }
@@ -238,13 +256,13 @@ async fn take_times_out_with_none(b: Backend) {
 async fn jobs_are_taken_in_fifo_order(b: Backend) {
     let ids: Vec<String> = (0..10).map(|i| format!("fifo-{i}")).collect();
     for id in &ids {
-        b.queue.enqueue(id).await.unwrap();
+        b.queue.enqueue(B, id).await.unwrap();
     }
     let mut taken = Vec::new();
     for _ in &ids {
         let lease = b
             .other_queue
-            .take("w", Duration::ZERO)
+            .take("w", BENCH, Duration::ZERO)
             .await
             .unwrap()
             .unwrap();
@@ -257,9 +275,9 @@ async fn jobs_are_taken_in_fifo_order(b: Backend) {
 
 async fn expired_lease_is_reclaimed_exactly_once(b: Backend) {
     let (q, other) = (&b.queue, &b.other_queue);
-    q.enqueue("crashy").await.unwrap();
+    q.enqueue(B, "crashy").await.unwrap();
     let lease = q
-        .take("dead-worker", Duration::ZERO)
+        .take("dead-worker", BENCH, Duration::ZERO)
         .await
         .unwrap()
         .unwrap();
@@ -276,6 +294,7 @@ async fn expired_lease_is_reclaimed_exactly_once(b: Backend) {
     assert_eq!(
         all,
         vec![Expired {
+            kind: B,
             job_id: "crashy".into(),
             worker_id: "dead-worker".into(),
             attempts: 1,
@@ -290,9 +309,9 @@ async fn expired_lease_is_reclaimed_exactly_once(b: Backend) {
     q.ack(&lease).await.unwrap();
 
     // The reclaimer retries the job: it is delivered again as attempt 2.
-    other.enqueue("crashy").await.unwrap();
+    other.enqueue(B, "crashy").await.unwrap();
     let retry = q
-        .take("live-worker", Duration::ZERO)
+        .take("live-worker", BENCH, Duration::ZERO)
         .await
         .unwrap()
         .unwrap();
@@ -307,8 +326,8 @@ async fn expired_lease_is_reclaimed_exactly_once(b: Backend) {
 
 async fn heartbeat_keeps_a_lease_alive(b: Backend) {
     let q = &b.queue;
-    q.enqueue("long").await.unwrap();
-    let lease = q.take("w", Duration::ZERO).await.unwrap().unwrap();
+    q.enqueue(B, "long").await.unwrap();
+    let lease = q.take("w", BENCH, Duration::ZERO).await.unwrap().unwrap();
     // Well past the visibility timeout in total, heartbeating every half of it.
     for _ in 0..5 {
         sleep(VISIBILITY / 2).await;
@@ -334,7 +353,7 @@ async fn concurrent_enqueues_and_takers_take_each_job_once(b: Backend) {
             b.other_queue.clone()
         };
         producers.push(tokio::spawn(async move {
-            q.enqueue(&format!("job-{i}")).await.unwrap();
+            q.enqueue(B, &format!("job-{i}")).await.unwrap();
         }));
     }
     let mut takers = Vec::new();
@@ -347,7 +366,7 @@ async fn concurrent_enqueues_and_takers_take_each_job_once(b: Backend) {
         takers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             while let Some(lease) = q
-                .take(&format!("taker-{t}"), Duration::from_millis(500))
+                .take(&format!("taker-{t}"), BENCH, Duration::from_millis(500))
                 .await
                 .unwrap()
             {
@@ -374,38 +393,119 @@ async fn concurrent_enqueues_and_takers_take_each_job_once(b: Backend) {
     b.cleanup().await;
 }
 
-async fn cancel_flag_round_trips(b: Backend) {
-    assert!(!b.queue.is_cancel_requested("c1").await.unwrap());
-    b.queue.request_cancel("c1").await.unwrap();
-    // Seen from the other side (the worker's handle).
-    assert!(b.other_queue.is_cancel_requested("c1").await.unwrap());
-    assert!(!b.other_queue.is_cancel_requested("c2").await.unwrap());
-    // Requesting twice is harmless.
-    b.queue.request_cancel("c1").await.unwrap();
-    assert!(b.queue.is_cancel_requested("c1").await.unwrap());
+async fn kinds_wait_on_lines_of_their_own(b: Backend) {
+    let q = &b.queue;
+    q.enqueue(JobKind::Probe, "p1").await.unwrap();
+    q.enqueue(B, "b1").await.unwrap();
+    // A worker without BPF never sees the probe run.
+    let lease = q
+        .take("plain", BENCH, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((lease.kind, lease.job_id.as_str()), (B, "b1"));
+    assert!(q
+        .take("plain", BENCH, Duration::from_millis(50))
+        .await
+        .unwrap()
+        .is_none());
+    q.ack(&lease).await.unwrap();
+    // One that probes takes it, in the order it lists its kinds.
+    let both = [JobKind::Probe, JobKind::Benchmark];
+    let lease = q.take("bpf", &both, Duration::ZERO).await.unwrap().unwrap();
+    assert_eq!((lease.kind, lease.job_id.as_str()), (JobKind::Probe, "p1"));
+    q.ack(&lease).await.unwrap();
+    // A taker of several kinds is woken by a job of its second kind.
+    let producer = b.other_queue.clone();
+    let late = tokio::spawn(async move {
+        sleep(Duration::from_millis(100)).await;
+        producer.enqueue(B, "b2").await.unwrap();
+    });
+    let lease = q
+        .take("bpf", &both, Duration::from_secs(3))
+        .await
+        .unwrap()
+        .expect("woken by a benchmark");
+    assert_eq!((lease.kind, lease.job_id.as_str()), (B, "b2"));
+    late.await.unwrap();
+    q.ack(&lease).await.unwrap();
+    // Expired leases say their kind, so the store row can be found.
+    q.enqueue(JobKind::Probe, "p2").await.unwrap();
+    let _lost = q
+        .take("dies", &both, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    sleep(VISIBILITY + Duration::from_millis(100)).await;
+    let expired = q.reclaim_expired().await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        (expired[0].kind, expired[0].job_id.as_str()),
+        (JobKind::Probe, "p2")
+    );
+    assert!(!q.remove(JobKind::Probe, "p2").await.unwrap());
+    b.cleanup().await;
+}
+
+async fn holds_says_what_the_queue_has(b: Backend) {
+    let q = &b.queue;
+    assert!(!q.holds("h").await.unwrap());
+    q.enqueue(B, "h").await.unwrap();
+    assert!(b.other_queue.holds("h").await.unwrap(), "queued");
+    let lease = q.take("w", BENCH, Duration::ZERO).await.unwrap().unwrap();
+    assert!(q.holds("h").await.unwrap(), "in flight");
+    q.ack(&lease).await.unwrap();
+    assert!(!q.holds("h").await.unwrap(), "acked");
+    b.cleanup().await;
+}
+
+async fn workers_announce_themselves_and_withdraw(b: Backend) {
+    assert!(b.queue.workers().await.unwrap().is_empty());
+    let plain = WorkerInfo {
+        worker_id: "w-plain".into(),
+        host: "h1".into(),
+        kinds: vec![B],
+        probe_unavailable: Some("must run as root".into()),
+    };
+    let bpf = WorkerInfo {
+        worker_id: "w-bpf".into(),
+        host: "h2".into(),
+        kinds: vec![JobKind::Probe, B],
+        probe_unavailable: None,
+    };
+    b.queue.announce(&plain).await.unwrap();
+    b.other_queue.announce(&bpf).await.unwrap();
+    // Announcing again renews, it does not duplicate.
+    b.queue.announce(&plain).await.unwrap();
+    assert_eq!(
+        b.other_queue.workers().await.unwrap(),
+        vec![bpf.clone(), plain.clone()]
+    );
+    b.other_queue.withdraw("w-bpf").await.unwrap();
+    assert_eq!(b.queue.workers().await.unwrap(), vec![plain]);
     b.cleanup().await;
 }
 
 async fn pending_job_can_be_removed(b: Backend) {
     let q = &b.queue;
-    q.enqueue("a").await.unwrap();
-    q.enqueue("b").await.unwrap();
-    assert!(b.other_queue.remove("a").await.unwrap());
-    assert!(!q.remove("a").await.unwrap(), "already removed");
-    assert!(!q.remove("never-queued").await.unwrap());
+    q.enqueue(B, "a").await.unwrap();
+    q.enqueue(B, "b").await.unwrap();
+    assert!(b.other_queue.remove(B, "a").await.unwrap());
+    assert!(!q.remove(B, "a").await.unwrap(), "already removed");
+    assert!(!q.remove(B, "never-queued").await.unwrap());
     assert_eq!(depth(q).await, (1, 0));
 
-    let lease = q.take("w", Duration::ZERO).await.unwrap().unwrap();
+    let lease = q.take("w", BENCH, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!(lease.job_id, "b");
     assert!(
-        !q.remove("b").await.unwrap(),
+        !q.remove(B, "b").await.unwrap(),
         "a taken job is not removable"
     );
     q.ack(&lease).await.unwrap();
 
     // A removed id may be queued again.
-    q.enqueue("a").await.unwrap();
-    let lease = q.take("w", Duration::ZERO).await.unwrap().unwrap();
+    q.enqueue(B, "a").await.unwrap();
+    let lease = q.take("w", BENCH, Duration::ZERO).await.unwrap().unwrap();
     assert_eq!((lease.job_id.as_str(), lease.attempt), ("a", 1));
     q.ack(&lease).await.unwrap();
     b.cleanup().await;
@@ -491,8 +591,12 @@ async fn open_with_redis_url_uses_redis() {
     let prefix = format!("meshbench-test:{}:open:", std::process::id());
     let (queue, bus) = need_redis(open_with_prefix(Some(REDIS_URL), &prefix, VISIBILITY).await);
     queue.ping().await.unwrap();
-    queue.enqueue("opened").await.unwrap();
-    let lease = queue.take("w", Duration::ZERO).await.unwrap().unwrap();
+    queue.enqueue(B, "opened").await.unwrap();
+    let lease = queue
+        .take("w", BENCH, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
     queue.ack(&lease).await.unwrap();
     let mut rx = bus.subscribe();
     let event = JobEvent {
