@@ -21,7 +21,6 @@ use meshbench_store::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
-pub use routes::probes::{ProbeEvent, ProbeRunner, Probes};
 pub use telemetry::ApiTelemetry;
 
 /// What the API is configured with.
@@ -57,8 +56,6 @@ pub struct AppState {
     pub started: Instant,
     /// The API's own request counters.
     pub telemetry: Arc<ApiTelemetry>,
-    /// The eBPF probe runs this server can start, and those in progress.
-    pub probes: Arc<Probes>,
 }
 
 /// The whole API as an axum router, with the dashboard served in front of it.
@@ -84,6 +81,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::AUTHORIZATION,
+            HeaderName::from_static(routes::jobs::IDEMPOTENCY_KEY),
         ])
         // A dashboard served from another origin (the Vite dev server) reads the listing
         // total and a download's file name; browsers hide every other header from it.

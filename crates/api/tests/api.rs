@@ -81,7 +81,6 @@ async fn app(dashboard_dir: Option<&Path>) -> App {
         }),
         started: Instant::now(),
         telemetry: Default::default(),
-        probes: std::sync::Arc::new(meshbench_api::Probes::new(None)),
     };
     App {
         router: meshbench_api::router(state),

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use meshbench_api::{ApiSettings, AppState};
+use meshbench_core::JobKind;
 use meshbench_target::{TargetConfig, TargetServer};
 use meshbench_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
@@ -52,38 +53,21 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .context("starting the built-in target")?;
         let default_target = format!("http://{}/", target.http_addr());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        // Jobs the last run of this server left unfinished. With an in-process queue their
-        // leases died with it, so running ones are requeued too; Redis leases expire and
-        // are reclaimed by whichever worker sees them.
-        let recovery = Worker::new(
-            Arc::clone(&store),
-            Arc::clone(&queue),
-            Arc::clone(&bus),
-            worker_config(&settings, format!("serve-{}-recovery", std::process::id()), None),
-        );
-        let recovered = recovery
-            .recover_after_restart(settings.redis_url.is_none())
-            .await
-            .context("recovering unfinished jobs")?;
-        if recovered > 0 {
-            tracing::info!(recovered, "requeued jobs left unfinished by the previous run");
-        }
-        if settings.redis_url.is_none() {
-            let orphans = meshbench_api::Probes::recover(store.as_ref())
-                .await
-                .context("recovering unfinished probe runs")?;
-            if orphans > 0 {
-                tracing::info!(orphans, "probe runs left unfinished by the previous run marked failed");
-            }
-        }
+        // Jobs the last run of this server left unfinished (with an in-process queue, all of
+        // them: its leases died with it) are put back in motion by the workers' first
+        // reconcile, before the API takes a request.
+        let capability = probe_capability().await;
         let mut workers = Vec::new();
-        for n in 0..settings.workers {
-            let worker = Worker::new(
-                Arc::clone(&store),
-                Arc::clone(&queue),
-                Arc::clone(&bus),
-                worker_config(&settings, format!("serve-{}-{n}", std::process::id()), Some(default_target.clone())),
-            );
+        let base_id = format!("serve-{}", std::process::id());
+        let configs = worker_configs(&settings, &base_id, settings.workers, &default_target, &capability);
+        for (n, config) in configs.into_iter().enumerate() {
+            let worker = Worker::new(Arc::clone(&store), Arc::clone(&queue), Arc::clone(&bus), config);
+            if n == 0 {
+                let touched = worker.reconcile().await.context("recovering unfinished jobs")?;
+                if touched > 0 {
+                    tracing::info!(touched, "jobs left unfinished by the previous run put back in motion");
+                }
+            }
             let rx = shutdown_rx.clone();
             workers.push(tokio::spawn(async move { worker.run(rx).await }));
         }
@@ -101,7 +85,6 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             }),
             started: Instant::now(),
             telemetry: Default::default(),
-            probes: Arc::new(meshbench_api::Probes::new(crate::probe::api_runner())),
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await
@@ -141,20 +124,21 @@ pub fn worker() -> anyhow::Result<ExitCode> {
             .context("starting the built-in target")?;
         let base_id = format!("worker-{}-{}", hostname(), std::process::id());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let capability = probe_capability().await;
+        if let Err(reason) = &capability {
+            eprintln!("meshbench worker {base_id}: takes no probe runs: {reason}");
+        }
         // One job at a time per worker loop: a load generator must not share its CPU.
         // MESHBENCH_WORKERS runs more loops in this process when the host has the cores.
         let loops = settings.workers.max(1);
         let mut handles = Vec::new();
-        for n in 0..loops {
+        let default_target = format!("http://{}/", target.http_addr());
+        for config in worker_configs(&settings, &base_id, loops, &default_target, &capability) {
             let worker = Worker::new(
                 Arc::clone(&store),
                 Arc::clone(&queue),
                 Arc::clone(&bus),
-                worker_config(
-                    &settings,
-                    format!("{base_id}-{n}"),
-                    Some(format!("http://{}/", target.http_addr())),
-                ),
+                config,
             );
             let rx = shutdown_rx.clone();
             handles.push(tokio::spawn(async move { worker.run(rx).await }));
@@ -170,13 +154,61 @@ pub fn worker() -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Whether this host can run probe runs, and why not; checked once, as it loads BPF.
+async fn probe_capability() -> Result<(), String> {
+    match tokio::task::spawn_blocking(meshbench_worker::can_probe).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("the probe check stopped abnormally: {e}")),
+    }
+}
+
+/// The worker loops of one process: `loops` taking benchmarks (one job at a time each: a
+/// load generator must not share its CPU) and, when this host can probe, one more taking
+/// probe runs only — a probe costs no CPU to speak of, and must not wait behind a
+/// benchmark nor hold one up.
+fn worker_configs(
+    settings: &Settings,
+    base_id: &str,
+    loops: usize,
+    default_target: &str,
+    probe: &Result<(), String>,
+) -> Vec<WorkerConfig> {
+    let mut configs: Vec<WorkerConfig> = (0..loops)
+        .map(|n| {
+            worker_config(
+                settings,
+                format!("{base_id}-{n}"),
+                vec![JobKind::Benchmark],
+                Some(default_target.to_string()),
+                probe.clone().err(),
+            )
+        })
+        .collect();
+    if probe.is_ok() {
+        configs.push(worker_config(
+            settings,
+            format!("{base_id}-probe"),
+            vec![JobKind::Probe],
+            None,
+            None,
+        ));
+    }
+    configs
+}
+
 fn worker_config(
     settings: &Settings,
     worker_id: String,
+    kinds: Vec<JobKind>,
     default_target: Option<String>,
+    probe_unavailable: Option<String>,
 ) -> WorkerConfig {
     WorkerConfig {
         worker_id,
+        host: hostname(),
+        kinds,
+        probe_unavailable,
         default_target,
         results_dir: settings.results_dir.clone(),
         max_attempts: 3,

@@ -1,38 +1,50 @@
-//! The worker: takes a job from the queue, runs it on the load engine, keeps the store and
-//! the live event bus up to date, and acknowledges it.
+//! The worker: takes jobs of the kinds it can run from the queue, runs them, keeps the store
+//! and the live event bus up to date, and acknowledges them.
 //!
-//! The store's compare-and-set transitions are what make delivery safe: the queue delivers
-//! at least once (a lease that lapses is handed out again), but only the worker that moves
-//! a job from `pending` to `running` runs it, and a job cancelled meanwhile is never marked
-//! completed. A lease is renewed every second while the engine runs; a worker that dies
-//! stops renewing, and whoever reclaims the lapsed lease requeues the job or, after
-//! `max_attempts`, marks it failed with the reason — never left `running`.
+//! Every kind of job lives the same life, written once here: taken under a lease, moved
+//! `pending → running` by compare-and-set, watched once a second (lease renewed, cancel flag
+//! and shutdown checked), then finished `completed | failed | cancelled`. Only the work in
+//! the middle differs: [`benchmark`] runs the load engine, [`probe`] the eBPF probe.
+//!
+//! The store is the truth and the queue can be lost. The queue delivers at least once (a
+//! lease that lapses is handed out again), but only the worker that moves a job from
+//! `pending` to `running` runs it, and a job cancelled meanwhile is never marked completed.
+//! A worker that dies stops renewing its lease; whoever reclaims the lapsed lease requeues
+//! the job or, after `max_attempts`, fails it with the reason. And whatever the queue loses
+//! (Redis restarted empty, a take lost between queue and store), [`Worker::reconcile`] finds
+//! every pending or running job the queue no longer holds and queues it again or fails it —
+//! never left `running`.
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-use meshbench_core::result::TimelineEntry;
-use meshbench_core::{
-    BenchmarkResult, JobEvent, JobEventBody, JobStatus, JobSummary, StartRequest,
-};
-use meshbench_engine::{Observer, StopHandle};
-use meshbench_queue::{EventBus, JobQueue, Lease};
-use meshbench_store::{JobUpdate, Store};
+use meshbench_core::{JobEvent, JobEventBody, JobKind, JobStatus};
+use meshbench_queue::{EventBus, JobQueue, Lease, WorkerInfo};
+use meshbench_store::{JobState, JobUpdate, Store};
 use time::OffsetDateTime;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+
+mod benchmark;
+mod probe;
+
+pub use benchmark::summary_of;
+pub use probe::can_probe;
+
+/// How often a running worker renews its announcement, reclaims lapsed leases and
+/// reconciles the store with the queue.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 
 /// Why the worker could not do its part (the job itself failing is an outcome, not this).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The store failed.
-    #[error("store: {0}")]
+    #[error("store")]
     Store(#[from] meshbench_store::Error),
     /// The queue failed.
-    #[error("queue: {0}")]
+    #[error("queue")]
     Queue(#[from] meshbench_queue::Error),
 }
 
@@ -42,8 +54,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How a worker behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// Names this worker in leases and logs.
+    /// Names this worker in leases, announcements and logs.
     pub worker_id: String,
+    /// The host it runs on (probe runs measure this host).
+    pub host: String,
+    /// The kinds of job it takes, in the order it prefers them.
+    pub kinds: Vec<JobKind>,
+    /// Why it does not take probe runs, when it does not; told to the API.
+    pub probe_unavailable: Option<String>,
     /// Target for jobs without a `service_url` (the built-in target in embedded mode).
     pub default_target: Option<String>,
     /// Raw results go to `results_dir/<job_id>/`.
@@ -61,16 +79,50 @@ pub enum Outcome {
     Idle,
     /// A job ran and ended with this status.
     Ran {
+        /// What kind of job.
+        kind: JobKind,
         /// The job.
         job_id: String,
         /// How it ended.
         status: JobStatus,
     },
-    /// A delivered job was no longer pending (cancelled, or taken by another worker).
+    /// A delivered job was not run: no longer pending (cancelled, taken by another worker,
+    /// withdrawn), or its lease was lost while it ran.
     Skipped {
+        /// What kind of job.
+        kind: JobKind,
         /// The job.
         job_id: String,
     },
+}
+
+/// How the work in the middle of a job ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It ran to its end or was stopped; its result is stored.
+    Finished {
+        /// Stopped early by a cancel or a shutdown.
+        cancelled: bool,
+        /// Said alongside a completed status (e.g. a probe that failed beside a good run).
+        note: Option<String>,
+    },
+    /// It failed, for this reason.
+    Failed(String),
+    /// Its lease was lost: the job is someone else's now, or the reconciler's.
+    Lost,
+    /// It never left `pending` (cancelled or taken elsewhere first).
+    NotClaimed,
+}
+
+/// What the once-a-second check of a running job found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Keep going.
+    Continue,
+    /// Stop and keep what was measured (cancel requested, or the worker shuts down).
+    Stop,
+    /// Stop and walk away: the lease is gone.
+    Lost,
 }
 
 /// A worker bound to a store, a queue and an event bus.
@@ -98,95 +150,143 @@ impl Worker {
         }
     }
 
-    /// Takes and runs jobs until `shutdown` turns true. A job running at shutdown is
-    /// stopped and stored as it stands (cancelled, with its partial result).
+    /// Takes and runs jobs until `shutdown` turns true, announcing itself and reconciling
+    /// the store with the queue every [`HOUSEKEEPING_EVERY`] meanwhile (also while a job
+    /// runs). A job running at shutdown is stopped and stored as it stands (cancelled, with
+    /// its partial result).
     pub async fn run(&self, shutdown: watch::Receiver<bool>) {
+        let housekeeper = tokio::spawn(self.clone().housekeep_until(shutdown.clone()));
         // Idle waits last one poll at most, so shutdown is seen within a second.
         while !*shutdown.borrow() {
             if let Err(e) = self.try_execute_one_until(shutdown.clone()).await {
-                tracing::warn!(worker = %self.config.worker_id, "worker step failed: {e}");
+                tracing::warn!(
+                    worker = %self.config.worker_id,
+                    error = &e as &dyn std::error::Error,
+                    "worker step failed"
+                );
                 tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        let _ = housekeeper.await;
+        if let Err(e) = self.queue.withdraw(&self.config.worker_id).await {
+            tracing::debug!(error = &e as &dyn std::error::Error, "cannot withdraw");
+        }
+    }
+
+    async fn housekeep_until(self, mut shutdown: watch::Receiver<bool>) {
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if let Err(e) = self.housekeep().await {
+                tracing::warn!(
+                    worker = %self.config.worker_id,
+                    error = &e as &dyn std::error::Error,
+                    "housekeeping failed; trying again in {} s",
+                    HOUSEKEEPING_EVERY.as_secs()
+                );
             }
         }
     }
 
-    /// Puts the store's unfinished jobs back in motion after a (re)start: pending jobs are
-    /// queued again (enqueue is idempotent), and with `orphaned_running` — an in-process
-    /// queue, whose leases died with the old process — running jobs are requeued, or failed
-    /// once they used up their attempts. Returns how many jobs it touched.
-    pub async fn recover_after_restart(&self, orphaned_running: bool) -> Result<usize> {
-        let mut touched = 0;
-        let mut statuses = vec![JobStatus::Pending];
-        if orphaned_running {
-            statuses.push(JobStatus::Running);
+    /// Announces this worker, reclaims lapsed leases and reconciles, once.
+    pub async fn housekeep(&self) -> Result<()> {
+        self.queue.announce(&self.info()).await?;
+        self.reclaim().await?;
+        self.reconcile().await?;
+        Ok(())
+    }
+
+    /// What this worker announces.
+    pub fn info(&self) -> WorkerInfo {
+        WorkerInfo {
+            worker_id: self.config.worker_id.clone(),
+            host: self.config.host.clone(),
+            kinds: self.config.kinds.clone(),
+            probe_unavailable: self.config.probe_unavailable.clone(),
         }
-        for status in statuses {
+    }
+
+    /// Puts every unfinished job the queue does not hold back in motion: a pending one is
+    /// queued again (or cancelled, when that was asked), a running one is requeued while it
+    /// has attempts left and failed with the reason otherwise. Covers a restart with an
+    /// in-process queue (its leases died with the process) and a Redis that lost its data.
+    /// Returns how many jobs it touched.
+    pub async fn reconcile(&self) -> Result<usize> {
+        let mut touched = 0;
+        for kind in JobKind::ALL {
             let mut offset = 0;
             loop {
-                let filter = meshbench_core::JobFilter {
-                    status: Some(status),
-                    limit: Some(meshbench_store::MAX_LIST_LIMIT),
-                    offset: Some(offset),
-                    ..Default::default()
-                };
-                let page = self.store.list_jobs(&filter).await?;
-                if page.is_empty() {
+                let open = [JobStatus::Pending, JobStatus::Running];
+                let page = self
+                    .store
+                    .states_in(kind, &open, meshbench_store::MAX_LIST_LIMIT, offset)
+                    .await?;
+                let Some(len) = u32::try_from(page.len()).ok().filter(|n| *n > 0) else {
                     break;
-                }
-                offset += page.len() as u32;
-                for job in page {
+                };
+                offset += len;
+                for state in page {
+                    if self.queue.holds(&state.id).await? {
+                        continue;
+                    }
                     touched += 1;
-                    if job.status == JobStatus::Pending {
-                        self.queue.enqueue(&job.job_id).await?;
-                    } else {
-                        let reason = format!(
-                            "the server stopped while the job ran (attempt {})",
-                            job.attempts
-                        );
-                        self.requeue_or_fail(&job, reason).await?;
+                    match state.status {
+                        JobStatus::Pending if state.cancel_requested => {
+                            self.finish(&state, JobStatus::Cancelled, Some(CANCELLED_EARLY.into()))
+                                .await?;
+                        }
+                        JobStatus::Pending => self.queue.enqueue(kind, &state.id).await?,
+                        _ => {
+                            let reason = format!(
+                                "its worker or the queue lost it while it ran (attempt {} of {})",
+                                state.attempts, self.config.max_attempts
+                            );
+                            self.requeue_or_fail(&state, reason).await?;
+                        }
                     }
                 }
-                if status == JobStatus::Running {
-                    // Requeued jobs left the running set, so the next page starts at 0 again.
-                    offset = 0;
-                }
             }
+        }
+        if touched > 0 {
+            tracing::info!(touched, "reconciled jobs the queue did not hold");
         }
         Ok(touched)
     }
 
     /// A running job whose worker is gone: back to the queue while it has attempts left,
     /// else failed with `reason`.
-    async fn requeue_or_fail(
-        &self,
-        job: &meshbench_core::BenchmarkJob,
-        reason: String,
-    ) -> Result<()> {
-        if job.attempts >= self.config.max_attempts {
-            return self
-                .finish(&job.job_id, JobStatus::Failed, Some(reason))
-                .await;
+    async fn requeue_or_fail(&self, state: &JobState, reason: String) -> Result<()> {
+        if state.attempts >= self.config.max_attempts || state.cancel_requested {
+            let (status, reason) = if state.cancel_requested {
+                (JobStatus::Cancelled, format!("cancelled; {reason}"))
+            } else {
+                (JobStatus::Failed, reason)
+            };
+            return self.finish(state, status, Some(reason)).await;
         }
         let requeued = self
             .store
             .transition(
-                &job.job_id,
+                state.kind,
+                &state.id,
                 &[JobStatus::Running],
                 JobStatus::Pending,
                 &JobUpdate::default(),
             )
             .await?;
         if requeued.is_some() {
-            tracing::warn!(job_id = %job.job_id, attempts = job.attempts, "{reason}; job requeued");
-            self.queue.enqueue(&job.job_id).await?;
-            self.publish(
-                &job.job_id,
-                JobEventBody::Status {
-                    status: JobStatus::Pending,
-                    error: None,
-                },
-            )
-            .await;
+            tracing::warn!(kind = %state.kind, id = %state.id, attempts = state.attempts, "{reason}; requeued");
+            self.queue.enqueue(state.kind, &state.id).await?;
+            self.publish_status(&state.id, JobStatus::Pending, None)
+                .await;
         }
         Ok(())
     }
@@ -201,7 +301,7 @@ impl Worker {
         self.reclaim().await?;
         let Some(lease) = self
             .queue
-            .take(&self.config.worker_id, self.config.poll)
+            .take(&self.config.worker_id, &self.config.kinds, self.config.poll)
             .await?
         else {
             return Ok(Outcome::Idle);
@@ -214,214 +314,80 @@ impl Worker {
     /// Requeues (or fails) jobs whose worker stopped renewing its lease.
     async fn reclaim(&self) -> Result<()> {
         for expired in self.queue.reclaim_expired().await? {
-            let job_id = expired.job_id;
-            let Some(job) = self.store.get_job(&job_id).await? else {
+            let Some(state) = self.store.get_state(expired.kind, &expired.job_id).await? else {
                 continue;
             };
-            if job.status != JobStatus::Running {
-                if job.status == JobStatus::Pending {
-                    // Lost between take and start: deliver it again.
-                    self.queue.enqueue(&job_id).await?;
+            match state.status {
+                // Lost between take and start: deliver it again.
+                JobStatus::Pending => self.queue.enqueue(state.kind, &state.id).await?,
+                JobStatus::Running => {
+                    let reason = format!(
+                        "worker {} lost (no heartbeat for {:.0} s) on attempt {} of {}",
+                        expired.worker_id,
+                        self.queue.visibility().as_secs_f64(),
+                        state.attempts,
+                        self.config.max_attempts
+                    );
+                    self.requeue_or_fail(&state, reason).await?;
                 }
-                continue;
+                _ => {}
             }
-            let reason = format!(
-                "worker lost (no heartbeat for {:.0} s) on attempt {} of {}",
-                self.queue.visibility().as_secs_f64(),
-                job.attempts,
-                self.config.max_attempts
-            );
-            self.requeue_or_fail(&job, reason).await?;
         }
         Ok(())
     }
 
-    async fn execute(&self, lease: &Lease, mut shutdown: watch::Receiver<bool>) -> Result<Outcome> {
-        let job_id = lease.job_id.clone();
-        let started = JobUpdate {
-            started_at: Some(OffsetDateTime::now_utc()),
-            increment_attempts: true,
-            ..JobUpdate::default()
+    async fn execute(&self, lease: &Lease, shutdown: watch::Receiver<bool>) -> Result<Outcome> {
+        let job = Running {
+            worker: self,
+            lease,
+            shutdown,
         };
-        let Some(job) = self
-            .store
-            .transition(&job_id, &[JobStatus::Pending], JobStatus::Running, &started)
-            .await?
-        else {
-            return Ok(Outcome::Skipped { job_id });
+        let ended = match lease.kind {
+            JobKind::Benchmark => benchmark::run(&job).await?,
+            JobKind::Probe => probe::run(&job).await?,
         };
-        self.publish(
-            &job_id,
-            JobEventBody::Status {
-                status: JobStatus::Running,
-                error: None,
-            },
-        )
-        .await;
-
-        let request: StartRequest = match serde_json::from_value(job.request.clone()) {
-            Ok(request) => request,
-            Err(e) => {
-                return self
-                    .fail(&job_id, format!("stored request is unreadable: {e}"))
-                    .await
+        let (kind, job_id) = (lease.kind, lease.job_id.clone());
+        let status = match ended {
+            Ended::NotClaimed | Ended::Lost => return Ok(Outcome::Skipped { kind, job_id }),
+            Ended::Failed(reason) => {
+                tracing::warn!(%kind, %job_id, "failed: {reason}");
+                self.finish_id(kind, &job_id, JobStatus::Failed, Some(reason))
+                    .await?;
+                JobStatus::Failed
+            }
+            Ended::Finished { cancelled, note } => {
+                let (status, error) = if cancelled {
+                    (JobStatus::Cancelled, Some(CANCELLED_KEPT.to_string()))
+                } else {
+                    (JobStatus::Completed, note)
+                };
+                self.finish_id(kind, &job_id, status, error).await?;
+                status
             }
         };
-        let target = match (&request.service_url, &self.config.default_target) {
-            (Some(url), _) => url.clone(),
-            (None, Some(default)) => default.clone(),
-            (None, None) => {
-                return self
-                    .fail(
-                        &job_id,
-                        "no service_url given and this worker has no built-in target".into(),
-                    )
-                    .await
-            }
-        };
-        let spec = request.to_spec(&target);
-        let planned = f64::from(request.duration) + f64::from(request.warmup);
-        // The eBPF probe, when asked for, attaches before any load and counts the target's
-        // port only; its seconds follow the engine's.
-        let probe = if request.ebpf {
-            match start_probe(&spec).await {
-                Ok(probe) => Some(probe),
-                Err(reason) => return self.fail(&job_id, format!("ebpf: {reason}")).await,
-            }
-        } else {
-            None
-        };
-
-        let stop = StopHandle::new();
-        let (tx, mut progress) = mpsc::unbounded_channel();
-        let engine_stop = stop.clone();
-        let mut engine = tokio::task::spawn_blocking(move || {
-            let mut observer = Forward { tx };
-            meshbench_drivers::run_spec(&spec, engine_stop, &mut observer)
-        });
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        let mut cancelled = false;
-        let mut lost = false;
-        let mut shutdown_live = true;
-        let run = loop {
-            tokio::select! {
-                run = &mut engine => break run,
-                Some((second, entry)) = progress.recv() => {
-                    let second: i64 = second;
-                    let entry: TimelineEntry = entry;
-                    if let Some(probe) = &probe {
-                        probe.engine_second(second);
-                    }
-                    let fraction = ((second + 1) as f64 + f64::from(request.warmup)) / planned.max(1.0);
-                    let fraction = fraction.clamp(0.0, 1.0);
-                    let _ = self.store.set_progress(&job_id, fraction).await;
-                    self.publish(&job_id, JobEventBody::Progress {
-                        second,
-                        elapsed_s: (second + 1) as f64 + f64::from(request.warmup),
-                        progress: fraction,
-                        requests: entry.requests,
-                        errors: entry.errors,
-                        rps: entry.requests as f64,
-                        p50_us: entry.p50_us,
-                        p99_us: entry.p99_us,
-                    }).await;
-                }
-                _ = ticker.tick() => {
-                    match self.queue.heartbeat(lease).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            // Someone reclaimed the lease: the job is theirs now.
-                            lost = true;
-                            stop.stop();
-                        }
-                        Err(e) => tracing::warn!(%job_id, "heartbeat failed: {e}"),
-                    }
-                    if !cancelled && self.queue.is_cancel_requested(&job_id).await.unwrap_or(false) {
-                        cancelled = true;
-                        stop.stop();
-                    }
-                }
-                changed = shutdown.changed(), if shutdown_live => {
-                    // A dropped sender means nobody will ask for shutdown any more.
-                    shutdown_live = changed.is_ok();
-                    if shutdown_live && *shutdown.borrow() {
-                        cancelled = true;
-                        stop.stop();
-                    }
-                }
-            }
-        };
-        if lost {
-            return Ok(Outcome::Skipped { job_id });
-        }
-        let output = match run {
-            Ok(Ok(output)) => output,
-            Ok(Err(e)) => return self.fail(&job_id, e.to_string()).await,
-            Err(e) => {
-                return self
-                    .fail(&job_id, format!("the load engine stopped abnormally: {e}"))
-                    .await
-            }
-        };
-        let mut result = output.result;
-        let mut note = None;
-        if let Some(probe) = probe {
-            let seconds = result.timeline.len();
-            match tokio::task::spawn_blocking(move || probe.finish(seconds)).await {
-                Ok(Ok(report)) => result.kernel = Some(report),
-                Ok(Err(e)) => note = Some(format!("ebpf: {e}")),
-                Err(e) => note = Some(format!("ebpf: the probe stopped abnormally: {e}")),
-            }
-        }
-        let summary = summary_of(&result);
-        let value = match serde_json::to_value(&result) {
-            Ok(value) => value,
-            Err(e) => {
-                return self
-                    .fail(&job_id, format!("cannot encode the result: {e}"))
-                    .await
-            }
-        };
-        self.store.save_result(&job_id, &value, &summary).await?;
-        let (dir, id, raw) = (
-            self.config.results_dir.clone(),
-            job_id.clone(),
-            value.clone(),
-        );
-        match tokio::task::spawn_blocking(move || {
-            meshbench_store::write_result_files(&dir, &id, &raw)
-        })
-        .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(%job_id, "cannot write raw result files: {e}"),
-            Err(e) => tracing::warn!(%job_id, "cannot write raw result files: {e}"),
-        }
-        self.publish(&job_id, JobEventBody::Summary { summary })
-            .await;
-        let (status, error) = if cancelled {
-            (
-                JobStatus::Cancelled,
-                Some("cancelled; the partial result is kept".to_string()),
-            )
-        } else {
-            // A probe that failed after a good run costs the kernel figures, not the run.
-            (JobStatus::Completed, note)
-        };
-        self.finish(&job_id, status, error).await?;
-        Ok(Outcome::Ran { job_id, status })
-    }
-
-    async fn fail(&self, job_id: &str, error: String) -> Result<Outcome> {
-        tracing::warn!(%job_id, "job failed: {error}");
-        self.finish(job_id, JobStatus::Failed, Some(error)).await?;
         Ok(Outcome::Ran {
-            job_id: job_id.to_string(),
-            status: JobStatus::Failed,
+            kind,
+            job_id,
+            status,
         })
     }
 
-    async fn finish(&self, job_id: &str, status: JobStatus, error: Option<String>) -> Result<()> {
+    async fn finish(
+        &self,
+        state: &JobState,
+        status: JobStatus,
+        error: Option<String>,
+    ) -> Result<()> {
+        self.finish_id(state.kind, &state.id, status, error).await
+    }
+
+    async fn finish_id(
+        &self,
+        kind: JobKind,
+        id: &str,
+        status: JobStatus,
+        error: Option<String>,
+    ) -> Result<()> {
         let update = JobUpdate {
             completed_at: Some(OffsetDateTime::now_utc()),
             progress: (status == JobStatus::Completed).then_some(1.0),
@@ -431,65 +397,143 @@ impl Worker {
         let from = [JobStatus::Running, JobStatus::Pending];
         if self
             .store
-            .transition(job_id, &from, status, &update)
+            .transition(kind, id, &from, status, &update)
             .await?
             .is_some()
         {
-            self.publish(job_id, JobEventBody::Status { status, error })
-                .await;
+            self.publish_status(id, status, error).await;
         }
         Ok(())
     }
 
-    async fn publish(&self, job_id: &str, body: JobEventBody) {
+    async fn publish_status(&self, id: &str, status: JobStatus, error: Option<String>) {
+        self.publish(id, JobEventBody::Status { status, error })
+            .await;
+    }
+
+    pub(crate) async fn publish(&self, id: &str, body: JobEventBody) {
         let event = JobEvent {
-            job_id: job_id.to_string(),
+            job_id: id.to_string(),
             body,
         };
         if let Err(e) = self.bus.publish(&event).await {
-            tracing::warn!(%job_id, "cannot publish an event: {e}");
+            tracing::warn!(%id, error = &e as &dyn std::error::Error, "cannot publish an event");
         }
     }
 }
 
-/// Attaches the eBPF probe for a run of `spec`, filtered on its target's port.
-async fn start_probe(
-    spec: &meshbench_core::BenchmarkSpec,
-) -> Result<meshbench_probe::ProbeBeside, String> {
-    let url = spec
-        .requests
-        .first()
-        .map(|r| r.url.as_str())
-        .unwrap_or_default();
-    let filter = meshbench_probe::ProbeFilter::for_target(url)?;
-    tokio::task::spawn_blocking(move || meshbench_probe::ProbeBeside::start(filter))
-        .await
-        .map_err(|e| format!("the probe could not start: {e}"))?
-        .map_err(|e| e.to_string())
+/// Why a job cancelled before it ran has no result.
+const CANCELLED_EARLY: &str = "cancelled before it started";
+/// Why a cancelled job has a partial result.
+const CANCELLED_KEPT: &str = "cancelled; what was measured is kept";
+
+/// One job in a worker's hands: what the kind-specific runs need of the lifecycle.
+pub(crate) struct Running<'a> {
+    worker: &'a Worker,
+    lease: &'a Lease,
+    shutdown: watch::Receiver<bool>,
 }
 
-/// The headline numbers of a result.
-pub fn summary_of(result: &BenchmarkResult) -> JobSummary {
-    let l = &result.latency_us;
-    JobSummary {
-        requests: result.requests,
-        errors: result.errors,
-        rps: result.rps,
-        p50_us: l.p50,
-        p90_us: l.p90,
-        p99_us: l.p99,
-        p999_us: l.p999,
-        max_us: l.max,
+impl Running<'_> {
+    /// The job's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.lease.job_id
     }
-}
 
-/// Sends each finished second from the engine's thread to the worker's task.
-struct Forward {
-    tx: mpsc::UnboundedSender<(i64, TimelineEntry)>,
-}
+    /// The worker's configuration.
+    pub(crate) fn config(&self) -> &WorkerConfig {
+        &self.worker.config
+    }
 
-impl Observer for Forward {
-    fn second(&mut self, second: i64, entry: &TimelineEntry, _latency: &Histogram<u64>) {
-        let _ = self.tx.send((second, entry.clone()));
+    /// Moves the job `pending → running` (counting the attempt) and says so; `None` when it
+    /// was no longer pending, so it must not run.
+    pub(crate) async fn claim(&self) -> Result<Option<JobState>> {
+        let started = JobUpdate {
+            started_at: Some(OffsetDateTime::now_utc()),
+            increment_attempts: true,
+            ..JobUpdate::default()
+        };
+        let claimed = self
+            .worker
+            .store
+            .transition(
+                self.lease.kind,
+                self.id(),
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &started,
+            )
+            .await?;
+        if claimed.is_some() {
+            self.worker
+                .publish_status(self.id(), JobStatus::Running, None)
+                .await;
+        }
+        Ok(claimed)
+    }
+
+    /// The once-a-second check: renews the lease, then reads the cancel flag and the
+    /// shutdown signal. Store and queue errors are logged and the job goes on: the store
+    /// is read again next second, and a queue that lost the lease says so when it is back.
+    pub(crate) async fn check(&self) -> Verdict {
+        match self.worker.queue.heartbeat(self.lease).await {
+            Ok(true) => {}
+            Ok(false) => return Verdict::Lost,
+            Err(e) => tracing::warn!(
+                id = %self.id(),
+                error = &e as &dyn std::error::Error,
+                "cannot renew the lease; the job goes on"
+            ),
+        }
+        if *self.shutdown.borrow() {
+            return Verdict::Stop;
+        }
+        match self
+            .worker
+            .store
+            .get_state(self.lease.kind, self.id())
+            .await
+        {
+            Ok(Some(state)) if state.cancel_requested || state.status.is_finished() => {
+                Verdict::Stop
+            }
+            Ok(Some(_)) => Verdict::Continue,
+            // Withdrawn or deleted under us: nothing to report to.
+            Ok(None) => Verdict::Lost,
+            Err(e) => {
+                tracing::warn!(
+                    id = %self.id(),
+                    error = &e as &dyn std::error::Error,
+                    "cannot read the cancel flag"
+                );
+                Verdict::Continue
+            }
+        }
+    }
+
+    /// Records progress (0–1); a store error is logged, not fatal.
+    pub(crate) async fn progress(&self, fraction: f64) {
+        if let Err(e) = self
+            .worker
+            .store
+            .set_progress(self.lease.kind, self.id(), fraction)
+            .await
+        {
+            tracing::warn!(
+                id = %self.id(),
+                error = &e as &dyn std::error::Error,
+                "cannot record progress"
+            );
+        }
+    }
+
+    /// Publishes an event about this job.
+    pub(crate) async fn publish(&self, body: JobEventBody) {
+        self.worker.publish(self.id(), body).await;
+    }
+
+    /// The store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.worker.store.as_ref()
     }
 }

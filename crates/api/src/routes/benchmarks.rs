@@ -3,35 +3,38 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
 use meshbench_core::histogram;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobDistribution, JobEvent, JobEventBody, JobFilter, JobSort,
+    BenchmarkJob, FieldError, JobDistribution, JobEventBody, JobFilter, JobKind, JobSort,
     JobStatus, SortOrder, StartRequest, TestType,
 };
-use meshbench_store::JobUpdate;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::body;
+use super::jobs::{self, Cancel};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// Start a benchmark (one job per `repeats`).
 #[utoipa::path(post, path = "/benchmarks/start", tag = "benchmarks", request_body = StartRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start idempotent: a retry with the same key answers with the jobs the first made")),
     responses((status = 202, description = "Queued", body = StartResponse),
+              (status = 200, description = "Already started with this Idempotency-Key", body = StartResponse),
               (status = 400, description = "The body is not JSON", body = ErrorBody),
               (status = 422, description = "A field broke a rule; each is named", body = ErrorBody),
-              (status = 503, description = "`ebpf` was asked for and probes cannot run here; the body says why", body = ErrorBody)))]
+              (status = 503, description = "The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
+    headers: HeaderMap,
     raw: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let request: StartRequest = body::json(&raw)?;
     let mut errors = request.validate(&state.settings.limits);
     if request.service_url.is_none() && !state.settings.has_default_target {
@@ -43,10 +46,10 @@ pub(crate) async fn start(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let key = jobs::idempotency_key(&headers)?;
     if request.ebpf {
-        // Probes run where the worker runs; embedded mode is this host, and a host that
-        // cannot probe is better told now than after the job failed.
-        if let Err(reason) = state.probes.availability() {
+        // Better told now than after the job failed on a worker that cannot probe.
+        if let Err(reason) = jobs::probe_capability(&state).await {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "probe_unavailable",
@@ -56,9 +59,8 @@ pub(crate) async fn start(
     }
     let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
     let now = OffsetDateTime::now_utc();
-    let mut ids = Vec::new();
-    for _ in 0..request.repeats {
-        let job = BenchmarkJob {
+    let new_jobs: Vec<BenchmarkJob> = (0..request.repeats)
+        .map(|_| BenchmarkJob {
             job_id: uuid::Uuid::new_v4().to_string(),
             status: JobStatus::Pending,
             test_type: request.test_type,
@@ -72,23 +74,32 @@ pub(crate) async fn start(
             request: stored.clone(),
             summary: None,
             attempts: 0,
+        })
+        .collect();
+    let inserted = state.store.insert_jobs(&new_jobs, key.as_deref()).await?;
+    if inserted.replayed {
+        let first = inserted.ids.first().cloned().unwrap_or_default();
+        let earlier = load(&state, &first).await?;
+        let body = StartResponse {
+            job_id: first,
+            job_ids: inserted.ids,
+            status: earlier.status,
+            message: "already started with this Idempotency-Key".into(),
+            started_at: earlier.created_at,
         };
-        state.store.insert_job(&job).await?;
-        state.queue.enqueue(&job.job_id).await?;
-        publish(
-            &state,
-            &job.job_id,
-            JobEventBody::Status {
-                status: JobStatus::Pending,
-                error: None,
-            },
-        )
-        .await;
-        ids.push(job.job_id);
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    jobs::enqueue_or_withdraw(&state, JobKind::Benchmark, &inserted.ids, key.as_deref()).await?;
+    for id in &inserted.ids {
+        let pending = JobEventBody::Status {
+            status: JobStatus::Pending,
+            error: None,
+        };
+        jobs::publish(&state, id, pending).await;
     }
     let body = StartResponse {
-        job_id: ids.first().cloned().unwrap_or_default(),
-        job_ids: ids,
+        job_id: inserted.ids.first().cloned().unwrap_or_default(),
+        job_ids: inserted.ids,
         status: JobStatus::Pending,
         message: format!(
             "{} benchmark queued: {} through {}",
@@ -96,7 +107,7 @@ pub(crate) async fn start(
         ),
         started_at: now,
     };
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 /// The answer to a start request, as the seed's clients read it.
@@ -106,7 +117,7 @@ pub(crate) struct StartResponse {
     job_id: String,
     /// Every job created (one per `repeats`).
     job_ids: Vec<String>,
-    /// Always `pending`.
+    /// `pending`; for a start replayed by its `Idempotency-Key`, the first job's status now.
     status: JobStatus,
     /// What was queued, for a person to read.
     message: String,
@@ -313,65 +324,19 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = load(&state, &job_id).await?;
-    match job.status {
-        JobStatus::Pending => {
-            let update = JobUpdate {
-                completed_at: Some(OffsetDateTime::now_utc()),
-                error: Some("cancelled before it started".into()),
-                ..JobUpdate::default()
-            };
-            if let Some(job) = state
-                .store
-                .transition(
-                    &job_id,
-                    &[JobStatus::Pending],
-                    JobStatus::Cancelled,
-                    &update,
-                )
-                .await?
-            {
-                state.queue.remove(&job_id).await?;
-                publish(
-                    &state,
-                    &job_id,
-                    JobEventBody::Status {
-                        status: JobStatus::Cancelled,
-                        error: job.error.clone(),
-                    },
-                )
-                .await;
-                return Ok(Json(
-                    json!({"job_id": job_id, "status": job.status, "message": "cancelled"}),
-                ));
-            }
-            // It started meanwhile: stop it like a running job.
-            state.queue.request_cancel(&job_id).await?;
-            Ok(Json(
-                json!({"job_id": job_id, "status": JobStatus::Running, "message": "cancellation requested"}),
-            ))
-        }
-        JobStatus::Running => {
-            state.queue.request_cancel(&job_id).await?;
-            Ok(Json(
-                json!({"job_id": job_id, "status": JobStatus::Running, "message": "cancellation requested; the worker stops within a second"}),
-            ))
-        }
-        finished => Err(ApiError::new(
+    match jobs::cancel(&state, JobKind::Benchmark, &job_id).await? {
+        Cancel::Now => Ok(Json(
+            json!({"job_id": job_id, "status": JobStatus::Cancelled, "message": "cancelled"}),
+        )),
+        Cancel::Requested => Ok(Json(
+            json!({"job_id": job_id, "status": JobStatus::Running, "message": "cancellation requested; the worker stops within a second"}),
+        )),
+        Cancel::Finished(finished) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "job_finished",
             format!("job `{job_id}` is already {finished}"),
         )),
-    }
-}
-
-async fn publish(state: &AppState, job_id: &str, body: JobEventBody) {
-    let event = JobEvent {
-        job_id: job_id.to_string(),
-        body,
-    };
-    if let Err(e) = state.bus.publish(&event).await {
-        tracing::warn!(%job_id, "cannot publish an event: {e}");
+        Cancel::Missing => Err(ApiError::job_not_found(&job_id)),
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) struct Health {
     queue: &'static str,
     /// Whether a Kubernetes cluster is connected (same as `kubernetes.configured`).
     kubernetes_connected: bool,
-    /// The eBPF latency probe.
+    /// The eBPF latency probe: whether a live worker can probe.
     ebpf: Capability,
     /// The Kubernetes integration.
     kubernetes: KubernetesCapability,
@@ -86,7 +86,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         store: reachable(store_ok),
         queue: reachable(queue_ok),
         kubernetes_connected: false,
-        ebpf: match state.probes.availability() {
+        ebpf: match super::jobs::probe_capability(&state).await {
             Ok(()) => Capability {
                 available: true,
                 reason: None,

@@ -5,6 +5,7 @@ mod body;
 pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
+pub(crate) mod jobs;
 pub(crate) mod metrics;
 pub(crate) mod probes;
 pub(crate) mod reports;

@@ -1,14 +1,13 @@
-//! `/ebpf/probe/*`: start a probe run, see whether probes can run on this host and which are
-//! running, cancel one, and read finished runs (the JSON document, its CSV or table form, and
-//! its histograms as distributions for charts).
+//! `/ebpf/probe/*`: start a probe run, see whether a live worker can probe and which runs
+//! are going, cancel one, and read finished runs (the JSON document, its CSV or table form,
+//! and its histograms as distributions for charts).
 //!
-//! The API loads no BPF itself: the binary hands it a [`ProbeRunner`]. A run is a row in
-//! `ebpf_probe_jobs` that goes pending → running → completed (or failed, or cancelled with
-//! what it had measured), and each second's figures go out on the live event bus.
+//! A probe run is a job like a benchmark: a row in `ebpf_probe_jobs`, queued for a worker
+//! that can probe (on the host to be probed), pending → running once attached → completed
+//! (or failed, or cancelled with what it had measured), each second's figures on the live
+//! event bus. The API runs nothing itself.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -16,109 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use meshbench_core::distribution::distribution;
-use meshbench_core::probe::{render_csv, render_table, ProbeReport, ProbeTimelineEntry};
-use meshbench_core::{Distribution, JobEvent, JobEventBody, JobStatus, ProbeRequest};
-use meshbench_store::{ProbeJob, ProbeUpdate};
+use meshbench_core::probe::{render_csv, render_table, ProbeReport};
+use meshbench_core::{Distribution, JobEventBody, JobKind, JobStatus, ProbeRequest};
+use meshbench_store::ProbeJob;
 use time::OffsetDateTime;
 
 use super::body;
+use super::jobs::{self, Cancel};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
-
-/// Runs eBPF probes for the API on this host; the binary supplies one.
-pub trait ProbeRunner: Send + Sync {
-    /// `Ok` when a probe can run here; otherwise exactly why not (not root, no BTF,
-    /// tracefs not mounted, a tracepoint missing, the verifier's refusal).
-    fn availability(&self) -> Result<(), String>;
-
-    /// Runs one probe for `request.duration` seconds or until `stop` turns true, telling
-    /// `on_event` when it is attached and then each second's figures. Blocks; the API calls
-    /// it on a blocking thread.
-    fn run(
-        &self,
-        request: &ProbeRequest,
-        stop: &AtomicBool,
-        on_event: &mut dyn FnMut(ProbeEvent),
-    ) -> Result<ProbeReport, String>;
-}
-
-/// What a running probe tells the API.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProbeEvent {
-    /// The programs are attached: traffic counts from now.
-    Attached,
-    /// A second went by.
-    Second(ProbeTimelineEntry),
-}
-
-/// The API's side of probing: the runner, if this server has one, and the runs in progress.
-pub struct Probes {
-    runner: Option<Arc<dyn ProbeRunner>>,
-    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
-}
-
-impl Probes {
-    /// Probing through `runner`; `None` for a server built or started without it.
-    pub fn new(runner: Option<Arc<dyn ProbeRunner>>) -> Self {
-        Probes {
-            runner,
-            running: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether a probe can run here, and why not.
-    pub fn availability(&self) -> Result<(), String> {
-        match &self.runner {
-            Some(runner) => runner.availability(),
-            None => Err(NOT_BUILT_IN.into()),
-        }
-    }
-
-    /// Marks failed the runs a previous server left pending or running: a probe lives in
-    /// the server that started it, so after a restart nothing will finish them. Call at
-    /// start-up, only when this server is the store's only one.
-    pub async fn recover(store: &dyn meshbench_store::Store) -> meshbench_store::Result<usize> {
-        let orphans = store
-            .list_probe_jobs_in(&[JobStatus::Pending, JobStatus::Running])
-            .await?;
-        let update = ProbeUpdate {
-            completed_at: Some(OffsetDateTime::now_utc()),
-            error: Some("the server stopped before the probe finished".into()),
-            ..ProbeUpdate::default()
-        };
-        let mut recovered = 0;
-        for orphan in orphans {
-            let from = [JobStatus::Pending, JobStatus::Running];
-            if store
-                .transition_probe_job(&orphan.probe_id, &from, JobStatus::Failed, &update)
-                .await?
-                .is_some()
-            {
-                recovered += 1;
-            }
-        }
-        Ok(recovered)
-    }
-
-    fn stop_flag(&self, probe_id: &str) -> Option<Arc<AtomicBool>> {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(probe_id)
-            .cloned()
-    }
-}
-
-impl std::fmt::Debug for Probes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Probes")
-            .field("runner", &self.runner.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Why a server without a runner cannot probe.
-const NOT_BUILT_IN: &str = "this server was started without the eBPF probe";
 
 /// The answer to a start request.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -157,25 +62,26 @@ pub(crate) struct ProbeDistribution {
     histograms: HashMap<&'static str, Distribution>,
 }
 
-/// Start the eBPF latency probe.
+/// Start the eBPF latency probe on a worker that can probe.
 #[utoipa::path(post, path = "/ebpf/probe/start", tag = "ebpf", operation_id = "start_probe", request_body = ProbeRequest,
-    responses((status = 202, description = "Started", body = ProbeStarted),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start idempotent: a retry with the same key answers with the run the first made")),
+    responses((status = 202, description = "Queued", body = ProbeStarted),
+              (status = 200, description = "Already started with this Idempotency-Key", body = ProbeStarted),
               (status = 400, description = "The body is not JSON", body = ErrorBody),
               (status = 422, description = "A field broke a rule; each is named", body = ErrorBody),
-              (status = 503, description = "Probes cannot run on this host; the body says why", body = ErrorBody)))]
+              (status = 503, description = "No live worker can probe, or the queue is unreachable; the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
+    headers: HeaderMap,
     raw: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let request: ProbeRequest = body::json(&raw)?;
     let errors = request.validate(false);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let Some(runner) = state.probes.runner.clone() else {
-        return Err(unavailable(NOT_BUILT_IN.into()));
-    };
-    runner.availability().map_err(unavailable)?;
+    let key = jobs::idempotency_key(&headers)?;
+    jobs::probe_capability(&state).await.map_err(unavailable)?;
     let now = OffsetDateTime::now_utc();
     let job = ProbeJob {
         probe_id: uuid::Uuid::new_v4().to_string(),
@@ -188,163 +94,59 @@ pub(crate) async fn start(
         error: None,
         result: None,
         request: Some(serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?),
+        attempts: 0,
+        progress: 0.0,
     };
-    state.store.insert_probe_job(&job).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    state
-        .probes
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(job.probe_id.clone(), Arc::clone(&stop));
-    tokio::spawn(run(
-        state.clone(),
-        runner,
-        job.probe_id.clone(),
-        request,
-        stop,
-    ));
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(ProbeStarted {
-            message: format!("probe started for {} s", job.duration),
-            probe_id: job.probe_id,
+    let stored = state
+        .store
+        .insert_probe_job_once(&job, key.as_deref())
+        .await?;
+    if stored.replayed {
+        let probe_id = stored.ids.first().cloned().unwrap_or_default();
+        let earlier = load(&state, &probe_id).await?;
+        let body = ProbeStarted {
+            message: "already started with this Idempotency-Key".into(),
+            probe_id,
+            status: earlier.status,
+            created_at: earlier.created_at,
+        };
+        return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    jobs::enqueue_or_withdraw(&state, JobKind::Probe, &stored.ids, key.as_deref()).await?;
+    jobs::publish(
+        &state,
+        &job.probe_id,
+        JobEventBody::Status {
             status: JobStatus::Pending,
-            created_at: now,
-        }),
-    ))
+            error: None,
+        },
+    )
+    .await;
+    let body = ProbeStarted {
+        message: format!("probe queued for {} s", job.duration),
+        probe_id: job.probe_id,
+        status: JobStatus::Pending,
+        created_at: now,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 fn unavailable(reason: String) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "probe_unavailable", reason)
 }
 
-/// One run, start to end; its outcome always reaches the store. The run turns `running`
-/// once the probe is attached, so "running" means "counting".
-async fn run(
-    state: AppState,
-    runner: Arc<dyn ProbeRunner>,
-    probe_id: String,
-    request: ProbeRequest,
-    stop: Arc<AtomicBool>,
-) {
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<ProbeEvent>();
-    let flag = Arc::clone(&stop);
-    let mut work = tokio::task::spawn_blocking(move || {
-        let mut forward = |event: ProbeEvent| {
-            let _ = tx.send(event);
-        };
-        runner.run(&request, &flag, &mut forward)
-    });
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut work => break outcome,
-            Some(event) = events.recv() => match event {
-                ProbeEvent::Attached => {
-                    let started = ProbeUpdate {
-                        started_at: Some(OffsetDateTime::now_utc()),
-                        ..ProbeUpdate::default()
-                    };
-                    match state
-                        .store
-                        .transition_probe_job(&probe_id, &[JobStatus::Pending], JobStatus::Running, &started)
-                        .await
-                    {
-                        Ok(Some(_)) => publish_status(&state, &probe_id, JobStatus::Running, None).await,
-                        Ok(None) => {}
-                        Err(e) => tracing::error!(%probe_id, "cannot mark the probe running: {e}"),
-                    }
-                }
-                ProbeEvent::Second(entry) => publish_second(&state, &probe_id, entry).await,
-            },
-        }
-    };
-    let cancelled = stop.load(Ordering::Relaxed);
-    let now = Some(OffsetDateTime::now_utc());
-    let (status, update) = match outcome {
-        Ok(Ok(report)) => match serde_json::to_value(&report) {
-            Ok(result) => (
-                if cancelled {
-                    JobStatus::Cancelled
-                } else {
-                    JobStatus::Completed
-                },
-                ProbeUpdate {
-                    completed_at: now,
-                    result: Some(result),
-                    error: cancelled.then(|| "cancelled; what was measured is kept".to_string()),
-                    ..ProbeUpdate::default()
-                },
-            ),
-            Err(e) => failed(now, format!("the report could not be stored: {e}")),
-        },
-        Ok(Err(reason)) => failed(now, reason),
-        Err(e) => failed(now, format!("the probe thread ended abnormally: {e}")),
-    };
-    let error = update.error.clone();
-    let from = [JobStatus::Pending, JobStatus::Running];
-    match state
-        .store
-        .transition_probe_job(&probe_id, &from, status, &update)
-        .await
-    {
-        Ok(_) => publish_status(&state, &probe_id, status, error).await,
-        Err(e) => tracing::error!(%probe_id, "cannot store the probe's outcome: {e}"),
-    }
-    forget(&state, &probe_id);
-}
-
-fn failed(now: Option<OffsetDateTime>, reason: String) -> (JobStatus, ProbeUpdate) {
-    (
-        JobStatus::Failed,
-        ProbeUpdate {
-            completed_at: now,
-            error: Some(reason),
-            ..ProbeUpdate::default()
-        },
-    )
-}
-
-fn forget(state: &AppState, probe_id: &str) {
-    state
-        .probes
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(probe_id);
-}
-
-async fn publish_status(
-    state: &AppState,
-    probe_id: &str,
-    status: JobStatus,
-    error: Option<String>,
-) {
-    publish(state, probe_id, JobEventBody::Status { status, error }).await;
-}
-
-async fn publish_second(state: &AppState, probe_id: &str, entry: ProbeTimelineEntry) {
-    publish(state, probe_id, JobEventBody::ProbeProgress { entry }).await;
-}
-
-async fn publish(state: &AppState, probe_id: &str, body: JobEventBody) {
-    let event = JobEvent {
-        job_id: probe_id.to_string(),
-        body,
-    };
-    if let Err(e) = state.bus.publish(&event).await {
-        tracing::warn!(%probe_id, "cannot publish a probe event: {e}");
-    }
-}
-
-/// Whether probes can run on this host (and exactly why not), and the runs in progress.
+/// Whether a live worker can probe (and exactly why not), and the runs in progress.
 #[utoipa::path(get, path = "/ebpf/probe/status", tag = "ebpf", operation_id = "probe_status",
     responses((status = 200, body = ProbeStatus)))]
 pub(crate) async fn status(State(state): State<AppState>) -> Result<Json<ProbeStatus>, ApiError> {
-    let availability = state.probes.availability();
+    let availability = jobs::probe_capability(&state).await;
     let running = state
         .store
-        .list_probe_jobs_in(&[JobStatus::Pending, JobStatus::Running])
+        .list_probe_jobs(
+            &[JobStatus::Pending, JobStatus::Running],
+            meshbench_store::MAX_LIST_LIMIT,
+            0,
+        )
         .await?;
     Ok(Json(ProbeStatus {
         available: availability.is_ok(),
@@ -367,7 +169,7 @@ pub(crate) async fn list(
     let total = state.store.count_probe_jobs().await?;
     let jobs: Vec<ProbeJob> = state
         .store
-        .list_probe_jobs(limit, offset)
+        .list_probe_jobs(&[], limit, offset)
         .await?
         .into_iter()
         .map(|job| ProbeJob {
@@ -400,20 +202,17 @@ pub(crate) async fn cancel(
     State(state): State<AppState>,
     Path(probe_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let job = load(&state, &probe_id).await?;
-    match state.probes.stop_flag(&probe_id) {
-        Some(stop) if !job.status.is_finished() => {
-            stop.store(true, Ordering::Relaxed);
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({"probe_id": probe_id, "status": "stopping"})),
-            ))
-        }
-        _ => Err(ApiError::new(
+    match jobs::cancel(&state, JobKind::Probe, &probe_id).await? {
+        Cancel::Now | Cancel::Requested => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"probe_id": probe_id, "status": "stopping"})),
+        )),
+        Cancel::Finished(status) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "probe_finished",
-            format!("probe `{probe_id}` is {} and cannot be stopped", job.status),
+            format!("probe `{probe_id}` is {status} and cannot be stopped"),
         )),
+        Cancel::Missing => Err(not_found(&probe_id)),
     }
 }
 
@@ -483,13 +282,19 @@ pub(crate) async fn distributions(
 }
 
 async fn load(state: &AppState, probe_id: &str) -> Result<ProbeJob, ApiError> {
-    state.store.get_probe_job(probe_id).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "probe_not_found",
-            format!("no probe run `{probe_id}`"),
-        )
-    })
+    state
+        .store
+        .get_probe_job(probe_id)
+        .await?
+        .ok_or_else(|| not_found(probe_id))
+}
+
+fn not_found(probe_id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "probe_not_found",
+        format!("no probe run `{probe_id}`"),
+    )
 }
 
 fn report_of(job: &ProbeJob) -> Result<ProbeReport, ApiError> {

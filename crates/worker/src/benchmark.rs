@@ -1,0 +1,176 @@
+//! A benchmark job: the load engine on a blocking thread, with the eBPF probe beside it when
+//! the request asks for kernel figures.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use meshbench_core::result::TimelineEntry;
+use meshbench_core::{BenchmarkResult, JobEventBody, JobSummary, StartRequest};
+use meshbench_engine::{Observer, StopHandle};
+use tokio::sync::mpsc;
+
+use crate::{Ended, Result, Running, Verdict};
+
+/// Runs the benchmark `job` names, from claim to stored result.
+pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
+    let Some(state) = job.claim().await? else {
+        return Ok(Ended::NotClaimed);
+    };
+    let request: StartRequest = match state.request.map(serde_json::from_value).transpose() {
+        Ok(Some(request)) => request,
+        Ok(None) => return Ok(Ended::Failed("the job has no stored request".into())),
+        Err(e) => return Ok(Ended::Failed(format!("stored request is unreadable: {e}"))),
+    };
+    let target = match (&request.service_url, &job.config().default_target) {
+        (Some(url), _) => url.clone(),
+        (None, Some(default)) => default.clone(),
+        (None, None) => {
+            return Ok(Ended::Failed(
+                "no service_url given and this worker has no built-in target".into(),
+            ))
+        }
+    };
+    let spec = request.to_spec(&target);
+    let planned = f64::from(request.duration) + f64::from(request.warmup);
+    // The eBPF probe, when asked for, attaches before any load and counts the target's
+    // port only; its seconds follow the engine's.
+    let probe = if request.ebpf {
+        match start_probe(&spec).await {
+            Ok(probe) => Some(probe),
+            Err(reason) => return Ok(Ended::Failed(format!("ebpf: {reason}"))),
+        }
+    } else {
+        None
+    };
+
+    let stop = StopHandle::new();
+    let (tx, mut seconds) = mpsc::unbounded_channel();
+    let engine_stop = stop.clone();
+    let mut engine = tokio::task::spawn_blocking(move || {
+        let mut observer = Forward { tx };
+        meshbench_drivers::run_spec(&spec, engine_stop, &mut observer)
+    });
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut cancelled = false;
+    let run = loop {
+        tokio::select! {
+            run = &mut engine => break run,
+            Some((second, entry)) = seconds.recv() => {
+                let (second, entry): (i64, TimelineEntry) = (second, entry);
+                if let Some(probe) = &probe {
+                    probe.engine_second(second);
+                }
+                let elapsed = (second + 1) as f64 + f64::from(request.warmup);
+                let fraction = (elapsed / planned.max(1.0)).clamp(0.0, 1.0);
+                job.progress(fraction).await;
+                job.publish(JobEventBody::Progress {
+                    second,
+                    elapsed_s: elapsed,
+                    progress: fraction,
+                    requests: entry.requests,
+                    errors: entry.errors,
+                    rps: entry.requests as f64,
+                    p50_us: entry.p50_us,
+                    p99_us: entry.p99_us,
+                }).await;
+            }
+            _ = ticker.tick() => match job.check().await {
+                Verdict::Continue => {}
+                Verdict::Stop => {
+                    cancelled = true;
+                    stop.stop();
+                }
+                Verdict::Lost => {
+                    // Someone else holds the job now: stop, and report nothing.
+                    stop.stop();
+                    let _ = engine.await;
+                    return Ok(Ended::Lost);
+                }
+            },
+        }
+    };
+    let output = match run {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Ok(Ended::Failed(e.to_string())),
+        Err(e) => {
+            return Ok(Ended::Failed(format!(
+                "the load engine stopped abnormally: {e}"
+            )))
+        }
+    };
+    let mut result = output.result;
+    let mut note = None;
+    if let Some(probe) = probe {
+        let seconds = result.timeline.len();
+        match tokio::task::spawn_blocking(move || probe.finish(seconds)).await {
+            Ok(Ok(report)) => result.kernel = Some(report),
+            Ok(Err(e)) => note = Some(format!("ebpf: {e}")),
+            Err(e) => note = Some(format!("ebpf: the probe stopped abnormally: {e}")),
+        }
+    }
+    let summary = summary_of(&result);
+    let value = match serde_json::to_value(&result) {
+        Ok(value) => value,
+        Err(e) => return Ok(Ended::Failed(format!("cannot encode the result: {e}"))),
+    };
+    job.store().save_result(job.id(), &value, &summary).await?;
+    let (dir, id) = (job.config().results_dir.clone(), job.id().to_string());
+    let written =
+        tokio::task::spawn_blocking(move || meshbench_store::write_result_files(&dir, &id, &value))
+            .await;
+    match written {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            job_id = %job.id(),
+            error = &e as &dyn std::error::Error,
+            "cannot write raw result files"
+        ),
+        Err(e) => tracing::warn!(job_id = %job.id(), "cannot write raw result files: {e}"),
+    }
+    job.publish(JobEventBody::Summary { summary }).await;
+    // A probe that failed after a good run costs the kernel figures, not the run.
+    Ok(Ended::Finished { cancelled, note })
+}
+
+/// Attaches the eBPF probe for a run of `spec`, filtered on its target's port.
+async fn start_probe(
+    spec: &meshbench_core::BenchmarkSpec,
+) -> std::result::Result<meshbench_probe::ProbeBeside, String> {
+    let url = spec
+        .requests
+        .first()
+        .map(|r| r.url.as_str())
+        .unwrap_or_default();
+    let filter = meshbench_probe::ProbeFilter::for_target(url)?;
+    tokio::task::spawn_blocking(move || meshbench_probe::ProbeBeside::start(filter))
+        .await
+        .map_err(|e| format!("the probe could not start: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+/// The headline numbers of a result.
+pub fn summary_of(result: &BenchmarkResult) -> JobSummary {
+    let l = &result.latency_us;
+    JobSummary {
+        requests: result.requests,
+        errors: result.errors,
+        rps: result.rps,
+        p50_us: l.p50,
+        p90_us: l.p90,
+        p99_us: l.p99,
+        p999_us: l.p999,
+        max_us: l.max,
+    }
+}
+
+/// Sends each finished second from the engine's thread to the worker's task.
+struct Forward {
+    tx: mpsc::UnboundedSender<(i64, TimelineEntry)>,
+}
+
+impl Observer for Forward {
+    fn second(&mut self, second: i64, entry: &TimelineEntry, _latency: &Histogram<u64>) {
+        // The receiver is gone only when the job was abandoned (lease lost).
+        let _ = self.tx.send((second, entry.clone()));
+    }
+}
