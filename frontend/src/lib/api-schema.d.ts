@@ -515,8 +515,11 @@ export interface components {
         ErrorBody: {
             /** @description Machine-readable kind, e.g. `validation_error`, `job_not_found`. */
             code: string;
-            /** @description For `validation_error`: `[{"field", "message"}]`, one per broken rule. */
-            details: Record<string, never>;
+            /**
+             * @description For `validation_error`: one entry per broken rule, naming its field; `null` for
+             *     every other kind.
+             */
+            details: components["schemas"]["FieldError"][] | null;
             /** @description For a person to read. */
             message: string;
         };
@@ -738,6 +741,11 @@ export interface components {
             probe_id: string;
         };
         /**
+         * @description The forms a probe's report downloads in: json, csv or table.
+         * @enum {string}
+         */
+        ProbeOutputFormat: "json" | "csv" | "table";
+        /**
          * @description A probe run as clients ask for it: the seed's `duration` and `output_format`, and filters.
          *     Every filter is optional; none means every TCP connection on the host.
          */
@@ -758,7 +766,7 @@ export interface components {
             /** @description Kubernetes namespace of the pods to watch; needs a cluster. */
             namespace?: string | null;
             /** @description `json`, `csv` or `table`: the form the report downloads in. */
-            output_format?: string;
+            output_format?: components["schemas"]["ProbeOutputFormat"];
             /**
              * Format: int32
              * @description Only connections of this process (its thread group id).
@@ -1175,9 +1183,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1389,7 +1397,7 @@ export interface operations {
                     "application/json": components["schemas"]["StartResponse"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1398,7 +1406,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule; each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice; each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1421,7 +1438,7 @@ export interface operations {
     list_probes: {
         parameters: {
             query?: {
-                /** @description 1–1000, default 20 */
+                /** @description 1–1000, default 100 */
                 limit?: number;
                 /** @description Runs to skip */
                 offset?: number;
@@ -1567,7 +1584,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description json, csv or table */
-                format?: string;
+                format?: components["schemas"]["ProbeOutputFormat"];
             };
             header?: never;
             path: {
@@ -1636,7 +1653,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProbeStarted"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1645,7 +1662,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule; each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice; each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,9 +1783,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1809,9 +1835,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1912,7 +1938,7 @@ export interface operations {
                     "application/json": components["schemas"]["Report"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1921,7 +1947,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule (`job_ids`, `job_ids[i]`, `title`, `format`); each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2070,6 +2105,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobEvent"];
+                };
+            };
+            /** @description Not a WebSocket handshake (`bad_request`: a header it needs is missing) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
