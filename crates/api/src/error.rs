@@ -1,11 +1,15 @@
 //! One error shape for every answer: `{"code", "message", "details"}`. 4xx messages are for
-//! the client; 5xx answers are opaque and the cause is logged.
+//! the client; 5xx answers are opaque and the cause is logged. Rejections made before a
+//! handler runs (axum's own: a body over the limit, a method a path does not have, a
+//! WebSocket request without its headers) are put in the same shape by [`json_rejections`].
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meshbench_core::FieldError;
-use serde_json::json;
 
 /// The JSON body of every error answer (for the API documentation).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -14,9 +18,10 @@ pub struct ErrorBody {
     pub code: String,
     /// For a person to read.
     pub message: String,
-    /// For `validation_error`: `[{"field", "message"}]`, one per broken rule.
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    /// For `validation_error`: one entry per broken rule, naming its field; `null` for
+    /// every other kind.
+    #[schema(required = true)]
+    pub details: Option<Vec<FieldError>>,
 }
 
 /// An error answer.
@@ -25,7 +30,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    details: serde_json::Value,
+    details: Option<Vec<FieldError>>,
 }
 
 impl ApiError {
@@ -40,7 +45,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "validation_error",
             message,
-            details: json!(errors),
+            details: Some(errors),
         }
     }
 
@@ -52,13 +57,13 @@ impl ApiError {
         }])
     }
 
-    /// 400: the body is not JSON at all.
+    /// 400: the body is empty or not JSON at all.
     pub fn malformed(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "malformed_json",
             message: message.into(),
-            details: serde_json::Value::Null,
+            details: None,
         }
     }
 
@@ -68,7 +73,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: "job_not_found",
             message: format!("no job `{job_id}`"),
-            details: serde_json::Value::Null,
+            details: None,
         }
     }
 
@@ -78,7 +83,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: serde_json::Value::Null,
+            details: None,
         }
     }
 
@@ -113,7 +118,54 @@ impl From<meshbench_queue::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"code": self.code, "message": self.message, "details": self.details});
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+            details: self.details,
+        };
         (self.status, Json(body)).into_response()
     }
+}
+
+/// Longest rejection text kept as the message; axum's own are one short line.
+const MAX_REJECTION_BYTES: usize = 4096;
+
+/// Puts every error answer that is not JSON yet (axum's rejections are plain text or empty)
+/// into the [`ErrorBody`] shape: `code` from the status (`payload_too_large`,
+/// `method_not_allowed`, `bad_request`…), `message` the rejection's own text.
+pub(crate) async fn json_rejections(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let body = ErrorBody {
+        code: reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+        message: if text.is_empty() {
+            reason.to_string()
+        } else {
+            text
+        },
+        details: None,
+    };
+    let Ok(bytes) = serde_json::to_vec(&body) else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(bytes))
 }

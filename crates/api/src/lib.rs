@@ -62,6 +62,8 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.allowed_origins);
     routes::routes()
+        // Innermost, so the telemetry counts the status the client gets.
+        .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::observe,

@@ -837,3 +837,96 @@ async fn without_a_build_the_root_explains_and_the_api_works() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 }
+
+// ---------------------------------------------------------------------------------------
+// 7: every rejection in the documented error shape
+
+/// `{"code", "message", "details"}` with `details` null, and the code.
+fn plain_error(r: &Answer) -> String {
+    assert_eq!(r.header("content-type"), "application/json", "{}", r.text());
+    let json = r.json();
+    assert!(
+        json["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{json}"
+    );
+    assert!(json["details"].is_null(), "{json}");
+    json["code"].as_str().expect("code").to_string()
+}
+
+#[tokio::test]
+async fn every_rejection_is_the_json_error_shape() {
+    let app = app(None).await;
+    // A body is required; `{}` takes every default.
+    for path in [
+        "/benchmarks/start",
+        "/ebpf/probe/start",
+        "/reports/generate",
+    ] {
+        for empty in ["", " \n"] {
+            let r = app.call(Method::POST, path, &[], empty).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text());
+            assert_eq!(plain_error(&r), "malformed_json");
+        }
+    }
+    let r = app.call(Method::POST, "/benchmarks/start", &[], "{}").await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    assert_eq!(
+        app.get(&format!(
+            "/benchmarks/jobs/{}",
+            r.json()["job_id"].as_str().unwrap()
+        ))
+        .await
+        .json()["request"]["duration"],
+        60
+    );
+    // No runner here: past the body, to the probe itself.
+    let r = app.call(Method::POST, "/ebpf/probe/start", &[], "{}").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+
+    // A key given twice is named, however deep.
+    for (raw, field) in [
+        (r#"{"duration": 20, "duration": 30}"#, "duration"),
+        (
+            r#"{"headers": {"x-a": "1", "x-b": "2", "x-a": "3"}}"#,
+            "headers.x-a",
+        ),
+    ] {
+        let r = app.call(Method::POST, "/benchmarks/start", &[], raw).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{raw}");
+        assert_eq!(r.fields(), [field], "{}", r.text());
+    }
+    let r = app
+        .call(
+            Method::POST,
+            "/reports/generate",
+            &[],
+            r#"{"job_ids": ["a"], "job_ids": ["b"]}"#,
+        )
+        .await;
+    assert_eq!(r.fields(), ["job_ids"], "{}", r.text());
+
+    // axum's own rejections, put in the same shape.
+    let huge = format!("{{\"body\": \"{}\"}}", "x".repeat(3 << 20));
+    let r = app
+        .call(Method::POST, "/benchmarks/start", &[], &huge)
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(plain_error(&r), "payload_too_large");
+    let r = app.get("/ws").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(plain_error(&r), "bad_request");
+    let r = app.call(Method::PUT, "/health", &[], "").await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(plain_error(&r), "method_not_allowed");
+    assert!(r.header("allow").contains("GET"), "{:?}", r.headers);
+    let r = app.get("/benchmarks/jobs/nope").await;
+    assert_eq!(plain_error(&r), "job_not_found");
+
+    // `offset` is an int32, as documented.
+    for path in ["/reports", "/ebpf/probe/jobs", "/benchmarks/jobs"] {
+        let r = app.get(&format!("{path}?offset=2147483647")).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
+        let r = app.get(&format!("{path}?offset=2147483648")).await;
+        assert_eq!(r.fields(), ["offset"], "{path}");
+    }
+}

@@ -31,6 +31,39 @@ pub const MAX_PROBE_NEW_CONNECTIONS: u32 = 4_194_304;
 /// The output formats a probe's report can be given in.
 pub const PROBE_OUTPUT_FORMATS: [&str; 3] = ["json", "csv", "table"];
 
+/// The forms a probe's report downloads in: json, csv or table.
+// The values of PROBE_OUTPUT_FORMATS, for the API documentation only: requests carry a
+// string, so the 422 for a wrong one can name its field.
+#[cfg(feature = "openapi")]
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ProbeOutputFormat {
+    /// The `meshbench.probe.v1` document.
+    Json,
+    /// One row per histogram and figure.
+    Csv,
+    /// A text table for a person.
+    Table,
+}
+
+/// The schema of `ports`: up to [`MAX_PROBE_PORTS`] ports, each 1–65535.
+#[cfg(feature = "openapi")]
+fn ports_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let port = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(1))
+        .maximum(Some(u16::MAX));
+    ArrayBuilder::new()
+        .items(port)
+        .max_items(Some(MAX_PROBE_PORTS))
+        .description(Some(
+            "Only connections with one of these local or remote ports (at most 8).",
+        ))
+        .build()
+}
+
 /// A probe run as clients ask for it: the seed's `duration` and `output_format`, and filters.
 /// Every filter is optional; none means every TCP connection on the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,9 +72,11 @@ pub const PROBE_OUTPUT_FORMATS: [&str; 3] = ["json", "csv", "table"];
 pub struct ProbeRequest {
     /// Seconds to watch (1–3600).
     #[serde(default = "default_duration")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600))]
     pub duration: u32,
     /// `json`, `csv` or `table`: the form the report downloads in.
     #[serde(default = "default_output_format")]
+    #[cfg_attr(feature = "openapi", schema(value_type = ProbeOutputFormat))]
     pub output_format: String,
     /// Kubernetes namespace of the pods to watch; needs a cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,9 +86,11 @@ pub struct ProbeRequest {
     pub pod_filter: Option<String>,
     /// Only connections with one of these local or remote ports (at most 8).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = ports_schema))]
     pub ports: Vec<u16>,
     /// Only connections of this process (its thread group id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub pid: Option<u32>,
     /// Only connections of processes in this cgroup v2 directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +98,7 @@ pub struct ProbeRequest {
     /// How many connections the probe holds before their second request (each local end
     /// counts; 65,536 when absent). Sockets beyond it are not measured, and counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4194304))]
     pub max_new_connections: Option<u32>,
 }
 

@@ -23,15 +23,18 @@ pub struct StartRequest {
     pub test_type: TestType,
     /// Mesh label (baseline, istio, linkerd, cilium, or any other name).
     #[serde(default = "default_mesh")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._-]{1,63}$"))]
     pub mesh_type: String,
     /// Kubernetes namespace of the target.
     #[serde(default = "default_namespace")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._-]{1,63}$"))]
     pub namespace: String,
     /// Measured seconds.
     #[serde(default = "default_duration")]
     pub duration: u32,
     /// Connections to keep open.
     #[serde(default = "default_connections")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub concurrent_connections: u32,
     /// The target URL; absent means the built-in target (embedded mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,7 @@ pub struct StartRequest {
     pub warmup: u32,
     /// How many times to run the benchmark (each run is a job of its own).
     #[serde(default = "default_repeats")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
     pub repeats: u32,
     /// WebSocket: payload bytes of each message (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +76,7 @@ pub struct StartRequest {
     pub hold: bool,
     /// HTTP/2 and gRPC: concurrent streams per connection (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub streams: Option<u32>,
     /// gRPC: `package.Service/Method` (default: the built-in echo's Unary).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -181,7 +181,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Start the eBPF latency probe. */
+        /** Start the eBPF latency probe on a worker that can probe. */
         post: operations["start_probe"];
         delete?: never;
         options?: never;
@@ -196,7 +196,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether probes can run on this host (and exactly why not), and the runs in progress. */
+        /** Whether a live worker can probe (and exactly why not), and the runs in progress. */
         get: operations["probe_status"];
         put?: never;
         post?: never;
@@ -515,8 +515,11 @@ export interface components {
         ErrorBody: {
             /** @description Machine-readable kind, e.g. `validation_error`, `job_not_found`. */
             code: string;
-            /** @description For `validation_error`: `[{"field", "message"}]`, one per broken rule. */
-            details: Record<string, never>;
+            /**
+             * @description For `validation_error`: one entry per broken rule, naming its field; `null` for
+             *     every other kind.
+             */
+            details: components["schemas"]["FieldError"][] | null;
             /** @description For a person to read. */
             message: string;
         };
@@ -542,7 +545,7 @@ export interface components {
              * @description Jobs pending or running.
              */
             active_jobs: number;
-            /** @description The eBPF latency probe. */
+            /** @description The eBPF latency probe: whether a live worker can probe. */
             ebpf: components["schemas"]["Capability"];
             /** @description The Kubernetes integration. */
             kubernetes: components["schemas"]["KubernetesCapability"];
@@ -738,6 +741,11 @@ export interface components {
             probe_id: string;
         };
         /**
+         * @description The forms a probe's report downloads in: json, csv or table.
+         * @enum {string}
+         */
+        ProbeOutputFormat: "json" | "csv" | "table";
+        /**
          * @description A probe run as clients ask for it: the seed's `duration` and `output_format`, and filters.
          *     Every filter is optional; none means every TCP connection on the host.
          */
@@ -758,7 +766,7 @@ export interface components {
             /** @description Kubernetes namespace of the pods to watch; needs a cluster. */
             namespace?: string | null;
             /** @description `json`, `csv` or `table`: the form the report downloads in. */
-            output_format?: string;
+            output_format?: components["schemas"]["ProbeOutputFormat"];
             /**
              * Format: int32
              * @description Only connections of this process (its thread group id).
@@ -1154,7 +1162,7 @@ export interface components {
              * @description When the request was accepted.
              */
             started_at: string;
-            /** @description Always `pending`. */
+            /** @description `pending`; for a start replayed by its `Idempotency-Key`, the first job's status now. */
             status: components["schemas"]["JobStatus"];
         };
         /**
@@ -1175,9 +1183,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1370,7 +1378,10 @@ export interface operations {
     start: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the start idempotent: a retry with the same key answers with the jobs the first made */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1380,6 +1391,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Already started with this Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartResponse"];
+                };
+            };
             /** @description Queued */
             202: {
                 headers: {
@@ -1389,7 +1409,7 @@ export interface operations {
                     "application/json": components["schemas"]["StartResponse"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1398,7 +1418,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule; each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice; each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1407,7 +1436,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `ebpf` was asked for and probes cannot run here; the body says why */
+            /** @description The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1421,7 +1450,7 @@ export interface operations {
     list_probes: {
         parameters: {
             query?: {
-                /** @description 1–1000, default 20 */
+                /** @description 1–1000, default 100 */
                 limit?: number;
                 /** @description Runs to skip */
                 offset?: number;
@@ -1567,7 +1596,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description json, csv or table */
-                format?: string;
+                format?: components["schemas"]["ProbeOutputFormat"];
             };
             header?: never;
             path: {
@@ -1617,7 +1646,10 @@ export interface operations {
     start_probe: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the start idempotent: a retry with the same key answers with the run the first made */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1627,7 +1659,16 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Started */
+            /** @description Already started with this Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProbeStarted"];
+                };
+            };
+            /** @description Queued */
             202: {
                 headers: {
                     [name: string]: unknown;
@@ -1636,7 +1677,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProbeStarted"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1645,7 +1686,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule; each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice; each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1654,7 +1704,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Probes cannot run on this host; the body says why */
+            /** @description No live worker can probe, or the queue is unreachable; the body says why */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,9 +1807,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1809,9 +1859,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description pending, running, completed, failed or cancelled. */
-                status?: string;
+                status?: components["schemas"]["JobStatus"];
                 /** @description http, grpc, websocket or ml. */
-                test_type?: string;
+                test_type?: components["schemas"]["TestType"];
                 /** @description Mesh label. */
                 mesh_type?: string;
                 /** @description Kubernetes namespace. */
@@ -1912,7 +1962,7 @@ export interface operations {
                     "application/json": components["schemas"]["Report"];
                 };
             };
-            /** @description The body is not JSON */
+            /** @description The body is empty, not JSON or not an object (`malformed_json`) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1921,7 +1971,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field broke a rule (`job_ids`, `job_ids[i]`, `title`, `format`); each is named */
+            /** @description The body is over 2 MiB (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2070,6 +2129,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobEvent"];
+                };
+            };
+            /** @description Not a WebSocket handshake (`bad_request`: a header it needs is missing) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

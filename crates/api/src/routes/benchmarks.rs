@@ -27,8 +27,9 @@ use crate::{ApiError, AppState};
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start idempotent: a retry with the same key answers with the jobs the first made")),
     responses((status = 202, description = "Queued", body = StartResponse),
               (status = 200, description = "Already started with this Idempotency-Key", body = StartResponse),
-              (status = 400, description = "The body is not JSON", body = ErrorBody),
-              (status = 422, description = "A field broke a rule; each is named", body = ErrorBody),
+              (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
+              (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
               (status = 503, description = "The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
@@ -133,9 +134,9 @@ pub(crate) struct StartResponse {
 #[allow(dead_code)]
 pub(crate) struct JobQuery {
     /// pending, running, completed, failed or cancelled.
-    status: Option<String>,
+    status: Option<JobStatus>,
     /// http, grpc, websocket or ml.
-    test_type: Option<String>,
+    test_type: Option<TestType>,
     /// Mesh label.
     mesh_type: Option<String>,
     /// Kubernetes namespace.
@@ -145,8 +146,10 @@ pub(crate) struct JobQuery {
     /// Created before (RFC 3339).
     until: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Jobs to skip.
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
     /// Order by created_at (default), started_at, completed_at, status, test_type, mesh_type
     /// or namespace. Unset start/completion times come last; ties are broken by job_id, so
@@ -190,8 +193,8 @@ pub(crate) fn filter_from(query: &HashMap<String, String>) -> Result<JobFilter, 
                 _ => bad("must be a whole number from 1 to 1000".into()),
             },
             "offset" => match value.parse::<u32>() {
-                Ok(n) => filter.offset = Some(n),
-                Err(_) => bad("must be a whole number, 0 or more".into()),
+                Ok(n) if n <= super::MAX_OFFSET => filter.offset = Some(n),
+                _ => bad(super::offset_message()),
             },
             "sort" => match value.parse::<JobSort>() {
                 Ok(k) => filter.sort = Some(k),

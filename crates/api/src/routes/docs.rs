@@ -4,7 +4,7 @@
 
 use axum::response::{Html, IntoResponse};
 use axum::Json;
-use meshbench_core::probe::ProbeTimelineEntry;
+use meshbench_core::probe::{ProbeOutputFormat, ProbeTimelineEntry};
 use meshbench_core::{
     BenchmarkJob, Bucket, Distribution, FieldError, JobDistribution, JobEvent, JobEventBody,
     JobSort, JobStatus, JobSummary, ProbeRequest, SortOrder, SpectrumPoint, StartRequest, TestType,
@@ -82,6 +82,7 @@ use crate::report::{
         FieldError,
         ErrorBody,
         ProbeRequest,
+        ProbeOutputFormat,
         ProbeTimelineEntry,
         ProbeStarted,
         ProbeStatus,
@@ -124,6 +125,51 @@ mod tests {
              `npm run gen:api` in frontend/ and commit both.",
             path.display()
         );
+    }
+
+    /// The bounds the document states are the ones the server enforces.
+    #[test]
+    fn documented_bounds_are_the_enforced_ones() {
+        use meshbench_core::probe::{
+            MAX_PROBE_DURATION, MAX_PROBE_NEW_CONNECTIONS, MAX_PROBE_PORTS,
+        };
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let probe = &doc["components"]["schemas"]["ProbeRequest"]["properties"];
+        assert_eq!(probe["duration"]["maximum"], MAX_PROBE_DURATION);
+        assert_eq!(
+            probe["max_new_connections"]["maximum"],
+            MAX_PROBE_NEW_CONNECTIONS
+        );
+        assert_eq!(probe["ports"]["maxItems"], MAX_PROBE_PORTS);
+        let start = &doc["components"]["schemas"]["StartRequest"]["properties"];
+        let limits = meshbench_core::StartLimits::default();
+        assert_eq!(start["repeats"]["maximum"], limits.max_repeats);
+        let report = &doc["components"]["schemas"]["GenerateReportRequest"]["properties"];
+        assert_eq!(
+            report["job_ids"]["maxItems"],
+            super::super::reports::MAX_JOBS
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                for param in op["parameters"].as_array().into_iter().flatten() {
+                    let schema = &param["schema"];
+                    match param["name"].as_str().unwrap() {
+                        "limit" => {
+                            assert_eq!(schema["minimum"], 1, "{path}");
+                            assert_eq!(
+                                schema["maximum"],
+                                meshbench_store::MAX_LIST_LIMIT,
+                                "{path}"
+                            );
+                        }
+                        "offset" => {
+                            assert_eq!(schema["maximum"], super::super::MAX_OFFSET, "{path}")
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
     }
 
     /// Client generators name functions after operation ids; two handlers of the same

@@ -27,7 +27,17 @@ pub(crate) fn total_count(total: u64) -> axum::http::HeaderMap {
     headers
 }
 
-/// `limit` (1–1000, default 20) and `offset` of a paged listing, each named when invalid.
+/// The largest `offset` of a paged listing: the API documents it as an int32, and client
+/// generators type it so.
+pub(crate) const MAX_OFFSET: u32 = i32::MAX as u32;
+
+/// The message of an `offset` out of range.
+pub(crate) fn offset_message() -> String {
+    format!("must be a whole number from 0 to {MAX_OFFSET}")
+}
+
+/// `limit` (1–1000, default 20) and `offset` (0–2^31-1) of a paged listing, each named when
+/// invalid.
 pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(u32, u32), ApiError> {
     let mut errors = Vec::new();
     let mut limit = meshbench_store::DEFAULT_LIST_LIMIT;
@@ -46,10 +56,10 @@ pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(u32, u32), ApiE
     }
     if let Some(v) = query.get("offset") {
         match v.parse::<u32>() {
-            Ok(n) => offset = n,
-            Err(_) => errors.push(FieldError {
+            Ok(n) if n <= MAX_OFFSET => offset = n,
+            _ => errors.push(FieldError {
                 field: "offset".into(),
-                message: "must be a whole number, 0 or more".into(),
+                message: offset_message(),
             }),
         }
     }

@@ -67,8 +67,9 @@ pub(crate) struct ProbeDistribution {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes the start idempotent: a retry with the same key answers with the run the first made")),
     responses((status = 202, description = "Queued", body = ProbeStarted),
               (status = 200, description = "Already started with this Idempotency-Key", body = ProbeStarted),
-              (status = 400, description = "The body is not JSON", body = ErrorBody),
-              (status = 422, description = "A field broke a rule; each is named", body = ErrorBody),
+              (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
+              (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
               (status = 503, description = "No live worker can probe, or the queue is unreachable; the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
@@ -157,8 +158,8 @@ pub(crate) async fn status(State(state): State<AppState>) -> Result<Json<ProbeSt
 
 /// Probe runs, newest first, without their reports; the total is in `x-total-count`.
 #[utoipa::path(get, path = "/ebpf/probe/jobs", tag = "ebpf", operation_id = "list_probes",
-    params(("limit" = Option<u32>, Query, description = "1–1000, default 20"),
-           ("offset" = Option<u32>, Query, description = "Runs to skip")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100"),
+           ("offset" = Option<u32>, Query, maximum = 2147483647, description = "Runs to skip")),
     responses((status = 200, body = [Object]),
               (status = 422, description = "`limit` or `offset` is invalid", body = ErrorBody)))]
 pub(crate) async fn list(
@@ -220,7 +221,7 @@ pub(crate) async fn cancel(
 /// `output_format`).
 #[utoipa::path(get, path = "/ebpf/probe/jobs/{probe_id}/download", tag = "ebpf", operation_id = "download_probe",
     params(("probe_id" = String, Path, description = "The run's id"),
-           ("format" = Option<String>, Query, description = "json, csv or table")),
+           ("format" = Option<meshbench_core::probe::ProbeOutputFormat>, Query, description = "json, csv or table")),
     responses((status = 200, description = "The report file"),
               (status = 404, description = "`probe_not_found`", body = ErrorBody),
               (status = 409, description = "`probe_not_finished`: no report yet", body = ErrorBody),

@@ -27,7 +27,7 @@ use crate::report::{ReportDocument, ReportFormat};
 use crate::{ApiError, AppState};
 
 /// Most jobs one report covers.
-const MAX_JOBS: usize = 50;
+pub(crate) const MAX_JOBS: usize = 50;
 /// Longest title, in characters.
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -36,6 +36,7 @@ const MAX_TITLE_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateReportRequest {
     /// 1–50 distinct job ids, each of a job with a result.
+    #[schema(min_items = 1, max_items = 50)]
     job_ids: Vec<String>,
     /// Up to 200 characters on one line; default `meshbench report <date>`.
     #[serde(default)]
@@ -87,8 +88,10 @@ impl From<StoredReport> for Report {
 #[allow(dead_code)]
 pub(crate) struct ReportQuery {
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Reports to skip.
+    #[param(maximum = 2147483647)]
     offset: Option<u32>,
 }
 
@@ -97,8 +100,9 @@ pub(crate) struct ReportQuery {
 /// same test type. The file is rendered now; the answer links to it.
 #[utoipa::path(post, path = "/reports/generate", tag = "reports", request_body = GenerateReportRequest,
     responses((status = 201, description = "Generated; `Location` is the report", body = Report),
-              (status = 400, description = "The body is not JSON", body = ErrorBody),
-              (status = 422, description = "A field broke a rule (`job_ids`, `job_ids[i]`, `title`, `format`); each is named", body = ErrorBody)))]
+              (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
+              (status = 422, description = "A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named", body = ErrorBody)))]
 pub(crate) async fn generate(
     State(state): State<AppState>,
     raw: Bytes,

@@ -15,7 +15,8 @@ use meshbench_core::JobEvent;
 /// `{"subscribe": "<job_id>"}` (`"all"` for everything).
 #[utoipa::path(get, path = "/ws", tag = "events",
     params(("job_id" = Option<String>, Query, description = "Only this job's events")),
-    responses((status = 101, description = "Switching to WebSocket; messages are JobEvent", body = JobEvent)))]
+    responses((status = 101, description = "Switching to WebSocket; messages are JobEvent", body = JobEvent),
+              (status = 400, description = "Not a WebSocket handshake (`bad_request`: a header it needs is missing)", body = crate::error::ErrorBody)))]
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
