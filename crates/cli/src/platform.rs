@@ -185,6 +185,8 @@ fn worker_configs(
             )
         })
         .collect();
+    // `loops` counts load generators; a probe loop is extra (MESHBENCH_NO_BPF=1 leaves it
+    // out, e.g. for a server whose probes should run on the hosts of its workers).
     if probe.is_ok() {
         configs.push(worker_config(
             settings,

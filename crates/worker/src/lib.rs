@@ -175,7 +175,7 @@ impl Worker {
 
     async fn housekeep_until(self, mut shutdown: watch::Receiver<bool>) {
         let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
-        loop {
+        while !*shutdown.borrow() {
             tokio::select! {
                 _ = every.tick() => {}
                 changed = shutdown.changed() => {
@@ -306,6 +306,7 @@ impl Worker {
         else {
             return Ok(Outcome::Idle);
         };
+        tracing::info!(worker = %self.config.worker_id, kind = %lease.kind, id = %lease.job_id, attempt = lease.attempt, "took a job");
         let outcome = self.execute(&lease, shutdown).await;
         self.queue.ack(&lease).await?;
         outcome

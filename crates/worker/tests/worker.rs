@@ -1,0 +1,461 @@
+//! The worker's lifecycle for both kinds of job, on the embedded backends (SQLite and the
+//! in-process queue) and on the production ones (a fresh PostgreSQL database and a fresh
+//! Redis key prefix per test): a job is leased and run, a cancel flag stops it, a lost
+//! lease is retried and then failed with the reason, and whatever the queue loses the
+//! reconciler puts back in motion. Probe runs attach the real eBPF probe (as root).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshbench_core::{BenchmarkJob, JobKind, JobStatus, TestType};
+use meshbench_queue::{EventBus, JobQueue};
+use meshbench_store::{JobUpdate, ProbeJob, Store};
+use meshbench_target::{TargetConfig, TargetServer};
+use meshbench_worker::{Outcome, Worker, WorkerConfig};
+use serde_json::json;
+use time::OffsetDateTime;
+
+const VISIBILITY: Duration = Duration::from_millis(600);
+
+/// A store, queue and bus for one test, and what to clean up after it.
+struct Backends {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn JobQueue>,
+    bus: Arc<dyn EventBus>,
+    dir: PathBuf,
+    pg_database: Option<String>,
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{tag}_{}_{nanos}", std::process::id())
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-qc",
+            sql,
+        ])
+        .output()
+        .expect("these tests need psql and PostgreSQL at 127.0.0.1:5432 (trust auth)");
+    assert!(
+        out.status.success(),
+        "PostgreSQL at 127.0.0.1:5432 refused `{sql}`: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Backends {
+    async fn embedded(tag: &str) -> Backends {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = meshbench_store::open(None, &dir).await.unwrap();
+        store.migrate().await.unwrap();
+        let (queue, bus) = meshbench_queue::open(None, VISIBILITY).await.unwrap();
+        Backends {
+            store,
+            queue,
+            bus,
+            dir,
+            pg_database: None,
+        }
+    }
+
+    async fn production(tag: &str) -> Backends {
+        let dir = std::env::temp_dir().join(unique(tag));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = unique("meshbench_worker").to_lowercase();
+        psql(&format!("CREATE DATABASE {name}"));
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let store = meshbench_store::open(Some(&url), &dir).await.unwrap();
+        store.migrate().await.unwrap();
+        let prefix = format!("{}:", unique("meshbench-worker-test"));
+        let (queue, bus) =
+            meshbench_queue::open_with_prefix(Some("redis://127.0.0.1:6379"), &prefix, VISIBILITY)
+                .await
+                .unwrap_or_else(|e| panic!("these tests need Redis at 127.0.0.1:6379: {e}"));
+        Backends {
+            store,
+            queue,
+            bus,
+            dir,
+            pg_database: Some(name),
+        }
+    }
+
+    fn worker(
+        &self,
+        id: &str,
+        kinds: &[JobKind],
+        target: Option<&TargetServer>,
+        max_attempts: u32,
+    ) -> Worker {
+        Worker::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.queue),
+            Arc::clone(&self.bus),
+            WorkerConfig {
+                worker_id: id.into(),
+                host: "localhost".into(),
+                kinds: kinds.to_vec(),
+                probe_unavailable: None,
+                default_target: target.map(|t| format!("http://{}/", t.http_addr())),
+                results_dir: self.dir.join("results"),
+                max_attempts,
+                poll: Duration::from_millis(300),
+            },
+        )
+    }
+
+    async fn insert(&self, kind: JobKind, id: &str, duration: u32) {
+        match kind {
+            JobKind::Benchmark => self
+                .store
+                .insert_job(&benchmark(id, duration))
+                .await
+                .unwrap(),
+            JobKind::Probe => self
+                .store
+                .insert_probe_job(&probe(id, duration))
+                .await
+                .unwrap(),
+        }
+    }
+
+    async fn status(&self, kind: JobKind, id: &str) -> meshbench_store::JobState {
+        self.store.get_state(kind, id).await.unwrap().unwrap()
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some(name) = self.pg_database {
+            psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn benchmark(id: &str, duration: u32) -> BenchmarkJob {
+    BenchmarkJob {
+        job_id: id.into(),
+        status: JobStatus::Pending,
+        test_type: TestType::Http,
+        mesh_type: "baseline".into(),
+        namespace: "default".into(),
+        created_at: OffsetDateTime::now_utc(),
+        started_at: None,
+        completed_at: None,
+        progress: 0.0,
+        error: None,
+        request: json!({"test_type": "http", "duration": duration, "concurrent_connections": 2, "rate": 100}),
+        summary: None,
+        attempts: 0,
+    }
+}
+
+fn probe(id: &str, duration: u32) -> ProbeJob {
+    ProbeJob {
+        probe_id: id.into(),
+        status: JobStatus::Pending,
+        duration: u64::from(duration),
+        output_format: "json".into(),
+        created_at: OffsetDateTime::now_utc(),
+        started_at: None,
+        completed_at: None,
+        error: None,
+        result: None,
+        request: Some(json!({"duration": duration, "ports": [1]})),
+        attempts: 0,
+        progress: 0.0,
+    }
+}
+
+async fn target() -> TargetServer {
+    TargetServer::start(TargetConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap()
+}
+
+/// Runs each body on both pairs of backends.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backends::embedded(stringify!($name)).await).await;
+                }
+            )*
+        }
+        mod postgres_and_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backends::production(stringify!($name)).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    both_kinds_run_to_completion_on_workers_that_take_them,
+    a_cancel_flag_stops_a_running_job_of_either_kind,
+    a_lost_lease_is_retried_then_failed_with_the_reason,
+    the_reconciler_puts_back_what_the_queue_lost,
+);
+
+async fn both_kinds_run_to_completion_on_workers_that_take_them(b: Backends) {
+    let target = target().await;
+    b.insert(JobKind::Benchmark, "bench-1", 1).await;
+    b.queue
+        .enqueue(JobKind::Benchmark, "bench-1")
+        .await
+        .unwrap();
+    b.insert(JobKind::Probe, "probe-1", 1).await;
+    b.queue.enqueue(JobKind::Probe, "probe-1").await.unwrap();
+
+    // A worker that cannot probe never takes the probe run.
+    let plain = b.worker("plain", &[JobKind::Benchmark], Some(&target), 3);
+    let ran = plain.try_execute_one().await.unwrap();
+    assert_eq!(
+        ran,
+        Outcome::Ran {
+            kind: JobKind::Benchmark,
+            job_id: "bench-1".into(),
+            status: JobStatus::Completed
+        }
+    );
+    assert_eq!(plain.try_execute_one().await.unwrap(), Outcome::Idle);
+    let done = b.store.get_job("bench-1").await.unwrap().unwrap();
+    assert_eq!((done.attempts, done.progress), (1, 1.0));
+    assert!(done.summary.unwrap().requests > 0);
+    assert!(b.store.get_result("bench-1").await.unwrap().is_some());
+
+    let prober = b.worker("prober", &[JobKind::Probe], None, 3);
+    let ran = prober.try_execute_one().await.unwrap();
+    assert_eq!(
+        ran,
+        Outcome::Ran {
+            kind: JobKind::Probe,
+            job_id: "probe-1".into(),
+            status: JobStatus::Completed
+        }
+    );
+    let probed = b.store.get_probe_job("probe-1").await.unwrap().unwrap();
+    assert_eq!(probed.attempts, 1);
+    let report = probed.result.expect("the probe's report is stored");
+    assert_eq!(report["schema"], "meshbench.probe.v1", "{report}");
+    target.shutdown().await;
+    b.finish().await;
+}
+
+async fn a_cancel_flag_stops_a_running_job_of_either_kind(b: Backends) {
+    let target = target().await;
+    for kind in JobKind::ALL {
+        let id = format!("{kind}-cancel");
+        b.insert(kind, &id, 30).await;
+        b.queue.enqueue(kind, &id).await.unwrap();
+        let worker = b.worker("w", &[kind], Some(&target), 3);
+        let run = tokio::spawn(async move { worker.try_execute_one().await });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while b.status(kind, &id).await.status != JobStatus::Running {
+            assert!(tokio::time::Instant::now() < deadline, "{id} never ran");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let asked = tokio::time::Instant::now();
+        b.store.request_cancel(kind, &id).await.unwrap();
+        let outcome = run.await.unwrap().unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{kind} took {:?} to stop",
+            asked.elapsed()
+        );
+        assert_eq!(
+            outcome,
+            Outcome::Ran {
+                kind,
+                job_id: id.clone(),
+                status: JobStatus::Cancelled
+            }
+        );
+        let state = b.status(kind, &id).await;
+        assert!(
+            state.error.as_deref().unwrap().contains("kept"),
+            "{state:?}"
+        );
+        // What was measured before the cancel is kept.
+        match kind {
+            JobKind::Benchmark => assert!(b.store.get_result(&id).await.unwrap().is_some()),
+            JobKind::Probe => assert!(b
+                .store
+                .get_probe_job(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .result
+                .is_some()),
+        }
+    }
+    target.shutdown().await;
+    b.finish().await;
+}
+
+/// A worker that took the job and died: leased and claimed, never renewed.
+async fn die_holding(b: &Backends, kind: JobKind, id: &str) {
+    let lease = b
+        .queue
+        .take("dead", &[kind], Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.job_id, id);
+    let claim = JobUpdate {
+        increment_attempts: true,
+        ..JobUpdate::default()
+    };
+    b.store
+        .transition(kind, id, &[JobStatus::Pending], JobStatus::Running, &claim)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
+}
+
+async fn a_lost_lease_is_retried_then_failed_with_the_reason(b: Backends) {
+    let target = target().await;
+    for kind in JobKind::ALL {
+        // Two attempts allowed: the first worker dies, the retry runs it.
+        let id = format!("{kind}-retry");
+        b.insert(kind, &id, 1).await;
+        b.queue.enqueue(kind, &id).await.unwrap();
+        die_holding(&b, kind, &id).await;
+        let worker = b.worker("live", &[kind], Some(&target), 2);
+        let outcome = worker.try_execute_one().await.unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Ran {
+                kind,
+                job_id: id.clone(),
+                status: JobStatus::Completed
+            }
+        );
+        assert_eq!(b.status(kind, &id).await.attempts, 2);
+
+        // One attempt allowed: the lost run fails, saying why.
+        let id = format!("{kind}-fail");
+        b.insert(kind, &id, 1).await;
+        b.queue.enqueue(kind, &id).await.unwrap();
+        die_holding(&b, kind, &id).await;
+        let worker = b.worker("live", &[kind], Some(&target), 1);
+        assert_eq!(worker.try_execute_one().await.unwrap(), Outcome::Idle);
+        let state = b.status(kind, &id).await;
+        assert_eq!(state.status, JobStatus::Failed);
+        let error = state.error.unwrap();
+        assert!(
+            error.contains("worker dead lost") && error.contains("attempt 1 of 1"),
+            "{error}"
+        );
+    }
+    target.shutdown().await;
+    b.finish().await;
+}
+
+async fn the_reconciler_puts_back_what_the_queue_lost(b: Backends) {
+    let target = target().await;
+    for kind in JobKind::ALL {
+        // Stored but never queued (the queue lost it): queued again, then run.
+        let pending = format!("{kind}-unqueued");
+        b.insert(kind, &pending, 1).await;
+        // Running with no lease anywhere (Redis restarted empty): requeued.
+        let orphan = format!("{kind}-orphan");
+        b.insert(kind, &orphan, 1).await;
+        let claim = JobUpdate {
+            increment_attempts: true,
+            ..JobUpdate::default()
+        };
+        b.store
+            .transition(
+                kind,
+                &orphan,
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &claim,
+            )
+            .await
+            .unwrap();
+        // The same, out of attempts: failed with the reason.
+        let spent = format!("{kind}-spent");
+        b.insert(kind, &spent, 1).await;
+        for _ in 0..2 {
+            b.store
+                .transition(
+                    kind,
+                    &spent,
+                    &[JobStatus::Pending],
+                    JobStatus::Running,
+                    &claim,
+                )
+                .await
+                .unwrap();
+            b.store
+                .transition(
+                    kind,
+                    &spent,
+                    &[JobStatus::Running],
+                    JobStatus::Pending,
+                    &JobUpdate::default(),
+                )
+                .await
+                .unwrap();
+        }
+        b.store
+            .transition(
+                kind,
+                &spent,
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &claim,
+            )
+            .await
+            .unwrap();
+        // Pending, unqueued and cancelled meanwhile: cancelled, never run.
+        let dropped = format!("{kind}-dropped");
+        b.insert(kind, &dropped, 1).await;
+        b.store.request_cancel(kind, &dropped).await.unwrap();
+
+        let worker = b.worker("reconciler", &[kind], Some(&target), 3);
+        assert_eq!(worker.reconcile().await.unwrap(), 4);
+        assert!(b.queue.holds(&pending).await.unwrap());
+        assert!(b.queue.holds(&orphan).await.unwrap());
+        assert_eq!(b.status(kind, &orphan).await.status, JobStatus::Pending);
+        let spent_state = b.status(kind, &spent).await;
+        assert_eq!(spent_state.status, JobStatus::Failed);
+        assert!(spent_state.error.unwrap().contains("lost it while it ran"));
+        assert_eq!(b.status(kind, &dropped).await.status, JobStatus::Cancelled);
+        // Nothing is queued twice: a second pass finds everything in place.
+        assert_eq!(worker.reconcile().await.unwrap(), 0);
+        for id in [&pending, &orphan] {
+            match worker.try_execute_one().await.unwrap() {
+                Outcome::Ran { status, .. } => assert_eq!(status, JobStatus::Completed, "{id}"),
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert_eq!(worker.try_execute_one().await.unwrap(), Outcome::Idle);
+    }
+    target.shutdown().await;
+    b.finish().await;
+}
