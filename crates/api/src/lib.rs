@@ -73,6 +73,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             routes::dashboard::serve,
         ))
+        // `/socket.io/`, inside CORS; its long-polls are neither API requests nor pages.
+        .layer(routes::socketio::layer(&state))
         .layer(cors)
         .with_state(state)
 }

@@ -9,6 +9,7 @@ pub(crate) mod jobs;
 pub(crate) mod metrics;
 pub(crate) mod probes;
 pub(crate) mod reports;
+pub(crate) mod socketio;
 pub(crate) mod unavailable;
 pub(crate) mod ws;
 
