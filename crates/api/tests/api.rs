@@ -7,53 +7,24 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use meshbench_api::{ApiSettings, AppState};
 use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
 use meshbench_core::{
-    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobStatus, JobSummary, LoadgenInfo, StartLimits,
-    TestType, RESULT_SCHEMA,
+    BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobStatus, JobSummary, LoadgenInfo, TestType,
+    RESULT_SCHEMA,
 };
-use meshbench_queue::{InProcessBus, InProcessQueue};
 use meshbench_store::{Report, Store};
+use meshbench_testkit::app::Backends;
+use meshbench_testkit::{temp_dir, TempDir};
 use serde_json::{json, Value};
 use time::macros::datetime;
 use time::OffsetDateTime;
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("meshbench-api-{tag}-{}", uuid()));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn uuid() -> String {
-    // Unique enough for directory names and job ids in one test run.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{nanos:x}-{n}")
-}
 
 struct App {
     router: Router,
@@ -62,29 +33,12 @@ struct App {
 }
 
 async fn app(dashboard_dir: Option<&Path>) -> App {
-    let store = meshbench_store::open(Some("sqlite::memory:"), Path::new("."))
-        .await
-        .expect("store");
-    store.migrate().await.expect("migrate");
-    let results = TempDir::new("results");
-    let state = AppState {
-        store: Arc::clone(&store),
-        queue: Arc::new(InProcessQueue::new(Duration::from_secs(15))),
-        bus: Arc::new(InProcessBus::new()),
-        settings: Arc::new(ApiSettings {
-            limits: StartLimits::default(),
-            allowed_origins: vec!["http://localhost:5173".to_string()],
-            has_default_target: true,
-            version: "test".to_string(),
-            results_dir: results.0.clone(),
-            dashboard_dir: dashboard_dir.map(Path::to_path_buf),
-        }),
-        started: Instant::now(),
-        telemetry: Default::default(),
-    };
+    let backends = Backends::open(Some("sqlite::memory:"), Path::new("."), None).await;
+    let results = temp_dir("api-results");
+    let state = meshbench_testkit::app::state(&backends, results.path(), dashboard_dir);
     App {
         router: meshbench_api::router(state),
-        store,
+        store: backends.store,
         results,
     }
 }
@@ -466,7 +420,7 @@ async fn generate_list_get_download_and_share_reports() {
         .is_ok());
         assert!(app
             .results
-            .0
+            .path()
             .join("reports")
             .join(format!("{id}.{ext}"))
             .exists());
@@ -574,13 +528,13 @@ async fn report_defaults_and_a_missing_file_is_rendered_again() {
     // The overhead section needs a baseline of the same test type.
 
     // The results directory was cleaned: the download renders the same file again.
-    std::fs::remove_dir_all(app.results.0.join("reports")).unwrap();
+    std::fs::remove_dir_all(app.results.path().join("reports")).unwrap();
     let again = app.get(&format!("/reports/{id}/download")).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body, first.body);
     assert!(app
         .results
-        .0
+        .path()
         .join("reports")
         .join(format!("{id}.html"))
         .exists());
@@ -705,9 +659,9 @@ async fn health_says_why_ebpf_and_kubernetes_are_unavailable() {
 
 /// A fake adapter-static build: index, SPA fallback, one prerendered page, assets.
 fn fake_build() -> TempDir {
-    let dir = TempDir::new("build");
+    let dir = temp_dir("api-build");
     let write = |rel: &str, text: &str| {
-        let path = dir.0.join(rel);
+        let path = dir.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     };
@@ -735,7 +689,7 @@ const BROWSER: (&str, &str) = (
 #[tokio::test]
 async fn dashboard_pages_and_files_beside_the_api() {
     let build = fake_build();
-    let app = app(Some(&build.0)).await;
+    let app = app(Some(build.path())).await;
 
     let home = app.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
@@ -820,8 +774,8 @@ async fn app_page(app: &App, path: &str) -> String {
 
 #[tokio::test]
 async fn without_a_build_the_root_explains_and_the_api_works() {
-    let empty = TempDir::new("empty-build");
-    let app = app(Some(&empty.0)).await;
+    let empty = temp_dir("api-empty-build");
+    let app = app(Some(empty.path())).await;
     let home = app.call(Method::GET, "/", &[BROWSER], "").await;
     assert_eq!(home.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(home.header("content-type"), "text/html; charset=utf-8");

@@ -47,7 +47,6 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
         }),
         started: Instant::now(),
         telemetry: Default::default(),
-        probes: Arc::new(meshbench_api::Probes::new(None)),
     };
     (meshbench_api::router(state), bus)
 }

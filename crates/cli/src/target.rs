@@ -16,12 +16,13 @@ pub fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
     let runtime = builder
         .build()
         .context("cannot start the target's runtime")?;
-    eprintln!(
-        "meshbench target: serving HTTP/1.1 and h2c on http://{} (Ctrl-C stops)",
-        args.http
-    );
-    runtime.block_on(meshbench_target::serve_until_ctrl_c(TargetConfig::new(
-        args.http,
-    )))?;
+    // The address bound, not the one asked for: with port 0 it tells the port.
+    let ready = |addr| {
+        eprintln!("meshbench target: serving HTTP/1.1 and h2c on http://{addr} (Ctrl-C stops)")
+    };
+    runtime.block_on(meshbench_target::serve_until_ctrl_c(
+        TargetConfig::new(args.http),
+        ready,
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,8 +3,7 @@
 //! log), exit codes and error messages.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -12,39 +11,15 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use meshbench_core::histogram::{decode_base64, merge, new_histogram};
-use meshbench_target::{TargetConfig, TargetServer};
+use meshbench_testkit::port::RefusingPort;
+use meshbench_testkit::process::Proc;
+use meshbench_testkit::server::addr_after_http;
+use meshbench_testkit::target::Target;
+use meshbench_testkit::{temp_dir, Client};
 use serde_json::Value;
 
 /// No run of the binary may take longer than this; a hung child is killed and the test fails.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The built-in target, in this process, on 127.0.0.1 and a free port.
-struct Target {
-    _runtime: tokio::runtime::Runtime,
-    server: TargetServer,
-}
-
-impl Target {
-    fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = runtime
-            .block_on(TargetServer::start(TargetConfig::new(addr)))
-            .unwrap();
-        Target {
-            _runtime: runtime,
-            server,
-        }
-    }
-
-    fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{}", self.server.http_addr(), path_and_query)
-    }
-}
 
 /// Kills (and reaps) a child process when dropped, so no test leaves one behind.
 struct ChildGuard(Child);
@@ -220,16 +195,10 @@ impl Drop for TempFile {
     }
 }
 
-/// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[test]
 fn closed_model_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let result = run_json(&["run", &url, "-c", "4", "-d", "1s", "--json"]);
     assert_eq!(result["schema"], "meshbench.result.v1");
     assert_eq!(result["model"], "closed");
@@ -265,7 +234,7 @@ fn closed_model_json_matches_the_schema() {
 #[test]
 fn open_model_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let result = run_json(&["run", &url, "--rate", "200", "-d", "1s", "--json"]);
     assert_eq!(result["schema"], "meshbench.result.v1");
     assert_eq!(result["model"], "open");
@@ -286,7 +255,7 @@ fn open_model_json_matches_the_schema() {
 #[test]
 fn stepped_and_ramped_rates_match_the_schema() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let steps = run_json(&[
         "run",
         &url,
@@ -312,7 +281,7 @@ fn stepped_and_ramped_rates_match_the_schema() {
 #[test]
 fn transport_errors_are_counted_and_match_the_schema() {
     let target = Target::start();
-    let url = target.url("/?delay=300ms");
+    let url = target.url("http", "/?delay=300ms");
     let result = run_json(&[
         "run",
         &url,
@@ -335,7 +304,7 @@ fn transport_errors_are_counted_and_match_the_schema() {
 #[test]
 fn http2_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let result = run_json(&[
         "run",
         &url,
@@ -357,7 +326,7 @@ fn http2_json_matches_the_schema() {
 #[test]
 fn websocket_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("/ws").replacen("http://", "ws://", 1);
+    let url = target.url("http", "/ws").replacen("http://", "ws://", 1);
     let result = run_json(&[
         "run",
         &url,
@@ -389,7 +358,7 @@ fn websocket_json_matches_the_schema() {
 #[test]
 fn grpc_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("").replacen("http://", "grpc://", 1);
+    let url = target.url("http", "").replacen("http://", "grpc://", 1);
     let result = run_json(&[
         "run",
         &url,
@@ -419,7 +388,7 @@ fn grpc_json_matches_the_schema() {
 #[test]
 fn grpc_input_that_does_not_fit_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("").replacen("http://", "grpc://", 1);
+    let url = target.url("http", "").replacen("http://", "grpc://", 1);
     assert_fails(
         &[
             "run",
@@ -447,7 +416,7 @@ fn grpc_input_that_does_not_fit_is_a_usage_error() {
 #[test]
 fn ml_json_matches_the_schema() {
     let target = Target::start();
-    let url = target.url("/?ttft=10ms&token_rate=1000");
+    let url = target.url("http", "/?ttft=10ms&token_rate=1000");
     let result = run_json(&[
         "run",
         &url,
@@ -477,7 +446,7 @@ fn ml_json_matches_the_schema() {
     assert_eq!(oip["status_codes"]["200"], 20, "{oip}");
 
     // The same protocol over gRPC, when the URL says grpc://.
-    let grpc_url = target.url("").replacen("http://", "grpc://", 1);
+    let grpc_url = target.url("http", "").replacen("http://", "grpc://", 1);
     let over_grpc = run_json(&[
         "run", &grpc_url, "--ml", "oip", "--shape", "1,8", "-c", "1", "-n", "20", "--json",
     ]);
@@ -494,7 +463,7 @@ fn a_missing_model_is_a_runtime_failure() {
     assert_fails(
         &[
             "run",
-            &target.url("/"),
+            &target.url("http", "/"),
             "--ml",
             "openai",
             "--model",
@@ -519,7 +488,7 @@ fn websocket_options_on_an_http_url_are_a_usage_error() {
 #[test]
 fn a_refused_websocket_upgrade_is_a_runtime_failure() {
     let target = Target::start();
-    let url = target.url("/").replacen("http://", "ws://", 1);
+    let url = target.url("http", "/").replacen("http://", "ws://", 1);
     assert_fails(
         &["run", &url, "-d", "1s"],
         1,
@@ -530,7 +499,7 @@ fn a_refused_websocket_upgrade_is_a_runtime_failure() {
 #[test]
 fn csv_is_a_header_and_one_row_of_the_same_width() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let args = ["run", &url, "-c", "2", "-n", "200", "--csv"];
     let out = run_ok(&args);
     let text = String::from_utf8(out.stdout.clone()).unwrap();
@@ -556,7 +525,7 @@ fn json_and_csv_together_are_refused_by_the_parser() {
 #[test]
 fn table_output_without_a_terminal_has_no_escape_codes() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let args = ["run", &url, "-c", "2", "-d", "1s"];
     let out = run_ok(&args);
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
@@ -576,7 +545,7 @@ fn table_output_without_a_terminal_has_no_escape_codes() {
 #[test]
 fn hdr_out_log_reads_back_and_matches_the_json() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let log = TempFile::new("latency.hlog");
     let result = run_json(&[
         "run",
@@ -650,7 +619,7 @@ fn assert_logged_about(logged: u64, result: &Value, _connections: u64, text: &st
 #[test]
 fn hdr_out_leaves_the_warm_up_out() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     let log = TempFile::new("warmup.hlog");
     let result = run_json(&[
         "run",
@@ -676,7 +645,7 @@ fn hdr_out_leaves_the_warm_up_out() {
 #[test]
 fn timeline_and_hdr_log_count_only_measured_requests() {
     let target = Target::start();
-    let url = target.url("/?delay=50ms");
+    let url = target.url("http", "/?delay=50ms");
     let log = TempFile::new("strict.hlog");
     let result = run_json(&[
         "run",
@@ -731,7 +700,7 @@ fn unparsable_url_is_a_usage_error() {
 #[test]
 fn non_numeric_connections_is_a_parse_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(
         &["run", &url, "-c", "abc", "-d", "1s"],
         2,
@@ -742,21 +711,21 @@ fn non_numeric_connections_is_a_parse_error() {
 #[test]
 fn zero_duration_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(&["run", &url, "-d", "0s"], 64, &["duration"]);
 }
 
 #[test]
 fn zero_rate_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(&["run", &url, "--rate", "0", "-d", "1s"], 64, &["rate"]);
 }
 
 #[test]
 fn non_numeric_rate_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(
         &["run", &url, "--rate", "abc", "-d", "1s"],
         64,
@@ -767,7 +736,7 @@ fn non_numeric_rate_is_a_usage_error() {
 #[test]
 fn header_without_colon_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(
         &["run", &url, "-H", "nocolon", "-d", "1s"],
         64,
@@ -778,7 +747,7 @@ fn header_without_colon_is_a_usage_error() {
 #[test]
 fn streams_without_http2_is_a_usage_error() {
     let target = Target::start();
-    let url = target.url("/");
+    let url = target.url("http", "/");
     assert_fails(
         &["run", &url, "--streams", "4", "-d", "1s"],
         64,
@@ -788,7 +757,8 @@ fn streams_without_http2_is_a_usage_error() {
 
 #[test]
 fn refusing_target_is_a_runtime_failure() {
-    let url = format!("http://127.0.0.1:{}/", free_port());
+    let port = RefusingPort::new();
+    let url = format!("http://127.0.0.1:{}/", port.port());
     assert_fails(&["run", &url, "-c", "2", "-d", "1s"], 1, &["refused"]);
 }
 
@@ -812,8 +782,8 @@ fn request_file_that_is_not_json_is_a_usage_error() {
 fn request_file_mixes_requests_round_robin() {
     let target = Target::start();
     let requests = serde_json::json!([
-        {"method": "GET", "url": target.url("/?status=201"), "headers": []},
-        {"url": target.url("/?status=202"), "headers": [["x-test", "mix"]]},
+        {"method": "GET", "url": target.url("http", "/?status=201"), "headers": []},
+        {"url": target.url("http", "/?status=202"), "headers": [["x-test", "mix"]]},
     ]);
     let file = TempFile::with_contents("mix.json", &requests.to_string());
     let result = run_json(&[
@@ -837,51 +807,24 @@ fn request_file_mixes_requests_round_robin() {
     assert_eq!(result["spec"]["requests"].as_array().unwrap().len(), 2);
 }
 
-/// A raw HTTP/1.1 `GET /health`; true when it answers 200.
-fn health_ok(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    response.starts_with(b"HTTP/1.1 200")
-}
-
 #[test]
 fn target_subcommand_serves_a_run() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = meshbench()
-        .args(["target", "--http", &addr, "--threads", "1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut target = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !health_ok(port) {
-        if let Some(status) = target.0.try_wait().unwrap() {
-            panic!("meshbench target exited early: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "meshbench target on {addr} did not answer /health within 5 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let dir = temp_dir("cli-target");
+    let mut cmd = meshbench();
+    cmd.args(["target", "--http", "127.0.0.1:0", "--threads", "1"])
+        .stdin(Stdio::null());
+    let mut target = Proc::spawn(dir.path(), "target", cmd);
+    // Port 0: the target says which port it got.
+    let addr = addr_after_http(&target.wait_for_line(
+        "serving HTTP/1.1 and h2c on http://",
+        Duration::from_secs(5),
+    ));
+    let health = Client::new(format!("http://{addr}")).get("/health");
+    assert_eq!(health.status, 200, "{}\n{}", health.body, target.tail());
     let url = format!("http://{addr}/");
     let result = run_json(&["run", &url, "-c", "2", "-n", "200", "--json"]);
     assert_eq!(u64_field(&result, "requests"), 200, "{result}");
     assert_eq!(u64_field(&result, "errors"), 0, "{result}");
     assert_eq!(result["status_codes"]["200"], 200, "{result}");
-    assert!(
-        target.0.try_wait().unwrap().is_none(),
-        "the target died during the run"
-    );
+    assert!(target.is_running(), "the target died during the run");
 }

@@ -1,16 +1,15 @@
 //! Black-box tests of the platform: `meshbench serve`, `meshbench worker` and
 //! `meshbench db init` run as real processes (the binary Cargo built), each test in a
-//! temporary working directory with its own environment, talking plain HTTP/1.1 and
-//! WebSocket to 127.0.0.1 only.
+//! temporary working directory with its own environment, talking HTTP/1.1 and WebSocket to
+//! 127.0.0.1 only. The processes, clients and backends come from `meshbench-testkit`:
 //!
+//! - The API binds port 0 and the kit reads the address `serve` prints.
 //! - The store is the default SQLite file, or a PostgreSQL database created for the test
-//!   alone (`mb_test_<random>` on `MESHBENCH_TEST_PG_URL`, by default
-//!   `postgres://postgres@127.0.0.1:5432`, created and dropped with `psql`).
-//! - Redis tests use the server at 127.0.0.1:6379 and isolate themselves by logical
-//!   database: `meshbench` always uses the key prefix `meshbench:`, so each test claims a
-//!   database 1–15 that is empty (a `SET NX EX` lock key in database 0), passes it as
-//!   `redis://127.0.0.1:6379/<n>` and flushes it afterwards. Pub/sub is not per database,
-//!   so events of other deployments may reach the API; every check filters by job id.
+//!   alone (and dropped after it).
+//! - Redis tests use the server at 127.0.0.1:6379, each in a logical database of its own
+//!   (`meshbench` always uses the key prefix `meshbench:`), flushed afterwards. Pub/sub is not
+//!   per database, so events of other deployments may reach the API; every check filters by
+//!   job id.
 //! - PostgreSQL and Redis tests fail, never skip, when their server is unreachable.
 //!
 //! Every child process is killed when its guard drops, and every wait is bounded.
@@ -18,329 +17,24 @@
 // The shared bodies are plain fns, which clippy's allow-unwrap-in-tests does not cover.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use meshbench_testkit::process::Proc;
+use meshbench_testkit::server::{command, spawn_worker, Scratch, Server, Setup, POLL};
+use meshbench_testkit::ws::Ws;
+use meshbench_testkit::{PgDatabase, RedisDatabase, Response, FINISHED};
 use serde_json::{json, Value};
-use tungstenite::Message;
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
 
-/// Longest wait for a fresh server to answer `/health` with 200.
-const STARTUP: Duration = Duration::from_secs(20);
-/// Socket read and write timeout of the test clients.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often job status is polled.
-const POLL: Duration = Duration::from_millis(50);
-const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];
-const REDIS_ADDR: &str = "127.0.0.1:6379";
-
-// ---------------------------------------------------------------------------------------
-// Harness: scratch directories, child processes, servers
-
-fn random_u64() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
-}
-
-fn random_hex() -> String {
-    format!("{:016x}{:016x}", random_u64(), random_u64())
-}
-
-/// A working directory for one test (data dir, results dir, process logs), removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!("meshbench-platform-{tag}-{}", random_hex()));
-        std::fs::create_dir_all(path.join("data")).unwrap();
-        std::fs::create_dir_all(path.join("results")).unwrap();
-        Scratch(path)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.0.join("data")
-    }
-
-    fn results(&self) -> PathBuf {
-        self.0.join("results")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Where the store and the queue live.
-#[derive(Debug, Clone, Default)]
-struct Setup {
-    database_url: Option<String>,
-    redis_url: Option<String>,
-    /// `MESHBENCH_WORKERS` for `serve`.
-    workers: u32,
-    /// More environment variables.
-    env: Vec<(String, String)>,
-}
-
-impl Setup {
-    fn sqlite(workers: u32) -> Setup {
-        Setup {
-            workers,
-            ..Setup::default()
-        }
-    }
-}
-
-/// A `meshbench` command with a clean environment: only what `setup` asks for.
-fn command(scratch: &Scratch, setup: &Setup, args: &[&str], port: Option<u16>) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(&scratch.0)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("API_HOST", "127.0.0.1")
-        .env("API_PORT", port.unwrap_or(0).to_string())
-        .env("MESHBENCH_DATA_DIR", scratch.data())
-        .env("RESULTS_DIR", scratch.results())
-        .env("MESHBENCH_TARGET_ADDR", "127.0.0.1:0")
-        .env("MESHBENCH_WORKERS", setup.workers.to_string())
-        .env("MESHBENCH_LEASE_SECONDS", "2")
-        .env("MESHBENCH_MIN_DURATION", "1")
-        .stdin(Stdio::null());
-    // A machine declared BPF-less stays so for the servers the tests start.
-    if let Ok(v) = std::env::var("MESHBENCH_NO_BPF") {
-        cmd.env("MESHBENCH_NO_BPF", v);
-    }
-    if let Some(url) = &setup.database_url {
-        cmd.env("DATABASE_URL", url);
-    }
-    if let Some(url) = &setup.redis_url {
-        cmd.env("REDIS_URL", url);
-    }
-    for (key, value) in &setup.env {
-        cmd.env(key, value);
-    }
-    cmd
-}
-
-/// A child process, killed and reaped on drop; stdout and stderr go to a log file.
-struct Proc {
-    child: Child,
-    label: String,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(scratch: &Scratch, label: &str, mut cmd: Command) -> Proc {
-        let log = scratch.0.join(format!("{label}-{}.log", random_hex()));
-        let out = File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = cmd
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BIN} for {label}: {e}"));
-        Proc {
-            child,
-            label: label.to_string(),
-            log,
-        }
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn sigkill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill(1)");
-        assert!(status.success(), "kill -TERM {} failed", self.child.id());
-    }
-
-    /// Waits up to `timeout` for the process to exit.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The last lines of the process's output, for failure messages.
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4000);
-        let start = (start..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!("--- {} output ---\n{}", self.label, &text[start..])
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.is_running() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `meshbench serve`.
-struct Server {
-    proc: Proc,
-    port: u16,
-}
-
-impl Server {
-    /// Starts `serve` and waits until `/health` answers 200 (retrying on another port when
-    /// the free port was taken meanwhile).
-    fn start(scratch: &Scratch, setup: &Setup) -> Server {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let port = free_port();
-            let mut proc = Proc::spawn(
-                scratch,
-                "serve",
-                command(scratch, setup, &["serve"], Some(port)),
-            );
-            let deadline = Instant::now() + STARTUP;
-            loop {
-                if !proc.is_running() {
-                    let tail = proc.tail();
-                    if attempt < 3 && tail.contains("cannot listen") {
-                        break;
-                    }
-                    panic!("meshbench serve exited before it was healthy\n{tail}");
-                }
-                if let Ok(r) = try_http(port, "GET", "/health", None) {
-                    if r.status == 200 {
-                        return Server { proc, port };
-                    }
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "meshbench serve not healthy within {STARTUP:?}\n{}",
-                    proc.tail()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    fn get(&self, path: &str) -> Resp {
-        http(self.port, "GET", path, None)
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Resp {
-        http(self.port, "POST", path, Some(&body.to_string()))
-    }
-
-    fn delete(&self, path: &str) -> Resp {
-        http(self.port, "DELETE", path, None)
-    }
-
-    /// Starts a job; asserts 202 and returns its id.
-    fn start_job(&self, body: &Value) -> String {
-        let r = self.post("/benchmarks/start", body);
-        assert_eq!(
-            r.status,
-            202,
-            "start {body}: {}\n{}",
-            r.body,
-            self.proc.tail()
-        );
-        r.json()["job_id"].as_str().unwrap().to_string()
-    }
-
-    fn job(&self, id: &str) -> Value {
-        let r = self.get(&format!("/benchmarks/jobs/{id}"));
-        assert_eq!(r.status, 200, "GET job {id}: {}", r.body);
-        r.json()
-    }
-
-    /// Polls the job until `done` holds, at most `timeout`; returns the job and every
-    /// status seen on the way, in order, without repeats.
-    fn wait_job(
-        &self,
-        id: &str,
-        timeout: Duration,
-        what: &str,
-        done: impl Fn(&Value) -> bool,
-    ) -> (Value, Vec<String>) {
-        let deadline = Instant::now() + timeout;
-        let mut seen: Vec<String> = Vec::new();
-        loop {
-            let job = self.job(id);
-            let status = job["status"].as_str().unwrap().to_string();
-            if seen.last() != Some(&status) {
-                seen.push(status);
-            }
-            if done(&job) {
-                return (job, seen);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "job {id} not {what} within {timeout:?} (statuses seen {seen:?}): {job}\n{}",
-                self.proc.tail()
-            );
-            std::thread::sleep(POLL);
-        }
-    }
-
-    fn wait_status(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
-        self.wait_job(id, timeout, &statuses.join("/"), |j| {
-            statuses.contains(&j["status"].as_str().unwrap())
-        })
-        .0
-    }
-
-    /// Waits until the job runs and has measured at least one second.
-    fn wait_running_with_progress(&self, id: &str) -> Value {
-        self.wait_job(id, Duration::from_secs(15), "running with progress", |j| {
-            j["status"] == "running" && j["progress"].as_f64().unwrap() > 0.0
-        })
-        .0
-    }
+/// A working directory for one test, for this build's binary.
+fn scratch(tag: &str) -> Scratch {
+    Scratch::new(BIN, tag)
 }
 
 /// A light job: few connections, an open-model rate, so the 2-core box stays responsive.
@@ -354,191 +48,14 @@ fn light_job(duration: u32) -> Value {
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// A tiny HTTP/1.1 client (one request per connection)
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The fields named in a 422's `details`.
-    fn error_fields(&self) -> Vec<String> {
-        self.json()["details"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|d| d["field"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Resp {
-    try_http(port, method, path, body)
-        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
-}
-
-fn try_http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
-    try_http_with(port, method, path, &[], body)
-}
-
-/// `http` with extra request headers.
-fn http_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
-    try_http_with(port, method, path, headers, None)
-        .unwrap_or_else(|e| panic!("{method} {path} on port {port}: {e}"))
-}
-
-fn try_http_with(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> std::io::Result<Resp> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let body = body.unwrap_or("");
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let bad = |m: &str| std::io::Error::new(ErrorKind::InvalidData, m.to_string());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status line"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut payload = raw[split + 4..].to_vec();
-    let chunked = headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-    });
-    if chunked {
-        payload = dechunk(&payload).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    Ok(Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&payload).to_string(),
-    })
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        let start = eol + 2;
-        out.extend_from_slice(data.get(start..start + size)?);
-        data = data.get(start + size + 2..)?;
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// A WebSocket client
-
-struct Ws(tungstenite::WebSocket<TcpStream>);
-
-impl Ws {
-    fn connect(port: u16, path_and_query: &str) -> Ws {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        let url = format!("ws://127.0.0.1:{port}{path_and_query}");
-        let (socket, response) = tungstenite::client::client(url.as_str(), stream)
-            .unwrap_or_else(|e| panic!("WebSocket handshake with {url}: {e}"));
-        assert_eq!(response.status().as_u16(), 101);
-        // Short reads from now on, so waits stay bounded by their deadlines.
-        socket
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Ws(socket)
-    }
-
-    fn send(&mut self, value: &Value) {
-        self.0.send(Message::text(value.to_string())).unwrap();
-    }
-
-    /// The next text message before `deadline`, with its arrival time.
-    fn next(&mut self, deadline: Instant) -> Option<(Instant, Value)> {
-        while Instant::now() < deadline {
-            match self.0.read() {
-                Ok(message @ Message::Text(_)) => {
-                    let text = message.to_text().unwrap();
-                    let value = serde_json::from_str(text)
-                        .unwrap_or_else(|e| panic!("event is not JSON ({e}): {text}"));
-                    return Some((Instant::now(), value));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(e) => panic!("WebSocket read failed: {e}"),
-            }
-        }
-        None
-    }
-
-    /// Every message until the status event that finishes `job_id` (included), at most
-    /// `timeout`; panics when it does not arrive.
-    fn until_finished(&mut self, job_id: &str, timeout: Duration) -> Vec<(Instant, Value)> {
-        let deadline = Instant::now() + timeout;
-        let mut events = Vec::new();
-        loop {
-            let Some((at, event)) = self.next(deadline) else {
-                panic!(
-                    "no finishing status for job {job_id} over the WebSocket within \
-                     {timeout:?}; got {:?}",
-                    events.iter().map(|(_, e)| e).collect::<Vec<_>>()
-                );
-            };
-            let last = event["job_id"] == job_id
-                && event["type"] == "status"
-                && FINISHED.contains(&event["status"].as_str().unwrap_or(""));
-            events.push((at, event));
-            if last {
-                return events;
-            }
-        }
-    }
+/// Starts a job (asserting 202), waits until it finishes, asserts that it completed; the job
+/// and its result.
+fn completed_run(server: &Server, body: &Value) -> (Value, Value) {
+    let id = server.start_job(body);
+    let (job, _) = server.wait_finished(&id, Duration::from_secs(20));
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    (job, result)
 }
 
 /// A short label for an event: `status:running`, `progress:2`, `summary`.
@@ -579,170 +96,6 @@ fn assert_run_events(events: &[&Value]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// PostgreSQL and Redis
-
-fn pg_server_url() -> String {
-    std::env::var("MESHBENCH_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Runs one SQL command with `psql`; the trimmed unaligned output, or the error.
-fn psql(db_url: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            db_url,
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .env("PGCONNECT_TIMEOUT", "5")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run psql (is the PostgreSQL client installed?): {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-/// A PostgreSQL database created for one test and dropped (forcefully) on drop.
-struct PgDb {
-    server: String,
-    name: String,
-}
-
-impl PgDb {
-    fn create() -> PgDb {
-        let server = pg_server_url();
-        let name = format!("mb_test_{}", random_hex());
-        psql(
-            &format!("{server}/postgres"),
-            &format!("CREATE DATABASE {name}"),
-        )
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not usable at {server}: {e}\nThese tests need a running \
-                     server with trust auth for `postgres`: start it (e.g. `pg_ctlcluster \
-                     --skip-systemctl-redirect $(ls /etc/postgresql) main start`) or point \
-                     MESHBENCH_TEST_PG_URL at one."
-            )
-        });
-        PgDb { server, name }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = psql(
-            &format!("{}/postgres", self.server),
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-/// Sends a command to Redis database `db`; its reply's first line (a bulk string's value).
-fn redis(db: u8, args: &[&str]) -> Result<String, String> {
-    let encode = |args: &[&str]| {
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        out
-    };
-    let mut stream = TcpStream::connect(REDIS_ADDR)
-        .map_err(|e| format!("Redis is not reachable at {REDIS_ADDR}: {e}"))?;
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let request = encode(&["SELECT", &db.to_string()]) + &encode(args);
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    for _ in 0..2 {
-        line.clear();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?;
-        if line.starts_with('-') {
-            return Err(line.trim().to_string());
-        }
-    }
-    if line.starts_with('$') && !line.starts_with("$-1") {
-        // A bulk string: its value is on the next line.
-        line.clear();
-        reader.read_line(&mut line).map_err(|e| e.to_string())?;
-    }
-    Ok(line.trim().to_string())
-}
-
-/// A Redis logical database (1–15) this test has to itself: empty when claimed, flushed
-/// and released on drop.
-struct RedisDb {
-    db: u8,
-    lock: String,
-    token: String,
-}
-
-impl RedisDb {
-    fn claim() -> RedisDb {
-        let token = random_hex();
-        let first = random_u64();
-        for i in 0..15u64 {
-            let db = 1 + ((first + i) % 15) as u8;
-            let lock = format!("meshbench-platform-test:db:{db}");
-            let claimed =
-                redis(0, &["SET", &lock, &token, "NX", "EX", "600"]).unwrap_or_else(|e| {
-                    panic!(
-                        "{e}\nThe Redis tests need a server on {REDIS_ADDR} (e.g. \
-                         `redis-server --daemonize yes`)."
-                    )
-                });
-            if claimed != "+OK" {
-                continue;
-            }
-            let size = redis(db, &["DBSIZE"]).unwrap();
-            if size == ":0" {
-                return RedisDb { db, lock, token };
-            }
-            // Someone else's data: leave it alone and release the lock.
-            let _ = redis(0, &["DEL", &lock]);
-        }
-        panic!("no empty, unclaimed Redis logical database 1–15 on {REDIS_ADDR}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{REDIS_ADDR}/{}", self.db)
-    }
-
-    fn dbsize(&self) -> u64 {
-        redis(self.db, &["DBSIZE"]).unwrap()[1..].parse().unwrap()
-    }
-}
-
-impl Drop for RedisDb {
-    fn drop(&mut self) {
-        let _ = redis(self.db, &["FLUSHDB"]);
-        if redis(0, &["GET", &self.lock]).is_ok_and(|v| v == self.token) {
-            let _ = redis(0, &["DEL", &self.lock]);
-        }
-    }
-}
-
-fn spawn_worker(scratch: &Scratch, setup: &Setup, label: &str) -> Proc {
-    Proc::spawn(scratch, label, command(scratch, setup, &["worker"], None))
-}
-
-// ---------------------------------------------------------------------------------------
 // 1 & 2: the lifecycle of one job, on SQLite and on PostgreSQL
 
 fn lifecycle(scratch: &Scratch, setup: &Setup) -> (Server, String) {
@@ -764,9 +117,7 @@ fn lifecycle(scratch: &Scratch, setup: &Setup) -> (Server, String) {
         "{started}"
     );
 
-    let (job, seen) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
+    let (job, seen) = server.wait_finished(&id, Duration::from_secs(20));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let running = seen.iter().position(|s| s == "running");
     assert!(running.is_some(), "never saw running: {seen:?}");
@@ -791,22 +142,18 @@ fn lifecycle(scratch: &Scratch, setup: &Setup) -> (Server, String) {
     assert_eq!(on_disk["schema"], "meshbench.result.v1");
     assert_eq!(on_disk["requests"], result["requests"]);
 
-    let r = server.get("/benchmarks/jobs");
-    assert_eq!(r.status, 200);
-    assert!(r
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|j| j["job_id"] == id));
-    let r = server.get("/metrics/results");
-    assert_eq!(r.status, 200);
-    assert!(r
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|j| j["job_id"] == id));
+    for listing in ["/benchmarks/jobs", "/metrics/results"] {
+        let r = server.get(listing);
+        assert_eq!(r.status, 200, "{listing}");
+        assert!(
+            r.json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["job_id"] == id),
+            "{listing}"
+        );
+    }
     let health = server.get("/health").json();
     assert_eq!(health["active_jobs"], 0, "{health}");
     (server, id)
@@ -814,7 +161,7 @@ fn lifecycle(scratch: &Scratch, setup: &Setup) -> (Server, String) {
 
 #[test]
 fn lifecycle_on_sqlite_in_process() {
-    let scratch = Scratch::new("life-sqlite");
+    let scratch = scratch("life-sqlite");
     let (_server, _id) = lifecycle(&scratch, &Setup::sqlite(1));
     assert!(
         scratch.data().join("meshbench.db").exists(),
@@ -824,21 +171,14 @@ fn lifecycle_on_sqlite_in_process() {
 
 #[test]
 fn websocket_grpc_and_ml_jobs_run_their_drivers() {
-    let scratch = Scratch::new("ws-job");
+    let scratch = scratch("ws-job");
     let server = Server::start(&scratch, &Setup::sqlite(1));
-    let r = server.post(
-        "/benchmarks/start",
+    let (job, result) = completed_run(
+        &server,
         &json!({"test_type":"websocket","mesh_type":"baseline","duration":1,
                 "concurrent_connections":3,"message_size":128,"message_rate":20}),
     );
-    assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.json()["job_id"].as_str().unwrap().to_string();
-    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
-    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     assert_eq!(job["test_type"], "websocket");
-    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
     assert_eq!(result["spec"]["protocol"], "websocket", "{result}");
     assert!(result["spec"]["requests"][0]["url"]
         .as_str()
@@ -849,19 +189,12 @@ fn websocket_grpc_and_ml_jobs_run_their_drivers() {
     assert_eq!(result["requested_rps"], 60.0, "{result}");
 
     // gRPC through the API: the built-in echo service, streams on each connection.
-    let r = server.post(
-        "/benchmarks/start",
+    let (_, result) = completed_run(
+        &server,
         &json!({"test_type":"grpc","duration":1,"concurrent_connections":2,"streams":4,
                 "call":"meshbench.echo.v1.Echo/ServerStream","data":[{"responses":2}],
                 "metadata":{"x-run":"platform"}}),
     );
-    assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.json()["job_id"].as_str().unwrap().to_string();
-    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
-    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
-    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
     assert_eq!(result["spec"]["protocol"], "grpc", "{result}");
     assert_eq!(result["spec"]["streams"], 4, "{result}");
     assert_eq!(result["grpc"]["kind"], "server_streaming", "{result}");
@@ -871,17 +204,10 @@ fn websocket_grpc_and_ml_jobs_run_their_drivers() {
     );
 
     // ML through the API: streamed chat completions from the target's mock model.
-    let r = server.post(
-        "/benchmarks/start",
+    let (_, result) = completed_run(
+        &server,
         &json!({"test_type":"ml","duration":1,"concurrent_connections":2,"max_tokens":6}),
     );
-    assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.json()["job_id"].as_str().unwrap().to_string();
-    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
-    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
-    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
     assert_eq!(result["ml"]["api"], "openai_chat", "{result}");
     assert!(
         result["ml"]["ttft_us"]["p50"].as_u64().unwrap() > 0,
@@ -898,9 +224,7 @@ fn websocket_grpc_and_ml_jobs_run_their_drivers() {
         &json!({"test_type":"grpc","duration":1,"call":"meshbench.echo.v1.Echo/Nope"}),
     );
     let id = r.json()["job_id"].as_str().unwrap().to_string();
-    let (job, _) = server.wait_job(&id, Duration::from_secs(20), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
+    let (job, _) = server.wait_finished(&id, Duration::from_secs(20));
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
         job["error"]
@@ -927,21 +251,20 @@ fn websocket_grpc_and_ml_jobs_run_their_drivers() {
 
 #[test]
 fn lifecycle_on_postgres_in_process() {
-    let scratch = Scratch::new("life-pg");
-    let pg = PgDb::create();
+    let scratch = scratch("life-pg");
+    let pg = PgDatabase::create_blocking();
     let setup = Setup {
         database_url: Some(pg.url()),
         ..Setup::sqlite(1)
     };
     let (server, id) = lifecycle(&scratch, &setup);
     drop(server);
-    let row = psql(
-        &pg.url(),
-        &format!("SELECT status FROM benchmark_jobs WHERE job_id = '{id}'"),
-    )
-    .unwrap();
+    let rows = pg.column_blocking(&format!(
+        "SELECT status FROM benchmark_jobs WHERE job_id = '{id}'"
+    ));
     assert_eq!(
-        row, "completed",
+        rows,
+        ["completed"],
         "the job is not in the PostgreSQL database"
     );
     assert!(
@@ -953,7 +276,7 @@ fn lifecycle_on_postgres_in_process() {
 // ---------------------------------------------------------------------------------------
 // 3 & 4: Redis with separate worker processes
 
-fn redis_setup(pg: &PgDb, redis: &RedisDb) -> Setup {
+fn redis_setup(pg: &PgDatabase, redis: &RedisDatabase) -> Setup {
     Setup {
         database_url: Some(pg.url()),
         redis_url: Some(redis.url()),
@@ -964,13 +287,13 @@ fn redis_setup(pg: &PgDb, redis: &RedisDb) -> Setup {
 
 #[test]
 fn redis_worker_runs_jobs_and_events_reach_the_api() {
-    let scratch = Scratch::new("redis-worker");
-    let pg = PgDb::create();
-    let redis = RedisDb::claim();
+    let scratch = scratch("redis-worker");
+    let pg = PgDatabase::create_blocking();
+    let redis = RedisDatabase::claim();
     let setup = redis_setup(&pg, &redis);
     let server = Server::start(&scratch, &setup);
     let worker = spawn_worker(&scratch, &setup, "worker");
-    let mut ws = Ws::connect(server.port, "/ws");
+    let mut ws = Ws::connect(server.addr, "/ws");
     // The server subscribes to the bus just after the handshake.
     std::thread::sleep(Duration::from_millis(300));
 
@@ -999,7 +322,11 @@ fn redis_worker_runs_jobs_and_events_reach_the_api() {
         200
     );
     // The queue's keys are in the logical database REDIS_URL names, not in database 0.
-    assert!(redis.dbsize() > 0, "no keys in Redis database {}", redis.db);
+    assert!(
+        redis.dbsize() > 0,
+        "no keys in Redis database {}",
+        redis.number()
+    );
 
     // Cancelling reaches a worker in another process (through Redis).
     let id = server.start_job(&light_job(10));
@@ -1019,9 +346,9 @@ fn redis_worker_runs_jobs_and_events_reach_the_api() {
 
 #[test]
 fn killed_worker_mid_job_is_retried_or_failed_never_stuck() {
-    let scratch = Scratch::new("redis-kill");
-    let pg = PgDb::create();
-    let redis = RedisDb::claim();
+    let scratch = scratch("redis-kill");
+    let pg = PgDatabase::create_blocking();
+    let redis = RedisDatabase::claim();
     let setup = redis_setup(&pg, &redis);
     let server = Server::start(&scratch, &setup);
     let mut first = spawn_worker(&scratch, &setup, "worker-1");
@@ -1031,9 +358,7 @@ fn killed_worker_mid_job_is_retried_or_failed_never_stuck() {
     first.sigkill();
     let second = spawn_worker(&scratch, &setup, "worker-2");
 
-    let (job, seen) = server.wait_job(&id, Duration::from_secs(30), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
+    let (job, seen) = server.wait_finished(&id, Duration::from_secs(30));
     let context = format!("{job} (seen {seen:?})\n{}", second.tail());
     eprintln!("after the worker was killed: {context}");
     match job["status"].as_str().unwrap() {
@@ -1061,7 +386,7 @@ fn killed_worker_mid_job_is_retried_or_failed_never_stuck() {
 
 #[test]
 fn cancel_running_and_pending_jobs() {
-    let scratch = Scratch::new("cancel");
+    let scratch = scratch("cancel");
     // One in-process worker: while it runs the first job, the second stays pending.
     let server = Server::start(&scratch, &Setup::sqlite(1));
     let running = server.start_job(&light_job(10));
@@ -1118,7 +443,7 @@ fn cancel_running_and_pending_jobs() {
 // ---------------------------------------------------------------------------------------
 // 6 & 7: listing, filters, concurrency
 
-fn ids_of(r: &Resp) -> Vec<String> {
+fn ids_of(r: &Response) -> Vec<String> {
     r.json()
         .as_array()
         .unwrap()
@@ -1127,7 +452,7 @@ fn ids_of(r: &Resp) -> Vec<String> {
         .collect()
 }
 
-fn total(r: &Resp) -> u64 {
+fn total(r: &Response) -> u64 {
     r.header("x-total-count")
         .unwrap_or_else(|| panic!("no x-total-count: {:?}", r.headers))
         .parse()
@@ -1136,7 +461,7 @@ fn total(r: &Resp) -> u64 {
 
 #[test]
 fn list_and_filter_jobs() {
-    let scratch = Scratch::new("list");
+    let scratch = scratch("list");
     let server = Server::start(&scratch, &Setup::sqlite(0));
     let specs = [
         ("baseline", "default"),
@@ -1232,21 +557,16 @@ fn list_and_filter_jobs() {
 #[test]
 fn fifty_concurrent_starts() {
     const N: usize = 50;
-    let scratch = Scratch::new("concurrent");
+    let scratch = scratch("concurrent");
     let server = Server::start(&scratch, &Setup::sqlite(0));
     let barrier = Arc::new(Barrier::new(N));
-    let port = server.port;
     let threads: Vec<_> = (0..N)
         .map(|_| {
             let barrier = Arc::clone(&barrier);
+            let client = server.client.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                http(
-                    port,
-                    "POST",
-                    "/benchmarks/start",
-                    Some(&light_job(1).to_string()),
-                )
+                client.post("/benchmarks/start", &light_job(1))
             })
         })
         .collect();
@@ -1268,16 +588,16 @@ fn fifty_concurrent_starts() {
 
 #[test]
 fn websocket_streams_progress_once_a_second() {
-    let scratch = Scratch::new("ws");
+    let scratch = scratch("ws");
     let server = Server::start(&scratch, &Setup::sqlite(1));
-    let mut everything = Ws::connect(server.port, "/ws");
+    let mut everything = Ws::connect(server.addr, "/ws");
     std::thread::sleep(Duration::from_millis(300));
     let id = server.start_job(&json!({
         "test_type": "http", "mesh_type": "baseline", "duration": 3,
         "concurrent_connections": 2, "rate": 200,
     }));
-    let mut by_query = Ws::connect(server.port, &format!("/ws?job_id={id}"));
-    let mut by_message = Ws::connect(server.port, "/ws");
+    let mut by_query = Ws::connect(server.addr, &format!("/ws?job_id={id}"));
+    let mut by_message = Ws::connect(server.addr, "/ws");
     by_message.send(&json!({ "subscribe": id }));
     std::thread::sleep(Duration::from_millis(300));
     // Another job (pending behind the first): only the unfiltered client may see it.
@@ -1356,9 +676,9 @@ fn curl(args: &[&str]) -> (u16, Value) {
 
 #[test]
 fn seed_curl_commands_work_as_written() {
-    let scratch = Scratch::new("curl");
+    let scratch = scratch("curl");
     let server = Server::start(&scratch, &Setup::sqlite(0));
-    let base = format!("http://localhost:{}", server.port);
+    let base = format!("http://localhost:{}", server.port());
 
     let (code, health) = curl(&[&format!("{base}/health")]);
     assert_eq!(code, 200, "{health}");
@@ -1431,9 +751,13 @@ fn seed_curl_commands_work_as_written() {
 
 #[test]
 fn bad_requests_get_precise_errors() {
-    let scratch = Scratch::new("bad");
+    let scratch = scratch("bad");
     let server = Server::start(&scratch, &Setup::sqlite(0));
-    let start = |body: &str| http(server.port, "POST", "/benchmarks/start", Some(body));
+    let start = |body: &str| {
+        server
+            .client
+            .request("POST", "/benchmarks/start", &[], Some(body))
+    };
 
     for body in ["{\"test_type\": ", "not json", "[1, 2]"] {
         let r = start(body);
@@ -1503,9 +827,9 @@ fn bad_requests_get_precise_errors() {
 
 fn db_init(scratch: &Scratch, setup: &Setup) {
     let mut proc = Proc::spawn(
-        scratch,
+        scratch.path(),
         "db-init",
-        command(scratch, setup, &["db", "init"], None),
+        command(scratch, setup, &["db", "init"]),
     );
     let status = proc
         .wait_exit(Duration::from_secs(30))
@@ -1516,15 +840,16 @@ fn db_init(scratch: &Scratch, setup: &Setup) {
 
 #[test]
 fn db_init_creates_the_schema() {
-    let scratch = Scratch::new("dbinit");
-    let pg = PgDb::create();
+    let scratch = scratch("dbinit");
+    let pg = PgDatabase::create_blocking();
     let setup = Setup {
         database_url: Some(pg.url()),
         ..Setup::default()
     };
     db_init(&scratch, &setup);
-    let tables = psql(&pg.url(), "\\dt").unwrap();
-    assert!(tables.contains("benchmark_jobs"), "{tables}");
+    let tables =
+        pg.column_blocking("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'");
+    assert!(tables.iter().any(|t| t == "benchmark_jobs"), "{tables:?}");
     // Again: migrations are idempotent.
     db_init(&scratch, &setup);
 
@@ -1537,13 +862,13 @@ fn db_init_creates_the_schema() {
 
 #[test]
 fn sigterm_stops_running_jobs_and_keeps_them() {
-    let scratch = Scratch::new("sigterm");
+    let scratch = scratch("sigterm");
     let setup = Setup::sqlite(1);
     let mut server = Server::start(&scratch, &setup);
     let id = server.start_job(&light_job(10));
     server.wait_running_with_progress(&id);
     // An open WebSocket must not hold the shutdown up.
-    let _ws = Ws::connect(server.port, &format!("/ws?job_id={id}"));
+    let _ws = Ws::connect(server.addr, &format!("/ws?job_id={id}"));
 
     server.proc.sigterm();
     let asked = Instant::now();
@@ -1577,7 +902,7 @@ fn sigterm_stops_running_jobs_and_keeps_them() {
 /// Regression: in-process `serve` used to leave jobs of a killed process running/pending forever.
 #[test]
 fn restart_after_crash_leaves_no_job_stuck() {
-    let scratch = Scratch::new("crash");
+    let scratch = scratch("crash");
     let setup = Setup::sqlite(1);
     let mut server = Server::start(&scratch, &setup);
     let running = server.start_job(&light_job(3));
@@ -1614,7 +939,7 @@ fn restart_after_crash_leaves_no_job_stuck() {
 
 #[test]
 fn openapi_document_and_docs_page_describe_every_endpoint() {
-    let scratch = Scratch::new("docs");
+    let scratch = scratch("docs");
     let setup = Setup::sqlite(0);
     let server = Server::start(&scratch, &setup);
     let spec = server.get("/openapi.json");
@@ -1799,14 +1124,14 @@ fn reports_from_real_runs(scratch: &Scratch, setup: &Setup) {
 
 #[test]
 fn distribution_and_reports_on_sqlite() {
-    let scratch = Scratch::new("reports-sqlite");
+    let scratch = scratch("reports-sqlite");
     reports_from_real_runs(&scratch, &Setup::sqlite(1));
 }
 
 #[test]
 fn distribution_and_reports_on_postgres() {
-    let scratch = Scratch::new("reports-pg");
-    let pg = PgDb::create();
+    let scratch = scratch("reports-pg");
+    let pg = PgDatabase::create_blocking();
     let setup = Setup {
         database_url: Some(pg.url()),
         ..Setup::sqlite(1)
@@ -1825,8 +1150,8 @@ const BROWSER_ACCEPT: (&str, &str) = (
 
 #[test]
 fn dashboard_is_served_beside_the_api() {
-    let scratch = Scratch::new("dashboard");
-    let build = scratch.0.join("build");
+    let scratch = scratch("dashboard");
+    let build = scratch.path().join("build");
     for (rel, text) in [
         ("index.html", "<!doctype html><title>meshbench home</title>"),
         ("200.html", "<!doctype html><title>meshbench spa</title>"),
@@ -1852,7 +1177,7 @@ fn dashboard_is_served_beside_the_api() {
         ..Setup::sqlite(0)
     };
     let server = Server::start(&scratch, &setup);
-    let port = server.port;
+    let client = &server.client;
 
     let home = server.get("/");
     assert_eq!(home.status, 200, "{}", home.body);
@@ -1871,11 +1196,11 @@ fn dashboard_is_served_beside_the_api() {
     );
     assert_eq!(asset.body, "export const answer = 42;");
     let etag = asset.header("etag").unwrap().to_string();
-    let cached = http_with(
-        port,
+    let cached = client.request(
         "GET",
         "/_app/immutable/chunks/app.B1x2.js",
         &[("If-None-Match", &etag)],
+        None,
     );
     assert_eq!(cached.status, 304);
     assert_eq!(
@@ -1884,7 +1209,7 @@ fn dashboard_is_served_beside_the_api() {
     );
 
     // /metrics: the page for a browser, the exposition for everyone else.
-    let page = http_with(port, "GET", "/metrics", &[BROWSER_ACCEPT]);
+    let page = client.request("GET", "/metrics", &[BROWSER_ACCEPT], None);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("meshbench spa"), "{}", page.body);
     let exposition = server.get("/metrics");
@@ -1898,19 +1223,19 @@ fn dashboard_is_served_beside_the_api() {
         .contains("meshbench_jobs{status=\"pending\"}"));
 
     // Prerendered page; a job's page falls back to the SPA shell.
-    let page = http_with(port, "GET", "/benchmarks", &[BROWSER_ACCEPT]);
+    let page = client.request("GET", "/benchmarks", &[BROWSER_ACCEPT], None);
     assert!(page.body.contains("meshbench benchmarks"), "{}", page.body);
-    let page = http_with(
-        port,
+    let page = client.request(
         "GET",
         "/benchmarks/3f2b8c1e-9d4a-4b7e-8f00-1234567890ab",
         &[BROWSER_ACCEPT],
+        None,
     );
     assert_eq!(page.status, 200);
     assert!(page.body.contains("meshbench spa"), "{}", page.body);
 
     // The API under the same prefixes is untouched, even for a browser.
-    let jobs = http_with(port, "GET", "/benchmarks/jobs", &[BROWSER_ACCEPT]);
+    let jobs = client.request("GET", "/benchmarks/jobs", &[BROWSER_ACCEPT], None);
     assert_eq!(jobs.status, 200);
     assert_eq!(jobs.json(), json!([]));
     assert_eq!(total(&jobs), 0);
@@ -1930,14 +1255,16 @@ fn dashboard_is_served_beside_the_api() {
     // No build: `/` says how to make one; the API works as before.
     std::fs::remove_dir_all(&build).unwrap();
     let server = Server::start(&scratch, &setup);
-    let home = http_with(server.port, "GET", "/", &[BROWSER_ACCEPT]);
+    let home = server.client.request("GET", "/", &[BROWSER_ACCEPT], None);
     assert_eq!(home.status, 503);
     assert!(
         home.body.contains("npm --prefix frontend ci"),
         "{}",
         home.body
     );
-    let metrics = http_with(server.port, "GET", "/metrics", &[BROWSER_ACCEPT]);
+    let metrics = server
+        .client
+        .request("GET", "/metrics", &[BROWSER_ACCEPT], None);
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("meshbench_jobs"));
 }
@@ -1977,7 +1304,7 @@ fn connections(port: u16, n: usize) {
 
 #[test]
 fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
-    let scratch = Scratch::new("ebpf");
+    let scratch = scratch("ebpf");
     let server = Server::start(&scratch, &Setup::sqlite(1));
     let status = server.get("/ebpf/probe/status").json();
     if declared_bpf_less() {
@@ -2139,9 +1466,7 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
         "test_type": "http", "duration": 2, "warmup": 1, "concurrent_connections": 4,
         "ebpf": true
     }));
-    let (job, _) = server.wait_job(&id, Duration::from_secs(30), "finished", |j| {
-        FINISHED.contains(&j["status"].as_str().unwrap())
-    });
+    let (job, _) = server.wait_finished(&id, Duration::from_secs(30));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
     let kernel = &result["kernel"];

@@ -8,8 +8,9 @@ mod support;
 use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion};
 use meshbench_drivers::{run_spec, GrpcDriver};
 use meshbench_engine::{RunOutput, StopHandle};
+use meshbench_testkit::port::RefusingPort;
 use serde_json::json;
-use support::{free_port, Peer, Target};
+use support::{Peer, Target};
 
 fn spec(url: String, method: &str, data: Vec<serde_json::Value>) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -187,8 +188,12 @@ fn bad_input_names_the_field() {
 
 #[test]
 fn nothing_listening_or_not_grpc_is_a_clear_error() {
-    let port = free_port();
-    let s = spec(format!("grpc://127.0.0.1:{port}"), "Unary", vec![json!({})]);
+    let port = RefusingPort::new();
+    let s = spec(
+        format!("grpc://127.0.0.1:{}", port.port()),
+        "Unary",
+        vec![json!({})],
+    );
     let text = run_spec(&s, StopHandle::new(), &mut ())
         .unwrap_err()
         .to_string();
@@ -198,27 +203,20 @@ fn nothing_listening_or_not_grpc_is_a_clear_error() {
 /// Python's grpcio serving a Greeter that echoes the raw request bytes (any message type
 /// whose request and response are the same shape round-trips).
 fn python_greeter() -> Peer {
-    let port = free_port();
-    let script = format!(
-            "import grpc, time\n\
-             from concurrent import futures\n\
-             def echo(request, context):\n    return request\n\
-             def fail(request, context):\n    context.abort(grpc.StatusCode.PERMISSION_DENIED, 'no')\n\
-             handler = grpc.method_handlers_generic_handler('test.greet.v1.Greeter', {{\n\
-             \x20   'SayHello': grpc.unary_unary_rpc_method_handler(echo),\n\
-             \x20   'Refuse': grpc.unary_unary_rpc_method_handler(fail),\n\
-             \x20   'Chat': grpc.stream_stream_rpc_method_handler(lambda requests, context: (r for r in requests)),\n}})\n\
-             server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
-             server.add_generic_rpc_handlers((handler,))\n\
-             server.add_insecure_port('127.0.0.1:{port}')\n\
-             server.start()\n\
-             server.wait_for_termination()\n"
-        );
-    Peer::python(
-        &script,
-        port,
-        "run `pip install grpcio` (scripts/test does)",
-    )
+    let script = "import grpc, time\n\
+         from concurrent import futures\n\
+         def echo(request, context):\n    return request\n\
+         def fail(request, context):\n    context.abort(grpc.StatusCode.PERMISSION_DENIED, 'no')\n\
+         handler = grpc.method_handlers_generic_handler('test.greet.v1.Greeter', {\n\
+         \x20   'SayHello': grpc.unary_unary_rpc_method_handler(echo),\n\
+         \x20   'Refuse': grpc.unary_unary_rpc_method_handler(fail),\n\
+         \x20   'Chat': grpc.stream_stream_rpc_method_handler(lambda requests, context: (r for r in requests)),\n})\n\
+         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
+         server.add_generic_rpc_handlers((handler,))\n\
+         server.add_insecure_port('127.0.0.1:0')\n\
+         server.start()\n\
+         server.wait_for_termination()\n";
+    Peer::python(script, "run `pip install grpcio` (scripts/test does)")
 }
 
 #[test]
@@ -276,7 +274,6 @@ fn a_third_party_server_python_grpcio_with_a_user_proto() {
 /// descriptors the test compiles and hands over; the benchmark is given no .proto at all.
 fn reflecting_greeter(descriptors: &[u8]) -> Peer {
     use base64::Engine as _;
-    let port = free_port();
     let b64 = base64::engine::general_purpose::STANDARD.encode(descriptors);
     let script = format!(
             "import base64, grpc\n\
@@ -291,13 +288,12 @@ fn reflecting_greeter(descriptors: &[u8]) -> Peer {
              server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))\n\
              server.add_generic_rpc_handlers((handler,))\n\
              reflection.enable_server_reflection(['test.greet.v1.Greeter', reflection.SERVICE_NAME], server)\n\
-             server.add_insecure_port('127.0.0.1:{port}')\n\
+             server.add_insecure_port('127.0.0.1:0')\n\
              server.start()\n\
              server.wait_for_termination()\n"
         );
     Peer::python(
         &script,
-        port,
         "run `pip install grpcio-reflection` (scripts/test does)",
     )
 }

@@ -7,36 +7,27 @@ mod support;
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_drivers::run_spec;
 use meshbench_engine::StopHandle;
-use support::{free_port, Peer};
+use meshbench_testkit::{temp_dir, TempDir};
+use support::Peer;
 
 /// nghttpd serving `body` as /index.html from a directory removed on drop.
 struct Nghttpd {
     peer: Peer,
-    dir: std::path::PathBuf,
+    _dir: TempDir,
 }
 
 impl Nghttpd {
     fn start(body: &[u8]) -> Nghttpd {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("meshbench-nghttpd-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("index.html"), body).unwrap();
-        let dir_arg = dir.display().to_string();
-        let port_arg = port.to_string();
+        let dir = temp_dir("nghttpd");
+        std::fs::write(dir.path().join("index.html"), body).unwrap();
+        let dir_arg = dir.path().display().to_string();
+        // Port 0: the kit finds the IPv4 port it got.
         let peer = Peer::spawn(
             "nghttpd",
-            &["--no-tls", "-n", "1", "-d", &dir_arg, &port_arg],
-            port,
+            &["--no-tls", "-n", "1", "-d", &dir_arg, "0"],
             "Debian's nghttp2-server is needed; scripts/peers.sh installs it",
         );
-        Nghttpd { peer, dir }
-    }
-}
-
-impl Drop for Nghttpd {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        Nghttpd { peer, _dir: dir }
     }
 }
 

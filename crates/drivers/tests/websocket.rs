@@ -7,7 +7,8 @@ mod support;
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule, WebSocketSpec};
 use meshbench_drivers::{run_spec, RunError};
 use meshbench_engine::{RunOutput, StopHandle};
-use support::{free_port, Peer, Target};
+use meshbench_testkit::port::RefusingPort;
+use support::{Peer, Target};
 
 fn spec(url: String, connections: u32, seconds: f64, options: WebSocketSpec) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -207,9 +208,9 @@ fn a_refused_upgrade_is_a_clear_error() {
 
 #[test]
 fn nothing_listening_is_a_clear_error() {
-    let port = free_port();
+    let port = RefusingPort::new();
     let s = spec(
-        format!("ws://127.0.0.1:{port}/"),
+        format!("ws://127.0.0.1:{}/", port.port()),
         1,
         1.0,
         WebSocketSpec::default(),
@@ -220,20 +221,13 @@ fn nothing_listening_is_a_clear_error() {
     assert!(text.contains("connect_refused"), "{text}");
 }
 
-/// Python's `websockets` echo server, on a free port.
+/// Python's `websockets` echo server, on a port the system chose.
 fn python_echo() -> Peer {
-    let port = free_port();
-    let script = format!(
-        "import asyncio, websockets\n\
+    let script = "import asyncio, websockets\n\
          async def echo(ws):\n    async for m in ws:\n        await ws.send(m)\n\
-         async def main():\n    async with websockets.serve(echo, '127.0.0.1', {port}, max_size=None):\n        await asyncio.Future()\n\
-         asyncio.run(main())\n"
-    );
-    Peer::python(
-        &script,
-        port,
-        "run `pip install websockets` (scripts/test does)",
-    )
+         async def main():\n    async with websockets.serve(echo, '127.0.0.1', 0, max_size=None):\n        await asyncio.Future()\n\
+         asyncio.run(main())\n";
+    Peer::python(script, "run `pip install websockets` (scripts/test does)")
 }
 
 #[test]

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use meshbench_core::{JobEvent, JobEventBody, JobStatus};
 use meshbench_queue::{EventBus, RedisBus};
+use meshbench_testkit::redis::REDIS_URL;
+use meshbench_testkit::RedisPrefix;
 use tokio::time::{timeout, Instant};
-
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 async fn pubsub_client_ids(conn: &mut redis::aio::MultiplexedConnection) -> HashSet<String> {
     let list: String = redis::cmd("CLIENT")
@@ -35,10 +35,10 @@ async fn bus_resubscribes_after_its_connection_is_killed() {
         .unwrap_or_else(|e| {
             panic!("this test needs a real Redis at {REDIS_URL} and it is unreachable: {e}")
         });
-    let prefix = format!("meshbench-test:{}:reconnect:", std::process::id());
+    let prefix = RedisPrefix::new("reconnect");
 
     let before = pubsub_client_ids(&mut admin).await;
-    let subscriber = RedisBus::connect(REDIS_URL, &prefix).await.unwrap();
+    let subscriber = RedisBus::connect(REDIS_URL, prefix.as_str()).await.unwrap();
     let ours: Vec<String> = pubsub_client_ids(&mut admin)
         .await
         .difference(&before)
@@ -50,7 +50,7 @@ async fn bus_resubscribes_after_its_connection_is_killed() {
         "expected one new pub/sub connection: {ours:?}"
     );
     let mut rx = subscriber.subscribe();
-    let publisher = RedisBus::connect(REDIS_URL, &prefix).await.unwrap();
+    let publisher = RedisBus::connect(REDIS_URL, prefix.as_str()).await.unwrap();
 
     let killed: i64 = redis::cmd("CLIENT")
         .arg("KILL")

@@ -12,9 +12,10 @@ use meshbench_queue::{
     open, open_with_prefix, Error, EventBus, Expired, InProcessBus, InProcessQueue, JobQueue,
     QueueDepth, RedisBus, RedisQueue, WorkerInfo,
 };
+use meshbench_testkit::redis::REDIS_URL;
+use meshbench_testkit::RedisPrefix;
 use tokio::time::{sleep, timeout, Instant};
 
-const REDIS_URL: &str = "redis://127.0.0.1:6379";
 const VISIBILITY: Duration = Duration::from_millis(300);
 /// Benchmarks only: what most of these tests take.
 const BENCH: &[JobKind] = &[JobKind::Benchmark];
@@ -28,7 +29,7 @@ struct Backend {
     bus: Arc<dyn EventBus>,
     other_bus: Arc<dyn EventBus>,
     /// The Redis key prefix, for cleanup; `None` in-process.
-    prefix: Option<String>,
+    prefix: Option<RedisPrefix>,
 }
 
 impl Backend {
@@ -45,40 +46,25 @@ impl Backend {
     }
 
     async fn redis(test: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let prefix = format!("meshbench-test:{}:{test}:{nanos}:", std::process::id());
+        let prefix = RedisPrefix::new(test);
+        let key = prefix.as_str();
         Backend {
             queue: Arc::new(need_redis(
-                RedisQueue::connect(REDIS_URL, &prefix, VISIBILITY).await,
+                RedisQueue::connect(REDIS_URL, key, VISIBILITY).await,
             )),
             other_queue: Arc::new(need_redis(
-                RedisQueue::connect(REDIS_URL, &prefix, VISIBILITY).await,
+                RedisQueue::connect(REDIS_URL, key, VISIBILITY).await,
             )),
-            bus: Arc::new(need_redis(RedisBus::connect(REDIS_URL, &prefix).await)),
-            other_bus: Arc::new(need_redis(RedisBus::connect(REDIS_URL, &prefix).await)),
+            bus: Arc::new(need_redis(RedisBus::connect(REDIS_URL, key).await)),
+            other_bus: Arc::new(need_redis(RedisBus::connect(REDIS_URL, key).await)),
             prefix: Some(prefix),
         }
     }
 
     /// Deletes this test's Redis keys.
     async fn cleanup(self) {
-        let Some(prefix) = self.prefix else { return };
-        let client = ::redis::Client::open(REDIS_URL).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> = ::redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            ::redis::cmd("DEL")
-                .arg(&keys)
-                .query_async::<()>(&mut conn)
-                .await
-                .unwrap();
+        if let Some(prefix) = self.prefix {
+            prefix.cleanup().await;
         }
     }
 }
@@ -588,8 +574,9 @@ async fn open_without_url_is_in_process() {
 
 #[tokio::test]
 async fn open_with_redis_url_uses_redis() {
-    let prefix = format!("meshbench-test:{}:open:", std::process::id());
-    let (queue, bus) = need_redis(open_with_prefix(Some(REDIS_URL), &prefix, VISIBILITY).await);
+    let prefix = RedisPrefix::new("open");
+    let (queue, bus) =
+        need_redis(open_with_prefix(Some(REDIS_URL), prefix.as_str(), VISIBILITY).await);
     queue.ping().await.unwrap();
     queue.enqueue(B, "opened").await.unwrap();
     let lease = queue

@@ -3,7 +3,8 @@
 //! server; the tests fail, never skip, when it is unreachable).
 //!
 //! PostgreSQL is found at `MESHBENCH_TEST_PG_URL` (a server URL without a database name),
-//! by default `postgres://postgres@127.0.0.1:5432`.
+//! by default `postgres://postgres@127.0.0.1:5432`; `meshbench-testkit` creates and drops the
+//! databases.
 
 // The shared bodies are plain async fns (the `#[test]` wrappers come from a macro), which
 // clippy's allow-unwrap-in-tests does not recognise as test code.
@@ -11,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
@@ -20,36 +21,13 @@ use meshbench_core::{
     JobSummary, LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
 use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT};
-use rand::{Rng, SeedableRng};
+use meshbench_testkit::{temp_dir, PgDatabase};
 use serde_json::json;
-use sqlx::{Connection, Executor};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 // ---------------------------------------------------------------------------------------
 // Harness
-
-/// A directory under the system temp dir, removed on drop (also when a test panics).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("meshbench-store-{}", random_hex()));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn random_hex() -> String {
-    let mut rng = rand::rngs::SmallRng::from_os_rng();
-    format!("{:016x}{:016x}", rng.random::<u64>(), rng.random::<u64>())
-}
 
 /// Runs `body` on a migrated SQLite store in a fresh directory.
 async fn with_sqlite<F, Fut>(body: F)
@@ -57,21 +35,14 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = TempDir::new();
-    let store = meshbench_store::open(None, &dir.0)
+    let dir = temp_dir("store");
+    let store = meshbench_store::open(None, dir.path())
         .await
         .expect("open SQLite");
     assert_eq!(store.backend(), "sqlite");
     store.migrate().await.expect("migrate SQLite");
     body(store.clone()).await;
     store.close().await;
-}
-
-fn pg_server_url() -> String {
-    std::env::var("MESHBENCH_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
-        .trim_end_matches('/')
-        .to_string()
 }
 
 /// Runs `body` on a migrated PostgreSQL store in a database created for this test alone,
@@ -81,26 +52,9 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let server = pg_server_url();
-    let admin_url = format!("{server}/postgres");
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {admin_url}: {e}\n\
-                 The PostgreSQL store tests need a running server: start it (e.g. \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`) \
-                 or point MESHBENCH_TEST_PG_URL at one."
-            )
-        });
-    let name = format!("mb_test_{}", random_hex());
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("create test database");
-
+    let db = PgDatabase::create().await;
     let outcome = async {
-        let store = meshbench_store::open(Some(&format!("{server}/{name}")), Path::new("."))
+        let store = meshbench_store::open(Some(&db.url()), Path::new("."))
             .await
             .expect("open PostgreSQL");
         assert_eq!(store.backend(), "postgres");
@@ -112,11 +66,7 @@ where
     }
     .await;
 
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .expect("drop test database");
-    let _ = admin.close().await;
+    db.remove().await;
     if let Err(e) = outcome {
         match e.try_into_panic() {
             Ok(panic) => std::panic::resume_unwind(panic),
@@ -1760,8 +1710,10 @@ async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
 /// only: it inserts more than a thousand rows).
 #[tokio::test]
 async fn sqlite_probe_listings_are_capped() {
-    let dir = TempDir::new();
-    let store = SqliteStore::open_file(&dir.0.join("x.db")).await.unwrap();
+    let dir = temp_dir("store");
+    let store = SqliteStore::open_file(&dir.path().join("x.db"))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let n = MAX_LIST_LIMIT as usize + 5;
     let mut tx = store.pool().begin().await.unwrap();
@@ -1803,10 +1755,10 @@ async fn migrations_are_idempotent(store: Arc<dyn Store>) {
 
 #[test]
 fn result_files_are_written_and_paths_checked() {
-    let dir = TempDir::new();
+    let dir = temp_dir("store");
     let (result, _) = realistic_result();
-    let job_dir = meshbench_store::write_result_files(&dir.0, "job-files-1", &result).unwrap();
-    assert_eq!(job_dir, dir.0.join("job-files-1"));
+    let job_dir = meshbench_store::write_result_files(dir.path(), "job-files-1", &result).unwrap();
+    assert_eq!(job_dir, dir.path().join("job-files-1"));
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(job_dir.join("result.json")).unwrap()).unwrap();
     assert_eq!(written, result);
@@ -1815,14 +1767,14 @@ fn result_files_are_written_and_paths_checked() {
     assert!(meshbench_core::histogram::decode_base64(&hdr).is_ok());
     assert!(job_dir.join("service_histogram.hdr").exists());
     // Writing again replaces the files.
-    meshbench_store::write_result_files(&dir.0, "job-files-1", &json!({"x": 1})).unwrap();
+    meshbench_store::write_result_files(dir.path(), "job-files-1", &json!({"x": 1})).unwrap();
     assert_eq!(
         std::fs::read_to_string(job_dir.join("result.json")).unwrap(),
         "{\n  \"x\": 1\n}"
     );
 
     for bad in ["../outside", "a/b", "..", ".", "a\\b", ""] {
-        let err = meshbench_store::write_result_files(&dir.0, bad, &result).unwrap_err();
+        let err = meshbench_store::write_result_files(dir.path(), bad, &result).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1834,14 +1786,14 @@ fn result_files_are_written_and_paths_checked() {
             "{bad}: {err:?}"
         );
     }
-    assert!(!dir.0.join("outside").exists());
-    assert!(!dir.0.parent().unwrap().join("outside").exists());
+    assert!(!dir.path().join("outside").exists());
+    assert!(!dir.path().parent().unwrap().join("outside").exists());
 }
 
 #[tokio::test]
 async fn unknown_database_url_scheme_is_refused() {
-    let dir = TempDir::new();
-    let err = meshbench_store::open(Some("mysql://me:hunter2@db/meshbench"), &dir.0)
+    let dir = temp_dir("store");
+    let err = meshbench_store::open(Some("mysql://me:hunter2@db/meshbench"), dir.path())
         .await
         .err()
         .expect("refused");
@@ -1853,8 +1805,8 @@ async fn unknown_database_url_scheme_is_refused() {
 
 #[tokio::test]
 async fn sqlite_default_file_persists_across_opens() {
-    let dir = TempDir::new();
-    let data_dir = dir.0.join("nested").join("data");
+    let dir = temp_dir("store");
+    let data_dir = dir.path().join("nested").join("data");
     {
         let store = meshbench_store::open(None, &data_dir).await.unwrap();
         store.migrate().await.unwrap();
@@ -1890,8 +1842,10 @@ async fn sqlite_in_memory_url_works() {
 /// disturb it, and the query plans use the indexes.
 #[tokio::test]
 async fn sqlite_listing_never_reads_results_and_uses_indexes() {
-    let dir = TempDir::new();
-    let store = SqliteStore::open_file(&dir.0.join("x.db")).await.unwrap();
+    let dir = temp_dir("store");
+    let store = SqliteStore::open_file(&dir.path().join("x.db"))
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let mut j = job("job-corrupt", T0);
     j.status = JobStatus::Completed;

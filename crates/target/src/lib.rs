@@ -90,10 +90,15 @@ impl Default for TargetConfig {
 
 /// Runs until ctrl-c: used by `meshbench target --http 127.0.0.1:8080`.
 ///
-/// SIGTERM is honoured too on Unix, so the target stops gracefully in a container.
-pub async fn serve_until_ctrl_c(config: TargetConfig) -> Result<()> {
+/// SIGTERM is honoured too on Unix, so the target stops gracefully in a container. `ready` is
+/// given the address bound (the real port when the config asked for port 0) once it serves.
+pub async fn serve_until_ctrl_c(
+    config: TargetConfig,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<()> {
     let server = TargetServer::start(config).await?;
     tracing::info!(addr = %server.http_addr(), "target running; ctrl-c to stop");
+    ready(server.http_addr());
     let signal = shutdown_signal().await;
     server.shutdown().await;
     signal
