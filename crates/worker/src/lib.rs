@@ -356,7 +356,7 @@ impl Worker {
         }
         let output = match run {
             Ok(Ok(output)) => output,
-            Ok(Err(e)) => return self.fail(&job_id, e.to_string()).await,
+            Ok(Err(e)) => return self.fail(&job_id, meshbench_core::error_chain(&e)).await,
             Err(e) => {
                 return self
                     .fail(&job_id, format!("the load engine stopped abnormally: {e}"))
@@ -461,7 +461,8 @@ async fn start_probe(
         .first()
         .map(|r| r.url.as_str())
         .unwrap_or_default();
-    let filter = meshbench_probe::ProbeFilter::for_target(url)?;
+    let filter = meshbench_probe::ProbeFilter::for_target(url)
+        .map_err(|e| meshbench_core::error_chain(&e))?;
     tokio::task::spawn_blocking(move || meshbench_probe::ProbeBeside::start(filter))
         .await
         .map_err(|e| format!("the probe could not start: {e}"))?
