@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod html;
 mod report;
 mod routes;
 mod telemetry;

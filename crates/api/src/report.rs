@@ -16,6 +16,8 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::html::escape as html;
+
 /// The schema name of a JSON report.
 pub(crate) const REPORT_SCHEMA: &str = "meshbench.report.v1";
 /// The mesh label whose runs the others are compared with.
@@ -464,26 +466,46 @@ impl ReportDocument {
     }
 
     fn csv(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        out.push_str(
-            "job_id,mesh_type,test_type,namespace,status,completed_at,url,method,connections,\
-             duration_s,model,rate_rps,requests,errors,rps,p50_us,p75_us,p90_us,p95_us,p99_us,\
-             p999_us,p9999_us,max_us,status_codes\r\n",
-        );
-        for j in &self.jobs {
+        const HEADER: [&str; 24] = [
+            "job_id",
+            "mesh_type",
+            "test_type",
+            "namespace",
+            "status",
+            "completed_at",
+            "url",
+            "method",
+            "connections",
+            "duration_s",
+            "model",
+            "rate_rps",
+            "requests",
+            "errors",
+            "rps",
+            "p50_us",
+            "p75_us",
+            "p90_us",
+            "p95_us",
+            "p99_us",
+            "p999_us",
+            "p9999_us",
+            "max_us",
+            "status_codes",
+        ];
+        let rows = self.jobs.iter().map(|j| {
             let c = &j.config;
-            let fields = [
-                csv_text(&j.job_id),
-                csv_text(&j.mesh_type),
+            [
+                j.job_id.clone(),
+                j.mesh_type.clone(),
                 j.test_type.to_string(),
-                csv_text(&j.namespace),
+                j.namespace.clone(),
                 j.status.to_string(),
                 time_text(j.completed_at),
-                csv_text(c.url.as_deref().unwrap_or("")),
-                csv_text(c.method.as_deref().unwrap_or("")),
+                c.url.clone().unwrap_or_default(),
+                c.method.clone().unwrap_or_default(),
                 opt(c.connections),
                 opt(c.duration_s),
-                csv_text(c.model.as_deref().unwrap_or("")),
+                c.model.clone().unwrap_or_default(),
                 opt(c.rate_rps),
                 j.requests.to_string(),
                 j.errors.to_string(),
@@ -496,12 +518,10 @@ impl ReportDocument {
                 j.p999_us.to_string(),
                 j.p9999_us.to_string(),
                 j.max_us.to_string(),
-                csv_text(&codes_text(&j.status_codes)),
-            ];
-            out.push_str(&fields.join(","));
-            out.push_str("\r\n");
-        }
-        out
+                codes_text(&j.status_codes),
+            ]
+        });
+        meshbench_core::csv::to_string(&HEADER, rows)
     }
 }
 
@@ -620,22 +640,6 @@ th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums}td
 code{font-size:12px;word-break:break-all}small{color:#6b7280}\
 @media print{body{margin:0;max-width:none}}";
 
-/// `text` with HTML's special characters as entities (safe in text and quoted attributes).
-fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `text` safe in a Markdown table cell or heading: punctuation that starts markup (and
 /// raw HTML) is backslash-escaped, line breaks become spaces.
 fn md(text: &str) -> String {
@@ -651,21 +655,6 @@ fn md(text: &str) -> String {
         }
     }
     out
-}
-
-/// A CSV text field: quoted when it holds a separator, quote or line break; prefixed with
-/// `'` when a spreadsheet would read it as a formula.
-fn csv_text(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
 }
 
 fn opt<T: ToString>(value: Option<T>) -> String {
@@ -882,7 +871,7 @@ mod tests {
         doc.jobs[0].config.url = Some("http://x/?a=1,b=\"2\"".to_string());
         doc.jobs[1].mesh_type = "=HYPERLINK(1)".to_string();
         let text = String::from_utf8(doc.render(ReportFormat::Csv)).unwrap();
-        let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 1 + doc.jobs.len());
         let header: Vec<&str> = lines[0].split(',').collect();
         assert_eq!(header.len(), 24);

@@ -44,8 +44,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut stdout, &output.result)?;
         writeln!(stdout)?;
     } else if args.csv {
-        writeln!(stdout, "{}", csv::header())?;
-        writeln!(stdout, "{}", csv::row(&output.result))?;
+        write!(stdout, "{}", csv::render(&output.result))?;
     } else {
         let color = std::io::stdout().is_terminal();
         write!(
@@ -73,7 +72,7 @@ fn execute(
         let filter = match meshbench_probe::ProbeFilter::for_target(url) {
             Ok(filter) => filter,
             Err(e) => {
-                eprintln!("meshbench run: --ebpf: {e}");
+                eprintln!("meshbench run: --ebpf: {:#}", anyhow::Error::new(e));
                 return Ok(None);
             }
         };
@@ -84,8 +83,8 @@ fn execute(
     }
     let output = match run_spec(spec, stop, &mut observer) {
         Ok(output) => output,
-        Err(RunError::Driver(meshbench_drivers::Error::Spec(e))) => {
-            eprintln!("meshbench run: {e}");
+        Err(RunError::Driver(e)) if e.is_spec() => {
+            eprintln!("meshbench run: {:#}", anyhow::Error::new(e));
             return Ok(None);
         }
         Err(e) => return Err(e.into()),

@@ -7,6 +7,7 @@
 //! too: a [`spec::BenchmarkSpec`] that passed [`spec::BenchmarkSpec::validate`] is runnable.
 #![deny(missing_docs)]
 
+pub mod csv;
 pub mod distribution;
 pub mod duration;
 pub mod error_kind;
@@ -70,3 +71,32 @@ impl Error {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `error`'s message and those of its causes, `: `-separated (as anyhow's `{:#}` writes
+/// them), for reports that keep only text, such as a failed job's `error`: error types keep
+/// their causes in [`std::error::Error::source`], not in their own message.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_names_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&e), "outer: inner");
+        assert_eq!(error_chain(&std::io::Error::other("alone")), "alone");
+    }
+}

@@ -414,16 +414,20 @@ pub struct ClosedConnection {
     pub bytes_received: u64,
 }
 
-/// Columns of [`render_csv`].
-const CSV_HEADER: &str = "started_at,duration_s,ports,pid,cgroup,\
-connects,connect_p50_us,connect_p90_us,connect_p99_us,connect_max_us,connect_mean_us,\
-accepts,accept_p50_us,accept_p90_us,accept_p99_us,accept_max_us,accept_mean_us,\
-closes,closes_active,closes_passive,lifetime_p50_us,lifetime_p90_us,lifetime_p99_us,lifetime_max_us,lifetime_mean_us,\
-bytes_sent,bytes_received,\
-rtt_samples,rtt_p50_us,rtt_p90_us,rtt_p99_us,rtt_max_us,rtt_mean_us,\
-server_samples,server_p50_us,server_p90_us,server_p99_us,server_max_us,server_mean_us,\
-exchange_samples,exchange_p50_us,exchange_p90_us,exchange_p99_us,exchange_max_us,exchange_mean_us,\
-retransmits,resets_sent,resets_received,connect_failures,events_dropped,sockets_untracked";
+/// Columns of [`render_csv`], a line per measure.
+#[rustfmt::skip]
+const CSV_HEADER: [&str; 51] = [
+    "started_at", "duration_s", "ports", "pid", "cgroup",
+    "connects", "connect_p50_us", "connect_p90_us", "connect_p99_us", "connect_max_us", "connect_mean_us",
+    "accepts", "accept_p50_us", "accept_p90_us", "accept_p99_us", "accept_max_us", "accept_mean_us",
+    "closes", "closes_active", "closes_passive",
+    "lifetime_p50_us", "lifetime_p90_us", "lifetime_p99_us", "lifetime_max_us", "lifetime_mean_us",
+    "bytes_sent", "bytes_received",
+    "rtt_samples", "rtt_p50_us", "rtt_p90_us", "rtt_p99_us", "rtt_max_us", "rtt_mean_us",
+    "server_samples", "server_p50_us", "server_p90_us", "server_p99_us", "server_max_us", "server_mean_us",
+    "exchange_samples", "exchange_p50_us", "exchange_p90_us", "exchange_p99_us", "exchange_max_us", "exchange_mean_us",
+    "retransmits", "resets_sent", "resets_received", "connect_failures", "events_dropped", "sockets_untracked",
+];
 
 /// The report as CSV: a header line and one row (the timeline is left to the JSON form).
 pub fn render_csv(r: &ProbeReport) -> String {
@@ -443,7 +447,7 @@ pub fn render_csv(r: &ProbeReport) -> String {
         format!("{:.3}", r.duration_s),
         ports,
         r.filter.pid.map(|p| p.to_string()).unwrap_or_default(),
-        quote(r.filter.cgroup.as_deref().unwrap_or_default()),
+        r.filter.cgroup.clone().unwrap_or_default(),
     ];
     let mut summary = |count: u64, p: &Percentiles| {
         row.push(count.to_string());
@@ -486,15 +490,7 @@ pub fn render_csv(r: &ProbeReport) -> String {
     ] {
         row.push(v.to_string());
     }
-    format!("{CSV_HEADER}\n{}\n", row.join(","))
-}
-
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
+    crate::csv::to_string(&CSV_HEADER, [row])
 }
 
 /// The report as a table for the terminal.

@@ -36,15 +36,12 @@ impl Endpoint {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addr = (bare, port)
             .to_socket_addrs()
-            .map_err(|e| Error::Dns {
+            .map_err(|source| Error::Dns {
                 host: host.clone(),
-                reason: e.to_string(),
+                source,
             })?
             .next()
-            .ok_or_else(|| Error::Dns {
-                host: host.clone(),
-                reason: "no addresses".into(),
-            })?;
+            .ok_or_else(|| Error::NoAddress { host: host.clone() })?;
         let default_port = if tls { 443 } else { 80 };
         let authority = if port == default_port {
             host.clone()

@@ -82,11 +82,11 @@ impl GrpcDriver {
             .unwrap_or_default();
         // No .proto for a service other than the built-in echo: ask the server itself.
         let pool = if grpc.proto.is_empty() && service != ECHO_SERVICE && service != OIP_SERVICE {
-            crate::reflection::descriptors(&origin, service).map_err(|m| invalid("proto", m))?
+            crate::reflection::descriptors(&origin, service)?
         } else {
-            descriptor_pool(&grpc).map_err(|m| invalid("proto", m))?
+            descriptor_pool(&grpc)?
         };
-        let method = find_method(&pool, &grpc.call).map_err(|m| invalid("call", m))?;
+        let method = find_method(&pool, &grpc.call)?;
         let input = method.input();
         let mut messages = Vec::with_capacity(grpc.data.len());
         for (i, value) in grpc.data.iter().enumerate() {
@@ -215,7 +215,13 @@ impl GrpcDriver {
 }
 
 /// The descriptors: the built-in echo service, or the spec's .proto files compiled by protox.
-fn descriptor_pool(grpc: &GrpcSpec) -> Result<DescriptorPool, String> {
+fn descriptor_pool(grpc: &GrpcSpec) -> crate::Result<DescriptorPool> {
+    let proto = |files: String| {
+        move |e: protox::Error| crate::Error::Proto {
+            files,
+            source: Box::new(e),
+        }
+    };
     if grpc.proto.is_empty() {
         let mut pool = DescriptorPool::new();
         for (name, source) in [
@@ -223,9 +229,12 @@ fn descriptor_pool(grpc: &GrpcSpec) -> Result<DescriptorPool, String> {
             ("kserve/v2/grpc_predict_v2.proto", OIP_PROTO),
         ] {
             let file = protox::file::File::from_source(name, source)
-                .map_err(|e| format!("the built-in {name}: {e}"))?;
+                .map_err(proto(format!("the built-in {name}")))?;
             pool.add_file_descriptor_proto(file.file_descriptor_proto().clone())
-                .map_err(|e| format!("the built-in {name}: {e}"))?;
+                .map_err(|e| crate::Error::Descriptors {
+                    from: "built in",
+                    source: Box::new(e),
+                })?;
         }
         return Ok(pool);
     }
@@ -251,38 +260,42 @@ fn descriptor_pool(grpc: &GrpcSpec) -> Result<DescriptorPool, String> {
     };
     let set = protox::compile(&grpc.proto, &includes).map_err(|e| {
         // protox names the file only sometimes; always say which set was being compiled.
-        let where_ = e
+        let files = e
             .file()
             .map(str::to_string)
             .unwrap_or_else(|| grpc.proto.join(", "));
-        format!("{where_}: {e}")
+        proto(files)(e)
     })?;
-    DescriptorPool::from_file_descriptor_set(set).map_err(|e| e.to_string())
+    DescriptorPool::from_file_descriptor_set(set).map_err(|e| crate::Error::Descriptors {
+        from: "of the .proto files",
+        source: Box::new(e),
+    })
 }
 
 /// `package.Service/Method` in the pool, or what it has instead.
-fn find_method(pool: &DescriptorPool, call: &str) -> Result<MethodDescriptor, String> {
+fn find_method(pool: &DescriptorPool, call: &str) -> crate::Result<MethodDescriptor> {
+    let invalid = |message: String| crate::Error::invalid("call", message);
     let (service_name, method_name) = call
         .split_once('/')
-        .ok_or_else(|| format!("`{call}` is not `package.Service/Method`"))?;
+        .ok_or_else(|| invalid(format!("`{call}` is not `package.Service/Method`")))?;
     let Some(service) = pool.get_service_by_name(service_name) else {
         let known: Vec<String> = pool.services().map(|s| s.full_name().to_string()).collect();
-        return Err(format!(
+        return Err(invalid(format!(
             "no service `{service_name}` (the .proto files define: {})",
             if known.is_empty() {
                 "none".to_string()
             } else {
                 known.join(", ")
             }
-        ));
+        )));
     };
     let found = service.methods().find(|m| m.name() == method_name);
     found.ok_or_else(|| {
         let known: Vec<String> = service.methods().map(|m| m.name().to_string()).collect();
-        format!(
+        invalid(format!(
             "`{service_name}` has no method `{method_name}` (it has: {})",
             known.join(", ")
-        )
+        ))
     })
 }
 
@@ -347,21 +360,24 @@ impl std::fmt::Debug for GrpcSession {
 impl Driver for GrpcDriver {
     type Session = GrpcSession;
 
-    async fn preflight(&self) -> Result<(), String> {
+    type Error = crate::Error;
+
+    async fn preflight(&self) -> crate::Result<()> {
         let mut session = GrpcSession::new(&self.shared, Rc::new(Connection::default()), false);
         let outcome = session.exchange(0).await;
+        let endpoint = &self.shared.origin.endpoint;
         match outcome {
             // A status such as UNIMPLEMENTED is an answer, and usually a mistake worth
             // stopping for: report it before any load.
-            Ok(exchange) if exchange.status == 12 => Err(format!(
-                "{}: {} answered UNIMPLEMENTED: {}",
-                self.shared.origin.endpoint.authority, self.shared.call, session.last_error
+            Ok(exchange) if exchange.status == 12 => Err(crate::Error::unready(
+                endpoint,
+                format!(
+                    "{} answered UNIMPLEMENTED: {}",
+                    self.shared.call, session.last_error
+                ),
             )),
             Ok(_) => Ok(()),
-            Err((kind, message)) => Err(format!(
-                "{} ({kind}): {message}",
-                self.shared.origin.endpoint.authority
-            )),
+            Err((kind, message)) => Err(crate::Error::unreachable(endpoint, kind, message)),
         }
     }
 
@@ -719,11 +735,9 @@ pub fn oip_grpc_spec(ml: &meshbench_core::MlSpec, inputs: &[serde_json::Value]) 
 /// ModelMetadata gives `None`.
 pub fn oip_model(spec: &BenchmarkSpec, model: &str) -> crate::Result<Option<serde_json::Value>> {
     let origin = Origin::for_spec(spec, b"h2")?;
-    let pool =
-        descriptor_pool(&GrpcSpec::default()).map_err(|m| crate::Error::invalid("proto", m))?;
+    let pool = descriptor_pool(&GrpcSpec::default())?;
     let request = |method: &str| -> crate::Result<(MethodDescriptor, Vec<u8>)> {
-        let method = find_method(&pool, &format!("{OIP_SERVICE}/{method}"))
-            .map_err(|m| crate::Error::invalid("call", m))?;
+        let method = find_method(&pool, &format!("{OIP_SERVICE}/{method}"))?;
         let message =
             DynamicMessage::deserialize(method.input(), &serde_json::json!({"name": model}))
                 .map_err(|e| crate::Error::invalid("model", e.to_string()))?;
@@ -739,7 +753,6 @@ pub fn oip_model(spec: &BenchmarkSpec, model: &str) -> crate::Result<Option<serd
             body,
             &[],
         ))
-        .map_err(crate::Error::Unready)
     };
     let (_, body) = request("ModelReady")?;
     let answer = call("ModelReady", &body)?;
@@ -749,19 +762,21 @@ pub fn oip_model(spec: &BenchmarkSpec, model: &str) -> crate::Result<Option<serd
         .first()
         .is_some_and(|m| m.as_ref() == [0x08, 0x01]);
     if answer.status != 0 || !ready {
-        return Err(crate::Error::Unready(format!(
-            "{}: model `{model}` is not ready: {}",
-            origin.endpoint.authority,
-            if answer.status != 0 {
-                format!(
-                    "{} {}",
-                    meshbench_core::result::grpc_status_name(answer.status),
-                    answer.message
-                )
-            } else {
-                "the server says not ready".to_string()
-            }
-        )));
+        return Err(crate::Error::unready(
+            &origin.endpoint,
+            format!(
+                "model `{model}` is not ready: {}",
+                if answer.status != 0 {
+                    format!(
+                        "{} {}",
+                        meshbench_core::result::grpc_status_name(answer.status),
+                        answer.message
+                    )
+                } else {
+                    "the server says not ready".to_string()
+                }
+            ),
+        ));
     }
     let (method, body) = request("ModelMetadata")?;
     let answer = call("ModelMetadata", &body)?;
@@ -799,12 +814,14 @@ mod tests {
         let pool = descriptor_pool(&GrpcSpec::default()).unwrap();
         let m = find_method(&pool, "meshbench.echo.v1.Echo/Bidi").unwrap();
         assert!(m.is_client_streaming() && m.is_server_streaming());
-        let err = find_method(&pool, "meshbench.echo.v1.Echo/Nope").unwrap_err();
+        let err = find_method(&pool, "meshbench.echo.v1.Echo/Nope")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("it has: Unary, ServerStream, ClientStream, Bidi"),
             "{err}"
         );
-        let err = find_method(&pool, "x.Y/Z").unwrap_err();
+        let err = find_method(&pool, "x.Y/Z").unwrap_err().to_string();
         assert!(err.contains("meshbench.echo.v1.Echo"), "{err}");
     }
 }

@@ -15,7 +15,6 @@ use meshbench_core::{BenchmarkSpec, ErrorKind};
 use meshbench_engine::driver::Failure;
 use meshbench_engine::{Driver, Exchange, Session};
 
-use crate::http1::describe;
 use crate::net::{self, Origin};
 
 /// HTTP/2 over hyper's client connection.
@@ -131,7 +130,9 @@ impl std::fmt::Debug for Http2Session {
 impl Driver for Http2Driver {
     type Session = Http2Session;
 
-    async fn preflight(&self) -> Result<(), String> {
+    type Error = crate::Error;
+
+    async fn preflight(&self) -> crate::Result<()> {
         let mut session = Http2Session {
             shared: Arc::clone(&self.shared),
             connection: Rc::new(Connection::default()),
@@ -139,10 +140,10 @@ impl Driver for Http2Driver {
         };
         match session.call(0).await {
             Ok(_) => Ok(()),
-            Err(failure) => Err(describe(
-                failure.kind,
-                &session.last_error,
+            Err(failure) => Err(crate::Error::unreachable(
                 &self.shared.origin.endpoint,
+                failure.kind,
+                session.last_error,
             )),
         }
     }

@@ -96,7 +96,7 @@ impl MlDriver {
             .map_err(|e| invalid("url", e.to_string()))?;
         let bodies = OnceLock::new();
         if options.api != MlApi::Oip {
-            let built = self::bodies(&options, None).map_err(|m| invalid("prompts", m))?;
+            let built = self::bodies(&options, None)?;
             let _ = bodies.set(built);
         }
         Ok(MlDriver {
@@ -160,7 +160,8 @@ impl MlDriver {
 
 /// The request bodies the run rotates through. OIP bodies need the model's input tensors,
 /// which [`oip_inputs`] settles against the model's metadata first.
-fn bodies(o: &MlSpec, oip_inputs: Option<Vec<Value>>) -> Result<Vec<Bytes>, String> {
+fn bodies(o: &MlSpec, oip_inputs: Option<Vec<Value>>) -> crate::Result<Vec<Bytes>> {
+    let invalid = crate::Error::invalid;
     let body = |v: Value| Bytes::from(v.to_string());
     match o.api {
         MlApi::Oip => {
@@ -207,11 +208,11 @@ fn bodies(o: &MlSpec, oip_inputs: Option<Vec<Value>>) -> Result<Vec<Bytes>, Stri
                             request["prompt"] = obj["prompt"].clone();
                         }
                         (_, other) => {
-                            return Err(format!(
+                            return Err(invalid("prompts", format!(
                                 "prompt {}: expected a string, a message list or an object with `{}`, got {other}",
                                 i + 1,
                                 if chat { "messages" } else { "prompt" }
-                            ))
+                            )))
                         }
                     }
                     Ok(body(request))
@@ -226,7 +227,8 @@ fn bodies(o: &MlSpec, oip_inputs: Option<Vec<Value>>) -> Result<Vec<Bytes>, Stri
 /// it: given tensors must be inputs the model has, with its datatypes; a generated tensor
 /// takes the model's input name, must have its datatype and rank, and fills the model's
 /// variable dimensions (-1) from `shape`. Without metadata the tensor is named `input`.
-pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, String> {
+pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> crate::Result<Vec<Value>> {
+    let invalid = |message: String| crate::Error::invalid("inputs", message);
     let model = &o.model;
     let declared: Option<&Vec<Value>> = metadata
         .and_then(|m| m["inputs"].as_array())
@@ -240,24 +242,24 @@ pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, St
     };
     if let Some(given) = &o.inputs {
         let Some(given) = given.as_array() else {
-            return Err("the inputs must be a JSON list of tensors".into());
+            return Err(invalid("the inputs must be a JSON list of tensors".into()));
         };
         if let Some(declared) = declared {
             for tensor in given {
                 let name = tensor["name"].as_str().unwrap_or_default();
                 let Some(input) = declared.iter().find(|i| i["name"] == name) else {
-                    return Err(format!(
+                    return Err(invalid(format!(
                         "model `{model}` has no input `{name}` (it has: {})",
                         names(declared)
-                    ));
+                    )));
                 };
                 if let (Some(want), Some(got)) =
                     (input["datatype"].as_str(), tensor["datatype"].as_str())
                 {
                     if want != got {
-                        return Err(format!(
+                        return Err(invalid(format!(
                             "input `{name}` of model `{model}` is {want}, not {got}"
-                        ));
+                        )));
                     }
                 }
             }
@@ -266,7 +268,9 @@ pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, St
                 .filter_map(|i| i["name"].as_str())
                 .find(|n| !given.iter().any(|t| t["name"] == *n))
             {
-                return Err(format!("model `{model}` needs input `{missing}` as well"));
+                return Err(invalid(format!(
+                    "model `{model}` needs input `{missing}` as well"
+                )));
             }
         }
         return Ok(given.clone());
@@ -274,21 +278,21 @@ pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, St
     let (name, shape) = match declared {
         None => ("input".to_string(), o.shape.clone()),
         Some(declared) if declared.len() > 1 => {
-            return Err(format!(
+            return Err(invalid(format!(
                 "model `{model}` takes {} inputs ({}): give them as tensors (--inputs-file, or `inputs` in the API)",
                 declared.len(),
                 names(declared)
-            ))
+            )))
         }
         Some(declared) => {
             let input = &declared[0];
             let name = input["name"].as_str().unwrap_or("input").to_string();
             if let Some(want) = input["datatype"].as_str() {
                 if want != o.datatype {
-                    return Err(format!(
+                    return Err(invalid(format!(
                         "input `{name}` of model `{model}` is {want}, not {} (set the datatype to {want})",
                         o.datatype
-                    ));
+                    )));
                 }
             }
             let dims: Vec<i64> = input["shape"]
@@ -301,10 +305,10 @@ pub fn oip_inputs(o: &MlSpec, metadata: Option<&Value>) -> Result<Vec<Value>, St
                     .zip(&o.shape)
                     .all(|(&d, &s)| d < 0 || d as u64 == s);
             if !dims.is_empty() && !fits {
-                return Err(format!(
+                return Err(invalid(format!(
                     "input `{name}` of model `{model}` has shape {dims:?} (-1: any size); the shape {:?} does not fit it",
                     o.shape
-                ));
+                )));
             }
             (name, o.shape.clone())
         }
@@ -356,19 +360,24 @@ impl Drop for MlSession {
 impl Driver for MlDriver {
     type Session = MlSession;
 
-    async fn preflight(&self) -> Result<(), String> {
+    type Error = crate::Error;
+
+    async fn preflight(&self) -> crate::Result<()> {
         let mut session = self.session();
-        let where_ = &self.shared.origin.endpoint.authority;
+        let endpoint = &self.shared.origin.endpoint;
         if self.shared.options.api == MlApi::Oip {
             let (status, body) = session
                 .get(self.shared.ready_uri.clone())
                 .await
-                .map_err(|(kind, m)| format!("{where_} ({kind}): {m}"))?;
+                .map_err(|(kind, m)| crate::Error::unreachable(endpoint, kind, m))?;
             if status != 200 {
-                return Err(format!(
-                    "{where_}: model `{}` is not ready: HTTP {status}: {}",
-                    self.shared.options.model,
-                    body.trim()
+                return Err(crate::Error::unready(
+                    endpoint,
+                    format!(
+                        "model `{}` is not ready: HTTP {status}: {}",
+                        self.shared.options.model,
+                        body.trim()
+                    ),
                 ));
             }
             // The model's metadata names its inputs; a server without it gets the tensors
@@ -377,21 +386,22 @@ impl Driver for MlDriver {
                 Ok((200, body)) => serde_json::from_str::<Value>(&body).ok(),
                 _ => None,
             };
-            let inputs = oip_inputs(&self.shared.options, metadata.as_ref())
-                .map_err(|m| format!("{where_}: {m}"))?;
-            let built =
-                bodies(&self.shared.options, Some(inputs)).map_err(|m| format!("{where_}: {m}"))?;
+            let inputs = oip_inputs(&self.shared.options, metadata.as_ref())?;
+            let built = bodies(&self.shared.options, Some(inputs))?;
             let _ = self.shared.bodies.set(built);
         }
         let outcome = session.exchange(0, false).await;
         match outcome {
             Ok((200, _)) => Ok(()),
-            Ok((status, body)) => Err(format!(
-                "{where_}: {} answered HTTP {status}: {}",
-                self.shared.uri.path(),
-                body.trim()
+            Ok((status, body)) => Err(crate::Error::unready(
+                endpoint,
+                format!(
+                    "{} answered HTTP {status}: {}",
+                    self.shared.uri.path(),
+                    body.trim()
+                ),
             )),
-            Err((kind, m)) => Err(format!("{where_} ({kind}): {m}")),
+            Err((kind, m)) => Err(crate::Error::unreachable(endpoint, kind, m)),
         }
         .inspect(|()| {
             // The preflight's own samples are not the run's.
@@ -653,7 +663,7 @@ mod tests {
         assert_eq!(inputs[0]["data"].as_array().unwrap().len(), 24);
         // A fixed dimension that differs does not fit.
         o.shape = vec![4, 4, 2];
-        let e = oip_inputs(&o, Some(&metadata)).unwrap_err();
+        let e = oip_inputs(&o, Some(&metadata)).unwrap_err().to_string();
         assert!(e.contains("has shape [-1, 3, 2]"), "{e}");
         // Without metadata the tensor is the one asked for.
         assert_eq!(oip_inputs(&o, None).unwrap()[0]["name"], "input");
@@ -662,11 +672,11 @@ mod tests {
             {"name": "a", "datatype": "FP32", "shape": [-1]},
             {"name": "b", "datatype": "FP32", "shape": [-1]}
         ]});
-        let e = oip_inputs(&o, Some(&two)).unwrap_err();
+        let e = oip_inputs(&o, Some(&two)).unwrap_err().to_string();
         assert!(e.contains("takes 2 inputs (a, b)"), "{e}");
         // Given tensors must cover the model's inputs.
         o.inputs = Some(json!([{"name": "a", "datatype": "FP32", "shape": [1], "data": [1.0]}]));
-        let e = oip_inputs(&o, Some(&two)).unwrap_err();
+        let e = oip_inputs(&o, Some(&two)).unwrap_err().to_string();
         assert!(e.contains("needs input `b`"), "{e}");
     }
 
@@ -679,7 +689,10 @@ mod tests {
         assert_eq!(v["messages"][0]["content"], "measure the mesh before");
         assert_eq!(v["stream"], true);
         o.prompts = vec![json!(42)];
-        assert!(bodies(&o, None).unwrap_err().contains("prompt 1"));
+        assert!(bodies(&o, None)
+            .unwrap_err()
+            .to_string()
+            .contains("prompt 1"));
         let oip = bodies(&MlSpec::new(MlApi::Oip, "m"), None).unwrap();
         let v: Value = serde_json::from_slice(&oip[0]).unwrap();
         assert_eq!(v["inputs"][0]["data"].as_array().unwrap().len(), 16);

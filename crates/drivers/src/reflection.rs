@@ -14,6 +14,8 @@ use prost_reflect::DescriptorPool;
 use crate::grpc::{grpc_message, grpc_status};
 use crate::http2::{classify, h2_sender, Connection, H2Body};
 use crate::net::Origin;
+use crate::{Error, Result};
+use meshbench_core::ErrorKind;
 
 #[derive(Clone, PartialEq, Message)]
 struct ReflectionRequest {
@@ -54,34 +56,32 @@ struct ErrorResponse {
 }
 
 /// The descriptors of `service` and everything it imports, from the server's reflection.
-pub(crate) fn descriptors(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
+pub(crate) fn descriptors(origin: &Origin, service: &str) -> Result<DescriptorPool> {
     block_on(fetch(origin, service))
 }
 
 /// Runs set-up I/O (before a run) on a current-thread runtime of its own.
-pub(crate) fn block_on<T>(
-    f: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+pub(crate) fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        .map_err(Error::Runtime)?;
     tokio::task::LocalSet::new().block_on(&runtime, f)
 }
 
-async fn fetch(origin: &Origin, service: &str) -> Result<DescriptorPool, String> {
+async fn fetch(origin: &Origin, service: &str) -> Result<DescriptorPool> {
     let connection = Connection::default();
-    let mut last_error = String::new();
-    for version in ["v1", "v1alpha"] {
-        let path = format!("/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo");
-        match walk(origin, &connection, &path, service).await {
-            Ok(pool) => return Ok(pool),
-            Err(e) => last_error = e,
-        }
+    let path =
+        |version: &str| format!("/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo");
+    let mut outcome = walk(origin, &connection, &path("v1"), service).await;
+    if outcome.is_err() {
+        outcome = walk(origin, &connection, &path("v1alpha"), service).await;
     }
-    Err(format!(
-        "no .proto given and the server's reflection could not describe `{service}`: {last_error} (give --proto)"
-    ))
+    // The older version's error is reported: a server with neither usually has no reflection.
+    outcome.map_err(|e| Error::Reflection {
+        service: service.to_string(),
+        source: Box::new(e),
+    })
 }
 
 /// Asks for the file holding `service`, then for every import not yet seen.
@@ -90,15 +90,20 @@ async fn walk(
     connection: &Connection,
     path: &str,
     service: &str,
-) -> Result<DescriptorPool, String> {
+) -> Result<DescriptorPool> {
     let mut files: Vec<prost_types::FileDescriptorProto> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut queue: VecDeque<RequestKind> =
         VecDeque::from([RequestKind::FileContainingSymbol(service.to_string())]);
     while let Some(kind) = queue.pop_front() {
         for bytes in ask(origin, connection, path, kind).await? {
-            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice())
-                .map_err(|e| format!("a descriptor the server sent does not decode: {e}"))?;
+            let file =
+                prost_types::FileDescriptorProto::decode(bytes.as_slice()).map_err(|source| {
+                    Error::Decode {
+                        what: "a descriptor the server sent",
+                        source,
+                    }
+                })?;
             let name = file.name().to_string();
             if !seen.insert(name) {
                 continue;
@@ -111,11 +116,17 @@ async fn walk(
             files.push(file);
         }
         if seen.len() > 1000 {
-            return Err("the server's descriptors import more than 1000 files".into());
+            return Err(Error::unready(
+                &origin.endpoint,
+                "the server's descriptors import more than 1000 files",
+            ));
         }
     }
     DescriptorPool::from_file_descriptor_set(prost_types::FileDescriptorSet { file: files })
-        .map_err(|e| format!("the server's descriptors do not fit together: {e}"))
+        .map_err(|e| Error::Descriptors {
+            from: "the server sent",
+            source: Box::new(e),
+        })
 }
 
 async fn ask(
@@ -123,7 +134,7 @@ async fn ask(
     connection: &Connection,
     path: &str,
     kind: RequestKind,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>> {
     let message = ReflectionRequest {
         host: String::new(),
         kind: Some(kind),
@@ -131,19 +142,24 @@ async fn ask(
     .encode_to_vec();
     let answer = unary(origin, connection, path, &message, &[]).await?;
     if answer.status != 0 {
-        return Err(format!(
-            "reflection answered grpc-status {} {}",
-            answer.status, answer.message
+        return Err(Error::unready(
+            &origin.endpoint,
+            format!(
+                "reflection answered grpc-status {} {}",
+                answer.status, answer.message
+            ),
         ));
     }
     let mut out = Vec::new();
     for data in answer.messages {
-        let response = ReflectionResponse::decode(data)
-            .map_err(|e| format!("a reflection answer does not decode: {e}"))?;
+        let response = ReflectionResponse::decode(data).map_err(|source| Error::Decode {
+            what: "a reflection answer",
+            source,
+        })?;
         if let Some(err) = response.error_response {
-            return Err(format!(
-                "reflection error {}: {}",
-                err.error_code, err.error_message
+            return Err(Error::unready(
+                &origin.endpoint,
+                format!("reflection error {}: {}", err.error_code, err.error_message),
             ));
         }
         if let Some(files) = response.file_descriptor_response {
@@ -170,7 +186,9 @@ pub(crate) async fn unary(
     path: &str,
     message: &[u8],
     metadata: &[(String, String)],
-) -> Result<Answer, String> {
+) -> Result<Answer> {
+    let unreachable =
+        |(kind, detail): (ErrorKind, String)| Error::unreachable(&origin.endpoint, kind, detail);
     let mut body = BytesMut::with_capacity(5 + message.len());
     body.put_u8(0);
     body.put_u32(message.len() as u32);
@@ -184,8 +202,8 @@ pub(crate) async fn unary(
         .authority(origin.endpoint.authority.as_str())
         .path_and_query(path)
         .build()
-        .map_err(|e| e.to_string())?;
-    let mut sender = h2_sender(origin, connection).await.map_err(|(_, m)| m)?;
+        .map_err(|e| Error::invalid("url", format!("no gRPC path can be made of it: {e}")))?;
+    let mut sender = h2_sender(origin, connection).await.map_err(unreachable)?;
     let mut request = Request::new(H2Body::Left(Full::new(body.freeze())));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = uri;
@@ -199,11 +217,11 @@ pub(crate) async fn unary(
             headers.append(k, v);
         }
     }
-    sender.ready().await.map_err(|e| classify(e).1)?;
+    sender.ready().await.map_err(|e| unreachable(classify(e)))?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| classify(e).1)?;
+        .map_err(|e| unreachable(classify(e)))?;
     let (parts, body) = response.into_parts();
     if let Some(code) = grpc_status(&parts.headers) {
         return Ok(Answer {
@@ -212,7 +230,7 @@ pub(crate) async fn unary(
             messages: Vec::new(),
         });
     }
-    let collected = body.collect().await.map_err(|e| classify(e).1)?;
+    let collected = body.collect().await.map_err(|e| unreachable(classify(e)))?;
     let trailers = collected.trailers().cloned().unwrap_or_default();
     let mut data: Bytes = collected.to_bytes();
     let mut messages = Vec::new();
@@ -220,12 +238,20 @@ pub(crate) async fn unary(
         let _compressed = data.get_u8();
         let len = data.get_u32() as usize;
         if len > data.remaining() {
-            return Err("a truncated answer".into());
+            return Err(unreachable((
+                ErrorKind::Protocol,
+                "a truncated answer".into(),
+            )));
         }
         messages.push(data.split_to(len));
     }
     Ok(Answer {
-        status: grpc_status(&trailers).ok_or("the answer ended without a grpc-status")?,
+        status: grpc_status(&trailers).ok_or_else(|| {
+            unreachable((
+                ErrorKind::Protocol,
+                "the answer ended without a grpc-status".into(),
+            ))
+        })?,
         message: grpc_message(&trailers).unwrap_or_default(),
         messages,
     })

@@ -35,12 +35,7 @@ pub fn run_spec(
         // The Open Inference Protocol over gRPC: readiness and the model's inputs first,
         // then ModelInfer calls.
         let metadata = crate::grpc::oip_model(spec, &ml.model)?;
-        let inputs = crate::ml::oip_inputs(ml, metadata.as_ref()).map_err(|m| {
-            crate::Error::Unready(format!(
-                "{}: {m}",
-                spec.requests.first().map_or("", |r| r.url.as_str())
-            ))
-        })?;
+        let inputs = crate::ml::oip_inputs(ml, metadata.as_ref())?;
         let mut grpc_spec = spec.clone();
         grpc_spec.grpc = Some(crate::grpc::oip_grpc_spec(ml, &inputs));
         let driver = Arc::new(GrpcDriver::new(&grpc_spec)?);

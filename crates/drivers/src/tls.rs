@@ -13,7 +13,7 @@ pub(crate) fn client_config(insecure: bool, alpn: &[&[u8]]) -> Result<Arc<Client
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(Error::Tls)?;
     let mut config = if insecure {
         builder
             .dangerous()
@@ -31,7 +31,10 @@ pub(crate) fn client_config(insecure: bool, alpn: &[&[u8]]) -> Result<Arc<Client
 /// The server name for SNI and verification.
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(bare.to_string()).map_err(|e| Error::Tls(format!("`{host}`: {e}")))
+    ServerName::try_from(bare.to_string()).map_err(|source| Error::ServerName {
+        host: host.to_string(),
+        source,
+    })
 }
 
 /// `--insecure`: accepts any certificate, but still checks handshake signatures so the

@@ -156,7 +156,9 @@ impl Drop for WebSocketSession {
 impl Driver for WebSocketDriver {
     type Session = WebSocketSession;
 
-    async fn preflight(&self) -> Result<(), String> {
+    type Error = crate::Error;
+
+    async fn preflight(&self) -> crate::Result<()> {
         let mut session = WebSocketSession {
             shared: Arc::clone(&self.shared),
             record: false,
@@ -177,9 +179,10 @@ impl Driver for WebSocketDriver {
             Ok(_) => Ok(()),
             Err(failure) => {
                 stats.failed.store(0, Relaxed);
-                Err(format!(
-                    "{} ({}): {}",
-                    self.shared.origin.endpoint.authority, failure.kind, session.last_error
+                Err(crate::Error::unreachable(
+                    &self.shared.origin.endpoint,
+                    failure.kind,
+                    std::mem::take(&mut session.last_error),
                 ))
             }
         }

@@ -42,9 +42,13 @@ pub trait Driver: Send + Sync + 'static {
     /// One lane of traffic: a connection, or one stream of a multiplexed connection.
     type Session: Session;
 
+    /// Why [`Driver::preflight`] failed; the engine hands it on as
+    /// [`crate::Error::Unreachable`], whose message is this error's.
+    type Error: std::error::Error + Send + Sync + 'static;
+
     /// Connects once (and sends one request) before load starts, so an unreachable,
     /// refusing or garbage-speaking target is reported as such instead of as a run of errors.
-    fn preflight(&self) -> impl Future<Output = Result<(), String>>;
+    fn preflight(&self) -> impl Future<Output = Result<(), Self::Error>>;
 
     /// Opens the `streams` lanes of connection number `connection`. Called on the load
     /// thread that will drive them; connecting may be deferred to the first call.

@@ -37,9 +37,18 @@ pub enum Error {
     /// The spec was refused before anything was sent.
     #[error(transparent)]
     Spec(#[from] meshbench_core::Error),
-    /// The target could not be reached before load started; nothing was measured.
-    #[error("cannot reach the target: {0}")]
-    Unreachable(String),
+    /// The target could not be reached before load started; nothing was measured. The
+    /// driver's error says why: it is this error's message and cause chain.
+    #[error(transparent)]
+    Unreachable(Box<dyn std::error::Error + Send + Sync>),
+    /// The request sent before load got no answer within the connect and request timeouts.
+    #[error(
+        "cannot reach the target: no answer within {seconds:.1}s (connect and request timeouts)"
+    )]
+    NoAnswer {
+        /// The time allowed, in seconds.
+        seconds: f64,
+    },
     /// The OS would not give the engine a thread or a runtime.
     #[error("cannot start load threads: {0}")]
     Runtime(#[source] std::io::Error),

@@ -254,11 +254,10 @@ fn preflight<D: Driver>(spec: &BenchmarkSpec, driver: &D) -> Result<()> {
     runtime.block_on(async {
         match tokio::time::timeout(limit, driver.preflight()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(Error::Unreachable(message)),
-            Err(_) => Err(Error::Unreachable(format!(
-                "no answer within {:.1}s (connect and request timeouts)",
-                limit.as_secs_f64()
-            ))),
+            Ok(Err(e)) => Err(Error::Unreachable(Box::new(e))),
+            Err(_) => Err(Error::NoAnswer {
+                seconds: limit.as_secs_f64(),
+            }),
         }
     })
 }

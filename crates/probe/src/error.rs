@@ -109,6 +109,21 @@ pub enum ProbeError {
     /// The loaded object does not have the layout this build expects (a stale build).
     #[error("the BPF object does not match this build: {0}")]
     Layout(String),
+    /// A benchmark's target is not a URL, so there is no port to filter on.
+    #[error("`{url}` is not a URL")]
+    TargetUrl {
+        /// The target as given.
+        url: String,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// A benchmark's target URL has no port and a scheme without a known default.
+    #[error("`{url}` has no port to filter on")]
+    TargetPort {
+        /// The target as given.
+        url: String,
+    },
     /// The thread a probe beside a benchmark runs on failed.
     #[error("the probe beside the benchmark failed: {0}")]
     Thread(String),

@@ -73,8 +73,11 @@ pub const DEFAULT_NEW_CONNECTIONS: u32 = meshbench_core::probe::DEFAULT_PROBE_NE
 impl ProbeFilter {
     /// The filter for a benchmark of `url`: its target's port (80 and 443 when the URL
     /// names none, gRPC included), or why there is none.
-    pub fn for_target(url: &str) -> std::result::Result<ProbeFilter, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    pub fn for_target(url: &str) -> Result<ProbeFilter> {
+        let parsed = url::Url::parse(url).map_err(|source| ProbeError::TargetUrl {
+            url: url.to_string(),
+            source,
+        })?;
         let port = parsed
             .port_or_known_default()
             .or(match parsed.scheme() {
@@ -82,7 +85,9 @@ impl ProbeFilter {
                 "grpcs" => Some(443),
                 _ => None,
             })
-            .ok_or_else(|| format!("`{url}` has no port to filter on"))?;
+            .ok_or_else(|| ProbeError::TargetPort {
+                url: url.to_string(),
+            })?;
         Ok(ProbeFilter {
             ports: vec![port],
             ..ProbeFilter::default()
@@ -141,4 +146,24 @@ pub fn load_rejected_for_test() -> Result<()> {
         .map_err(|source| ProbeError::Open { source })?;
     let _loaded = open.load().map_err(|source| capture.load_error(source))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_gives_its_port_or_says_why_not() {
+        assert_eq!(
+            ProbeFilter::for_target("http://x:8080/").unwrap().ports,
+            [8080]
+        );
+        assert_eq!(ProbeFilter::for_target("https://x/").unwrap().ports, [443]);
+        assert_eq!(ProbeFilter::for_target("grpc://x").unwrap().ports, [80]);
+        let e = ProbeFilter::for_target("not a url").unwrap_err();
+        assert!(matches!(e, ProbeError::TargetUrl { .. }), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = ProbeFilter::for_target("unix:/run/x.sock").unwrap_err();
+        assert!(matches!(e, ProbeError::TargetPort { .. }), "{e}");
+    }
 }

@@ -101,7 +101,7 @@ pub(crate) struct ParamError {
 }
 
 impl ParamError {
-    fn new(name: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &'static str, message: impl Into<String>) -> Self {
         ParamError {
             name,
             message: message.into(),

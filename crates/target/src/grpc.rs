@@ -97,7 +97,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
     };
     let requests = match decode_all(body) {
         Ok(r) => r,
-        Err(message) => return status_only(13, &message),
+        Err(e) => return status_only(13, &meshbench_core::error_chain(&e)),
     };
     let Some(first) = requests.first() else {
         return status_only(3, "no request message");
@@ -442,26 +442,41 @@ fn bidi(shared: Arc<Shared>, mut body: Incoming) -> Response<GrpcBody> {
     resp
 }
 
+/// Why a gRPC request body is refused (the call's INTERNAL status says it).
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("truncated message header")]
+    TruncatedHeader,
+    #[error("compressed messages are not supported")]
+    Compressed,
+    #[error("message of {0} bytes is truncated or too large")]
+    Length(usize),
+    #[error("too many messages in one call")]
+    TooMany,
+    #[error("bad EchoRequest")]
+    Message(#[source] prost::DecodeError),
+}
+
 /// Splits a gRPC request body into its messages.
-fn decode_all(mut body: Bytes) -> Result<Vec<EchoRequest>, String> {
+fn decode_all(mut body: Bytes) -> Result<Vec<EchoRequest>, BodyError> {
     let mut out = Vec::new();
     while body.has_remaining() {
         if body.remaining() < 5 {
-            return Err("truncated message header".into());
+            return Err(BodyError::TruncatedHeader);
         }
         let compressed = body.get_u8();
         let len = body.get_u32() as usize;
         if compressed != 0 {
-            return Err("compressed messages are not supported".into());
+            return Err(BodyError::Compressed);
         }
         if len > MAX_MESSAGE || len > body.remaining() {
-            return Err(format!("message of {len} bytes is truncated or too large"));
+            return Err(BodyError::Length(len));
         }
         if out.len() >= MAX_MESSAGES {
-            return Err("too many messages in one call".into());
+            return Err(BodyError::TooMany);
         }
         let message = body.split_to(len);
-        out.push(EchoRequest::decode(message).map_err(|e| format!("bad EchoRequest: {e}"))?);
+        out.push(EchoRequest::decode(message).map_err(BodyError::Message)?);
     }
     Ok(out)
 }

@@ -19,7 +19,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::controls::{find_param, parse_bounded_duration};
+use crate::controls::{find_param, parse_bounded_duration, ParamError};
 use crate::handler::Shared;
 
 /// The one model served.
@@ -43,19 +43,21 @@ struct Timing {
     compute: Duration,
 }
 
-fn timing(query: &str) -> Result<Timing, String> {
-    let duration = |name: &'static str, default: Duration| -> Result<Duration, String> {
-        match find_param(query, name).map_err(|e| e.to_string())? {
-            Some(text) => parse_bounded_duration(name, &text).map_err(|e| e.to_string()),
+fn timing(query: &str) -> Result<Timing, ParamError> {
+    let duration = |name: &'static str, default: Duration| -> Result<Duration, ParamError> {
+        match find_param(query, name)? {
+            Some(text) => parse_bounded_duration(name, &text),
             None => Ok(default),
         }
     };
-    let rate = match find_param(query, "token_rate").map_err(|e| e.to_string())? {
+    let rate = match find_param(query, "token_rate")? {
         Some(text) => text
             .parse::<f64>()
             .ok()
             .filter(|r| r.is_finite() && *r > 0.0 && *r <= 1_000_000.0)
-            .ok_or_else(|| format!("invalid token_rate: `{text}` is not a rate above 0"))?,
+            .ok_or_else(|| {
+                ParamError::new("token_rate", format!("`{text}` is not a rate above 0"))
+            })?,
         None => 200.0,
     };
     Ok(Timing {
@@ -72,7 +74,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     let method = req.method().clone();
     let timing = match timing(&query) {
         Ok(t) => t,
-        Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({"error": e})),
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, json!({"error": e.to_string()})),
     };
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),

@@ -91,7 +91,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     };
     let output = match run {
         Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Ok(Ended::Failed(e.to_string())),
+        Ok(Err(e)) => return Ok(Ended::Failed(meshbench_core::error_chain(&e))),
         Err(e) => {
             return Ok(Ended::Failed(format!(
                 "the load engine stopped abnormally: {e}"
@@ -141,11 +141,12 @@ async fn start_probe(
         .first()
         .map(|r| r.url.as_str())
         .unwrap_or_default();
-    let filter = meshbench_probe::ProbeFilter::for_target(url)?;
+    let filter = meshbench_probe::ProbeFilter::for_target(url)
+        .map_err(|e| meshbench_core::error_chain(&e))?;
     tokio::task::spawn_blocking(move || meshbench_probe::ProbeBeside::start(filter))
         .await
         .map_err(|e| format!("the probe could not start: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(|e| meshbench_core::error_chain(&e))
 }
 
 /// The headline numbers of a result.

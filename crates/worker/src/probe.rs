@@ -100,7 +100,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     };
     let report = match outcome {
         Ok(Ok(report)) => report,
-        Ok(Err(e)) => return Ok(Ended::Failed(e.to_string())),
+        Ok(Err(e)) => return Ok(Ended::Failed(meshbench_core::error_chain(&e))),
         Err(e) => {
             return Ok(Ended::Failed(format!(
                 "the probe thread ended abnormally: {e}"

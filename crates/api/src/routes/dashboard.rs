@@ -5,8 +5,8 @@
 //! run time (rust-embed), so `npm run build` shows up without recompiling. A clone without a
 //! built frontend still compiles: `/` then answers 503 with how to build it, and the API
 //! works as before. `MESHBENCH_DASHBOARD_DIR` serves another folder instead (tests use it).
-//! Cargo notices changed build files but not added ones: after a new `npm run build`,
-//! a release build may need `touch crates/api/src/routes/dashboard.rs`.
+//! `build.rs` has cargo watch the folder, so a release build after a new `npm run build`
+//! embeds the new files, added ones included.
 //!
 //! The dashboard's page paths overlap the API's (`/metrics`, `/reports`, `/benchmarks/…`).
 //! The page is served only to browser navigation (an `Accept` header with `text/html`), so
@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rust_embed::Embed;
 
+use crate::html::escape;
 use crate::AppState;
 
 /// The built dashboard, as it was when the binary was compiled (release), or as it is on
@@ -304,13 +305,6 @@ fn not_built(dir: Option<&Path>) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub(crate) async fn enqueue_or_withdraw(
         let queued = tokio::time::timeout(QUEUE_TIMEOUT, state.queue.enqueue(kind, id)).await;
         let cause = match queued {
             Ok(Ok(())) => continue,
-            Ok(Err(e)) => format!("{e}: {}", error_chain(&e)),
+            Ok(Err(e)) => meshbench_core::error_chain(&e),
             Err(_) => format!("no answer within {} s", QUEUE_TIMEOUT.as_secs()),
         };
         tracing::error!(%kind, %id, "cannot queue a job: {cause}");
@@ -71,16 +71,6 @@ pub(crate) async fn enqueue_or_withdraw(
         ));
     }
     Ok(())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// What a cancel did.

@@ -29,13 +29,9 @@ const COLUMNS: [&str; 21] = [
     "saturated",
 ];
 
-/// The CSV header row (column names, comma-separated, no trailing newline).
-pub fn header() -> String {
-    COLUMNS.join(",")
-}
-
-/// One CSV row for `result`, in the order of [`header`] (no trailing newline).
-pub fn row(result: &BenchmarkResult) -> String {
+/// `result` as CSV: the header line and one row, each ending in `\n`, written by
+/// [`meshbench_core::csv`] (the formula guard and quoting of every meshbench CSV).
+pub fn render(result: &BenchmarkResult) -> String {
     let lat = &result.latency_us;
     let svc = &result.service_time_us;
     let started_at = result
@@ -69,11 +65,7 @@ pub fn row(result: &BenchmarkResult) -> String {
         decimal(result.loadgen.cpu_s, 3),
         result.loadgen.saturated.to_string(),
     ];
-    fields
-        .iter()
-        .map(|f| quote(f))
-        .collect::<Vec<_>>()
-        .join(",")
+    meshbench_core::csv::to_string(&COLUMNS, [fields])
 }
 
 /// A plain decimal (never an exponent) with at most `places` decimals and no trailing
@@ -91,15 +83,6 @@ fn decimal(v: f64, places: usize) -> String {
         s = "0".to_string();
     }
     s
-}
-
-/// RFC 4180 quoting, applied only when the field needs it.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
 }
 
 #[cfg(test)]
@@ -137,26 +120,34 @@ mod tests {
         serde_json::from_str(EXAMPLE).unwrap()
     }
 
+    /// The header line and the row line of [`render`].
+    fn lines(result: &BenchmarkResult) -> (String, String) {
+        let text = render(result);
+        let (header, row) = text.split_once('\n').unwrap();
+        let row = row.strip_suffix('\n').unwrap();
+        assert!(!row.contains('\n'), "{text}");
+        (header.to_string(), row.to_string())
+    }
+
     #[test]
     fn header_and_row_have_the_same_number_of_columns() {
-        let h = header();
-        let r = row(&example());
+        let (h, r) = lines(&example());
         assert_eq!(h.split(',').count(), r.split(',').count());
         assert_eq!(h.split(',').count(), 21);
-        assert!(!h.ends_with('\n') && !r.ends_with('\n'));
     }
 
     #[test]
     fn matches_the_documented_example() {
+        let (header, row) = lines(&example());
         assert_eq!(
-            header(),
+            header,
             "schema,started_at,duration_s,requests,errors,rps,requested_rps,latency_p50_us,\
              latency_p75_us,latency_p90_us,latency_p95_us,latency_p99_us,latency_p999_us,\
              latency_p9999_us,latency_max_us,service_p50_us,service_p99_us,bytes_sent,\
              bytes_received,cpu_s,saturated"
         );
         assert_eq!(
-            row(&example()),
+            row,
             "meshbench.result.v1,2025-06-03T14:21:07.250311Z,3.000412,5987,2,1995.4,2000,\
              1000,1200,1300,1500,2501,14807,21311,21311,900,2401,670544,1226925,0.91,false"
         );
@@ -167,7 +158,7 @@ mod tests {
         let mut result = example();
         result.requested_rps = None;
         result.rps = 1_234.567_891;
-        let r = row(&result);
+        let (_, r) = lines(&result);
         let fields: Vec<&str> = r.split(',').collect();
         assert_eq!(fields[5], "1234.568");
         assert_eq!(fields[6], "");
@@ -180,8 +171,12 @@ mod tests {
         assert_eq!(decimal(-0.000_000_1, 6), "0");
         assert_eq!(decimal(f64::NAN, 3), "");
         assert_eq!(decimal(12.5, 3), "12.5");
-        assert_eq!(quote("a,b"), "\"a,b\"");
-        assert_eq!(quote("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(quote("plain"), "plain");
+    }
+
+    #[test]
+    fn a_schema_that_looks_like_a_formula_is_guarded() {
+        let mut result = example();
+        result.schema = "=1+1".to_string();
+        assert!(lines(&result).1.starts_with("'=1+1,"));
     }
 }

@@ -23,7 +23,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::endpoint::Endpoint;
 use crate::io_error::kind_of;
 use crate::net::{self, Origin};
 use request::SerializedRequest;
@@ -73,14 +72,16 @@ impl Http1Driver {
 impl Driver for Http1Driver {
     type Session = Http1Session;
 
-    async fn preflight(&self) -> Result<(), String> {
+    type Error = crate::Error;
+
+    async fn preflight(&self) -> crate::Result<()> {
         let mut session = self.session();
         match session.call(0).await {
             Ok(_) => Ok(()),
-            Err(failure) => Err(describe(
-                failure.kind,
-                &session.last_error,
+            Err(failure) => Err(crate::Error::unreachable(
                 &self.shared.origin.endpoint,
+                failure.kind,
+                session.last_error,
             )),
         }
     }
@@ -147,17 +148,6 @@ impl ResponseReader for Http1Reader {
     fn keep_alive(&self) -> bool {
         self.0.keep_alive
     }
-}
-
-pub(crate) fn describe(kind: ErrorKind, detail: &str, endpoint: &Endpoint) -> String {
-    let hint = match kind {
-        ErrorKind::ConnectRefused => " (is the target running and listening on that port?)",
-        ErrorKind::ConnectTimeout => " (is the host reachable?)",
-        ErrorKind::Protocol => " (is it an HTTP server? for HTTPS use https://)",
-        ErrorKind::Closed => " (the target closed the connection without answering)",
-        _ => "",
-    };
-    format!("{} ({}): {detail}{hint}", endpoint.authority, kind)
 }
 
 enum Conn {
