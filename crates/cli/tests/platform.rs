@@ -381,6 +381,80 @@ fn killed_worker_mid_job_is_retried_or_failed_never_stuck() {
     }
 }
 
+/// A probe run started through the API runs on a worker that can probe, not in the server
+/// (issue 13); killing that worker mid-run ends it retried or failed with the reason, never
+/// stuck `running`.
+#[test]
+fn probe_runs_on_a_worker_and_survives_its_death() {
+    let scratch = scratch("redis-probe");
+    let pg = PgDatabase::create_blocking();
+    let redis = RedisDatabase::claim();
+    // The server cannot probe: whatever runs the probe is one of the workers.
+    let mut server_setup = redis_setup(&pg, &redis);
+    server_setup
+        .env
+        .push(("MESHBENCH_NO_BPF".into(), "1".into()));
+    let server = Server::start(&scratch, &server_setup);
+    let setup = redis_setup(&pg, &redis);
+    let mut workers = [
+        spawn_worker(&scratch, &setup, "worker-a"),
+        spawn_worker(&scratch, &setup, "worker-b"),
+    ];
+    if declared_bpf_less() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = server.get("/ebpf/probe/status").json();
+        if status["available"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no worker announced it can probe: {status}");
+        std::thread::sleep(POLL);
+    }
+    let r = server.post("/ebpf/probe/start", &json!({"duration": 20}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["probe_id"].as_str().unwrap().to_string();
+    let path = format!("/ebpf/probe/jobs/{id}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.get(&path).json()["status"] != "running" {
+        assert!(Instant::now() < deadline, "{}", server.get(&path).body);
+        std::thread::sleep(POLL);
+    }
+    let holder = workers
+        .iter()
+        .position(|w| w.output().contains(&id))
+        .unwrap_or_else(|| panic!("no worker says it took {id}"));
+    assert!(
+        !server.proc.output().contains("took a job"),
+        "the server ran something: {}",
+        server.proc.tail()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    workers[holder].sigkill();
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let job = server.get(&path).json();
+        if FINISHED.contains(&job["status"].as_str().unwrap_or_default()) {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "left {}: {job}", job["status"]);
+        std::thread::sleep(POLL);
+    };
+    let survivor = &workers[1 - holder];
+    let context = format!("{job}\n{}", survivor.tail());
+    match job["status"].as_str().unwrap() {
+        "completed" => {
+            assert_eq!(job["attempts"], 2, "{context}");
+            assert_eq!(job["result"]["schema"], "meshbench.probe.v1", "{context}");
+            assert!(survivor.output().contains(&id), "{context}");
+        }
+        "failed" => assert!(job["error"].as_str().unwrap_or("").contains("lost"), "{context}"),
+        _ => panic!("unexpected outcome: {context}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // 5: cancellation
 
