@@ -409,7 +409,10 @@ fn probe_runs_on_a_worker_and_survives_its_death() {
         if status["available"] == true {
             break;
         }
-        assert!(Instant::now() < deadline, "no worker announced it can probe: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "no worker announced it can probe: {status}"
+        );
         std::thread::sleep(POLL);
     }
     let r = server.post("/ebpf/probe/start", &json!({"duration": 20}));
@@ -450,7 +453,10 @@ fn probe_runs_on_a_worker_and_survives_its_death() {
             assert_eq!(job["result"]["schema"], "meshbench.probe.v1", "{context}");
             assert!(survivor.output().contains(&id), "{context}");
         }
-        "failed" => assert!(job["error"].as_str().unwrap_or("").contains("lost"), "{context}"),
+        "failed" => assert!(
+            job["error"].as_str().unwrap_or("").contains("lost"),
+            "{context}"
+        ),
         _ => panic!("unexpected outcome: {context}"),
     }
 }

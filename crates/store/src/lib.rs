@@ -54,6 +54,7 @@ mod sqlite;
 
 pub use files::{validate_job_id, write_report_file, write_result_files};
 pub use postgres::PgStore;
+pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
 /// Page size of [`Store::list_jobs`] when the filter gives none.
@@ -314,11 +315,9 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every pooled connection (a SQLite database checkpoints its WAL).
     async fn close(&self);
 
-    /// Stores new jobs (a start's repeats) in one transaction. With `key`, the first start
-    /// that uses it stores its jobs and any later one stores nothing and gets the first one's
-    /// ids back, [`Inserted::replayed`]. A job whose id is taken gives [`Error::Conflict`]
-    /// (and nothing is stored); an id that could not name a results directory gives
-    /// [`Error::Invalid`] (see [`validate_job_id`]).
+    /// Stores a start's jobs in one transaction, once per `key` (a replay stores nothing and
+    /// returns the first start's ids). A taken id is [`Error::Conflict`], an id unfit for a
+    /// results directory [`Error::Invalid`]; either way nothing is stored.
     async fn insert_jobs(&self, jobs: &[BenchmarkJob], key: Option<&str>) -> Result<Inserted>;
 
     /// Stores one new job, as [`Store::insert_jobs`] without a key.
@@ -331,26 +330,18 @@ pub trait Store: Send + Sync + 'static {
     /// One job, without its full result.
     async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>>;
 
-    /// Jobs matching `filter`, in `filter.sort` / `filter.order` (default newest first),
-    /// ties broken by id in the same direction so pages are stable; unset start or
-    /// completion times sort last in either direction. Text columns sort by the database's
-    /// collation (byte order in SQLite, the database's locale in PostgreSQL). The page size is `filter.limit`, [`DEFAULT_LIST_LIMIT`] when absent, at most
-    /// [`MAX_LIST_LIMIT`]. Full results are never read.
+    /// Jobs matching `filter` in its order (default newest first; ties by id, unset times
+    /// last, text by the database's collation), [`DEFAULT_LIST_LIMIT`] a page unless it says,
+    /// at most [`MAX_LIST_LIMIT`]. Full results are never read.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>>;
 
     /// How many jobs match `filter`, ignoring its `limit` and `offset`.
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64>;
 
-    /// Atomic compare-and-set on a job of any kind: moves it to `to` only if its current
-    /// status is in `from` and may become `to` ([`JobStatus::can_become`]), applying `update`
-    /// in the same statement, and returns its new state. Returns `None` when its status did
-    /// not match (or it does not exist), so two workers can never both take a job and a
-    /// cancelled job is never marked completed.
-    ///
-    /// Statuses in `from` that cannot become `to` never match (so `[Running, Pending] →
-    /// Completed` moves only a running job). When none of them can — or `from` is empty —
-    /// the call can never succeed and is refused with [`Error::InvalidTransition`] before
-    /// touching the database.
+    /// Compare-and-set on a job of any kind, in one statement: moves it to `to` (applying
+    /// `update`) only if its status is one of `from` that may become `to`
+    /// ([`JobStatus::can_become`]), and returns its new state; `None` when none matched. A
+    /// move no status of `from` may make is [`Error::InvalidTransition`], before any query.
     async fn transition(
         &self,
         kind: JobKind,
@@ -373,19 +364,16 @@ pub trait Store: Send + Sync + 'static {
         offset: u32,
     ) -> Result<Vec<JobState>>;
 
-    /// Records progress (clamped to 0–1) of a job that is not finished yet, and answers
-    /// whether a user asked it to stop; a late update of a finished job is ignored (and
-    /// answers `false`). A missing job gives [`Error::NotFound`].
+    /// Records an unfinished job's progress (clamped to 0–1) and answers whether it was asked
+    /// to stop; a finished job is left alone (`false`), a missing one is [`Error::NotFound`].
     async fn set_progress(&self, kind: JobKind, id: &str, progress: f64) -> Result<bool>;
 
-    /// Asks an unfinished job to stop: its worker sees the flag at its next progress update.
-    /// Returns the job's state (`cancel_requested` unchanged when it had already finished),
-    /// or `None` when there is no such job.
+    /// Flags an unfinished job to stop (its worker reads the flag each second) and returns
+    /// its state; `None` when there is no such job.
     async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
 
-    /// Deletes pending jobs that were never queued (a start whose queue was down) and the
-    /// idempotency key that named them, so a retry starts afresh. Jobs that left `pending`
-    /// are kept.
+    /// Deletes a start's jobs still pending (its queue was down) and its idempotency key, so
+    /// a retry starts afresh.
     async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<()>;
 
     /// Stores (or replaces) a job's full result and copies its headline numbers into the
@@ -403,15 +391,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs are in each status: every status, in lifecycle order, zeros included.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>>;
 
-    /// Aggregates of completed jobs per (test type, mesh type), computed by the database:
-    /// what `GET /metrics/summary` and `/metrics` need without reading every job. The
-    /// filter's test type, mesh type, namespace and time bounds apply.
+    /// Aggregates of completed jobs per (test type, mesh type), computed by the database
+    /// (`/metrics`); the filter's test type, mesh type, namespace and time bounds apply.
     async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>>;
 
-    /// Headline numbers of every completed job with a summary, oldest first, as
-    /// `(test type, mesh type, summary)`: the input of `GET /metrics/summary`. The filter's
-    /// test type, mesh type, namespace and time bounds apply; its status, limit and offset
-    /// are ignored. No result JSON is read.
+    /// `(test type, mesh type, summary)` of every completed job with a summary, oldest first
+    /// (`/metrics/summary`); the filter applies but for status, limit and offset.
     async fn completed_summaries(
         &self,
         filter: &JobFilter,
@@ -433,8 +418,8 @@ pub trait Store: Send + Sync + 'static {
     /// A missing run gives [`Error::NotFound`].
     async fn save_probe_result(&self, probe_id: &str, result: &serde_json::Value) -> Result<()>;
 
-    /// Probe runs in any of `statuses` (all runs when empty), newest first (ties broken by
-    /// id, so pages are stable); at most [`MAX_LIST_LIMIT`] whatever `limit` asks for.
+    /// Probe runs in any of `statuses` (all when empty), newest first (ties by id), at most
+    /// [`MAX_LIST_LIMIT`] a page.
     async fn list_probe_jobs(
         &self,
         statuses: &[JobStatus],
@@ -454,8 +439,7 @@ pub trait Store: Send + Sync + 'static {
     /// The report a share link's token names.
     async fn get_report_by_share_token(&self, token: &str) -> Result<Option<Report>>;
 
-    /// Reports newest first (ties broken by id, so pages are stable); at most
-    /// [`MAX_LIST_LIMIT`] whatever `limit` asks for.
+    /// Reports newest first (ties by id), at most [`MAX_LIST_LIMIT`] a page.
     async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>>;
 
     /// How many reports there are.

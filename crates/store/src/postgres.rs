@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::sql::{delegate_store, SqlStore};
+use crate::sql::{Dialect, SqlStore};
 use crate::{redact_url, Error, Result};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -17,8 +17,16 @@ const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The store on a PostgreSQL database.
-pub struct PgStore {
-    inner: SqlStore<sqlx::Postgres>,
+pub type PgStore = SqlStore<sqlx::Postgres>;
+
+impl Dialect for sqlx::Postgres {
+    const BACKEND: &'static str = "postgres";
+
+    // sqlx holds an advisory lock while migrating, so several servers starting at once
+    // apply each migration exactly once.
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 }
 
 impl PgStore {
@@ -39,22 +47,11 @@ impl PgStore {
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore {
-            inner: SqlStore { pool },
-        }
+        SqlStore { pool }
     }
 
     /// The connection pool, for diagnostics and tests.
     pub fn pool(&self) -> &PgPool {
-        &self.inner.pool
-    }
-
-    async fn run_migrations(&self) -> Result<()> {
-        // sqlx holds an advisory lock while migrating, so several servers starting at
-        // once apply each migration exactly once.
-        MIGRATOR.run(&self.inner.pool).await?;
-        Ok(())
+        &self.pool
     }
 }
-
-delegate_store!(PgStore, "postgres");

@@ -18,7 +18,7 @@ use crate::{
     Result, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
-/// The columns of `benchmark_jobs` a [`BenchmarkJob`] is read from, in insert order.
+/// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
 const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, created_at, \
      started_at, completed_at, progress, error, request, attempts, \
      requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
@@ -27,13 +27,24 @@ const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p9
 /// How many columns [`JOB_COLUMNS`] names.
 const JOB_COLUMN_COUNT: usize = 20;
 
-/// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is read from, in insert order.
+/// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is written to, in insert order.
 const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
      started_at, completed_at, error, result, request, attempts, progress";
 /// The lifecycle columns every kind's table has (its id column is read as `id`).
 const STATE_COLUMNS: &str =
     "status, created_at, started_at, completed_at, error, attempts, cancel_requested, request, \
      progress";
+
+/// What a job of `kind` is read from: its id (as `id`), the lifecycle columns, and the
+/// columns of its own kind.
+fn columns(kind: JobKind) -> String {
+    let (_, id) = table_of(kind);
+    let own = match kind {
+        JobKind::Benchmark => format!("test_type, mesh_type, namespace, {SUMMARY_COLUMNS}"),
+        JobKind::Probe => "duration, output_format, result".to_string(),
+    };
+    format!("{id} AS id, {STATE_COLUMNS}, {own}")
+}
 
 /// Where a kind's jobs live: its table and id column (constants, never request text).
 fn table_of(kind: JobKind) -> (&'static str, &'static str) {
@@ -249,9 +260,17 @@ fn summary_args(summary: Option<&JobSummary>) -> Result<Vec<Arg>> {
     ])
 }
 
-/// The queries of [`crate::Store`] over one sqlx database.
-pub(crate) struct SqlStore<DB: Database> {
+/// The store over one sqlx database: [`crate::SqliteStore`] or [`crate::PgStore`].
+pub struct SqlStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
+}
+
+/// What differs between the databases behind [`SqlStore`]: a name and the migrations.
+pub trait Dialect: Database {
+    /// `sqlite` or `postgres`, for `/health` and logs.
+    const BACKEND: &'static str;
+    /// The migrations of this dialect's schema.
+    fn migrator() -> &'static sqlx::migrate::Migrator;
 }
 
 // The bounds below say "this sqlx database can bind and decode the column types the schema
@@ -335,31 +354,29 @@ where
         q
     }
 
+    /// A [`BenchmarkJob`] from a row of [`columns`]`(Benchmark)`.
     fn job_from_row(row: &DB::Row) -> Result<BenchmarkJob> {
-        let job_id: String = row.try_get("job_id")?;
-        let what = format!("job `{job_id}`");
-        let status: String = row.try_get("status")?;
+        let state = Self::state_from_row(JobKind::Benchmark, row)?;
+        let what = format!("job `{}`", state.id);
         let test_type: String = row.try_get("test_type")?;
-        let request: String = row.try_get("request")?;
-        let attempts: i32 = row.try_get("attempts")?;
-        let summary = Self::summary_from_row(row, &what)?;
         Ok(BenchmarkJob {
-            status: parse_status(&what, &status)?,
             test_type: test_type
                 .parse()
                 .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?,
             mesh_type: row.try_get("mesh_type")?,
             namespace: row.try_get("namespace")?,
-            created_at: from_nanos(&what, row.try_get("created_at")?)?,
-            started_at: Self::opt_time(row, "started_at", &what)?,
-            completed_at: Self::opt_time(row, "completed_at", &what)?,
-            progress: row.try_get("progress")?,
-            error: row.try_get("error")?,
-            request: parse_json(&what, &request)?,
-            summary,
-            attempts: u32::try_from(attempts)
-                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts {attempts}")))?,
-            job_id,
+            summary: Self::summary_from_row(row, &what)?,
+            request: state
+                .request
+                .ok_or_else(|| Error::Corrupt(format!("{what}: no request")))?,
+            status: state.status,
+            created_at: state.created_at,
+            started_at: state.started_at,
+            completed_at: state.completed_at,
+            progress: state.progress,
+            error: state.error,
+            attempts: state.attempts,
+            job_id: state.id,
         })
     }
 
@@ -407,30 +424,27 @@ where
             .transpose()
     }
 
-    pub(crate) async fn ping(&self) -> Result<()> {
-        Self::query("SELECT 1", Vec::new())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn insert_jobs(
+    /// Stores new rows of `kind` — each an `INSERT` with its arguments, and the id it
+    /// stores — in one transaction, once per idempotency `key` (see
+    /// [`crate::Store::insert_jobs`]).
+    async fn insert_once(
         &self,
-        jobs: &[BenchmarkJob],
+        kind: JobKind,
+        rows: Vec<(String, Vec<Arg>, String)>,
         key: Option<&str>,
     ) -> Result<Inserted> {
-        let ids: Vec<String> = jobs.iter().map(|j| j.job_id.clone()).collect();
+        let ids: Vec<String> = rows.iter().map(|(_, _, id)| id.clone()).collect();
         let mut tx = self.pool.begin().await?;
         if let Some(key) = key {
-            if let Some(earlier) = Self::claim_key(&mut tx, JobKind::Benchmark, key, &ids).await? {
+            if let Some(earlier) = Self::claim_key(&mut tx, kind, key, &ids).await? {
                 return Ok(Inserted {
                     ids: earlier,
                     replayed: true,
                 });
             }
         }
-        for job in jobs {
-            Self::insert_job_in(&mut tx, job).await?;
+        for (sql, args, id) in rows {
+            Self::insert_unique(&mut *tx, &sql, args, &id).await?;
         }
         tx.commit().await?;
         Ok(Inserted {
@@ -439,7 +453,27 @@ where
         })
     }
 
-    async fn insert_job_in(tx: &mut sqlx::Transaction<'_, DB>, job: &BenchmarkJob) -> Result<()> {
+    /// The job of `kind` whose id is `id`, read from its row by `from_row`.
+    async fn get_one<T>(
+        &self,
+        kind: JobKind,
+        id: &str,
+        from_row: impl Fn(&DB::Row) -> Result<T> + Send,
+    ) -> Result<Option<T>> {
+        let (table, id_column) = table_of(kind);
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE {id_column} = $1",
+            columns(kind)
+        );
+        Self::query(&sql, vec![Arg::text(id)])
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| from_row(&row))
+            .transpose()
+    }
+
+    /// The `INSERT` that stores `job`, its arguments and its id.
+    fn job_insert(job: &BenchmarkJob) -> Result<(String, Vec<Arg>, String)> {
         validate_job_id(&job.job_id)?;
         let mut args = vec![
             Arg::text(job.job_id.as_str()),
@@ -461,19 +495,168 @@ where
              ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
             placeholders(1, JOB_COLUMN_COUNT)
         );
-        Self::insert_unique(&mut **tx, &sql, args, &job.job_id).await
+        Ok((sql, args, job.job_id.clone()))
     }
 
-    pub(crate) async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM benchmark_jobs WHERE job_id = $1");
-        Self::query(&sql, vec![Arg::text(job_id)])
+    fn state_from_row(kind: JobKind, row: &DB::Row) -> Result<JobState> {
+        let id: String = row.try_get("id")?;
+        let what = format!("{kind} `{id}`");
+        let status: String = row.try_get("status")?;
+        let attempts: i32 = row.try_get("attempts")?;
+        let cancel: i32 = row.try_get("cancel_requested")?;
+        let request: Option<String> = row.try_get("request")?;
+        Ok(JobState {
+            kind,
+            status: parse_status(&what, &status)?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            started_at: Self::opt_time(row, "started_at", &what)?,
+            completed_at: Self::opt_time(row, "completed_at", &what)?,
+            error: row.try_get("error")?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts {attempts}")))?,
+            cancel_requested: cancel != 0,
+            progress: row.try_get("progress")?,
+            request: request.map(|r| parse_json(&what, &r)).transpose()?,
+            id,
+        })
+    }
+
+    /// A [`ProbeJob`] from a row of [`columns`]`(Probe)`.
+    fn probe_from_row(row: &DB::Row) -> Result<ProbeJob> {
+        let state = Self::state_from_row(JobKind::Probe, row)?;
+        let what = format!("probe job `{}`", state.id);
+        let result: Option<String> = row.try_get("result")?;
+        Ok(ProbeJob {
+            duration: to_u64(&what, row.try_get("duration")?)?,
+            output_format: row.try_get("output_format")?,
+            result: result.map(|r| parse_json(&what, &r)).transpose()?,
+            status: state.status,
+            created_at: state.created_at,
+            started_at: state.started_at,
+            completed_at: state.completed_at,
+            error: state.error,
+            request: state.request,
+            attempts: state.attempts,
+            progress: state.progress,
+            probe_id: state.id,
+        })
+    }
+
+    /// The report whose `column` (a constant of this module, never request text) equals
+    /// `value`; both columns are unique.
+    async fn report_where(&self, column: &'static str, value: &str) -> Result<Option<Report>> {
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM reports WHERE {column} = $1");
+        Self::query(&sql, vec![Arg::text(value)])
             .fetch_optional(&self.pool)
             .await?
-            .map(|row| Self::job_from_row(&row))
+            .map(|row| Self::report_from_row(&row))
             .transpose()
     }
 
-    pub(crate) async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>> {
+    /// A page of `table`'s rows matching `filter` (a `WHERE` clause of this module and its
+    /// arguments), newest first with ties broken by `id` so pages are stable, at most
+    /// [`MAX_LIST_LIMIT`] long. Table and column names are constants of this module.
+    #[allow(clippy::too_many_arguments)]
+    async fn newest_first<T>(
+        &self,
+        columns: &str,
+        table: &'static str,
+        id: &'static str,
+        filter: (&str, Vec<Arg>),
+        limit: u32,
+        offset: u32,
+        from_row: fn(&DB::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let (clause, mut args) = filter;
+        args.push(Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))));
+        args.push(Arg::Int(Some(i64::from(offset))));
+        let sql = format!(
+            "SELECT {columns} FROM {table}{clause} \
+             ORDER BY created_at DESC, {id} DESC LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
+        );
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// How many rows `table` (a constant of this module) holds; `what` names the count in
+    /// errors.
+    async fn count_rows(&self, table: &'static str, what: &str) -> Result<u64> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let row = Self::query(&sql, Vec::new()).fetch_one(&self.pool).await?;
+        to_u64(what, row.try_get("n")?)
+    }
+
+    fn report_from_row(row: &DB::Row) -> Result<Report> {
+        let report_id: String = row.try_get("report_id")?;
+        let what = format!("report `{report_id}`");
+        let job_ids: String = row.try_get("job_ids")?;
+        Ok(Report {
+            title: row.try_get("title")?,
+            job_ids: parse_json(&what, &job_ids)?,
+            format: row.try_get("format")?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            path: row.try_get("path")?,
+            share_token: row.try_get("share_token")?,
+            report_id,
+        })
+    }
+}
+
+/// One implementation of [`crate::Store`] for every dialect: only [`Dialect`] differs.
+#[async_trait::async_trait]
+impl<DB> crate::Store for SqlStore<DB>
+where
+    DB: Dialect,
+    DB::Connection: sqlx::migrate::Migrate,
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i32: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> f64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'q> Option<f64>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    fn backend(&self) -> &'static str {
+        DB::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        DB::migrator().run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Self::query("SELECT 1", Vec::new())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_jobs(&self, jobs: &[BenchmarkJob], key: Option<&str>) -> Result<Inserted> {
+        let rows = jobs.iter().map(Self::job_insert).collect::<Result<_>>()?;
+        self.insert_once(JobKind::Benchmark, rows, key).await
+    }
+
+    async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>> {
+        self.get_one(JobKind::Benchmark, job_id, Self::job_from_row)
+            .await
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>> {
         let mut args = Vec::new();
         let clause = filter_clause(filter, &mut args)?;
         let limit = filter
@@ -484,7 +667,8 @@ where
         args.push(Arg::Int(Some(i64::from(filter.offset.unwrap_or(0)))));
         let order = order_clause(filter);
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM benchmark_jobs{clause}{order} LIMIT ${} OFFSET ${}",
+            "SELECT {} FROM benchmark_jobs{clause}{order} LIMIT ${} OFFSET ${}",
+            columns(JobKind::Benchmark),
             args.len() - 1,
             args.len()
         );
@@ -496,7 +680,7 @@ where
             .collect()
     }
 
-    pub(crate) async fn count_jobs(&self, filter: &JobFilter) -> Result<u64> {
+    async fn count_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let mut args = Vec::new();
         let clause = filter_clause(filter, &mut args)?;
         let sql = format!("SELECT COUNT(*) AS n FROM benchmark_jobs{clause}");
@@ -504,7 +688,7 @@ where
         to_u64("job count", row.try_get("n")?)
     }
 
-    pub(crate) async fn transition(
+    async fn transition(
         &self,
         kind: JobKind,
         id: &str,
@@ -546,19 +730,12 @@ where
             .transpose()
     }
 
-    pub(crate) async fn get_state(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
-        let (table, id_column) = table_of(kind);
-        let sql = format!(
-            "SELECT {id_column} AS id, {STATE_COLUMNS} FROM {table} WHERE {id_column} = $1"
-        );
-        Self::query(&sql, vec![Arg::text(id)])
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| Self::state_from_row(kind, &row))
-            .transpose()
+    async fn get_state(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
+        self.get_one(kind, id, |row| Self::state_from_row(kind, row))
+            .await
     }
 
-    pub(crate) async fn states_in(
+    async fn states_in(
         &self,
         kind: JobKind,
         statuses: &[JobStatus],
@@ -588,35 +765,7 @@ where
             .collect()
     }
 
-    fn state_from_row(kind: JobKind, row: &DB::Row) -> Result<JobState> {
-        let id: String = row.try_get("id")?;
-        let what = format!("{kind} `{id}`");
-        let status: String = row.try_get("status")?;
-        let attempts: i32 = row.try_get("attempts")?;
-        let cancel: i32 = row.try_get("cancel_requested")?;
-        let request: Option<String> = row.try_get("request")?;
-        Ok(JobState {
-            kind,
-            status: parse_status(&what, &status)?,
-            created_at: from_nanos(&what, row.try_get("created_at")?)?,
-            started_at: Self::opt_time(row, "started_at", &what)?,
-            completed_at: Self::opt_time(row, "completed_at", &what)?,
-            error: row.try_get("error")?,
-            attempts: u32::try_from(attempts)
-                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts {attempts}")))?,
-            cancel_requested: cancel != 0,
-            progress: row.try_get("progress")?,
-            request: request.map(|r| parse_json(&what, &r)).transpose()?,
-            id,
-        })
-    }
-
-    pub(crate) async fn set_progress(
-        &self,
-        kind: JobKind,
-        id: &str,
-        progress: f64,
-    ) -> Result<bool> {
+    async fn set_progress(&self, kind: JobKind, id: &str, progress: f64) -> Result<bool> {
         let progress = check_progress(progress)?;
         let (table, id_column) = table_of(kind);
         let sql = format!(
@@ -634,7 +783,7 @@ where
         }
     }
 
-    pub(crate) async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
+    async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>> {
         let (table, id_column) = table_of(kind);
         let sql = format!(
             "UPDATE {table} SET cancel_requested = 1 \
@@ -650,12 +799,7 @@ where
         }
     }
 
-    pub(crate) async fn withdraw(
-        &self,
-        kind: JobKind,
-        ids: &[String],
-        key: Option<&str>,
-    ) -> Result<()> {
+    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<()> {
         let (table, id_column) = table_of(kind);
         let mut tx = self.pool.begin().await?;
         for id in ids {
@@ -676,7 +820,7 @@ where
         Ok(())
     }
 
-    pub(crate) async fn save_result(
+    async fn save_result(
         &self,
         job_id: &str,
         result: &serde_json::Value,
@@ -714,7 +858,7 @@ where
         Ok(())
     }
 
-    pub(crate) async fn get_result(&self, job_id: &str) -> Result<Option<serde_json::Value>> {
+    async fn get_result(&self, job_id: &str) -> Result<Option<serde_json::Value>> {
         let row = Self::query(
             "SELECT result FROM benchmark_results WHERE job_id = $1",
             vec![Arg::text(job_id)],
@@ -730,7 +874,7 @@ where
         }
     }
 
-    pub(crate) async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>> {
+    async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>> {
         let rows = Self::query(
             "SELECT status, COUNT(*) AS n FROM benchmark_jobs GROUP BY status",
             Vec::new(),
@@ -753,7 +897,7 @@ where
     /// and min / max / mean / standard deviation of p50, p90, p99, p99.9 and rps — computed
     /// by the database in one grouped scan, so the summary costs the same at 10 or 10,000
     /// stored jobs on the API side.
-    pub(crate) async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>> {
+    async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>> {
         let filter = JobFilter {
             status: Some(JobStatus::Completed),
             limit: None,
@@ -822,7 +966,7 @@ where
         Ok(out)
     }
 
-    pub(crate) async fn completed_summaries(
+    async fn completed_summaries(
         &self,
         filter: &JobFilter,
     ) -> Result<Vec<(TestType, String, JobSummary)>> {
@@ -855,21 +999,7 @@ where
         Ok(out)
     }
 
-    pub(crate) async fn insert_probe_job_once(
-        &self,
-        job: &ProbeJob,
-        key: Option<&str>,
-    ) -> Result<Inserted> {
-        let ids = vec![job.probe_id.clone()];
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = key {
-            if let Some(earlier) = Self::claim_key(&mut tx, JobKind::Probe, key, &ids).await? {
-                return Ok(Inserted {
-                    ids: earlier,
-                    replayed: true,
-                });
-            }
-        }
+    async fn insert_probe_job_once(&self, job: &ProbeJob, key: Option<&str>) -> Result<Inserted> {
         let args = vec![
             Arg::text(job.probe_id.as_str()),
             Arg::text(job.status.as_str()),
@@ -889,28 +1019,16 @@ where
              ON CONFLICT (probe_id) DO NOTHING RETURNING probe_id",
             placeholders(1, args.len())
         );
-        Self::insert_unique(&mut *tx, &sql, args, &job.probe_id).await?;
-        tx.commit().await?;
-        Ok(Inserted {
-            ids,
-            replayed: false,
-        })
+        let rows = vec![(sql, args, job.probe_id.clone())];
+        self.insert_once(JobKind::Probe, rows, key).await
     }
 
-    pub(crate) async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
-        let sql = format!("SELECT {PROBE_COLUMNS} FROM ebpf_probe_jobs WHERE probe_id = $1");
-        Self::query(&sql, vec![Arg::text(probe_id)])
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| Self::probe_from_row(&row))
-            .transpose()
+    async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>> {
+        self.get_one(JobKind::Probe, probe_id, Self::probe_from_row)
+            .await
     }
 
-    pub(crate) async fn save_probe_result(
-        &self,
-        probe_id: &str,
-        result: &serde_json::Value,
-    ) -> Result<()> {
+    async fn save_probe_result(&self, probe_id: &str, result: &serde_json::Value) -> Result<()> {
         let updated = Self::query(
             "UPDATE ebpf_probe_jobs SET result = $1 WHERE probe_id = $2 RETURNING probe_id",
             vec![Arg::text(json_text("result", result)?), Arg::text(probe_id)],
@@ -923,7 +1041,7 @@ where
         }
     }
 
-    pub(crate) async fn list_probe_jobs(
+    async fn list_probe_jobs(
         &self,
         statuses: &[JobStatus],
         limit: u32,
@@ -936,7 +1054,7 @@ where
             format!(" WHERE status IN ({})", placeholders(1, statuses.len()))
         };
         self.newest_first(
-            PROBE_COLUMNS,
+            &columns(JobKind::Probe),
             "ebpf_probe_jobs",
             "probe_id",
             (&clause, args),
@@ -947,34 +1065,11 @@ where
         .await
     }
 
-    pub(crate) async fn count_probe_jobs(&self) -> Result<u64> {
+    async fn count_probe_jobs(&self) -> Result<u64> {
         self.count_rows("ebpf_probe_jobs", "probe job count").await
     }
 
-    fn probe_from_row(row: &DB::Row) -> Result<ProbeJob> {
-        let probe_id: String = row.try_get("probe_id")?;
-        let what = format!("probe job `{probe_id}`");
-        let status: String = row.try_get("status")?;
-        let result: Option<String> = row.try_get("result")?;
-        let request: Option<String> = row.try_get("request")?;
-        Ok(ProbeJob {
-            status: parse_status(&what, &status)?,
-            duration: to_u64(&what, row.try_get("duration")?)?,
-            output_format: row.try_get("output_format")?,
-            created_at: from_nanos(&what, row.try_get("created_at")?)?,
-            started_at: Self::opt_time(row, "started_at", &what)?,
-            completed_at: Self::opt_time(row, "completed_at", &what)?,
-            error: row.try_get("error")?,
-            result: result.map(|r| parse_json(&what, &r)).transpose()?,
-            request: request.map(|r| parse_json(&what, &r)).transpose()?,
-            attempts: u32::try_from(row.try_get::<i32, _>("attempts")?)
-                .map_err(|_| Error::Corrupt(format!("{what}: negative attempts")))?,
-            progress: row.try_get("progress")?,
-            probe_id,
-        })
-    }
-
-    pub(crate) async fn insert_report(&self, report: &Report) -> Result<()> {
+    async fn insert_report(&self, report: &Report) -> Result<()> {
         let job_ids = serde_json::to_string(&report.job_ids).map_err(|e| Error::Invalid {
             field: "job_ids",
             message: format!("cannot serialize: {e}"),
@@ -997,26 +1092,15 @@ where
         Self::insert_unique(&self.pool, &sql, args, &report.report_id).await
     }
 
-    pub(crate) async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
+    async fn get_report(&self, report_id: &str) -> Result<Option<Report>> {
         self.report_where("report_id", report_id).await
     }
 
-    pub(crate) async fn get_report_by_share_token(&self, token: &str) -> Result<Option<Report>> {
+    async fn get_report_by_share_token(&self, token: &str) -> Result<Option<Report>> {
         self.report_where("share_token", token).await
     }
 
-    /// The report whose `column` (a constant of this module, never request text) equals
-    /// `value`; both columns are unique.
-    async fn report_where(&self, column: &'static str, value: &str) -> Result<Option<Report>> {
-        let sql = format!("SELECT {REPORT_COLUMNS} FROM reports WHERE {column} = $1");
-        Self::query(&sql, vec![Arg::text(value)])
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| Self::report_from_row(&row))
-            .transpose()
-    }
-
-    pub(crate) async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>> {
+    async fn list_reports(&self, limit: u32, offset: u32) -> Result<Vec<Report>> {
         self.newest_first(
             REPORT_COLUMNS,
             "reports",
@@ -1029,240 +1113,10 @@ where
         .await
     }
 
-    pub(crate) async fn count_reports(&self) -> Result<u64> {
+    async fn count_reports(&self) -> Result<u64> {
         self.count_rows("reports", "report count").await
     }
-
-    /// A page of `table`'s rows matching `filter` (a `WHERE` clause of this module and its
-    /// arguments), newest first with ties broken by `id` so pages are stable, at most
-    /// [`MAX_LIST_LIMIT`] long. Table and column names are constants of this module.
-    #[allow(clippy::too_many_arguments)]
-    async fn newest_first<T>(
-        &self,
-        columns: &str,
-        table: &'static str,
-        id: &'static str,
-        filter: (&str, Vec<Arg>),
-        limit: u32,
-        offset: u32,
-        from_row: fn(&DB::Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let (clause, mut args) = filter;
-        args.push(Arg::Int(Some(i64::from(limit.min(MAX_LIST_LIMIT)))));
-        args.push(Arg::Int(Some(i64::from(offset))));
-        let sql = format!(
-            "SELECT {columns} FROM {table}{clause} \
-             ORDER BY created_at DESC, {id} DESC LIMIT ${} OFFSET ${}",
-            args.len() - 1,
-            args.len()
-        );
-        Self::query(&sql, args)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(from_row)
-            .collect()
-    }
-
-    /// How many rows `table` (a constant of this module) holds; `what` names the count in
-    /// errors.
-    async fn count_rows(&self, table: &'static str, what: &str) -> Result<u64> {
-        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
-        let row = Self::query(&sql, Vec::new()).fetch_one(&self.pool).await?;
-        to_u64(what, row.try_get("n")?)
-    }
-
-    fn report_from_row(row: &DB::Row) -> Result<Report> {
-        let report_id: String = row.try_get("report_id")?;
-        let what = format!("report `{report_id}`");
-        let job_ids: String = row.try_get("job_ids")?;
-        Ok(Report {
-            title: row.try_get("title")?,
-            job_ids: parse_json(&what, &job_ids)?,
-            format: row.try_get("format")?,
-            created_at: from_nanos(&what, row.try_get("created_at")?)?,
-            path: row.try_get("path")?,
-            share_token: row.try_get("share_token")?,
-            report_id,
-        })
-    }
 }
-
-/// Implements [`crate::Store`] for a backend struct with an `inner: SqlStore<_>` field and
-/// inherent `run_migrations` and `close_pool` methods.
-macro_rules! delegate_store {
-    ($ty:ty, $backend:literal) => {
-        #[async_trait::async_trait]
-        impl $crate::Store for $ty {
-            fn backend(&self) -> &'static str {
-                $backend
-            }
-            async fn migrate(&self) -> $crate::Result<()> {
-                self.run_migrations().await
-            }
-            async fn ping(&self) -> $crate::Result<()> {
-                self.inner.ping().await
-            }
-            async fn close(&self) {
-                self.inner.pool.close().await
-            }
-            async fn insert_jobs(
-                &self,
-                jobs: &[meshbench_core::BenchmarkJob],
-                key: Option<&str>,
-            ) -> $crate::Result<$crate::Inserted> {
-                self.inner.insert_jobs(jobs, key).await
-            }
-            async fn get_job(
-                &self,
-                job_id: &str,
-            ) -> $crate::Result<Option<meshbench_core::BenchmarkJob>> {
-                self.inner.get_job(job_id).await
-            }
-            async fn list_jobs(
-                &self,
-                filter: &meshbench_core::JobFilter,
-            ) -> $crate::Result<Vec<meshbench_core::BenchmarkJob>> {
-                self.inner.list_jobs(filter).await
-            }
-            async fn count_jobs(&self, filter: &meshbench_core::JobFilter) -> $crate::Result<u64> {
-                self.inner.count_jobs(filter).await
-            }
-            async fn transition(
-                &self,
-                kind: meshbench_core::JobKind,
-                id: &str,
-                from: &[meshbench_core::JobStatus],
-                to: meshbench_core::JobStatus,
-                update: &$crate::JobUpdate,
-            ) -> $crate::Result<Option<$crate::JobState>> {
-                self.inner.transition(kind, id, from, to, update).await
-            }
-            async fn get_state(
-                &self,
-                kind: meshbench_core::JobKind,
-                id: &str,
-            ) -> $crate::Result<Option<$crate::JobState>> {
-                self.inner.get_state(kind, id).await
-            }
-            async fn states_in(
-                &self,
-                kind: meshbench_core::JobKind,
-                statuses: &[meshbench_core::JobStatus],
-                limit: u32,
-                offset: u32,
-            ) -> $crate::Result<Vec<$crate::JobState>> {
-                self.inner.states_in(kind, statuses, limit, offset).await
-            }
-            async fn set_progress(
-                &self,
-                kind: meshbench_core::JobKind,
-                id: &str,
-                progress: f64,
-            ) -> $crate::Result<bool> {
-                self.inner.set_progress(kind, id, progress).await
-            }
-            async fn request_cancel(
-                &self,
-                kind: meshbench_core::JobKind,
-                id: &str,
-            ) -> $crate::Result<Option<$crate::JobState>> {
-                self.inner.request_cancel(kind, id).await
-            }
-            async fn withdraw(
-                &self,
-                kind: meshbench_core::JobKind,
-                ids: &[String],
-                key: Option<&str>,
-            ) -> $crate::Result<()> {
-                self.inner.withdraw(kind, ids, key).await
-            }
-            async fn save_result(
-                &self,
-                job_id: &str,
-                result: &serde_json::Value,
-                summary: &meshbench_core::JobSummary,
-            ) -> $crate::Result<()> {
-                self.inner.save_result(job_id, result, summary).await
-            }
-            async fn get_result(&self, job_id: &str) -> $crate::Result<Option<serde_json::Value>> {
-                self.inner.get_result(job_id).await
-            }
-            async fn count_by_status(
-                &self,
-            ) -> $crate::Result<Vec<(meshbench_core::JobStatus, u64)>> {
-                self.inner.count_by_status().await
-            }
-            async fn completed_stats(
-                &self,
-                filter: &meshbench_core::JobFilter,
-            ) -> $crate::Result<Vec<$crate::GroupStats>> {
-                self.inner.completed_stats(filter).await
-            }
-            async fn completed_summaries(
-                &self,
-                filter: &meshbench_core::JobFilter,
-            ) -> $crate::Result<Vec<(meshbench_core::TestType, String, meshbench_core::JobSummary)>>
-            {
-                self.inner.completed_summaries(filter).await
-            }
-            async fn insert_probe_job_once(
-                &self,
-                job: &$crate::ProbeJob,
-                key: Option<&str>,
-            ) -> $crate::Result<$crate::Inserted> {
-                self.inner.insert_probe_job_once(job, key).await
-            }
-            async fn get_probe_job(
-                &self,
-                probe_id: &str,
-            ) -> $crate::Result<Option<$crate::ProbeJob>> {
-                self.inner.get_probe_job(probe_id).await
-            }
-            async fn save_probe_result(
-                &self,
-                probe_id: &str,
-                result: &serde_json::Value,
-            ) -> $crate::Result<()> {
-                self.inner.save_probe_result(probe_id, result).await
-            }
-            async fn list_probe_jobs(
-                &self,
-                statuses: &[meshbench_core::JobStatus],
-                limit: u32,
-                offset: u32,
-            ) -> $crate::Result<Vec<$crate::ProbeJob>> {
-                self.inner.list_probe_jobs(statuses, limit, offset).await
-            }
-            async fn count_probe_jobs(&self) -> $crate::Result<u64> {
-                self.inner.count_probe_jobs().await
-            }
-            async fn insert_report(&self, report: &$crate::Report) -> $crate::Result<()> {
-                self.inner.insert_report(report).await
-            }
-            async fn get_report(&self, report_id: &str) -> $crate::Result<Option<$crate::Report>> {
-                self.inner.get_report(report_id).await
-            }
-            async fn get_report_by_share_token(
-                &self,
-                token: &str,
-            ) -> $crate::Result<Option<$crate::Report>> {
-                self.inner.get_report_by_share_token(token).await
-            }
-            async fn list_reports(
-                &self,
-                limit: u32,
-                offset: u32,
-            ) -> $crate::Result<Vec<$crate::Report>> {
-                self.inner.list_reports(limit, offset).await
-            }
-            async fn count_reports(&self) -> $crate::Result<u64> {
-                self.inner.count_reports().await
-            }
-        }
-    };
-}
-pub(crate) use delegate_store;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::sql::{delegate_store, SqlStore};
+use crate::sql::{Dialect, SqlStore};
 use crate::{redact_url, Error, Result};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -20,8 +20,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: u32 = 8;
 
 /// The store on a SQLite database file (WAL mode, foreign keys on, busy timeout).
-pub struct SqliteStore {
-    inner: SqlStore<sqlx::Sqlite>,
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
+
+impl Dialect for sqlx::Sqlite {
+    const BACKEND: &'static str = "sqlite";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
 }
 
 impl SqliteStore {
@@ -87,20 +93,11 @@ impl SqliteStore {
 
     /// Wraps an existing pool (its connect options are used as they are).
     pub fn from_pool(pool: SqlitePool) -> Self {
-        SqliteStore {
-            inner: SqlStore { pool },
-        }
+        SqlStore { pool }
     }
 
     /// The connection pool, for diagnostics and tests.
     pub fn pool(&self) -> &SqlitePool {
-        &self.inner.pool
-    }
-
-    async fn run_migrations(&self) -> Result<()> {
-        MIGRATOR.run(&self.inner.pool).await?;
-        Ok(())
+        &self.pool
     }
 }
-
-delegate_store!(SqliteStore, "sqlite");
