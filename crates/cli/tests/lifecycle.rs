@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meshbench_api::{ApiSettings, AppState};
+use meshbench_api::ApiSettings;
 use meshbench_core::{JobKind, StartLimits};
 use meshbench_target::{TargetConfig, TargetServer};
 use meshbench_worker::{Worker, WorkerConfig};
@@ -79,6 +79,26 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// `POST /benchmarks/start` with `body`, and an `Idempotency-Key` when given.
+async fn start(
+    client: &reqwest::Client,
+    base: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = client.post(format!("{base}/benchmarks/start")).json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+/// Every stored benchmark job.
+async fn jobs(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let listed = client.get(format!("{base}/benchmarks/jobs")).send().await;
+    listed.unwrap().json().await.unwrap()
+}
+
 async fn job(client: &reqwest::Client, base: &str, id: &str) -> Value {
     client
         .get(format!("{base}/benchmarks/jobs/{id}"))
@@ -121,9 +141,8 @@ fn finished(job: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_lost_mid_run_and_brought_back_empty() {
-    let dir = std::env::temp_dir().join(format!("meshbench-lifecycle-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = meshbench_testkit::temp_dir("lifecycle");
+    let dir = scratch.path().to_path_buf();
     let mut redis = PrivateRedis::start(&dir);
 
     let store = meshbench_store::open(None, &dir).await.unwrap();
@@ -152,42 +171,29 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
     let (stop, stopped) = watch::channel(false);
     let worker_task = tokio::spawn(async move { worker.run(stopped).await });
 
-    let state = AppState {
+    let backends = meshbench_testkit::app::Backends {
         store: Arc::clone(&store),
         queue,
         bus,
-        settings: Arc::new(ApiSettings {
-            limits: StartLimits {
-                min_duration: 1,
-                ..StartLimits::default()
-            },
-            allowed_origins: vec!["*".into()],
-            has_default_target: true,
-            version: "test".into(),
-            results_dir: dir.join("results"),
-            dashboard_dir: None,
-        }),
-        started: std::time::Instant::now(),
-        telemetry: Default::default(),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, meshbench_api::router(state))
-            .await
-            .unwrap();
+    let mut state = meshbench_testkit::app::state(&backends, &dir.join("results"), None);
+    // Runs of a few seconds, so the trial fits in a test.
+    state.settings = Arc::new(ApiSettings {
+        limits: StartLimits {
+            min_duration: 1,
+            ..StartLimits::default()
+        },
+        ..(*state.settings).clone()
     });
+    let app = meshbench_testkit::app::App::serve(state).await;
+    let base = app.base_url();
     let client = reqwest::Client::new();
     let light = json!({"test_type": "http", "mesh_type": "baseline", "duration": 8,
         "concurrent_connections": 2, "rate": 200});
 
     // A run starts, and Redis dies 2 s into it.
-    let started: Value = client
-        .post(format!("{base}/benchmarks/start"))
-        .json(&light)
-        .send()
+    let started: Value = start(&client, &base, None, &light)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -205,13 +211,7 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
 
     // A start during the outage: 503 naming the queue, and no row left behind.
     let asked = Instant::now();
-    let refused = client
-        .post(format!("{base}/benchmarks/start"))
-        .header("Idempotency-Key", "outage-retry-1")
-        .json(&light)
-        .send()
-        .await
-        .unwrap();
+    let refused = start(&client, &base, Some("outage-retry-1"), &light).await;
     assert_eq!(refused.status(), 503);
     assert!(
         asked.elapsed() < Duration::from_secs(8),
@@ -224,14 +224,7 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
         body["message"].as_str().unwrap().contains("queue"),
         "{body}"
     );
-    let listed: Vec<Value> = client
-        .get(format!("{base}/benchmarks/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = jobs(&client, &base).await;
     assert_eq!(listed.len(), 1, "the refused start left a row: {listed:?}");
 
     // Redis comes back with nothing in it. The first run ends, re-run or failed with why.
@@ -248,41 +241,21 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
     }
 
     // The client retries its refused start with the same key: exactly one run.
-    let retried = client
-        .post(format!("{base}/benchmarks/start"))
-        .header("Idempotency-Key", "outage-retry-1")
-        .json(&light)
-        .send()
-        .await
-        .unwrap();
+    let retried = start(&client, &base, Some("outage-retry-1"), &light).await;
     assert_eq!(retried.status(), 202);
     let retried: Value = retried.json().await.unwrap();
-    let again = client
-        .post(format!("{base}/benchmarks/start"))
-        .header("Idempotency-Key", "outage-retry-1")
-        .json(&light)
-        .send()
-        .await
-        .unwrap();
+    let again = start(&client, &base, Some("outage-retry-1"), &light).await;
     assert_eq!(again.status(), 200);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["job_id"], retried["job_id"]);
     let second = retried["job_id"].as_str().unwrap();
     let done = wait_for(&client, &base, second, finished, Duration::from_secs(60)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    let listed: Vec<Value> = client
-        .get(format!("{base}/benchmarks/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = jobs(&client, &base).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
 
     stop.send(true).unwrap();
     worker_task.await.unwrap();
     target.shutdown().await;
     store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,6 @@
 //! reconciler puts back in motion. Probe runs attach the real eBPF probe (as root).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use meshbench_core::{BenchmarkJob, JobKind, JobStatus, TestType};
 use meshbench_queue::{EventBus, JobQueue};
 use meshbench_store::{JobUpdate, ProbeJob, Store};
 use meshbench_target::{TargetConfig, TargetServer};
+use meshbench_testkit::{temp_dir, PgDatabase, RedisPrefix, TempDir};
 use meshbench_worker::{Outcome, Worker, WorkerConfig};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -24,74 +24,47 @@ struct Backends {
     store: Arc<dyn Store>,
     queue: Arc<dyn JobQueue>,
     bus: Arc<dyn EventBus>,
-    dir: PathBuf,
-    pg_database: Option<String>,
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{tag}_{}_{nanos}", std::process::id())
-}
-
-fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-qc",
-            sql,
-        ])
-        .output()
-        .expect("these tests need psql and PostgreSQL at 127.0.0.1:5432 (trust auth)");
-    assert!(
-        out.status.success(),
-        "PostgreSQL at 127.0.0.1:5432 refused `{sql}`: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dir: TempDir,
+    pg: Option<PgDatabase>,
+    redis: Option<RedisPrefix>,
 }
 
 impl Backends {
     async fn embedded(tag: &str) -> Backends {
-        let dir = std::env::temp_dir().join(unique(tag));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = meshbench_store::open(None, &dir).await.unwrap();
+        let dir = temp_dir(tag);
+        let store = meshbench_store::open(None, dir.path()).await.unwrap();
         store.migrate().await.unwrap();
         let (queue, bus) = meshbench_queue::open(None, VISIBILITY).await.unwrap();
+        let (pg, redis) = (None, None);
         Backends {
             store,
             queue,
             bus,
             dir,
-            pg_database: None,
+            pg,
+            redis,
         }
     }
 
     async fn production(tag: &str) -> Backends {
-        let dir = std::env::temp_dir().join(unique(tag));
-        std::fs::create_dir_all(&dir).unwrap();
-        let name = unique("meshbench_worker").to_lowercase();
-        psql(&format!("CREATE DATABASE {name}"));
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let store = meshbench_store::open(Some(&url), &dir).await.unwrap();
+        let dir = temp_dir(tag);
+        let pg = PgDatabase::create().await;
+        let store = meshbench_store::open(Some(&pg.url()), dir.path())
+            .await
+            .unwrap();
         store.migrate().await.unwrap();
-        let prefix = format!("{}:", unique("meshbench-worker-test"));
+        let redis = RedisPrefix::new(tag);
         let (queue, bus) =
-            meshbench_queue::open_with_prefix(Some("redis://127.0.0.1:6379"), &prefix, VISIBILITY)
+            meshbench_queue::open_with_prefix(Some(redis.url()), redis.as_str(), VISIBILITY)
                 .await
-                .unwrap_or_else(|e| panic!("these tests need Redis at 127.0.0.1:6379: {e}"));
+                .unwrap_or_else(|e| panic!("these tests need Redis at {}: {e}", redis.url()));
         Backends {
             store,
             queue,
             bus,
             dir,
-            pg_database: Some(name),
+            pg: Some(pg),
+            redis: Some(redis),
         }
     }
 
@@ -112,7 +85,7 @@ impl Backends {
                 kinds: kinds.to_vec(),
                 probe_unavailable: None,
                 default_target: target.map(|t| format!("http://{}/", t.http_addr())),
-                results_dir: self.dir.join("results"),
+                results_dir: self.dir.path().join("results"),
                 max_attempts,
                 poll: Duration::from_millis(300),
             },
@@ -134,16 +107,31 @@ impl Backends {
         }
     }
 
+    /// Moves a pending job to running as a worker's claim does, counting the attempt.
+    async fn claim(&self, kind: JobKind, id: &str) {
+        let claim = JobUpdate {
+            increment_attempts: true,
+            ..JobUpdate::default()
+        };
+        self.store
+            .transition(kind, id, &[JobStatus::Pending], JobStatus::Running, &claim)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     async fn status(&self, kind: JobKind, id: &str) -> meshbench_store::JobState {
         self.store.get_state(kind, id).await.unwrap().unwrap()
     }
 
     async fn finish(self) {
         self.store.close().await;
-        if let Some(name) = self.pg_database {
-            psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        if let Some(pg) = self.pg {
+            pg.remove().await;
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(redis) = self.redis {
+            redis.cleanup().await;
+        }
     }
 }
 
@@ -323,15 +311,7 @@ async fn die_holding(b: &Backends, kind: JobKind, id: &str) {
         .unwrap()
         .unwrap();
     assert_eq!(lease.job_id, id);
-    let claim = JobUpdate {
-        increment_attempts: true,
-        ..JobUpdate::default()
-    };
-    b.store
-        .transition(kind, id, &[JobStatus::Pending], JobStatus::Running, &claim)
-        .await
-        .unwrap()
-        .unwrap();
+    b.claim(kind, id).await;
     tokio::time::sleep(VISIBILITY + Duration::from_millis(300)).await;
 }
 
@@ -383,55 +363,21 @@ async fn the_reconciler_puts_back_what_the_queue_lost(b: Backends) {
         // Running with no lease anywhere (Redis restarted empty): requeued.
         let orphan = format!("{kind}-orphan");
         b.insert(kind, &orphan, 1).await;
-        let claim = JobUpdate {
-            increment_attempts: true,
-            ..JobUpdate::default()
-        };
-        b.store
-            .transition(
-                kind,
-                &orphan,
-                &[JobStatus::Pending],
-                JobStatus::Running,
-                &claim,
-            )
-            .await
-            .unwrap();
+        b.claim(kind, &orphan).await;
         // The same, out of attempts: failed with the reason.
         let spent = format!("{kind}-spent");
         b.insert(kind, &spent, 1).await;
         for _ in 0..2 {
+            b.claim(kind, &spent).await;
+            let back = JobUpdate::default();
+            let from = [JobStatus::Running];
             b.store
-                .transition(
-                    kind,
-                    &spent,
-                    &[JobStatus::Pending],
-                    JobStatus::Running,
-                    &claim,
-                )
+                .transition(kind, &spent, &from, JobStatus::Pending, &back)
                 .await
-                .unwrap();
-            b.store
-                .transition(
-                    kind,
-                    &spent,
-                    &[JobStatus::Running],
-                    JobStatus::Pending,
-                    &JobUpdate::default(),
-                )
-                .await
+                .unwrap()
                 .unwrap();
         }
-        b.store
-            .transition(
-                kind,
-                &spent,
-                &[JobStatus::Pending],
-                JobStatus::Running,
-                &claim,
-            )
-            .await
-            .unwrap();
+        b.claim(kind, &spent).await;
         // Pending, unqueued and cancelled meanwhile: cancelled, never run.
         let dropped = format!("{kind}-dropped");
         b.insert(kind, &dropped, 1).await;
