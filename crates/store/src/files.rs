@@ -37,6 +37,24 @@ fn validate_id(field: &'static str, what: &str, id: &str) -> Result<()> {
     }
 }
 
+/// [`write_report_file`] on a blocking thread, for async callers (the API, which must not
+/// block its runtime on disk writes).
+pub async fn save_report_file(
+    results_dir: PathBuf,
+    report_id: String,
+    extension: &'static str,
+    bytes: Vec<u8>,
+) -> Result<PathBuf> {
+    tokio::task::spawn_blocking(move || {
+        write_report_file(&results_dir, &report_id, extension, &bytes)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        path: PathBuf::from("reports"),
+        source: std::io::Error::other(e),
+    })?
+}
+
 /// Writes a rendered report to `results_dir/reports/<report_id>.<extension>` (creating the
 /// directory; temporary name, then rename) and returns the file's path. `report_id` follows
 /// the rules of [`validate_job_id`] and `extension` must be 1–8 ASCII letters or digits, so

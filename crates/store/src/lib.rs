@@ -52,7 +52,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-pub use files::{validate_job_id, write_report_file, write_result_files};
+pub use files::{save_report_file, validate_job_id, write_report_file, write_result_files};
 pub use postgres::PgStore;
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;

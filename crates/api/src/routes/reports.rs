@@ -230,13 +230,9 @@ async fn write_file(
     bytes: Vec<u8>,
 ) -> Result<PathBuf, ApiError> {
     let dir = state.settings.results_dir.clone();
-    let id = report_id.to_string();
-    tokio::task::spawn_blocking(move || {
-        meshbench_store::write_report_file(&dir, &id, format.extension(), &bytes)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))
+    meshbench_store::save_report_file(dir, report_id.to_string(), format.extension(), bytes)
+        .await
+        .map_err(|e| ApiError::internal(&e))
 }
 
 /// Reports, newest first; the total is in `x-total-count`.
