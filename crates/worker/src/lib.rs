@@ -35,6 +35,10 @@ pub use probe::can_probe;
 /// How often a running worker renews its announcement, reclaims lapsed leases and
 /// reconciles the store with the queue.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+/// How long publishing one event may take before it is given up.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a running job's check waits for the queue to renew its lease.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the worker could not do its part (the job itself failing is an outcome, not this).
 #[derive(Debug, thiserror::Error)]
@@ -417,8 +421,14 @@ impl Worker {
             job_id: id.to_string(),
             body,
         };
-        if let Err(e) = self.bus.publish(&event).await {
-            tracing::warn!(%id, error = &e as &dyn std::error::Error, "cannot publish an event");
+        // Events are live notifications, at most once; a bus that is down must not hold up
+        // the job (the store has the truth).
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.bus.publish(&event)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(%id, error = &e as &dyn std::error::Error, "cannot publish an event")
+            }
+            Err(_) => tracing::warn!(%id, "the event bus did not take an event in time"),
         }
     }
 }
@@ -473,19 +483,11 @@ impl Running<'_> {
         Ok(claimed)
     }
 
-    /// The once-a-second check: renews the lease, then reads the cancel flag and the
-    /// shutdown signal. Store and queue errors are logged and the job goes on: the store
+    /// The once-a-second check: the shutdown signal and the cancel flag first (the store
+    /// is the truth, so a cancel lands within a second whatever the queue is doing), then
+    /// the lease is renewed. Store and queue errors are logged and the job goes on: the store
     /// is read again next second, and a queue that lost the lease says so when it is back.
     pub(crate) async fn check(&self) -> Verdict {
-        match self.worker.queue.heartbeat(self.lease).await {
-            Ok(true) => {}
-            Ok(false) => return Verdict::Lost,
-            Err(e) => tracing::warn!(
-                id = %self.id(),
-                error = &e as &dyn std::error::Error,
-                "cannot renew the lease; the job goes on"
-            ),
-        }
         if *self.shutdown.borrow() {
             return Verdict::Stop;
         }
@@ -496,17 +498,33 @@ impl Running<'_> {
             .await
         {
             Ok(Some(state)) if state.cancel_requested || state.status.is_finished() => {
-                Verdict::Stop
+                return Verdict::Stop;
             }
-            Ok(Some(_)) => Verdict::Continue,
+            Ok(Some(_)) => {}
             // Withdrawn or deleted under us: nothing to report to.
-            Ok(None) => Verdict::Lost,
-            Err(e) => {
+            Ok(None) => return Verdict::Lost,
+            Err(e) => tracing::warn!(
+                id = %self.id(),
+                error = &e as &dyn std::error::Error,
+                "cannot read the cancel flag"
+            ),
+        }
+        // An unreachable queue can take seconds to say so; the next check must not wait.
+        let renewed =
+            tokio::time::timeout(HEARTBEAT_TIMEOUT, self.worker.queue.heartbeat(self.lease)).await;
+        match renewed {
+            Ok(Ok(true)) => Verdict::Continue,
+            Ok(Ok(false)) => Verdict::Lost,
+            Ok(Err(e)) => {
                 tracing::warn!(
                     id = %self.id(),
                     error = &e as &dyn std::error::Error,
-                    "cannot read the cancel flag"
+                    "cannot renew the lease; the job goes on"
                 );
+                Verdict::Continue
+            }
+            Err(_) => {
+                tracing::warn!(id = %self.id(), "the queue did not answer a lease renewal in time; the job goes on");
                 Verdict::Continue
             }
         }

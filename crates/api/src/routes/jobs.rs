@@ -154,7 +154,12 @@ pub(crate) async fn publish(state: &AppState, id: &str, body: JobEventBody) {
         job_id: id.to_string(),
         body,
     };
-    if let Err(e) = state.bus.publish(&event).await {
-        tracing::warn!(%id, error = &e as &dyn std::error::Error, "cannot publish an event");
+    // A live notification, at most once: a bus that is down must not hold up the answer.
+    match tokio::time::timeout(Duration::from_millis(500), state.bus.publish(&event)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(%id, error = &e as &dyn std::error::Error, "cannot publish an event")
+        }
+        Err(_) => tracing::warn!(%id, "the event bus did not take an event in time"),
     }
 }
