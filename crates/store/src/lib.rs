@@ -207,6 +207,9 @@ pub struct JobUpdate {
     pub progress: Option<f64>,
     /// Add one to `attempts` (a worker took the job).
     pub increment_attempts: bool,
+    /// Move the job only if it is on this attempt: a worker finishing, or a reconciler
+    /// requeueing, the attempt it saw, never a later one another worker has taken since.
+    pub on_attempt: Option<u32>,
 }
 
 /// The lifecycle part of a job of any kind: what workers, the reconciler and cancel read.
@@ -372,9 +375,10 @@ pub trait Store: Send + Sync + 'static {
     /// its state; `None` when there is no such job.
     async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
 
-    /// Deletes a start's jobs still pending (its queue was down) and its idempotency key, so
-    /// a retry starts afresh.
-    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<()>;
+    /// Deletes a start's jobs (its queue was down) and its idempotency key, so a retry starts
+    /// afresh — all or nothing: when any of them has left `pending` (a worker took it),
+    /// nothing is deleted and `false` says the start stands.
+    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<bool>;
 
     /// Stores (or replaces) a job's full result and copies its headline numbers into the
     /// job row, in one transaction. A missing job gives [`Error::NotFound`].

@@ -707,6 +707,13 @@ where
             Arg::Int32(i32::from(update.increment_attempts)),
             Arg::text(id),
         ];
+        let attempt = match update.on_attempt {
+            Some(n) => {
+                args.push(Arg::Int32(to_i32("on_attempt", n)?));
+                format!(" AND attempts = ${}", args.len())
+            }
+            None => String::new(),
+        };
         let first_from = args.len() + 1;
         args.extend(allowed.iter().map(|s| Arg::text(s.as_str())));
         // One statement: the status check and the change are atomic in both databases
@@ -719,7 +726,7 @@ where
              error = COALESCE($4, error), \
              progress = COALESCE($5, progress), \
              attempts = attempts + $6 \
-             WHERE {id_column} = $7 AND status IN ({}) \
+             WHERE {id_column} = $7{attempt} AND status IN ({}) \
              RETURNING {id_column} AS id, {STATE_COLUMNS}",
             placeholders(first_from, allowed.len())
         );
@@ -799,14 +806,24 @@ where
         }
     }
 
-    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<()> {
+    async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<bool> {
+        if ids.is_empty() {
+            return Ok(true);
+        }
         let (table, id_column) = table_of(kind);
+        let args: Vec<Arg> = ids.iter().map(|id| Arg::text(id.as_str())).collect();
+        let listed = placeholders(1, ids.len());
         let mut tx = self.pool.begin().await?;
-        for id in ids {
-            let sql = format!("DELETE FROM {table} WHERE {id_column} = $1 AND status = 'pending'");
-            Self::query(&sql, vec![Arg::text(id.as_str())])
-                .execute(&mut *tx)
-                .await?;
+        // Deleting first takes the write lock at once (SQLite); a row a worker took since is
+        // then seen by the count and the whole withdrawal rolls back.
+        let sql = format!(
+            "DELETE FROM {table} WHERE {id_column} IN ({listed}) AND status = 'pending' \
+             RETURNING {id_column}"
+        );
+        let deleted = Self::query(&sql, args).fetch_all(&mut *tx).await?;
+        if deleted.len() != ids.len() {
+            // Dropping the transaction rolls the deletions back.
+            return Ok(false);
         }
         if let Some(key) = key {
             Self::query(
@@ -817,7 +834,7 @@ where
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn save_result(

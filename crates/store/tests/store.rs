@@ -118,6 +118,7 @@ on_both_backends!(
     cancel_is_a_flag_progress_reads,
     starts_with_a_key_are_stored_once,
     withdrawn_starts_leave_nothing_behind,
+    a_transition_can_be_fenced_to_one_attempt,
     states_list_by_status_oldest_first,
 );
 
@@ -1521,11 +1522,23 @@ async fn withdrawn_starts_leave_nothing_behind(store: Arc<dyn Store>) {
         .insert_jobs(&[job("wd-a", T0), job("wd-b", T0)], Some("wd-key"))
         .await
         .unwrap();
-    // One was taken meanwhile: it stays.
+    assert!(store
+        .withdraw(JobKind::Benchmark, &ids, Some("wd-key"))
+        .await
+        .unwrap());
+    assert_eq!(store.get_job("wd-a").await.unwrap(), None);
+    assert_eq!(store.get_job("wd-b").await.unwrap(), None);
+    // The key is free again: a retry starts afresh.
+    let retry = store
+        .insert_jobs(&[job("wd-c", T0), job("wd-d", T0)], Some("wd-key"))
+        .await
+        .unwrap();
+    assert!(!retry.replayed);
+    // One was taken meanwhile: the start stands, whole, and keeps its key.
     store
         .transition(
             JobKind::Benchmark,
-            "wd-b",
+            "wd-d",
             &[JobStatus::Pending],
             JobStatus::Running,
             &JobUpdate::default(),
@@ -1533,24 +1546,80 @@ async fn withdrawn_starts_leave_nothing_behind(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
-    store
-        .withdraw(JobKind::Benchmark, &ids, Some("wd-key"))
+    let started = vec!["wd-c".to_string(), "wd-d".to_string()];
+    assert!(!store
+        .withdraw(JobKind::Benchmark, &started, Some("wd-key"))
+        .await
+        .unwrap());
+    assert!(store.get_job("wd-c").await.unwrap().is_some());
+    assert!(store.get_job("wd-d").await.unwrap().is_some());
+    let replay = store
+        .insert_jobs(&[job("wd-e", T0)], Some("wd-key"))
         .await
         .unwrap();
-    assert_eq!(store.get_job("wd-a").await.unwrap(), None);
-    assert!(store.get_job("wd-b").await.unwrap().is_some());
-    // The key is free again: a retry starts afresh.
-    let retry = store
-        .insert_jobs(&[job("wd-c", T0)], Some("wd-key"))
-        .await
-        .unwrap();
-    assert!(!retry.replayed);
+    assert!(replay.replayed);
     store.insert_probe_job(&probe("wd-p", T0)).await.unwrap();
-    store
+    assert!(store
         .withdraw(JobKind::Probe, &["wd-p".to_string()], None)
         .await
-        .unwrap();
+        .unwrap());
     assert_eq!(store.get_probe_job("wd-p").await.unwrap(), None);
+}
+
+async fn a_transition_can_be_fenced_to_one_attempt(store: Arc<dyn Store>) {
+    for kind in JobKind::ALL {
+        let id = format!("{kind}-fenced");
+        insert_pending(&store, kind, &id).await;
+        let take = JobUpdate {
+            increment_attempts: true,
+            ..Default::default()
+        };
+        let from = [JobStatus::Pending];
+        let first = store
+            .transition(kind, &id, &from, JobStatus::Running, &take)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.attempts, 1);
+        // Requeued and taken again by another worker: attempt 2.
+        let back = JobUpdate {
+            on_attempt: Some(1),
+            ..Default::default()
+        };
+        store
+            .transition(kind, &id, &[JobStatus::Running], JobStatus::Pending, &back)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .transition(kind, &id, &from, JobStatus::Running, &take)
+            .await
+            .unwrap()
+            .unwrap();
+        // The first worker's late finish no longer matches.
+        let late = JobUpdate {
+            on_attempt: Some(1),
+            ..Default::default()
+        };
+        let running = [JobStatus::Running];
+        assert_eq!(
+            store
+                .transition(kind, &id, &running, JobStatus::Completed, &late)
+                .await
+                .unwrap(),
+            None
+        );
+        let current = JobUpdate {
+            on_attempt: Some(2),
+            ..Default::default()
+        };
+        let done = store
+            .transition(kind, &id, &running, JobStatus::Completed, &current)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((done.status, done.attempts), (JobStatus::Completed, 2));
+    }
 }
 
 async fn states_list_by_status_oldest_first(store: Arc<dyn Store>) {

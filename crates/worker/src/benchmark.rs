@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use meshbench_core::result::TimelineEntry;
-use meshbench_core::{BenchmarkResult, JobEventBody, JobSummary, StartRequest};
+use meshbench_core::{BenchmarkResult, JobEventBody, JobKind, JobSummary, StartRequest};
 use meshbench_engine::{Observer, StopHandle};
 use tokio::sync::mpsc;
 
@@ -13,6 +13,23 @@ use crate::{Ended, Result, Running, Verdict};
 
 /// Runs the benchmark `job` names, from claim to stored result.
 pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
+    if let Some(reason) = &job.config().probe_unavailable {
+        let wants_ebpf = job
+            .store()
+            .get_state(JobKind::Benchmark, job.id())
+            .await?
+            .and_then(|s| s.request)
+            .is_some_and(|r| r.get("ebpf") == Some(&serde_json::Value::Bool(true)));
+        if wants_ebpf {
+            // The kernel's figures must come from the host that runs the load.
+            if job.any_worker_probes().await? {
+                return Ok(Ended::Declined);
+            }
+            return Ok(Ended::Failed(format!(
+                "ebpf: no live worker can probe; this one cannot: {reason}"
+            )));
+        }
+    }
     let Some(state) = job.claim().await? else {
         return Ok(Ended::NotClaimed);
     };

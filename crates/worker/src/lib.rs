@@ -91,7 +91,8 @@ pub enum Outcome {
         status: JobStatus,
     },
     /// A delivered job was not run: no longer pending (cancelled, taken by another worker,
-    /// withdrawn), or its lease was lost while it ran.
+    /// withdrawn), its lease was lost while it ran, or it was put back for a worker that can
+    /// run it.
     Skipped {
         /// What kind of job.
         kind: JobKind,
@@ -116,6 +117,9 @@ pub(crate) enum Ended {
     Lost,
     /// It never left `pending` (cancelled or taken elsewhere first).
     NotClaimed,
+    /// This worker cannot run it (an eBPF benchmark on a host that cannot probe) and
+    /// another live worker can: back to the queue for one of them.
+    Declined,
 }
 
 /// What the once-a-second check of a running job found.
@@ -208,6 +212,11 @@ impl Worker {
         Ok(())
     }
 
+    /// How this worker is configured.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
     /// What this worker announces.
     pub fn info(&self) -> WorkerInfo {
         WorkerInfo {
@@ -237,8 +246,16 @@ impl Worker {
                     break;
                 };
                 offset += len;
-                for state in page {
-                    if self.queue.holds(&state.id).await? {
+                for seen in page {
+                    if self.queue.holds(&seen.id).await? {
+                        continue;
+                    }
+                    // Read again: the page may be stale (a reclaimer requeued it, a worker
+                    // took it since), and what is done next is fenced to this attempt.
+                    let Some(state) = self.store.get_state(kind, &seen.id).await? else {
+                        continue;
+                    };
+                    if state.status.is_finished() || self.queue.holds(&state.id).await? {
                         continue;
                     }
                     touched += 1;
@@ -276,6 +293,10 @@ impl Worker {
             };
             return self.finish(state, status, Some(reason)).await;
         }
+        let back = JobUpdate {
+            on_attempt: Some(state.attempts),
+            ..JobUpdate::default()
+        };
         let requeued = self
             .store
             .transition(
@@ -283,7 +304,7 @@ impl Worker {
                 &state.id,
                 &[JobStatus::Running],
                 JobStatus::Pending,
-                &JobUpdate::default(),
+                &back,
             )
             .await?;
         if requeued.is_some() {
@@ -313,6 +334,15 @@ impl Worker {
         tracing::info!(worker = %self.config.worker_id, kind = %lease.kind, id = %lease.job_id, attempt = lease.attempt, "took a job");
         let outcome = self.execute(&lease, shutdown).await;
         self.queue.ack(&lease).await?;
+        if let Ok(Outcome::Skipped { kind, job_id }) = &outcome {
+            // Declined or not claimed: a job still pending goes back in line (enqueue is
+            // idempotent, and a cancelled or finished one stays out).
+            if let Some(state) = self.store.get_state(*kind, job_id).await? {
+                if state.status == JobStatus::Pending && !state.cancel_requested {
+                    self.queue.enqueue(*kind, job_id).await?;
+                }
+            }
+        }
         outcome
     }
 
@@ -346,30 +376,47 @@ impl Worker {
             worker: self,
             lease,
             shutdown,
+            claimed: std::sync::OnceLock::new(),
+            renewed: std::sync::Mutex::new(tokio::time::Instant::now()),
         };
-        let ended = match lease.kind {
-            JobKind::Benchmark => benchmark::run(&job).await?,
-            JobKind::Probe => probe::run(&job).await?,
+        let ran = match lease.kind {
+            JobKind::Benchmark => benchmark::run(&job).await,
+            JobKind::Probe => probe::run(&job).await,
+        };
+        // A store that failed mid-run (saving the result, say) fails the job with that
+        // cause, rather than leaving it to be re-run as if its worker were lost.
+        let ended = match ran {
+            Ok(ended) => ended,
+            Err(e) if job.claimed.get().is_some() => Ended::Failed(meshbench_core::error_chain(&e)),
+            Err(e) => return Err(e),
         };
         let (kind, job_id) = (lease.kind, lease.job_id.clone());
-        let status = match ended {
+        let (status, error) = match ended {
             Ended::NotClaimed | Ended::Lost => return Ok(Outcome::Skipped { kind, job_id }),
+            Ended::Declined => {
+                // Back in line behind the others (the lease must go first: the queue holds
+                // the job until then), and a pause, so this worker does not take it again
+                // at once while one that can run it is still busy.
+                self.queue.ack(lease).await?;
+                self.queue.enqueue(kind, &job_id).await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Ok(Outcome::Skipped { kind, job_id });
+            }
             Ended::Failed(reason) => {
                 tracing::warn!(%kind, %job_id, "failed: {reason}");
-                self.finish_id(kind, &job_id, JobStatus::Failed, Some(reason))
-                    .await?;
-                JobStatus::Failed
+                (JobStatus::Failed, Some(reason))
             }
-            Ended::Finished { cancelled, note } => {
-                let (status, error) = if cancelled {
-                    (JobStatus::Cancelled, Some(CANCELLED_KEPT.to_string()))
-                } else {
-                    (JobStatus::Completed, note)
-                };
-                self.finish_id(kind, &job_id, status, error).await?;
-                status
-            }
+            Ended::Finished {
+                cancelled: true, ..
+            } => (JobStatus::Cancelled, Some(CANCELLED_KEPT.to_string())),
+            Ended::Finished { note, .. } => (JobStatus::Completed, note),
         };
+        let update = JobUpdate {
+            on_attempt: job.claimed.get().copied(),
+            ..JobUpdate::default()
+        };
+        self.finish_with(kind, &job_id, status, error, update)
+            .await?;
         Ok(Outcome::Ran {
             kind,
             job_id,
@@ -377,27 +424,37 @@ impl Worker {
         })
     }
 
+    /// Ends a job the worker no longer runs (lost, cancelled before it ran), fenced to the
+    /// attempt `state` saw.
     async fn finish(
         &self,
         state: &JobState,
         status: JobStatus,
         error: Option<String>,
     ) -> Result<()> {
-        self.finish_id(state.kind, &state.id, status, error).await
+        let update = JobUpdate {
+            on_attempt: Some(state.attempts),
+            ..JobUpdate::default()
+        };
+        self.finish_with(state.kind, &state.id, status, error, update)
+            .await
     }
 
-    async fn finish_id(
+    /// Moves job `id` to the final `status` (from running, or pending for a job that never
+    /// ran), with `update`'s fence, and says so.
+    async fn finish_with(
         &self,
         kind: JobKind,
         id: &str,
         status: JobStatus,
         error: Option<String>,
+        update: JobUpdate,
     ) -> Result<()> {
         let update = JobUpdate {
             completed_at: Some(OffsetDateTime::now_utc()),
             progress: (status == JobStatus::Completed).then_some(1.0),
             error: error.clone(),
-            ..JobUpdate::default()
+            ..update
         };
         let from = [JobStatus::Running, JobStatus::Pending];
         if self
@@ -443,6 +500,10 @@ pub(crate) struct Running<'a> {
     worker: &'a Worker,
     lease: &'a Lease,
     shutdown: watch::Receiver<bool>,
+    /// The attempt this worker claimed, once it has: the fence of every later move.
+    claimed: std::sync::OnceLock<u32>,
+    /// When the lease was last renewed.
+    renewed: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Running<'_> {
@@ -475,7 +536,8 @@ impl Running<'_> {
                 &started,
             )
             .await?;
-        if claimed.is_some() {
+        if let Some(state) = &claimed {
+            let _ = self.claimed.set(state.attempts);
             self.worker
                 .publish_status(self.id(), JobStatus::Running, None)
                 .await;
@@ -497,6 +559,10 @@ impl Running<'_> {
             .get_state(self.lease.kind, self.id())
             .await
         {
+            // Taken again by another worker after this one's lease lapsed: theirs now.
+            Ok(Some(state)) if self.claimed.get().is_some_and(|n| *n != state.attempts) => {
+                return Verdict::Lost;
+            }
             Ok(Some(state)) if state.cancel_requested || state.status.is_finished() => {
                 return Verdict::Stop;
             }
@@ -512,6 +578,16 @@ impl Running<'_> {
         // An unreachable queue can take seconds to say so; the next check must not wait.
         let renewed =
             tokio::time::timeout(HEARTBEAT_TIMEOUT, self.worker.queue.heartbeat(self.lease)).await;
+        let now = tokio::time::Instant::now();
+        let mut last = self.renewed.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(renewed, Ok(Ok(true))) {
+            *last = now;
+        } else if now.duration_since(*last) > self.worker.queue.visibility() {
+            // Unrenewed past its deadline, the lease is surely someone else's by now.
+            tracing::warn!(id = %self.id(), "the lease could not be renewed in time; giving the job up");
+            return Verdict::Lost;
+        }
+        drop(last);
         match renewed {
             Ok(Ok(true)) => Verdict::Continue,
             Ok(Ok(false)) => Verdict::Lost,
@@ -544,6 +620,12 @@ impl Running<'_> {
                 "cannot record progress"
             );
         }
+    }
+
+    /// Whether a live worker takes probe runs (so can run an eBPF benchmark).
+    pub(crate) async fn any_worker_probes(&self) -> Result<bool> {
+        let workers = self.worker.queue.workers().await?;
+        Ok(workers.iter().any(|w| w.kinds.contains(&JobKind::Probe)))
     }
 
     /// Publishes an event about this job.

@@ -65,17 +65,23 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     let mut stopped = false;
     let mut elapsed = 0u64;
     let outcome = loop {
+        // Events first: the probe's last seconds, and its attachment, must be seen before
+        // its end is.
         tokio::select! {
-            outcome = &mut probe => break outcome,
+            biased;
             Some(event) = events.recv() => match event {
                 Event::Attached => {
-                    if job.claim().await?.is_some() {
-                        claimed = true;
-                    } else {
-                        // Cancelled (or taken elsewhere) while attaching.
-                        stop.store(true, Ordering::Relaxed);
-                        let _ = probe.await;
-                        return Ok(Ended::NotClaimed);
+                    // Stopped while attaching (a shutdown): leave the run for another worker.
+                    let claim = if stopped { Ok(None) } else { job.claim().await };
+                    match claim {
+                        Ok(Some(_)) => claimed = true,
+                        not_ours => {
+                            // Cancelled, taken elsewhere, or the store failed: never leave
+                            // the programs attached behind us.
+                            stop.store(true, Ordering::Relaxed);
+                            let _ = probe.await;
+                            return not_ours.map(|_| Ended::NotClaimed);
+                        }
                     }
                 }
                 Event::Second(entry) => {
@@ -96,8 +102,15 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
                     return Ok(Ended::Lost);
                 }
             },
+            outcome = &mut probe => break outcome,
         }
     };
+    if !claimed {
+        // Ended before it attached; a failure to attach is reported below.
+        if let Ok(Ok(_)) = &outcome {
+            return Ok(Ended::NotClaimed);
+        }
+    }
     let report = match outcome {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return Ok(Ended::Failed(meshbench_core::error_chain(&e))),
@@ -107,9 +120,6 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             )))
         }
     };
-    if !claimed {
-        return Ok(Ended::NotClaimed);
-    }
     let value = match serde_json::to_value(&report) {
         Ok(value) => value,
         Err(e) => {

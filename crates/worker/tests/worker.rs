@@ -203,6 +203,8 @@ on_both!(
     a_cancel_flag_stops_a_running_job_of_either_kind,
     a_lost_lease_is_retried_then_failed_with_the_reason,
     the_reconciler_puts_back_what_the_queue_lost,
+    a_worker_whose_job_was_taken_again_walks_away,
+    an_ebpf_benchmark_waits_for_a_host_that_can_probe,
 );
 
 async fn both_kinds_run_to_completion_on_workers_that_take_them(b: Backends) {
@@ -402,6 +404,119 @@ async fn the_reconciler_puts_back_what_the_queue_lost(b: Backends) {
         }
         assert_eq!(worker.try_execute_one().await.unwrap(), Outcome::Idle);
     }
+    target.shutdown().await;
+    b.finish().await;
+}
+
+async fn a_worker_whose_job_was_taken_again_walks_away(b: Backends) {
+    let target = target().await;
+    b.insert(JobKind::Benchmark, "taken-twice", 30).await;
+    b.queue
+        .enqueue(JobKind::Benchmark, "taken-twice")
+        .await
+        .unwrap();
+    let stalled = b.worker("stalled", &[JobKind::Benchmark], Some(&target), 3);
+    let run = tokio::spawn(async move { stalled.try_execute_one().await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while b.status(JobKind::Benchmark, "taken-twice").await.status != JobStatus::Running {
+        assert!(tokio::time::Instant::now() < deadline, "never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its lease lapsed meanwhile and another worker took the job: attempt 2 is theirs.
+    let back = JobUpdate {
+        on_attempt: Some(1),
+        ..JobUpdate::default()
+    };
+    let running = [JobStatus::Running];
+    b.store
+        .transition(
+            JobKind::Benchmark,
+            "taken-twice",
+            &running,
+            JobStatus::Pending,
+            &back,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    b.claim(JobKind::Benchmark, "taken-twice").await;
+    let outcome = tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Skipped {
+            kind: JobKind::Benchmark,
+            job_id: "taken-twice".into()
+        }
+    );
+    // The first worker reported nothing over the second's run.
+    let state = b.status(JobKind::Benchmark, "taken-twice").await;
+    assert_eq!((state.status, state.attempts), (JobStatus::Running, 2));
+    assert_eq!(b.store.get_result("taken-twice").await.unwrap(), None);
+    target.shutdown().await;
+    b.finish().await;
+}
+
+async fn an_ebpf_benchmark_waits_for_a_host_that_can_probe(b: Backends) {
+    let target = target().await;
+    let mut job = benchmark("needs-bpf", 1);
+    job.request["ebpf"] = json!(true);
+    b.store.insert_job(&job).await.unwrap();
+    b.queue
+        .enqueue(JobKind::Benchmark, "needs-bpf")
+        .await
+        .unwrap();
+    let mut plain = b.worker("plain", &[JobKind::Benchmark], Some(&target), 3);
+    plain = {
+        // A host without BPF says why in its announcement and its failures.
+        let mut config = plain.config().clone();
+        config.probe_unavailable = Some("must run as root".into());
+        Worker::new(
+            Arc::clone(&b.store),
+            Arc::clone(&b.queue),
+            Arc::clone(&b.bus),
+            config,
+        )
+    };
+    // A live worker can probe: the plain one puts the job back for it.
+    let prober = b.worker("prober", &[JobKind::Probe], None, 3);
+    b.queue.announce(&prober.info()).await.unwrap();
+    let outcome = plain.try_execute_one().await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Skipped {
+            kind: JobKind::Benchmark,
+            job_id: "needs-bpf".into()
+        }
+    );
+    assert!(b.queue.holds("needs-bpf").await.unwrap());
+    assert_eq!(
+        b.status(JobKind::Benchmark, "needs-bpf").await.status,
+        JobStatus::Pending
+    );
+    // None can: it fails, saying why, instead of waiting for ever.
+    b.queue.withdraw("prober").await.unwrap();
+    let outcome = plain.try_execute_one().await.unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Ran {
+            kind: JobKind::Benchmark,
+            job_id: "needs-bpf".into(),
+            status: JobStatus::Failed
+        }
+    );
+    let error = b
+        .status(JobKind::Benchmark, "needs-bpf")
+        .await
+        .error
+        .unwrap();
+    assert!(
+        error.contains("no live worker can probe") && error.contains("must run as root"),
+        "{error}"
+    );
     target.shutdown().await;
     b.finish().await;
 }

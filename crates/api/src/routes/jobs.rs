@@ -41,7 +41,8 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 
 /// Queues the jobs a start stored. When the queue cannot take them, the rows (and the key)
 /// are withdrawn so nothing is left that no worker will see, and the client gets a 503
-/// naming the queue; retrying later (with the same key) starts exactly once.
+/// naming the queue; retrying later (with the same key) starts exactly once. When a worker
+/// took one of them meanwhile (the queue had it after all), the start stands instead.
 pub(crate) async fn enqueue_or_withdraw(
     state: &AppState,
     kind: JobKind,
@@ -56,18 +57,29 @@ pub(crate) async fn enqueue_or_withdraw(
             Err(_) => format!("no answer within {} s", QUEUE_TIMEOUT.as_secs()),
         };
         tracing::error!(%kind, %id, "cannot queue a job: {cause}");
-        // A job the queue took before it failed is withdrawn too: the worker that takes it
-        // finds no pending row and drops it.
-        if let Err(e) = state.store.withdraw(kind, ids, key).await {
-            tracing::error!(%kind, error = &e as &dyn std::error::Error, "cannot withdraw a start the queue refused; the reconciler will queue it");
-        }
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue_unavailable",
-            format!(
+        let message = match state.store.withdraw(kind, ids, key).await {
+            Ok(true) => format!(
                 "the job queue is unreachable ({cause}); nothing was started — retry later, \
                  with the same Idempotency-Key to be sure it starts once"
             ),
+            // A worker took one already (the queue had it after all): the start stands,
+            // and the reconciler queues the rest when the queue answers.
+            Ok(false) => {
+                tracing::warn!(%kind, "the queue failed mid-start but a worker took a job; the start stands");
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::error!(%kind, error = &e as &dyn std::error::Error, "cannot withdraw a start the queue refused");
+                format!(
+                    "the job queue is unreachable ({cause}); the start is stored and will be \
+                     queued when the queue answers — retry only with the same Idempotency-Key"
+                )
+            }
+        };
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_unavailable",
+            message,
         ));
     }
     Ok(())
