@@ -20,7 +20,9 @@ use meshbench_core::{
     BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobKind, JobSort, JobStatus,
     JobSummary, LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
-use meshbench_store::{Error, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT};
+use meshbench_store::{
+    Error, JobState, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT,
+};
 use meshbench_testkit::{temp_dir, PgDatabase};
 use serde_json::json;
 use time::macros::datetime;
@@ -534,6 +536,20 @@ async fn transition_is_compare_and_set(store: Arc<dyn Store>) {
     }
 }
 
+/// Moves a pending job to running, as a worker's claim does with `update`.
+async fn start_running(
+    store: &Arc<dyn Store>,
+    kind: JobKind,
+    id: &str,
+    update: &JobUpdate,
+) -> JobState {
+    let from = [JobStatus::Pending];
+    let taken = store
+        .transition(kind, id, &from, JobStatus::Running, update)
+        .await;
+    taken.unwrap().expect("pending -> running")
+}
+
 /// Stores a pending job of `kind` named `id`.
 async fn insert_pending(store: &Arc<dyn Store>, kind: JobKind, id: &str) {
     match kind {
@@ -678,17 +694,7 @@ async fn cas_of(store: &Arc<dyn Store>, kind: JobKind) {
             .status,
         JobStatus::Pending
     );
-    store
-        .transition(
-            kind,
-            &id("job-mixed"),
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &take,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    start_running(store, kind, &id("job-mixed"), &take).await;
     let completed = store
         .transition(
             kind,
@@ -705,17 +711,7 @@ async fn cas_of(store: &Arc<dyn Store>, kind: JobKind) {
 
     // A worker that died: running goes back to pending, and the next take counts.
     insert_pending(store, kind, &id("job-requeue")).await;
-    store
-        .transition(
-            kind,
-            &id("job-requeue"),
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &take,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    start_running(store, kind, &id("job-requeue"), &take).await;
     store
         .transition(
             kind,
@@ -727,17 +723,7 @@ async fn cas_of(store: &Arc<dyn Store>, kind: JobKind) {
         .await
         .unwrap()
         .unwrap();
-    let retaken = store
-        .transition(
-            kind,
-            &id("job-requeue"),
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &take,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let retaken = start_running(store, kind, &id("job-requeue"), &take).await;
     assert_eq!(retaken.attempts, 2);
 
     // An unknown job matches no status.
@@ -863,33 +849,13 @@ async fn set_progress_only_touches_unfinished_jobs(store: Arc<dyn Store>) {
     done.progress = 1.0;
     store.insert_job(&done).await.unwrap();
 
-    store
-        .set_progress(JobKind::Benchmark, "job-running", 0.42)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_job("job-running")
-            .await
-            .unwrap()
-            .unwrap()
-            .progress,
-        0.42
-    );
-    store
-        .set_progress(JobKind::Benchmark, "job-running", 1.7)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_job("job-running")
-            .await
-            .unwrap()
-            .unwrap()
-            .progress,
-        1.0
-    );
-
+    // Stored as given, clamped to 1.
+    for (set, stored) in [(0.42, 0.42), (1.7, 1.0)] {
+        let kind = JobKind::Benchmark;
+        store.set_progress(kind, "job-running", set).await.unwrap();
+        let running = store.get_job("job-running").await.unwrap().unwrap();
+        assert_eq!(running.progress, stored);
+    }
     store
         .set_progress(JobKind::Benchmark, "job-done", 0.5)
         .await
@@ -1401,17 +1367,7 @@ async fn probe_result_is_kept_whatever_the_run_ends_as(store: Arc<dyn Store>) {
             increment_attempts: true,
             ..Default::default()
         };
-        store
-            .transition(
-                JobKind::Probe,
-                id,
-                &[JobStatus::Pending],
-                JobStatus::Running,
-                &start,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        start_running(&store, JobKind::Probe, id, &start).await;
         store.save_probe_result(id, &result).await.unwrap();
         let finish = JobUpdate {
             completed_at: Some(T0 + Duration::seconds(31)),
@@ -1535,17 +1491,7 @@ async fn withdrawn_starts_leave_nothing_behind(store: Arc<dyn Store>) {
         .unwrap();
     assert!(!retry.replayed);
     // One was taken meanwhile: the start stands, whole, and keeps its key.
-    store
-        .transition(
-            JobKind::Benchmark,
-            "wd-d",
-            &[JobStatus::Pending],
-            JobStatus::Running,
-            &JobUpdate::default(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    start_running(&store, JobKind::Benchmark, "wd-d", &JobUpdate::default()).await;
     let started = vec!["wd-c".to_string(), "wd-d".to_string()];
     assert!(!store
         .withdraw(JobKind::Benchmark, &started, Some("wd-key"))
@@ -1637,17 +1583,7 @@ async fn states_list_by_status_oldest_first(store: Arc<dyn Store>) {
                     .unwrap(),
             }
         }
-        store
-            .transition(
-                kind,
-                &format!("{kind}-s-b"),
-                &[JobStatus::Pending],
-                JobStatus::Running,
-                &JobUpdate::default(),
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        start_running(&store, kind, &format!("{kind}-s-b"), &JobUpdate::default()).await;
         let ids = |states: Vec<meshbench_store::JobState>| -> Vec<String> {
             states.into_iter().map(|s| s.id).collect()
         };
@@ -1698,17 +1634,7 @@ async fn probe_jobs_list_newest_first_and_by_status(store: Arc<dyn Store>) {
         ..Default::default()
     };
     for id in ["p-a", "p-c", "p-d"] {
-        store
-            .transition(
-                JobKind::Probe,
-                id,
-                &[JobStatus::Pending],
-                JobStatus::Running,
-                &start,
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        start_running(&store, JobKind::Probe, id, &start).await;
     }
     store
         .save_probe_result("p-d", &json!({"events": 1}))
