@@ -21,7 +21,7 @@ use meshbench_core::{
 };
 use meshbench_store::{Report, Store};
 use meshbench_testkit::app::Backends;
-use meshbench_testkit::{temp_dir, TempDir};
+use meshbench_testkit::{temp_dir, StoreExt, TempDir};
 use serde_json::{json, Value};
 use time::macros::datetime;
 use time::OffsetDateTime;

@@ -318,17 +318,9 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every pooled connection (a SQLite database checkpoints its WAL).
     async fn close(&self);
 
-    /// Stores a start's jobs in one transaction, once per `key` (a replay stores nothing and
-    /// returns the first start's ids). A taken id is [`Error::Conflict`], an id unfit for a
-    /// results directory [`Error::Invalid`]; either way nothing is stored.
+    /// Stores a start's jobs in one transaction, once per `key` (a replay returns the first
+    /// start's ids); a taken id ([`Error::Conflict`]) or a bad one stores nothing.
     async fn insert_jobs(&self, jobs: &[BenchmarkJob], key: Option<&str>) -> Result<Inserted>;
-
-    /// Stores one new job, as [`Store::insert_jobs`] without a key.
-    async fn insert_job(&self, job: &BenchmarkJob) -> Result<()> {
-        self.insert_jobs(std::slice::from_ref(job), None)
-            .await
-            .map(drop)
-    }
 
     /// One job, without its full result.
     async fn get_job(&self, job_id: &str) -> Result<Option<BenchmarkJob>>;
@@ -357,8 +349,7 @@ pub trait Store: Send + Sync + 'static {
     /// The lifecycle state of one job of any kind.
     async fn get_state(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
 
-    /// Jobs of `kind` in any of `statuses`, oldest first (ties broken by id), at most
-    /// [`MAX_LIST_LIMIT`] a page; empty when `statuses` is.
+    /// Jobs of `kind` in any of `statuses`, oldest first, at most [`MAX_LIST_LIMIT`] a page.
     async fn states_in(
         &self,
         kind: JobKind,
@@ -375,13 +366,11 @@ pub trait Store: Send + Sync + 'static {
     /// its state; `None` when there is no such job.
     async fn request_cancel(&self, kind: JobKind, id: &str) -> Result<Option<JobState>>;
 
-    /// Deletes a start's jobs (its queue was down) and its idempotency key, so a retry starts
-    /// afresh — all or nothing: when any of them has left `pending` (a worker took it),
-    /// nothing is deleted and `false` says the start stands.
+    /// Deletes a start's jobs and key (its queue was down) so a retry starts afresh; all or
+    /// nothing: `false` when a worker took one already, and the start stands.
     async fn withdraw(&self, kind: JobKind, ids: &[String], key: Option<&str>) -> Result<bool>;
 
-    /// Stores (or replaces) a job's full result and copies its headline numbers into the
-    /// job row, in one transaction. A missing job gives [`Error::NotFound`].
+    /// Stores (or replaces) a job's full result and its headline numbers, in one transaction.
     async fn save_result(
         &self,
         job_id: &str,
@@ -406,20 +395,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &JobFilter,
     ) -> Result<Vec<(TestType, String, JobSummary)>>;
 
-    /// Stores a new eBPF probe run; with `key`, idempotently (see [`Store::insert_jobs`]).
-    /// A duplicate id gives [`Error::Conflict`].
+    /// Stores a new eBPF probe run, once per `key` (see [`Store::insert_jobs`]).
     async fn insert_probe_job_once(&self, job: &ProbeJob, key: Option<&str>) -> Result<Inserted>;
-
-    /// Stores a new eBPF probe run, as [`Store::insert_probe_job_once`] without a key.
-    async fn insert_probe_job(&self, job: &ProbeJob) -> Result<()> {
-        self.insert_probe_job_once(job, None).await.map(drop)
-    }
 
     /// One eBPF probe run.
     async fn get_probe_job(&self, probe_id: &str) -> Result<Option<ProbeJob>>;
 
     /// Stores what a probe run measured (kept whether it then completes or is cancelled).
-    /// A missing run gives [`Error::NotFound`].
     async fn save_probe_result(&self, probe_id: &str, result: &serde_json::Value) -> Result<()>;
 
     /// Probe runs in any of `statuses` (all when empty), newest first (ties by id), at most

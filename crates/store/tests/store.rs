@@ -23,7 +23,7 @@ use meshbench_core::{
 use meshbench_store::{
     Error, JobState, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT,
 };
-use meshbench_testkit::{temp_dir, PgDatabase};
+use meshbench_testkit::{temp_dir, PgDatabase, StoreExt};
 use serde_json::json;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};

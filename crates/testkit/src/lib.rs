@@ -19,10 +19,35 @@ pub mod server;
 pub mod target;
 pub mod ws;
 
+use meshbench_core::BenchmarkJob;
+use meshbench_store::{ProbeJob, Store};
+
 pub use dir::{temp_dir, TempDir};
 pub use http::{Client, Response};
 pub use pg::PgDatabase;
 pub use redis::{RedisDatabase, RedisPrefix};
+
+/// One job stored without an idempotency key: what most store tests start from.
+#[async_trait::async_trait]
+pub trait StoreExt {
+    /// Stores `job` alone, as a start without a key does.
+    async fn insert_job(&self, job: &BenchmarkJob) -> meshbench_store::Result<()>;
+    /// Stores probe run `job`, as a start without a key does.
+    async fn insert_probe_job(&self, job: &ProbeJob) -> meshbench_store::Result<()>;
+}
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> StoreExt for S {
+    async fn insert_job(&self, job: &BenchmarkJob) -> meshbench_store::Result<()> {
+        self.insert_jobs(std::slice::from_ref(job), None)
+            .await
+            .map(drop)
+    }
+
+    async fn insert_probe_job(&self, job: &ProbeJob) -> meshbench_store::Result<()> {
+        self.insert_probe_job_once(job, None).await.map(drop)
+    }
+}
 
 /// The job statuses after which nothing changes.
 pub const FINISHED: [&str; 3] = ["completed", "failed", "cancelled"];

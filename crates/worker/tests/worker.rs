@@ -12,7 +12,7 @@ use meshbench_core::{BenchmarkJob, JobKind, JobStatus, TestType};
 use meshbench_queue::{EventBus, JobQueue};
 use meshbench_store::{JobUpdate, ProbeJob, Store};
 use meshbench_target::{TargetConfig, TargetServer};
-use meshbench_testkit::{temp_dir, PgDatabase, RedisPrefix, TempDir};
+use meshbench_testkit::{temp_dir, PgDatabase, RedisPrefix, StoreExt, TempDir};
 use meshbench_worker::{Outcome, Worker, WorkerConfig};
 use serde_json::json;
 use time::OffsetDateTime;
