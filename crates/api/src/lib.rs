@@ -61,8 +61,32 @@ pub struct AppState {
 
 /// The whole API as an axum router, with the dashboard served in front of it.
 pub fn router(state: AppState) -> Router {
+    router_with_clients(state).0
+}
+
+/// The live clients of a router: Socket.IO connections, which a server shutting down closes
+/// so that long-polls do not hold up its graceful shutdown.
+#[derive(Clone)]
+pub struct LiveClients(socketioxide::SocketIo);
+
+impl LiveClients {
+    /// Closes every Socket.IO connection.
+    pub async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
+impl std::fmt::Debug for LiveClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveClients").finish_non_exhaustive()
+    }
+}
+
+/// [`router`], and a handle on its live clients for a graceful shutdown.
+pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
     let cors = cors(&state.settings.allowed_origins);
-    routes::routes()
+    let (socketio, io) = routes::socketio::layer(&state);
+    let router = routes::routes()
         // Innermost, so the telemetry counts the status the client gets.
         .layer(axum::middleware::from_fn(error::json_rejections))
         .layer(axum::middleware::from_fn_with_state(
@@ -75,9 +99,10 @@ pub fn router(state: AppState) -> Router {
             routes::dashboard::serve,
         ))
         // `/socket.io/`, inside CORS; its long-polls are neither API requests nor pages.
-        .layer(routes::socketio::layer(&state))
+        .layer(socketio)
         .layer(cors)
-        .with_state(state)
+        .with_state(state);
+    (router, LiveClients(io))
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -91,8 +91,13 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", settings.api_addr))?;
         let addr = listener.local_addr()?;
         eprintln!("meshbench serve: API on http://{addr} (built-in target {default_target}; Ctrl-C stops)");
-        axum::serve(listener, meshbench_api::router(state))
-            .with_graceful_shutdown(shutdown_signal())
+        let (router, clients) = meshbench_api::router_with_clients(state);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // A long-polling Socket.IO client would hold the shutdown for up to 25 s.
+                clients.close().await;
+            })
             .await
             .context("serving the API")?;
         eprintln!("meshbench serve: stopping; running jobs are stopped and stored");

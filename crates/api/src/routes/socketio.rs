@@ -13,9 +13,9 @@
 //! pub/sub), so the default local adapter suffices: each host emits to its own clients.
 //! With several hosts behind a load balancer, long-polling needs sticky sessions, as for any
 //! Socket.IO server. CORS is the API's own layer, outside this one; like `/ws`, the WebSocket
-//! transport checks no `Origin`. A client still long-polling keeps `meshbench serve`'s
-//! graceful shutdown waiting until its poll ends (up to the 25 s ping interval); one on
-//! WebSocket, as the seed's is once upgraded, does not.
+//! transport checks no `Origin`. `meshbench serve` closes every Socket.IO connection when it
+//! shuts down ([`crate::LiveClients::close`]), so a client still long-polling does not hold
+//! up the graceful shutdown until its poll ends.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Once};
@@ -31,8 +31,9 @@ use meshbench_core::JobEvent;
 use meshbench_queue::EventBus;
 
 /// The Socket.IO server as a layer: it answers `/socket.io/` and passes every other request
-/// on. It is put outside the telemetry, so long-polls do not count as API requests.
-pub(crate) fn layer(state: &AppState) -> SocketIoLayer {
+/// on. It is put outside the telemetry, so long-polls do not count as API requests. The
+/// handle closes every connection (see [`crate::LiveClients`]).
+pub(crate) fn layer(state: &AppState) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::new_layer();
     let relay = Arc::new(Relay {
         bus: Arc::clone(&state.bus),
@@ -45,7 +46,7 @@ pub(crate) fn layer(state: &AppState) -> SocketIoLayer {
         async { Ok::<(), Infallible>(()) }
     };
     io.ns("/", connected.with(start));
-    layer
+    (layer, io)
 }
 
 /// Nothing to do per client: it only listens.
