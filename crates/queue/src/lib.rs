@@ -175,6 +175,13 @@ pub struct WorkerInfo {
     pub probe_unavailable: Option<String>,
 }
 
+impl WorkerInfo {
+    /// Whether it takes jobs of `kind`.
+    pub fn takes(&self, kind: JobKind) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
 /// A queue of job ids with leases; see the crate docs for the guarantees.
 #[async_trait]
 pub trait JobQueue: Send + Sync + 'static {

@@ -35,6 +35,8 @@ pub use probe::can_probe;
 /// How often a running worker renews its announcement, reclaims lapsed leases and
 /// reconciles the store with the queue.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
+/// How long a worker that declined a job waits before taking the next.
+const DECLINED_PAUSE: Duration = Duration::from_secs(1);
 /// How long publishing one event may take before it is given up.
 const PUBLISH_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a running job's check waits for the queue to renew its lease.
@@ -332,18 +334,26 @@ impl Worker {
             return Ok(Outcome::Idle);
         };
         tracing::info!(worker = %self.config.worker_id, kind = %lease.kind, id = %lease.job_id, attempt = lease.attempt, "took a job");
-        let outcome = self.execute(&lease, shutdown).await;
+        let ran = self.execute(&lease, shutdown).await;
+        // The lease goes first: the queue holds the job until then, so a put-back before it
+        // would do nothing.
         self.queue.ack(&lease).await?;
-        if let Ok(Outcome::Skipped { kind, job_id }) = &outcome {
-            // Declined or not claimed: a job still pending goes back in line (enqueue is
-            // idempotent, and a cancelled or finished one stays out).
+        let (outcome, declined) = ran?;
+        if let Outcome::Skipped { kind, job_id } = &outcome {
+            // Declined or not claimed: a job still pending goes back in line (a cancelled or
+            // finished one stays out).
             if let Some(state) = self.store.get_state(*kind, job_id).await? {
                 if state.status == JobStatus::Pending && !state.cancel_requested {
                     self.queue.enqueue(*kind, job_id).await?;
                 }
             }
         }
-        outcome
+        if declined {
+            // So this worker does not take it again at once while one that can run it is
+            // still busy.
+            tokio::time::sleep(DECLINED_PAUSE).await;
+        }
+        Ok(outcome)
     }
 
     /// Requeues (or fails) jobs whose worker stopped renewing its lease.
@@ -371,7 +381,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn execute(&self, lease: &Lease, shutdown: watch::Receiver<bool>) -> Result<Outcome> {
+    /// Runs the leased job to its end; the outcome, and whether this worker declined it.
+    async fn execute(
+        &self,
+        lease: &Lease,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(Outcome, bool)> {
         let job = Running {
             worker: self,
             lease,
@@ -392,16 +407,10 @@ impl Worker {
         };
         let (kind, job_id) = (lease.kind, lease.job_id.clone());
         let (status, error) = match ended {
-            Ended::NotClaimed | Ended::Lost => return Ok(Outcome::Skipped { kind, job_id }),
-            Ended::Declined => {
-                // Back in line behind the others (the lease must go first: the queue holds
-                // the job until then), and a pause, so this worker does not take it again
-                // at once while one that can run it is still busy.
-                self.queue.ack(lease).await?;
-                self.queue.enqueue(kind, &job_id).await?;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                return Ok(Outcome::Skipped { kind, job_id });
+            Ended::NotClaimed | Ended::Lost => {
+                return Ok((Outcome::Skipped { kind, job_id }, false))
             }
+            Ended::Declined => return Ok((Outcome::Skipped { kind, job_id }, true)),
             Ended::Failed(reason) => {
                 tracing::warn!(%kind, %job_id, "failed: {reason}");
                 (JobStatus::Failed, Some(reason))
@@ -417,11 +426,12 @@ impl Worker {
         };
         self.finish_with(kind, &job_id, status, error, update)
             .await?;
-        Ok(Outcome::Ran {
+        let ran = Outcome::Ran {
             kind,
             job_id,
             status,
-        })
+        };
+        Ok((ran, false))
     }
 
     /// Ends a job the worker no longer runs (lost, cancelled before it ran), fenced to the
@@ -625,7 +635,7 @@ impl Running<'_> {
     /// Whether a live worker takes probe runs (so can run an eBPF benchmark).
     pub(crate) async fn any_worker_probes(&self) -> Result<bool> {
         let workers = self.worker.queue.workers().await?;
-        Ok(workers.iter().any(|w| w.kinds.contains(&JobKind::Probe)))
+        Ok(workers.iter().any(|w| w.takes(JobKind::Probe)))
     }
 
     /// Publishes an event about this job.

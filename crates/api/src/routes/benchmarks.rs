@@ -10,8 +10,8 @@ use bytes::Bytes;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
 use meshbench_core::histogram;
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobDistribution, JobEventBody, JobFilter, JobKind, JobSort,
-    JobStatus, SortOrder, StartRequest, TestType,
+    BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SortOrder,
+    StartRequest, TestType,
 };
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -51,11 +51,7 @@ pub(crate) async fn start(
     if request.ebpf {
         // Better told now than after the job failed on a worker that cannot probe.
         if let Err(reason) = jobs::probe_capability(&state).await {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "probe_unavailable",
-                format!("ebpf: {reason}"),
-            ));
+            return Err(jobs::probe_unavailable(format!("ebpf: {reason}")));
         }
     }
     let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
@@ -78,25 +74,17 @@ pub(crate) async fn start(
         })
         .collect();
     let inserted = state.store.insert_jobs(&new_jobs, key.as_deref()).await?;
-    if inserted.replayed {
-        let first = inserted.ids.first().cloned().unwrap_or_default();
-        let earlier = load(&state, &first).await?;
+    if let Some(earlier) =
+        jobs::queue_start(&state, JobKind::Benchmark, &inserted, key.as_deref()).await?
+    {
         let body = StartResponse {
-            job_id: first,
+            job_id: earlier.id,
             job_ids: inserted.ids,
             status: earlier.status,
             message: "already started with this Idempotency-Key".into(),
             started_at: earlier.created_at,
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
-    }
-    jobs::enqueue_or_withdraw(&state, JobKind::Benchmark, &inserted.ids, key.as_deref()).await?;
-    for id in &inserted.ids {
-        let pending = JobEventBody::Status {
-            status: JobStatus::Pending,
-            error: None,
-        };
-        jobs::publish(&state, id, pending).await;
     }
     let body = StartResponse {
         job_id: inserted.ids.first().cloned().unwrap_or_default(),

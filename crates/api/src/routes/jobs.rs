@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use meshbench_core::{JobEvent, JobEventBody, JobKind, JobStatus};
-use meshbench_store::{JobState, JobUpdate};
+use meshbench_store::{Inserted, JobState, JobUpdate};
 use time::OffsetDateTime;
 
 use crate::{ApiError, AppState};
@@ -39,11 +39,43 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
     }
 }
 
+/// Puts a stored start in motion: a replay (its key was used before) answers with the first
+/// job's state as it is now, without queueing anything again; a new start is queued (see
+/// [`enqueue_or_withdraw`]) and each job announced as pending.
+pub(crate) async fn queue_start(
+    state: &AppState,
+    kind: JobKind,
+    stored: &Inserted,
+    key: Option<&str>,
+) -> Result<Option<JobState>, ApiError> {
+    if stored.replayed {
+        let first = stored.ids.first().map(String::as_str).unwrap_or_default();
+        let earlier = state.store.get_state(kind, first).await?;
+        return earlier.map(Some).ok_or_else(|| {
+            ApiError::internal(&format!("the {kind} `{first}` of a replayed start is gone"))
+        });
+    }
+    enqueue_or_withdraw(state, kind, &stored.ids, key).await?;
+    for id in &stored.ids {
+        let pending = JobEventBody::Status {
+            status: JobStatus::Pending,
+            error: None,
+        };
+        publish(state, id, pending).await;
+    }
+    Ok(None)
+}
+
+/// The 503 for a start that needs a worker able to probe, saying why there is none.
+pub(crate) fn probe_unavailable(reason: String) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "probe_unavailable", reason)
+}
+
 /// Queues the jobs a start stored. When the queue cannot take them, the rows (and the key)
 /// are withdrawn so nothing is left that no worker will see, and the client gets a 503
 /// naming the queue; retrying later (with the same key) starts exactly once. When a worker
 /// took one of them meanwhile (the queue had it after all), the start stands instead.
-pub(crate) async fn enqueue_or_withdraw(
+async fn enqueue_or_withdraw(
     state: &AppState,
     kind: JobKind,
     ids: &[String],
@@ -141,7 +173,7 @@ pub(crate) async fn probe_capability(state: &AppState) -> Result<(), String> {
         .workers()
         .await
         .map_err(|e| format!("cannot ask the queue which workers are alive: {e}"))?;
-    if workers.iter().any(|w| w.kinds.contains(&JobKind::Probe)) {
+    if workers.iter().any(|w| w.takes(JobKind::Probe)) {
         return Ok(());
     }
     match workers.iter().find(|w| w.probe_unavailable.is_some()) {

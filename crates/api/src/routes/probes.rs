@@ -16,7 +16,7 @@ use axum::Json;
 use bytes::Bytes;
 use meshbench_core::distribution::distribution;
 use meshbench_core::probe::{render_csv, render_table, ProbeReport};
-use meshbench_core::{Distribution, JobEventBody, JobKind, JobStatus, ProbeRequest};
+use meshbench_core::{Distribution, JobKind, JobStatus, ProbeRequest};
 use meshbench_store::ProbeJob;
 use time::OffsetDateTime;
 
@@ -82,7 +82,9 @@ pub(crate) async fn start(
         return Err(ApiError::validation(errors));
     }
     let key = jobs::idempotency_key(&headers)?;
-    jobs::probe_capability(&state).await.map_err(unavailable)?;
+    jobs::probe_capability(&state)
+        .await
+        .map_err(jobs::probe_unavailable)?;
     let now = OffsetDateTime::now_utc();
     let job = ProbeJob {
         probe_id: uuid::Uuid::new_v4().to_string(),
@@ -102,27 +104,17 @@ pub(crate) async fn start(
         .store
         .insert_probe_job_once(&job, key.as_deref())
         .await?;
-    if stored.replayed {
-        let probe_id = stored.ids.first().cloned().unwrap_or_default();
-        let earlier = load(&state, &probe_id).await?;
+    if let Some(earlier) =
+        jobs::queue_start(&state, JobKind::Probe, &stored, key.as_deref()).await?
+    {
         let body = ProbeStarted {
             message: "already started with this Idempotency-Key".into(),
-            probe_id,
+            probe_id: earlier.id,
             status: earlier.status,
             created_at: earlier.created_at,
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
-    jobs::enqueue_or_withdraw(&state, JobKind::Probe, &stored.ids, key.as_deref()).await?;
-    jobs::publish(
-        &state,
-        &job.probe_id,
-        JobEventBody::Status {
-            status: JobStatus::Pending,
-            error: None,
-        },
-    )
-    .await;
     let body = ProbeStarted {
         message: format!("probe queued for {} s", job.duration),
         probe_id: job.probe_id,
@@ -130,10 +122,6 @@ pub(crate) async fn start(
         created_at: now,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
-}
-
-fn unavailable(reason: String) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "probe_unavailable", reason)
 }
 
 /// Whether a live worker can probe (and exactly why not), and the runs in progress.
