@@ -6,6 +6,7 @@
 
 mod error;
 mod html;
+pub mod kubernetes;
 mod report;
 mod routes;
 mod telemetry;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub started: Instant,
     /// The API's own request counters.
     pub telemetry: Arc<ApiTelemetry>,
+    /// The Kubernetes cluster, if one is configured.
+    pub kubernetes: kubernetes::Kubernetes,
 }
 
 /// The whole API as an axum router, with the dashboard served in front of it.

@@ -47,6 +47,7 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
         }),
         started: Instant::now(),
         telemetry: Default::default(),
+        kubernetes: Default::default(),
     };
     (meshbench_api::router(state), bus)
 }

@@ -28,11 +28,59 @@ pub enum Command {
     /// request/response timing, retransmits and resets. Needs root.
     #[command(visible_alias = "latency-probe")]
     Probe(ProbeArgs),
+    /// Kubernetes: namespaces and the mesh serving each, pods, services, a namespace's
+    /// mesh record (KUBECONFIG, ~/.kube/config or in-cluster credentials).
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
     /// Database tasks.
     Db {
         #[command(subcommand)]
         command: DbCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "Examples:
+  meshbench k8s namespaces
+  meshbench k8s mesh-status bookinfo --mesh-type istio
+  meshbench k8s pods emojivoto --json")]
+pub enum K8sCommand {
+    /// Every namespace with the mesh serving it, its mode, version and coverage.
+    Namespaces(K8sOutput),
+    /// A namespace's pods and the mesh proxy each carries.
+    Pods {
+        /// The namespace.
+        namespace: String,
+        #[command(flatten)]
+        output: K8sOutput,
+    },
+    /// A namespace's services.
+    Services {
+        /// The namespace.
+        namespace: String,
+        #[command(flatten)]
+        output: K8sOutput,
+    },
+    /// Which mesh serves a namespace: mode, version, injection coverage, mTLS, control
+    /// plane; exits 3 when it disagrees with --mesh-type.
+    MeshStatus {
+        /// The namespace.
+        namespace: String,
+        /// The mesh you expect (baseline, istio, istio_ambient, linkerd, cilium).
+        #[arg(long)]
+        mesh_type: Option<String>,
+        #[command(flatten)]
+        output: K8sOutput,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct K8sOutput {
+    /// Print JSON (the API's shapes) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

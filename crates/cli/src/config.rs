@@ -48,6 +48,11 @@ pub mod vars {
     /// Serve the dashboard from this directory (a `frontend/build`) instead of the files
     /// built into the binary.
     pub const DASHBOARD_DIR: &str = "MESHBENCH_DASHBOARD_DIR";
+    /// The Kubernetes cluster's kubeconfig; unset means `~/.kube/config`, then in-cluster
+    /// credentials, then no cluster.
+    pub const KUBECONFIG: &str = "KUBECONFIG";
+    /// Seconds one call to the Kubernetes API may take.
+    pub const KUBE_TIMEOUT: &str = "MESHBENCH_KUBE_TIMEOUT";
 }
 
 /// Resolved platform settings.
@@ -65,6 +70,19 @@ pub struct Settings {
     pub workers: usize,
     pub lease: Duration,
     pub limits: StartLimits,
+    pub kubeconfig: Option<PathBuf>,
+    pub kube_timeout: Duration,
+}
+
+impl Settings {
+    /// The Kubernetes integration these settings lead to: a cluster, none, or the reason
+    /// its configuration cannot be used.
+    pub async fn kubernetes(&self) -> meshbench_api::kubernetes::Kubernetes {
+        let kubeconfig = self.kubeconfig.as_ref().map(|p| p.as_os_str());
+        meshbench_api::kubernetes::Kubernetes::from_result(
+            meshbench_k8s::Cluster::find(kubeconfig, self.kube_timeout).await,
+        )
+    }
 }
 
 /// The environment merged over `.env` (when present in the working directory).
@@ -141,6 +159,14 @@ impl Settings {
             workers: number(vars::WORKERS, 1)? as usize,
             lease,
             limits,
+            kubeconfig: get(vars::KUBECONFIG).map(PathBuf::from),
+            kube_timeout: match number(vars::KUBE_TIMEOUT, 5)? {
+                0 => bail!(
+                    "{}=0: the Kubernetes timeout must be at least 1 second",
+                    vars::KUBE_TIMEOUT
+                ),
+                s => Duration::from_secs(s),
+            },
         })
     }
 }

@@ -4,6 +4,7 @@
 
 mod args;
 mod config;
+mod k8s;
 mod output;
 mod platform;
 mod probe;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         args::Command::Serve => platform::serve(),
         args::Command::Probe(probe) => probe::run(&probe),
         args::Command::Worker => platform::worker(),
+        args::Command::K8s { command } => k8s::run(command),
         args::Command::Db {
             command: args::DbCommand::Init,
         } => platform::db_init(),

@@ -85,6 +85,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             }),
             started: Instant::now(),
             telemetry: Default::default(),
+            kubernetes: settings.kubernetes().await,
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await

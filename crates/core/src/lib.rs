@@ -7,6 +7,7 @@
 //! too: a [`spec::BenchmarkSpec`] that passed [`spec::BenchmarkSpec::validate`] is runnable.
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod csv;
 pub mod distribution;
 pub mod duration;
@@ -20,6 +21,10 @@ pub mod result;
 pub mod spec;
 pub mod start;
 
+pub use cluster::{
+    Component, ContainerInfo, ControlPlane, Injection, MeshStatus, MeshSummary, MtlsInfo,
+    NamespaceInfo, PodInfo, ServiceInfo, ServicePortInfo,
+};
 pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which mesh (if any) carries the traffic of a benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum MeshKind {

@@ -73,6 +73,7 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
         }),
         started: Instant::now(),
         telemetry: Default::default(),
+        kubernetes: Default::default(),
     }
 }
 

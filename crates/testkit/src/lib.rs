@@ -10,6 +10,7 @@
 pub mod app;
 pub mod dir;
 pub mod http;
+pub mod kube;
 pub mod peer;
 pub mod pg;
 pub mod port;

@@ -10,7 +10,8 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::unavailable::KUBERNETES_NOT_CONFIGURED;
+use super::kubernetes::KUBERNETES_NOT_CONFIGURED;
+use crate::kubernetes::Kubernetes;
 use crate::AppState;
 
 /// The answer of `/health`, healthy or not.
@@ -28,7 +29,7 @@ pub(crate) struct Health {
     store: &'static str,
     /// `ok` or `unreachable`.
     queue: &'static str,
-    /// Whether a Kubernetes cluster is connected (same as `kubernetes.configured`).
+    /// Whether a Kubernetes cluster is configured and answered (`kubernetes.connected`).
     kubernetes_connected: bool,
     /// The eBPF latency probe: whether a live worker can probe.
     ebpf: Capability,
@@ -48,14 +49,52 @@ pub(crate) struct Capability {
     reason: Option<String>,
 }
 
-/// Whether a Kubernetes cluster is configured, and why not.
+/// Whether a Kubernetes cluster is configured and answers, and why not.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct KubernetesCapability {
     /// A cluster is configured.
     configured: bool,
-    /// Why not, for a person to read (absent when configured).
+    /// It answered its last check (absent when not configured).
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'static str>,
+    connected: Option<bool>,
+    /// Its API server (absent when not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+    /// Its Kubernetes version, e.g. `v1.31.2` (absent unless connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    /// Why it cannot be used, for a person to read (absent when connected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+async fn kubernetes_capability(kubernetes: &Kubernetes) -> KubernetesCapability {
+    match kubernetes {
+        Kubernetes::NotConfigured => KubernetesCapability {
+            configured: false,
+            connected: None,
+            server: None,
+            version: None,
+            reason: Some(KUBERNETES_NOT_CONFIGURED.to_string()),
+        },
+        Kubernetes::Unusable(reason) => KubernetesCapability {
+            configured: true,
+            connected: Some(false),
+            server: None,
+            version: None,
+            reason: Some(reason.to_string()),
+        },
+        Kubernetes::Cluster(access) => {
+            let checked = access.reachable().await;
+            KubernetesCapability {
+                configured: true,
+                connected: Some(checked.is_ok()),
+                server: Some(access.cluster.server().to_string()),
+                version: checked.as_ref().ok().cloned(),
+                reason: checked.err(),
+            }
+        }
+    }
 }
 
 /// Liveness and readiness: store and queue reachability, active jobs, version, and whether
@@ -75,6 +114,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Err(_) => 0,
     };
     let healthy = store_ok && queue_ok;
+    let kubernetes = kubernetes_capability(&state.kubernetes).await;
     let reachable = |ok: bool| if ok { "ok" } else { "unreachable" };
     let body = Health {
         status: if healthy { "healthy" } else { "degraded" },
@@ -85,7 +125,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
         uptime_s: state.started.elapsed().as_secs_f64(),
         store: reachable(store_ok),
         queue: reachable(queue_ok),
-        kubernetes_connected: false,
+        kubernetes_connected: kubernetes.connected == Some(true),
         ebpf: match super::jobs::probe_capability(&state).await {
             Ok(()) => Capability {
                 available: true,
@@ -96,10 +136,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> impl IntoResponse {
                 reason: Some(reason),
             },
         },
-        kubernetes: KubernetesCapability {
-            configured: false,
-            reason: Some(KUBERNETES_NOT_CONFIGURED),
-        },
+        kubernetes,
         active_jobs,
     };
     let status = if healthy {

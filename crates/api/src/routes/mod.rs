@@ -6,6 +6,7 @@ pub(crate) mod dashboard;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod jobs;
+pub(crate) mod kubernetes;
 pub(crate) mod metrics;
 pub(crate) mod probes;
 pub(crate) mod reports;
@@ -108,15 +109,15 @@ pub(crate) fn routes() -> Router<AppState> {
             "/ebpf/probe/jobs/{probe_id}/distribution",
             get(probes::distributions),
         )
-        .route("/kubernetes/namespaces", get(unavailable::kubernetes))
+        .route("/kubernetes/namespaces", get(kubernetes::namespaces))
         .route(
             "/kubernetes/services/{namespace}",
-            get(unavailable::kubernetes),
+            get(kubernetes::services),
         )
-        .route("/kubernetes/pods/{namespace}", get(unavailable::kubernetes))
+        .route("/kubernetes/pods/{namespace}", get(kubernetes::pods))
         .route(
             "/kubernetes/mesh-status/{namespace}",
-            get(unavailable::kubernetes),
+            get(kubernetes::mesh_status),
         )
         .route("/ws", get(ws::upgrade))
         .route("/openapi.json", get(docs::openapi_json))
