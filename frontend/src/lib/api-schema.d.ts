@@ -226,6 +226,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/kubernetes/mesh-status/{namespace}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which mesh serves a namespace: mode, version, injection coverage (pods listed), mTLS,
+         *     control-plane health, and whether it agrees with `mesh_type`.
+         */
+        get: operations["mesh_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/kubernetes/namespaces": {
         parameters: {
             query?: never;
@@ -233,8 +253,42 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Kubernetes namespaces, services, pods and mesh status (503 until a cluster is configured). */
-        get: operations["kubernetes"];
+        /** The cluster's namespaces, each with the mesh serving it, its mode, version and coverage. */
+        get: operations["namespaces"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/kubernetes/pods/{namespace}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A namespace's pods, with the mesh proxy each carries. */
+        get: operations["pods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/kubernetes/services/{namespace}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A namespace's services. */
+        get: operations["services"];
         put?: never;
         post?: never;
         delete?: never;
@@ -481,6 +535,41 @@ export interface components {
             /** @description Why not, for a person to read (absent when available). */
             reason?: string | null;
         };
+        /** @description One Deployment or DaemonSet of a control plane or node-level data plane. */
+        Component: {
+            /**
+             * Format: int32
+             * @description Replicas (or scheduled pods) wanted.
+             */
+            desired: number;
+            /** @description The image of its first container. */
+            image?: string | null;
+            /** @description `Deployment` or `DaemonSet`. */
+            kind: string;
+            /** @description Its name. */
+            name: string;
+            /**
+             * Format: int32
+             * @description Replicas (or pods) ready.
+             */
+            ready: number;
+        };
+        /** @description A container of a pod. */
+        ContainerInfo: {
+            /** @description Its image. */
+            image?: string | null;
+            /** @description Container name. */
+            name: string;
+        };
+        /** @description A mesh's control plane. */
+        ControlPlane: {
+            /** @description Its Deployments and DaemonSets. */
+            components: components["schemas"]["Component"][];
+            /** @description Every replica of every component is ready. */
+            healthy: boolean;
+            /** @description The namespace it runs in. */
+            namespace: string;
+        };
         /** @description One histogram, summarised for charts. All zero and empty for an empty histogram. */
         Distribution: {
             /**
@@ -549,7 +638,7 @@ export interface components {
             ebpf: components["schemas"]["Capability"];
             /** @description The Kubernetes integration. */
             kubernetes: components["schemas"]["KubernetesCapability"];
-            /** @description Whether a Kubernetes cluster is connected (same as `kubernetes.configured`). */
+            /** @description Whether a Kubernetes cluster is configured and answered (`kubernetes.connected`). */
             kubernetes_connected: boolean;
             /** @description `ok` or `unreachable`. */
             queue: string;
@@ -566,6 +655,33 @@ export interface components {
             uptime_s: number;
             /** @description Server version. */
             version: string;
+        };
+        /** @description How completely a namespace is in the mesh. */
+        Injection: {
+            /**
+             * Format: double
+             * @description Share of pods in the mesh, 0–1 (1 when the namespace has no pods).
+             */
+            coverage: number;
+            /**
+             * @description The namespace label or annotation that asks for the mesh, e.g.
+             *     `istio-injection=enabled` (absent when none does).
+             */
+            enabled_by?: string | null;
+            /**
+             * Format: int32
+             * @description Pods whose traffic goes through the data plane.
+             */
+            pods_in_mesh: number;
+            /**
+             * Format: int32
+             * @description Pods in the namespace.
+             */
+            pods_total: number;
+            /** @description Names of the pods in the mesh. */
+            with_proxy: string[];
+            /** @description Names of the pods outside it. */
+            without_proxy: string[];
         };
         /** @description The latency and service-time distributions of one job. */
         JobDistribution: {
@@ -701,12 +817,100 @@ export interface components {
              */
             rps: number;
         };
-        /** @description Whether a Kubernetes cluster is configured, and why not. */
+        /** @description Whether a Kubernetes cluster is configured and answers, and why not. */
         KubernetesCapability: {
             /** @description A cluster is configured. */
             configured: boolean;
-            /** @description Why not, for a person to read (absent when configured). */
+            /** @description It answered its last check (absent when not configured). */
+            connected?: boolean | null;
+            /** @description Why it cannot be used, for a person to read (absent when connected). */
             reason?: string | null;
+            /** @description Its API server (absent when not configured). */
+            server?: string | null;
+            /** @description Its Kubernetes version, e.g. `v1.31.2` (absent unless connected). */
+            version?: string | null;
+        };
+        /**
+         * @description Which mesh (if any) carries the traffic of a benchmark.
+         * @enum {string}
+         */
+        MeshKind: "baseline" | "istio" | "istio_ambient" | "linkerd" | "cilium";
+        /**
+         * @description A namespace's mesh record: what serves it, how, how completely and how healthily.
+         *     Stored with a benchmark's result when the benchmark names a namespace.
+         */
+        MeshStatus: {
+            /** @description Whether the detected mesh is the expected one (absent when none was expected). */
+            agrees?: boolean | null;
+            control_plane?: null | components["schemas"]["ControlPlane"];
+            /** @description The control plane's version (its image tag), when it has one. */
+            control_plane_version?: string | null;
+            /** @description What the detection is based on, one fact a line. */
+            evidence: string[];
+            expected?: null | components["schemas"]["MeshKind"];
+            /** @description Which pods have a proxy and which do not. */
+            injection: components["schemas"]["Injection"];
+            /** @description Cilium: whether L7 traffic goes through its per-node Envoy. */
+            l7_proxy?: boolean | null;
+            /** @description The mesh serving it; `baseline` when none does. */
+            mesh: components["schemas"]["MeshKind"];
+            /** @description `sidecar`, `ambient`, `ambient+waypoint`, `node-proxy` (absent without a mesh). */
+            mode?: string | null;
+            mtls?: null | components["schemas"]["MtlsInfo"];
+            /** @description The namespace. */
+            namespace: string;
+            /** @description Meshes installed in the cluster that do not serve this namespace. */
+            other_meshes: components["schemas"]["MeshKind"][];
+            /** @description The data plane's version (proxy image tag). */
+            version?: string | null;
+            /** @description Istio ambient waypoints serving the namespace. */
+            waypoints: string[];
+        };
+        /** @description The short form of a namespace's mesh record, for lists. */
+        MeshSummary: {
+            /** @description The mesh serving the namespace; `baseline` when none does. */
+            mesh: components["schemas"]["MeshKind"];
+            /** @description `sidecar`, `ambient`, `ambient+waypoint`, `node-proxy`… (absent without a mesh). */
+            mode?: string | null;
+            /**
+             * Format: int32
+             * @description Pods in the namespace (system pods of the mesh itself included).
+             */
+            pods: number;
+            /**
+             * Format: int32
+             * @description Pods whose traffic goes through the mesh's data plane.
+             */
+            pods_in_mesh: number;
+            /** @description The data plane's version, from the proxy's image tag. */
+            version?: string | null;
+        };
+        /** @description Mutual TLS as the mesh's own objects declare it. */
+        MtlsInfo: {
+            /** @description `STRICT`, `PERMISSIVE`, `DISABLE`, `automatic` (Linkerd), `wireguard`, `ipsec`… */
+            mode: string;
+            /** @description Where the mode was read, e.g. `PeerAuthentication istio-system/default`. */
+            source: string;
+        };
+        /** @description A namespace with a summary of the mesh that serves it. */
+        NamespaceInfo: {
+            /** @description When the namespace was created, RFC 3339. */
+            created_at?: string | null;
+            /** @description The namespace's labels. */
+            labels: {
+                [key: string]: string;
+            };
+            /** @description Which mesh serves it, in which mode, at which version, how completely. */
+            mesh: components["schemas"]["MeshSummary"];
+            /** @description Namespace name. */
+            name: string;
+            /** @description `Active` or `Terminating`. */
+            phase?: string | null;
+        };
+        /** @description `GET /kubernetes/namespaces`. */
+        NamespaceList: {
+            /** @description Every namespace, by name, with the mesh serving it. */
+            namespaces: components["schemas"]["NamespaceInfo"][];
         };
         /** @description One percentile of a job against the mean of its baselines. */
         PercentileOverhead: {
@@ -732,6 +936,43 @@ export interface components {
             overhead_us: number;
             /** @description `p50`, `p75`, `p90`, `p95`, `p99`, `p999`, `p9999` or `max`. */
             percentile: string;
+        };
+        /** @description A pod, as the dashboard lists it. */
+        PodInfo: {
+            /** @description Its containers (init containers not included). */
+            containers: components["schemas"]["ContainerInfo"][];
+            /** @description When it was created, RFC 3339. */
+            created_at?: string | null;
+            /** @description Its labels. */
+            labels: {
+                [key: string]: string;
+            };
+            /** @description Pod name. */
+            name: string;
+            /** @description Its namespace. */
+            namespace: string;
+            /** @description The node it runs on. */
+            node?: string | null;
+            /** @description `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`. */
+            phase?: string | null;
+            /** @description Its IP address. */
+            pod_ip?: string | null;
+            /** @description The mesh proxy container serving it (`istio-proxy`, `linkerd-proxy`), if any. */
+            proxy?: string | null;
+            /** @description Ready containers / containers, e.g. `2/2`. */
+            ready: string;
+            /**
+             * Format: int32
+             * @description Container restarts, summed.
+             */
+            restarts: number;
+        };
+        /** @description `GET /kubernetes/pods/{namespace}`. */
+        PodList: {
+            /** @description The namespace. */
+            namespace: string;
+            /** @description Its pods, by name. */
+            pods: components["schemas"]["PodInfo"][];
         };
         /** @description A finished run's histograms as distributions (spectrum and log buckets), for charts. */
         ProbeDistribution: {
@@ -1014,6 +1255,50 @@ export interface components {
             rate_rps?: number | null;
             /** @description The target URL (the built-in target's when the request named none). */
             url?: string | null;
+        };
+        /** @description A service, as the dashboard lists it. */
+        ServiceInfo: {
+            /** @description Its cluster IP (`None` for a headless service). */
+            cluster_ip?: string | null;
+            /** @description Its labels. */
+            labels: {
+                [key: string]: string;
+            };
+            /** @description Service name. */
+            name: string;
+            /** @description Its namespace. */
+            namespace: string;
+            /** @description Its ports. */
+            ports: components["schemas"]["ServicePortInfo"][];
+            /** @description The pod labels it selects. */
+            selector: {
+                [key: string]: string;
+            };
+            /** @description `ClusterIP`, `NodePort`, `LoadBalancer`, `ExternalName`. */
+            service_type?: string | null;
+        };
+        /** @description `GET /kubernetes/services/{namespace}`. */
+        ServiceList: {
+            /** @description The namespace. */
+            namespace: string;
+            /** @description Its services, by name. */
+            services: components["schemas"]["ServiceInfo"][];
+        };
+        /** @description One port of a service. */
+        ServicePortInfo: {
+            /** @description `http`, `http2`, `grpc`… when declared. */
+            app_protocol?: string | null;
+            /** @description Port name. */
+            name?: string | null;
+            /**
+             * Format: int32
+             * @description The service's port.
+             */
+            port: number;
+            /** @description `TCP`, `UDP`, `SCTP`. */
+            protocol?: string | null;
+            /** @description The pods' port, a number or a name. */
+            target_port?: string | null;
         };
         /**
          * @description Direction of a listing's order (`order=` in the API).
@@ -1763,7 +2048,80 @@ export interface operations {
             };
         };
     };
-    kubernetes: {
+    mesh_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace */
+                namespace: string;
+                /**
+                 * @description The mesh the caller expects (`baseline`, `istio`, `istio_ambient`, `linkerd`,
+                 *     `cilium`); the answer says whether the detected one agrees.
+                 */
+                mesh_type: string | null;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The namespace's mesh record */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeshStatus"];
+                };
+            };
+            /** @description No such namespace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a namespace name, or an unknown mesh_type */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster refused or failed the request */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No cluster configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    namespaces: {
         parameters: {
             query?: never;
             header?: never;
@@ -1772,8 +2130,171 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Namespaces */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NamespaceList"];
+                };
+            };
+            /** @description The cluster refused or failed the request */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No cluster configured */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pods: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pods */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PodList"];
+                };
+            };
+            /** @description No such namespace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a namespace name */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster refused or failed the request */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No cluster configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    services: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Services */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description No such namespace */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a namespace name */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster refused or failed the request */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No cluster configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The cluster did not answer in time */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };
