@@ -177,9 +177,6 @@ fn mesh_status_text(s: &MeshStatus) -> String {
         s.describe()
     );
     let mut field = |name: &str, value: String| out.push_str(&format!("{name:<15}{value}\n"));
-    if let Some(v) = &s.control_plane_version {
-        field("control plane", v.clone());
-    }
     if let Some(by) = &s.injection.enabled_by {
         field("enabled by", by.clone());
     }
@@ -205,9 +202,18 @@ fn mesh_status_text(s: &MeshStatus) -> String {
             .map(|c| format!("{} {}/{}", c.name, c.ready, c.desired))
             .collect();
         let health = if cp.healthy { "healthy" } else { "NOT healthy" };
+        let version = s
+            .control_plane_version
+            .as_ref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default();
         field(
             "control plane",
-            format!("{health} in {}: {}", cp.namespace, parts.join(", ")),
+            format!(
+                "{health} in {}{version}: {}",
+                cp.namespace,
+                parts.join(", ")
+            ),
         );
     }
     if !s.waypoints.is_empty() {

@@ -108,16 +108,13 @@ fn label<'a>(
 
 fn pod_mesh(pod: &Pod, ambient_namespace: bool) -> PodMesh {
     if let Some(proxy) = proxy_container(pod) {
-        return if proxy.name == ISTIO_PROXY {
-            // A waypoint runs the same proxy image as its only container; it is the
-            // mesh's own proxy, not a workload with a sidecar.
-            if label(&pod.metadata, "gateway.istio.io/managed").is_some() {
-                PodMesh::Infrastructure
-            } else {
-                PodMesh::IstioSidecar
-            }
-        } else {
-            PodMesh::LinkerdSidecar
+        // ztunnel, waypoints and gateways run Istio's proxy as their only container: they
+        // are the mesh's own proxies, not workloads with a sidecar.
+        let alone = pod.spec.as_ref().is_some_and(|s| s.containers.len() == 1);
+        return match (proxy.name.as_str(), alone) {
+            (ISTIO_PROXY, true) => PodMesh::Infrastructure,
+            (ISTIO_PROXY, false) => PodMesh::IstioSidecar,
+            _ => PodMesh::LinkerdSidecar,
         };
     }
     if annotation(&pod.metadata, ISTIO_SIDECAR_STATUS).is_some() {
@@ -152,12 +149,18 @@ fn finished(pod: &Pod) -> bool {
     )
 }
 
-/// The tag of an image reference: `docker.io/istio/proxyv2:1.24.2` → `1.24.2`; a digest
-/// (`@sha256:…`) is dropped; an image without a tag has none.
+/// The version in an image reference: `docker.io/istio/proxyv2:1.24.2` → `1.24.2`. A
+/// digest (`@sha256:…`) is dropped, and so is the build variant Istio appends to its tags
+/// (`1.24.2-distroless`, `-debug`): the same release. An image without a tag has none.
 pub fn image_tag(image: &str) -> Option<String> {
     let without_digest = image.split('@').next().unwrap_or(image);
     let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split_once(':').map(|(_, tag)| tag.to_string())
+    let (_, tag) = last.split_once(':')?;
+    let tag = ["-distroless", "-debug"]
+        .iter()
+        .find_map(|variant| tag.strip_suffix(variant))
+        .unwrap_or(tag);
+    Some(tag.to_string())
 }
 
 /// The value met most often (ties go to the first seen), for versions read off many pods.
@@ -664,6 +667,10 @@ mod tests {
             Some("v1.16.5")
         );
         assert_eq!(image_tag("localhost:5000/meshbench").as_deref(), None);
+        assert_eq!(
+            image_tag("docker.io/istio/pilot:1.24.2-distroless").as_deref(),
+            Some("1.24.2")
+        );
         assert_eq!(
             image_tag("localhost:5000/meshbench:dev").as_deref(),
             Some("dev")
