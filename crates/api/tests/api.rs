@@ -193,6 +193,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         grpc: None,
         ml: None,
         kernel: None,
+        cluster: None,
     };
     let job_summary = JobSummary {
         requests: result.requests,

@@ -53,6 +53,8 @@ pub mod vars {
     pub const KUBECONFIG: &str = "KUBECONFIG";
     /// Seconds one call to the Kubernetes API may take.
     pub const KUBE_TIMEOUT: &str = "MESHBENCH_KUBE_TIMEOUT";
+    /// Seconds between a run's readings of proxy CPU and memory (metrics.k8s.io).
+    pub const METRICS_INTERVAL: &str = "MESHBENCH_METRICS_INTERVAL";
 }
 
 /// Resolved platform settings.
@@ -72,16 +74,14 @@ pub struct Settings {
     pub limits: StartLimits,
     pub kubeconfig: Option<PathBuf>,
     pub kube_timeout: Duration,
+    pub metrics_interval: Duration,
 }
 
 impl Settings {
-    /// The Kubernetes integration these settings lead to: a cluster, none, or the reason
-    /// its configuration cannot be used.
-    pub async fn kubernetes(&self) -> meshbench_api::kubernetes::Kubernetes {
+    /// The cluster these settings lead to, or why there is none.
+    pub async fn cluster(&self) -> Result<meshbench_k8s::Cluster, meshbench_k8s::Error> {
         let kubeconfig = self.kubeconfig.as_ref().map(|p| p.as_os_str());
-        meshbench_api::kubernetes::Kubernetes::from_result(
-            meshbench_k8s::Cluster::find(kubeconfig, self.kube_timeout).await,
-        )
+        meshbench_k8s::Cluster::find(kubeconfig, self.kube_timeout).await
     }
 }
 
@@ -160,6 +160,10 @@ impl Settings {
             lease,
             limits,
             kubeconfig: get(vars::KUBECONFIG).map(PathBuf::from),
+            metrics_interval: match number(vars::METRICS_INTERVAL, 5)? {
+                0 => bail!("{}=0: sample at least every second", vars::METRICS_INTERVAL),
+                s => Duration::from_secs(s),
+            },
             kube_timeout: match number(vars::KUBE_TIMEOUT, 5)? {
                 0 => bail!(
                     "{}=0: the Kubernetes timeout must be at least 1 second",

@@ -22,8 +22,7 @@ pub fn run(command: K8sCommand) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let kubeconfig = settings.kubeconfig.as_ref().map(|p| p.as_os_str());
-        let cluster = Cluster::find(kubeconfig, settings.kube_timeout).await?;
+        let cluster: Cluster = settings.cluster().await?;
         match command {
             K8sCommand::Namespaces(out) => {
                 let namespaces = cluster.namespaces().await?;

@@ -59,7 +59,12 @@ pub fn serve() -> anyhow::Result<ExitCode> {
         let capability = probe_capability().await;
         let mut workers = Vec::new();
         let base_id = format!("serve-{}", std::process::id());
-        let configs = worker_configs(&settings, &base_id, settings.workers, &default_target, &capability);
+        // A cluster whose configuration cannot be used is reported by /health and the
+        // Kubernetes endpoints; runs simply carry no cluster record.
+        let loaded = settings.cluster().await;
+        let cluster = loaded.as_ref().ok().cloned();
+        let kubernetes = meshbench_api::kubernetes::Kubernetes::from_result(loaded);
+        let configs = worker_configs(&settings, &base_id, settings.workers, &default_target, &capability, cluster.as_ref());
         for (n, config) in configs.into_iter().enumerate() {
             let worker = Worker::new(Arc::clone(&store), Arc::clone(&queue), Arc::clone(&bus), config);
             if n == 0 {
@@ -85,7 +90,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             }),
             started: Instant::now(),
             telemetry: Default::default(),
-            kubernetes: settings.kubernetes().await,
+            kubernetes,
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await
@@ -139,7 +144,22 @@ pub fn worker() -> anyhow::Result<ExitCode> {
         let loops = settings.workers.max(1);
         let mut handles = Vec::new();
         let default_target = format!("http://{}/", target.http_addr());
-        for config in worker_configs(&settings, &base_id, loops, &default_target, &capability) {
+        let cluster = match settings.cluster().await {
+            Ok(cluster) => Some(cluster),
+            Err(meshbench_k8s::Error::NotConfigured) => None,
+            Err(e) => {
+                eprintln!("meshbench worker {base_id}: runs will carry no cluster record: {e}");
+                None
+            }
+        };
+        for config in worker_configs(
+            &settings,
+            &base_id,
+            loops,
+            &default_target,
+            &capability,
+            cluster.as_ref(),
+        ) {
             let worker = Worker::new(
                 Arc::clone(&store),
                 Arc::clone(&queue),
@@ -179,6 +199,7 @@ fn worker_configs(
     loops: usize,
     default_target: &str,
     probe: &Result<(), String>,
+    cluster: Option<&meshbench_k8s::Cluster>,
 ) -> Vec<WorkerConfig> {
     let mut configs: Vec<WorkerConfig> = (0..loops)
         .map(|n| {
@@ -188,6 +209,7 @@ fn worker_configs(
                 vec![JobKind::Benchmark],
                 Some(default_target.to_string()),
                 probe.clone().err(),
+                cluster,
             )
         })
         .collect();
@@ -198,6 +220,7 @@ fn worker_configs(
             settings,
             format!("{base_id}-probe"),
             vec![JobKind::Probe],
+            None,
             None,
             None,
         ));
@@ -211,6 +234,7 @@ fn worker_config(
     kinds: Vec<JobKind>,
     default_target: Option<String>,
     probe_unavailable: Option<String>,
+    cluster: Option<&meshbench_k8s::Cluster>,
 ) -> WorkerConfig {
     WorkerConfig {
         worker_id,
@@ -221,6 +245,8 @@ fn worker_config(
         results_dir: settings.results_dir.clone(),
         max_attempts: 3,
         poll: std::time::Duration::from_secs(1),
+        kubernetes: cluster.cloned(),
+        metrics_interval: settings.metrics_interval,
     }
 }
 

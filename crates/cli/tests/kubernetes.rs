@@ -225,3 +225,136 @@ fn the_k8s_command_prints_tables_json_and_judges_the_mesh() {
     assert!(String::from_utf8_lossy(&unconfigured.stderr)
         .contains("no Kubernetes cluster is configured"));
 }
+
+/// The istio-proxy CPU (millicores) and memory (bytes) the bookinfo fixtures' PodMetrics
+/// report, summed: what one sample of the run's proxies must read.
+fn bookinfo_proxy_usage() -> (f64, f64) {
+    let mut cpu = 0.0;
+    let mut memory = 0.0;
+    for o in meshbench_testkit::kube::load_fixtures(&["istio-sidecar"]) {
+        if o["kind"] != "PodMetrics" || o["metadata"]["namespace"] != "bookinfo" {
+            continue;
+        }
+        for c in o["containers"].as_array().unwrap() {
+            if c["name"] == "istio-proxy" {
+                cpu += meshbench_core::cluster::cpu_millicores(c["usage"]["cpu"].as_str().unwrap())
+                    .unwrap();
+                memory +=
+                    meshbench_core::cluster::memory_bytes(c["usage"]["memory"].as_str().unwrap())
+                        .unwrap();
+            }
+        }
+    }
+    (cpu, memory)
+}
+
+/// Asserts `result` validates against docs/result.v1.schema.json, `cluster` included.
+fn assert_valid(result: &Value) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/result.v1.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(result)
+        .map(|e| format!("  at {}: {e}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{}
+{}",
+        errors.join("\n"),
+        result["cluster"]
+    );
+}
+
+fn run_in(server: &Server, namespace: &str, mesh_type: &str) -> Value {
+    let id = server.start_job(&serde_json::json!({
+        "test_type": "http",
+        "mesh_type": mesh_type,
+        "namespace": namespace,
+        "duration": 2,
+        "concurrent_connections": 2,
+        "rate": 200,
+    }));
+    let (job, _) = server.wait_finished(&id, Duration::from_secs(30));
+    assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    assert_valid(&result);
+    result
+}
+
+#[test]
+fn a_benchmark_for_a_namespace_carries_its_mesh_record_and_proxy_cost() {
+    let fake = FakeKube::start(&["istio-sidecar"]);
+    let scratch = Scratch::new(BIN, "k8s-run");
+    let mut setup = setup(&fake.kubeconfig());
+    setup.workers = 1;
+    setup
+        .env
+        .push(("MESHBENCH_METRICS_INTERVAL".into(), "1".into()));
+    let server = Server::start(&scratch, &setup);
+
+    let result = run_in(&server, "bookinfo", "istio");
+    let cluster = &result["cluster"];
+    assert_eq!(cluster["namespace"], "bookinfo");
+    assert_eq!(cluster["mesh"]["mesh"], "istio", "{cluster}");
+    assert_eq!(cluster["mesh"]["version"], "1.24.2");
+    assert_eq!(cluster["mesh_mismatch"], false);
+    let resources = &cluster["resources"];
+    let samples = resources["samples"].as_array().unwrap();
+    assert!(samples.len() >= 2, "sampled through the run: {resources}");
+    let (cpu, memory) = bookinfo_proxy_usage();
+    let read = resources["proxy_cpu_millicores"].as_f64().unwrap();
+    assert!((read - cpu).abs() < 1e-6, "{read} vs {cpu}");
+    assert!((resources["proxy_memory_bytes"].as_f64().unwrap() - memory).abs() < 1e-3);
+    let rps = result["rps"].as_f64().unwrap();
+    let per_1k = resources["proxy_cpu_millicores_per_1k_rps"]
+        .as_f64()
+        .unwrap();
+    assert!((per_1k - cpu / (rps / 1000.0)).abs() < 1e-6, "{per_1k}");
+    assert!(resources["app_cpu_millicores"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        resources["proxies"].as_array().unwrap().len(),
+        3,
+        "{resources}"
+    );
+
+    // Started as Linkerd, behind Istio: flagged.
+    let result = run_in(&server, "bookinfo", "linkerd");
+    assert_eq!(result["cluster"]["mesh_mismatch"], true);
+    assert_eq!(result["cluster"]["mesh"]["agrees"], false);
+}
+
+#[test]
+fn without_a_metrics_server_the_result_says_so() {
+    let objects: Vec<Value> = meshbench_testkit::kube::load_fixtures(&["none"])
+        .into_iter()
+        .filter(|o| o["kind"] != "PodMetrics")
+        .collect();
+    let fake = FakeKube::with_objects(objects);
+    let scratch = Scratch::new(BIN, "k8s-nometrics");
+    let mut setup = setup(&fake.kubeconfig());
+    setup.workers = 1;
+    setup
+        .env
+        .push(("MESHBENCH_METRICS_INTERVAL".into(), "1".into()));
+    let server = Server::start(&scratch, &setup);
+    let result = run_in(&server, "plain-app", "baseline");
+    let cluster = &result["cluster"];
+    assert_eq!(cluster["mesh"]["mesh"], "baseline");
+    assert_eq!(cluster["mesh_mismatch"], false);
+    assert!(cluster["resources"].is_null());
+    assert_eq!(
+        cluster["resources_error"],
+        "no metrics server: the metrics.k8s.io API is not served"
+    );
+    // A namespace the cluster does not have: the run still runs, the record says why.
+    let result = run_in(&server, "nowhere", "baseline");
+    assert_eq!(
+        result["cluster"]["mesh_error"],
+        "namespace `nowhere` does not exist"
+    );
+}

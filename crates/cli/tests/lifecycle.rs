@@ -166,6 +166,8 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
             results_dir: dir.join("results"),
             max_attempts: 3,
             poll: Duration::from_secs(1),
+            kubernetes: None,
+            metrics_interval: Duration::from_secs(1),
         },
     );
     let (stop, stopped) = watch::channel(false);

@@ -244,3 +244,208 @@ pub struct ServicePortInfo {
     /// `http`, `http2`, `grpc`… when declared.
     pub app_protocol: Option<String>,
 }
+
+/// What a benchmark run learned of the cluster its target lives in: the namespace's mesh
+/// record when the run started, and what the mesh's proxies and the application cost
+/// while it ran. Stored with the result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterRecord {
+    /// The namespace the run named.
+    pub namespace: String,
+    /// The mesh serving it when the run started (absent when it could not be read).
+    pub mesh: Option<MeshStatus>,
+    /// Why the mesh could not be read.
+    pub mesh_error: Option<String>,
+    /// The `mesh_type` the run was started with disagrees with the detected mesh.
+    pub mesh_mismatch: bool,
+    /// CPU and memory of the proxies and the application during the run (absent when
+    /// they could not be read; `resources_error` says why).
+    pub resources: Option<ResourceCost>,
+    /// Why there are no resource figures, e.g. no metrics server.
+    pub resources_error: Option<String>,
+}
+
+/// CPU and memory during a run, from `metrics.k8s.io`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResourceCost {
+    /// Mean CPU of every mesh proxy serving the namespace, millicores (sidecars, ztunnel,
+    /// waypoints, cilium-envoy).
+    pub proxy_cpu_millicores: f64,
+    /// Mean memory of those proxies, bytes.
+    pub proxy_memory_bytes: f64,
+    /// Mean CPU of the application's own containers, millicores.
+    pub app_cpu_millicores: f64,
+    /// Mean memory of the application's containers, bytes.
+    pub app_memory_bytes: f64,
+    /// Proxy CPU per 1,000 requests per second of the run, millicores (absent when the run
+    /// achieved no requests).
+    pub proxy_cpu_millicores_per_1k_rps: Option<f64>,
+    /// Proxy memory per 1,000 requests per second, bytes.
+    pub proxy_memory_bytes_per_1k_rps: Option<f64>,
+    /// Proxies read, as `namespace/pod/container`.
+    pub proxies: Vec<String>,
+    /// The samples, in the order taken.
+    pub samples: Vec<ResourceSample>,
+}
+
+/// One reading of the metrics API during a run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResourceSample {
+    /// Seconds since the run started when the sample was taken.
+    pub t_s: f64,
+    /// Every container read.
+    pub containers: Vec<ContainerUsage>,
+}
+
+/// One container's usage in a sample.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContainerUsage {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// The container.
+    pub container: String,
+    /// `proxy` or `app`.
+    pub role: String,
+    /// CPU, millicores (averaged by the metrics server over its window).
+    pub cpu_millicores: f64,
+    /// Working-set memory, bytes.
+    pub memory_bytes: f64,
+}
+
+/// Summarises samples: per-role means over samples (summing containers within a sample),
+/// and the proxies' cost per 1,000 requests per second of a run that achieved `rps`.
+pub fn resource_cost(samples: Vec<ResourceSample>, rps: f64) -> ResourceCost {
+    let n = samples.len().max(1) as f64;
+    let total = |role: &str, f: fn(&ContainerUsage) -> f64| {
+        samples
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .filter(|c| c.role == role)
+            .map(f)
+            .sum::<f64>()
+            / n
+    };
+    let proxy_cpu = total("proxy", |c| c.cpu_millicores);
+    let proxy_memory = total("proxy", |c| c.memory_bytes);
+    let per_1k = |v: f64| (rps > 0.0).then(|| v / (rps / 1000.0));
+    let mut proxies: Vec<String> = samples
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .filter(|c| c.role == "proxy")
+        .map(|c| format!("{}/{}/{}", c.namespace, c.pod, c.container))
+        .collect();
+    proxies.sort();
+    proxies.dedup();
+    ResourceCost {
+        proxy_cpu_millicores: proxy_cpu,
+        proxy_memory_bytes: proxy_memory,
+        app_cpu_millicores: total("app", |c| c.cpu_millicores),
+        app_memory_bytes: total("app", |c| c.memory_bytes),
+        proxy_cpu_millicores_per_1k_rps: per_1k(proxy_cpu),
+        proxy_memory_bytes_per_1k_rps: per_1k(proxy_memory),
+        proxies,
+        samples,
+    }
+}
+
+/// A CPU quantity as Kubernetes writes it (`8251033n`, `250m`, `1500u`, `2`, `0.5`) in
+/// millicores; `None` when it is not one.
+pub fn cpu_millicores(quantity: &str) -> Option<f64> {
+    let q = quantity.trim();
+    let (number, scale) = match q.char_indices().last()? {
+        (i, 'n') => (&q[..i], 1e-6),
+        (i, 'u') => (&q[..i], 1e-3),
+        (i, 'm') => (&q[..i], 1.0),
+        (i, 'k') => (&q[..i], 1e6),
+        _ => (q, 1e3),
+    };
+    let v: f64 = number.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v * scale)
+}
+
+/// A memory quantity (`46396Ki`, `45Mi`, `1Gi`, `128974848`, `129M`, `1e3`) in bytes;
+/// `None` when it is not one.
+pub fn memory_bytes(quantity: &str) -> Option<f64> {
+    let q = quantity.trim();
+    const SUFFIXES: [(&str, f64); 12] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let (number, scale) = SUFFIXES
+        .iter()
+        .find_map(|(s, scale)| q.strip_suffix(s).map(|n| (n, *scale)))
+        .unwrap_or((q, 1.0));
+    let v: f64 = number.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_as_the_metrics_server_writes_them() {
+        assert_eq!(cpu_millicores("8251033n"), Some(8.251033));
+        assert_eq!(cpu_millicores("250m"), Some(250.0));
+        assert_eq!(cpu_millicores("1500u"), Some(1.5));
+        assert_eq!(cpu_millicores("2"), Some(2000.0));
+        assert_eq!(cpu_millicores("0.5"), Some(500.0));
+        assert_eq!(cpu_millicores("lots"), None);
+        assert_eq!(cpu_millicores("-1"), None);
+        assert_eq!(memory_bytes("46396Ki"), Some(46396.0 * 1024.0));
+        assert_eq!(memory_bytes("45Mi"), Some(45.0 * 1048576.0));
+        assert_eq!(memory_bytes("128974848"), Some(128974848.0));
+        assert_eq!(memory_bytes("129M"), Some(129e6));
+        assert_eq!(memory_bytes("1e3"), Some(1000.0));
+        assert_eq!(memory_bytes("Ki"), None);
+    }
+
+    #[test]
+    fn cost_is_per_role_means_and_per_thousand_rps() {
+        let usage = |role: &str, cpu: f64, mem: f64| ContainerUsage {
+            namespace: "ns".into(),
+            pod: "p".into(),
+            container: role.into(),
+            role: role.into(),
+            cpu_millicores: cpu,
+            memory_bytes: mem,
+        };
+        let samples = vec![
+            ResourceSample {
+                t_s: 0.0,
+                containers: vec![usage("proxy", 10.0, 100.0), usage("app", 40.0, 1000.0)],
+            },
+            ResourceSample {
+                t_s: 5.0,
+                containers: vec![usage("proxy", 30.0, 300.0), usage("app", 60.0, 3000.0)],
+            },
+        ];
+        let cost = resource_cost(samples, 2000.0);
+        assert_eq!(cost.proxy_cpu_millicores, 20.0);
+        assert_eq!(cost.proxy_memory_bytes, 200.0);
+        assert_eq!(cost.app_cpu_millicores, 50.0);
+        assert_eq!(cost.proxy_cpu_millicores_per_1k_rps, Some(10.0));
+        assert_eq!(cost.proxy_memory_bytes_per_1k_rps, Some(100.0));
+        assert_eq!(cost.proxies, vec!["ns/p/proxy".to_string()]);
+        assert_eq!(
+            resource_cost(Vec::new(), 0.0).proxy_cpu_millicores_per_1k_rps,
+            None
+        );
+    }
+}

@@ -22,8 +22,9 @@ pub mod spec;
 pub mod start;
 
 pub use cluster::{
-    Component, ContainerInfo, ControlPlane, Injection, MeshStatus, MeshSummary, MtlsInfo,
-    NamespaceInfo, PodInfo, ServiceInfo, ServicePortInfo,
+    ClusterRecord, Component, ContainerInfo, ContainerUsage, ControlPlane, Injection, MeshStatus,
+    MeshSummary, MtlsInfo, NamespaceInfo, PodInfo, ResourceCost, ResourceSample, ServiceInfo,
+    ServicePortInfo,
 };
 pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;

@@ -143,6 +143,10 @@ pub struct BenchmarkResult {
     /// seconds are this result's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::probe::ProbeReport>,
+    /// The cluster the target lives in, when the worker has one configured: the
+    /// namespace's mesh record and what its proxies cost during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterRecord>,
 }
 
 /// What an ML-inference run adds. The token figures are present for OpenAI-compatible runs

@@ -565,6 +565,7 @@ fn assemble(
         grpc: None,
         ml: None,
         kernel: None,
+        cluster: None,
     };
     RunOutput {
         result,

@@ -85,6 +85,32 @@ impl Action<'_> {
     }
 }
 
+/// One pod's usage as the metrics API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodUsage {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod.
+    pub pod: String,
+    /// Its labels (the metrics server copies the pod's).
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When the metrics server took the reading.
+    pub timestamp: Option<String>,
+    /// Its containers.
+    pub containers: Vec<ContainerMetrics>,
+}
+
+/// One container's usage; `None` where the quantity could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerMetrics {
+    /// The container.
+    pub name: String,
+    /// CPU, millicores.
+    pub cpu_millicores: Option<f64>,
+    /// Working-set memory, bytes.
+    pub memory_bytes: Option<f64>,
+}
+
 /// A Kubernetes cluster meshbench reads (and, for deployments, writes).
 #[derive(Clone)]
 pub struct Cluster {
@@ -413,6 +439,75 @@ impl Cluster {
         let mut infos: Vec<ServiceInfo> = services.iter().map(view::service_info).collect();
         infos.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(infos)
+    }
+
+    /// CPU and memory of every container of the pods in `namespace` that `selector` (a
+    /// label selector, empty for all) picks, from `metrics.k8s.io`. `Ok(None)` when the
+    /// metrics API is not served (no metrics server).
+    pub async fn pod_metrics(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Option<Vec<PodUsage>>, Error> {
+        let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "pods");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let action = Action {
+            verb: "list",
+            resource: "pods.metrics.k8s.io",
+            namespace: Some(namespace),
+        };
+        let params = ListParams::default().labels(selector);
+        let objects = match self.call(action, api.list(&params)).await {
+            Ok(list) => list.items,
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(
+            objects
+                .into_iter()
+                .map(|o| PodUsage {
+                    namespace: o
+                        .metadata
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| namespace.to_string()),
+                    pod: o.metadata.name.clone().unwrap_or_default(),
+                    labels: o.metadata.labels.clone().unwrap_or_default(),
+                    timestamp: o
+                        .data
+                        .get("timestamp")
+                        .and_then(|t| t.as_str())
+                        .map(str::to_string),
+                    containers: o
+                        .data
+                        .get("containers")
+                        .and_then(|c| c.as_array())
+                        .map(|cs| {
+                            cs.iter()
+                                .map(|c| {
+                                    let usage = |k: &str| {
+                                        c.pointer(&format!("/usage/{k}")).and_then(|v| v.as_str())
+                                    };
+                                    ContainerMetrics {
+                                        name: c
+                                            .get("name")
+                                            .and_then(|n| n.as_str())
+                                            .unwrap_or_default()
+                                            .to_string(),
+                                        cpu_millicores: usage("cpu")
+                                            .and_then(meshbench_core::cluster::cpu_millicores),
+                                        memory_bytes: usage("memory")
+                                            .and_then(meshbench_core::cluster::memory_bytes),
+                                    }
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        ))
     }
 
     /// The mesh record of a namespace; `expected` is the `mesh_type` the caller believes in.

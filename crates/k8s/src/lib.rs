@@ -12,7 +12,7 @@ pub mod view;
 
 use std::time::Duration;
 
-pub use cluster::{Cluster, Source, DEFAULT_TIMEOUT};
+pub use cluster::{Cluster, ContainerMetrics, PodUsage, Source, DEFAULT_TIMEOUT};
 pub use detect::{detect, Inventory};
 
 /// Why a question to the cluster got no answer.

@@ -224,6 +224,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         grpc: None,
         ml: None,
         kernel: None,
+        cluster: None,
     };
     let summary = JobSummary {
         requests: result.requests,

@@ -60,6 +60,16 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         None
     };
 
+    let cluster = job.config().kubernetes.clone().map(|c| {
+        let interval = job.config().metrics_interval;
+        crate::cluster::ClusterWatch::start(
+            c,
+            request.namespace.clone(),
+            &request.mesh_type,
+            interval,
+        )
+    });
+
     let stop = StopHandle::new();
     let (tx, mut seconds) = mpsc::unbounded_channel();
     let engine_stop = stop.clone();
@@ -116,6 +126,9 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         }
     };
     let mut result = output.result;
+    if let Some(cluster) = cluster {
+        result.cluster = Some(cluster.finish(result.rps).await);
+    }
     let mut note = None;
     if let Some(probe) = probe {
         let seconds = result.timeline.len();

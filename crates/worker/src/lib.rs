@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 mod benchmark;
+mod cluster;
 mod probe;
 
 pub use benchmark::summary_of;
@@ -76,6 +77,11 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// How long one `take` waits for a job.
     pub poll: Duration,
+    /// The Kubernetes cluster benchmarks' targets live in: each run reads its namespace's
+    /// mesh record and samples proxy CPU and memory. `None`: no cluster configured.
+    pub kubernetes: Option<meshbench_k8s::Cluster>,
+    /// How often a run samples `metrics.k8s.io`.
+    pub metrics_interval: Duration,
 }
 
 /// What one step of the worker did.

@@ -88,6 +88,8 @@ impl Backends {
                 results_dir: self.dir.path().join("results"),
                 max_attempts,
                 poll: Duration::from_millis(300),
+                kubernetes: None,
+                metrics_interval: Duration::from_secs(1),
             },
         )
     }

@@ -675,6 +675,7 @@ mod tests {
             grpc: None,
             ml: None,
             kernel: None,
+            cluster: None,
         }
     }
 
