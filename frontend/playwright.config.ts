@@ -1,8 +1,15 @@
 import { defineConfig } from '@playwright/test';
+import { BASE_URL, KUBE_BASE_URL, KUBE_CLUSTERS, KUBE_PORT, PORT } from './e2e/servers';
 
 // End-to-end tests in Debian's Chromium (no browser is downloaded) against a real
-// `meshbench serve` on embedded defaults, started by e2e/serve.sh.
-const port = Number(process.env.E2E_PORT ?? 18_480);
+// `meshbench serve` on embedded defaults, started by e2e/serve.sh: one without a cluster,
+// and one whose cluster is the test kit's fake Kubernetes API server (`fake-kube`).
+const server = {
+	timeout: 120_000,
+	reuseExistingServer: false,
+	stdout: 'pipe',
+	stderr: 'pipe'
+} as const;
 
 export default defineConfig({
 	testDir: 'e2e',
@@ -14,7 +21,7 @@ export default defineConfig({
 	expect: { timeout: 20_000 },
 	reporter: [['list']],
 	use: {
-		baseURL: `http://127.0.0.1:${port}`,
+		baseURL: BASE_URL,
 		trace: 'retain-on-failure',
 		screenshot: 'only-on-failure',
 		launchOptions: {
@@ -31,12 +38,12 @@ export default defineConfig({
 			]
 		}
 	},
-	webServer: {
-		command: `sh e2e/serve.sh ${port}`,
-		url: `http://127.0.0.1:${port}/health`,
-		timeout: 120_000,
-		reuseExistingServer: false,
-		stdout: 'pipe',
-		stderr: 'pipe'
-	}
+	webServer: [
+		{ ...server, command: `sh e2e/serve.sh ${PORT}`, url: `${BASE_URL}/health` },
+		{
+			...server,
+			command: `sh e2e/serve.sh ${KUBE_PORT} ${KUBE_CLUSTERS.map((c) => `--fake-kube ${c}`).join(' ')}`,
+			url: `${KUBE_BASE_URL}/health`
+		}
+	]
 });

@@ -2,11 +2,33 @@
 # Starts the real server for the browser tests: embedded defaults (a fresh SQLite file, the
 # in-process queue and worker, the built-in target), the dashboard from frontend/build, and a
 # low minimum duration so runs finish in seconds.
+#
+#   serve.sh PORT                                  no cluster (KUBECONFIG unset)
+#   serve.sh PORT --fake-kube NAME [--fake-kube NAME…]
+#       first starts the test kit's fake Kubernetes API server (`fake-kube`) serving those
+#       fixture clusters (crates/testkit/fixtures/kube/NAME), and points the server at it
+#       through a kubeconfig in the temporary data directory; fake-kube goes when serve does.
 set -eu
 port="$1"
+shift
+clusters=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--fake-kube)
+		[ $# -ge 2 ] || { echo "e2e: --fake-kube needs a cluster name" >&2; exit 2; }
+		clusters="$clusters --cluster $2"
+		shift 2
+		;;
+	*)
+		echo "usage: serve.sh PORT [--fake-kube CLUSTER]…" >&2
+		exit 2
+		;;
+	esac
+done
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
-bin="${MESHBENCH_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/meshbench}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="${MESHBENCH_BIN:-$target/debug/meshbench}"
 if [ ! -x "$bin" ]; then
 	echo "e2e: no meshbench binary at $bin; build it first (cargo build -p meshbench)" >&2
 	exit 1
@@ -19,4 +41,48 @@ data=$(mktemp -d /tmp/meshbench-e2e.XXXXXX)
 unset DATABASE_URL REDIS_URL KUBECONFIG
 export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
 	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS=1 RUST_LOG="${RUST_LOG:-warn}"
-exec "$bin" serve
+if [ -z "$clusters" ]; then
+	exec "$bin" serve
+fi
+
+fake="${FAKE_KUBE_BIN:-$target/debug/fake-kube}"
+if [ ! -x "$fake" ]; then
+	echo "e2e: no fake-kube binary at $fake; build it first (cargo build -p meshbench-testkit --bin fake-kube)" >&2
+	exit 1
+fi
+# Both run in the background of this shell, so it can stop the one when the other ends
+# (Playwright kills the whole process group; the traps cover a TERM or Ctrl+C by hand).
+# fake-kube's stdin is /dev/null: it then runs until it is killed.
+fake_pid=""
+serve_pid=""
+stop() {
+	for pid in $serve_pid $fake_pid; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop EXIT
+trap 'stop; exit 143' TERM
+trap 'stop; exit 130' INT
+# shellcheck disable=SC2086 # $clusters is a list of words
+"$fake" $clusters --kubeconfig "$data/kubeconfig" >"$data/fake-kube.out" </dev/null &
+fake_pid=$!
+# It writes the kubeconfig, then prints its address.
+tries=0
+until grep -q '^fake-kube: http' "$data/fake-kube.out" 2>/dev/null; do
+	if ! kill -0 "$fake_pid" 2>/dev/null; then
+		echo "e2e: fake-kube exited before it was ready" >&2
+		exit 1
+	fi
+	tries=$((tries + 1))
+	if [ "$tries" -gt 300 ]; then
+		echo "e2e: fake-kube did not start within 30 s" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+cat "$data/fake-kube.out"
+export KUBECONFIG="$data/kubeconfig"
+"$bin" serve </dev/null &
+serve_pid=$!
+status=0
+wait "$serve_pid" || status=$?
+serve_pid=""
+exit "$status"

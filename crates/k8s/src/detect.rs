@@ -176,8 +176,17 @@ fn most_common(values: impl IntoIterator<Item = String>) -> Option<String> {
     counts.into_iter().find(|(_, n)| *n == best).map(|(v, _)| v)
 }
 
+/// The image of a workload's own first container, passing over an injected proxy
+/// (Linkerd's control-plane pods are themselves meshed, proxy first); a workload that is
+/// only a proxy (ztunnel, a waypoint) has that image.
 fn first_image(template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> Option<String> {
-    template?.spec.as_ref()?.containers.first()?.image.clone()
+    let containers = &template?.spec.as_ref()?.containers;
+    containers
+        .iter()
+        .find(|c| c.name != LINKERD_PROXY && c.name != ISTIO_PROXY)
+        .or_else(|| containers.first())?
+        .image
+        .clone()
 }
 
 fn deployment_component(d: &Deployment) -> Component {

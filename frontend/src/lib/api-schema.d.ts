@@ -2050,16 +2050,17 @@ export interface operations {
     };
     mesh_status: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Namespace */
-                namespace: string;
+            query?: {
                 /**
                  * @description The mesh the caller expects (`baseline`, `istio`, `istio_ambient`, `linkerd`,
                  *     `cilium`); the answer says whether the detected one agrees.
                  */
-                mesh_type: string | null;
+                mesh_type?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace */
+                namespace: string;
             };
             cookie?: never;
         };

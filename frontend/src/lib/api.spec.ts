@@ -92,6 +92,13 @@ describe('other endpoints', () => {
 		expect(error.code).toBe('kubernetes_not_configured');
 		expect(seen[0].url).toBe('/kubernetes/mesh-status/default?mesh_type=istio');
 	});
+	it('asks for a mesh record without an expected mesh, and names namespaces safely', async () => {
+		const seen = fakeFetch(200, { namespace: 'bookinfo', mesh: 'istio' });
+		await kubernetesAPI.meshStatus('bookinfo');
+		await kubernetesAPI.meshStatus('bookinfo', null);
+		await kubernetesAPI.pods('a/b');
+		expect(seen.map((s) => s.url)).toEqual(['/kubernetes/mesh-status/bookinfo', '/kubernetes/mesh-status/bookinfo', '/kubernetes/pods/a%2Fb']);
+	});
 	it('generates reports and builds absolute share links', async () => {
 		const report = {
 			report_id: 'r1',

@@ -8,8 +8,11 @@ import type {
 	GenerateReportRequest,
 	Health,
 	JobFilters,
+	MeshStatus,
 	MetricsResult,
 	MetricsSummary,
+	NamespaceList,
+	PodList,
 	ProbeCancelResponse,
 	ProbeDistribution,
 	ProbeJob,
@@ -18,6 +21,7 @@ import type {
 	ProbeStarted,
 	ProbeStatus,
 	Report,
+	ServiceList,
 	StartRequest,
 	StartResponse,
 	FieldError,
@@ -173,13 +177,17 @@ export const ebpfAPI = {
 		apiUrl(`/ebpf/probe/jobs/${enc(probeId)}/download`, { format })
 };
 
-/** The Kubernetes view (503 `kubernetes_not_configured` without a cluster). */
+/**
+ * The Kubernetes view (503 `kubernetes_not_configured` without a cluster; 502/504 with the
+ * cluster's refusal or silence named in the message). `meshStatus` compares the detected mesh
+ * with `meshType` when one is given.
+ */
 export const kubernetesAPI = {
-	namespaces: () => call<unknown>('GET', '/kubernetes/namespaces'),
-	services: (namespace: string) => call<unknown>('GET', `/kubernetes/services/${enc(namespace)}`),
-	pods: (namespace: string) => call<unknown>('GET', `/kubernetes/pods/${enc(namespace)}`),
-	meshStatus: (namespace: string, meshType: string) =>
-		call<unknown>('GET', `/kubernetes/mesh-status/${enc(namespace)}`, { query: { mesh_type: meshType } })
+	namespaces: () => call<NamespaceList>('GET', '/kubernetes/namespaces'),
+	services: (namespace: string) => call<ServiceList>('GET', `/kubernetes/services/${enc(namespace)}`),
+	pods: (namespace: string) => call<PodList>('GET', `/kubernetes/pods/${enc(namespace)}`),
+	meshStatus: (namespace: string, meshType?: string | null) =>
+		call<MeshStatus>('GET', `/kubernetes/mesh-status/${enc(namespace)}`, { query: { mesh_type: meshType } })
 };
 
 /** Reports: generate, list, get; download and share links are plain URLs. */

@@ -43,6 +43,39 @@ export const TEST_TYPES: TestType[] = ['http', 'grpc', 'websocket', 'ml'];
 /** Mesh labels offered in forms (any other name is accepted too). */
 export const MESH_TYPES = ['baseline', 'istio', 'istio_ambient', 'linkerd', 'cilium'];
 
+/** A mesh the Kubernetes endpoints detect or expect; `baseline` is none. */
+export type MeshKind = S['MeshKind'];
+/** Every mesh kind, in the order offered. */
+export const MESH_KINDS: MeshKind[] = ['baseline', 'istio', 'istio_ambient', 'linkerd', 'cilium'];
+/** `/health`'s word on the cluster: configured, connected, which server, which version. */
+export type KubernetesCapability = S['KubernetesCapability'];
+/** `GET /kubernetes/namespaces`. */
+export type NamespaceList = S['NamespaceList'];
+/** A namespace with a summary of the mesh serving it. */
+export type NamespaceInfo = S['NamespaceInfo'];
+/** The short form of a namespace's mesh record. */
+export type MeshSummary = S['MeshSummary'];
+/** `GET /kubernetes/pods/{namespace}`. */
+export type PodList = S['PodList'];
+/** A pod, with the mesh proxy it carries. */
+export type PodInfo = S['PodInfo'];
+/** `GET /kubernetes/services/{namespace}`. */
+export type ServiceList = S['ServiceList'];
+/** A service. */
+export type ServiceInfo = S['ServiceInfo'];
+/** One port of a service. */
+export type ServicePortInfo = S['ServicePortInfo'];
+/** `GET /kubernetes/mesh-status/{namespace}`: a namespace's full mesh record. */
+export type MeshStatus = S['MeshStatus'];
+/** Which pods of a namespace have a proxy and which do not. */
+export type Injection = S['Injection'];
+/** Mutual TLS as the mesh's own objects declare it. */
+export type MtlsInfo = S['MtlsInfo'];
+/** A mesh's control plane. */
+export type ControlPlane = S['ControlPlane'];
+/** One Deployment or DaemonSet of a control plane. */
+export type ControlPlaneComponent = S['Component'];
+
 /** Sortable job columns. */
 export type JobSortKey = 'created_at' | 'started_at' | 'completed_at' | 'status' | 'test_type' | 'mesh_type' | 'namespace';
 

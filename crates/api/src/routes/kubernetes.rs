@@ -99,6 +99,7 @@ pub(crate) struct ServiceList {
 
 /// The query of `GET /kubernetes/mesh-status/{namespace}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct MeshStatusQuery {
     /// The mesh the caller expects (`baseline`, `istio`, `istio_ambient`, `linkerd`,
     /// `cilium`); the answer says whether the detected one agrees.

@@ -1,9 +1,8 @@
 //! `fake-kube --cluster istio-sidecar --cluster linkerd --kubeconfig PATH`: the test kit's
 //! fake Kubernetes API server as a process, for tests outside Rust (the dashboard's browser
 //! tests). Serves the named fixture clusters, layered, writes a kubeconfig that reaches it,
-//! prints `fake-kube: http://127.0.0.1:PORT`, and runs until killed or its stdin closes.
+//! prints `fake-kube: http://127.0.0.1:PORT`, and runs until killed.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use meshbench_testkit::kube::{FakeKube, TOKEN};
@@ -30,13 +29,8 @@ fn main() {
     let fake = FakeKube::start(&names);
     fake.write_kubeconfig(&kubeconfig, TOKEN);
     println!("fake-kube: {}", fake.url());
-    // Until stdin closes (a parent that goes away) or the process is killed.
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    if sink.is_empty() {
-        // Started with stdin at /dev/null: wait for a signal instead.
-        loop {
-            std::thread::park();
-        }
+    // Until killed: the parent (a test script) ends it with a signal.
+    loop {
+        std::thread::park();
     }
 }
