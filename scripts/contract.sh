@@ -13,6 +13,10 @@
 # worker, eBPF declared absent), and the server is stopped when the check ends, queue and
 # all. Without a network namespace (not root) POST /benchmarks/start is left out instead.
 #
+# The Kubernetes endpoints answer from the test kit's fake API server (fake-kube, beside
+# the binary) holding the Istio, Linkerd and plain fixture clusters, so their 200s, 404s and
+# 422s are checked against the document too.
+#
 # Usage: scripts/contract.sh [extra schemathesis options]
 # MESHBENCH_BIN: the binary (default $CARGO_TARGET_DIR/debug/meshbench, else target/...).
 set -euo pipefail
@@ -31,8 +35,9 @@ if [ "${1:-}" != "--inside" ]; then
     PIP_ROOT_USER_ACTION=ignore "$venv/bin/pip" install -q --disable-pip-version-check \
       "schemathesis==$schemathesis_version"
   fi
-  if [ ! -x "$bin" ]; then
-    echo "contract: no meshbench binary at $bin; build it first (cargo build -p meshbench)" >&2
+  if [ ! -x "$bin" ] || [ ! -x "$(dirname "$bin")/fake-kube" ]; then
+    echo "contract: no meshbench or fake-kube binary beside $bin; build them first" \
+      "(cargo build -p meshbench -p meshbench-testkit --bin meshbench --bin fake-kube)" >&2
     exit 1
   fi
   if unshare -n true 2>/dev/null; then
@@ -52,18 +57,28 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 data=$(mktemp -d /tmp/meshbench-contract.XXXXXX)
 log="$data/serve.log"
 server=""
+fake=""
 cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
+  for pid in $server $fake; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+"$(dirname "$bin")/fake-kube" --cluster istio-sidecar --cluster linkerd --cluster none \
+  --kubeconfig "$data/kubeconfig" >"$data/fake-kube.log" 2>&1 </dev/null &
+fake=$!
+for _ in $(seq 100); do
+  [ -s "$data/kubeconfig" ] && break
+  sleep 0.05
+done
+
 (
-  unset DATABASE_URL REDIS_URL KUBECONFIG
+  unset DATABASE_URL REDIS_URL
+  export KUBECONFIG="$data/kubeconfig"
   export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
     MESHBENCH_MIN_DURATION=1 MESHBENCH_MAX_DURATION=2 MESHBENCH_MAX_CONNECTIONS=4 \
     MESHBENCH_MAX_RATE=1000 MESHBENCH_WORKERS=1 MESHBENCH_NO_BPF=1 RUST_LOG="${RUST_LOG:-warn}"

@@ -714,6 +714,7 @@ mod tests {
                             "concurrent_connections": 8, "rate": 500.0}),
             summary: None,
             attempts: 1,
+            parent_id: None,
         }
     }
 

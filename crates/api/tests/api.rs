@@ -142,6 +142,7 @@ impl App {
                             "concurrent_connections": 4}),
             summary: None,
             attempts: 0,
+            parent_id: None,
         };
         if latencies.is_some() {
             job.status = JobStatus::Completed;
@@ -194,6 +195,8 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         ml: None,
         kernel: None,
         cluster: None,
+        generators: None,
+        interval_histograms: Vec::new(),
     };
     let job_summary = JobSummary {
         requests: result.requests,

@@ -254,6 +254,9 @@ pub struct BenchmarkJob {
     pub summary: Option<JobSummary>,
     /// How many times a worker has taken the job.
     pub attempts: u32,
+    /// For one generator's part of a split run: the run's job id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
 }
 
 /// The column a job listing is ordered by (`sort=` in the API). A closed set, so the store

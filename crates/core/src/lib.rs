@@ -19,6 +19,7 @@ pub mod probe;
 pub mod rate;
 pub mod result;
 pub mod spec;
+pub mod split;
 pub mod start;
 
 pub use cluster::{

@@ -147,6 +147,14 @@ pub struct BenchmarkResult {
     /// namespace's mesh record and what its proxies cost during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<crate::cluster::ClusterRecord>,
+    /// Runs split over several generators: how many, which failed or saturated. The
+    /// histograms, counts and timeline above are the parts' merged without loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generators: Option<crate::split::GeneratorsInfo>,
+    /// One part of a split run only: each second's latency histogram (same encoding as
+    /// `histogram`), so that the parts' per-second percentiles merge exactly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interval_histograms: Vec<String>,
 }
 
 /// What an ML-inference run adds. The token figures are present for OpenAI-compatible runs

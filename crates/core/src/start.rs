@@ -125,6 +125,12 @@ pub struct StartRequest {
     /// result then carries the kernel's figures (`kernel`) beside the application's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ebpf: bool,
+    /// Load generators to split the run over (HTTP): each takes 1/N of the connections and
+    /// of the rate, all start at one agreed instant, and their results are merged into one.
+    /// Needs as many free workers (`meshbench worker` loops on the Redis queue).
+    #[serde(default = "default_generators")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
+    pub generators: u32,
 }
 
 fn default_mesh() -> String {
@@ -143,6 +149,9 @@ fn default_method() -> String {
     "GET".into()
 }
 fn default_repeats() -> u32 {
+    1
+}
+fn default_generators() -> u32 {
     1
 }
 
@@ -236,6 +245,32 @@ impl StartRequest {
                 "namespace",
                 "must be 1–63 letters, digits, '-', '_' or '.'".into(),
             );
+        }
+        if !(1..=crate::split::MAX_GENERATORS).contains(&self.generators) {
+            fail(
+                "generators",
+                format!("must be between 1 and {}", crate::split::MAX_GENERATORS),
+            );
+        } else if self.generators > 1 {
+            if self.test_type != TestType::Http {
+                fail(
+                    "generators",
+                    "only http runs can be split over generators yet".into(),
+                );
+            }
+            if self.ebpf {
+                fail(
+                    "generators",
+                    "a run with ebpf cannot be split: the probe watches one host".into(),
+                );
+            }
+            if self.generators > self.concurrent_connections {
+                fail(
+                    "generators",
+                    "must not exceed concurrent_connections: each generator needs a connection"
+                        .into(),
+                );
+            }
         }
         let websocket = self.test_type == TestType::Websocket;
         let grpc = self.test_type == TestType::Grpc;

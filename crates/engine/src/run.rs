@@ -566,6 +566,8 @@ fn assemble(
         ml: None,
         kernel: None,
         cluster: None,
+        generators: None,
+        interval_histograms: Vec::new(),
     };
     RunOutput {
         result,

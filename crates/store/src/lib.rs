@@ -330,6 +330,10 @@ pub trait Store: Send + Sync + 'static {
     /// at most [`MAX_LIST_LIMIT`]. Full results are never read.
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<BenchmarkJob>>;
 
+    /// The parts of split run `parent_id` (one job per generator), by index; listings and
+    /// counts never show them.
+    async fn parts_of(&self, parent_id: &str) -> Result<Vec<BenchmarkJob>>;
+
     /// How many jobs match `filter`, ignoring its `limit` and `offset`.
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64>;
 

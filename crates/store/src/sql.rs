@@ -21,11 +21,11 @@ use crate::{
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
 const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, created_at, \
      started_at, completed_at, progress, error, request, attempts, \
-     requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
+     requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us, parent_id";
 /// The headline-number columns of `benchmark_jobs`, null until a result is saved.
 const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
 /// How many columns [`JOB_COLUMNS`] names.
-const JOB_COLUMN_COUNT: usize = 20;
+const JOB_COLUMN_COUNT: usize = 21;
 
 /// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is written to, in insert order.
 const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
@@ -40,7 +40,9 @@ const STATE_COLUMNS: &str =
 fn columns(kind: JobKind) -> String {
     let (_, id) = table_of(kind);
     let own = match kind {
-        JobKind::Benchmark => format!("test_type, mesh_type, namespace, {SUMMARY_COLUMNS}"),
+        JobKind::Benchmark => {
+            format!("test_type, mesh_type, namespace, parent_id, {SUMMARY_COLUMNS}")
+        }
         JobKind::Probe => "duration, output_format, result".to_string(),
     };
     format!("{id} AS id, {STATE_COLUMNS}, {own}")
@@ -178,7 +180,8 @@ fn parse_status(what: &str, s: &str) -> Result<JobStatus> {
 /// The `WHERE` clause for `filter`'s status, test type, mesh type, namespace and time
 /// bounds, appending the values to `args`. Empty when nothing is filtered.
 fn filter_clause(filter: &JobFilter, args: &mut Vec<Arg>) -> Result<String> {
-    let mut conds: Vec<String> = Vec::new();
+    // The parts of split runs are the workers' business; users see the runs.
+    let mut conds: Vec<String> = vec!["parent_id IS NULL".to_string()];
     let mut add = |cond: &str, arg: Arg| {
         args.push(arg);
         conds.push(format!("{cond} ${}", args.len()));
@@ -201,11 +204,7 @@ fn filter_clause(filter: &JobFilter, args: &mut Vec<Arg>) -> Result<String> {
     if let Some(until) = filter.until {
         add("created_at <", Arg::Int(Some(to_nanos("until", until)?)));
     }
-    Ok(if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    })
+    Ok(format!(" WHERE {}", conds.join(" AND ")))
 }
 
 /// The `ORDER BY` clause for `filter`'s sort key and direction. Every column name comes
@@ -365,6 +364,7 @@ where
                 .map_err(|e| Error::Corrupt(format!("{what}: {e}")))?,
             mesh_type: row.try_get("mesh_type")?,
             namespace: row.try_get("namespace")?,
+            parent_id: row.try_get("parent_id")?,
             summary: Self::summary_from_row(row, &what)?,
             request: state
                 .request
@@ -490,6 +490,7 @@ where
             Arg::Int32(to_i32("attempts", job.attempts)?),
         ];
         args.extend(summary_args(job.summary.as_ref())?);
+        args.push(Arg::Text(job.parent_id.clone()));
         let sql = format!(
             "INSERT INTO benchmark_jobs ({JOB_COLUMNS}) VALUES ({}) \
              ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
@@ -678,6 +679,28 @@ where
             .iter()
             .map(Self::job_from_row)
             .collect()
+    }
+
+    async fn parts_of(&self, parent_id: &str) -> Result<Vec<BenchmarkJob>> {
+        let sql = format!(
+            "SELECT {} FROM benchmark_jobs WHERE parent_id = $1 ORDER BY job_id",
+            columns(JobKind::Benchmark)
+        );
+        let rows = Self::query(&sql, vec![Arg::text(parent_id)])
+            .fetch_all(&self.pool)
+            .await?;
+        let mut parts = rows
+            .iter()
+            .map(Self::job_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        // By index, which each part's request records; ids are random.
+        parts.sort_by_key(|j| {
+            j.request
+                .pointer("/part/index")
+                .and_then(|i| i.as_u64())
+                .unwrap_or(u64::MAX)
+        });
+        Ok(parts)
     }
 
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64> {
@@ -893,7 +916,7 @@ where
 
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>> {
         let rows = Self::query(
-            "SELECT status, COUNT(*) AS n FROM benchmark_jobs GROUP BY status",
+            "SELECT status, COUNT(*) AS n FROM benchmark_jobs WHERE parent_id IS NULL GROUP BY status",
             Vec::new(),
         )
         .fetch_all(&self.pool)
@@ -1157,10 +1180,13 @@ mod tests {
         let clause = filter_clause(&filter, &mut args).unwrap();
         assert_eq!(
             clause,
-            " WHERE status = $1 AND namespace = $2 AND created_at >= $3"
+            " WHERE parent_id IS NULL AND status = $1 AND namespace = $2 AND created_at >= $3"
         );
         assert_eq!(args.len(), 3);
-        assert_eq!(filter_clause(&JobFilter::default(), &mut args).unwrap(), "");
+        assert_eq!(
+            filter_clause(&JobFilter::default(), &mut args).unwrap(),
+            " WHERE parent_id IS NULL"
+        );
     }
 
     #[test]

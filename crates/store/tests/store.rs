@@ -144,6 +144,7 @@ fn job(id: &str, created_at: OffsetDateTime) -> BenchmarkJob {
         request: json!({"test_type": "http", "duration": 60}),
         summary: None,
         attempts: 0,
+        parent_id: None,
     }
 }
 
@@ -225,6 +226,8 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         ml: None,
         kernel: None,
         cluster: None,
+        generators: None,
+        interval_histograms: Vec::new(),
     };
     let summary = JobSummary {
         requests: result.requests,
@@ -268,6 +271,7 @@ async fn insert_and_get_round_trip_every_field(store: Arc<dyn Store>) {
         }),
         summary: Some(summary(950, 8_100, 9_876.543_21)),
         attempts: 3,
+        parent_id: None,
     };
     store.insert_job(&full).await.expect("insert full");
     let got = store

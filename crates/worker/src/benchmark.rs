@@ -9,16 +9,23 @@ use meshbench_core::{BenchmarkResult, JobEventBody, JobKind, JobSummary, StartRe
 use meshbench_engine::{Observer, StopHandle};
 use tokio::sync::mpsc;
 
-use crate::{Ended, Result, Running, Verdict};
+use crate::{split, Ended, Result, Running, Verdict};
 
 /// Runs the benchmark `job` names, from claim to stored result.
 pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
+    let stored = job
+        .store()
+        .get_state(JobKind::Benchmark, job.id())
+        .await?
+        .and_then(|s| s.request);
+    if stored.as_ref().is_some_and(split::is_split_run) {
+        // Never queued by the API; its parts run it.
+        tracing::warn!(id = %job.id(), "a split run's own job was delivered; its parts run it");
+        return Ok(Ended::NotClaimed);
+    }
     if let Some(reason) = &job.config().probe_unavailable {
-        let wants_ebpf = job
-            .store()
-            .get_state(JobKind::Benchmark, job.id())
-            .await?
-            .and_then(|s| s.request)
+        let wants_ebpf = stored
+            .as_ref()
             .is_some_and(|r| r.get("ebpf") == Some(&serde_json::Value::Bool(true)));
         if wants_ebpf {
             // The kernel's figures must come from the host that runs the load.
@@ -33,10 +40,13 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     let Some(state) = job.claim().await? else {
         return Ok(Ended::NotClaimed);
     };
-    let request: StartRequest = match state.request.map(serde_json::from_value).transpose() {
-        Ok(Some(request)) => request,
-        Ok(None) => return Ok(Ended::Failed("the job has no stored request".into())),
-        Err(e) => return Ok(Ended::Failed(format!("stored request is unreadable: {e}"))),
+    let Some(stored) = state.request else {
+        return Ok(Ended::Failed("the job has no stored request".into()));
+    };
+    let part = split::part_of(&stored);
+    let request: StartRequest = match split::part_request(&stored) {
+        Ok(request) => request,
+        Err(reason) => return Ok(Ended::Failed(reason)),
     };
     let target = match (&request.service_url, &job.config().default_target) {
         (Some(url), _) => url.clone(),
@@ -70,11 +80,28 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         )
     });
 
+    // A part starts measuring with its siblings, at the instant they all agree on.
+    if let Some(part) = &part {
+        match split::wait_for_siblings(job, part).await? {
+            split::Start::At(at) => split::sleep_until(at).await,
+            split::Start::Stop(Verdict::Lost) => return Ok(Ended::Lost),
+            split::Start::Stop(_) => {
+                return Ok(Ended::Finished {
+                    cancelled: true,
+                    note: None,
+                })
+            }
+            split::Start::TimedOut(reason) => return Ok(Ended::Failed(reason)),
+        }
+    }
+    let keep_intervals = part.is_some();
+    let mut intervals: Vec<String> = Vec::new();
+
     let stop = StopHandle::new();
     let (tx, mut seconds) = mpsc::unbounded_channel();
     let engine_stop = stop.clone();
     let mut engine = tokio::task::spawn_blocking(move || {
-        let mut observer = Forward { tx };
+        let mut observer = Forward { tx, keep_intervals };
         meshbench_drivers::run_spec(&spec, engine_stop, &mut observer)
     });
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -82,8 +109,11 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     let run = loop {
         tokio::select! {
             run = &mut engine => break run,
-            Some((second, entry)) = seconds.recv() => {
+            Some((second, entry, interval)) = seconds.recv() => {
                 let (second, entry): (i64, TimelineEntry) = (second, entry);
+                if let (Some(encoded), true) = (interval, second >= 0) {
+                    intervals.push(encoded);
+                }
                 if let Some(probe) = &probe {
                     probe.engine_second(second);
                 }
@@ -116,6 +146,12 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             },
         }
     };
+    // Seconds the engine sent as it ended, after the loop stopped reading.
+    while let Ok((second, _, interval)) = seconds.try_recv() {
+        if let (Some(encoded), true) = (interval, second >= 0) {
+            intervals.push(encoded);
+        }
+    }
     let output = match run {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => return Ok(Ended::Failed(meshbench_core::error_chain(&e))),
@@ -126,6 +162,11 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         }
     };
     let mut result = output.result;
+    if keep_intervals {
+        // Measured seconds only, one per timeline entry.
+        intervals.truncate(result.timeline.len());
+        result.interval_histograms = intervals;
+    }
     if let Some(cluster) = cluster {
         result.cluster = Some(cluster.finish(result.rps).await);
     }
@@ -196,12 +237,18 @@ pub fn summary_of(result: &BenchmarkResult) -> JobSummary {
 
 /// Sends each finished second from the engine's thread to the worker's task.
 struct Forward {
-    tx: mpsc::UnboundedSender<(i64, TimelineEntry)>,
+    tx: mpsc::UnboundedSender<(i64, TimelineEntry, Option<String>)>,
+    /// Send each measured second's histogram too (parts of split runs: their seconds
+    /// merge exactly).
+    keep_intervals: bool,
 }
 
 impl Observer for Forward {
-    fn second(&mut self, second: i64, entry: &TimelineEntry, _latency: &Histogram<u64>) {
+    fn second(&mut self, second: i64, entry: &TimelineEntry, latency: &Histogram<u64>) {
+        let interval = (self.keep_intervals && second >= 0)
+            .then(|| meshbench_core::histogram::encode_base64(latency).ok())
+            .flatten();
         // The receiver is gone only when the job was abandoned (lease lost).
-        let _ = self.tx.send((second, entry.clone()));
+        let _ = self.tx.send((second, entry.clone(), interval));
     }
 }

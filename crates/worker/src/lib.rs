@@ -29,6 +29,7 @@ use tokio::sync::watch;
 mod benchmark;
 mod cluster;
 mod probe;
+mod split;
 
 pub use benchmark::summary_of;
 pub use probe::can_probe;
@@ -266,6 +267,11 @@ impl Worker {
                     if state.status.is_finished() || self.queue.holds(&state.id).await? {
                         continue;
                     }
+                    if state.request.as_ref().is_some_and(split::is_split_run) {
+                        // Driven by its parts: ended here when they all have.
+                        self.settle_split(&state.id).await?;
+                        continue;
+                    }
                     touched += 1;
                     match state.status {
                         JobStatus::Pending if state.cancel_requested => {
@@ -480,6 +486,11 @@ impl Worker {
             .is_some()
         {
             self.publish_status(id, status, error).await;
+        }
+        if kind == JobKind::Benchmark {
+            if let Some(run) = self.store.get_job(id).await?.and_then(|j| j.parent_id) {
+                self.settle_split(&run).await?;
+            }
         }
         Ok(())
     }

@@ -152,6 +152,7 @@ fn benchmark(id: &str, duration: u32) -> BenchmarkJob {
         request: json!({"test_type": "http", "duration": duration, "concurrent_connections": 2, "rate": 100}),
         summary: None,
         attempts: 0,
+        parent_id: None,
     }
 }
 

@@ -492,6 +492,8 @@ export interface components {
             mesh_type: string;
             /** @description Kubernetes namespace the target lives in. */
             namespace: string;
+            /** @description For one generator's part of a split run: the run's job id. */
+            parent_id?: string | null;
             /**
              * Format: double
              * @description Fraction done, 0–1.
@@ -1353,6 +1355,13 @@ export interface components {
              *     result then carries the kernel's figures (`kernel`) beside the application's.
              */
             ebpf?: boolean;
+            /**
+             * Format: int32
+             * @description Load generators to split the run over (HTTP): each takes 1/N of the connections and
+             *     of the rate, all start at one agreed instant, and their results are merged into one.
+             *     Needs as many free workers (`meshbench worker` loops on the Redis queue).
+             */
+            generators?: number;
             /** @description Extra request headers. */
             headers?: {
                 [key: string]: string;

@@ -9,10 +9,12 @@ use axum::Json;
 use bytes::Bytes;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
 use meshbench_core::histogram;
+use meshbench_core::split::{split_request, PartOf, PART_KEY};
 use meshbench_core::{
     BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SortOrder,
     StartRequest, TestType,
 };
+use meshbench_store::Inserted;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -54,32 +56,90 @@ pub(crate) async fn start(
             return Err(jobs::probe_unavailable(format!("ebpf: {reason}")));
         }
     }
-    let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
     let now = OffsetDateTime::now_utc();
-    let new_jobs: Vec<BenchmarkJob> = (0..request.repeats)
-        .map(|_| BenchmarkJob {
-            job_id: uuid::Uuid::new_v4().to_string(),
-            status: JobStatus::Pending,
-            test_type: request.test_type,
-            mesh_type: request.mesh_type.clone(),
-            namespace: request.namespace.clone(),
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            progress: 0.0,
-            error: None,
-            request: stored.clone(),
-            summary: None,
-            attempts: 0,
-        })
-        .collect();
+    let start = &request;
+    let job = |request: serde_json::Value, parent_id: Option<String>| BenchmarkJob {
+        job_id: uuid::Uuid::new_v4().to_string(),
+        status: JobStatus::Pending,
+        test_type: start.test_type,
+        mesh_type: start.mesh_type.clone(),
+        namespace: start.namespace.clone(),
+        created_at: now,
+        started_at: None,
+        completed_at: None,
+        progress: 0.0,
+        error: None,
+        request,
+        summary: None,
+        attempts: 0,
+        parent_id,
+    };
+    let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
+    // A run split over generators is a job the user sees and one job per generator,
+    // which alone are queued; the run is driven, and merged, by its parts.
+    let mut new_jobs = Vec::new();
+    let mut queued = Vec::new();
+    for _ in 0..request.repeats {
+        let run = job(stored.clone(), None);
+        let run_id = run.job_id.clone();
+        new_jobs.push(run);
+        if request.generators <= 1 {
+            queued.push(run_id);
+            continue;
+        }
+        for (index, part) in split_request(&request, request.generators)
+            .iter()
+            .enumerate()
+        {
+            let mut value = serde_json::to_value(part).map_err(|e| ApiError::internal(&e))?;
+            let of = PartOf {
+                parent_id: run_id.clone(),
+                index: index as u32,
+                of: request.generators,
+            };
+            if let Some(map) = value.as_object_mut() {
+                map.insert(
+                    PART_KEY.into(),
+                    serde_json::to_value(of).map_err(|e| ApiError::internal(&e))?,
+                );
+            }
+            let part = job(value, Some(run_id.clone()));
+            queued.push(part.job_id.clone());
+            new_jobs.push(part);
+        }
+    }
     let inserted = state.store.insert_jobs(&new_jobs, key.as_deref()).await?;
+    let runs: Vec<String> = if inserted.replayed {
+        let mut runs = Vec::new();
+        for id in &inserted.ids {
+            if let Some(job) = state.store.get_job(id).await? {
+                if job.parent_id.is_none() {
+                    runs.push(job.job_id);
+                }
+            }
+        }
+        runs
+    } else {
+        new_jobs
+            .iter()
+            .filter(|j| j.parent_id.is_none())
+            .map(|j| j.job_id.clone())
+            .collect()
+    };
+    let to_queue = Inserted {
+        ids: if inserted.replayed {
+            inserted.ids.clone()
+        } else {
+            queued
+        },
+        replayed: inserted.replayed,
+    };
     if let Some(earlier) =
-        jobs::queue_start(&state, JobKind::Benchmark, &inserted, key.as_deref()).await?
+        jobs::queue_start(&state, JobKind::Benchmark, &to_queue, key.as_deref()).await?
     {
         let body = StartResponse {
             job_id: earlier.id,
-            job_ids: inserted.ids,
+            job_ids: runs,
             status: earlier.status,
             message: "already started with this Idempotency-Key".into(),
             started_at: earlier.created_at,
@@ -87,8 +147,8 @@ pub(crate) async fn start(
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
     let body = StartResponse {
-        job_id: inserted.ids.first().cloned().unwrap_or_default(),
-        job_ids: inserted.ids,
+        job_id: runs.first().cloned().unwrap_or_default(),
+        job_ids: runs,
         status: JobStatus::Pending,
         message: format!(
             "{} benchmark queued: {} through {}",

@@ -133,6 +133,17 @@ pub(crate) enum Cancel {
 /// queue is in: a pending job is cancelled at once (and dropped from the queue if it can
 /// be), a running one is flagged for its worker.
 pub(crate) async fn cancel(state: &AppState, kind: JobKind, id: &str) -> Result<Cancel, ApiError> {
+    let answer = cancel_one(state, kind, id).await?;
+    if kind == JobKind::Benchmark && matches!(answer, Cancel::Now | Cancel::Requested) {
+        // A split run stops with its generators: each is a job of its own.
+        for part in state.store.parts_of(id).await? {
+            cancel_one(state, kind, &part.job_id).await?;
+        }
+    }
+    Ok(answer)
+}
+
+async fn cancel_one(state: &AppState, kind: JobKind, id: &str) -> Result<Cancel, ApiError> {
     let update = JobUpdate {
         completed_at: Some(OffsetDateTime::now_utc()),
         error: Some("cancelled before it started".into()),

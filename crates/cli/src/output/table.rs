@@ -676,6 +676,8 @@ mod tests {
             ml: None,
             kernel: None,
             cluster: None,
+            generators: None,
+            interval_histograms: Vec::new(),
         }
     }
 
