@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -119,23 +119,10 @@ fn run_json(args: &[&str]) -> Value {
     result
 }
 
-fn schema_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/result.v1.schema.json")
-}
-
 /// The schema violations of `result` against docs/result.v1.schema.json (draft 2020-12,
 /// formats asserted), one line each.
 fn schema_errors(result: &Value) -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("the schema does not compile: {e}"));
-    validator
-        .iter_errors(result)
-        .map(|e| format!("  at {} (schema {}): {e}", e.instance_path, e.schema_path))
-        .collect()
+    meshbench_testkit::schema::result_errors(result)
 }
 
 /// Asserts `result` validates against docs/result.v1.schema.json.

@@ -248,28 +248,6 @@ fn bookinfo_proxy_usage() -> (f64, f64) {
     (cpu, memory)
 }
 
-/// Asserts `result` validates against docs/result.v1.schema.json, `cluster` included.
-fn assert_valid(result: &Value) {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/result.v1.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(result)
-        .map(|e| format!("  at {}: {e}", e.instance_path))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{}
-{}",
-        errors.join("\n"),
-        result["cluster"]
-    );
-}
-
 fn run_in(server: &Server, namespace: &str, mesh_type: &str) -> Value {
     let id = server.start_job(&serde_json::json!({
         "test_type": "http",
@@ -282,7 +260,7 @@ fn run_in(server: &Server, namespace: &str, mesh_type: &str) -> Value {
     let (job, _) = server.wait_finished(&id, Duration::from_secs(30));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
-    assert_valid(&result);
+    meshbench_testkit::schema::assert_valid_result(&result);
     result
 }
 

@@ -42,6 +42,7 @@ fn a_run_split_over_four_workers_is_one_lossless_result_at_the_requested_rate() 
     let (job, _) = server.wait_finished(&id, Duration::from_secs(90));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    meshbench_testkit::schema::assert_valid_result(&result);
 
     let generators = &result["generators"];
     assert_eq!(generators["count"], 4, "{generators}");

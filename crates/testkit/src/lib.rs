@@ -16,6 +16,7 @@ pub mod pg;
 pub mod port;
 pub mod process;
 pub mod redis;
+pub mod schema;
 pub mod server;
 pub mod target;
 pub mod ws;
