@@ -45,7 +45,9 @@ pub enum Command {
 #[command(after_help = "Examples:
   meshbench k8s namespaces
   meshbench k8s mesh-status bookinfo --mesh-type istio
-  meshbench k8s pods emojivoto --json")]
+  meshbench k8s pods emojivoto --json
+  meshbench k8s deploy --namespace bench --mesh istio --node worker-1
+  meshbench k8s teardown --namespace bench")]
 pub enum K8sCommand {
     /// Every namespace with the mesh serving it, its mode, version and coverage.
     Namespaces(K8sOutput),
@@ -63,6 +65,15 @@ pub enum K8sCommand {
         #[command(flatten)]
         output: K8sOutput,
     },
+    /// Deploy the benchmark target (meshbench target: Deployment + Service, with the
+    /// mesh's injection labels) by server-side apply.
+    Deploy(DeployArgs),
+    /// Remove everything meshbench made in a namespace (by its managed-by label).
+    Teardown {
+        /// The namespace.
+        #[arg(long, short = 'n')]
+        namespace: String,
+    },
     /// Which mesh serves a namespace: mode, version, injection coverage, mTLS, control
     /// plane; exits 3 when it disagrees with --mesh-type.
     MeshStatus {
@@ -74,6 +85,25 @@ pub enum K8sCommand {
         #[command(flatten)]
         output: K8sOutput,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The namespace to deploy into (it must exist).
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// Which sidecar the target's pods ask for: istio, linkerd or none.
+    #[arg(long, default_value = "none")]
+    pub mesh: String,
+    /// Pin the target's pods to this node (kubernetes.io/hostname).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// The meshbench image to run.
+    #[arg(long, default_value = concat!("meshbench:", env!("CARGO_PKG_VERSION")))]
+    pub image: String,
+    /// Target pods.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: i32,
 }
 
 #[derive(Debug, Args)]

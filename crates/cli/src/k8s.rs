@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use meshbench_core::{MeshKind, MeshStatus, NamespaceInfo, PodInfo, ServiceInfo};
+use meshbench_k8s::deploy::TargetPlan;
 use meshbench_k8s::Cluster;
 use serde::Serialize;
 
@@ -44,6 +45,31 @@ pub fn run(command: K8sCommand) -> anyhow::Result<ExitCode> {
                 let services = cluster.services(&namespace).await?;
                 let body = serde_json::json!({ "namespace": namespace, "services": services });
                 print(output.json, &body, || services_table(&services))?;
+            }
+            K8sCommand::Deploy(args) => {
+                let plan = TargetPlan {
+                    namespace: args.namespace.clone(),
+                    mesh: args
+                        .mesh
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("--mesh: {e}"))?,
+                    node: args.node.clone(),
+                    image: args.image.clone(),
+                    replicas: args.replicas,
+                };
+                for applied in cluster.deploy_target(&plan).await? {
+                    println!("applied {applied} in {}", plan.namespace);
+                }
+                println!("target: {}", plan.url());
+            }
+            K8sCommand::Teardown { namespace } => {
+                let deleted = cluster.teardown(&namespace).await?;
+                if deleted.is_empty() {
+                    println!("nothing of meshbench's in {namespace}");
+                }
+                for d in deleted {
+                    println!("deleted {d} in {namespace}");
+                }
             }
             K8sCommand::MeshStatus {
                 namespace,

@@ -203,6 +203,25 @@ impl Cluster {
         }
     }
 
+    /// [`Cluster::call`] for the other modules: (verb, resource, namespace) names the call.
+    pub(crate) async fn bounded<T>(
+        &self,
+        (verb, resource, namespace): (&'static str, &'static str, Option<&str>),
+        call: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, Error> {
+        let action = Action {
+            verb,
+            resource,
+            namespace,
+        };
+        self.call(action, call).await
+    }
+
+    /// `Ok` when namespace `name` exists, else [`Error::NamespaceNotFound`].
+    pub(crate) async fn namespace_exists(&self, name: &str) -> Result<(), Error> {
+        self.namespace(name).await.map(drop)
+    }
+
     fn describe(&self, action: Action<'_>, error: kube::Error) -> Error {
         let what = format!("{} {}{}", action.verb, action.resource, action.scope());
         match error {

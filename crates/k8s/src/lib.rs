@@ -7,6 +7,7 @@
 //! call is bounded in time, and every failure names what was asked ([`Error`]).
 
 pub mod cluster;
+pub mod deploy;
 pub mod detect;
 pub mod view;
 

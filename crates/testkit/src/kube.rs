@@ -567,11 +567,120 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
             }))
             .into_response()
         }
+        ("patch", name @ Some(_)) | ("create", name @ None) => {
+            let Some(mut object) = recorded.body.clone() else {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "the body is not JSON".into(),
+                    json!({}),
+                );
+            };
+            let apply = verb == "patch";
+            if apply {
+                // Server-side apply: kube-rs sends JSON as apply YAML and must name a manager.
+                if recorded.content_type.as_deref() != Some("application/apply-patch+yaml") {
+                    return status(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "UnsupportedMediaType",
+                        format!(
+                            "the fake API server applies only; got {:?}",
+                            recorded.content_type
+                        ),
+                        json!({}),
+                    );
+                }
+                if recorded.param("fieldManager").is_none() {
+                    return status(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Invalid",
+                        "PATCH is invalid: fieldManager: Required value: is required for apply patch".into(),
+                        json!({}),
+                    );
+                }
+            }
+            let name = name
+                .or_else(|| {
+                    object
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            if let Some(ns) = &namespace {
+                object["metadata"]["namespace"] = Value::from(ns.clone());
+            }
+            object["metadata"]["name"] = Value::from(name.clone());
+            let existing = w.objects.iter().position(|o| {
+                matches(o)
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
+            });
+            if existing.is_some() && !apply {
+                return status(
+                    StatusCode::CONFLICT,
+                    "AlreadyExists",
+                    format!("{plural} \"{name}\" already exists"),
+                    json!({"name": name, "kind": plural}),
+                );
+            }
+            w.resource_version += 1;
+            let rv = w.resource_version.to_string();
+            let previous = existing.map(|i| w.objects.remove(i));
+            let meta = &mut object["metadata"];
+            meta["resourceVersion"] = Value::from(rv);
+            meta["uid"] = previous
+                .as_ref()
+                .and_then(|p| p.pointer("/metadata/uid").cloned())
+                .unwrap_or_else(|| Value::from(uuid::Uuid::new_v4().to_string()));
+            meta["creationTimestamp"] = previous
+                .as_ref()
+                .and_then(|p| p.pointer("/metadata/creationTimestamp").cloned())
+                .unwrap_or_else(|| Value::from("2026-12-06T12:00:00Z"));
+            meta["managedFields"] = json!([{
+                "manager": recorded.param("fieldManager").unwrap_or_else(|| "unknown".into()),
+                "operation": if apply { "Apply" } else { "Update" },
+                "apiVersion": api_version,
+                "time": "2026-12-06T12:00:00Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {}
+            }]);
+            object["apiVersion"] = Value::from(api_version.clone());
+            object["kind"] = Value::from(kind.clone());
+            w.objects.push(object.clone());
+            let code = if previous.is_some() {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            (code, axum::Json(object)).into_response()
+        }
+        ("delete", Some(name)) => {
+            let found = w.objects.iter().position(|o| {
+                matches(o)
+                    && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str())
+            });
+            match found {
+                Some(i) => {
+                    w.objects.remove(i);
+                    axum::Json(json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                        "details": {"name": name, "group": group, "kind": plural, "uid": ""}
+                    }))
+                    .into_response()
+                }
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    format!("{plural} \"{name}\" not found"),
+                    json!({"name": name, "kind": plural}),
+                ),
+            }
+        }
         _ => {
             drop(w);
             Response::builder()
                 .status(StatusCode::METHOD_NOT_ALLOWED)
-                .body(Body::from("the fake API server does not do this yet"))
+                .body(Body::from("the fake API server does not do this"))
                 .unwrap_or_else(|_| StatusCode::METHOD_NOT_ALLOWED.into_response())
         }
     }
