@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { BASE_URL, KUBE_BASE_URL, KUBE_CLUSTERS, KUBE_PORT, PORT } from './e2e/servers';
+import { BASE_URL, KUBE_BASE_URL, KUBE_CLUSTERS, KUBE_PORT, KUBE_WORKERS, PORT } from './e2e/servers';
 
 // End-to-end tests in Debian's Chromium (no browser is downloaded) against a real
 // `meshbench serve` on embedded defaults, started by e2e/serve.sh: one without a cluster,
@@ -42,7 +42,7 @@ export default defineConfig({
 		{ ...server, command: `sh e2e/serve.sh ${PORT}`, url: `${BASE_URL}/health` },
 		{
 			...server,
-			command: `sh e2e/serve.sh ${KUBE_PORT} ${KUBE_CLUSTERS.map((c) => `--fake-kube ${c}`).join(' ')}`,
+			command: `sh e2e/serve.sh ${KUBE_PORT} --workers ${KUBE_WORKERS} ${KUBE_CLUSTERS.map((c) => `--fake-kube ${c}`).join(' ')}`,
 			url: `${KUBE_BASE_URL}/health`
 		}
 	]

@@ -1,26 +1,35 @@
 #!/bin/sh
 # Starts the real server for the browser tests: embedded defaults (a fresh SQLite file, the
 # in-process queue and worker, the built-in target), the dashboard from frontend/build, and a
-# low minimum duration so runs finish in seconds.
+# low minimum duration so runs finish in seconds; a run naming a namespace of a cluster samples
+# its pods' metrics every second (MESHBENCH_METRICS_INTERVAL), so even a short run has several.
 #
 #   serve.sh PORT                                  no cluster (KUBECONFIG unset)
 #   serve.sh PORT --fake-kube NAME [--fake-kube NAME…]
 #       first starts the test kit's fake Kubernetes API server (`fake-kube`) serving those
 #       fixture clusters (crates/testkit/fixtures/kube/NAME), and points the server at it
 #       through a kubeconfig in the temporary data directory; fake-kube goes when serve does.
+#   --workers N                                    N in-process workers (1 unless given), so a
+#       run split over generators (one worker per part) can complete
 set -eu
 port="$1"
 shift
 clusters=""
+workers=1
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--workers)
+		[ $# -ge 2 ] || { echo "e2e: --workers needs a number" >&2; exit 2; }
+		workers="$2"
+		shift 2
+		;;
 	--fake-kube)
 		[ $# -ge 2 ] || { echo "e2e: --fake-kube needs a cluster name" >&2; exit 2; }
 		clusters="$clusters --cluster $2"
 		shift 2
 		;;
 	*)
-		echo "usage: serve.sh PORT [--fake-kube CLUSTER]…" >&2
+		echo "usage: serve.sh PORT [--workers N] [--fake-kube CLUSTER]…" >&2
 		exit 2
 		;;
 	esac
@@ -40,7 +49,7 @@ fi
 data=$(mktemp -d /tmp/meshbench-e2e.XXXXXX)
 unset DATABASE_URL REDIS_URL KUBECONFIG
 export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
-	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS=1 RUST_LOG="${RUST_LOG:-warn}"
+	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS="$workers" MESHBENCH_METRICS_INTERVAL=1 RUST_LOG="${RUST_LOG:-warn}"
 if [ -z "$clusters" ]; then
 	exec "$bin" serve
 fi

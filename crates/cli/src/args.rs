@@ -312,6 +312,16 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
 
+    /// With --json: add each measured second's latency histogram (`interval_histograms`),
+    /// so that results of several generators merge exactly.
+    #[arg(long, requires = "json")]
+    pub interval_histograms: bool,
+
+    /// Wait until this instant (RFC 3339) before starting: generators that share an
+    /// instant measure the same seconds. An instant already past starts at once.
+    #[arg(long, value_name = "RFC3339")]
+    pub start_at: Option<String>,
+
     /// Print the result as CSV (header and one row) instead of the table.
     #[arg(long)]
     pub csv: bool,

@@ -55,6 +55,10 @@ pub mod vars {
     pub const KUBE_TIMEOUT: &str = "MESHBENCH_KUBE_TIMEOUT";
     /// Seconds between a run's readings of proxy CPU and memory (metrics.k8s.io).
     pub const METRICS_INTERVAL: &str = "MESHBENCH_METRICS_INTERVAL";
+    /// The meshbench image in-cluster runs' load pods run.
+    pub const IMAGE: &str = "MESHBENCH_IMAGE";
+    /// Seconds between creating an in-cluster run's Job and its pods starting to measure.
+    pub const LOAD_START_DELAY: &str = "MESHBENCH_LOAD_START_DELAY";
 }
 
 /// Resolved platform settings.
@@ -75,6 +79,8 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     pub kube_timeout: Duration,
     pub metrics_interval: Duration,
+    pub image: String,
+    pub load_start_delay: Duration,
 }
 
 impl Settings {
@@ -160,6 +166,9 @@ impl Settings {
             lease,
             limits,
             kubeconfig: get(vars::KUBECONFIG).map(PathBuf::from),
+            image: get(vars::IMAGE)
+                .unwrap_or_else(|| concat!("meshbench:", env!("CARGO_PKG_VERSION")).into()),
+            load_start_delay: Duration::from_secs(number(vars::LOAD_START_DELAY, 20)?),
             metrics_interval: match number(vars::METRICS_INTERVAL, 5)? {
                 0 => bail!("{}=0: sample at least every second", vars::METRICS_INTERVAL),
                 s => Duration::from_secs(s),

@@ -247,6 +247,8 @@ fn worker_config(
         poll: std::time::Duration::from_secs(1),
         kubernetes: cluster.cloned(),
         metrics_interval: settings.metrics_interval,
+        image: settings.image.clone(),
+        load_start_delay: settings.load_start_delay,
     }
 }
 

@@ -33,6 +33,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
+    if let Some(at) = &args.start_at {
+        let at =
+            match time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339) {
+                Ok(at) => at,
+                Err(e) => {
+                    eprintln!("meshbench run: --start-at `{at}` is not an RFC 3339 instant: {e}");
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            };
+        let wait = at - time::OffsetDateTime::now_utc();
+        if wait.is_positive() {
+            std::thread::sleep(wait.unsigned_abs());
+        }
+    }
     let stop = StopHandle::new();
     watch_ctrl_c(stop.clone());
     let output = execute(&spec, stop, &args)?;
@@ -90,6 +104,13 @@ fn execute(
         Err(e) => return Err(e.into()),
     };
     let mut output = output;
+    if args.interval_histograms {
+        output.result.interval_histograms = std::mem::take(&mut observer.intervals);
+        output
+            .result
+            .interval_histograms
+            .truncate(output.result.timeline.len());
+    }
     if let Some(probe) = observer.probe.take() {
         let seconds = output.result.timeline.len();
         output.result.kernel = Some(probe.finish(seconds).context("--ebpf")?);
@@ -405,6 +426,9 @@ struct Progress {
     hdr: Option<HdrLogWriter<BufWriter<File>>>,
     hdr_path: Option<std::path::PathBuf>,
     hdr_error: Option<std::io::Error>,
+    /// `--interval-histograms`: each measured second's histogram, encoded.
+    keep_intervals: bool,
+    intervals: Vec<String>,
 }
 
 impl Progress {
@@ -435,6 +459,8 @@ impl Progress {
             hdr,
             hdr_path: args.hdr_out.clone(),
             hdr_error: None,
+            keep_intervals: args.interval_histograms,
+            intervals: Vec::new(),
         })
     }
 
@@ -483,6 +509,11 @@ impl Observer for Progress {
                 meshbench_core::duration::format_duration(Duration::from_micros(entry.p99_us)),
                 entry.errors
             ));
+        }
+        if second >= 0 && self.keep_intervals {
+            if let Ok(encoded) = meshbench_core::histogram::encode_base64(latency) {
+                self.intervals.push(encoded);
+            }
         }
         if second >= 0 && self.hdr_error.is_none() {
             if let Some(hdr) = &mut self.hdr {

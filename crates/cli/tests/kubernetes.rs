@@ -336,3 +336,183 @@ fn without_a_metrics_server_the_result_says_so() {
         "namespace `nowhere` does not exist"
     );
 }
+
+/// A stand-in for the kubelet and the Job controller: for the first load Job the fake API
+/// server receives, runs what its pods would — the real `meshbench run` command line of
+/// the Job's container, one process per completion index, all at once — then writes the
+/// pods (Succeeded, with their completion index) with their output as logs, and the Job's
+/// status Complete, as a cluster would. Returns the Job as created.
+fn run_load_job_like_a_cluster(fake: &FakeKube) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        if let Some(job) = fake.objects().into_iter().find(|o| o["kind"] == "Job") {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "no load Job was created");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let name = job["metadata"]["name"].as_str().unwrap().to_string();
+    let namespace = job["metadata"]["namespace"].as_str().unwrap().to_string();
+    let completions = job["spec"]["completions"].as_u64().unwrap();
+    let args: Vec<String> = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let outputs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..completions)
+            .map(|_| {
+                s.spawn(|| {
+                    std::process::Command::new(BIN)
+                        .args(&args)
+                        .output()
+                        .unwrap()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (index, output) in outputs.into_iter().enumerate() {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let pod = format!("{name}-{index}-x7k2p");
+        fake.put(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": pod, "namespace": namespace,
+                "labels": {"batch.kubernetes.io/job-name": name, "job-name": name,
+                           "batch.kubernetes.io/job-completion-index": index.to_string()},
+                "annotations": {"batch.kubernetes.io/job-completion-index": index.to_string()}
+            },
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "run", "image": "meshbench:test"}]},
+            "status": {"phase": "Succeeded"}
+        }));
+        fake.set_log(&namespace, &pod, String::from_utf8(output.stdout).unwrap());
+    }
+    let mut done = job.clone();
+    done["status"] = serde_json::json!({
+        "succeeded": completions, "completedIndexes": format!("0-{}", completions - 1),
+        "conditions": [{"type": "Complete", "status": "True", "lastProbeTime": "2026-12-06T12:00:00Z",
+                        "lastTransitionTime": "2026-12-06T12:00:00Z"}]
+    });
+    fake.put(done);
+    job
+}
+
+#[test]
+fn an_in_cluster_run_is_a_job_of_meshbench_run_pods_whose_results_come_back() {
+    let fake = FakeKube::start(&["istio-sidecar"]);
+    let target = meshbench_testkit::target::Target::start();
+    let scratch = Scratch::new(BIN, "k8s-in-cluster");
+    let mut setup = setup(&fake.kubeconfig());
+    setup.workers = 1;
+    setup.env.extend([
+        ("MESHBENCH_LOAD_START_DELAY".to_string(), "2".to_string()),
+        ("MESHBENCH_METRICS_INTERVAL".to_string(), "1".to_string()),
+        (
+            "MESHBENCH_IMAGE".to_string(),
+            "registry.example/meshbench:0.1.0".to_string(),
+        ),
+    ]);
+    let server = Server::start(&scratch, &setup);
+    let url = target.url("http", "/");
+    let id = server.start_job(&serde_json::json!({
+        "test_type": "http", "mesh_type": "istio", "namespace": "bookinfo",
+        "duration": 2, "concurrent_connections": 4, "rate": 400, "generators": 2,
+        "in_cluster": true, "node": "node-b", "service_url": url,
+    }));
+    let job = run_load_job_like_a_cluster(&fake);
+    let (finished, _) = server.wait_finished(&id, Duration::from_secs(60));
+    assert_eq!(
+        finished["status"],
+        "completed",
+        "{finished}\n{}",
+        server.proc.tail()
+    );
+
+    // The Job as the cluster received it.
+    assert_eq!(job["metadata"]["namespace"], "bookinfo");
+    assert_eq!(
+        job["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "meshbench"
+    );
+    assert_eq!(
+        job["metadata"]["labels"]["meshbench.io/run-id"],
+        id.as_str()
+    );
+    let spec = &job["spec"];
+    assert_eq!(
+        (
+            spec["completionMode"].as_str(),
+            spec["completions"].as_u64(),
+            spec["parallelism"].as_u64()
+        ),
+        (Some("Indexed"), Some(2), Some(2))
+    );
+    assert_eq!(spec["backoffLimit"], 0);
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "node-b");
+    assert_eq!(pod["restartPolicy"], "Never");
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "registry.example/meshbench:0.1.0");
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..2], ["run", url.as_str()]);
+    for pair in [["-c", "2"], ["-R", "200"], ["-d", "2s"]] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    assert!(args.contains(&"--start-at") && args.contains(&"--interval-histograms"));
+    let created: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].path, "/apis/batch/v1/namespaces/bookinfo/jobs");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.param("watch").as_deref() == Some("true")),
+        "the Job was watched"
+    );
+
+    // The pods' results, merged, are the run's.
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();
+    meshbench_testkit::schema::assert_valid_result(&result);
+    assert_eq!(result["generators"]["count"], 2);
+    assert_eq!(result["generators"]["completed"], 2);
+    let rps = result["rps"].as_f64().unwrap();
+    assert!((rps - 400.0).abs() / 400.0 < 0.02, "{rps} req/s");
+    assert_eq!(result["cluster"]["mesh"]["mesh"], "istio");
+}
+
+#[test]
+fn in_cluster_runs_need_a_cluster_and_a_reachable_target() {
+    let scratch = Scratch::new(BIN, "k8s-in-cluster-refused");
+    let server = Server::start(&scratch, &Setup::sqlite(0));
+    let answer = server.post(
+        "/benchmarks/start",
+        &serde_json::json!({"test_type": "http", "in_cluster": true, "node": "Bad_Node"}),
+    );
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    let fields: Vec<String> = answer.json()["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fields,
+        ["service_url", "node", "in_cluster"],
+        "{}",
+        answer.body
+    );
+}

@@ -168,6 +168,8 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
             poll: Duration::from_secs(1),
             kubernetes: None,
             metrics_interval: Duration::from_secs(1),
+            image: "meshbench:test".into(),
+            load_start_delay: Duration::from_secs(1),
         },
     );
     let (stop, stopped) = watch::channel(false);

@@ -46,6 +46,49 @@ pub fn split_request(request: &StartRequest, of: u32) -> Vec<StartRequest> {
         .collect()
 }
 
+/// The `meshbench` command line one load pod of an in-cluster run executes: its share of
+/// the connections and the rate, JSON out with per-second histograms (so the pods merge
+/// exactly), starting at `start_at` (RFC 3339) with its siblings.
+pub fn load_pod_args(request: &StartRequest, start_at: &str) -> Vec<String> {
+    let of = request.generators.max(1);
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        request.service_url.clone().unwrap_or_default(),
+        "-c".into(),
+        (request.concurrent_connections / of).max(1).to_string(),
+        "-d".into(),
+        format!("{}s", request.duration),
+        "--warmup".into(),
+        format!("{}s", request.warmup),
+        "-m".into(),
+        request.method.clone(),
+        "--mesh".into(),
+        request.mesh_type.clone(),
+        "--json".into(),
+        "--interval-histograms".into(),
+        "--no-progress".into(),
+        "--start-at".into(),
+        start_at.to_string(),
+    ];
+    if let Some(rate) = request.rate {
+        args.extend(["-R".into(), format!("{}", rate / f64::from(of))]);
+    }
+    if request.http2 {
+        args.extend([
+            "--http2".into(),
+            "--streams".into(),
+            request.streams.unwrap_or(1).to_string(),
+        ]);
+    }
+    for (name, value) in &request.headers {
+        args.extend(["-H".into(), format!("{name}: {value}")]);
+    }
+    if let Some(body) = &request.body {
+        args.extend(["-b".into(), body.clone()]);
+    }
+    args
+}
+
 /// How a split run's generators fared; present on merged results only.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -131,6 +131,14 @@ pub struct StartRequest {
     #[serde(default = "default_generators")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     pub generators: u32,
+    /// Run the load inside the cluster (HTTP): a Kubernetes Job of `meshbench run` pods in
+    /// `namespace`, one per generator, against `service_url` as the cluster resolves it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_cluster: bool,
+    /// In-cluster runs: the node the load pods run on (`kubernetes.io/hostname`), to put
+    /// client and server on the same node or on different ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn default_mesh() -> String {
@@ -269,6 +277,43 @@ impl StartRequest {
                     "generators",
                     "must not exceed concurrent_connections: each generator needs a connection"
                         .into(),
+                );
+            }
+        }
+        if self.in_cluster {
+            if self.test_type != TestType::Http {
+                fail(
+                    "in_cluster",
+                    "only http runs can run inside the cluster yet".into(),
+                );
+            }
+            if self.service_url.is_none() {
+                fail(
+                    "service_url",
+                    "required with in_cluster: the target as the cluster reaches it, e.g. \
+                     http://svc.namespace.svc:8080/"
+                        .into(),
+                );
+            }
+            if self.ebpf {
+                fail(
+                    "in_cluster",
+                    "the eBPF probe watches a worker's host, not a pod".into(),
+                );
+            }
+        }
+        if let Some(node) = &self.node {
+            if !self.in_cluster {
+                fail("node", "only applies with in_cluster".into());
+            } else if node.is_empty()
+                || node.len() > 253
+                || !node
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            {
+                fail(
+                    "node",
+                    "must be a node name (lowercase letters, digits, '-' and '.')".into(),
                 );
             }
         }

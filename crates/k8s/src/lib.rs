@@ -9,6 +9,7 @@
 pub mod cluster;
 pub mod deploy;
 pub mod detect;
+pub mod load;
 pub mod view;
 
 use std::time::Duration;

@@ -184,6 +184,8 @@ struct World {
     faults: Faults,
     requests: Vec<Recorded>,
     resource_version: u64,
+    /// Pod logs by (namespace, pod).
+    logs: std::collections::HashMap<(String, String), String>,
 }
 
 impl World {
@@ -247,6 +249,7 @@ impl FakeKube {
             faults: Faults::default(),
             requests: Vec::new(),
             resource_version: 48_213,
+            logs: Default::default(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap_or_else(|e| panic!("cannot bind the fake API server: {e}"));
@@ -326,6 +329,23 @@ impl FakeKube {
     /// Holds every answer whose path contains `path_part` for `delay`.
     pub fn slow(&self, path_part: &str, delay: Duration) {
         self.lock().faults.slow.push((path_part.to_string(), delay));
+    }
+
+    /// Stores `object` (replacing one of the same kind, namespace and name), as a
+    /// controller or the kubelet would write it.
+    pub fn put(&self, object: Value) {
+        let mut w = self.lock();
+        let key = identity(&object);
+        w.objects.retain(|o| identity(o) != key);
+        w.resource_version += 1;
+        w.objects.push(object);
+    }
+
+    /// Makes `log` what `GET …/pods/{pod}/log` answers.
+    pub fn set_log(&self, namespace: &str, pod: &str, log: String) {
+        self.lock()
+            .logs
+            .insert((namespace.to_string(), pod.to_string()), log);
     }
 
     /// Every request received so far.
@@ -464,6 +484,31 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
         }))
         .into_response();
     }
+    if let ["", "api", "v1", "namespaces", ns, "pods", pod, "log"] =
+        recorded.path.split('/').collect::<Vec<_>>().as_slice()
+    {
+        let w = world
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        return match w.logs.get(&(ns.to_string(), pod.to_string())) {
+            Some(log) => log.clone().into_response(),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("pods \"{pod}\" not found"),
+                json!({"name": pod, "kind": "pods"}),
+            ),
+        };
+    }
+    if recorded.param("watch").as_deref() == Some("true") {
+        // A watch answers what there is, then ends: not at once, or clients spin.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    answer(&world, &parts.method, &recorded)
+}
+
+/// The answer to an API request (everything but pod logs), under the world's lock.
+fn answer(world: &Shared, method: &Method, recorded: &Recorded) -> Response {
     let Some((group, version, namespace, plural, name)) = parse_path(&recorded.path) else {
         return not_served();
     };
@@ -476,7 +521,7 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
     {
         return not_served();
     }
-    let verb = match (&parts.method, &name) {
+    let verb = match (method, &name) {
         (&Method::GET, Some(_)) => "get",
         (&Method::GET, None) if recorded.param("watch").as_deref() == Some("true") => "watch",
         (&Method::GET, None) => "list",
@@ -521,7 +566,33 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
                 None => true,
             }
     };
+    let field_name = recorded
+        .param("fieldSelector")
+        .and_then(|f| f.strip_prefix("metadata.name=").map(str::to_string));
+    let named = |o: &Value| {
+        field_name
+            .as_deref()
+            .is_none_or(|n| o.pointer("/metadata/name").and_then(Value::as_str) == Some(n))
+    };
     match (verb, name) {
+        ("watch", None) => {
+            // The state now as ADDED events, then the watch ends, as an API server's watch
+            // may at any time: the client must watch again.
+            let selector = recorded.param("labelSelector").unwrap_or_default();
+            let mut body = String::new();
+            for o in w
+                .objects
+                .iter()
+                .filter(|o| matches(o) && named(o) && selects(o, &selector))
+            {
+                body.push_str(&json!({"type": "ADDED", "object": o}).to_string());
+                body.push('\n');
+            }
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
         ("get", Some(name)) => {
             let found = w.objects.iter().find(|o| {
                 matches(o) && o.pointer("/metadata/name").and_then(Value::as_str) == Some(&name)
@@ -546,7 +617,7 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
             let items: Vec<Value> = w
                 .objects
                 .iter()
-                .filter(|o| matches(o) && selects(o, &selector))
+                .filter(|o| matches(o) && named(o) && selects(o, &selector))
                 .map(|o| {
                     let mut o = o.clone();
                     if built_in && group != "metrics.k8s.io" {
@@ -676,13 +747,10 @@ async fn handle(State(world): State<Shared>, request: Request) -> Response {
                 ),
             }
         }
-        _ => {
-            drop(w);
-            Response::builder()
-                .status(StatusCode::METHOD_NOT_ALLOWED)
-                .body(Body::from("the fake API server does not do this"))
-                .unwrap_or_else(|_| StatusCode::METHOD_NOT_ALLOWED.into_response())
-        }
+        _ => Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .body(Body::from("the fake API server does not do this"))
+            .unwrap_or_else(|_| StatusCode::METHOD_NOT_ALLOWED.into_response()),
     }
 }
 

@@ -57,6 +57,14 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             ))
         }
     };
+    if request.in_cluster {
+        let Some(cluster) = job.config().kubernetes.clone() else {
+            return Ok(Ended::Failed(
+                "in_cluster: this worker has no Kubernetes cluster configured (KUBECONFIG)".into(),
+            ));
+        };
+        return crate::in_cluster::run(job, &request, &cluster).await;
+    }
     let spec = request.to_spec(&target);
     let planned = f64::from(request.duration) + f64::from(request.warmup);
     // The eBPF probe, when asked for, attaches before any load and counts the target's
@@ -179,10 +187,27 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             Err(e) => note = Some(format!("ebpf: the probe stopped abnormally: {e}")),
         }
     }
-    let summary = summary_of(&result);
-    let value = match serde_json::to_value(&result) {
+    if let Some(failed) = store_result(job, &result).await? {
+        return Ok(failed);
+    }
+    // A probe that failed after a good run costs the kernel figures, not the run.
+    Ok(Ended::Finished { cancelled, note })
+}
+
+/// Saves `result` as the job's (store, raw files under RESULTS_DIR, summary event);
+/// `Some(Ended::Failed)` when it cannot be encoded.
+pub(crate) async fn store_result(
+    job: &Running<'_>,
+    result: &BenchmarkResult,
+) -> Result<Option<Ended>> {
+    let summary = summary_of(result);
+    let value = match serde_json::to_value(result) {
         Ok(value) => value,
-        Err(e) => return Ok(Ended::Failed(format!("cannot encode the result: {e}"))),
+        Err(e) => {
+            return Ok(Some(Ended::Failed(format!(
+                "cannot encode the result: {e}"
+            ))))
+        }
     };
     job.store().save_result(job.id(), &value, &summary).await?;
     let (dir, id) = (job.config().results_dir.clone(), job.id().to_string());
@@ -199,8 +224,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         Err(e) => tracing::warn!(job_id = %job.id(), "cannot write raw result files: {e}"),
     }
     job.publish(JobEventBody::Summary { summary }).await;
-    // A probe that failed after a good run costs the kernel figures, not the run.
-    Ok(Ended::Finished { cancelled, note })
+    Ok(None)
 }
 
 /// Attaches the eBPF probe for a run of `spec`, filtered on its target's port.

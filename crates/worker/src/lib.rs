@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 mod benchmark;
 mod cluster;
+mod in_cluster;
 mod probe;
 mod split;
 
@@ -83,6 +84,11 @@ pub struct WorkerConfig {
     pub kubernetes: Option<meshbench_k8s::Cluster>,
     /// How often a run samples `metrics.k8s.io`.
     pub metrics_interval: Duration,
+    /// The meshbench image in-cluster runs' load pods run.
+    pub image: String,
+    /// How long after creating an in-cluster run's Job its pods start measuring: time for
+    /// them to be scheduled and pulled, so that all start at once.
+    pub load_start_delay: Duration,
 }
 
 /// What one step of the worker did.

@@ -26,12 +26,15 @@ pub(crate) fn part_of(request: &Value) -> Option<PartOf> {
 
 /// Whether a stored request is a split run's own (driven by its parts, never run itself).
 pub(crate) fn is_split_run(request: &Value) -> bool {
-    request.get(PART_KEY).is_none()
-        && request
-            .get("generators")
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            > 1
+    let generators = request
+        .get("generators")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let in_cluster = request
+        .get("in_cluster")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    request.get(PART_KEY).is_none() && generators > 1 && !in_cluster
 }
 
 /// The request a part runs: its stored request without the part marker.

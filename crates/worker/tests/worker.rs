@@ -90,6 +90,8 @@ impl Backends {
                 poll: Duration::from_millis(300),
                 kubernetes: None,
                 metrics_interval: Duration::from_secs(1),
+                image: "meshbench:test".into(),
+                load_start_delay: Duration::from_secs(1),
             },
         )
     }

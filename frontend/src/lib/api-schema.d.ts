@@ -1373,6 +1373,11 @@ export interface components {
             /** @description gRPC: directories imports are resolved against, on the worker's host. */
             import_paths?: string[];
             /**
+             * @description Run the load inside the cluster (HTTP): a Kubernetes Job of `meshbench run` pods in
+             *     `namespace`, one per generator, against `service_url` as the cluster resolves it.
+             */
+            in_cluster?: boolean;
+            /**
              * Format: int32
              * @description ML (OpenAI): the most tokens per completion (default 64).
              */
@@ -1402,6 +1407,11 @@ export interface components {
             model?: string | null;
             /** @description Kubernetes namespace of the target. */
             namespace?: string;
+            /**
+             * @description In-cluster runs: the node the load pods run on (`kubernetes.io/hostname`), to put
+             *     client and server on the same node or on different ones.
+             */
+            node?: string | null;
             /**
              * Format: int32
              * @description ML (OpenAI): words in each synthetic prompt (default 32).

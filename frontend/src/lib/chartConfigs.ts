@@ -4,6 +4,7 @@
 import type { ChartConfiguration } from 'chart.js';
 import { SPECTRUM_TICKS, percentileAt, seriesColor, type SpectrumXY } from './charts';
 import { formatLatency, formatCount } from './format';
+import { formatFigure } from './cluster';
 
 const latencyTick = (v: number | string) => formatLatency(Number(v));
 
@@ -217,6 +218,37 @@ export function kernelAlignConfig(
 						label: (item) => `${item.dataset.label}: ${item.raw === null ? '—' : formatLatency(Number(item.raw))}`
 					}
 				}
+			}
+		}
+	};
+}
+
+/** The proxies' and the application's CPU (millicores) at each metrics sample of a run. */
+export function resourceCpuConfig(seconds: number[], proxyCpu: number[], appCpu: number[]): ChartConfiguration {
+	const line = (label: string, data: number[], colour: number, dash?: number[]) => ({
+		label,
+		data,
+		borderColor: seriesColor(colour),
+		backgroundColor: seriesColor(colour),
+		pointRadius: 3,
+		borderWidth: 2,
+		...(dash ? { borderDash: dash } : {})
+	});
+	return {
+		type: 'line',
+		data: {
+			labels: seconds.map((s) => `${Number(s.toFixed(1))}s`),
+			datasets: [line('proxies', proxyCpu, 1), line('application', appCpu, 0, [4, 3])]
+		},
+		options: {
+			animation: false,
+			interaction: { mode: 'index', intersect: false },
+			scales: {
+				x: { title: { display: true, text: 'seconds since the run started' } },
+				y: { beginAtZero: true, title: { display: true, text: 'CPU (millicores)' } }
+			},
+			plugins: {
+				tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${formatFigure(Number(item.raw))} millicores` } }
 			}
 		}
 	};

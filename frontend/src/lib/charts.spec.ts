@@ -5,6 +5,7 @@ import {
 	compareRuns,
 	comparisonCsv,
 	comparisonJson,
+	comparedFields,
 	configDifferences,
 	describeSchedule,
 	histogramBars,
@@ -13,7 +14,8 @@ import {
 	spectrumX,
 	timelineSeries
 } from './charts';
-import type { BenchmarkResult, LatencySummary } from './result';
+import type { BenchmarkResult, ClusterRecord, LatencySummary } from './result';
+import { istioRecord } from './cluster.fixtures';
 
 function summary(scale: number): LatencySummary {
 	return { min: 100 * scale, mean: 1000 * scale, stdev: 10, p50: 900 * scale, p75: 1100 * scale, p90: 1500 * scale, p95: 2000 * scale, p99: 4000 * scale, p999: 8000 * scale, p9999: 9000 * scale, max: 10_000 * scale };
@@ -177,6 +179,58 @@ describe('compareRuns', () => {
 		const d = configDifferences([base.spec, other.spec]);
 		expect(d.map((x) => x.field)).toEqual(['connections', 'model', 'schedule']);
 		expect(d[0].values).toEqual(['50', '100']);
+	});
+
+	it('compares the mesh each run’s namespace had, as recorded in its result', () => {
+		const onCluster = (mesh: ClusterRecord['mesh'], mesh_mismatch = false): ClusterRecord => ({
+			namespace: 'bookinfo',
+			mesh,
+			mesh_error: null,
+			mesh_mismatch,
+			resources: null,
+			resources_error: null
+		});
+		const a = result({ cluster: onCluster(istioRecord()) });
+		// The same record: nothing to warn about, whatever else the records hold.
+		expect(configDifferences([a, result({ cluster: onCluster(istioRecord({ evidence: ['other'], agrees: true })) })])).toEqual([]);
+		// Another version, mode, mTLS mode or mesh: warned about like any setting.
+		for (const other of [
+			istioRecord({ version: '1.22.0' }),
+			istioRecord({ mode: 'ambient' }),
+			istioRecord({ mtls: { mode: 'PERMISSIVE', source: 'PeerAuthentication bookinfo/default' } }),
+			istioRecord({ mtls: null }),
+			istioRecord({ mesh: 'linkerd', version: 'stable-2.14.10', mtls: { mode: 'automatic', source: 'linkerd' } })
+		]) {
+			const d = configDifferences([a, result({ cluster: onCluster(other) })]);
+			expect(d.map((x) => x.field)).toEqual(['mesh']);
+			expect(d[0].values[0]).toBe('istio sidecar 1.24.2, mTLS STRICT');
+		}
+		// A record against none (no cluster, or the record could not be read).
+		expect(configDifferences([a, result()])).toEqual([{ field: 'mesh', values: ['istio sidecar 1.24.2, mTLS STRICT', '—'] }]);
+		expect(configDifferences([result({ cluster: onCluster(null) }), a])[0].values).toEqual(['—', 'istio sidecar 1.24.2, mTLS STRICT']);
+		// Specs alone, as before, carry no record: only their settings are compared.
+		expect(comparedFields(a.spec).mesh).toBe('—');
+		expect(comparedFields(a).mesh).toBe('istio sidecar 1.24.2, mTLS STRICT');
+		expect(configDifferences([a.spec, result().spec])).toEqual([]);
+		// Settings and mesh together, in configFields' order with the mesh last.
+		const both = result({ spec: { ...result().spec, connections: 100 }, cluster: onCluster(istioRecord({ version: '1.23.1' })) });
+		expect(configDifferences([a, both]).map((x) => x.field)).toEqual(['connections', 'mesh']);
+	});
+
+	it('flags runs whose mesh label is not the mesh detected', () => {
+		const wrong = result({
+			spec: { ...result().spec, mesh_type: 'linkerd' },
+			cluster: { namespace: 'bookinfo', mesh: istioRecord(), mesh_error: null, mesh_mismatch: true, resources: null, resources_error: null }
+		});
+		const c = compareRuns([
+			{ jobId: 'a', label: 'baseline', result: base },
+			{ jobId: 'b', label: 'linkerd', result: wrong }
+		]);
+		expect(c.mismatches).toEqual([{ jobId: 'b', label: 'linkerd', text: 'started as linkerd but istio serves bookinfo' }]);
+		expect(c.differences.map((d) => d.field)).toEqual(['mesh']);
+		const doc = JSON.parse(comparisonJson(c));
+		expect(doc.runs.map((r: { mesh_mismatch: string | null }) => r.mesh_mismatch)).toEqual([null, 'started as linkerd but istio serves bookinfo']);
+		expect(compareRuns([{ jobId: 'a', label: 'baseline', result: base }, { jobId: 'c', label: 'istio', result: mesh }]).mismatches).toEqual([]);
 	});
 
 	it('exports CSV with one row per metric and run, and JSON with the deltas', () => {

@@ -4,6 +4,7 @@
 import type { BenchmarkResult, BenchmarkSpec, LatencySummary, TimelineEntry } from './result';
 import { SUMMARY_PERCENTILES } from './result';
 import type { DistributionSide, SpectrumPoint } from './types';
+import { describeMeshRecord, meshMismatchText } from './cluster';
 
 /** A point of a percentile spectrum: x = 1 / (1 − p), as HdrHistogram plots it. */
 export interface SpectrumXY {
@@ -139,6 +140,16 @@ export interface Comparison {
 	errorRate: DeltaRow;
 	httpErrorRate: DeltaRow;
 	differences: ConfigDifference[];
+	/** Runs whose mesh label is not the mesh detected in their namespace, in run order. */
+	mismatches: MeshMismatch[];
+}
+
+/** A compared run started under a mesh label that is not the mesh serving its namespace. */
+export interface MeshMismatch {
+	jobId: string;
+	label: string;
+	/** `started as linkerd but istio serves bookinfo`. */
+	text: string;
 }
 
 /** Share of requests (percent) answered with an HTTP status of 400 or above. */
@@ -175,7 +186,11 @@ export function compareRuns(runs: ComparedRun[]): Comparison {
 			runs.map((r) => (r.result.requests ? (r.result.errors / r.result.requests) * 100 : 0))
 		),
 		httpErrorRate: deltaRow('HTTP ≥400 %', runs.map((r) => httpErrorPercent(r.result))),
-		differences: configDifferences(runs.map((r) => r.result.spec))
+		differences: configDifferences(runs.map((r) => r.result)),
+		mismatches: runs.flatMap(({ jobId, label, result }) => {
+			const text = meshMismatchText(result.cluster, result.spec.mesh_type);
+			return text ? [{ jobId, label, text }] : [];
+		})
 	};
 }
 
@@ -217,10 +232,33 @@ export function describeSchedule(s: NonNullable<BenchmarkSpec['schedule']>): str
 	}
 }
 
-/** The settings that differ between runs (empty when the runs are comparable). */
-export function configDifferences(specs: BenchmarkSpec[]): ConfigDifference[] {
-	if (specs.length < 2) return [];
-	const fields = specs.map(configFields);
+/**
+ * What configDifferences compares of a run: its spec, or its whole result (spec and cluster
+ * record). A bare spec has no cluster record, like a result from a worker without a cluster.
+ */
+export type ConfigSource = BenchmarkSpec | Pick<BenchmarkResult, 'spec' | 'cluster'>;
+
+function isResult(source: ConfigSource): source is Pick<BenchmarkResult, 'spec' | 'cluster'> {
+	const spec = (source as { spec?: unknown }).spec;
+	return typeof spec === 'object' && spec !== null && Array.isArray((spec as BenchmarkSpec).requests);
+}
+
+/**
+ * The settings configDifferences compares: configFields of the spec, and `mesh`, the mesh the
+ * cluster record found serving the run's namespace (`istio sidecar 1.24.2, mTLS STRICT`, or
+ * — without a record), so runs through different mesh versions or mTLS modes are not
+ * compared unawares.
+ */
+export function comparedFields(source: ConfigSource): Record<string, string> {
+	const spec = isResult(source) ? source.spec : source;
+	const mesh = isResult(source) ? source.cluster?.mesh : null;
+	return { ...configFields(spec), mesh: describeMeshRecord(mesh) };
+}
+
+/** The settings that differ between runs, given as specs or results (empty when the runs are comparable). */
+export function configDifferences(runs: ConfigSource[]): ConfigDifference[] {
+	if (runs.length < 2) return [];
+	const fields = runs.map(comparedFields);
 	return Object.keys(fields[0])
 		.filter((k) => fields.some((f) => f[k] !== fields[0][k]))
 		.map((field) => ({ field, values: fields.map((f) => f[field]) }));
@@ -277,7 +315,8 @@ export function comparisonJson(c: Comparison, now = new Date()): string {
 			rps: round(c.throughput.values[i]),
 			rps_delta_pct: c.throughput.percents[i] === null ? null : round(c.throughput.percents[i] as number),
 			error_rate_pct: round(c.errorRate.values[i]),
-			http_error_rate_pct: round(c.httpErrorRate.values[i])
+			http_error_rate_pct: round(c.httpErrorRate.values[i]),
+			mesh_mismatch: c.mismatches.find((m) => m.jobId === r.jobId)?.text ?? null
 		})),
 		config_differences: c.differences
 	};

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildStartRequest, defaultStartForm, formFieldOf } from './form';
+import { buildStartRequest, defaultStartForm, formFieldOf, generatorsError } from './form';
 
 describe('buildStartRequest', () => {
 	it('sends the form as the API names it', () => {
@@ -126,5 +126,43 @@ describe('the eBPF probe', () => {
 			const built = buildStartRequest({ ...defaultStartForm(), test_type, ebpf: true });
 			expect(built.ok && built.request.ebpf, test_type).toBe(true);
 		}
+	});
+});
+
+describe('generators', () => {
+	it('are sent only when the run is split', () => {
+		const plain = buildStartRequest(defaultStartForm());
+		expect(plain.ok && 'generators' in plain.request).toBe(false);
+		const split = buildStartRequest({ ...defaultStartForm(), generators: '4' });
+		expect(split.ok && split.request.generators).toBe(4);
+		const edge = buildStartRequest({ ...defaultStartForm(), generators: '64', concurrent_connections: '64' });
+		expect(edge.ok && edge.request.generators).toBe(64);
+	});
+	it('follow the server’s rules, in its words', () => {
+		const errorOf = (over: Partial<ReturnType<typeof defaultStartForm>>) => {
+			const built = buildStartRequest({ ...defaultStartForm(), ...over });
+			return built.ok ? null : built.errors.generators;
+		};
+		expect(errorOf({ generators: 'two' })).toBe('must be a whole number');
+		expect(errorOf({ generators: '' })).toBe('must be a whole number');
+		expect(errorOf({ generators: '0' })).toBe('must be between 1 and 64');
+		expect(errorOf({ generators: '65', concurrent_connections: '100' })).toBe('must be between 1 and 64');
+		expect(errorOf({ generators: '2', test_type: 'websocket' })).toBe('only http runs can be split over generators yet');
+		expect(errorOf({ generators: '2', test_type: 'grpc' })).toBe('only http runs can be split over generators yet');
+		expect(errorOf({ generators: '4', concurrent_connections: '2' })).toBe('must not exceed concurrent_connections: each generator needs a connection');
+		expect(errorOf({ generators: '2', ebpf: true })).toBe('a run with ebpf cannot be split: the probe watches one host');
+		expect(errorOf({ generators: '8', test_type: 'ml', concurrent_connections: '4' })).toBe(
+			'only http runs can be split over generators yet; must not exceed concurrent_connections: each generator needs a connection'
+		);
+		// One generator is no split: nothing to check beyond the number.
+		expect(errorOf({ generators: '1', test_type: 'websocket', concurrent_connections: '1', ebpf: true })).toBeNull();
+		// A connections figure that is not a number is named there, not held against generators.
+		const built = buildStartRequest({ ...defaultStartForm(), generators: '4', concurrent_connections: 'many' });
+		expect(built).toEqual({ ok: false, errors: { concurrent_connections: 'must be a whole number' } });
+	});
+	it('mirror generatorsError for every test type', () => {
+		expect(generatorsError(1, 'grpc', 1, true)).toBeNull();
+		expect(generatorsError(3, 'http', 3, false)).toBeNull();
+		expect(generatorsError(3, 'http', null, false)).toBeNull();
 	});
 });

@@ -19,6 +19,8 @@ export interface StartForm {
 	repeats: string;
 	/** Run the eBPF probe beside the load (the result gains the kernel's figures). */
 	ebpf: boolean;
+	/** Load generators to split the run over (HTTP; 1 = not split). */
+	generators: string;
 	/** WebSocket only. */
 	message_size: string;
 	message_rate: string;
@@ -57,6 +59,7 @@ export function defaultStartForm(): StartForm {
 		warmup: '0',
 		repeats: '1',
 		ebpf: false,
+		generators: '1',
 		message_size: '64',
 		message_rate: '',
 		binary: false,
@@ -73,6 +76,24 @@ export function defaultStartForm(): StartForm {
 		shape: '1,16',
 		datatype: 'FP32'
 	};
+}
+
+/** The most load generators a run can be split over (the server's limit). */
+export const MAX_GENERATORS = 64;
+
+/**
+ * What is wrong with splitting a run over `generators` load generators, in the server's words
+ * (null when nothing is): 1 to 64, and above 1 only for HTTP without the eBPF probe and with at
+ * least one connection per generator. `connections` is null when the form's own is not a number.
+ */
+export function generatorsError(generators: number, testType: TestType, connections: number | null, ebpf: boolean): string | null {
+	if (generators < 1 || generators > MAX_GENERATORS) return `must be between 1 and ${MAX_GENERATORS}`;
+	if (generators === 1) return null;
+	const wrong: string[] = [];
+	if (testType !== 'http') wrong.push('only http runs can be split over generators yet');
+	if (ebpf) wrong.push('a run with ebpf cannot be split: the probe watches one host');
+	if (connections !== null && generators > connections) wrong.push('must not exceed concurrent_connections: each generator needs a connection');
+	return wrong.length ? wrong.join('; ') : null;
 }
 
 /** A start request, or the fields the form itself can tell are wrong. */
@@ -100,9 +121,10 @@ function wholeNumber(text: string): number | null {
 }
 
 /**
- * Turns the form into a start request. Only what the form alone can know is checked here
- * (a number that is not a number, a header line without a colon); every rule about ranges
- * is the API's, and its 422 answer is shown beside the field it names.
+ * Turns the form into a start request. Mostly what the form alone can know is checked here
+ * (a number that is not a number, a header line without a colon), and the generators' rules
+ * (they depend on other fields); every other rule about ranges is the API's, and its 422
+ * answer is shown beside the field it names.
  */
 export function buildStartRequest(form: StartForm): Built {
 	const errors: Record<string, string> = {};
@@ -123,6 +145,13 @@ export function buildStartRequest(form: StartForm): Built {
 	}
 	if (form.service_url.trim() !== '') request.service_url = form.service_url.trim();
 	if (form.ebpf) request.ebpf = true;
+	const generators = wholeNumber(form.generators);
+	if (generators === null) errors.generators = 'must be a whole number';
+	else {
+		const wrong = generatorsError(generators, form.test_type, request.concurrent_connections ?? null, form.ebpf);
+		if (wrong) errors.generators = wrong;
+		else if (generators > 1) request.generators = generators;
+	}
 	if (form.test_type === 'websocket') {
 		// Messages, not HTTP requests: the HTTP options do not apply.
 		const size = wholeNumber(form.message_size);

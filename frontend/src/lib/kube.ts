@@ -11,7 +11,7 @@ export function meshLabel(mesh: string | null | undefined): string {
 }
 
 /** A mesh in a sentence: `no mesh` for baseline. */
-function meshPhrase(mesh: string): string {
+export function meshPhrase(mesh: string): string {
 	return mesh === 'baseline' ? 'no mesh' : mesh;
 }
 

@@ -1,6 +1,8 @@
 // The `meshbench.result.v1` document (docs/result-schema.md). The API serves it as an untyped
 // object, so its shape is written out here; fields are only ever added within v1.
 
+import type { MeshStatus } from './types';
+
 /** Latency summary in µs (all 11 keys always present). */
 export interface LatencySummary {
 	min: number;
@@ -189,6 +191,72 @@ export interface ProbeReport {
 	[extra: string]: unknown;
 }
 
+/** One container's reading in a sample of `cluster.resources`. */
+export interface ContainerSample {
+	namespace: string;
+	pod: string;
+	container: string;
+	/** `proxy`: a mesh proxy serving the namespace (sidecar, waypoint, node proxy); `app`: any other container. */
+	role: 'proxy' | 'app';
+	cpu_millicores: number;
+	memory_bytes: number;
+}
+
+/** One reading of metrics.k8s.io during the run. */
+export interface ResourceSample {
+	/** Seconds since the run started. */
+	t_s: number;
+	containers: ContainerSample[];
+}
+
+/** CPU and memory from metrics.k8s.io during the run: means over samples, and the proxies' cost per 1,000 req/s. */
+export interface ResourceCost {
+	proxy_cpu_millicores: number;
+	proxy_memory_bytes: number;
+	app_cpu_millicores: number;
+	app_memory_bytes: number;
+	/** Null when the run achieved nothing. */
+	proxy_cpu_millicores_per_1k_rps: number | null;
+	proxy_memory_bytes_per_1k_rps: number | null;
+	/** Every proxy read, `namespace/pod/container`. */
+	proxies: string[];
+	samples: ResourceSample[];
+}
+
+/** What the worker learned of the run's namespace (runs whose worker has a cluster). */
+export interface ClusterRecord {
+	namespace: string;
+	/** The namespace's mesh record when the run started, as `GET /kubernetes/mesh-status` answers it. */
+	mesh: MeshStatus | null;
+	/** Why the record could not be read. */
+	mesh_error: string | null;
+	/** The run's `mesh_type` names a known mesh other than the detected one. */
+	mesh_mismatch: boolean;
+	resources: ResourceCost | null;
+	/** Why there are no figures (e.g. no metrics server). */
+	resources_error: string | null;
+}
+
+/** A part of a split run that has no result. */
+export interface FailedGenerator {
+	index: number;
+	job_id: string;
+	error: string;
+}
+
+/** A run split over several load generators. */
+export interface GeneratorsInfo {
+	count: number;
+	completed: number;
+	/** The parts' job ids, by index. */
+	parts: string[];
+	failed: FailedGenerator[];
+	/** Indexes of parts whose generator was the bottleneck. */
+	saturated: number[];
+	/** Latest minus earliest measurement start of the parts. */
+	start_spread_ms: number;
+}
+
 /** A whole result document. */
 export interface BenchmarkResult {
 	schema: string;
@@ -216,6 +284,10 @@ export interface BenchmarkResult {
 	ml?: MlResult;
 	/** The kernel's figures (runs started with `ebpf: true`). */
 	kernel?: ProbeReport;
+	/** The namespace's mesh and its proxies' cost (runs whose worker has a cluster). */
+	cluster?: ClusterRecord;
+	/** How the run was split (runs over several load generators). */
+	generators?: GeneratorsInfo;
 	[extra: string]: unknown;
 }
 

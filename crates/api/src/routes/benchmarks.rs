@@ -46,6 +46,17 @@ pub(crate) async fn start(
             message: "required: this server has no built-in target".into(),
         });
     }
+    if request.in_cluster
+        && matches!(
+            state.kubernetes,
+            crate::kubernetes::Kubernetes::NotConfigured
+        )
+    {
+        errors.push(FieldError {
+            field: "in_cluster".into(),
+            message: "this server has no Kubernetes cluster configured (set KUBECONFIG)".into(),
+        });
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -83,7 +94,8 @@ pub(crate) async fn start(
         let run = job(stored.clone(), None);
         let run_id = run.job_id.clone();
         new_jobs.push(run);
-        if request.generators <= 1 {
+        // In the cluster, one Job's pods are the generators: nothing to split here.
+        if request.generators <= 1 || request.in_cluster {
             queued.push(run_id);
             continue;
         }
