@@ -55,7 +55,8 @@ pub(crate) async fn queue_start(
             ApiError::internal(&format!("the {kind} `{first}` of a replayed start is gone"))
         });
     }
-    enqueue_or_withdraw(state, kind, &stored.ids, key).await?;
+    // Said before the jobs are queued: a worker that takes one at once says `running`,
+    // and a client must not see `pending` after that.
     for id in &stored.ids {
         let pending = JobEventBody::Status {
             status: JobStatus::Pending,
@@ -63,6 +64,7 @@ pub(crate) async fn queue_start(
         };
         publish(state, id, pending).await;
     }
+    enqueue_or_withdraw(state, kind, &stored.ids, key).await?;
     Ok(None)
 }
 
