@@ -359,6 +359,11 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
 
+    /// Count only sockets of processes in this cgroup v2 directory or below it (a pod's
+    /// cgroup holds its containers'); repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_tree: Vec<PathBuf>,
+
     /// How many connections the probe can hold before their second request (each end
     /// counts; idle ones stay until they close). Beyond it, new sockets are not measured
     /// and the report counts them as sockets_untracked. Each place costs about 120 bytes of kernel memory.

@@ -222,7 +222,8 @@ fn worker_configs(
             vec![JobKind::Probe],
             None,
             None,
-            None,
+            // Probe runs filtered by pod find the pods through the cluster.
+            cluster,
         ));
     }
     configs

@@ -35,6 +35,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         ports: args.ports.clone(),
         pid: args.pid,
         cgroup: args.cgroup.clone(),
+        cgroup_trees: args.cgroup_tree.clone(),
         connection_events: false,
         max_new_connections: Some(args.max_new_connections),
     };

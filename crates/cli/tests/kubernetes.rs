@@ -516,3 +516,148 @@ fn in_cluster_runs_need_a_cluster_and_a_reachable_target() {
         answer.body
     );
 }
+
+/// Where cgroup v2 is mounted on this host.
+fn cgroup2_mount() -> std::path::PathBuf {
+    meshbench_probe_mount()
+        .expect("no cgroup v2 mount in /proc/mounts: pod filtering cannot be tested")
+}
+
+fn meshbench_probe_mount() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map(|f| std::path::PathBuf::from(f[1]))
+}
+
+#[test]
+fn a_probe_run_filtered_by_pod_counts_that_pods_containers_only() {
+    if std::env::var("MESHBENCH_NO_BPF").is_ok_and(|v| v == "1") {
+        eprintln!("MESHBENCH_NO_BPF=1: this host declares it has no eBPF; probe runs are tested elsewhere");
+        return;
+    }
+    // bookinfo's productpage pod (Istio's injected fixture), running on this host: its uid
+    // names its cgroup, as the kubelet's systemd driver names it.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let uid = "7d3e9a51-2c4b-4f8e-9a10-b6c2d4e8f013";
+    let mut objects = meshbench_testkit::kube::load_fixtures(&["istio-sidecar"]);
+    let mut named = String::new();
+    for o in objects.iter_mut() {
+        let name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if o["kind"] == "Pod" && name.starts_with("productpage-v1") {
+            o["metadata"]["uid"] = Value::from(uid);
+            o["spec"]["nodeName"] = Value::from(host.clone());
+            named = name;
+        }
+    }
+    let fake = FakeKube::with_objects(objects);
+    let root = cgroup2_mount();
+    let pod = root
+        .join(format!("meshbench-kubepods-{}.slice", std::process::id()))
+        .join(format!(
+            "kubepods-burstable-pod{}.slice",
+            uid.replace('-', "_")
+        ));
+    let container = pod.join("cri-containerd-5e1f.scope");
+    std::fs::create_dir_all(&container).unwrap();
+    let cleanup = || {
+        let _ = std::fs::remove_dir(&container);
+        let _ = std::fs::remove_dir(&pod);
+        let _ = std::fs::remove_dir(pod.parent().unwrap());
+    };
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let scratch = Scratch::new(BIN, "k8s-probe-pod");
+    let mut setup = setup(&fake.kubeconfig());
+    setup.workers = 1;
+    let server = Server::start(&scratch, &setup);
+    let r = server.post(
+        "/ebpf/probe/start",
+        &serde_json::json!({"duration": 3, "ports": [port], "namespace": "bookinfo", "pod_filter": "productpage"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["probe_id"].as_str().unwrap().to_string();
+    let job = || server.get(&format!("/ebpf/probe/jobs/{id}")).json();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while job()["status"] != "running" {
+        assert!(
+            Instant::now() < deadline,
+            "not running: {}\n{}",
+            job(),
+            server.proc.tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Three connections from inside the pod's container cgroup, two from outside it.
+    let inside = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs || exit 1; \
+             for i in 1 2 3; do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
+            container.display()
+        ))
+        .status()
+        .unwrap();
+    for _ in 0..2 {
+        drop(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let finished = loop {
+        let j = job();
+        if j["status"] == "completed" || j["status"] == "failed" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "not finished: {j}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    cleanup();
+    assert!(inside.success(), "bash could not join the pod's cgroup");
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let report = &finished["result"];
+    assert_eq!(report["connections"]["count"], 3, "{report}");
+    assert_eq!(
+        report["filter"]["pods"],
+        serde_json::json!([format!("bookinfo/{named}")])
+    );
+    assert_eq!(
+        report["filter"]["cgroup_trees"],
+        serde_json::json!([pod.display().to_string()])
+    );
+
+    // A prefix no pod on this node has: the run fails and says why.
+    let r = server.post(
+        "/ebpf/probe/start",
+        &serde_json::json!({"duration": 1, "namespace": "bookinfo", "pod_filter": "reviews"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.json()["probe_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let failed = loop {
+        let j = server.get(&format!("/ebpf/probe/jobs/{id}")).json();
+        if j["status"] == "failed" || j["status"] == "completed" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "not finished: {j}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("no pod of namespace bookinfo named reviews"),
+        "{error}"
+    );
+}

@@ -184,6 +184,28 @@ impl ProbeRequest {
                 );
             }
         }
+        if kubernetes {
+            if self.pod_filter.is_some() && self.namespace.is_none() {
+                fail(
+                    "pod_filter",
+                    "needs namespace: pods are found by namespace, then by name prefix".into(),
+                );
+            }
+            if let Some(ns) = &self.namespace {
+                let label = |s: &str| {
+                    !s.is_empty()
+                        && s.len() <= 63
+                        && s.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                };
+                if !label(ns) {
+                    fail(
+                        "namespace",
+                        "must be a namespace name (lowercase letters, digits and '-')".into(),
+                    );
+                }
+            }
+        }
         errors
     }
 }
@@ -278,6 +300,13 @@ pub struct FilterReport {
     pub cgroup: Option<String>,
     /// That cgroup's id (its directory's inode number).
     pub cgroup_id: Option<u64>,
+    /// Cgroup v2 trees counted, descendants included (pods' cgroups, their containers
+    /// below them); empty means none asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_trees: Vec<String>,
+    /// The pods those trees are, as `namespace/pod` (probe runs filtered by pod).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
 }
 
 /// The summary every latency in the report carries, microseconds.
@@ -622,6 +651,8 @@ mod tests {
         );
         assert!(fields(r#"{"max_new_connections": 4194304}"#, false).is_empty());
         assert!(fields(r#"{"namespace": "default", "pod_filter": "web"}"#, true).is_empty());
+        assert_eq!(fields(r#"{"pod_filter": "web"}"#, true), ["pod_filter"]);
+        assert_eq!(fields(r#"{"namespace": "Bad_Name"}"#, true), ["namespace"]);
         assert!(serde_json::from_str::<ProbeRequest>(r#"{"port": 80}"#).is_err());
     }
 }
@@ -652,6 +683,8 @@ mod report_tests {
                 pid: None,
                 cgroup: Some("/sys/fs/cgroup/unified/a,b".into()),
                 cgroup_id: Some(7),
+                cgroup_trees: Vec::new(),
+                pods: Vec::new(),
             },
             connections: HandshakeReport {
                 count: 20,

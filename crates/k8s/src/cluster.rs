@@ -438,6 +438,23 @@ impl Cluster {
         Ok(infos)
     }
 
+    /// The pods of `namespace` on `node` (name starting with `prefix`, when given), as
+    /// (name, uid): what the probe needs to find their cgroups.
+    pub async fn pods_on_node(
+        &self,
+        namespace: &str,
+        prefix: Option<&str>,
+        node: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let (_, pods) = tokio::try_join!(self.namespace(namespace), self.pods_of(Some(namespace)))?;
+        Ok(pods
+            .into_iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+            .filter_map(|p| Some((p.metadata.name?, p.metadata.uid?)))
+            .filter(|(name, _)| prefix.is_none_or(|pre| name.starts_with(pre)))
+            .collect())
+    }
+
     /// The pods of a namespace.
     pub async fn pods(&self, namespace: &str) -> Result<Vec<PodInfo>, Error> {
         let (_, pods) = tokio::try_join!(self.namespace(namespace), self.pods_of(Some(namespace)))?;

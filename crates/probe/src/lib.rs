@@ -25,7 +25,9 @@ use std::time::Duration;
 
 pub use beside::ProbeBeside;
 pub use error::{ProbeError, Result};
-pub use probe::{run_attached, run_until, Probe, ProbeCounts, ProbeSecond};
+pub use probe::{
+    cgroup2_mount, find_pod_cgroup, run_attached, run_until, Probe, ProbeCounts, ProbeSecond,
+};
 pub use report::{render_csv, render_table, ProbeReport};
 
 /// Most ports the kernel-side filter holds (`FILTER_MAX_PORTS` in probe.h).
@@ -57,6 +59,10 @@ pub struct ProbeFilter {
     /// Only sockets owned by processes in this cgroup v2 directory (e.g. under
     /// `/sys/fs/cgroup/unified`); not its descendants.
     pub cgroup: Option<PathBuf>,
+    /// Only sockets owned by processes in one of these cgroup v2 directories or below them
+    /// (a pod's cgroup holds its containers' cgroups); at most 256, at no more than 4
+    /// depths.
+    pub cgroup_trees: Vec<PathBuf>,
     /// Also report each closed connection (owner, addresses, duration, bytes) in
     /// [`ProbeSecond::closed`]; costs a ring buffer record per connection, so off unless
     /// wanted (the report needs only the in-kernel counts and histograms).

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -198,13 +198,14 @@ impl Probe {
         }
         availability()?;
         let cgroup_id = filter.cgroup.as_deref().map(cgroup_id).transpose()?;
+        let trees = cgroup_trees(&filter.cgroup_trees)?;
         let closed = Rc::new(RefCell::new(Vec::new()));
 
         let storage = NonNull::from(Box::leak(Box::new(MaybeUninit::<OpenObject>::uninit())));
         // SAFETY: the storage lives until Probe's Drop (or the error path below) frees it,
         // after everything borrowing it has been dropped; nothing else refers to it.
         let object: &'static mut MaybeUninit<OpenObject> = unsafe { &mut *storage.as_ptr() };
-        let loaded = load(object, filter, cgroup_id, &closed);
+        let loaded = load(object, filter, cgroup_id, &trees, &closed);
         let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
@@ -231,6 +232,12 @@ impl Probe {
                 pid: filter.pid.filter(|&p| p != 0),
                 cgroup: filter.cgroup.as_ref().map(|p| p.display().to_string()),
                 cgroup_id,
+                cgroup_trees: filter
+                    .cgroup_trees
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                pods: Vec::new(),
             },
             started_at: OffsetDateTime::now_utc(),
             started: now,
@@ -456,6 +463,7 @@ fn load(
     object: &'static mut MaybeUninit<OpenObject>,
     filter: &ProbeFilter,
     cgroup_id: Option<u64>,
+    trees: &CgroupTrees,
     closed: &Rc<RefCell<Vec<ClosedConnection>>>,
 ) -> Result<Loaded> {
     let capture = LogCapture::begin();
@@ -471,6 +479,7 @@ fn load(
     rodata.filter_port_count = filter.ports.len() as u32;
     rodata.filter_pid = filter.pid.unwrap_or(0);
     rodata.filter_cgroup = cgroup_id.unwrap_or(0);
+    rodata.filter_tree_levels[..trees.levels.len()].copy_from_slice(&trees.levels);
     rodata.emit_events = u8::from(filter.connection_events);
     open.maps
         .young
@@ -484,6 +493,15 @@ fn load(
             source,
         })?;
     let skel = open.load().map_err(|source| capture.load_error(source))?;
+    for id in &trees.ids {
+        skel.maps
+            .cgroup_trees
+            .update(&id.to_ne_bytes(), &[1], MapFlags::ANY)
+            .map_err(|source| ProbeError::Map {
+                map: "cgroup_trees",
+                source,
+            })?;
+    }
 
     let hist_size = skel.maps.hists.value_size() as usize;
     if hist_size != HIST_BUCKETS * 8 {
@@ -556,6 +574,112 @@ fn read_percpu(
         kernel::add_u64s(&mut total, &cpu);
     }
     Ok(total)
+}
+
+/// The cgroup trees of a filter as the kernel side takes them: the roots' ids, and the
+/// distinct depths they sit at.
+#[derive(Debug, Default)]
+struct CgroupTrees {
+    ids: Vec<u64>,
+    levels: Vec<u32>,
+}
+
+/// Most trees, and most distinct depths, one filter may name (the BPF map's and array's
+/// sizes).
+const MAX_TREES: usize = 256;
+const MAX_TREE_LEVELS: usize = 4;
+
+/// Resolves cgroup tree roots to ids and depths below the cgroup v2 mount (the root is
+/// depth 0 and is refused: it would be everything).
+fn cgroup_trees(paths: &[PathBuf]) -> Result<CgroupTrees> {
+    let mut trees = CgroupTrees::default();
+    if paths.is_empty() {
+        return Ok(trees);
+    }
+    let invalid = |path: &Path, why: String| ProbeError::Cgroup {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+    };
+    if paths.len() > MAX_TREES {
+        return Err(invalid(
+            &paths[0],
+            format!("at most {MAX_TREES} cgroup trees, {} given", paths.len()),
+        ));
+    }
+    let mount = cgroup2_mount()
+        .ok_or_else(|| invalid(&paths[0], "no cgroup v2 mount in /proc/mounts".into()))?;
+    for path in paths {
+        let id = cgroup_id(path)?;
+        let below = path.strip_prefix(&mount).map_err(|_| {
+            invalid(
+                path,
+                format!("not under the cgroup v2 mount {}", mount.display()),
+            )
+        })?;
+        let level = below.components().count() as u32;
+        if level == 0 {
+            return Err(invalid(
+                path,
+                "the root cgroup is everything; name a pod's".into(),
+            ));
+        }
+        if !trees.levels.contains(&level) {
+            if trees.levels.len() == MAX_TREE_LEVELS {
+                return Err(invalid(
+                    path,
+                    format!("trees at more than {MAX_TREE_LEVELS} depths"),
+                ));
+            }
+            trees.levels.push(level);
+        }
+        trees.ids.push(id);
+    }
+    Ok(trees)
+}
+
+/// The cgroup v2 directory of the pod with `uid` under `mount`, as the kubelet names it
+/// with either cgroup driver: systemd's `kubepods-burstable-pod<uid, '-' as '_'>.slice`
+/// or cgroupfs' `pod<uid>`; searched four levels deep.
+pub fn find_pod_cgroup(mount: &Path, uid: &str) -> Option<PathBuf> {
+    let names = [format!("pod{uid}"), format!("pod{}", uid.replace('-', "_"))];
+    let matches = |dir: &Path| {
+        dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            names.iter().any(|want| {
+                n == want || n.ends_with(&format!("-{want}.slice")) || n == format!("{want}.slice")
+            })
+        })
+    };
+    let mut level = vec![mount.to_path_buf()];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for dir in level {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                if matches(&path) {
+                    return Some(path);
+                }
+                next.push(path);
+            }
+        }
+        level = next;
+    }
+    None
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup/unified` on hybrid hosts).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == "cgroup2")
+        .map(|f| PathBuf::from(f[1]))
 }
 
 /// A cgroup's id as `bpf_get_current_cgroup_id()` reports it: its directory's inode number.

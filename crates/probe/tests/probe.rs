@@ -650,3 +650,74 @@ fn the_cgroup_filter_counts_only_that_cgroup() {
         (0, N as u64)
     );
 }
+
+#[test]
+fn the_cgroup_tree_filter_counts_a_pods_containers() {
+    if !bpf_required() {
+        return;
+    }
+    const N: usize = 3;
+    let root = cgroup2_mount();
+    // Shaped as the kubelet's systemd driver makes them: a pod's slice, its container's
+    // scope below it; the processes live in the container's.
+    let uid = "4f1c2b7e-9d3a-4e21-8b6f-0c5a7d9e1f23";
+    let pod = root
+        .join(format!("meshbench-test-{}.slice", std::process::id()))
+        .join(format!(
+            "kubepods-burstable-pod{}.slice",
+            uid.replace('-', "_")
+        ));
+    let container = pod.join("cri-containerd-0123abcd.scope");
+    std::fs::create_dir_all(&container).unwrap();
+    assert_eq!(
+        meshbench_probe::find_pod_cgroup(&root, uid).as_deref(),
+        Some(pod.as_path())
+    );
+    let (port, handle) = server(N, 0, 0);
+    let mut bash = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs || exit 1; read go; \
+             for i in $(seq {N}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
+            container.display()
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let filter = |tree: &std::path::Path| ProbeFilter {
+        ports: vec![port],
+        cgroup_trees: vec![tree.to_owned()],
+        ..ProbeFilter::default()
+    };
+    let in_pod = Probe::start(&filter(&pod)).unwrap();
+    let missing = Probe::start(&filter(&container.with_file_name("other.scope"))).unwrap_err();
+    assert!(matches!(missing, ProbeError::Cgroup { .. }), "{missing:?}");
+    let sibling = pod.with_file_name("kubepods-besteffort-podother.slice");
+    std::fs::create_dir_all(&sibling).unwrap();
+    let in_sibling = Probe::start(&filter(&sibling)).unwrap();
+    bash.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = bash.wait().unwrap();
+    handle.join().unwrap();
+    settle();
+    let counted = in_pod.finish().unwrap();
+    let other = in_sibling.finish().unwrap();
+    let _ = std::fs::remove_dir(&container);
+    let _ = std::fs::remove_dir(&pod);
+    let _ = std::fs::remove_dir(&sibling);
+    let _ = std::fs::remove_dir(pod.parent().unwrap());
+    assert!(
+        status.success(),
+        "bash could not join {}",
+        container.display()
+    );
+    assert_eq!(counted.connections.count, N as u64, "{counted:#?}");
+    assert_eq!(
+        counted.accepts.count, 0,
+        "the accepting side is not in the pod"
+    );
+    assert_eq!(counted.filter.cgroup_trees, vec![pod.display().to_string()]);
+    assert_eq!(other.connections.count, 0, "{other:#?}");
+
+    let refused = Probe::start(&filter(&root)).unwrap_err();
+    assert!(refused.to_string().contains("cgroup"), "{refused}");
+}

@@ -38,10 +38,18 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         Ok(request) => request.unwrap_or_default(),
         Err(e) => return Ok(Ended::Failed(format!("stored request is unreadable: {e}"))),
     };
+    let (cgroup_trees, pods) = match &request.namespace {
+        Some(namespace) => match pod_cgroups(job, namespace, request.pod_filter.as_deref()).await {
+            Ok(found) => found.into_iter().unzip(),
+            Err(reason) => return Ok(Ended::Failed(reason)),
+        },
+        None => (Vec::new(), Vec::new()),
+    };
     let filter = ProbeFilter {
         ports: request.ports.clone(),
         pid: request.pid,
         cgroup: request.cgroup.as_ref().map(std::path::PathBuf::from),
+        cgroup_trees,
         connection_events: false,
         max_new_connections: request.max_new_connections,
     };
@@ -111,7 +119,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             return Ok(Ended::NotClaimed);
         }
     }
-    let report = match outcome {
+    let mut report = match outcome {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => return Ok(Ended::Failed(meshbench_core::error_chain(&e))),
         Err(e) => {
@@ -120,6 +128,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             )))
         }
     };
+    report.filter.pods = pods;
     let value = match serde_json::to_value(&report) {
         Ok(value) => value,
         Err(e) => {
@@ -133,4 +142,47 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         cancelled: stopped,
         note: None,
     })
+}
+
+/// The cgroups of `namespace`'s pods on this worker's node (those whose name starts with
+/// `prefix`, when given), each with its `namespace/pod`; or why there are none.
+async fn pod_cgroups(
+    job: &Running<'_>,
+    namespace: &str,
+    prefix: Option<&str>,
+) -> std::result::Result<Vec<(std::path::PathBuf, String)>, String> {
+    let Some(cluster) = job.config().kubernetes.as_ref() else {
+        return Err(
+            "filtering by pod needs a Kubernetes cluster, and this worker has none configured"
+                .into(),
+        );
+    };
+    // In a DaemonSet the node's name comes from the downward API; else the host's name.
+    let node = std::env::var("NODE_NAME").unwrap_or_else(|_| job.config().host.clone());
+    let pods = cluster
+        .pods_on_node(namespace, prefix, &node)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(mount) = meshbench_probe::cgroup2_mount() else {
+        return Err("no cgroup v2 mount on this host: pods cannot be told apart".into());
+    };
+    let found: Vec<(std::path::PathBuf, String)> = tokio::task::spawn_blocking(move || {
+        pods.into_iter()
+            .filter_map(|(name, uid)| {
+                meshbench_probe::find_pod_cgroup(&mount, &uid).map(|dir| (dir, name))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| format!("looking for the pods' cgroups stopped abnormally: {e}"))?;
+    if found.is_empty() {
+        let which = prefix.map(|p| format!(" named {p}…")).unwrap_or_default();
+        return Err(format!(
+            "no pod of namespace {namespace}{which} runs on node {node} with a cgroup on this host"
+        ));
+    }
+    Ok(found
+        .into_iter()
+        .map(|(dir, name)| (dir, format!("{namespace}/{name}")))
+        .collect())
 }

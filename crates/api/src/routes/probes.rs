@@ -77,15 +77,8 @@ pub(crate) async fn start(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let request: ProbeRequest = body::json(&raw)?;
-    let mut errors = request.validate(false);
-    if matches!(state.kubernetes, crate::kubernetes::Kubernetes::Cluster(_)) {
-        // With a cluster, what is missing is meshbench's own part: say that, not "none".
-        for e in errors.iter_mut().filter(|e| e.field == "namespace" || e.field == "pod_filter") {
-            e.message = "filtering probe runs by pod (pods mapped to their cgroups) is not \
-                         built yet; filter by the pod's cgroup directory, ports or pid"
-                .into();
-        }
-    }
+    let cluster = matches!(state.kubernetes, crate::kubernetes::Kubernetes::Cluster(_));
+    let errors = request.validate(cluster);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

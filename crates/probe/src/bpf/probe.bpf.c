@@ -113,6 +113,21 @@ const volatile __u16 filter_ports[FILTER_MAX_PORTS] = {};
 const volatile __u32 filter_port_count = 0;
 const volatile __u32 filter_pid = 0;
 const volatile __u64 filter_cgroup = 0;
+/*
+ * Cgroup trees (a pod's cgroup and its containers' below it): the levels at which the
+ * trees' roots sit, 0 for unused (level 0 is the root, which would be everything), and
+ * the roots' ids in `cgroup_trees`. An owner is in when its ancestor at one of the levels
+ * is a root.
+ */
+#define TREE_LEVELS 4
+const volatile __u32 filter_tree_levels[TREE_LEVELS] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_trees SEC(".maps");
 /* Per-connection close events cost a ring buffer record each: only when asked for. */
 const volatile __u8 emit_events = 0;
 /*
@@ -162,6 +177,7 @@ struct sock_info {
 	__u8 role;        /* ROLE_CLIENT or ROLE_SERVER; 0 until known */
 	__u8 turns;       /* turns begun while young */
 	__u8 settled;     /* lives in `settled` (socket storage), not in `young` */
+	__u8 in_tree;     /* the owner is in one of `cgroup_trees` */
 	char comm[COMM_LEN];
 };
 
@@ -274,7 +290,21 @@ static __always_inline bool ports_ok(__u16 a, __u16 b)
 
 static __always_inline bool owner_filtered(void)
 {
-	return filter_pid != 0 || filter_cgroup != 0;
+	return filter_pid != 0 || filter_cgroup != 0 || filter_tree_levels[0] != 0;
+}
+
+/* Whether the current task is in one of `cgroup_trees`. */
+static __always_inline bool current_in_tree(void)
+{
+	for (int i = 0; i < TREE_LEVELS; i++) {
+		__u32 level = filter_tree_levels[i];
+		if (level == 0)
+			break;
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (id && bpf_map_lookup_elem(&cgroup_trees, &id))
+			return true;
+	}
+	return false;
 }
 
 /* Whether a socket passes the pid/cgroup filters; `s` may be NULL (owner unknown). */
@@ -287,6 +317,8 @@ static __always_inline bool owner_ok(const struct sock_info *s)
 	if (filter_pid && s->pid != filter_pid)
 		return false;
 	if (filter_cgroup && s->cgroup != filter_cgroup)
+		return false;
+	if (filter_tree_levels[0] && !s->in_tree)
 		return false;
 	return true;
 }
@@ -406,6 +438,7 @@ static __always_inline void claim_owner(struct sock_info *s)
 		return;
 	s->pid = bpf_get_current_pid_tgid() >> 32;
 	s->cgroup = bpf_get_current_cgroup_id();
+	s->in_tree = filter_tree_levels[0] ? current_in_tree() : 0;
 	bpf_get_current_comm(s->comm, sizeof(s->comm));
 	if (s->accept_pending) {
 		s->accept_pending = 0;
