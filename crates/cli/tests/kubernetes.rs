@@ -264,16 +264,21 @@ fn run_in(server: &Server, namespace: &str, mesh_type: &str) -> Value {
     result
 }
 
-#[test]
-fn a_benchmark_for_a_namespace_carries_its_mesh_record_and_proxy_cost() {
-    let fake = FakeKube::start(&["istio-sidecar"]);
-    let scratch = Scratch::new(BIN, "k8s-run");
+/// `serve` with one worker, reading `fake`'s cluster and sampling its metrics every second.
+fn sampling_server(scratch: &Scratch, fake: &FakeKube) -> Server {
     let mut setup = setup(&fake.kubeconfig());
     setup.workers = 1;
     setup
         .env
         .push(("MESHBENCH_METRICS_INTERVAL".into(), "1".into()));
-    let server = Server::start(&scratch, &setup);
+    Server::start(scratch, &setup)
+}
+
+#[test]
+fn a_benchmark_for_a_namespace_carries_its_mesh_record_and_proxy_cost() {
+    let fake = FakeKube::start(&["istio-sidecar"]);
+    let scratch = Scratch::new(BIN, "k8s-run");
+    let server = sampling_server(&scratch, &fake);
 
     let result = run_in(&server, "bookinfo", "istio");
     let cluster = &result["cluster"];
@@ -314,12 +319,7 @@ fn without_a_metrics_server_the_result_says_so() {
         .collect();
     let fake = FakeKube::with_objects(objects);
     let scratch = Scratch::new(BIN, "k8s-nometrics");
-    let mut setup = setup(&fake.kubeconfig());
-    setup.workers = 1;
-    setup
-        .env
-        .push(("MESHBENCH_METRICS_INTERVAL".into(), "1".into()));
-    let server = Server::start(&scratch, &setup);
+    let server = sampling_server(&scratch, &fake);
     let result = run_in(&server, "plain-app", "baseline");
     let cluster = &result["cluster"];
     assert_eq!(cluster["mesh"]["mesh"], "baseline");

@@ -3,23 +3,12 @@
 //! labelled, the mesh's injection labels, node pinning; teardown removes exactly what
 //! meshbench made.
 
-use std::time::Duration;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use meshbench_k8s::deploy::{Injection, TargetPlan, FIELD_MANAGER, TARGET_NAME};
-use meshbench_k8s::{Cluster, Error, Source};
+use meshbench_k8s::Error;
 use meshbench_testkit::kube::FakeKube;
 use serde_json::Value;
-
-async fn cluster(fake: &FakeKube) -> Cluster {
-    Cluster::connect(
-        Source::Kubeconfig(fake.kubeconfig()),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("the fake server's kubeconfig loads")
-}
 
 fn plan(namespace: &str, mesh: Injection) -> TargetPlan {
     TargetPlan {
@@ -45,7 +34,7 @@ fn stored(fake: &FakeKube, kind: &str, namespace: &str) -> Value {
 #[tokio::test]
 async fn the_target_is_applied_server_side_with_the_meshs_labels() {
     let fake = FakeKube::start(&["istio-sidecar"]);
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     let touched = cluster
         .deploy_target(&plan("bookinfo", Injection::Istio))
         .await
@@ -150,7 +139,7 @@ async fn the_target_is_applied_server_side_with_the_meshs_labels() {
 #[tokio::test]
 async fn linkerd_and_no_mesh_ask_their_own_way() {
     let fake = FakeKube::start(&["linkerd"]);
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     cluster
         .deploy_target(&plan("emojivoto", Injection::Linkerd))
         .await
@@ -181,7 +170,7 @@ async fn linkerd_and_no_mesh_ask_their_own_way() {
 #[tokio::test]
 async fn teardown_removes_exactly_what_meshbench_made() {
     let fake = FakeKube::start(&["istio-sidecar"]);
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     let before = fake.objects().len();
     cluster
         .deploy_target(&plan("bookinfo", Injection::Istio))
@@ -220,7 +209,7 @@ async fn teardown_removes_exactly_what_meshbench_made() {
 #[tokio::test]
 async fn refusals_and_missing_namespaces_are_named() {
     let fake = FakeKube::start(&["istio-sidecar"]);
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     let err = cluster
         .deploy_target(&plan("nowhere", Injection::None))
         .await

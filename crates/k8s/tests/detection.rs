@@ -3,25 +3,13 @@
 //! Istio 1.24.2's injection test data and charts, Linkerd stable-2.14.10's, Cilium 1.16's
 //! chart) served by the fake API server and read through the real kube-rs client.
 
-use std::time::Duration;
-
 use meshbench_core::{MeshKind, MeshStatus};
-use meshbench_k8s::{Cluster, Source};
 use meshbench_testkit::kube::{load_fixtures, FakeKube};
 use serde_json::Value;
 
-async fn cluster(fake: &FakeKube) -> Cluster {
-    Cluster::connect(
-        Source::Kubeconfig(fake.kubeconfig()),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("the fake server's kubeconfig loads")
-}
-
 async fn status(clusters: &[&str], namespace: &str, expected: Option<MeshKind>) -> MeshStatus {
     let fake = FakeKube::start(clusters);
-    cluster(&fake)
+    fake.cluster()
         .await
         .mesh_status(namespace, expected)
         .await
@@ -175,7 +163,8 @@ async fn a_namespace_with_pods_of_both_sidecars_goes_to_the_majority() {
         }
     }
     let fake = FakeKube::with_objects(objects);
-    let s = cluster(&fake)
+    let s = fake
+        .cluster()
         .await
         .mesh_status("emojivoto", None)
         .await
@@ -200,7 +189,7 @@ async fn a_namespace_with_pods_of_both_sidecars_goes_to_the_majority() {
 #[tokio::test]
 async fn namespaces_list_each_with_its_mesh() {
     let fake = FakeKube::start(&["istio-sidecar", "linkerd", "none"]);
-    let namespaces = cluster(&fake).await.namespaces().await.expect("namespaces");
+    let namespaces = fake.cluster().await.namespaces().await.expect("namespaces");
     let find = |name: &str| {
         namespaces
             .iter()
@@ -238,7 +227,7 @@ async fn namespaces_list_each_with_its_mesh() {
 #[tokio::test]
 async fn pods_and_services_as_listed() {
     let fake = FakeKube::start(&["istio-sidecar"]);
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     let pods = cluster.pods("bookinfo").await.expect("pods");
     assert_eq!(pods.len(), 4);
     let productpage = pods
@@ -275,7 +264,8 @@ async fn without_istio_apis_mtls_is_unknown_not_an_error() {
         .filter(|o| o["kind"] != "PeerAuthentication")
         .collect();
     let fake = FakeKube::with_objects(objects);
-    let s = cluster(&fake)
+    let s = fake
+        .cluster()
         .await
         .mesh_status("bookinfo", None)
         .await
@@ -288,7 +278,7 @@ async fn without_istio_apis_mtls_is_unknown_not_an_error() {
 async fn rbac_refusing_pods_in_one_namespace_is_named() {
     let fake = FakeKube::start(&["istio-sidecar"]);
     fake.forbid("list", "pods", Some("bookinfo"));
-    let cluster = cluster(&fake).await;
+    let cluster = fake.cluster().await;
     let err = cluster
         .mesh_status("bookinfo", None)
         .await

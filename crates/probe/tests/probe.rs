@@ -597,6 +597,21 @@ fn cgroup2_mount() -> std::path::PathBuf {
         .expect("no cgroup v2 mount in /proc/mounts: the cgroup filter cannot be tested")
 }
 
+/// A bash that moves itself into cgroup `dir`, then, once told `go` on its stdin, makes `n`
+/// connections to `port`.
+fn connecting_from(dir: &std::path::Path, port: u16, n: usize) -> std::process::Child {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs || exit 1; read go; \
+             for i in $(seq {n}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
+            dir.display()
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn the_cgroup_filter_counts_only_that_cgroup() {
     if !bpf_required() {
@@ -607,17 +622,7 @@ fn the_cgroup_filter_counts_only_that_cgroup() {
     let dir = root.join(format!("meshbench-probe-test-{}", std::process::id()));
     std::fs::create_dir(&dir).unwrap();
     let (port, handle) = server(N, 0, 0);
-    // Moves itself into the new cgroup, then connects when told to.
-    let mut bash = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "echo $$ > {}/cgroup.procs || exit 1; read go; \
-             for i in $(seq {N}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
-            dir.display()
-        ))
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut bash = connecting_from(&dir, port, N);
     let filter = |cgroup: &std::path::Path| ProbeFilter {
         ports: vec![port],
         cgroup: Some(cgroup.to_owned()),
@@ -674,16 +679,7 @@ fn the_cgroup_tree_filter_counts_a_pods_containers() {
         Some(pod.as_path())
     );
     let (port, handle) = server(N, 0, 0);
-    let mut bash = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "echo $$ > {}/cgroup.procs || exit 1; read go; \
-             for i in $(seq {N}); do exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; done",
-            container.display()
-        ))
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut bash = connecting_from(&container, port, N);
     let filter = |tree: &std::path::Path| ProbeFilter {
         ports: vec![port],
         cgroup_trees: vec![tree.to_owned()],

@@ -128,43 +128,10 @@ pub struct Recorded {
 impl Recorded {
     /// A query parameter's value.
     pub fn param(&self, key: &str) -> Option<String> {
-        self.query.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == key).then(|| percent_decode(v))
-        })
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// RBAC rules and faults a test sets on the fake server.
@@ -291,6 +258,14 @@ impl FakeKube {
         };
         fake.write_kubeconfig(&fake.kubeconfig(), TOKEN);
         fake
+    }
+
+    /// A client of this server through its kubeconfig, every call bounded by 5 s.
+    pub async fn cluster(&self) -> meshbench_k8s::Cluster {
+        let source = meshbench_k8s::Source::Kubeconfig(self.kubeconfig());
+        meshbench_k8s::Cluster::connect(source, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("the fake server's kubeconfig does not load: {e}"))
     }
 
     /// The server's URL, `http://127.0.0.1:PORT`.
