@@ -106,6 +106,10 @@ pub struct GeneratorsInfo {
     /// Latest start minus earliest start of the parts' measurement, milliseconds: how
     /// closely they kept the agreed instant.
     pub start_spread_ms: f64,
+    /// Indexes of parts that ran again after their first worker was lost: they measured
+    /// other seconds than their siblings (and widen `start_spread_ms`).
+    #[serde(default)]
+    pub retried: Vec<u32>,
 }
 
 /// A part that produced no result.
@@ -127,6 +131,8 @@ pub struct PartOutcome {
     pub job_id: String,
     /// Its result, when it completed.
     pub result: Option<BenchmarkResult>,
+    /// Times a worker took it: above 1, its first worker was lost and it ran again, alone.
+    pub attempts: u32,
     /// Why it has none.
     pub error: Option<String>,
 }
@@ -229,6 +235,12 @@ pub fn merge_parts(spec: crate::BenchmarkSpec, parts: &[PartOutcome]) -> Result<
             t.p99_us = h.value_at_quantile(0.99);
         }
     }
+    info.retried = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.attempts > 1 && p.result.is_some())
+        .map(|(i, _)| i as u32)
+        .collect();
     for (index, p) in parts.iter().enumerate() {
         if p.result.is_none() {
             info.failed.push(GeneratorFailure {
@@ -333,6 +345,7 @@ mod tests {
         let outcome = |id: &str, r: Option<BenchmarkResult>| PartOutcome {
             job_id: id.into(),
             error: r.is_none().then(|| "lost".to_string()),
+            attempts: if id == "b" { 2 } else { 1 },
             result: r,
         };
         let merged = merge_parts(
@@ -363,6 +376,7 @@ mod tests {
         let info = merged.generators.unwrap();
         assert_eq!((info.count, info.completed), (3, 2));
         assert_eq!(info.failed[0].job_id, "c");
+        assert_eq!(info.retried, [1], "b ran again, alone");
         assert!(merged.interval_histograms.is_empty());
         assert!(merge_parts(spec(), &[outcome("c", None)]).is_err());
     }

@@ -111,6 +111,7 @@ pub(crate) async fn run(
             job_id: format!("{name}/{i}"),
             result: None,
             error: Some("no pod of this index succeeded".into()),
+            attempts: 1,
         })
         .collect();
     for output in outputs {

@@ -152,6 +152,7 @@ impl Worker {
             };
             outcomes.push(PartOutcome {
                 job_id: p.job_id.clone(),
+                attempts: p.attempts,
                 error: match (&result, &p.error) {
                     (None, Some(e)) => Some(format!("{}: {e}", p.status)),
                     (None, None) => Some(format!("{} without a result", p.status)),

@@ -255,6 +255,8 @@ export interface GeneratorsInfo {
 	saturated: number[];
 	/** Latest minus earliest measurement start of the parts. */
 	start_spread_ms: number;
+	/** Parts that ran again after their first worker was lost (other seconds than the rest). */
+	retried?: number[];
 }
 
 /** A whole result document. */
