@@ -9,6 +9,9 @@ use tokio::sync::Mutex;
 
 /// How long a reachability check is reused by `/health`.
 const CHECK_REUSED_FOR: Duration = Duration::from_secs(5);
+/// How long `/health` waits for the cluster: a slow cluster must not make the server look
+/// unready to its own readiness probe (3 s in deploy/).
+const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The Kubernetes integration as the server was configured.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +56,14 @@ impl ClusterAccess {
                 return outcome.clone();
             }
         }
-        let outcome = self.cluster.version().await.map_err(|e| e.to_string());
+        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, self.cluster.version()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the Kubernetes API at {} did not answer within {:?}",
+                self.cluster.server(),
+                CHECK_TIMEOUT
+            )),
+        };
         *last = Some((Instant::now(), outcome.clone()));
         outcome
     }

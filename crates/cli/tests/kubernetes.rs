@@ -457,6 +457,11 @@ fn an_in_cluster_run_is_a_job_of_meshbench_run_pods_whose_results_come_back() {
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["nodeSelector"]["kubernetes.io/hostname"], "node-b");
     assert_eq!(pod["restartPolicy"], "Never");
+    let annotations = &spec["template"]["metadata"]["annotations"];
+    assert_eq!(
+        annotations["sidecar.istio.io/nativeSidecar"], "true",
+        "{annotations}"
+    );
     let container = &pod["containers"][0];
     assert_eq!(container["image"], "registry.example/meshbench:0.1.0");
     let args: Vec<&str> = container["args"]
@@ -660,4 +665,28 @@ fn a_probe_run_filtered_by_pod_counts_that_pods_containers_only() {
         error.contains("no pod of namespace bookinfo named reviews"),
         "{error}"
     );
+}
+
+#[test]
+fn a_slow_cluster_does_not_make_the_server_look_unready() {
+    let fake = FakeKube::start(&["none"]);
+    fake.slow("/version", Duration::from_secs(30));
+    let scratch = Scratch::new(BIN, "k8s-slow-health");
+    let server = Server::start(&scratch, &setup(&fake.kubeconfig()));
+    let started = Instant::now();
+    let health = server.get("/health");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        health.status, 200,
+        "the store and the queue are fine: {}",
+        health.body
+    );
+    let health = health.json();
+    assert_eq!(health["kubernetes_connected"], false);
+    let reason = health["kubernetes"]["reason"].as_str().unwrap();
+    assert!(reason.contains("did not answer"), "{reason}");
 }

@@ -76,6 +76,19 @@ impl LoadPlan {
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(job_labels),
+                        // A mesh's proxy, where the namespace injects one, must not outlive
+                        // `meshbench run`, or the Job never completes: ask for it as a native
+                        // sidecar (Istio 1.20+, Linkerd 2.15+; ignored elsewhere).
+                        annotations: Some(BTreeMap::from([
+                            (
+                                "sidecar.istio.io/nativeSidecar".to_string(),
+                                "true".to_string(),
+                            ),
+                            (
+                                "config.alpha.linkerd.io/proxy-enable-native-sidecar".to_string(),
+                                "true".to_string(),
+                            ),
+                        ])),
                         ..ObjectMeta::default()
                     }),
                     spec: Some(PodSpec {
