@@ -39,6 +39,24 @@ fn a_run_split_over_four_workers_is_one_lossless_result_at_the_requested_rate() 
         "rate": requested,
         "generators": 4,
     }));
+    // The run's own row shows its progress while its parts run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut seen_running_progress = 0.0f64;
+    loop {
+        let job = server.get(&format!("/benchmarks/jobs/{id}")).json();
+        if job["status"] == "running" {
+            seen_running_progress = seen_running_progress.max(job["progress"].as_f64().unwrap());
+        }
+        if meshbench_testkit::FINISHED.contains(&job["status"].as_str().unwrap()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not finished: {job}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen_running_progress > 0.0,
+        "the run's progress moved while it ran"
+    );
     let (job, _) = server.wait_finished(&id, Duration::from_secs(90));
     assert_eq!(job["status"], "completed", "{job}\n{}", server.proc.tail());
     let result = server.get(&format!("/benchmarks/jobs/{id}/result")).json();

@@ -128,6 +128,13 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
                 let elapsed = (second + 1) as f64 + f64::from(request.warmup);
                 let fraction = (elapsed / planned.max(1.0)).clamp(0.0, 1.0);
                 job.progress(fraction).await;
+                // The run's own row shows how far it is: its parts keep the same seconds,
+                // so the first part's fraction is the run's.
+                if let Some(part) = part.as_ref().filter(|p| p.index == 0) {
+                    if let Err(e) = job.store().set_progress(JobKind::Benchmark, &part.parent_id, fraction).await {
+                        tracing::warn!(run = %part.parent_id, "cannot record the run's progress: {e}");
+                    }
+                }
                 job.publish(JobEventBody::Progress {
                     second,
                     elapsed_s: elapsed,
