@@ -217,6 +217,43 @@ fn the_k8s_command_prints_tables_json_and_judges_the_mesh() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("namespace `nowhere` does not exist"));
 
+    // Deploy the target, then take away what meshbench made.
+    let deployed = run(&[
+        "k8s",
+        "deploy",
+        "-n",
+        "plain-app",
+        "--mesh",
+        "none",
+        "--node",
+        "node-a",
+    ]);
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let text = String::from_utf8_lossy(&deployed.stdout);
+    assert!(
+        text.contains("applied deployment/meshbench-target in plain-app"),
+        "{text}"
+    );
+    assert!(
+        text.contains("target: http://meshbench-target.plain-app.svc:8080/"),
+        "{text}"
+    );
+    let removed = run(&["k8s", "teardown", "-n", "plain-app"]);
+    let text = String::from_utf8_lossy(&removed.stdout);
+    assert!(
+        text.contains("deleted service/meshbench-target in plain-app"),
+        "{text}"
+    );
+    let again = run(&["k8s", "teardown", "-n", "plain-app"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing of meshbench's in plain-app"));
+    let bad = run(&["k8s", "deploy", "-n", "plain-app", "--mesh", "consul"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--mesh: unknown mesh `consul`"));
+
     // No configuration at all: one clear line, exit 1.
     let unconfigured = command(&scratch, &Setup::sqlite(0), &["k8s", "namespaces"])
         .output()
