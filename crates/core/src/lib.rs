@@ -21,6 +21,7 @@ pub mod result;
 pub mod spec;
 pub mod split;
 pub mod start;
+pub mod stats;
 
 pub use cluster::{
     ClusterRecord, Component, ContainerInfo, ContainerUsage, ControlPlane, Injection, MeshStatus,
