@@ -34,6 +34,9 @@ pub enum Command {
         #[command(subcommand)]
         command: K8sCommand,
     },
+    /// Compare two series of runs (result JSON files) with 95 % intervals; exit 3 when a
+    /// --max-regression gate fails.
+    Compare(CompareArgs),
     /// Database tasks.
     Db {
         #[command(subcommand)]
@@ -104,6 +107,31 @@ pub struct DeployArgs {
     /// Target pods.
     #[arg(long, default_value_t = 1)]
     pub replicas: i32,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  meshbench run http://svc/ -R 1000 -d 30s --json > baseline.json
+  meshbench run http://svc/ -R 1000 -d 30s --json > candidate.json
+  meshbench compare baseline.json candidate.json --max-regression p99=10%,rps=5%
+
+Exit codes: 0 no gate failed, 3 a gate failed, 1 an error (no valid run, unreadable file).
+The method (bootstrap-t intervals, validity, outliers) is in docs/statistics.md.")]
+pub struct CompareArgs {
+    /// The baseline: a result JSON file (`meshbench run --json`), or a JSON array of results.
+    pub baseline: String,
+    /// The candidate, the same way.
+    pub candidate: String,
+    /// Gates: how much worse each figure may get, e.g. `p50=20%,p99=10%,rps=5%,errors=1%`.
+    /// A gate fails only on a significant change.
+    #[arg(long, value_name = "FIGURE=PERCENT,…")]
+    pub max_regression: Option<String>,
+    /// Runs with more failed requests than this percentage are invalid and left out.
+    #[arg(long, default_value_t = 1.0, value_name = "PERCENT")]
+    pub max_error_rate: f64,
+    /// Print JSON (`meshbench.comparison.v1`) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

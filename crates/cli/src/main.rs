@@ -3,6 +3,7 @@
 //! errors become messages and exit codes.
 
 mod args;
+mod compare;
 mod config;
 mod k8s;
 mod output;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         args::Command::Probe(probe) => probe::run(&probe),
         args::Command::Worker => platform::worker(),
         args::Command::K8s { command } => k8s::run(command),
+        args::Command::Compare(compare) => compare::run(compare),
         args::Command::Db {
             command: args::DbCommand::Init,
         } => platform::db_init(),
