@@ -361,6 +361,11 @@ pub struct RunArgs {
     /// Never show the live progress bar.
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Gate the run, k6-style: `p99<5ms`, `p50<=800us`, `rps>=1000`, `errors<1%`;
+    /// repeatable. Exit 3 when one fails (after printing the result).
+    #[arg(long, value_name = "FIGURE<BOUND")]
+    pub threshold: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -25,7 +25,22 @@ use crate::output::{csv, table};
 /// Exit code for a spec the user got wrong (EX_USAGE, as sysexits.h has it).
 const EXIT_USAGE: u8 = 64;
 
+/// Exit code of a run that failed a `--threshold` (distinct from 1, an error).
+const THRESHOLD_FAILED: u8 = 3;
+
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let thresholds: Vec<meshbench_core::stats::Threshold> = match args
+        .threshold
+        .iter()
+        .map(|t| t.parse())
+        .collect::<Result<_, _>>()
+    {
+        Ok(thresholds) => thresholds,
+        Err(e) => {
+            eprintln!("meshbench run: {e}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let spec = match build_spec(&args) {
         Ok(spec) => spec,
         Err(e) => {
@@ -66,6 +81,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "{}",
             table::render(&output.result, &output.latency, color)
         )?;
+    }
+    let failed: Vec<String> = thresholds
+        .iter()
+        .filter_map(|t| t.violation(&output.result))
+        .collect();
+    for f in &failed {
+        eprintln!("meshbench run: threshold {f}");
+    }
+    if !failed.is_empty() {
+        return Ok(ExitCode::from(THRESHOLD_FAILED));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,3 +91,50 @@ fn a_doubled_delay_fails_the_gate_and_the_same_delay_passes_it() {
     );
     assert!(err.contains("no valid run on one side"), "{err}");
 }
+
+#[test]
+fn a_run_can_gate_itself_with_thresholds() {
+    let target = Target::start();
+    let url = target.url("http", "/?delay=1ms");
+    let run = |threshold: &str| {
+        Command::new(BIN)
+            .args([
+                "run",
+                &url,
+                "-c",
+                "2",
+                "-R",
+                "200",
+                "-d",
+                "1s",
+                "--json",
+                "--threshold",
+                threshold,
+            ])
+            .output()
+            .unwrap()
+    };
+    let met = run("p50<500ms");
+    assert_eq!(
+        met.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&met.stderr)
+    );
+    let missed = run("p50<100us");
+    assert_eq!(missed.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&missed.stderr).contains("threshold p50<100us failed: measured")
+    );
+    let result: serde_json::Value = serde_json::from_slice(&missed.stdout).unwrap();
+    assert!(
+        result["latency_us"]["p50"].as_u64().unwrap() >= 1000,
+        "the result is printed all the same"
+    );
+    let nonsense = run("p50=1ms");
+    assert_eq!(
+        nonsense.status.code(),
+        Some(64),
+        "a usage error, not a failed gate"
+    );
+}

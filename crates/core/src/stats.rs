@@ -361,3 +361,128 @@ mod tests {
         );
     }
 }
+
+/// A k6-style threshold on one run: `p99<5ms`, `p50<=800us`, `rps>=1000`, `errors<1%`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The figure: p50, p75, p90, p95, p99, p999, max, mean (latency), rps, errors (%).
+    pub figure: String,
+    /// `<`, `<=`, `>` or `>=`.
+    pub op: String,
+    /// The bound, in µs for latencies, req/s for rps, percent for errors.
+    pub bound: f64,
+    /// As written, for messages.
+    pub text: String,
+}
+
+const LATENCY_FIGURES: [&str; 8] = ["p50", "p75", "p90", "p95", "p99", "p999", "max", "mean"];
+
+impl std::str::FromStr for Threshold {
+    type Err = crate::Error;
+
+    fn from_str(text: &str) -> crate::Result<Threshold> {
+        let text = text.trim();
+        let at = text.find(['<', '>']).ok_or_else(|| {
+            crate::Error::invalid(
+                "threshold",
+                format!("`{text}`: write FIGURE<BOUND, e.g. p99<5ms"),
+            )
+        })?;
+        let figure = text[..at].trim().to_ascii_lowercase();
+        let rest = &text[at..];
+        let op = if rest.starts_with("<=") || rest.starts_with(">=") {
+            &rest[..2]
+        } else {
+            &rest[..1]
+        };
+        let value = rest[op.len()..].trim();
+        let bound = if LATENCY_FIGURES.contains(&figure.as_str()) {
+            crate::duration::parse_duration("threshold", value)?.as_secs_f64() * 1e6
+        } else if figure == "rps" {
+            value.parse::<f64>().map_err(|_| {
+                crate::Error::invalid("threshold", format!("`{text}`: `{value}` is not a rate"))
+            })?
+        } else if figure == "errors" {
+            value.trim_end_matches('%').parse::<f64>().map_err(|_| {
+                crate::Error::invalid(
+                    "threshold",
+                    format!("`{text}`: `{value}` is not a percentage"),
+                )
+            })?
+        } else {
+            return Err(crate::Error::invalid(
+                "threshold",
+                format!("`{text}`: unknown figure `{figure}` (p50 … p999, max, mean, rps, errors)"),
+            ));
+        };
+        Ok(Threshold {
+            figure,
+            op: op.to_string(),
+            bound,
+            text: text.to_string(),
+        })
+    }
+}
+
+impl Threshold {
+    /// The run's value of the figure (µs, req/s or percent).
+    pub fn value(&self, r: &BenchmarkResult) -> f64 {
+        let l = &r.latency_us;
+        match self.figure.as_str() {
+            "p50" => l.p50 as f64,
+            "p75" => l.p75 as f64,
+            "p90" => l.p90 as f64,
+            "p95" => l.p95 as f64,
+            "p99" => l.p99 as f64,
+            "p999" => l.p999 as f64,
+            "max" => l.max as f64,
+            "mean" => l.mean,
+            "rps" => r.rps,
+            _ => {
+                if r.requests == 0 {
+                    0.0
+                } else {
+                    r.errors as f64 / r.requests as f64 * 100.0
+                }
+            }
+        }
+    }
+
+    /// `None` when the run meets the threshold, else what it measured instead.
+    pub fn violation(&self, r: &BenchmarkResult) -> Option<String> {
+        let v = self.value(r);
+        let ok = match self.op.as_str() {
+            "<" => v < self.bound,
+            "<=" => v <= self.bound,
+            ">" => v > self.bound,
+            _ => v >= self.bound,
+        };
+        let unit = match self.figure.as_str() {
+            "rps" => "req/s",
+            "errors" => "%",
+            _ => "µs",
+        };
+        (!ok).then(|| format!("{} failed: measured {v:.1} {unit}", self.text))
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_with_units_and_refuse_nonsense() {
+        let t: Threshold = "p99<5ms".parse().unwrap();
+        assert_eq!(
+            (t.figure.as_str(), t.op.as_str(), t.bound),
+            ("p99", "<", 5000.0)
+        );
+        let t: Threshold = "rps >= 1000".parse().unwrap();
+        assert_eq!((t.op.as_str(), t.bound), (">=", 1000.0));
+        let t: Threshold = "errors<1%".parse().unwrap();
+        assert_eq!(t.bound, 1.0);
+        assert!("p99=5ms".parse::<Threshold>().is_err());
+        assert!("latency<5ms".parse::<Threshold>().is_err());
+        assert!("p99<fast".parse::<Threshold>().is_err());
+    }
+}
