@@ -34,32 +34,32 @@ fn error_rate(r: &BenchmarkResult) -> f64 {
     }
 }
 
+/// `f` of every second of `r` that completed a request (an idle second has no latency).
+fn busy_seconds(
+    r: &BenchmarkResult,
+    f: fn(&meshbench_core::result::TimelineEntry) -> f64,
+) -> Vec<f64> {
+    r.timeline
+        .iter()
+        .filter(|t| t.requests > 0)
+        .map(f)
+        .collect()
+}
+
 const FIGURES: [Figure; 4] = [
     Figure {
         name: "p50",
         unit: "µs",
         higher_is_worse: true,
         of_run: |r| r.latency_us.p50 as f64,
-        of_seconds: |r| {
-            r.timeline
-                .iter()
-                .filter(|t| t.requests > 0)
-                .map(|t| t.p50_us as f64)
-                .collect()
-        },
+        of_seconds: |r| busy_seconds(r, |t| t.p50_us as f64),
     },
     Figure {
         name: "p99",
         unit: "µs",
         higher_is_worse: true,
         of_run: |r| r.latency_us.p99 as f64,
-        of_seconds: |r| {
-            r.timeline
-                .iter()
-                .filter(|t| t.requests > 0)
-                .map(|t| t.p99_us as f64)
-                .collect()
-        },
+        of_seconds: |r| busy_seconds(r, |t| t.p99_us as f64),
     },
     Figure {
         name: "rps",
@@ -73,13 +73,7 @@ const FIGURES: [Figure; 4] = [
         unit: "%",
         higher_is_worse: true,
         of_run: error_rate,
-        of_seconds: |r| {
-            r.timeline
-                .iter()
-                .filter(|t| t.requests > 0)
-                .map(|t| t.errors as f64 / t.requests as f64 * 100.0)
-                .collect()
-        },
+        of_seconds: |r| busy_seconds(r, |t| t.errors as f64 / t.requests as f64 * 100.0),
     },
 ];
 

@@ -173,7 +173,10 @@ impl Settings {
                 0 => bail!("{}=0: sample at least every second", vars::METRICS_INTERVAL),
                 s => Duration::from_secs(s),
             },
-            kube_timeout: match number(vars::KUBE_TIMEOUT, 5)? {
+            kube_timeout: match number(
+                vars::KUBE_TIMEOUT,
+                meshbench_k8s::DEFAULT_TIMEOUT.as_secs(),
+            )? {
                 0 => bail!(
                     "{}=0: the Kubernetes timeout must be at least 1 second",
                     vars::KUBE_TIMEOUT

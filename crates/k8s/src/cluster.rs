@@ -68,6 +68,38 @@ impl Source {
     }
 }
 
+/// An API a cluster may not serve: (group, version, kind, plural, resource as RBAC and
+/// error messages name it).
+type ServedApi = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const PEER_AUTHENTICATIONS: ServedApi = (
+    "security.istio.io",
+    "v1",
+    "PeerAuthentication",
+    "peerauthentications",
+    "peerauthentications.security.istio.io",
+);
+const GATEWAYS: ServedApi = (
+    "gateway.networking.k8s.io",
+    "v1",
+    "Gateway",
+    "gateways",
+    "gateways.gateway.networking.k8s.io",
+);
+const POD_METRICS: ServedApi = (
+    "metrics.k8s.io",
+    "v1beta1",
+    "PodMetrics",
+    "pods",
+    "pods.metrics.k8s.io",
+);
+
 /// What a call asked for, for error messages: `list pods in namespace shop`.
 #[derive(Debug, Clone, Copy)]
 struct Action<'a> {
@@ -341,20 +373,38 @@ impl Cluster {
         Ok(inventory)
     }
 
-    async fn peer_authentications(&self) -> Result<Option<Vec<PeerAuthentication>>, Error> {
-        let gvk = GroupVersionKind::gvk("security.istio.io", "v1", "PeerAuthentication");
-        let resource = ApiResource::from_gvk_with_plural(&gvk, "peerauthentications");
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource);
+    /// The objects of an API a cluster may not serve (a mesh's CRDs, the metrics API), in
+    /// `namespace` or everywhere, picked by `selector`; `None` when the API is not served.
+    async fn list_if_served(
+        &self,
+        api: ServedApi,
+        namespace: Option<&str>,
+        selector: &str,
+    ) -> Result<Option<Vec<DynamicObject>>, Error> {
+        let (group, version, kind, plural, resource) = api;
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
+        let objects: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        };
         let action = Action {
             verb: "list",
-            resource: "peerauthentications.security.istio.io",
-            namespace: None,
+            resource,
+            namespace,
         };
-        let objects = match self.list(api, action).await {
-            Ok(objects) => objects,
-            // The API is not served: Istio's CRDs are not installed.
-            Err(Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let params = ListParams::default().labels(selector);
+        match self.call(action, objects.list(&params)).await {
+            Ok(list) => Ok(Some(list.items)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn peer_authentications(&self) -> Result<Option<Vec<PeerAuthentication>>, Error> {
+        // None: Istio's CRDs are not installed.
+        let Some(objects) = self.list_if_served(PEER_AUTHENTICATIONS, None, "").await? else {
+            return Ok(None);
         };
         Ok(Some(
             objects
@@ -376,20 +426,10 @@ impl Cluster {
     }
 
     async fn gateways(&self, namespace: &str) -> Result<Vec<Gateway>, Error> {
-        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "Gateway");
-        let resource = ApiResource::from_gvk_with_plural(&gvk, "gateways");
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), namespace, &resource);
-        let action = Action {
-            verb: "list",
-            resource: "gateways.gateway.networking.k8s.io",
-            namespace: Some(namespace),
-        };
-        let objects = match self.list(api, action).await {
-            Ok(objects) => objects,
-            Err(Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
+        let objects = self
+            .list_if_served(GATEWAYS, Some(namespace), "")
+            .await?
+            .unwrap_or_default();
         Ok(objects
             .into_iter()
             .map(|o| Gateway {
@@ -485,20 +525,11 @@ impl Cluster {
         namespace: &str,
         selector: &str,
     ) -> Result<Option<Vec<PodUsage>>, Error> {
-        let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
-        let resource = ApiResource::from_gvk_with_plural(&gvk, "pods");
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), namespace, &resource);
-        let action = Action {
-            verb: "list",
-            resource: "pods.metrics.k8s.io",
-            namespace: Some(namespace),
-        };
-        let params = ListParams::default().labels(selector);
-        let objects = match self.call(action, api.list(&params)).await {
-            Ok(list) => list.items,
-            Err(Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(objects) = self
+            .list_if_served(POD_METRICS, Some(namespace), selector)
+            .await?
+        else {
+            return Ok(None);
         };
         Ok(Some(
             objects

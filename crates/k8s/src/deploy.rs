@@ -229,59 +229,49 @@ impl Cluster {
     /// and Services.
     pub async fn teardown(&self, namespace: &str) -> Result<Touched, Error> {
         self.namespace_exists(namespace).await?;
-        let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
-        let params = ListParams::default().labels(&selector);
-        // Jobs' pods go with them (background propagation), as kubectl deletes them.
-        let delete = DeleteParams::background();
         let mut touched = Vec::new();
-        let jobs: Api<Job> = Api::namespaced(self.client().clone(), namespace);
-        for job in self
-            .bounded(("list", "jobs", Some(namespace)), jobs.list(&params))
-            .await?
-            .items
-        {
-            let name = job.metadata.name.unwrap_or_default();
-            self.bounded(
-                ("delete", "jobs", Some(namespace)),
-                jobs.delete(&name, &delete),
-            )
-            .await?;
-            touched.push(format!("job/{name}"));
-        }
-        let deployments: Api<Deployment> = Api::namespaced(self.client().clone(), namespace);
-        for d in self
-            .bounded(
-                ("list", "deployments", Some(namespace)),
-                deployments.list(&params),
-            )
-            .await?
-            .items
-        {
-            let name = d.metadata.name.unwrap_or_default();
-            self.bounded(
-                ("delete", "deployments", Some(namespace)),
-                deployments.delete(&name, &delete),
-            )
-            .await?;
-            touched.push(format!("deployment/{name}"));
-        }
-        let services: Api<Service> = Api::namespaced(self.client().clone(), namespace);
-        for s in self
-            .bounded(
-                ("list", "services", Some(namespace)),
-                services.list(&params),
-            )
-            .await?
-            .items
-        {
-            let name = s.metadata.name.unwrap_or_default();
-            self.bounded(
-                ("delete", "services", Some(namespace)),
-                services.delete(&name, &delete),
-            )
-            .await?;
-            touched.push(format!("service/{name}"));
-        }
+        // Jobs first: their pods go with them (background propagation, as kubectl does).
+        touched.extend(self.delete_ours::<Job>(namespace, "jobs", "job").await?);
+        touched.extend(
+            self.delete_ours::<Deployment>(namespace, "deployments", "deployment")
+                .await?,
+        );
+        touched.extend(
+            self.delete_ours::<Service>(namespace, "services", "service")
+                .await?,
+        );
         Ok(touched)
+    }
+
+    /// Deletes every `K` in `namespace` carrying meshbench's managed-by label; what it
+    /// deleted, as `kind/name`.
+    async fn delete_ours<K>(
+        &self,
+        namespace: &str,
+        resource: &'static str,
+        kind: &str,
+    ) -> Result<Touched, Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client().clone(), namespace);
+        let params = ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1));
+        let listed = self
+            .bounded(("list", resource, Some(namespace)), api.list(&params))
+            .await?;
+        let mut deleted = Vec::new();
+        for object in listed.items {
+            let name = object.meta().name.clone().unwrap_or_default();
+            self.bounded(
+                ("delete", resource, Some(namespace)),
+                api.delete(&name, &DeleteParams::background()),
+            )
+            .await?;
+            deleted.push(format!("{kind}/{name}"));
+        }
+        Ok(deleted)
     }
 }
