@@ -715,6 +715,8 @@ mod tests {
             summary: None,
             attempts: 1,
             parent_id: None,
+            series: None,
+            invalid_reasons: Vec::new(),
         }
     }
 

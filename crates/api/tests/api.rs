@@ -143,6 +143,8 @@ impl App {
             summary: None,
             attempts: 0,
             parent_id: None,
+            series: None,
+            invalid_reasons: Vec::new(),
         };
         if latencies.is_some() {
             job.status = JobStatus::Completed;
@@ -153,7 +155,7 @@ impl App {
         if let Some(latencies) = latencies {
             let (result, summary) = result(latencies);
             self.store
-                .save_result(id, &result, &summary)
+                .save_result(id, &result, &summary, &[])
                 .await
                 .expect("save result");
         }
@@ -364,7 +366,7 @@ async fn distribution_of_a_stored_result() {
     let (mut bad, summary) = result(&[5, 6, 7]);
     bad["histogram"] = json!("not base64 at all!");
     app.store
-        .save_result("dist-bad", &bad, &summary)
+        .save_result("dist-bad", &bad, &summary, &[])
         .await
         .unwrap();
     let r = app.get("/benchmarks/jobs/dist-bad/distribution").await;

@@ -114,15 +114,24 @@ pub struct DeployArgs {
   meshbench run http://svc/ -R 1000 -d 30s --json > baseline.json
   meshbench run http://svc/ -R 1000 -d 30s --json > candidate.json
   meshbench compare baseline.json candidate.json --max-regression p99=10%,rps=5%
+  meshbench compare SERIES_ID SERIES_ID --threshold 'p99<5ms'   (ids from a server's store)
 
-Exit codes: 0 no gate failed, 3 a gate failed, 1 an error (no valid run, unreadable file).
+Exit codes: 0 no gate failed, 3 a gate failed, 1 an error (no valid run, unreadable file,
+unknown id), 2 a usage error.
 The method (bootstrap-t intervals, validity, outliers) is in docs/statistics.md.")]
 pub struct CompareArgs {
-    /// The baseline: a result JSON file (`meshbench run --json`), or a JSON array of results.
+    /// The baseline: a result JSON file (`meshbench run --json`), a JSON array of results,
+    /// or a stored job or series id (the store `meshbench serve` uses: DATABASE_URL or
+    /// MESHBENCH_DATA_DIR).
     pub baseline: String,
     /// The candidate, the same way.
     pub candidate: String,
-    /// Gates: how much worse each figure may get, e.g. `p50=20%,p99=10%,rps=5%,errors=1%`.
+    /// k6-style thresholds the candidate's mean must meet (repeatable): `p99<5ms`,
+    /// `rps>=1000`, `errors<1%`.
+    #[arg(long, value_name = "FIGURE<BOUND")]
+    pub threshold: Vec<String>,
+    /// Gates: how much worse each figure may get, e.g. `p50=20%,p99=10%,rps=5%,errors=1%`
+    /// (p50, p90, p99, p999, mean, rps, errors).
     /// A gate fails only on a significant change.
     #[arg(long, value_name = "FIGURE=PERCENT,…")]
     pub max_regression: Option<String>,

@@ -25,6 +25,49 @@ fn settings() -> anyhow::Result<Settings> {
     Settings::from_env(&environment()).context("configuration")
 }
 
+/// The completed runs a stored series or job id names (the store as `meshbench serve`
+/// opens it: DATABASE_URL, or SQLite under MESHBENCH_DATA_DIR); `None` when there is no
+/// such series or job.
+pub fn stored_runs(id: &str) -> anyhow::Result<Option<Vec<meshbench_core::compare::Run>>> {
+    use meshbench_core::{BenchmarkResult, JobStatus};
+    use meshbench_store::SeriesColumn;
+    let settings = settings()?;
+    runtime()?.block_on(async {
+        let store = meshbench_store::open(settings.database_url.as_deref(), &settings.data_dir)
+            .await
+            .context("opening the store")?;
+        store.migrate().await.context("migrating the store")?;
+        let mut jobs = store.series_runs(SeriesColumn::Series, id).await?;
+        if jobs.is_empty() {
+            match store.get_job(id).await? {
+                Some(job) => jobs.push(job),
+                None => return Ok(None),
+            }
+        }
+        let mut runs = Vec::new();
+        for job in jobs {
+            if job.status != JobStatus::Completed {
+                eprintln!(
+                    "meshbench compare: {id}: run {} is {}, not counted",
+                    job.job_id, job.status
+                );
+                continue;
+            }
+            let Some(value) = store.get_result(&job.job_id).await? else {
+                continue;
+            };
+            let result: BenchmarkResult = serde_json::from_value(value)
+                .with_context(|| format!("stored result of {}", job.job_id))?;
+            runs.push(meshbench_core::compare::Run {
+                id: job.job_id,
+                result,
+            });
+        }
+        store.close().await;
+        Ok(Some(runs))
+    })
+}
+
 /// `meshbench db init`: creates (or migrates) the schema.
 pub fn db_init() -> anyhow::Result<ExitCode> {
     let settings = settings()?;

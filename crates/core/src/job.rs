@@ -257,6 +257,26 @@ pub struct BenchmarkJob {
     /// For one generator's part of a split run: the run's job id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
+    /// For a run of a series (`repeats`): the series and its place in the run order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<SeriesPlace>,
+    /// Why the finished run cannot be compared (saturated generator, missed rate, errors,
+    /// lost probe events); empty for a valid run or one not finished.
+    #[serde(default)]
+    pub invalid_reasons: Vec<String>,
+}
+
+/// Where a run stands among the runs started together to be compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeriesPlace {
+    /// The series: the repeats of one configuration.
+    pub series_id: String,
+    /// The series started together (one per configuration compared); they run one run at a
+    /// time, interleaved.
+    pub group: String,
+    /// This run's turn in the group, from 0.
+    pub order: u32,
 }
 
 /// The column a job listing is ordered by (`sort=` in the API). A closed set, so the store

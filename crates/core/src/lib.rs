@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod cluster;
+pub mod compare;
 pub mod csv;
 pub mod distribution;
 pub mod duration;
@@ -18,6 +19,7 @@ pub mod mesh;
 pub mod probe;
 pub mod rate;
 pub mod result;
+pub mod smp;
 pub mod spec;
 pub mod split;
 pub mod start;
@@ -32,7 +34,7 @@ pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{
     BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobKind, JobSort, JobStatus, JobSummary,
-    SortOrder, TestType,
+    SeriesPlace, SortOrder, TestType,
 };
 pub use mesh::MeshKind;
 pub use probe::ProbeRequest;

@@ -81,6 +81,12 @@ pub struct LoadgenInfo {
     /// How late the generator sent requests against their schedule (open model), µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_lag_us: Option<LatencySummary>,
+    /// The meshbench version that generated the load (comparisons warn when it differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The host the generator ran on (comparisons warn when it differs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Everything one run measured.

@@ -476,6 +476,27 @@ impl StartRequest {
                 .is_some_and(|u| u.starts_with("grpc://") || u.starts_with("grpcs://"))
     }
 
+    /// The settings that shape latency, as a short label (`c=50 closed h1 body=0B`):
+    /// /metrics/summary compares meshes only within one configuration.
+    pub fn configuration(&self) -> String {
+        let rate = match self.rate {
+            Some(r) => format!("{r}/s"),
+            None => "closed".to_string(),
+        };
+        let protocol = match self.test_type {
+            TestType::Grpc => format!("grpc {}", self.call.as_deref().unwrap_or("echo")),
+            TestType::Websocket => format!("ws msg={}B", self.message_size.unwrap_or(0)),
+            TestType::Ml => format!("ml {}", self.model.as_deref().unwrap_or("")),
+            TestType::Http if self.http2 => "h2".to_string(),
+            TestType::Http => "h1".to_string(),
+        };
+        let body = self.body.as_ref().map_or(0, String::len);
+        format!(
+            "c={} {rate} {protocol} {} body={body}B",
+            self.concurrent_connections, self.method
+        )
+    }
+
     /// The engine spec for this request; `default_target` (the built-in target's
     /// `http://host:port/`) is used without a `service_url`, at `ws://host:port/ws` for
     /// WebSocket runs.

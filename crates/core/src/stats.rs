@@ -174,6 +174,65 @@ pub fn samples(per_run: &[f64], per_second: &[Vec<f64>]) -> (Vec<f64>, Method) {
     }
 }
 
+/// The 97.5 % quantile of Student's t with `df` degrees of freedom (two-sided 95 %), by
+/// the Cornish–Fisher expansion around the normal's 1.96 (within 0.2 % from df = 5; the
+/// table's values below).
+pub fn t_975(df: f64) -> f64 {
+    const TABLE: [f64; 4] = [12.706, 4.303, 3.182, 2.776];
+    if df < 4.5 {
+        let i = (df.round().max(1.0) as usize).min(4) - 1;
+        return TABLE[i];
+    }
+    let z: f64 = 1.959_964;
+    let (z3, z5, z7) = (z.powi(3), z.powi(5), z.powi(7));
+    z + (z3 + z) / (4.0 * df)
+        + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * df * df)
+        + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * df.powi(3))
+}
+
+/// Welch's 95 % interval of the difference of two means known by their moments (mean,
+/// sample standard deviation, count): what `/metrics/summary` reports, from sums the
+/// database keeps, where resampling every stored run on each call would not scale.
+pub fn welch_difference(a: (f64, f64, u64), b: (f64, f64, u64)) -> Interval {
+    let (ma, sa, na) = a;
+    let (mb, sb, nb) = b;
+    let estimate = mb - ma;
+    let (va, vb) = (sa * sa / na.max(1) as f64, sb * sb / nb.max(1) as f64);
+    let se = (va + vb).sqrt();
+    if se == 0.0 || na < 2 || nb < 2 {
+        return Interval {
+            estimate,
+            low: estimate,
+            high: estimate,
+        };
+    }
+    // Welch–Satterthwaite degrees of freedom.
+    let df = (va + vb).powi(2) / (va * va / (na - 1) as f64 + vb * vb / (nb - 1) as f64);
+    let half = t_975(df) * se;
+    Interval {
+        estimate,
+        low: estimate - half,
+        high: estimate + half,
+    }
+}
+
+/// The 95 % t interval of a mean known by its moments.
+pub fn moments_interval(mean: f64, stdev: f64, n: u64) -> Interval {
+    if n < 2 {
+        return Interval {
+            estimate: mean,
+            low: mean,
+            high: mean,
+        };
+    }
+    let half = t_975((n - 1) as f64) * stdev / (n as f64).sqrt();
+    Interval {
+        estimate: mean,
+        low: mean - half,
+        high: mean + half,
+    }
+}
+
 /// Indexes of the runs whose figure lies more than [`OUTLIER_MADS`] scaled median absolute
 /// deviations from the series' median. Flagged, never dropped: an outlier may be the news.
 pub fn outliers(values: &[f64]) -> Vec<usize> {
@@ -313,6 +372,24 @@ mod tests {
     }
 
     #[test]
+    fn t_quantiles_match_tables() {
+        for (df, table) in [
+            (3.0, 3.182),
+            (5.0, 2.571),
+            (10.0, 2.228),
+            (30.0, 2.042),
+            (1e6, 1.960),
+        ] {
+            let t = t_975(df);
+            assert!((t - table).abs() / table < 0.003, "df {df}: {t} vs {table}");
+        }
+        let d = welch_difference((100.0, 10.0, 10), (110.0, 10.0, 10));
+        assert!(d.low > 0.0 && d.contains(10.0), "{d:?}");
+        let d = welch_difference((100.0, 10.0, 10), (101.0, 10.0, 10));
+        assert!(d.contains(0.0), "{d:?}");
+    }
+
+    #[test]
     fn few_runs_resample_seconds() {
         let (values, method) = samples(&[1.0, 2.0], &[vec![1.0, 1.1], vec![2.0, 2.1]]);
         assert_eq!(method, Method::Seconds);
@@ -448,21 +525,29 @@ impl Threshold {
         }
     }
 
-    /// `None` when the run meets the threshold, else what it measured instead.
-    pub fn violation(&self, r: &BenchmarkResult) -> Option<String> {
-        let v = self.value(r);
-        let ok = match self.op.as_str() {
-            "<" => v < self.bound,
-            "<=" => v <= self.bound,
-            ">" => v > self.bound,
-            _ => v >= self.bound,
-        };
-        let unit = match self.figure.as_str() {
+    /// Whether `value` (in the figure's unit) meets the threshold.
+    pub fn holds(&self, value: f64) -> bool {
+        match self.op.as_str() {
+            "<" => value < self.bound,
+            "<=" => value <= self.bound,
+            ">" => value > self.bound,
+            _ => value >= self.bound,
+        }
+    }
+
+    /// The figure's unit: µs, req/s or %.
+    pub fn unit(&self) -> &'static str {
+        match self.figure.as_str() {
             "rps" => "req/s",
             "errors" => "%",
             _ => "µs",
-        };
-        (!ok).then(|| format!("{} failed: measured {v:.1} {unit}", self.text))
+        }
+    }
+
+    /// `None` when the run meets the threshold, else what it measured instead.
+    pub fn violation(&self, r: &BenchmarkResult) -> Option<String> {
+        let v = self.value(r);
+        (!self.holds(v)).then(|| format!("{} failed: measured {v:.1} {}", self.text, self.unit()))
     }
 }
 

@@ -560,6 +560,8 @@ fn assemble(
             saturated: !saturation_reasons.is_empty(),
             saturation_reasons,
             send_lag_us: open.then(|| summarize(&total.send_lag)),
+            version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            host: host_name(),
         },
         websocket: None,
         grpc: None,
@@ -574,4 +576,12 @@ fn assemble(
         latency: total.latency,
         service: total.service,
     }
+}
+
+/// This machine's host name, for telling results from different hosts apart.
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
 }

@@ -152,6 +152,15 @@ impl From<sqlx::migrate::MigrateError> for Error {
     }
 }
 
+/// Which id [`Store::series_runs`] looks runs up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesColumn {
+    /// A series: the repeats of one configuration.
+    Series,
+    /// The series started together, interleaved.
+    Group,
+}
+
 /// Min, max, mean and sample standard deviation of one number over a group of runs.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Moments {
@@ -165,6 +174,28 @@ pub struct Moments {
     pub stdev: f64,
 }
 
+impl Moments {
+    /// From `n` values' sum and sum of squares (and their extremes).
+    pub fn from_sums(n: u64, sum: f64, sum_sq: f64, min: f64, max: f64) -> Moments {
+        if n == 0 {
+            return Moments::default();
+        }
+        let count = n as f64;
+        let mean = sum / count;
+        let variance = if n > 1 {
+            ((sum_sq - count * mean * mean) / (count - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        Moments {
+            min,
+            max,
+            mean,
+            stdev: variance.sqrt(),
+        }
+    }
+}
+
 /// Completed runs of one test type through one mesh, aggregated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupStats {
@@ -172,7 +203,9 @@ pub struct GroupStats {
     pub test_type: TestType,
     /// Mesh label.
     pub mesh_type: String,
-    /// Completed runs with a summary.
+    /// The configuration label (`StartRequest::configuration`).
+    pub config: String,
+    /// Completed valid runs with a summary.
     pub runs: u64,
     /// Requests over all runs.
     pub requests: u64,
@@ -334,6 +367,14 @@ pub trait Store: Send + Sync + 'static {
     /// counts never show them.
     async fn parts_of(&self, parent_id: &str) -> Result<Vec<BenchmarkJob>>;
 
+    /// Completed runs left out of statistics as invalid, per (test type, mesh type); the
+    /// filter applies as for [`Store::completed_stats`].
+    async fn invalid_counts(&self, filter: &JobFilter) -> Result<Vec<(TestType, String, u64)>>;
+
+    /// The runs of a series (`Series`) or of the series started together (`Group`), in
+    /// their run order; empty when there is none.
+    async fn series_runs(&self, column: SeriesColumn, id: &str) -> Result<Vec<BenchmarkJob>>;
+
     /// How many jobs match `filter`, ignoring its `limit` and `offset`.
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64>;
 
@@ -380,6 +421,7 @@ pub trait Store: Send + Sync + 'static {
         job_id: &str,
         result: &serde_json::Value,
         summary: &JobSummary,
+        invalid_reasons: &[String],
     ) -> Result<()>;
 
     /// A job's full result, if one was saved.
@@ -388,8 +430,9 @@ pub trait Store: Send + Sync + 'static {
     /// How many jobs are in each status: every status, in lifecycle order, zeros included.
     async fn count_by_status(&self) -> Result<Vec<(JobStatus, u64)>>;
 
-    /// Aggregates of completed jobs per (test type, mesh type), computed by the database
-    /// (`/metrics`); the filter's test type, mesh type, namespace and time bounds apply.
+    /// Aggregates of completed valid runs per (test type, mesh type, configuration), kept by
+    /// the database as runs complete (read from a time window's rows when the filter has
+    /// one); the filter's test type, mesh type, namespace and time bounds apply.
     async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>>;
 
     /// `(test type, mesh type, summary)` of every completed job with a summary, oldest first

@@ -7,7 +7,8 @@
 //! Values are bound through [`Arg`], so one loop binds for either database.
 
 use meshbench_core::{
-    BenchmarkJob, JobFilter, JobKind, JobSort, JobStatus, JobSummary, SortOrder, TestType,
+    BenchmarkJob, JobFilter, JobKind, JobSort, JobStatus, JobSummary, SeriesPlace, SortOrder,
+    TestType,
 };
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
@@ -15,17 +16,18 @@ use time::OffsetDateTime;
 
 use crate::{
     validate_job_id, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob, Report,
-    Result, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    Result, SeriesColumn, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
 const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, created_at, \
      started_at, completed_at, progress, error, request, attempts, \
-     requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us, parent_id";
+     requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us, parent_id, \
+     series_id, series_group, series_order, config, invalid_reasons";
 /// The headline-number columns of `benchmark_jobs`, null until a result is saved.
 const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
 /// How many columns [`JOB_COLUMNS`] names.
-const JOB_COLUMN_COUNT: usize = 21;
+const JOB_COLUMN_COUNT: usize = 26;
 
 /// The columns of `ebpf_probe_jobs` a [`ProbeJob`] is written to, in insert order.
 const PROBE_COLUMNS: &str = "probe_id, status, duration, output_format, created_at, \
@@ -41,7 +43,10 @@ fn columns(kind: JobKind) -> String {
     let (_, id) = table_of(kind);
     let own = match kind {
         JobKind::Benchmark => {
-            format!("test_type, mesh_type, namespace, parent_id, {SUMMARY_COLUMNS}")
+            format!(
+                "test_type, mesh_type, namespace, parent_id, series_id, series_group, \
+                 series_order, invalid_reasons, {SUMMARY_COLUMNS}"
+            )
         }
         JobKind::Probe => "duration, output_format, result".to_string(),
     };
@@ -232,6 +237,16 @@ fn order_clause(filter: &JobFilter) -> String {
     format!(" ORDER BY {column} {direction}{nulls}, job_id {direction}")
 }
 
+/// Why a run is invalid, as stored: a JSON array, NULL for a valid run.
+fn reasons_text(reasons: &[String]) -> Result<Option<String>> {
+    if reasons.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(reasons)
+        .map(Some)
+        .map_err(|e| Error::Corrupt(format!("invalid_reasons: {e}")))
+}
+
 /// A [`JobSummary`] as the eight summary columns, in [`JOB_COLUMNS`] order.
 fn summary_args(summary: Option<&JobSummary>) -> Result<Vec<Arg>> {
     let Some(s) = summary else {
@@ -365,6 +380,23 @@ where
             mesh_type: row.try_get("mesh_type")?,
             namespace: row.try_get("namespace")?,
             parent_id: row.try_get("parent_id")?,
+            series: match (
+                row.try_get::<Option<String>, _>("series_id")?,
+                row.try_get::<Option<String>, _>("series_group")?,
+                row.try_get::<Option<i64>, _>("series_order")?,
+            ) {
+                (Some(series_id), Some(group), Some(order)) => Some(SeriesPlace {
+                    series_id,
+                    group,
+                    order: u32::try_from(order).unwrap_or(0),
+                }),
+                _ => None,
+            },
+            invalid_reasons: match row.try_get::<Option<String>, _>("invalid_reasons")? {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| Error::Corrupt(format!("{what}: invalid_reasons: {e}")))?,
+                None => Vec::new(),
+            },
             summary: Self::summary_from_row(row, &what)?,
             request: state
                 .request
@@ -491,6 +523,17 @@ where
         ];
         args.extend(summary_args(job.summary.as_ref())?);
         args.push(Arg::Text(job.parent_id.clone()));
+        let series = job.series.as_ref();
+        args.push(Arg::Text(series.map(|s| s.series_id.clone())));
+        args.push(Arg::Text(series.map(|s| s.group.clone())));
+        args.push(Arg::Int(series.map(|s| i64::from(s.order))));
+        // The configuration label of a user's request; a split run's part (whose request
+        // carries its place) has none, and is never summarised anyway.
+        let config = serde_json::from_value::<meshbench_core::StartRequest>(job.request.clone())
+            .map(|r| r.configuration())
+            .unwrap_or_default();
+        args.push(Arg::text(config));
+        args.push(Arg::Text(reasons_text(&job.invalid_reasons)?));
         let sql = format!(
             "INSERT INTO benchmark_jobs ({JOB_COLUMNS}) VALUES ({}) \
              ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
@@ -703,6 +746,51 @@ where
         Ok(parts)
     }
 
+    async fn invalid_counts(&self, filter: &JobFilter) -> Result<Vec<(TestType, String, u64)>> {
+        let filter = JobFilter {
+            status: Some(JobStatus::Completed),
+            limit: None,
+            offset: None,
+            ..filter.clone()
+        };
+        let mut args = Vec::new();
+        let clause = filter_clause(&filter, &mut args)?;
+        let sql = format!(
+            "SELECT test_type, mesh_type, COUNT(*) AS n FROM benchmark_jobs{clause} \
+             AND invalid_reasons IS NOT NULL GROUP BY test_type, mesh_type"
+        );
+        let rows = Self::query(&sql, args).fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let test_type: String = row.try_get("test_type")?;
+            let test_type = test_type
+                .parse()
+                .map_err(|e| Error::Corrupt(format!("stored test type: {e}")))?;
+            let n: i64 = row.try_get("n")?;
+            out.push((
+                test_type,
+                row.try_get("mesh_type")?,
+                to_u64("invalid runs", n)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn series_runs(&self, column: SeriesColumn, id: &str) -> Result<Vec<BenchmarkJob>> {
+        let column = match column {
+            SeriesColumn::Series => "series_id",
+            SeriesColumn::Group => "series_group",
+        };
+        let sql = format!(
+            "SELECT {} FROM benchmark_jobs WHERE {column} = $1 ORDER BY series_order, job_id",
+            columns(JobKind::Benchmark)
+        );
+        let rows = Self::query(&sql, vec![Arg::text(id)])
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::job_from_row).collect()
+    }
+
     async fn count_jobs(&self, filter: &JobFilter) -> Result<u64> {
         let mut args = Vec::new();
         let clause = filter_clause(filter, &mut args)?;
@@ -865,10 +953,12 @@ where
         job_id: &str,
         result: &serde_json::Value,
         summary: &JobSummary,
+        invalid_reasons: &[String],
     ) -> Result<()> {
         let text = json_text("result", result)?;
         let mut args = vec![Arg::text(job_id)];
         args.extend(summary_args(Some(summary))?);
+        args.push(Arg::Text(reasons_text(invalid_reasons)?));
         let now = to_nanos("saved_at", OffsetDateTime::now_utc())?;
 
         let mut tx = self.pool.begin().await?;
@@ -876,7 +966,7 @@ where
         // upgrading a read lock (which could fail under concurrent writers).
         let updated = Self::query(
             "UPDATE benchmark_jobs SET requests = $2, errors = $3, rps = $4, p50_us = $5, \
-             p90_us = $6, p99_us = $7, p999_us = $8, max_us = $9 \
+             p90_us = $6, p99_us = $7, p999_us = $8, max_us = $9, invalid_reasons = $10 \
              WHERE job_id = $1 RETURNING job_id",
             args,
         )
@@ -938,33 +1028,78 @@ where
     /// by the database in one grouped scan, so the summary costs the same at 10 or 10,000
     /// stored jobs on the API side.
     async fn completed_stats(&self, filter: &JobFilter) -> Result<Vec<GroupStats>> {
-        let filter = JobFilter {
-            status: Some(JobStatus::Completed),
-            limit: None,
-            offset: None,
-            ..filter.clone()
-        };
         let mut args = Vec::new();
-        let clause = filter_clause(&filter, &mut args)?;
-        let metric = |c: &str| {
-            let x = format!("CAST({c} AS DOUBLE PRECISION)");
+        let sums = |c: &str, column: &str| {
             format!(
-                "CAST(MIN({c}) AS DOUBLE PRECISION) AS {c}_min, CAST(MAX({c}) AS DOUBLE PRECISION) AS {c}_max, \
-                 AVG({x}) AS {c}_mean, AVG({x} * {x}) AS {c}_sq"
+                "CAST(SUM({c}_sum) AS DOUBLE PRECISION) AS {column}_sum, \
+                 CAST(SUM({c}_sq) AS DOUBLE PRECISION) AS {column}_sq, \
+                 CAST(MIN({c}_min) AS DOUBLE PRECISION) AS {column}_min, \
+                 CAST(MAX({c}_max) AS DOUBLE PRECISION) AS {column}_max"
             )
         };
-        let sql = format!(
-            "SELECT test_type, mesh_type, COUNT(*) AS runs, \
-             CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
-             {}, {}, {}, {}, {} \
-             FROM benchmark_jobs{clause} AND requests IS NOT NULL \
-             GROUP BY test_type, mesh_type ORDER BY test_type, mesh_type",
-            metric("p50_us"),
-            metric("p90_us"),
-            metric("p99_us"),
-            metric("p999_us"),
-            metric("rps"),
-        );
+        let sql = if filter.since.is_none() && filter.until.is_none() {
+            // The triggers of migration 0006 keep these sums as runs complete: a few rows
+            // to read, however many jobs are stored.
+            let mut conds = Vec::new();
+            let mut add = |cond: &str, arg: Arg| {
+                args.push(arg);
+                conds.push(format!("{cond} ${}", args.len()));
+            };
+            if let Some(test_type) = filter.test_type {
+                add("test_type =", Arg::text(test_type.as_str()));
+            }
+            if let Some(mesh) = &filter.mesh_type {
+                add("mesh_type =", Arg::text(mesh.as_str()));
+            }
+            if let Some(ns) = &filter.namespace {
+                add("namespace =", Arg::text(ns.as_str()));
+            }
+            let clause = if conds.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conds.join(" AND "))
+            };
+            format!(
+                "SELECT test_type, mesh_type, config, CAST(SUM(runs) AS BIGINT) AS runs, \
+                 CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
+                 {}, {}, {}, {}, {} FROM overhead_cells{clause} \
+                 GROUP BY test_type, mesh_type, config ORDER BY test_type, config, mesh_type",
+                sums("p50", "p50_us"),
+                sums("p90", "p90_us"),
+                sums("p99", "p99_us"),
+                sums("p999", "p999_us"),
+                sums("rps", "rps"),
+            )
+        } else {
+            // A time window: the sums are not kept per instant, so add up the rows.
+            let filter = JobFilter {
+                status: Some(JobStatus::Completed),
+                limit: None,
+                offset: None,
+                ..filter.clone()
+            };
+            let clause = filter_clause(&filter, &mut args)?;
+            let metric = |c: &str| {
+                let x = format!("CAST({c} AS DOUBLE PRECISION)");
+                format!(
+                    "SUM({x}) AS {c}_sum, SUM({x} * {x}) AS {c}_sq, \
+                     CAST(MIN({c}) AS DOUBLE PRECISION) AS {c}_min, \
+                     CAST(MAX({c}) AS DOUBLE PRECISION) AS {c}_max"
+                )
+            };
+            format!(
+                "SELECT test_type, mesh_type, config, COUNT(*) AS runs, \
+                 CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
+                 {}, {}, {}, {}, {} \
+                 FROM benchmark_jobs{clause} AND requests IS NOT NULL AND invalid_reasons IS NULL \
+                 GROUP BY test_type, mesh_type, config ORDER BY test_type, config, mesh_type",
+                metric("p50_us"),
+                metric("p90_us"),
+                metric("p99_us"),
+                metric("p999_us"),
+                metric("rps"),
+            )
+        };
         let rows = Self::query(&sql, args).fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -974,25 +1109,20 @@ where
                 .map_err(|e| Error::Corrupt(format!("stored test type: {e}")))?;
             let runs: i64 = row.try_get("runs")?;
             let moments = |c: &str| -> Result<Moments> {
-                let mean: f64 = row.try_get(format!("{c}_mean").as_str())?;
+                let sum: f64 = row.try_get(format!("{c}_sum").as_str())?;
                 let sq: f64 = row.try_get(format!("{c}_sq").as_str())?;
-                let n = runs as f64;
-                // Sample standard deviation from the mean of squares.
-                let variance = if runs > 1 {
-                    ((sq - mean * mean) * n / (n - 1.0)).max(0.0)
-                } else {
-                    0.0
-                };
-                Ok(Moments {
-                    min: row.try_get(format!("{c}_min").as_str())?,
-                    max: row.try_get(format!("{c}_max").as_str())?,
-                    mean,
-                    stdev: variance.sqrt(),
-                })
+                Ok(Moments::from_sums(
+                    runs.max(0) as u64,
+                    sum,
+                    sq,
+                    row.try_get(format!("{c}_min").as_str())?,
+                    row.try_get(format!("{c}_max").as_str())?,
+                ))
             };
             out.push(GroupStats {
                 test_type,
                 mesh_type: row.try_get("mesh_type")?,
+                config: row.try_get("config")?,
                 runs: runs.max(0) as u64,
                 requests: row.try_get::<i64, _>("requests")?.max(0) as u64,
                 errors: row.try_get::<i64, _>("errors")?.max(0) as u64,

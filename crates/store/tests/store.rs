@@ -145,6 +145,8 @@ fn job(id: &str, created_at: OffsetDateTime) -> BenchmarkJob {
         summary: None,
         attempts: 0,
         parent_id: None,
+        series: None,
+        invalid_reasons: Vec::new(),
     }
 }
 
@@ -220,6 +222,8 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
             saturated: false,
             saturation_reasons: Vec::new(),
             send_lag_us: None,
+            version: None,
+            host: None,
         },
         websocket: None,
         grpc: None,
@@ -272,6 +276,8 @@ async fn insert_and_get_round_trip_every_field(store: Arc<dyn Store>) {
         summary: Some(summary(950, 8_100, 9_876.543_21)),
         attempts: 3,
         parent_id: None,
+        series: None,
+        invalid_reasons: Vec::new(),
     };
     store.insert_job(&full).await.expect("insert full");
     let got = store
@@ -795,7 +801,7 @@ async fn result_round_trip_and_listing_without_it(store: Arc<dyn Store>) {
     assert_eq!(store.get_result("job-result").await.unwrap(), None);
 
     store
-        .save_result("job-result", &result, &summary)
+        .save_result("job-result", &result, &summary, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -825,7 +831,7 @@ async fn result_round_trip_and_listing_without_it(store: Arc<dyn Store>) {
         ..summary
     };
     store
-        .save_result("job-result", &second, &second_summary)
+        .save_result("job-result", &second, &second_summary, &[])
         .await
         .unwrap();
     assert_eq!(store.get_result("job-result").await.unwrap(), Some(second));
@@ -835,7 +841,7 @@ async fn result_round_trip_and_listing_without_it(store: Arc<dyn Store>) {
     );
 
     let err = store
-        .save_result("no-such-job", &result, &summary)
+        .save_result("no-such-job", &result, &summary, &[])
         .await
         .unwrap_err();
     assert!(
@@ -973,7 +979,7 @@ async fn completed_summaries_for_metrics(store: Arc<dyn Store>) {
         store.insert_job(&j).await.unwrap();
         if let Some(s) = s {
             store
-                .save_result(id, &json!({"schema": RESULT_SCHEMA}), s)
+                .save_result(id, &json!({"schema": RESULT_SCHEMA}), s, &[])
                 .await
                 .unwrap();
         }
@@ -1852,7 +1858,7 @@ async fn sqlite_listing_never_reads_results_and_uses_indexes() {
     store.insert_job(&j).await.unwrap();
     let (result, summary) = realistic_result();
     store
-        .save_result("job-corrupt", &result, &summary)
+        .save_result("job-corrupt", &result, &summary, &[])
         .await
         .unwrap();
     sqlx::query("UPDATE benchmark_results SET result = 'not json'")

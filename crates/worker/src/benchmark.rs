@@ -37,6 +37,9 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
             )));
         }
     }
+    if waits_its_turn(job).await? {
+        return Ok(Ended::Declined);
+    }
     let Some(state) = job.claim().await? else {
         return Ok(Ended::NotClaimed);
     };
@@ -216,7 +219,10 @@ pub(crate) async fn store_result(
             ))))
         }
     };
-    job.store().save_result(job.id(), &value, &summary).await?;
+    let invalid = invalid_reasons(result);
+    job.store()
+        .save_result(job.id(), &value, &summary, &invalid)
+        .await?;
     let (dir, id) = (job.config().results_dir.clone(), job.id().to_string());
     let written =
         tokio::task::spawn_blocking(move || meshbench_store::write_result_files(&dir, &id, &value))
@@ -249,6 +255,30 @@ async fn start_probe(
         .await
         .map_err(|e| format!("the probe could not start: {e}"))?
         .map_err(|e| meshbench_core::error_chain(&e))
+}
+
+/// Why a finished run cannot be compared (empty when it can): stored with the run, so
+/// listings mark it and summaries leave it out.
+pub fn invalid_reasons(result: &BenchmarkResult) -> Vec<String> {
+    meshbench_core::stats::invalid_reasons(result, meshbench_core::compare::DEFAULT_MAX_ERROR_RATE)
+}
+
+/// Whether runs of the same series group come before this one and are not finished: a
+/// series' runs go one at a time, in their interleaved order, whatever the worker count.
+async fn waits_its_turn(job: &Running<'_>) -> Result<bool> {
+    let Some(me) = job.store().get_job(job.id()).await? else {
+        return Ok(false);
+    };
+    let Some(place) = me.series else {
+        return Ok(false);
+    };
+    let group = job
+        .store()
+        .series_runs(meshbench_store::SeriesColumn::Group, &place.group)
+        .await?;
+    Ok(group.iter().any(|run| {
+        run.series.as_ref().is_some_and(|p| p.order < place.order) && !run.status.is_finished()
+    }))
 }
 
 /// The headline numbers of a result.

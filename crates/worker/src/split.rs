@@ -185,7 +185,10 @@ impl Worker {
                                 .await
                         }
                     };
-                    self.store.save_result(run_id, &value, &summary).await?;
+                    let invalid = crate::benchmark::invalid_reasons(&merged);
+                    self.store
+                        .save_result(run_id, &value, &summary, &invalid)
+                        .await?;
                     let failed = outcomes.iter().filter(|o| o.result.is_none()).count();
                     let note = (failed > 0).then(|| {
                         format!(

@@ -155,6 +155,8 @@ fn benchmark(id: &str, duration: u32) -> BenchmarkJob {
         summary: None,
         attempts: 0,
         parent_id: None,
+        series: None,
+        invalid_reasons: Vec::new(),
     }
 }
 

@@ -314,6 +314,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Compare two jobs or series: each figure's difference with its 95 % interval and verdict,
+         *     invalid runs left out and named, differing settings listed, and every gate judged
+         *     (`passed` is false when one failed).
+         */
+        post: operations["compare_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics/results": {
         parameters: {
             query?: never;
@@ -339,8 +360,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Per mesh: runs, request totals and the spread of p50/p90/p99/p99.9/rps; the overhead of
-         *     each mesh against `baseline` per percentile (absolute, percent, spread).
+         * Per mesh and configuration: valid runs, request totals and each figure's mean with its
+         *     95 % interval; the overhead of each mesh against `baseline` of the same test type and
+         *     configuration, per figure, with Welch's 95 % interval (docs/statistics.md). Invalid runs
+         *     are left out and counted. Read from sums the database keeps as runs complete.
          */
         get: operations["summary"];
         put?: never;
@@ -443,6 +466,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/series/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start series of several configurations: `repeats` runs each, interleaved (A B, B A, …),
+         *     one at a time.
+         */
+        post: operations["start_series"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/series/{series_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A series' runs and statistics: each figure's mean with its 95 % interval, invalid runs
+         *     left out with their reasons, outliers flagged.
+         */
+        get: operations["get_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -486,6 +549,11 @@ export interface components {
             created_at: string;
             /** @description Why it failed (or was cancelled), for a person to read. */
             error?: string | null;
+            /**
+             * @description Why the finished run cannot be compared (saturated generator, missed rate, errors,
+             *     lost probe events); empty for a valid run or one not finished.
+             */
+            invalid_reasons?: string[];
             /** @description Unique id (a UUID string). */
             job_id: string;
             /** @description Mesh label: baseline, istio, linkerd, cilium, or any other name. */
@@ -501,6 +569,7 @@ export interface components {
             progress: number;
             /** @description The request the job was started with (the API's JSON, defaults filled in). */
             request: unknown;
+            series?: null | components["schemas"]["SeriesPlace"];
             /**
              * Format: date-time
              * @description When a worker started it.
@@ -537,6 +606,61 @@ export interface components {
             /** @description Why not, for a person to read (absent when available). */
             reason?: string | null;
         };
+        /** @description Two jobs or series to compare, and the gates to judge. */
+        CompareRequest: {
+            /** @description A job id or a series id. */
+            baseline: string;
+            /** @description A job id or a series id. */
+            candidate: string;
+            /**
+             * Format: double
+             * @description Runs with a larger share of failed requests (percent) are invalid; default 1.
+             */
+            max_error_rate?: number | null;
+            /**
+             * @description How much worse each figure may get: `p50=20%,p99=10%,rps=5%` (judged on significant
+             *     differences only).
+             */
+            max_regression?: string | null;
+            /** @description k6-style thresholds the candidate's mean must meet: `["p99<5ms", "errors<1%"]`. */
+            thresholds?: string[];
+        };
+        /** @description One figure of a comparison. */
+        ComparedFigure: {
+            /** @description The baseline's mean over its valid runs, with its interval. */
+            baseline: components["schemas"]["Interval"];
+            /** @description The candidate's. */
+            candidate: components["schemas"]["Interval"];
+            /** @description Candidate against baseline. */
+            difference: components["schemas"]["Difference"];
+            /** @description p50, p90, p99, p999, mean, rps or errors. */
+            figure: string;
+            /** @description µs, req/s or %. */
+            unit: string;
+            /** @description Better, worse, or no significant difference. */
+            verdict: components["schemas"]["Verdict"];
+        };
+        /** @description A comparison of two series. */
+        Comparison: {
+            /** @description The baseline series. */
+            baseline: components["schemas"]["Side"];
+            /** @description The candidate series. */
+            candidate: components["schemas"]["Side"];
+            /** @description Each figure. */
+            figures: components["schemas"]["ComparedFigure"][];
+            /** @description Every gate's outcome. */
+            gates: components["schemas"]["GateOutcome"][];
+            /** @description Invalid runs left out of both sides. */
+            left_out: components["schemas"]["LeftOut"][];
+            /** @description Outliers on either side (flagged, still counted). */
+            outliers: components["schemas"]["Outlier"][];
+            /** @description No gate failed. */
+            passed: boolean;
+            /** @description Always [`COMPARISON_SCHEMA`]. */
+            schema: string;
+            /** @description Every setting in which the runs compared differ. */
+            warnings: string[];
+        };
         /** @description One Deployment or DaemonSet of a control plane or node-level data plane. */
         Component: {
             /**
@@ -571,6 +695,17 @@ export interface components {
             healthy: boolean;
             /** @description The namespace it runs in. */
             namespace: string;
+        };
+        /** @description The difference between a baseline and a candidate, with its interval. */
+        Difference: {
+            /** @description Candidate minus baseline. */
+            absolute: components["schemas"]["Interval"];
+            /** @description What the intervals were resampled over (seconds when either side had few runs). */
+            method: components["schemas"]["Method"];
+            /** @description (candidate − baseline) / baseline, as a fraction (0.1 is 10 %). */
+            relative: components["schemas"]["Interval"];
+            /** @description The relative interval excludes zero: a real difference at 95 %. */
+            significant: boolean;
         };
         /** @description One histogram, summarised for charts. All zero and empty for an empty histogram. */
         Distribution: {
@@ -620,6 +755,15 @@ export interface components {
             field: string;
             /** @description The rule, for a person to read. */
             message: string;
+        };
+        /** @description A gate's outcome. */
+        GateOutcome: {
+            /** @description What was measured against it. */
+            detail: string;
+            /** @description The gate as written (`p99=10%`, `p99<5ms`). */
+            gate: string;
+            /** @description Whether it held. */
+            passed: boolean;
         };
         /** @description What to put in a report. */
         GenerateReportRequest: {
@@ -684,6 +828,24 @@ export interface components {
             with_proxy: string[];
             /** @description Names of the pods outside it. */
             without_proxy: string[];
+        };
+        /** @description A point estimate and its confidence interval. */
+        Interval: {
+            /**
+             * Format: double
+             * @description The estimate from all the data.
+             */
+            estimate: number;
+            /**
+             * Format: double
+             * @description Upper bound.
+             */
+            high: number;
+            /**
+             * Format: double
+             * @description Lower bound.
+             */
+            low: number;
         };
         /** @description The latency and service-time distributions of one job. */
         JobDistribution: {
@@ -832,6 +994,13 @@ export interface components {
             /** @description Its Kubernetes version, e.g. `v1.31.2` (absent unless connected). */
             version?: string | null;
         };
+        /** @description A run left out of a series' statistics, and why. */
+        LeftOut: {
+            /** @description The run. */
+            id: string;
+            /** @description Why it is invalid, one reason each. */
+            reasons: string[];
+        };
         /**
          * @description Which mesh (if any) carries the traffic of a benchmark.
          * @enum {string}
@@ -887,6 +1056,11 @@ export interface components {
             /** @description The data plane's version, from the proxy's image tag. */
             version?: string | null;
         };
+        /**
+         * @description What an interval was resampled over.
+         * @enum {string}
+         */
+        Method: "runs" | "seconds";
         /** @description Mutual TLS as the mesh's own objects declare it. */
         MtlsInfo: {
             /** @description `STRICT`, `PERMISSIVE`, `DISABLE`, `automatic` (Linkerd), `wireguard`, `ipsec`… */
@@ -913,6 +1087,18 @@ export interface components {
         NamespaceList: {
             /** @description Every namespace, by name, with the mesh serving it. */
             namespaces: components["schemas"]["NamespaceInfo"][];
+        };
+        /** @description A run flagged (never dropped) as an outlier on one figure. */
+        Outlier: {
+            /** @description The figure on which it lies beyond 3 MADs of the series' median. */
+            figure: string;
+            /** @description The run. */
+            id: string;
+            /**
+             * Format: double
+             * @description Its value of that figure.
+             */
+            value: number;
         };
         /** @description One percentile of a job against the mean of its baselines. */
         PercentileOverhead: {
@@ -1258,6 +1444,75 @@ export interface components {
             /** @description The target URL (the built-in target's when the request named none). */
             url?: string | null;
         };
+        /** @description One figure of a series: its estimate and interval. */
+        SeriesFigure: {
+            /** @description p50, p90, p99, p999, mean, rps or errors. */
+            figure: string;
+            /** @description Mean over the valid runs, with its 95 % interval. */
+            interval: components["schemas"]["Interval"];
+            /** @description What the interval was resampled over. */
+            method: components["schemas"]["Method"];
+            /** @description µs, req/s or %. */
+            unit: string;
+        };
+        /** @description Where a run stands among the runs started together to be compared. */
+        SeriesPlace: {
+            /**
+             * @description The series started together (one per configuration compared); they run one run at a
+             *     time, interleaved.
+             */
+            group: string;
+            /**
+             * Format: int32
+             * @description This run's turn in the group, from 0.
+             */
+            order: number;
+            /** @description The series: the repeats of one configuration. */
+            series_id: string;
+        };
+        /** @description Several configurations to run side by side. */
+        SeriesStart: {
+            /** @description The configurations (2–8 start requests; their own `repeats` must be 1 or absent). */
+            configurations: components["schemas"]["StartRequest"][];
+            /**
+             * Format: int32
+             * @description Runs of each configuration (1 to the server's most repeats).
+             */
+            repeats: number;
+        };
+        /**
+         * @description What a series of runs says: its valid runs' figures with intervals, and the runs it
+         *     could not use.
+         */
+        SeriesStats: {
+            /** @description Each figure; empty when no run is valid. */
+            figures: components["schemas"]["SeriesFigure"][];
+            /** @description Invalid runs, left out. */
+            left_out: components["schemas"]["LeftOut"][];
+            /** @description Runs flagged as outliers (still counted). */
+            outliers: components["schemas"]["Outlier"][];
+            /** @description Runs in the series. */
+            runs: number;
+            /** @description Runs the statistics rest on. */
+            valid_runs: number;
+            /** @description The settings in which the series' own runs differ, one line each. */
+            warnings: string[];
+        };
+        /** @description A series: its runs in order and what they say together. */
+        SeriesView: {
+            /** @description The group of series it was started with. */
+            group: string;
+            /** @description Runs, in run order. */
+            runs: components["schemas"]["BenchmarkJob"][];
+            /** @description The series' id. */
+            series_id: string;
+            /** @description The other series of the group, in configuration order (empty for repeats alone). */
+            siblings: string[];
+            /** @description Statistics over its completed runs (invalid ones left out and named). */
+            stats: components["schemas"]["SeriesStats"];
+            /** @description Runs not finished yet. */
+            unfinished: number;
+        };
         /** @description A service, as the dashboard lists it. */
         ServiceInfo: {
             /** @description Its cluster IP (`None` for a headless service). */
@@ -1301,6 +1556,15 @@ export interface components {
             protocol?: string | null;
             /** @description The pods' port, a number or a name. */
             target_port?: string | null;
+        };
+        /** @description One side of a comparison. */
+        Side: {
+            /** @description What the side is (a job or series id, a file). */
+            label: string;
+            /** @description Runs given. */
+            runs: number;
+            /** @description Runs compared. */
+            valid_runs: number;
         };
         /**
          * @description Direction of a listing's order (`order=` in the API).
@@ -1457,10 +1721,17 @@ export interface components {
         StartResponse: {
             /** @description The (first) job's id. */
             job_id: string;
-            /** @description Every job created (one per `repeats`). */
+            /** @description Every run created (one per `repeats` and configuration), in run order. */
             job_ids: string[];
             /** @description What was queued, for a person to read. */
             message: string;
+            /** @description The group of series started together (the series' id when there is one). */
+            series_group?: string | null;
+            /**
+             * @description The series the runs form (one per configuration), when `repeats` is over 1 or
+             *     several configurations were started together; `GET /series/{id}` reads one.
+             */
+            series_ids?: string[];
             /**
              * Format: date-time
              * @description When the request was accepted.
@@ -1474,6 +1745,11 @@ export interface components {
          * @enum {string}
          */
         TestType: "http" | "grpc" | "websocket" | "ml";
+        /**
+         * @description How a figure moved.
+         * @enum {string}
+         */
+        Verdict: "no_significant_difference" | "better" | "worse";
     };
     responses: never;
     parameters: never;
@@ -2344,6 +2620,56 @@ export interface operations {
             };
         };
     };
+    compare_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CompareRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No job or series with that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A gate does not parse, or a side has no valid completed run; the field is named */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     results: {
         parameters: {
             query?: {
@@ -2642,6 +2968,108 @@ export interface operations {
             };
             /** @description `report_gone`: the file is missing and a job it covers no longer exists */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_series: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes the start idempotent */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeriesStart"];
+            };
+        };
+        responses: {
+            /** @description Already started with this Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Queued; `series_ids` in configuration order */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule; each is named (`configurations[1].rate`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue is unreachable, or `ebpf` was asked for and no worker can probe */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A series id (`series_ids` of a start) */
+                series_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesView"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,12 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use meshbench_core::compare;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
 use meshbench_core::histogram;
 use meshbench_core::split::{split_request, PartOf, PART_KEY};
 use meshbench_core::{
-    BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SortOrder,
-    StartRequest, TestType,
+    BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SeriesPlace,
+    SortOrder, StartRequest, TestType,
 };
 use meshbench_store::Inserted;
 use serde_json::{json, Value};
@@ -39,6 +40,12 @@ pub(crate) async fn start(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let request: StartRequest = body::json(&raw)?;
+    let repeats = request.repeats;
+    start_runs(&state, &headers, vec![request], repeats, None).await
+}
+
+/// Every rule `request` breaks on this server, each field named after `prefix`.
+fn check(state: &AppState, request: &StartRequest, prefix: &str) -> Vec<FieldError> {
     let mut errors = request.validate(&state.settings.limits);
     if request.service_url.is_none() && !state.settings.has_default_target {
         errors.push(FieldError {
@@ -57,19 +64,45 @@ pub(crate) async fn start(
             message: "this server has no Kubernetes cluster configured (set KUBECONFIG)".into(),
         });
     }
+    for e in &mut errors {
+        e.field = format!("{prefix}{}", e.field);
+    }
+    errors
+}
+
+/// Starts `repeats` runs of each of `configurations`: one job each (and one per generator
+/// of a split run). Repeats form a series per configuration; several configurations are
+/// interleaved, order rotated each round, and run one at a time (errors name configuration
+/// i's fields `list_field[i].…`; `None` for a plain start).
+pub(crate) async fn start_runs(
+    state: &AppState,
+    headers: &HeaderMap,
+    configurations: Vec<StartRequest>,
+    repeats: u32,
+    list_field: Option<&str>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    for (i, request) in configurations.iter().enumerate() {
+        let prefix = list_field
+            .map(|field| format!("{field}[{i}]."))
+            .unwrap_or_default();
+        errors.extend(check(state, request, &prefix));
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let key = jobs::idempotency_key(&headers)?;
-    if request.ebpf {
+    let key = jobs::idempotency_key(headers)?;
+    if configurations.iter().any(|r| r.ebpf) {
         // Better told now than after the job failed on a worker that cannot probe.
-        if let Err(reason) = jobs::probe_capability(&state).await {
+        if let Err(reason) = jobs::probe_capability(state).await {
             return Err(jobs::probe_unavailable(format!("ebpf: {reason}")));
         }
     }
     let now = OffsetDateTime::now_utc();
-    let start = &request;
-    let job = |request: serde_json::Value, parent_id: Option<String>| BenchmarkJob {
+    let job = |start: &StartRequest,
+               request: serde_json::Value,
+               parent_id: Option<String>,
+               series: Option<SeriesPlace>| BenchmarkJob {
         job_id: uuid::Uuid::new_v4().to_string(),
         status: JobStatus::Pending,
         test_type: start.test_type,
@@ -84,14 +117,45 @@ pub(crate) async fn start(
         summary: None,
         attempts: 0,
         parent_id,
+        series,
+        invalid_reasons: Vec::new(),
     };
-    let stored = serde_json::to_value(&request).map_err(|e| ApiError::internal(&e))?;
+    // Repeats (or several configurations) make series: one per configuration, run in
+    // the group's interleaved order.
+    let in_series = repeats > 1 || configurations.len() > 1;
+    let series_ids: Vec<String> = if in_series {
+        configurations
+            .iter()
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let group = match series_ids.as_slice() {
+        [one] => Some(one.clone()),
+        [] => None,
+        _ => Some(uuid::Uuid::new_v4().to_string()),
+    };
+    let stored: Vec<serde_json::Value> = configurations
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::internal(&e))?;
     // A run split over generators is a job the user sees and one job per generator,
     // which alone are queued; the run is driven, and merged, by its parts.
     let mut new_jobs = Vec::new();
     let mut queued = Vec::new();
-    for _ in 0..request.repeats {
-        let run = job(stored.clone(), None);
+    for (order, (config, _)) in compare::interleaved(configurations.len(), repeats as usize)
+        .into_iter()
+        .enumerate()
+    {
+        let request = &configurations[config];
+        let series = group.as_ref().map(|group| SeriesPlace {
+            series_id: series_ids[config].clone(),
+            group: group.clone(),
+            order: order as u32,
+        });
+        let run = job(request, stored[config].clone(), None, series);
         let run_id = run.job_id.clone();
         new_jobs.push(run);
         // In the cluster, one Job's pods are the generators: nothing to split here.
@@ -99,7 +163,7 @@ pub(crate) async fn start(
             queued.push(run_id);
             continue;
         }
-        for (index, part) in split_request(&request, request.generators)
+        for (index, part) in split_request(request, request.generators)
             .iter()
             .enumerate()
         {
@@ -115,18 +179,18 @@ pub(crate) async fn start(
                     serde_json::to_value(of).map_err(|e| ApiError::internal(&e))?,
                 );
             }
-            let part = job(value, Some(run_id.clone()));
+            let part = job(request, value, Some(run_id.clone()), None);
             queued.push(part.job_id.clone());
             new_jobs.push(part);
         }
     }
     let inserted = state.store.insert_jobs(&new_jobs, key.as_deref()).await?;
-    let runs: Vec<String> = if inserted.replayed {
+    let runs: Vec<BenchmarkJob> = if inserted.replayed {
         let mut runs = Vec::new();
         for id in &inserted.ids {
             if let Some(job) = state.store.get_job(id).await? {
                 if job.parent_id.is_none() {
-                    runs.push(job.job_id);
+                    runs.push(job);
                 }
             }
         }
@@ -135,9 +199,22 @@ pub(crate) async fn start(
         new_jobs
             .iter()
             .filter(|j| j.parent_id.is_none())
-            .map(|j| j.job_id.clone())
+            .cloned()
             .collect()
     };
+    let mut series_of_runs: Vec<String> = Vec::new();
+    for run in &runs {
+        if let Some(place) = &run.series {
+            if !series_of_runs.contains(&place.series_id) {
+                series_of_runs.push(place.series_id.clone());
+            }
+        }
+    }
+    let run_ids: Vec<String> = runs.iter().map(|j| j.job_id.clone()).collect();
+    let series_group = runs
+        .first()
+        .and_then(|j| j.series.as_ref())
+        .map(|p| p.group.clone());
     let to_queue = Inserted {
         ids: if inserted.replayed {
             inserted.ids.clone()
@@ -147,25 +224,38 @@ pub(crate) async fn start(
         replayed: inserted.replayed,
     };
     if let Some(earlier) =
-        jobs::queue_start(&state, JobKind::Benchmark, &to_queue, key.as_deref()).await?
+        jobs::queue_start(state, JobKind::Benchmark, &to_queue, key.as_deref()).await?
     {
         let body = StartResponse {
             job_id: earlier.id,
-            job_ids: runs,
+            job_ids: run_ids,
+            series_ids: series_of_runs,
+            series_group,
             status: earlier.status,
             message: "already started with this Idempotency-Key".into(),
             started_at: earlier.created_at,
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
-    let body = StartResponse {
-        job_id: runs.first().cloned().unwrap_or_default(),
-        job_ids: runs,
-        status: JobStatus::Pending,
-        message: format!(
+    let first = &configurations[0];
+    let message = if configurations.len() > 1 {
+        format!(
+            "{} configurations × {repeats} runs queued, interleaved",
+            configurations.len()
+        )
+    } else {
+        format!(
             "{} benchmark queued: {} through {}",
-            request.test_type, request.mesh_type, request.namespace
-        ),
+            first.test_type, first.mesh_type, first.namespace
+        )
+    };
+    let body = StartResponse {
+        job_id: run_ids.first().cloned().unwrap_or_default(),
+        job_ids: run_ids,
+        series_ids: series_of_runs,
+        series_group,
+        status: JobStatus::Pending,
+        message,
         started_at: now,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
@@ -176,8 +266,15 @@ pub(crate) async fn start(
 pub(crate) struct StartResponse {
     /// The (first) job's id.
     job_id: String,
-    /// Every job created (one per `repeats`).
+    /// Every run created (one per `repeats` and configuration), in run order.
     job_ids: Vec<String>,
+    /// The series the runs form (one per configuration), when `repeats` is over 1 or
+    /// several configurations were started together; `GET /series/{id}` reads one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    series_ids: Vec<String>,
+    /// The group of series started together (the series' id when there is one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    series_group: Option<String>,
     /// `pending`; for a start replayed by its `Idempotency-Key`, the first job's status now.
     status: JobStatus,
     /// What was queued, for a person to read.

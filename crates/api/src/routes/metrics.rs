@@ -8,7 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use meshbench_core::{JobStatus, TestType};
+use meshbench_core::stats;
+use meshbench_core::JobStatus;
 use meshbench_store::{GroupStats, Moments};
 use serde_json::{json, Value};
 
@@ -44,8 +45,10 @@ pub(crate) async fn results(
     ))
 }
 
-/// Per mesh: runs, request totals and the spread of p50/p90/p99/p99.9/rps; the overhead of
-/// each mesh against `baseline` per percentile (absolute, percent, spread).
+/// Per mesh and configuration: valid runs, request totals and each figure's mean with its
+/// 95 % interval; the overhead of each mesh against `baseline` of the same test type and
+/// configuration, per figure, with Welch's 95 % interval (docs/statistics.md). Invalid runs
+/// are left out and counted. Read from sums the database keeps as runs complete.
 #[utoipa::path(get, path = "/metrics/summary", tag = "metrics", params(JobQuery),
     responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
 pub(crate) async fn summary(
@@ -55,10 +58,11 @@ pub(crate) async fn summary(
     let mut filter = filter_from(&query)?;
     let wanted_mesh = filter.mesh_type.take().filter(|m| !m.is_empty());
     let groups = state.store.completed_stats(&filter).await?;
-    let baseline_of = |test_type: TestType| {
-        groups
-            .iter()
-            .find(|g| g.test_type == test_type && g.mesh_type == "baseline")
+    let invalid = state.store.invalid_counts(&filter).await?;
+    let baseline_of = |g: &GroupStats| {
+        groups.iter().find(|b| {
+            b.test_type == g.test_type && b.config == g.config && b.mesh_type == "baseline"
+        })
     };
     let mut meshes = Vec::new();
     let mut overhead = Vec::new();
@@ -66,66 +70,103 @@ pub(crate) async fn summary(
         if wanted_mesh.as_ref().is_some_and(|w| *w != group.mesh_type) {
             continue;
         }
-        meshes.push(json!({
+        let mut entry = json!({
             "test_type": group.test_type,
             "mesh_type": group.mesh_type,
+            "config": group.config,
             "count": group.runs,
             "requests": group.requests,
             "errors": group.errors,
-            "p50_us": group.p50_us,
-            "p90_us": group.p90_us,
-            "p99_us": group.p99_us,
-            "p999_us": group.p999_us,
-            "rps": group.rps,
-        }));
+        });
+        for (name, get) in FIGURES {
+            let m = get(group);
+            let i = stats::moments_interval(m.mean, m.stdev, group.runs);
+            let key = if name == "rps" {
+                name.to_string()
+            } else {
+                format!("{name}_us")
+            };
+            entry[key] = json!({
+                "min": m.min, "max": m.max, "mean": m.mean, "stdev": m.stdev,
+                "low": i.low, "high": i.high,
+            });
+        }
+        meshes.push(entry);
         if group.mesh_type == "baseline" {
             continue;
         }
-        let Some(baseline) = baseline_of(group.test_type) else {
+        let Some(baseline) = baseline_of(group) else {
             continue;
         };
-        let mut per_percentile = serde_json::Map::new();
-        for (name, get) in PERCENTILES {
+        let mut per_figure = serde_json::Map::new();
+        for (name, get) in FIGURES {
             let (b, m) = (get(baseline), get(group));
-            let diff = m.mean - b.mean;
-            // Standard error of the difference of two means: the spread over repeated runs.
+            let d = stats::welch_difference(
+                (b.mean, b.stdev, baseline.runs),
+                (m.mean, m.stdev, group.runs),
+            );
+            let pct = |v: f64| {
+                if b.mean > 0.0 {
+                    v / b.mean * 100.0
+                } else {
+                    0.0
+                }
+            };
             let spread = (m.stdev.powi(2) / group.runs.max(1) as f64
                 + b.stdev.powi(2) / baseline.runs.max(1) as f64)
                 .sqrt();
-            per_percentile.insert(
+            let unit = if name == "rps" { "" } else { "_us" };
+            per_figure.insert(
                 name.to_string(),
                 json!({
-                    "baseline_us": b.mean,
-                    "mesh_us": m.mean,
-                    "overhead_us": diff,
-                    "overhead_pct": if b.mean > 0.0 { diff / b.mean * 100.0 } else { 0.0 },
-                    "spread_us": spread,
+                    format!("baseline{unit}"): b.mean,
+                    format!("mesh{unit}"): m.mean,
+                    format!("overhead{unit}"): d.estimate,
+                    "overhead_pct": pct(d.estimate),
+                    format!("spread{unit}"): spread,
+                    format!("low{unit}"): d.low,
+                    format!("high{unit}"): d.high,
+                    "low_pct": pct(d.low),
+                    "high_pct": pct(d.high),
+                    "significant": baseline.runs > 1 && group.runs > 1 && !d.contains(0.0),
                 }),
             );
         }
+        let rps = per_figure.remove("rps");
         overhead.push(json!({
             "test_type": group.test_type,
             "mesh_type": group.mesh_type,
+            "config": group.config,
             "baseline_runs": baseline.runs,
             "mesh_runs": group.runs,
-            "latency": per_percentile,
+            "latency": per_figure,
+            "throughput": rps,
         }));
     }
+    let invalid_runs: Vec<Value> = invalid
+        .iter()
+        .filter(|(_, mesh, _)| wanted_mesh.as_ref().is_none_or(|w| w == mesh))
+        .map(|(test_type, mesh, n)| json!({"test_type": test_type, "mesh_type": mesh, "count": n}))
+        .collect();
     Ok(Json(json!({
         "mesh_type": wanted_mesh,
+        "method": "welch",
+        "confidence": stats::CONFIDENCE,
         "meshes": meshes,
         "overhead": overhead,
+        "invalid_runs": invalid_runs,
     })))
 }
 
-/// Reads one percentile's moments of a group.
-type Percentile = fn(&GroupStats) -> &Moments;
+/// Reads one figure's moments of a group.
+type Figure = fn(&GroupStats) -> &Moments;
 
-const PERCENTILES: [(&str, Percentile); 4] = [
+const FIGURES: [(&str, Figure); 5] = [
     ("p50", |g| &g.p50_us),
     ("p90", |g| &g.p90_us),
     ("p99", |g| &g.p99_us),
     ("p999", |g| &g.p999_us),
+    ("rps", |g| &g.rps),
 ];
 
 // `/metrics` itself is routed apart from `/metrics/results` and `/metrics/summary`, so

@@ -10,6 +10,7 @@ pub(crate) mod kubernetes;
 pub(crate) mod metrics;
 pub(crate) mod probes;
 pub(crate) mod reports;
+pub(crate) mod series;
 pub(crate) mod socketio;
 pub(crate) mod unavailable;
 pub(crate) mod ws;
@@ -88,7 +89,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/metrics/results", get(metrics::results))
         .route("/metrics/summary", get(metrics::summary))
+        .route("/metrics/compare", post(series::compare_runs))
         .route("/metrics", get(metrics::prometheus))
+        .route("/series/start", post(series::start_series))
+        .route("/series/{series_id}", get(series::get_series))
         .route("/reports", get(reports::list))
         .route("/reports/generate", post(reports::generate))
         .route("/reports/{report_id}", get(reports::get_report))

@@ -670,6 +670,8 @@ mod tests {
                 saturated: false,
                 saturation_reasons: Vec::new(),
                 send_lag_us: None,
+                version: None,
+                host: None,
             },
             websocket: None,
             grpc: None,

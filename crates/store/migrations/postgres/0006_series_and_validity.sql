@@ -1,0 +1,97 @@
+-- Comparisons you can trust (issue 15); migrations/sqlite/0006 says what each column is for.
+ALTER TABLE benchmark_jobs ADD COLUMN series_id TEXT NULL;
+ALTER TABLE benchmark_jobs ADD COLUMN series_group TEXT NULL;
+ALTER TABLE benchmark_jobs ADD COLUMN series_order BIGINT NULL;
+ALTER TABLE benchmark_jobs ADD COLUMN config TEXT NOT NULL DEFAULT '';
+ALTER TABLE benchmark_jobs ADD COLUMN invalid_reasons TEXT NULL;
+CREATE INDEX benchmark_jobs_series ON benchmark_jobs (series_id);
+CREATE INDEX benchmark_jobs_series_group ON benchmark_jobs (series_group, series_order);
+
+UPDATE benchmark_jobs SET invalid_reasons = '["the load generator was the bottleneck"]'
+WHERE job_id IN (SELECT job_id FROM benchmark_results
+                 WHERE result LIKE '%"saturated":true%');
+UPDATE benchmark_jobs SET invalid_reasons = '["more than 1 % of requests failed"]'
+WHERE invalid_reasons IS NULL AND requests > 0 AND errors * 100 > requests;
+
+CREATE TABLE overhead_cells (
+    test_type   TEXT    NOT NULL,
+    mesh_type   TEXT    NOT NULL,
+    namespace   TEXT    NOT NULL,
+    config      TEXT    NOT NULL,
+    runs        BIGINT  NOT NULL,
+    requests    BIGINT  NOT NULL,
+    errors      BIGINT  NOT NULL,
+    p50_sum DOUBLE PRECISION NOT NULL, p50_sq DOUBLE PRECISION NOT NULL,
+    p50_min DOUBLE PRECISION NOT NULL, p50_max DOUBLE PRECISION NOT NULL,
+    p90_sum DOUBLE PRECISION NOT NULL, p90_sq DOUBLE PRECISION NOT NULL,
+    p90_min DOUBLE PRECISION NOT NULL, p90_max DOUBLE PRECISION NOT NULL,
+    p99_sum DOUBLE PRECISION NOT NULL, p99_sq DOUBLE PRECISION NOT NULL,
+    p99_min DOUBLE PRECISION NOT NULL, p99_max DOUBLE PRECISION NOT NULL,
+    p999_sum DOUBLE PRECISION NOT NULL, p999_sq DOUBLE PRECISION NOT NULL,
+    p999_min DOUBLE PRECISION NOT NULL, p999_max DOUBLE PRECISION NOT NULL,
+    rps_sum DOUBLE PRECISION NOT NULL, rps_sq DOUBLE PRECISION NOT NULL,
+    rps_min DOUBLE PRECISION NOT NULL, rps_max DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (test_type, mesh_type, namespace, config)
+);
+
+INSERT INTO overhead_cells
+SELECT test_type, mesh_type, namespace, config, COUNT(*), SUM(requests), SUM(errors),
+       SUM(p50_us), SUM(p50_us::float8 * p50_us), MIN(p50_us), MAX(p50_us),
+       SUM(p90_us), SUM(p90_us::float8 * p90_us), MIN(p90_us), MAX(p90_us),
+       SUM(p99_us), SUM(p99_us::float8 * p99_us), MIN(p99_us), MAX(p99_us),
+       SUM(p999_us), SUM(p999_us::float8 * p999_us), MIN(p999_us), MAX(p999_us),
+       SUM(rps), SUM(rps * rps), MIN(rps), MAX(rps)
+FROM benchmark_jobs
+WHERE status = 'completed' AND parent_id IS NULL AND requests IS NOT NULL
+  AND invalid_reasons IS NULL
+GROUP BY test_type, mesh_type, namespace, config;
+
+CREATE FUNCTION overhead_cells_add() RETURNS trigger AS $$
+BEGIN
+    IF NEW.status = 'completed' AND NEW.parent_id IS NULL AND NEW.requests IS NOT NULL
+       AND NEW.invalid_reasons IS NULL
+       AND (TG_OP = 'INSERT' OR OLD.status <> 'completed') THEN
+        INSERT INTO overhead_cells VALUES (
+            NEW.test_type, NEW.mesh_type, NEW.namespace, NEW.config, 1, NEW.requests, NEW.errors,
+            NEW.p50_us, NEW.p50_us::float8 * NEW.p50_us, NEW.p50_us, NEW.p50_us,
+            NEW.p90_us, NEW.p90_us::float8 * NEW.p90_us, NEW.p90_us, NEW.p90_us,
+            NEW.p99_us, NEW.p99_us::float8 * NEW.p99_us, NEW.p99_us, NEW.p99_us,
+            NEW.p999_us, NEW.p999_us::float8 * NEW.p999_us, NEW.p999_us, NEW.p999_us,
+            NEW.rps, NEW.rps * NEW.rps, NEW.rps, NEW.rps)
+        ON CONFLICT (test_type, mesh_type, namespace, config) DO UPDATE SET
+            runs = overhead_cells.runs + 1,
+            requests = overhead_cells.requests + excluded.requests,
+            errors = overhead_cells.errors + excluded.errors,
+            p50_sum = overhead_cells.p50_sum + excluded.p50_sum,
+            p50_sq = overhead_cells.p50_sq + excluded.p50_sq,
+            p50_min = LEAST(overhead_cells.p50_min, excluded.p50_min),
+            p50_max = GREATEST(overhead_cells.p50_max, excluded.p50_max),
+            p90_sum = overhead_cells.p90_sum + excluded.p90_sum,
+            p90_sq = overhead_cells.p90_sq + excluded.p90_sq,
+            p90_min = LEAST(overhead_cells.p90_min, excluded.p90_min),
+            p90_max = GREATEST(overhead_cells.p90_max, excluded.p90_max),
+            p99_sum = overhead_cells.p99_sum + excluded.p99_sum,
+            p99_sq = overhead_cells.p99_sq + excluded.p99_sq,
+            p99_min = LEAST(overhead_cells.p99_min, excluded.p99_min),
+            p99_max = GREATEST(overhead_cells.p99_max, excluded.p99_max),
+            p999_sum = overhead_cells.p999_sum + excluded.p999_sum,
+            p999_sq = overhead_cells.p999_sq + excluded.p999_sq,
+            p999_min = LEAST(overhead_cells.p999_min, excluded.p999_min),
+            p999_max = GREATEST(overhead_cells.p999_max, excluded.p999_max),
+            rps_sum = overhead_cells.rps_sum + excluded.rps_sum,
+            rps_sq = overhead_cells.rps_sq + excluded.rps_sq,
+            rps_min = LEAST(overhead_cells.rps_min, excluded.rps_min),
+            rps_max = GREATEST(overhead_cells.rps_max, excluded.rps_max);
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER overhead_cells_on_complete AFTER UPDATE OF status ON benchmark_jobs
+    FOR EACH ROW EXECUTE FUNCTION overhead_cells_add();
+CREATE TRIGGER overhead_cells_on_insert AFTER INSERT ON benchmark_jobs
+    FOR EACH ROW EXECUTE FUNCTION overhead_cells_add();
+
+-- /metrics/summary counts the invalid runs it left out; few, so a partial index finds them.
+CREATE INDEX benchmark_jobs_invalid ON benchmark_jobs (test_type, mesh_type)
+    WHERE invalid_reasons IS NOT NULL;
