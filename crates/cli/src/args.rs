@@ -363,6 +363,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub csv: bool,
 
+    /// Also write the result to FILE in the Service Mesh Performance format (SMP, the CNCF
+    /// spec Meshery reads; docs/smp.md).
+    #[arg(long, value_name = "FILE")]
+    pub smp: Option<PathBuf>,
+
     /// Also write per-second latency histograms to FILE in HdrHistogram's interval log format.
     #[arg(long, value_name = "FILE")]
     pub hdr_out: Option<PathBuf>,
@@ -372,9 +377,26 @@ pub struct RunArgs {
     pub no_progress: bool,
 
     /// Gate the run, k6-style: `p99<5ms`, `p50<=800us`, `rps>=1000`, `errors<1%`;
-    /// repeatable. Exit 3 when one fails (after printing the result).
+    /// repeatable. Exit 3 when one fails (after printing the result). With --repeats, the
+    /// mean over the valid runs is gated.
     #[arg(long, value_name = "FIGURE<BOUND")]
     pub threshold: Vec<String>,
+
+    /// Run N times, one after another, and report the series: each figure's mean with its
+    /// 95 % interval, invalid runs left out (docs/statistics.md). With --json, an array of
+    /// the results (what `meshbench compare` reads).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeats: u32,
+
+    /// Search the highest open-model rate whose runs meet every --slo with the generator
+    /// valid: from --rate (default 1000) doubling, then bisecting to 5 %; each step runs -d.
+    #[arg(long, requires = "slo", conflicts_with_all = ["repeats", "csv"])]
+    pub find_max_rate: bool,
+
+    /// With --find-max-rate: what a rate must meet, k6-style (`p99<10ms`); repeatable.
+    #[arg(long, value_name = "FIGURE<BOUND")]
+    pub slo: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod output;
 mod platform;
 mod probe;
 mod run;
+mod series;
 mod target;
 
 use std::process::ExitCode;

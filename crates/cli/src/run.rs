@@ -64,10 +64,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let stop = StopHandle::new();
     watch_ctrl_c(stop.clone());
+    if args.repeats > 1 || args.find_max_rate {
+        // Each run gets its own stop handle, tied to the session's: Ctrl-C ends the run in
+        // progress and no other starts.
+        let session = stop.clone();
+        let mut one =
+            |spec: &BenchmarkSpec| -> anyhow::Result<Option<meshbench_core::BenchmarkResult>> {
+                Ok(execute(spec, session.clone(), &args)?.map(|o| o.result))
+            };
+        if args.find_max_rate {
+            let slo: Vec<meshbench_core::stats::Threshold> =
+                match args.slo.iter().map(|t| t.parse()).collect::<Result<_, _>>() {
+                    Ok(slo) => slo,
+                    Err(e) => {
+                        eprintln!("meshbench run: --slo: {e}");
+                        return Ok(ExitCode::from(EXIT_USAGE));
+                    }
+                };
+            return crate::series::find_max_rate(&spec, &args, &slo, &stop, &mut one);
+        }
+        return crate::series::repeated(&spec, &args, &thresholds, &stop, &mut one);
+    }
     let output = execute(&spec, stop, &args)?;
     let Some(output) = output else {
         return Ok(ExitCode::from(EXIT_USAGE));
     };
+    if let Some(path) = &args.smp {
+        let doc = meshbench_core::smp::to_smp(&output.result, &args.mesh);
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing the SMP export to {}", path.display()))?;
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut stdout, &output.result)?;

@@ -43,8 +43,9 @@ pub enum RateSchedule {
     },
 }
 
-/// Beyond this the scheduler's nanosecond arithmetic and the box itself stop making sense.
-const MAX_RATE: f64 = 100_000_000.0;
+/// The highest rate a schedule may ask for, req/s: beyond it the scheduler's nanosecond
+/// arithmetic and the box itself stop making sense.
+pub const MAX_RATE: f64 = 100_000_000.0;
 
 impl RateSchedule {
     /// Parses `2000` (constant), `1000:5000:1000` (steps of `step_duration`) or `1000..5000`

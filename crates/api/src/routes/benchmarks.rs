@@ -419,6 +419,23 @@ pub(crate) async fn result(
     stored_result(&state, &job).await.map(Json)
 }
 
+/// The job's result in the Service Mesh Performance format (SMP v0.6.1, the CNCF spec
+/// Meshery uses): its test config, result, mesh config and environment (docs/smp.md).
+#[utoipa::path(get, path = "/benchmarks/jobs/{job_id}/smp", tag = "benchmarks",
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses((status = 200, description = "SMP documents", body = Object),
+              (status = 404, description = "Unknown job, or no result yet", body = ErrorBody)))]
+pub(crate) async fn smp(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = load(&state, &job_id).await?;
+    let value = stored_result(&state, &job).await?;
+    let result: meshbench_core::BenchmarkResult = serde_json::from_value(value)
+        .map_err(|e| ApiError::internal(&format!("stored result of `{job_id}`: {e}")))?;
+    Ok(Json(meshbench_core::smp::to_smp(&result, &job.mesh_type)))
+}
+
 /// The job's stored result, or a 404 `result_not_ready` saying what state the job is in.
 async fn stored_result(state: &AppState, job: &BenchmarkJob) -> Result<Value, ApiError> {
     state.store.get_result(&job.job_id).await?.ok_or_else(|| {

@@ -33,6 +33,7 @@ use crate::report::{
         super::benchmarks::list,
         super::benchmarks::get_job,
         super::benchmarks::result,
+        super::benchmarks::smp,
         super::benchmarks::distribution,
         super::benchmarks::cancel,
         super::metrics::results,

@@ -83,6 +83,7 @@ pub(crate) fn routes() -> Router<AppState> {
             get(benchmarks::get_job).delete(benchmarks::cancel),
         )
         .route("/benchmarks/jobs/{job_id}/result", get(benchmarks::result))
+        .route("/benchmarks/jobs/{job_id}/smp", get(benchmarks::smp))
         .route(
             "/benchmarks/jobs/{job_id}/distribution",
             get(benchmarks::distribution),
