@@ -122,6 +122,7 @@ on_both_backends!(
     withdrawn_starts_leave_nothing_behind,
     a_transition_can_be_fenced_to_one_attempt,
     states_list_by_status_oldest_first,
+    series_validity_and_kept_sums,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1912,4 +1913,138 @@ async fn sqlite_listing_never_reads_results_and_uses_indexes() {
         );
     }
     store.close().await;
+}
+
+/// Series are read back in run order; invalid runs are stored, listed and left out of the
+/// sums the summary reads; the sums follow every way a run comes to count (completed after
+/// its result, a result saved for a row already completed, a result saved again) and agree
+/// with adding up the rows.
+async fn series_validity_and_kept_sums(store: Arc<dyn Store>) {
+    use meshbench_core::SeriesPlace;
+    use meshbench_store::SeriesColumn;
+    let mut jobs = Vec::new();
+    for (i, (series, order)) in [("s-a", 0), ("s-b", 1), ("s-b", 2), ("s-a", 3)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut j = job(&format!("run-{i}"), T0 + Duration::seconds(i as i64));
+        j.series = Some(SeriesPlace {
+            series_id: series.into(),
+            group: "g".into(),
+            order,
+        });
+        j.mesh_type = if series == "s-a" { "baseline" } else { "istio" }.into();
+        jobs.push(j);
+    }
+    for j in &jobs {
+        store.insert_job(j).await.unwrap();
+    }
+    let a = store
+        .series_runs(SeriesColumn::Series, "s-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.iter().map(|j| j.job_id.as_str()).collect::<Vec<_>>(),
+        ["run-0", "run-3"]
+    );
+    assert_eq!(a[1].series.as_ref().unwrap().order, 3);
+    let g = store.series_runs(SeriesColumn::Group, "g").await.unwrap();
+    assert_eq!(g.len(), 4);
+    assert!(store
+        .series_runs(SeriesColumn::Series, "nope")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The usual way: result saved, then completed.
+    for (id, p50) in [("run-0", 1000), ("run-3", 1100)] {
+        store
+            .save_result(
+                id,
+                &json!({"schema": RESULT_SCHEMA}),
+                &summary(p50, 5000, 900.0),
+                &[],
+            )
+            .await
+            .unwrap();
+        complete(&store, id).await;
+    }
+    // Invalid: stored, listed with its reasons, not summed.
+    store
+        .save_result(
+            "run-1",
+            &json!({"schema": RESULT_SCHEMA}),
+            &summary(9000, 50_000, 100.0),
+            &["the load generator was the bottleneck".to_string()],
+        )
+        .await
+        .unwrap();
+    complete(&store, "run-1").await;
+    let listed = store.get_job("run-1").await.unwrap().unwrap();
+    assert_eq!(
+        listed.invalid_reasons,
+        ["the load generator was the bottleneck"]
+    );
+    // Completed first, result after (imports); then the result saved again.
+    complete(&store, "run-2").await;
+    store
+        .save_result(
+            "run-2",
+            &json!({"schema": RESULT_SCHEMA}),
+            &summary(1500, 6000, 800.0),
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .save_result(
+            "run-2",
+            &json!({"schema": RESULT_SCHEMA}),
+            &summary(1300, 6000, 800.0),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let kept = store.completed_stats(&JobFilter::default()).await.unwrap();
+    // A time window adds the rows up instead: the two must agree.
+    let window = JobFilter {
+        since: Some(T0 - Duration::days(1)),
+        ..JobFilter::default()
+    };
+    let summed = store.completed_stats(&window).await.unwrap();
+    let key = |g: &meshbench_store::GroupStats| {
+        (g.mesh_type.clone(), g.runs, g.p50_us.mean.round() as i64)
+    };
+    assert_eq!(
+        kept.iter().map(key).collect::<Vec<_>>(),
+        summed.iter().map(key).collect::<Vec<_>>()
+    );
+    let baseline = kept.iter().find(|g| g.mesh_type == "baseline").unwrap();
+    assert_eq!(baseline.runs, 2);
+    assert!((baseline.p50_us.mean - 1050.0).abs() < 1e-6);
+    assert!((baseline.p50_us.stdev - 70.710_678).abs() < 1e-3);
+    let istio = kept.iter().find(|g| g.mesh_type == "istio").unwrap();
+    assert_eq!(istio.runs, 1, "the invalid run is left out: {istio:?}");
+    assert!(
+        (istio.p50_us.mean - 1300.0).abs() < 1e-6,
+        "the result saved again counts once"
+    );
+    assert_eq!(istio.config, baseline.config);
+    let invalid = store.invalid_counts(&JobFilter::default()).await.unwrap();
+    assert_eq!(invalid, [(TestType::Http, "istio".to_string(), 1)]);
+}
+
+/// Takes a pending job through running to completed.
+async fn complete(store: &Arc<dyn Store>, id: &str) {
+    for (from, to) in [
+        (JobStatus::Pending, JobStatus::Running),
+        (JobStatus::Running, JobStatus::Completed),
+    ] {
+        store
+            .transition(JobKind::Benchmark, id, &[from], to, &JobUpdate::default())
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

@@ -83,6 +83,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/benchmarks/jobs/{job_id}/smp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The job's result in the Service Mesh Performance format (SMP v0.6.1, the CNCF spec
+         *     Meshery uses): its test config, result, mesh config and environment (docs/smp.md).
+         */
+        get: operations["smp"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/benchmarks/start": {
         parameters: {
             query?: never;
@@ -1936,6 +1956,38 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description meshbench.result.v1 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Unknown job, or no result yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    smp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description SMP documents */
             200: {
                 headers: {
                     [name: string]: unknown;

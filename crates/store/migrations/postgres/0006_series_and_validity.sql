@@ -48,9 +48,25 @@ GROUP BY test_type, mesh_type, namespace, config;
 
 CREATE FUNCTION overhead_cells_add() RETURNS trigger AS $$
 BEGIN
+    -- migrations/sqlite/0006 says when a run counts, and why min and max only grow.
+    IF TG_OP = 'UPDATE' AND OLD.status = 'completed' AND OLD.parent_id IS NULL
+       AND OLD.requests IS NOT NULL AND OLD.invalid_reasons IS NULL THEN
+        UPDATE overhead_cells SET
+            runs = runs - 1, requests = requests - OLD.requests, errors = errors - OLD.errors,
+            p50_sum = p50_sum - OLD.p50_us, p50_sq = p50_sq - OLD.p50_us::float8 * OLD.p50_us,
+            p90_sum = p90_sum - OLD.p90_us, p90_sq = p90_sq - OLD.p90_us::float8 * OLD.p90_us,
+            p99_sum = p99_sum - OLD.p99_us, p99_sq = p99_sq - OLD.p99_us::float8 * OLD.p99_us,
+            p999_sum = p999_sum - OLD.p999_us,
+            p999_sq = p999_sq - OLD.p999_us::float8 * OLD.p999_us,
+            rps_sum = rps_sum - OLD.rps, rps_sq = rps_sq - OLD.rps * OLD.rps
+        WHERE test_type = OLD.test_type AND mesh_type = OLD.mesh_type
+          AND namespace = OLD.namespace AND config = OLD.config;
+        DELETE FROM overhead_cells WHERE runs <= 0
+          AND test_type = OLD.test_type AND mesh_type = OLD.mesh_type
+          AND namespace = OLD.namespace AND config = OLD.config;
+    END IF;
     IF NEW.status = 'completed' AND NEW.parent_id IS NULL AND NEW.requests IS NOT NULL
-       AND NEW.invalid_reasons IS NULL
-       AND (TG_OP = 'INSERT' OR OLD.status <> 'completed') THEN
+       AND NEW.invalid_reasons IS NULL THEN
         INSERT INTO overhead_cells VALUES (
             NEW.test_type, NEW.mesh_type, NEW.namespace, NEW.config, 1, NEW.requests, NEW.errors,
             NEW.p50_us, NEW.p50_us::float8 * NEW.p50_us, NEW.p50_us, NEW.p50_us,
@@ -87,7 +103,9 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
-CREATE TRIGGER overhead_cells_on_complete AFTER UPDATE OF status ON benchmark_jobs
+CREATE TRIGGER overhead_cells_on_update
+    AFTER UPDATE OF status, requests, errors, rps, p50_us, p90_us, p99_us, p999_us,
+        invalid_reasons, parent_id, config ON benchmark_jobs
     FOR EACH ROW EXECUTE FUNCTION overhead_cells_add();
 CREATE TRIGGER overhead_cells_on_insert AFTER INSERT ON benchmark_jobs
     FOR EACH ROW EXECUTE FUNCTION overhead_cells_add();

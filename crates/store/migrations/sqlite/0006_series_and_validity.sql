@@ -52,10 +52,33 @@ WHERE status = 'completed' AND parent_id IS NULL AND requests IS NOT NULL
   AND invalid_reasons IS NULL
 GROUP BY test_type, mesh_type, namespace, config;
 
-CREATE TRIGGER overhead_cells_on_complete
-AFTER UPDATE OF status ON benchmark_jobs
-WHEN NEW.status = 'completed' AND OLD.status <> 'completed' AND NEW.parent_id IS NULL
-     AND NEW.requests IS NOT NULL AND NEW.invalid_reasons IS NULL
+-- A run counts once it is completed, valid, a user's run (not a split run's part) and has
+-- its numbers: whichever of those changes last (status after the result, or a result saved
+-- for a row already completed), the row's numbers are added then; a counted row that changes
+-- (a result saved again, a run marked invalid) takes its old numbers out first. Minimum and
+-- maximum cannot be taken out again: they span every run ever counted in the cell.
+CREATE TRIGGER overhead_cells_remove
+AFTER UPDATE OF status, requests, errors, rps, p50_us, p90_us, p99_us, p999_us, invalid_reasons, parent_id, config ON benchmark_jobs
+WHEN OLD.status = 'completed' AND OLD.parent_id IS NULL AND OLD.requests IS NOT NULL AND OLD.invalid_reasons IS NULL
+BEGIN
+    UPDATE overhead_cells SET
+        runs = runs - 1, requests = requests - OLD.requests, errors = errors - OLD.errors,
+        p50_sum = p50_sum - OLD.p50_us, p50_sq = p50_sq - CAST(OLD.p50_us AS REAL) * OLD.p50_us,
+        p90_sum = p90_sum - OLD.p90_us, p90_sq = p90_sq - CAST(OLD.p90_us AS REAL) * OLD.p90_us,
+        p99_sum = p99_sum - OLD.p99_us, p99_sq = p99_sq - CAST(OLD.p99_us AS REAL) * OLD.p99_us,
+        p999_sum = p999_sum - OLD.p999_us,
+        p999_sq = p999_sq - CAST(OLD.p999_us AS REAL) * OLD.p999_us,
+        rps_sum = rps_sum - OLD.rps, rps_sq = rps_sq - OLD.rps * OLD.rps
+    WHERE test_type = OLD.test_type AND mesh_type = OLD.mesh_type
+      AND namespace = OLD.namespace AND config = OLD.config;
+    DELETE FROM overhead_cells WHERE runs <= 0
+      AND test_type = OLD.test_type AND mesh_type = OLD.mesh_type
+      AND namespace = OLD.namespace AND config = OLD.config;
+END;
+
+CREATE TRIGGER overhead_cells_add
+AFTER UPDATE OF status, requests, errors, rps, p50_us, p90_us, p99_us, p999_us, invalid_reasons, parent_id, config ON benchmark_jobs
+WHEN NEW.status = 'completed' AND NEW.parent_id IS NULL AND NEW.requests IS NOT NULL AND NEW.invalid_reasons IS NULL
 BEGIN
     INSERT INTO overhead_cells VALUES (
         NEW.test_type, NEW.mesh_type, NEW.namespace, NEW.config, 1, NEW.requests, NEW.errors,
@@ -78,11 +101,10 @@ BEGIN
         rps_min = MIN(rps_min, excluded.rps_min), rps_max = MAX(rps_max, excluded.rps_max);
 END;
 
--- Rows inserted already completed (imports, bench/seed_jobs.py) count the same way.
+-- Rows inserted already completed with their numbers (imports, bench/seed_jobs.py).
 CREATE TRIGGER overhead_cells_on_insert
 AFTER INSERT ON benchmark_jobs
-WHEN NEW.status = 'completed' AND NEW.parent_id IS NULL
-     AND NEW.requests IS NOT NULL AND NEW.invalid_reasons IS NULL
+WHEN NEW.status = 'completed' AND NEW.parent_id IS NULL AND NEW.requests IS NOT NULL AND NEW.invalid_reasons IS NULL
 BEGIN
     INSERT INTO overhead_cells VALUES (
         NEW.test_type, NEW.mesh_type, NEW.namespace, NEW.config, 1, NEW.requests, NEW.errors,
