@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks the API itself: GET /benchmarks/jobs and GET /metrics/summary with 10,000
+# Benchmarks the API itself: GET /benchmarks/jobs and GET /metrics/summary with 100,000
 # completed jobs stored, on SQLite and on PostgreSQL, driven by `meshbench run` on loopback.
-# Usage: bench/api.sh [SECONDS] [JOBS]     (defaults: 10 s per endpoint, 10000 jobs)
+# Usage: bench/api.sh [SECONDS] [JOBS]     (defaults: 10 s per endpoint, 100000 jobs)
 set -euo pipefail
 SECS=${1:-10}
-JOBS=${2:-10000}
+JOBS=${2:-100000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/meshbench-api-bench.XXXXXX)
 PORT=${BENCH_API_PORT:-18400}
