@@ -64,6 +64,21 @@ fn interval_seconds(r: &BenchmarkResult, f: fn(&hdrhistogram::Histogram<u64>) ->
         .collect()
 }
 
+/// `f` of every busy second, where the timeline kept the figure; else from the per-second
+/// histograms (results from before the timeline kept it).
+fn seconds_or_intervals(
+    r: &BenchmarkResult,
+    f: fn(&crate::TimelineEntry) -> f64,
+    h: fn(&hdrhistogram::Histogram<u64>) -> f64,
+) -> Vec<f64> {
+    let kept = busy_seconds(r, f);
+    if kept.iter().any(|v| *v > 0.0) {
+        kept
+    } else {
+        interval_seconds(r, h)
+    }
+}
+
 /// Every figure, in table order.
 pub const FIGURES: [Figure; 7] = [
     Figure {
@@ -78,7 +93,9 @@ pub const FIGURES: [Figure; 7] = [
         unit: "µs",
         higher_is_worse: true,
         of_run: |r| r.latency_us.p90 as f64,
-        of_seconds: |r| interval_seconds(r, |h| h.value_at_quantile(0.90) as f64),
+        of_seconds: |r| {
+            seconds_or_intervals(r, |t| t.p90_us as f64, |h| h.value_at_quantile(0.90) as f64)
+        },
     },
     Figure {
         name: "p99",
@@ -92,14 +109,20 @@ pub const FIGURES: [Figure; 7] = [
         unit: "µs",
         higher_is_worse: true,
         of_run: |r| r.latency_us.p999 as f64,
-        of_seconds: |r| interval_seconds(r, |h| h.value_at_quantile(0.999) as f64),
+        of_seconds: |r| {
+            seconds_or_intervals(
+                r,
+                |t| t.p999_us as f64,
+                |h| h.value_at_quantile(0.999) as f64,
+            )
+        },
     },
     Figure {
         name: "mean",
         unit: "µs",
         higher_is_worse: true,
         of_run: |r| r.latency_us.mean,
-        of_seconds: |r| interval_seconds(r, |h| h.mean()),
+        of_seconds: |r| seconds_or_intervals(r, |t| t.mean_us, |h| h.mean()),
     },
     Figure {
         name: "rps",
@@ -703,6 +726,9 @@ mod tests {
                 errors: 0,
                 p50_us: p50 + s % 2,
                 p99_us: p99 + s % 3,
+                p90_us: p50 * 3 / 2,
+                p999_us: p99 * 2,
+                mean_us: p50 as f64 * 1.1,
                 requested: None,
             })
             .collect();

@@ -52,6 +52,15 @@ pub struct TimelineEntry {
     pub p50_us: u64,
     /// 99th percentile latency of this second, µs.
     pub p99_us: u64,
+    /// 90th percentile latency of this second, µs (0 in results from before it was kept).
+    #[serde(default)]
+    pub p90_us: u64,
+    /// 99.9th percentile latency of this second, µs (0 in results from before it was kept).
+    #[serde(default)]
+    pub p999_us: u64,
+    /// Mean latency of this second, µs (0 in results from before it was kept).
+    #[serde(default)]
+    pub mean_us: f64,
     /// Requests per second the schedule asked for in this second (open model only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<f64>,

@@ -233,6 +233,9 @@ pub fn merge_parts(spec: crate::BenchmarkSpec, parts: &[PartOutcome]) -> Result<
         if !h.is_empty() {
             t.p50_us = h.value_at_quantile(0.5);
             t.p99_us = h.value_at_quantile(0.99);
+            t.p90_us = h.value_at_quantile(0.90);
+            t.p999_us = h.value_at_quantile(0.999);
+            t.mean_us = h.mean();
         }
     }
     info.retried = parts

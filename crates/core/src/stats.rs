@@ -151,6 +151,9 @@ pub fn difference(baseline: &[f64], candidate: &[f64], method: Method, seed: u64
         })
         .collect();
     let absolute = studentized_interval(b - a, se, t);
+    // One value a side says nothing of spread: the interval would be a point, and any
+    // difference "significant". Never call it so.
+    let knowable = baseline.len() >= 2 && candidate.len() >= 2;
     let relative = Interval {
         estimate: absolute.estimate / a,
         low: absolute.low / a,
@@ -158,7 +161,7 @@ pub fn difference(baseline: &[f64], candidate: &[f64], method: Method, seed: u64
     };
     Difference {
         absolute,
-        significant: !absolute.contains(0.0),
+        significant: knowable && !absolute.contains(0.0),
         relative,
         method,
     }

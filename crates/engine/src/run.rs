@@ -395,6 +395,9 @@ fn coordinate(
             errors: p.errors,
             p50_us: summary.p50,
             p99_us: summary.p99,
+            p90_us: summary.p90,
+            p999_us: summary.p999,
+            mean_us: summary.mean,
             requested: schedule.as_ref().filter(|_| second >= 0).map(|s| {
                 s.expected_requests((second + 1) as f64) - s.expected_requests(second as f64)
             }),

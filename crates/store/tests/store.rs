@@ -190,6 +190,9 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
             errors: second % 3,
             p50_us: 950 + second,
             p99_us: 8_000 + 7 * second,
+            p90_us: 0,
+            p999_us: 0,
+            mean_us: 0.0,
             requested: None,
         })
         .collect();
