@@ -227,7 +227,7 @@ pub fn find_max_rate(
             (Some(g), Some(b)) if (b - g) / g > PRECISION => (g + b) / 2.0,
             _ => break,
         };
-        if rate < 1.0 || rate > meshbench_core::rate::MAX_RATE {
+        if !(1.0..=meshbench_core::rate::MAX_RATE).contains(&rate) {
             break;
         }
     }
