@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use meshbench_core::capacity;
 use meshbench_core::compare::{self, Run, DEFAULT_MAX_ERROR_RATE};
 use meshbench_core::stats::{self, Method, Threshold};
 use meshbench_core::{BenchmarkResult, BenchmarkSpec, LoadModel, RateSchedule};
@@ -13,12 +14,6 @@ use crate::args::RunArgs;
 
 /// Exit code of a series or a search whose gate failed (as `meshbench compare`).
 const GATE_FAILED: u8 = 3;
-/// Where a search starts without --rate.
-const DEFAULT_START_RATE: f64 = 1000.0;
-/// A search stops bisecting when the bracket is this narrow (relative to its low end).
-const PRECISION: f64 = 0.05;
-/// The most runs one search makes, doubling and bisecting together.
-const MAX_STEPS: usize = 24;
 
 /// One run, its result, or `None` when the spec was refused (already reported).
 type Execute<'a> = dyn FnMut(&BenchmarkSpec) -> anyhow::Result<Option<BenchmarkResult>> + 'a;
@@ -135,22 +130,6 @@ fn series_table(s: &compare::SeriesStats) -> String {
     out
 }
 
-/// One step of a capacity search.
-#[derive(Debug, serde::Serialize)]
-struct Step {
-    /// The rate asked for, req/s.
-    rate: f64,
-    /// What it achieved.
-    achieved: f64,
-    /// Median and 99th percentile latency, µs.
-    p50_us: u64,
-    p99_us: u64,
-    /// Met every SLO with a valid generator.
-    ok: bool,
-    /// Why not.
-    reasons: Vec<String>,
-}
-
 /// `spec` at a constant open-model `rate`.
 fn at_rate(spec: &BenchmarkSpec, rate: f64) -> BenchmarkSpec {
     let jitter = match &spec.model {
@@ -165,9 +144,9 @@ fn at_rate(spec: &BenchmarkSpec, rate: f64) -> BenchmarkSpec {
     spec
 }
 
-/// Searches the highest rate that meets `slo`: doubling from the start rate until a step
-/// fails, then bisecting between the last good and the first bad rate until they are within
-/// [`PRECISION`]. Prints every step and the answer; exits 3 when even the first step failed.
+/// Searches the highest rate that meets `slo` ([`capacity::next_rate`]: doubling from the
+/// start rate until a step fails, then bisecting to 5 %). Prints every step and the answer;
+/// exits 3 when no rate met it.
 pub fn find_max_rate(
     spec: &BenchmarkSpec,
     args: &RunArgs,
@@ -175,125 +154,97 @@ pub fn find_max_rate(
     stop: &StopHandle,
     execute: &mut Execute<'_>,
 ) -> anyhow::Result<ExitCode> {
-    let start = match &spec.model {
+    let mut rate = match &spec.model {
         LoadModel::Open {
             schedule: RateSchedule::Constant { rps },
             ..
         } => *rps,
-        _ => DEFAULT_START_RATE,
+        _ => capacity::DEFAULT_START_RATE,
     };
-    let mut steps: Vec<(Step, BenchmarkResult)> = Vec::new();
-    let mut good: Option<f64> = None;
-    let mut bad: Option<f64> = None;
-    let mut rate = start;
-    let mut generator_limit = false;
-    while steps.len() < MAX_STEPS && !stop.is_stopped() {
+    let mut steps = Vec::new();
+    let mut results = Vec::new();
+    let mut generator_limited = false;
+    while !stop.is_stopped() {
         let Some(result) = execute(&at_rate(spec, rate))? else {
             return Ok(ExitCode::from(64));
         };
-        let mut reasons = stats::invalid_reasons(&result, DEFAULT_MAX_ERROR_RATE);
-        generator_limit |= result.loadgen.saturated;
-        reasons.extend(slo.iter().filter_map(|t| t.violation(&result)));
-        let ok = reasons.is_empty();
+        generator_limited |= result.loadgen.saturated;
+        let step = capacity::step(&format!("step {}", steps.len() + 1), &result, slo, rate);
         eprintln!(
             "meshbench run: {rate:.0} req/s → {:.0} achieved, p99 {} µs: {}",
-            result.rps,
-            result.latency_us.p99,
-            if ok {
+            step.achieved,
+            step.p99_us,
+            if step.ok {
                 "meets the SLO".to_string()
             } else {
-                reasons.join("; ")
+                step.reasons.join("; ")
             }
         );
-        steps.push((
-            Step {
-                rate,
-                achieved: result.rps,
-                p50_us: result.latency_us.p50,
-                p99_us: result.latency_us.p99,
-                ok,
-                reasons,
-            },
-            result,
-        ));
-        if ok {
-            good = Some(good.map_or(rate, |g: f64| g.max(rate)));
-        } else {
-            bad = Some(bad.map_or(rate, |b: f64| b.min(rate)));
-        }
-        rate = match (good, bad) {
-            (Some(g), None) => g * 2.0,
-            (None, Some(b)) => b / 2.0,
-            (Some(g), Some(b)) if (b - g) / g > PRECISION => (g + b) / 2.0,
-            _ => break,
-        };
-        if !(1.0..=meshbench_core::rate::MAX_RATE).contains(&rate) {
-            break;
+        steps.push(step);
+        results.push(result);
+        match capacity::next_rate(&steps) {
+            Some(next) => rate = next,
+            None => break,
         }
     }
+    let slo_text: Vec<String> = slo.iter().map(|t| t.text.clone()).collect();
+    let found = capacity::capacity(&slo_text, steps, generator_limited);
     let mut out = std::io::stdout().lock();
-    let slo_text: Vec<&str> = slo.iter().map(|t| t.text.as_str()).collect();
     if args.json {
         let doc = serde_json::json!({
             "schema": "meshbench.capacity.v1",
-            "slo": slo_text,
-            "max_rate": good,
-            "first_failing_rate": bad,
-            "generator_limited": generator_limit,
-            "steps": steps.iter().map(|(s, _)| s).collect::<Vec<_>>(),
-            "results": steps.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            "capacity": found,
+            "results": results,
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        writeln!(
-            out,
-            "{:>12} {:>12} {:>10} {:>10}  verdict",
-            "rate", "achieved", "p50 µs", "p99 µs"
-        )?;
-        let mut sorted: Vec<&Step> = steps.iter().map(|(s, _)| s).collect();
-        sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        for s in sorted {
-            writeln!(
-                out,
-                "{:>12.0} {:>12.1} {:>10} {:>10}  {}",
-                s.rate,
-                s.achieved,
-                s.p50_us,
-                s.p99_us,
-                if s.ok {
-                    "ok".to_string()
-                } else {
-                    s.reasons.join("; ")
-                }
-            )?;
-        }
-        match good {
-            Some(g) => writeln!(
-                out,
-                "max rate meeting {}: {g:.0} req/s (first failing: {})",
-                slo_text.join(", "),
-                bad.map_or("none within the search".to_string(), |b| format!(
-                    "{b:.0} req/s"
-                ))
-            )?,
-            None => writeln!(
-                out,
-                "no rate from {:.0} req/s down met {}",
-                steps.last().map_or(start, |(s, _)| s.rate),
-                slo_text.join(", ")
-            )?,
-        }
-        if generator_limit {
-            writeln!(
-                out,
-                "note: the generator itself saturated at some steps; the capacity found may be the generator's"
-            )?;
-        }
+        write!(out, "{}", capacity_table(&found))?;
     }
-    Ok(if good.is_some() {
+    Ok(if found.max_rate.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(GATE_FAILED)
     })
+}
+
+/// A search's steps by rate, and its answer.
+pub fn capacity_table(c: &capacity::Capacity) -> String {
+    let mut out = format!(
+        "{:>12} {:>12} {:>10} {:>10}  verdict\n",
+        "rate", "achieved", "p50 µs", "p99 µs"
+    );
+    let mut sorted: Vec<&capacity::Step> = c.steps.iter().collect();
+    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    for s in sorted {
+        out.push_str(&format!(
+            "{:>12.0} {:>12.1} {:>10} {:>10}  {}\n",
+            s.rate,
+            s.achieved,
+            s.p50_us,
+            s.p99_us,
+            if s.ok {
+                "ok".to_string()
+            } else {
+                s.reasons.join("; ")
+            }
+        ));
+    }
+    let slo = c.slo.join(", ");
+    match c.max_rate {
+        Some(g) => out.push_str(&format!(
+            "max rate meeting {slo}: {g:.0} req/s (first failing: {})\n",
+            c.first_failing_rate
+                .map_or("none within the search".to_string(), |b| format!(
+                    "{b:.0} req/s"
+                ))
+        )),
+        None => out.push_str(&format!("no rate tried met {slo}\n")),
+    }
+    if c.generator_limited {
+        out.push_str(
+            "note: the generator saturated at some steps; the capacity found may be the generator's\n",
+        );
+    }
+    out
 }

@@ -47,7 +47,10 @@ fn a_doubled_delay_fails_the_gate_and_the_same_delay_passes_it() {
     let slower = compare(&[&a, &b, "--max-regression", "p50=20%"]);
     let text = String::from_utf8_lossy(&slower.stdout);
     assert_eq!(slower.status.code(), Some(3), "{text}");
-    assert!(text.contains("GATE FAILED: p50=20% — p50 worse by"), "{text}");
+    assert!(
+        text.contains("GATE FAILED: p50=20% — p50 worse by"),
+        "{text}"
+    );
     let p50 = text.lines().find(|l| l.starts_with("p50")).unwrap();
     assert!(p50.contains("worse (seconds)"), "{p50}");
 

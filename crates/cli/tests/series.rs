@@ -160,3 +160,51 @@ fn interleaved_series_compare_with_intervals_and_invalid_runs_are_left_out() {
     );
     assert!(text.contains("GATE FAILED: p50=20%"), "{text}");
 }
+
+#[test]
+fn a_capacity_search_through_the_api_brackets_the_targets_limit() {
+    let target = Target::start();
+    let scratch = Scratch::new(BIN, "capacity");
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    // Four connections to a 5 ms target: at most 800 req/s, a little less in practice.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({
+            "test_type": "http",
+            "service_url": target.url("http", "/?delay=5ms"),
+            "duration": 1, "warmup": 0, "concurrent_connections": 4, "rate": 200,
+            "find_max_rate": {"slo": ["p99<50ms"]},
+        }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let series = r.json()["series_ids"][0].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let view = loop {
+        let view = server.get(&format!("/series/{series}")).json();
+        if view["capacity"]["done"] == true {
+            break view;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "search not done: {view}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let capacity = &view["capacity"];
+    let max = capacity["max_rate"].as_f64().unwrap();
+    let bad = capacity["first_failing_rate"].as_f64().unwrap();
+    assert!((400.0..800.0).contains(&max), "{capacity}");
+    assert!(bad > max && (bad - max) / max <= 0.05, "{capacity}");
+    let steps = capacity["steps"].as_array().unwrap();
+    assert!(steps.len() >= 4, "{capacity}");
+    assert_eq!(steps.len(), view["runs"].as_array().unwrap().len());
+    assert_eq!(steps[0]["rate"], 200.0);
+    assert_eq!(steps[1]["rate"], 400.0);
+    // A bad objective is refused, named.
+    let r = server.post(
+        "/benchmarks/start",
+        &json!({"test_type": "http", "find_max_rate": {"slo": ["p99 about 5ms"]}}),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["details"][0]["field"], "find_max_rate.slo");
+}

@@ -7,6 +7,7 @@
 //! too: a [`spec::BenchmarkSpec`] that passed [`spec::BenchmarkSpec::validate`] is runnable.
 #![deny(missing_docs)]
 
+pub mod capacity;
 pub mod cluster;
 pub mod compare;
 pub mod csv;

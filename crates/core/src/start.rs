@@ -139,6 +139,11 @@ pub struct StartRequest {
     /// client and server on the same node or on different ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Search the highest open-model rate meeting `slo` with the generator valid, from
+    /// `rate` (default 1000) doubling, then bisecting to 5 %: each step is a run of the
+    /// series the start answers with; `GET /series/{id}` reports the capacity found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find_max_rate: Option<crate::capacity::CapacitySearch>,
 }
 
 fn default_mesh() -> String {
@@ -277,6 +282,27 @@ impl StartRequest {
                     "generators",
                     "must not exceed concurrent_connections: each generator needs a connection"
                         .into(),
+                );
+            }
+        }
+        if let Some(search) = &self.find_max_rate {
+            if let Err(e) = crate::capacity::parse_slo(&search.slo) {
+                let message = match e {
+                    crate::Error::Invalid { message, .. } => message,
+                    other => other.to_string(),
+                };
+                fail("find_max_rate.slo", message);
+            }
+            if self.repeats != 1 {
+                fail(
+                    "find_max_rate",
+                    "a search makes its own runs: leave repeats at 1".into(),
+                );
+            }
+            if self.generators != 1 || self.in_cluster {
+                fail(
+                    "find_max_rate",
+                    "a search runs on one generator, outside the cluster".into(),
                 );
             }
         }

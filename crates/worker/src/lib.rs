@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 mod benchmark;
+mod capacity;
 mod cluster;
 mod in_cluster;
 mod probe;
@@ -55,6 +56,9 @@ pub enum Error {
     /// The queue failed.
     #[error("queue")]
     Queue(#[from] meshbench_queue::Error),
+    /// A job the worker makes could not be encoded.
+    #[error("cannot encode a job: {0}")]
+    Encode(String),
 }
 
 /// The result type of this crate.
@@ -492,6 +496,10 @@ impl Worker {
             .is_some()
         {
             self.publish_status(id, status, error).await;
+            // Only the worker that ended the step takes the search on.
+            if kind == JobKind::Benchmark {
+                self.continue_search(id).await?;
+            }
         }
         if kind == JobKind::Benchmark {
             if let Some(run) = self.store.get_job(id).await?.and_then(|j| j.parent_id) {

@@ -626,6 +626,32 @@ export interface components {
             /** @description Why not, for a person to read (absent when available). */
             reason?: string | null;
         };
+        /** @description Where a search stands. */
+        Capacity: {
+            /** @description No further step is due. */
+            done: boolean;
+            /**
+             * Format: double
+             * @description The lowest rate that did not.
+             */
+            first_failing_rate?: number | null;
+            /** @description Some step's generator saturated: the capacity found may be the generator's. */
+            generator_limited: boolean;
+            /**
+             * Format: double
+             * @description The highest rate that met them, req/s.
+             */
+            max_rate?: number | null;
+            /** @description The objectives. */
+            slo: string[];
+            /** @description Every step, in the order run. */
+            steps: components["schemas"]["Step"][];
+        };
+        /** @description A capacity search, as a start request asks for it. */
+        CapacitySearch: {
+            /** @description What every step must meet, k6-style (`p99<10ms`, `errors<1%`); at least one. */
+            slo: string[];
+        };
         /** @description Two jobs or series to compare, and the gates to judge. */
         CompareRequest: {
             /** @description A job id or a series id. */
@@ -1520,6 +1546,7 @@ export interface components {
         };
         /** @description A series: its runs in order and what they say together. */
         SeriesView: {
+            capacity?: null | components["schemas"]["Capacity"];
             /** @description The group of series it was started with. */
             group: string;
             /** @description Runs, in run order. */
@@ -1639,6 +1666,7 @@ export interface components {
              *     result then carries the kernel's figures (`kernel`) beside the application's.
              */
             ebpf?: boolean;
+            find_max_rate?: null | components["schemas"]["CapacitySearch"];
             /**
              * Format: int32
              * @description Load generators to split the run over (HTTP): each takes 1/N of the connections and
@@ -1759,6 +1787,35 @@ export interface components {
             started_at: string;
             /** @description `pending`; for a start replayed by its `Idempotency-Key`, the first job's status now. */
             status: components["schemas"]["JobStatus"];
+        };
+        /** @description One step of a search: the rate asked, and whether it met the SLO with a valid generator. */
+        Step: {
+            /**
+             * Format: double
+             * @description Achieved rate, req/s.
+             */
+            achieved: number;
+            /** @description The run (a job id, or the step's number). */
+            id: string;
+            /** @description Met every objective with the generator valid. */
+            ok: boolean;
+            /**
+             * Format: int64
+             * @description Median latency, µs.
+             */
+            p50_us: number;
+            /**
+             * Format: int64
+             * @description 99th-percentile latency, µs.
+             */
+            p99_us: number;
+            /**
+             * Format: double
+             * @description Requested rate, req/s.
+             */
+            rate: number;
+            /** @description Why not: invalid-run reasons and failed objectives. */
+            reasons: string[];
         };
         /**
          * @description The kind of workload, as the seed's `test_type` names it.

@@ -39,7 +39,11 @@ pub(crate) async fn start(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: StartRequest = body::json(&raw)?;
+    let mut request: StartRequest = body::json(&raw)?;
+    if request.find_max_rate.is_some() && request.rate.is_none() {
+        // A search steps through open-model rates from here.
+        request.rate = Some(meshbench_core::capacity::DEFAULT_START_RATE);
+    }
     let repeats = request.repeats;
     start_runs(&state, &headers, vec![request], repeats, None).await
 }
@@ -122,7 +126,9 @@ pub(crate) async fn start_runs(
     };
     // Repeats (or several configurations) make series: one per configuration, run in
     // the group's interleaved order.
-    let in_series = repeats > 1 || configurations.len() > 1;
+    let in_series = repeats > 1
+        || configurations.len() > 1
+        || configurations.iter().any(|c| c.find_max_rate.is_some());
     let series_ids: Vec<String> = if in_series {
         configurations
             .iter()

@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use bytes::Bytes;
+use meshbench_core::capacity::{self, Capacity};
 use meshbench_core::compare::{self, Comparison, Gates, Run, SeriesStats};
 use meshbench_core::stats::Threshold;
 use meshbench_core::{BenchmarkJob, BenchmarkResult, FieldError, JobStatus, StartRequest};
@@ -97,6 +98,10 @@ pub(crate) struct SeriesView {
     unfinished: usize,
     /// Statistics over its completed runs (invalid ones left out and named).
     stats: SeriesStats,
+    /// For a capacity search (`find_max_rate`): its steps and the highest rate meeting the
+    /// objectives so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity: Option<Capacity>,
 }
 
 /// A series' runs and statistics: each figure's mean with its 95 % interval, invalid runs
@@ -128,7 +133,9 @@ pub(crate) async fn get_series(
         }
     }
     let results = completed_runs(&state, &runs).await?;
+    let capacity = capacity_of(&runs, &results);
     Ok(Json(SeriesView {
+        capacity,
         series_id,
         group,
         siblings,
@@ -136,6 +143,39 @@ pub(crate) async fn get_series(
         stats: compare::series_stats(&results, compare::DEFAULT_MAX_ERROR_RATE),
         runs,
     }))
+}
+
+/// A search's standing, when the series is one: each completed run a step at its rate.
+fn capacity_of(jobs: &[BenchmarkJob], runs: &[Run]) -> Option<Capacity> {
+    let search = jobs
+        .first()
+        .and_then(|j| serde_json::from_value::<StartRequest>(j.request.clone()).ok())?
+        .find_max_rate?;
+    let slo = capacity::parse_slo(&search.slo).ok()?;
+    let mut generator_limited = false;
+    let steps = runs
+        .iter()
+        .map(|run| {
+            let rate = jobs
+                .iter()
+                .find(|j| j.job_id == run.id)
+                .and_then(|j| j.request.get("rate"))
+                .and_then(|r| r.as_f64())
+                .unwrap_or_default();
+            generator_limited |= run.result.loadgen.saturated;
+            capacity::step(&run.id, &run.result, &slo, rate)
+        })
+        .collect();
+    let mut found = capacity::capacity(&search.slo, steps, generator_limited);
+    // A step still running, or one that failed, also ends or holds the search.
+    found.done = found.done
+        || jobs
+            .iter()
+            .any(|j| matches!(j.status, JobStatus::Failed | JobStatus::Cancelled));
+    if jobs.iter().any(|j| !j.status.is_finished()) {
+        found.done = false;
+    }
+    Some(found)
 }
 
 fn series_not_found(id: &str) -> ApiError {
