@@ -119,15 +119,19 @@ while call("GET", f"/benchmarks/jobs/{job}")["status"] != "completed":
         raise SystemExit(f"contract: job {job} did not complete in 30 s")
     time.sleep(0.2)
 report = call("POST", "/reports/generate", {"job_ids": [job]})
-print(job, report["report_id"], report["share_url"].rsplit("/", 1)[-1])
+series = call("POST", "/benchmarks/start", {"test_type": "http", "duration": 1, "concurrent_connections": 2,
+                                            "repeats": 2})["series_ids"][0]
+print(job, report["report_id"], report["share_url"].rsplit("/", 1)[-1], series)
 PY
 )
-read -r MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN <<<"$ids"
-export MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN
+read -r MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN \
+  MESHBENCH_CONTRACT_SERIES_ID <<<"$ids"
+export MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN \
+  MESHBENCH_CONTRACT_SERIES_ID
 
 exclude=()
 if [ -n "${MESHBENCH_CONTRACT_EXCLUDE:-}" ]; then
-  exclude=(--exclude-path /benchmarks/start)
+  exclude=(--exclude-path /benchmarks/start --exclude-path /series/start)
 fi
 
 status=0

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use meshbench_core::compare::{self, Comparison, Gates, Run};
+use meshbench_core::BenchmarkResult;
 use meshbench_core::{BenchmarkJob, JobStatus, LatencySummary, TestType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -201,6 +203,14 @@ pub(crate) struct ReportDocument {
     pub jobs: Vec<ReportJob>,
     /// Every non-baseline job whose test type has baseline jobs in the report.
     pub overhead: Vec<ReportOverhead>,
+    /// Each mesh's runs against the baseline runs of the same test type, with 95 %
+    /// intervals and verdicts (`meshbench.comparison.v1`, as `POST /metrics/compare`).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub comparisons: Vec<Comparison>,
+    /// Why a mesh could not be compared (no valid run on a side).
+    #[serde(default)]
+    pub comparison_notes: Vec<String>,
 }
 
 impl ReportDocument {
@@ -210,6 +220,7 @@ impl ReportDocument {
         created_at: OffsetDateTime,
         jobs: &[(BenchmarkJob, Value)],
     ) -> ReportDocument {
+        let (comparisons, comparison_notes) = comparisons(jobs);
         let jobs: Vec<ReportJob> = jobs.iter().map(|(j, r)| report_job(j, r)).collect();
         ReportDocument {
             schema: REPORT_SCHEMA.to_string(),
@@ -217,6 +228,8 @@ impl ReportDocument {
             created_at,
             overhead: overhead(&jobs),
             jobs,
+            comparisons,
+            comparison_notes,
         }
     }
 
@@ -367,6 +380,34 @@ impl ReportDocument {
             }
             out.push_str("</tbody>\n</table>\n");
         }
+        for c in &self.comparisons {
+            let _ = write!(
+                out,
+                "<h2>{} against {}: 95 % intervals</h2>\n<p class=\"meta\">{} of {} runs against {} of {} valid</p>\n\
+                 <table>\n<thead><tr><th>Figure</th><th>Baseline</th><th>Candidate</th>\
+                 <th>Change</th><th>Interval of change</th><th>Verdict</th></tr></thead>\n<tbody>\n",
+                html(&c.candidate.label),
+                html(&c.baseline.label),
+                c.candidate.valid_runs,
+                c.candidate.runs,
+                c.baseline.valid_runs,
+                c.baseline.runs
+            );
+            for row in comparison_rows(c) {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    row[0], row[1], row[2], row[3], row[4], html(&row[5])
+                );
+            }
+            out.push_str("</tbody>\n</table>\n");
+            for line in comparison_lines(c) {
+                let _ = writeln!(out, "<p><small>{}</small></p>", html(&line));
+            }
+        }
+        for note in &self.comparison_notes {
+            let _ = writeln!(out, "<p><small>{}</small></p>", html(note));
+        }
         out.push_str("</body>\n</html>\n");
         out
     }
@@ -461,6 +502,32 @@ impl ReportDocument {
                 );
             }
             out.push('\n');
+        }
+        for c in &self.comparisons {
+            let _ = writeln!(
+                out,
+                "\n## {} against {}: 95 % intervals\n\n| Figure | Baseline | Candidate | Change | Interval of change | Verdict |\n|---|--:|--:|--:|--:|---|",
+                md(&c.candidate.label),
+                md(&c.baseline.label)
+            );
+            for row in comparison_rows(c) {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    row[4],
+                    md(&row[5])
+                );
+            }
+            for line in comparison_lines(c) {
+                let _ = writeln!(out, "\n{}", md(&line));
+            }
+        }
+        for note in &self.comparison_notes {
+            let _ = writeln!(out, "\n{}", md(note));
         }
         out
     }
@@ -592,6 +659,96 @@ fn report_job(job: &BenchmarkJob, result: &Value) -> ReportJob {
         max_us: latency.max,
         status_codes,
     }
+}
+
+/// Each mesh's runs in the report against its test type's baseline runs.
+fn comparisons(jobs: &[(BenchmarkJob, Value)]) -> (Vec<Comparison>, Vec<String>) {
+    let mut groups: BTreeMap<(TestType, String), Vec<Run>> = BTreeMap::new();
+    for (job, value) in jobs {
+        let Ok(result) = serde_json::from_value::<BenchmarkResult>(value.clone()) else {
+            continue;
+        };
+        groups
+            .entry((job.test_type, job.mesh_type.clone()))
+            .or_default()
+            .push(Run {
+                id: job.job_id.clone(),
+                result,
+            });
+    }
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for ((test_type, mesh), runs) in &groups {
+        if mesh == BASELINE {
+            continue;
+        }
+        let Some(base) = groups.get(&(*test_type, BASELINE.to_string())) else {
+            continue;
+        };
+        let baseline_label = format!("{BASELINE} ({test_type})");
+        let mesh_label = format!("{mesh} ({test_type})");
+        match compare::compare(
+            (&baseline_label, base),
+            (&mesh_label, runs),
+            &Gates::default(),
+            compare::DEFAULT_MAX_ERROR_RATE,
+        ) {
+            Ok(c) => out.push(c),
+            Err(e) => notes.push(format!("{mesh_label} not compared: {e}")),
+        }
+    }
+    (out, notes)
+}
+
+/// A comparison's figures as table cells: figure, baseline, candidate, change, interval, verdict.
+fn comparison_rows(c: &Comparison) -> Vec<[String; 6]> {
+    let show = |i: &meshbench_core::stats::Interval, unit: &str| {
+        format!(
+            "{:.1} ±{:.1} {unit}",
+            i.estimate,
+            (i.high - i.low).abs() / 2.0
+        )
+    };
+    c.figures
+        .iter()
+        .map(|f| {
+            let (change, interval) = match f.difference.relative {
+                Some(r) => (
+                    format!("{:+.1} %", r.estimate * 100.0),
+                    format!("{:+.1} … {:+.1} %", r.low * 100.0, r.high * 100.0),
+                ),
+                None => ("—".into(), "—".into()),
+            };
+            let method = match f.difference.method {
+                meshbench_core::stats::Method::Runs => "runs",
+                meshbench_core::stats::Method::Seconds => "seconds",
+            };
+            [
+                f.figure.clone(),
+                show(&f.baseline, &f.unit),
+                show(&f.candidate, &f.unit),
+                change,
+                interval,
+                format!("{} ({method})", f.verdict),
+            ]
+        })
+        .collect()
+}
+
+/// A comparison's runs left out, outliers and differing settings, one line each.
+fn comparison_lines(c: &Comparison) -> Vec<String> {
+    let mut lines: Vec<String> = c
+        .left_out
+        .iter()
+        .map(|l| format!("Left out, invalid: {}: {}", l.id, l.reasons.join("; ")))
+        .collect();
+    lines.extend(
+        c.outliers
+            .iter()
+            .map(|o| format!("Outlier (kept): {} on {} ({:.1})", o.id, o.figure, o.value)),
+    );
+    lines.extend(c.warnings.iter().map(|w| format!("Settings differ: {w}")));
+    lines
 }
 
 /// Every non-baseline job against the mean of the baseline jobs of its test type.
@@ -915,5 +1072,76 @@ mod tests {
         }
         assert_eq!(ReportFormat::parse("pdf"), None);
         assert_eq!(ReportFormat::Markdown.extension(), "md");
+    }
+
+    /// A complete stored result, as a worker saves it, with the given median (µs).
+    fn full_result(p50: u64) -> Value {
+        let spec =
+            serde_json::from_value::<meshbench_core::StartRequest>(json!({"test_type": "http"}))
+                .unwrap()
+                .to_spec("http://127.0.0.1/");
+        let timeline: Vec<Value> = (0..5)
+            .map(|s| {
+                json!({"second": s, "requests": 100, "errors": 0, "p50_us": p50 + s,
+                            "p99_us": p50 * 2 + s, "p90_us": p50 + 10 + s, "p999_us": p50 * 3 + s,
+                            "mean_us": p50 as f64 + s as f64})
+            })
+            .collect();
+        json!({
+            "schema": meshbench_core::RESULT_SCHEMA, "spec": spec, "model": "closed",
+            "started_at": "2026-12-06T12:00:00Z", "ended_at": "2026-12-06T12:00:05Z",
+            "duration_s": 5.0, "requests": 500, "errors": 0, "rps": 100.0,
+            "latency_us": {"min": 1, "mean": p50 as f64, "stdev": 1.0, "p50": p50, "p75": p50,
+                "p90": p50 + 10, "p95": p50 + 20, "p99": p50 * 2, "p999": p50 * 3, "p9999": p50 * 3,
+                "max": p50 * 4},
+            "service_time_us": {"min": 1, "mean": 1.0, "stdev": 0.0, "p50": 1, "p75": 1, "p90": 1,
+                "p95": 1, "p99": 1, "p999": 1, "p9999": 1, "max": 1},
+            "status_codes": {"200": 500}, "error_kinds": {}, "bytes_sent": 0, "bytes_received": 0,
+            "timeline": timeline, "histogram": "", "service_histogram": "",
+            "loadgen": {"threads": 1, "connections": 10, "cpu_s": 0.1, "cpu_user_s": 0.1,
+                        "cpu_system_s": 0.0, "max_rss_bytes": 1, "saturated": false}
+        })
+    }
+
+    #[test]
+    fn meshes_are_compared_with_baseline_runs_with_intervals_and_verdicts() {
+        let mut jobs = Vec::new();
+        for i in 0..2 {
+            jobs.push((
+                job(&format!("b{i}"), "baseline", TestType::Http),
+                full_result(1000 + i),
+            ));
+            jobs.push((
+                job(&format!("i{i}"), "istio", TestType::Http),
+                full_result(2000 + i),
+            ));
+        }
+        let mut saturated = full_result(2000);
+        saturated["loadgen"]["saturated"] = json!(true);
+        jobs.push((job("i-bad", "istio", TestType::Http), saturated));
+        let doc = ReportDocument::new("t".into(), datetime!(2026-02-01 08:30 UTC), &jobs);
+        assert_eq!(doc.comparisons.len(), 1, "{:?}", doc.comparison_notes);
+        let c = &doc.comparisons[0];
+        assert_eq!(
+            (
+                c.baseline.valid_runs,
+                c.candidate.runs,
+                c.candidate.valid_runs
+            ),
+            (2, 3, 2)
+        );
+        assert_eq!(
+            c.figures[0].verdict,
+            meshbench_core::compare::Verdict::Worse
+        );
+        let html = String::from_utf8(doc.render(ReportFormat::Html)).unwrap();
+        assert!(
+            html.contains("istio (http) against baseline (http): 95 % intervals"),
+            "{html}"
+        );
+        assert!(html.contains("Left out, invalid: i-bad"), "{html}");
+        let markdown = String::from_utf8(doc.render(ReportFormat::Markdown)).unwrap();
+        assert!(markdown.contains("| p50 |"), "{markdown}");
+        assert!(markdown.contains("worse (seconds)"), "{markdown}");
     }
 }

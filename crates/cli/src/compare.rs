@@ -131,9 +131,9 @@ fn table(c: &Comparison) -> String {
             f.figure,
             with_interval(&f.baseline, &f.unit),
             with_interval(&f.candidate, &f.unit),
-            percent(d.relative.estimate),
-            percent(d.relative.low),
-            percent(d.relative.high),
+            d.relative.map_or("—".into(), |r| percent(r.estimate)),
+            d.relative.map_or("—".into(), |r| percent(r.low)),
+            d.relative.map_or("—".into(), |r| percent(r.high)),
             f.verdict,
         ));
     }

@@ -140,6 +140,16 @@ pub const FIGURES: [Figure; 7] = [
     },
 ];
 
+/// A difference in percent of the baseline; infinite (with the change's sign) from a zero
+/// baseline.
+fn relative_pct(d: &Difference) -> f64 {
+    match d.relative {
+        Some(r) => r.estimate * 100.0,
+        None if d.absolute.estimate == 0.0 => 0.0,
+        None => d.absolute.estimate.signum() * f64::INFINITY,
+    }
+}
+
 /// The figure called `name`, if there is one.
 pub fn figure(name: &str) -> Option<&'static Figure> {
     FIGURES.iter().find(|f| f.name == name)
@@ -237,6 +247,30 @@ fn samples_of(figure: &Figure, runs: &[&Run]) -> (Vec<f64>, Method) {
     stats::samples(&per_run, &per_second)
 }
 
+/// The mean of `figure` over `runs`, one value a run: what a series' figure is, whatever
+/// its interval was resampled over.
+fn run_mean(figure: &Figure, runs: &[&Run]) -> f64 {
+    runs.iter().map(|r| figure.of_run(&r.result)).sum::<f64>() / runs.len().max(1) as f64
+}
+
+/// A series' figure with its interval: the run-level mean, the interval's width from what
+/// was resampled (runs, or seconds when runs are few, moved onto the run-level mean), never
+/// below zero (every figure is a count, a rate or a latency).
+fn figure_interval(figure: &Figure, runs: &[&Run]) -> (Interval, Method) {
+    let (values, method) = samples_of(figure, runs);
+    let interval = stats::mean_interval(&values, SEED);
+    let estimate = run_mean(figure, runs);
+    let shift = estimate - interval.estimate;
+    (
+        Interval {
+            estimate,
+            low: (interval.low + shift).max(0.0),
+            high: interval.high + shift,
+        },
+        method,
+    )
+}
+
 fn outliers_of(runs: &[&Run]) -> Vec<Outlier> {
     let mut found = Vec::new();
     for figure in &FIGURES {
@@ -262,20 +296,7 @@ pub fn series_stats(runs: &[Run], max_error_rate: f64) -> SeriesStats {
         FIGURES
             .iter()
             .map(|figure| {
-                let (values, method) = samples_of(figure, &valid);
-                let mut interval = stats::mean_interval(&values, SEED);
-                // Per-second samples share the runs' mean only in expectation: the series'
-                // figure is the mean of its runs, the interval the seconds' spread around it.
-                if method == Method::Seconds {
-                    let run_mean = valid.iter().map(|r| figure.of_run(&r.result)).sum::<f64>()
-                        / valid.len() as f64;
-                    let shift = run_mean - interval.estimate;
-                    interval = Interval {
-                        estimate: run_mean,
-                        low: interval.low + shift,
-                        high: interval.high + shift,
-                    };
-                }
+                let (interval, method) = figure_interval(figure, &valid);
                 SeriesFigure {
                     figure: figure.name.to_string(),
                     unit: figure.unit.to_string(),
@@ -485,11 +506,26 @@ pub fn compare(
         } else {
             Method::Runs
         };
-        let difference = stats::difference(&a, &b, method, SEED);
+        let mut difference = stats::difference(&a, &b, method, SEED);
+        // Seconds pool to a mean of their own; the difference is of the runs' figures (as
+        // each side's estimate is), with the seconds' spread.
+        let (mean_a, mean_b) = (run_mean(figure, &a_valid), run_mean(figure, &b_valid));
+        let shift = (mean_b - mean_a) - difference.absolute.estimate;
+        difference.absolute = Interval {
+            estimate: mean_b - mean_a,
+            low: difference.absolute.low + shift,
+            high: difference.absolute.high + shift,
+        };
+        difference.significant = a.len() >= 2 && b.len() >= 2 && !difference.absolute.contains(0.0);
+        difference.relative = (mean_a != 0.0 && mean_a.is_finite()).then(|| Interval {
+            estimate: difference.absolute.estimate / mean_a,
+            low: difference.absolute.low / mean_a,
+            high: difference.absolute.high / mean_a,
+        });
         let worse = if figure.higher_is_worse {
-            difference.relative.estimate > 0.0
+            difference.absolute.estimate > 0.0
         } else {
-            difference.relative.estimate < 0.0
+            difference.absolute.estimate < 0.0
         };
         let verdict = match (difference.significant, worse) {
             (false, _) => Verdict::NoSignificantDifference,
@@ -499,8 +535,8 @@ pub fn compare(
         figures.push(ComparedFigure {
             figure: figure.name.to_string(),
             unit: figure.unit.to_string(),
-            baseline: stats::mean_interval(&a, SEED),
-            candidate: stats::mean_interval(&b, SEED),
+            baseline: figure_interval(figure, &a_valid).0,
+            candidate: figure_interval(figure, &b_valid).0,
             difference,
             verdict,
         });
@@ -511,14 +547,13 @@ pub fn compare(
             continue;
         };
         let higher_is_worse = figure(&gate.figure).is_none_or(|f| f.higher_is_worse);
-        let worse_pct =
-            found.difference.relative.estimate * 100.0 * if higher_is_worse { 1.0 } else { -1.0 };
+        let worse_pct = relative_pct(&found.difference) * if higher_is_worse { 1.0 } else { -1.0 };
         let failed = found.verdict == Verdict::Worse && worse_pct > gate.percent;
         let detail = if found.verdict == Verdict::NoSignificantDifference {
             format!(
                 "{} changed {:+.1} %, not significant",
                 gate.figure,
-                found.difference.relative.estimate * 100.0
+                relative_pct(&found.difference)
             )
         } else {
             format!(
@@ -594,6 +629,12 @@ fn settings(r: &BenchmarkResult) -> Vec<(&'static str, String)> {
         .sum();
     let methods: Vec<&str> = spec.requests.iter().map(|q| q.method.as_str()).collect();
     vec![
+        (
+            "duration",
+            spec.duration_s
+                .map_or_else(|| "by request count".into(), |d| format!("{d} s")),
+        ),
+        ("warm-up", format!("{} s", spec.warmup_s)),
         ("connections", spec.connections.to_string()),
         ("streams", spec.streams.to_string()),
         ("threads", spec.threads.to_string()),
@@ -763,7 +804,7 @@ mod tests {
         let c = compare(("a", &a), ("b", &b), &gates(5.0), 0.01).unwrap();
         let p99 = c.figures.iter().find(|f| f.figure == "p99").unwrap();
         assert_eq!(p99.verdict, Verdict::Worse);
-        assert!(p99.difference.relative.contains(0.10), "{p99:?}");
+        assert!(p99.difference.relative.unwrap().contains(0.10), "{p99:?}");
         assert_eq!(p99.difference.method, Method::Runs);
         assert!(!c.passed, "{:?}", c.gates);
         assert!(c.gates[1].passed, "p99<20ms holds: {:?}", c.gates[1]);

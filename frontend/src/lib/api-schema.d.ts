@@ -748,8 +748,7 @@ export interface components {
             absolute: components["schemas"]["Interval"];
             /** @description What the intervals were resampled over (seconds when either side had few runs). */
             method: components["schemas"]["Method"];
-            /** @description (candidate − baseline) / baseline, as a fraction (0.1 is 10 %). */
-            relative: components["schemas"]["Interval"];
+            relative?: null | components["schemas"]["Interval"];
             /** @description The relative interval excludes zero: a real difference at 95 %. */
             significant: boolean;
         };
@@ -1355,6 +1354,13 @@ export interface components {
         };
         /** @description A whole report: the JSON format, and what every other format renders. */
         ReportDocument: {
+            /** @description Why a mesh could not be compared (no valid run on a side). */
+            comparison_notes?: string[];
+            /**
+             * @description Each mesh's runs against the baseline runs of the same test type, with 95 %
+             *     intervals and verdicts (`meshbench.comparison.v1`, as `POST /metrics/compare`).
+             */
+            comparisons?: Record<string, never>[];
             /**
              * Format: date-time
              * @description When the report was generated.

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError, apiUrl, benchmarkAPI, ebpfAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, setFetch, toError } from './api';
+import { ApiError, apiUrl, benchmarkAPI, ebpfAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, seriesAPI, setFetch, toError } from './api';
 
 type Seen = { url: string; init: RequestInit };
 
@@ -114,6 +114,31 @@ describe('other endpoints', () => {
 		expect(seen[0].url).toBe('/reports/generate');
 		expect(reportsAPI.shareUrl(r.data, 'http://host:8000')).toBe('http://host:8000/reports/shared/tok');
 		expect(reportsAPI.downloadUrl(r.data)).toBe('/reports/r1/download');
+	});
+});
+
+describe('series and comparisons', () => {
+	it('starts series of several configurations and reads one by its escaped id', async () => {
+		const seen = fakeFetch(202, { job_id: 'a', job_ids: ['a', 'b'], series_ids: ['s1', 's2'], series_group: 'g', status: 'pending', message: 'ok', started_at: '2026-01-01T00:00:00Z' });
+		const r = await seriesAPI.start({ configurations: [{ mesh_type: 'baseline' }, { mesh_type: 'istio' }], repeats: 3 });
+		expect(r.data.series_ids).toEqual(['s1', 's2']);
+		await seriesAPI.get('s/1');
+		expect(seen.map((s) => [s.init.method, s.url])).toEqual([
+			['POST', '/series/start'],
+			['GET', '/series/s%2F1']
+		]);
+		expect(JSON.parse(String(seen[0].init.body)).repeats).toBe(3);
+	});
+
+	it('posts a comparison with its gates, and names the gate a 422 refuses', async () => {
+		const seen = fakeFetch(200, { schema: 'meshbench.comparison.v1', figures: [], gates: [], passed: true });
+		await metricsAPI.compare({ baseline: 'a', candidate: 'b', max_regression: 'p99=10%', thresholds: ['p99<5ms'] });
+		expect(seen[0].url).toBe('/metrics/compare');
+		expect(seen[0].init.method).toBe('POST');
+		expect(JSON.parse(String(seen[0].init.body))).toEqual({ baseline: 'a', candidate: 'b', max_regression: 'p99=10%', thresholds: ['p99<5ms'] });
+		fakeFetch(422, { code: 'validation_error', message: 'thresholds[0]: empty duration', details: [{ field: 'thresholds[0]', message: 'empty duration' }] });
+		const error = await metricsAPI.compare({ baseline: 'a', candidate: 'b', thresholds: ['p99<'] }).catch((e) => e);
+		expect(error.fieldMessage('thresholds[0]')).toBe('empty duration');
 	});
 });
 

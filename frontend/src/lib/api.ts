@@ -25,7 +25,11 @@ import type {
 	StartRequest,
 	StartResponse,
 	FieldError,
-	CancelResponse
+	CancelResponse,
+	CompareRequest,
+	Comparison,
+	SeriesStart,
+	SeriesView
 } from './types';
 import type { BenchmarkResult } from './result';
 
@@ -158,10 +162,17 @@ export const benchmarkAPI = {
 	cancel: (jobId: string) => call<CancelResponse>('DELETE', `/benchmarks/jobs/${enc(jobId)}`)
 };
 
-/** Completed results and per-mesh summaries. */
+/** Completed results, per-mesh summaries, and comparisons of two jobs or series with intervals and gates. */
 export const metricsAPI = {
 	results: (filters?: JobFilters) => call<MetricsResult[]>('GET', '/metrics/results', { query: filters as Query }),
-	summary: (meshType?: string) => call<MetricsSummary>('GET', '/metrics/summary', { query: { mesh_type: meshType } })
+	summary: (meshType?: string) => call<MetricsSummary>('GET', '/metrics/summary', { query: { mesh_type: meshType } }),
+	compare: (data: CompareRequest) => call<Comparison>('POST', '/metrics/compare', { body: data })
+};
+
+/** Series: several configurations started together (repeated, interleaved), and one series' runs and statistics. */
+export const seriesAPI = {
+	start: (data: SeriesStart) => call<StartResponse>('POST', '/series/start', { body: data }),
+	get: (seriesId: string) => call<SeriesView>('GET', `/series/${enc(seriesId)}`)
 };
 
 /** The eBPF latency probe: start, status, runs (paged), one run, stop, its distributions, downloads. */

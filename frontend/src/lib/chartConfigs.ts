@@ -4,7 +4,8 @@
 import type { ChartConfiguration } from 'chart.js';
 import { SPECTRUM_TICKS, percentileAt, seriesColor, type SpectrumXY } from './charts';
 import { formatLatency, formatCount } from './format';
-import { formatFigure } from './cluster';
+import { formatFigure as formatClusterFigure } from './cluster';
+import { formatFigure, type SeriesChartData } from './intervals';
 
 const latencyTick = (v: number | string) => formatLatency(Number(v));
 
@@ -248,7 +249,63 @@ export function resourceCpuConfig(seconds: number[], proxyCpu: number[], appCpu:
 				y: { beginAtZero: true, title: { display: true, text: 'CPU (millicores)' } }
 			},
 			plugins: {
-				tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${formatFigure(Number(item.raw))} millicores` } }
+				tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${formatClusterFigure(Number(item.raw))} millicores` } }
+			}
+		}
+	};
+}
+
+/**
+ * A series' runs: each run's value of one figure (valid runs as dots, invalid ones as red
+ * crosses, outliers as triangles), the series' mean as a dashed line and its 95 % interval
+ * as a shaded band.
+ */
+export function seriesRunsConfig(d: SeriesChartData): ChartConfiguration {
+	const n = d.labels.length;
+	const flat = (v: number | null) => Array.from({ length: n }, () => v);
+	const format = (v: number) => formatFigure(v, d.unit);
+	const band = 'rgba(37, 99, 235, 0.15)';
+	// An invalid run may lie far off (a stalled target): latencies spanning decades go on a log axis.
+	const values = [...d.valid, ...d.invalid, d.mean.low, d.mean.high].filter((v): v is number => v !== null && v > 0);
+	const log = d.unit === 'µs' && values.length > 1 && Math.max(...values) / Math.min(...values) > 20;
+	const datasets: any[] = [];
+	if (d.mean.low !== null && d.mean.high !== null) {
+		datasets.push(
+			{ label: '95 % interval (low)', data: flat(d.mean.low), borderColor: 'transparent', backgroundColor: band, pointRadius: 0, borderWidth: 0, fill: false },
+			{ label: '95 % interval of the mean', data: flat(d.mean.high), borderColor: 'transparent', backgroundColor: band, pointRadius: 0, borderWidth: 0, fill: '-1' }
+		);
+	}
+	if (d.mean.estimate !== null) {
+		datasets.push({ label: 'series mean', data: flat(d.mean.estimate), borderColor: seriesColor(0), backgroundColor: seriesColor(0), borderDash: [6, 4], pointRadius: 0, borderWidth: 2 });
+	}
+	datasets.push(
+		{ label: `${d.label} of a valid run`, data: d.valid, borderColor: seriesColor(0), backgroundColor: seriesColor(0), showLine: false, pointRadius: 5, pointHoverRadius: 7 },
+		{ label: 'invalid run (left out)', data: d.invalid, borderColor: seriesColor(1), backgroundColor: seriesColor(1), showLine: false, pointStyle: 'crossRot', pointRadius: 8, borderWidth: 3 },
+		{ label: 'outlier (still counted)', data: d.outliers, borderColor: seriesColor(3), backgroundColor: seriesColor(3), showLine: false, pointStyle: 'triangle', pointRadius: 8 }
+	);
+	return {
+		type: 'line',
+		data: { labels: d.labels, datasets },
+		options: {
+			animation: false,
+			interaction: { mode: 'index', intersect: false },
+			scales: {
+				x: { title: { display: true, text: 'run (in run order)' } },
+				y: log
+					? { type: 'logarithmic', title: { display: true, text: `${d.label} (log scale)` }, ticks: { callback: logLatencyTick, autoSkip: false } }
+					: { title: { display: true, text: d.label }, ticks: { callback: (v) => format(Number(v)) } }
+			},
+			plugins: {
+				legend: { labels: { filter: (item) => item.text !== '95 % interval (low)' } },
+				tooltip: {
+					filter: (item) => item.raw !== null && item.dataset.label !== '95 % interval (low)',
+					callbacks: {
+						label: (item) =>
+							item.dataset.label === '95 % interval of the mean'
+								? `95 % interval: ${format(d.mean.low as number)} – ${format(d.mean.high as number)}`
+								: `${item.dataset.label}: ${format(Number(item.raw))}`
+					}
+				}
 			}
 		}
 	};

@@ -104,10 +104,13 @@ export interface MetricsResult {
 	summary: JobSummary | null;
 }
 
-/** Per-mesh aggregate of `/metrics/summary`. */
+/** Per mesh and configuration: an aggregate of `/metrics/summary` over its valid runs. */
 export interface MeshGroup {
 	test_type: TestType;
 	mesh_type: string;
+	/** The configuration's label (`c=10 closed h1 GET body=0B`): meshes are compared only within one. */
+	config: string;
+	/** Valid completed runs. */
 	count: number;
 	requests: number;
 	errors: number;
@@ -118,35 +121,107 @@ export interface MeshGroup {
 	rps: Moments;
 }
 
-/** Mean and spread of a figure over repeated runs. */
+/** Mean and spread of a figure over repeated runs; `low`–`high` is the 95 % interval of the mean. */
 export interface Moments {
 	mean: number;
 	stdev: number;
 	min?: number;
 	max?: number;
+	low?: number;
+	high?: number;
 }
 
-/** One mesh's overhead against baseline at one percentile. */
+/** One mesh's latency overhead against baseline (same configuration) at one percentile, with Welch's 95 % interval. */
 export interface OverheadCell {
 	baseline_us: number;
 	mesh_us: number;
 	overhead_us: number;
 	overhead_pct: number;
 	spread_us: number;
+	low_us?: number;
+	high_us?: number;
+	low_pct?: number;
+	high_pct?: number;
+	/** The interval excludes zero (and both sides have two runs or more). */
+	significant?: boolean;
+}
+
+/** Throughput against baseline: the same figures without the `_us` suffix. */
+export interface ThroughputOverhead {
+	baseline: number;
+	mesh: number;
+	overhead: number;
+	overhead_pct: number;
+	spread?: number;
+	low?: number;
+	high?: number;
+	low_pct?: number;
+	high_pct?: number;
+	significant?: boolean;
+}
+
+/** One mesh against baseline in one configuration. */
+export interface OverheadEntry {
+	test_type: TestType;
+	mesh_type: string;
+	config?: string;
+	baseline_runs: number;
+	mesh_runs: number;
+	latency: Record<string, OverheadCell>;
+	throughput?: ThroughputOverhead;
+}
+
+/** Invalid runs `/metrics/summary` left out, per test type and mesh. */
+export interface InvalidRunCount {
+	test_type: TestType;
+	mesh_type: string;
+	count: number;
 }
 
 /** `/metrics/summary`. */
 export interface MetricsSummary {
 	mesh_type: string | null;
 	meshes: MeshGroup[];
-	overhead: {
-		test_type: TestType;
-		mesh_type: string;
-		baseline_runs: number;
-		mesh_runs: number;
-		latency: Record<string, OverheadCell>;
-	}[];
+	overhead: OverheadEntry[];
+	invalid_runs?: InvalidRunCount[];
+	/** `welch`. */
+	method?: string;
+	/** 0.95. */
+	confidence?: number;
 }
+
+/** Where a run stands in the series started together. */
+export type SeriesPlace = S['SeriesPlace'];
+/** `POST /series/start`: several configurations, repeated and interleaved. */
+export type SeriesStart = S['SeriesStart'];
+/** `GET /series/{id}`: a series' runs and statistics. */
+export type SeriesView = S['SeriesView'];
+/** A series' statistics over its valid runs. */
+export type SeriesStats = S['SeriesStats'];
+/** One figure of a series with its interval. */
+export type SeriesFigure = S['SeriesFigure'];
+/** An estimate and its 95 % interval. */
+export type Interval = S['Interval'];
+/** What an interval was resampled over: the runs' values, or their seconds pooled. */
+export type IntervalMethod = S['Method'];
+/** A run left out of statistics as invalid, with its reasons. */
+export type LeftOut = S['LeftOut'];
+/** A run flagged as an outlier on one figure (still counted). */
+export type Outlier = S['Outlier'];
+/** The body of `POST /metrics/compare`. */
+export type CompareRequest = S['CompareRequest'];
+/** The answer of `POST /metrics/compare`. */
+export type Comparison = S['Comparison'];
+/** One figure of a comparison. */
+export type ComparedFigure = S['ComparedFigure'];
+/** A comparison's difference with its intervals. */
+export type Difference = S['Difference'];
+/** A gate's outcome. */
+export type GateOutcome = S['GateOutcome'];
+/** How a figure moved. */
+export type Verdict = S['Verdict'];
+/** One side of a comparison. */
+export type ComparisonSide = S['Side'];
 
 /** `/health` (a degraded server answers 503 with the same body). */
 export type Health = S['Health'];

@@ -161,7 +161,9 @@ pub(crate) async fn start_runs(
             group: group.clone(),
             order: order as u32,
         });
-        let run = job(request, stored[config].clone(), None, series);
+        let mut run = job(request, stored[config].clone(), None, series);
+        // Runs started together list in their run order.
+        run.created_at = now + time::Duration::microseconds(order as i64);
         let run_id = run.job_id.clone();
         new_jobs.push(run);
         // In the cluster, one Job's pods are the generators: nothing to split here.

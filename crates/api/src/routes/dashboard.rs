@@ -33,10 +33,19 @@ use crate::AppState;
 #[allow_missing = true]
 struct Build;
 
-/// Top-level dashboard pages; `/benchmarks/<id>` is matched apart.
-const PAGES: [&str; 5] = ["benchmarks", "metrics", "probes", "reports", "kubernetes"];
+/// Top-level dashboard pages; `/benchmarks/<id>` and `/series/<id>` are matched apart.
+const PAGES: [&str; 6] = [
+    "benchmarks",
+    "metrics",
+    "probes",
+    "reports",
+    "kubernetes",
+    "compare",
+];
 /// `/benchmarks/<segment>` paths that belong to the API.
 const API_UNDER_BENCHMARKS: [&str; 2] = ["jobs", "start"];
+/// `/series/<segment>` paths that belong to the API only.
+const API_UNDER_SERIES: [&str; 1] = ["start"];
 /// adapter-static's single-page-app fallback: the app routes on the client.
 const FALLBACK: &str = "200.html";
 /// Content-hashed build output: never changes under the same name.
@@ -98,8 +107,12 @@ fn page_name(path: &str) -> Option<&str> {
     if PAGES.contains(&name) {
         return Some(name);
     }
-    let id = name.strip_prefix("benchmarks/")?;
-    let ok = !id.is_empty() && !API_UNDER_BENCHMARKS.contains(&id) && safe_relative(id);
+    let (id, reserved) = if let Some(id) = name.strip_prefix("benchmarks/") {
+        (id, &API_UNDER_BENCHMARKS[..])
+    } else {
+        (name.strip_prefix("series/")?, &API_UNDER_SERIES[..])
+    };
+    let ok = !id.is_empty() && !reserved.contains(&id) && safe_relative(id);
     (ok && !id.contains('/')).then_some(name)
 }
 
@@ -363,7 +376,22 @@ mod tests {
             route(&Method::GET, &format!("/benchmarks/{id}"), HTML),
             page(&format!("benchmarks/{id}"))
         );
+        assert_eq!(
+            route(&Method::GET, &format!("/series/{id}"), HTML),
+            page(&format!("series/{id}"))
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                &format!("/series/{id}"),
+                Some("application/json")
+            ),
+            Route::Api
+        );
         for path in [
+            "/series/start",
+            "/series/x/y",
+            "/metrics/compare",
             "/benchmarks/jobs",
             "/benchmarks/start",
             "/benchmarks/jobs/x",

@@ -39,6 +39,8 @@ pub(crate) async fn results(
                     "status": job.status,
                     "completed_at": job.completed_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
                     "summary": job.summary,
+                    "invalid_reasons": job.invalid_reasons,
+                    "series": job.series,
                 })
             })
             .collect(),
@@ -88,7 +90,8 @@ pub(crate) async fn summary(
             };
             entry[key] = json!({
                 "min": m.min, "max": m.max, "mean": m.mean, "stdev": m.stdev,
-                "low": i.low, "high": i.high,
+                // Every figure is a latency, a rate or a count: never below zero.
+                "low": i.low.max(0.0), "high": i.high,
             });
         }
         meshes.push(entry);
