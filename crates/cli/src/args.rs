@@ -37,10 +37,56 @@ pub enum Command {
     /// Compare two series of runs (result JSON files) with 95 % intervals; exit 3 when a
     /// --max-regression gate fails.
     Compare(CompareArgs),
+    /// The mesh lab: client and server hosts (network namespaces) on this machine with real
+    /// Envoy proxies between them, per topology (root).
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
     /// Database tasks.
     Db {
         #[command(subcommand)]
         command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[command(after_help = "Examples:
+  meshbench lab up --topology sidecar
+  meshbench lab run --topology sidecar -- -c 10 -d 10s
+  meshbench lab status
+  meshbench lab down
+
+Topologies: baseline (no proxy), sidecar (an Envoy beside the client, outbound on 15001, and
+one beside the server, inbound on 15006, as Istio's sidecar mode places them; reached through
+explicit listeners). Envoy comes from MESHBENCH_ENVOY, PATH, or scripts/lab.sh.")]
+pub enum LabCommand {
+    /// Build the hosts and start a topology's processes.
+    Up {
+        /// baseline or sidecar.
+        #[arg(long, short = 't')]
+        topology: String,
+    },
+    /// Take down every namespace, link, process and file the lab made.
+    Down,
+    /// What is up.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a `meshbench run` workload from the client host through a topology (brought up,
+    /// and down after, when the lab is not up already).
+    Run {
+        /// baseline or sidecar.
+        #[arg(long, short = 't')]
+        topology: String,
+        /// The path (and query) to request on the target, e.g. `/?delay=1ms`.
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// `meshbench run` options, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        run_args: Vec<String>,
     },
 }
 

@@ -6,6 +6,7 @@ mod args;
 mod compare;
 mod config;
 mod k8s;
+mod lab;
 mod output;
 mod platform;
 mod probe;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         args::Command::Worker => platform::worker(),
         args::Command::K8s { command } => k8s::run(command),
         args::Command::Compare(compare) => compare::run(compare),
+        args::Command::Lab { command } => lab::run(command),
         args::Command::Db {
             command: args::DbCommand::Init,
         } => platform::db_init(),

