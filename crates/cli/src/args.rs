@@ -59,11 +59,13 @@ pub enum Command {
 
 Topologies: baseline (no proxy), sidecar (an Envoy beside the client, outbound on 15001, and
 one beside the server, inbound on 15006, as Istio's sidecar mode places them; reached through
-explicit listeners). Envoy comes from MESHBENCH_ENVOY, PATH, or scripts/lab.sh.")]
+explicit listeners), sidecar-mtls (the same with mutual TLS between the proxies: a CA and
+workload certificates with SPIFFE IDs the lab issues). Envoy comes from MESHBENCH_ENVOY, PATH,
+or scripts/lab.sh.")]
 pub enum LabCommand {
     /// Build the hosts and start a topology's processes.
     Up {
-        /// baseline or sidecar.
+        /// baseline, sidecar or sidecar-mtls.
         #[arg(long, short = 't')]
         topology: String,
     },
@@ -78,7 +80,7 @@ pub enum LabCommand {
     /// Run a `meshbench run` workload from the client host through a topology (brought up,
     /// and down after, when the lab is not up already).
     Run {
-        /// baseline or sidecar.
+        /// baseline, sidecar or sidecar-mtls.
         #[arg(long, short = 't')]
         topology: String,
         /// The path (and query) to request on the target, e.g. `/?delay=1ms`.

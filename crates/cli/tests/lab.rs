@@ -30,6 +30,22 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Envoy's admin stats of the proxy in namespace `ns` (its admin listens on the host's
+/// loopback, port 15000).
+fn envoy_stats(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c"])
+        .arg("import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:15000/stats').read().decode())")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
     assert!(
@@ -49,14 +65,18 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             .iter()
             .map(|p| p["pid"].as_u64().unwrap() as u32)
             .collect();
-        let expected = if name == "baseline" { 1 } else { 3 };
+        let expected = if topology == meshbench_lab::Topology::Baseline {
+            1
+        } else {
+            3
+        };
         assert_eq!(pids.len(), expected, "{status}");
         assert_eq!(
             status["alive"].as_array().unwrap().len(),
             expected,
             "{status}"
         );
-        if name != "baseline" {
+        if topology != meshbench_lab::Topology::Baseline {
             assert_eq!(status["state"]["envoy_version"], "1.40.0", "{status}");
         }
         // A second up is refused while one is up.
@@ -95,6 +115,43 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             result["latency_us"]["p50"].as_u64().unwrap() >= 1000,
             "{name}: the target's 1 ms delay is in every answer"
         );
+
+        if topology == meshbench_lab::Topology::SidecarMtls {
+            // The proxies spoke mutual TLS: the server sidecar's listener counted handshakes,
+            // none without a client certificate …
+            let stats = envoy_stats(meshbench_lab::SERVER_NS);
+            let stat = |name: &str| -> u64 {
+                stats
+                    .lines()
+                    .find(|l| l.starts_with("listener.10.77.0.2_15006.") && l.contains(name))
+                    .and_then(|l| l.rsplit(": ").next())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("no {name} in the server sidecar's stats"))
+            };
+            assert!(stat("ssl.handshake") >= 1, "{stats}");
+            assert_eq!(stat("ssl.no_certificate"), 0);
+            // … and plaintext straight to its inbound port gets no answer from the target.
+            let plain = Command::new("ip")
+                .args(["netns", "exec", meshbench_lab::CLIENT_NS, BIN, "run"])
+                .args([
+                    "http://10.77.0.2:15006/",
+                    "-c",
+                    "1",
+                    "-R",
+                    "10",
+                    "-d",
+                    "1s",
+                    "--json",
+                ])
+                .arg("--no-progress")
+                .output()
+                .unwrap();
+            let answered: Option<Value> = serde_json::from_slice(&plain.stdout).ok();
+            assert!(
+                answered.is_none_or(|r| r["status_codes"]["200"].is_null()),
+                "plaintext reached the application through an mTLS sidecar"
+            );
+        }
 
         ok(&lab(&dir, &["down"]));
         assert!(

@@ -1,7 +1,49 @@
 //! Envoy bootstrap configurations for the lab's proxies, written as JSON (Envoy reads a
 //! bootstrap in JSON as readily as YAML, and serde_json needs no YAML library).
 
+use std::path::Path;
+
 use serde_json::{json, Value};
+
+/// One end of a mutual-TLS link: this proxy's certificate and key, the CA it trusts, and
+/// the SPIFFE ID the peer must present.
+#[derive(Debug, Clone, Copy)]
+pub struct MutualTls<'a> {
+    /// This proxy's certificate (PEM file).
+    pub cert: &'a Path,
+    /// Its key (PEM file).
+    pub key: &'a Path,
+    /// The CA (PEM file).
+    pub ca: &'a Path,
+    /// The SPIFFE ID the other end must present.
+    pub peer: &'a str,
+}
+
+/// The TLS of a hop's two sides: `downstream` on its listener, `upstream` towards its
+/// cluster; `None` is plaintext.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HopTls<'a> {
+    /// Terminate mutual TLS on the listener.
+    pub downstream: Option<MutualTls<'a>>,
+    /// Originate mutual TLS to the upstream.
+    pub upstream: Option<MutualTls<'a>>,
+}
+
+/// Envoy's `common_tls_context` for one end: present `cert`, trust `ca`, accept only
+/// `peer`'s SPIFFE ID. No ALPN: the listener's codec infers HTTP/1.1 or HTTP/2 from the
+/// bytes, as it does in plaintext.
+fn tls_context(tls: &MutualTls<'_>) -> Value {
+    json!({
+        "tls_certificates": [{
+            "certificate_chain": {"filename": tls.cert.display().to_string()},
+            "private_key": {"filename": tls.key.display().to_string()}
+        }],
+        "validation_context": {
+            "trusted_ca": {"filename": tls.ca.display().to_string()},
+            "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": tls.peer}}]
+        }
+    })
+}
 
 /// Envoy's admin listener inside each host (its own network namespace, so every proxy can
 /// use the same port, as Istio's sidecars use 15000).
@@ -14,8 +56,8 @@ pub const INBOUND_PORT: u16 = 15006;
 /// An L7 HTTP hop: a listener on `listen`, every request routed to `upstream`. HTTP/1.1
 /// and HTTP/2 (h2c) both accepted downstream; upstream speaks what the downstream spoke, so
 /// a gRPC (HTTP/2) run stays HTTP/2 end to end, as through a mesh's sidecars.
-pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16)) -> Value {
-    json!({
+pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: HopTls<'_>) -> Value {
+    let mut config = json!({
         "node": {"id": name, "cluster": "meshbench-lab"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN_PORT}}},
         "static_resources": {
@@ -66,7 +108,27 @@ pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16)) -> Value
                 }
             }]
         }
-    })
+    });
+    if let Some(down) = &tls.downstream {
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "require_client_certificate": true,
+                "common_tls_context": tls_context(down)
+            }
+        });
+    }
+    if let Some(up) = &tls.upstream {
+        config["static_resources"]["clusters"][0]["transport_socket"] = json!({
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                "common_tls_context": tls_context(up)
+            }
+        });
+    }
+    config
 }
 
 #[cfg(test)]
@@ -79,7 +141,9 @@ mod tests {
             "client-sidecar",
             ("127.0.0.1", OUTBOUND_PORT),
             ("10.77.0.2", INBOUND_PORT),
+            HopTls::default(),
         );
+        assert!(c["static_resources"]["clusters"][0]["transport_socket"].is_null());
         let listener = &c["static_resources"]["listeners"][0]["address"]["socket_address"];
         assert_eq!(listener["port_value"], OUTBOUND_PORT);
         let endpoint = &c["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod envoy;
+pub mod pki;
 
 use std::fmt;
 use std::fs;
@@ -83,7 +84,7 @@ pub enum Error {
         log: String,
     },
     /// A topology name meshbench does not know.
-    #[error("unknown topology `{0}` (baseline, sidecar)")]
+    #[error("unknown topology `{0}` (baseline, sidecar, sidecar-mtls)")]
     UnknownTopology(String),
     /// Reading or writing the state directory failed.
     #[error("{path}: {source}")]
@@ -93,6 +94,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The lab's certificates could not be made.
+    #[error("cannot issue the lab's certificates: {0}")]
+    Pki(String),
     /// The state file does not parse.
     #[error("the lab's state file {0} is unreadable; `meshbench lab down` still clears it")]
     State(PathBuf),
@@ -110,17 +114,21 @@ pub enum Topology {
     /// An Envoy beside the client (outbound, L7) and one beside the server (inbound, L7), as
     /// Istio's sidecar mode places them.
     Sidecar,
+    /// The same, with mutual TLS between the two proxies: certificates from a CA the lab
+    /// makes, each with its host's SPIFFE ID, each proxy accepting only the other's.
+    SidecarMtls,
 }
 
 impl Topology {
     /// Every topology, in the order comparisons list them.
-    pub const ALL: [Topology; 2] = [Topology::Baseline, Topology::Sidecar];
+    pub const ALL: [Topology; 3] = [Topology::Baseline, Topology::Sidecar, Topology::SidecarMtls];
 
     /// The name on the command line and in results.
     pub fn as_str(self) -> &'static str {
         match self {
             Topology::Baseline => "baseline",
             Topology::Sidecar => "sidecar",
+            Topology::SidecarMtls => "sidecar-mtls",
         }
     }
 }
@@ -185,7 +193,7 @@ pub struct Status {
     pub alive: Vec<String>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -341,7 +349,7 @@ impl Lab {
         // Proxies need their binary: know before building anything.
         let envoy = match topology {
             Topology::Baseline => None,
-            Topology::Sidecar => Some(envoy_binary()?),
+            Topology::Sidecar | Topology::SidecarMtls => Some(envoy_binary()?),
         };
         let built = self.build(topology, meshbench, envoy.as_deref());
         if built.is_err() {
@@ -410,6 +418,31 @@ impl Lab {
 
         if let Some(envoy) = envoy {
             state.envoy_version = Some(envoy_version(envoy)?);
+            let pki = if topology == Topology::SidecarMtls {
+                Some(pki::issue(&self.dir, CLIENT_NS, SERVER_NS)?)
+            } else {
+                None
+            };
+            // The server sidecar terminates the client sidecar's mutual TLS, and the client
+            // sidecar originates it, each checking the other's SPIFFE ID.
+            let server_tls = envoy::HopTls {
+                downstream: pki.as_ref().map(|p| envoy::MutualTls {
+                    cert: &p.server.cert,
+                    key: &p.server.key,
+                    ca: &p.ca,
+                    peer: &p.client.spiffe,
+                }),
+                upstream: None,
+            };
+            let client_tls = envoy::HopTls {
+                downstream: None,
+                upstream: pki.as_ref().map(|p| envoy::MutualTls {
+                    cert: &p.client.cert,
+                    key: &p.client.key,
+                    ca: &p.ca,
+                    peer: &p.server.spiffe,
+                }),
+            };
             let hops = [
                 (
                     "server-sidecar",
@@ -418,6 +451,7 @@ impl Lab {
                         "server-sidecar",
                         (SERVER_ADDR, envoy::INBOUND_PORT),
                         ("127.0.0.1", APP_PORT),
+                        server_tls,
                     ),
                     envoy::INBOUND_PORT,
                 ),
@@ -428,6 +462,7 @@ impl Lab {
                         "client-sidecar",
                         ("127.0.0.1", envoy::OUTBOUND_PORT),
                         (SERVER_ADDR, envoy::INBOUND_PORT),
+                        client_tls,
                     ),
                     envoy::OUTBOUND_PORT,
                 ),
