@@ -56,6 +56,7 @@ pub enum Command {
   meshbench lab run --topology sidecar -- -c 10 -d 10s
   meshbench lab status
   meshbench lab down
+  meshbench lab compare --topologies baseline,sidecar,sidecar-mtls --repeats 5 -- -c 4 -R 1000 -d 5s
 
 Topologies: baseline (no proxy), sidecar (an Envoy beside the client, outbound on 15001, and
 one beside the server, inbound on 15006, as Istio's sidecar mode places them; reached through
@@ -87,6 +88,30 @@ pub enum LabCommand {
         #[arg(long, default_value = "/")]
         path: String,
         /// `meshbench run` options, after `--`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        run_args: Vec<String>,
+    },
+    /// Run the same workload through several topologies, interleaved and repeated, and give
+    /// each one's overhead against baseline with 95 % intervals and its proxies' CPU and
+    /// memory. Exit 3 when a --max-regression gate fails.
+    Compare {
+        /// Comma-separated topologies; the first is the baseline of the others.
+        #[arg(long, default_value = "baseline,sidecar,sidecar-mtls")]
+        topologies: String,
+        /// Runs of each topology.
+        #[arg(long, default_value_t = 5,
+              value_parser = clap::value_parser!(u32).range(1..=50))]
+        repeats: u32,
+        /// The path (and query) to request on the target.
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// Gates against the baseline, as `meshbench compare` takes them.
+        #[arg(long, value_name = "FIGURE=PERCENT,…")]
+        max_regression: Option<String>,
+        /// Print JSON (`meshbench.lab-comparison.v1`) instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// `meshbench run` options, after `--` (default `-c 4 -R 1000 -d 5s`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         run_args: Vec<String>,
     },

@@ -12,6 +12,23 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     let lab = Lab::from_env();
     let me = std::env::current_exe().context("cannot find the meshbench binary")?;
     match command {
+        LabCommand::Compare {
+            topologies,
+            repeats,
+            path,
+            max_regression,
+            json,
+            run_args,
+        } => {
+            return compare(
+                &topologies,
+                repeats,
+                &path,
+                max_regression.as_deref(),
+                json,
+                run_args,
+            )
+        }
         LabCommand::Up { topology } => {
             let topology: Topology = topology.parse()?;
             let state = lab.up(topology, &me)?;
@@ -99,4 +116,303 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One proxy's cost over a run: CPU (user + system, all threads) and peak memory.
+#[derive(Debug, Clone, serde::Serialize)]
+struct ProxyCost {
+    name: String,
+    cpu_s: f64,
+    /// CPU used per 1,000 requests per second of the run's throughput, millicores.
+    millicores_per_1k_rps: f64,
+    peak_rss_bytes: u64,
+}
+
+/// One run of a lab comparison.
+struct LabRun {
+    topology: Topology,
+    result: meshbench_core::BenchmarkResult,
+    proxies: Vec<ProxyCost>,
+}
+
+/// Brings `topology` up (taking down whatever else is up), runs the workload from the
+/// client host, reads the proxies' cost over the run, and takes it down.
+fn lab_run(
+    lab: &Lab,
+    me: &std::path::Path,
+    topology: Topology,
+    path: &str,
+    run_args: &[String],
+) -> anyhow::Result<LabRun> {
+    if lab.state()?.is_some() {
+        lab.down()?;
+    }
+    let state = lab.up(topology, me)?;
+    let proxies: Vec<&meshbench_lab::LabProcess> = state
+        .processes
+        .iter()
+        .filter(|p| p.name != "target")
+        .collect();
+    let before: Vec<Option<u64>> = proxies
+        .iter()
+        .map(|p| meshbench_lab::cpu_ns(p.pid))
+        .collect();
+    let started = std::time::Instant::now();
+    let mut args = vec![
+        "run".to_string(),
+        format!("{}{}", state.url.trim_end_matches('/'), path),
+    ];
+    args.extend(run_args.iter().cloned());
+    args.extend(["--json".to_string(), "--no-progress".to_string()]);
+    let out = Lab::client_command(me, &args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running meshbench in the client host");
+    let wall = started.elapsed().as_secs_f64();
+    let after: Vec<(Option<u64>, Option<u64>)> = proxies
+        .iter()
+        .map(|p| {
+            (
+                meshbench_lab::cpu_ns(p.pid),
+                meshbench_lab::peak_rss_bytes(p.pid),
+            )
+        })
+        .collect();
+    lab.down()?;
+    let out = out?;
+    if !out.status.success() {
+        bail!("the run through {topology} failed ({})", out.status);
+    }
+    let result: meshbench_core::BenchmarkResult = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("the run through {topology} printed no result"))?;
+    let krps = (result.rps / 1000.0).max(f64::MIN_POSITIVE);
+    let proxies = proxies
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(p, (b, (a, rss)))| {
+            let cpu_s = a.unwrap_or(0).saturating_sub(b.unwrap_or(0)) as f64 / 1e9;
+            ProxyCost {
+                name: p.name.clone(),
+                cpu_s,
+                millicores_per_1k_rps: cpu_s / wall * 1000.0 / krps,
+                peak_rss_bytes: rss.unwrap_or(0),
+            }
+        })
+        .collect();
+    Ok(LabRun {
+        topology,
+        result,
+        proxies,
+    })
+}
+
+/// `meshbench lab compare`: the topologies interleaved (rotated each round), each against
+/// the first with the statistics of `meshbench compare`.
+pub fn compare(
+    topologies: &str,
+    repeats: u32,
+    path: &str,
+    max_regression: Option<&str>,
+    json: bool,
+    run_args: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    use meshbench_core::compare::{self as stats, Gates, Run};
+    let lab = Lab::from_env();
+    let me = std::env::current_exe().context("cannot find the meshbench binary")?;
+    let topologies: Vec<Topology> = topologies
+        .split(',')
+        .map(|t| t.trim().parse())
+        .collect::<Result<_, _>>()?;
+    if topologies.len() < 2 {
+        bail!("--topologies: give at least two (the first is the baseline)");
+    }
+    let gates = Gates {
+        max_regression: match max_regression {
+            Some(text) => {
+                stats::parse_max_regression(text).map_err(|e| anyhow::anyhow!("--{e}"))?
+            }
+            None => Vec::new(),
+        },
+        thresholds: Vec::new(),
+    };
+    let run_args = if run_args.is_empty() {
+        ["-c", "4", "-R", "1000", "-d", "5s"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        run_args
+    };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    let mut runs: Vec<LabRun> = Vec::new();
+    for (i, (t, round)) in stats::interleaved(topologies.len(), repeats as usize)
+        .into_iter()
+        .enumerate()
+    {
+        let topology = topologies[t];
+        eprintln!(
+            "meshbench lab: run {} of {}: {topology} (round {})",
+            i + 1,
+            topologies.len() * repeats as usize,
+            round + 1
+        );
+        runs.push(lab_run(&lab, &me, topology, &path, &run_args)?);
+    }
+    let side = |t: Topology| -> Vec<Run> {
+        runs.iter()
+            .filter(|r| r.topology == t)
+            .enumerate()
+            .map(|(i, r)| Run {
+                id: format!("{t}#{}", i + 1),
+                result: r.result.clone(),
+            })
+            .collect()
+    };
+    let baseline = topologies[0];
+    let base_runs = side(baseline);
+    let mut comparisons = Vec::new();
+    for t in &topologies[1..] {
+        let label = t.as_str();
+        let c = stats::compare(
+            (baseline.as_str(), &base_runs),
+            (label, &side(*t)),
+            &gates,
+            stats::DEFAULT_MAX_ERROR_RATE,
+        )
+        .map_err(|e| anyhow::anyhow!("{t}: {e}"))?;
+        comparisons.push((*t, c));
+    }
+    // Each proxy's cost, averaged over its topology's runs.
+    let cost = |t: Topology| -> Vec<ProxyCost> {
+        let of: Vec<&LabRun> = runs.iter().filter(|r| r.topology == t).collect();
+        let mut names: Vec<String> = Vec::new();
+        for r in &of {
+            for p in &r.proxies {
+                if !names.contains(&p.name) {
+                    names.push(p.name.clone());
+                }
+            }
+        }
+        names
+            .into_iter()
+            .map(|name| {
+                let all: Vec<&ProxyCost> = of
+                    .iter()
+                    .flat_map(|r| r.proxies.iter().filter(|p| p.name == name))
+                    .collect();
+                let n = all.len().max(1) as f64;
+                ProxyCost {
+                    cpu_s: all.iter().map(|p| p.cpu_s).sum::<f64>() / n,
+                    millicores_per_1k_rps: all.iter().map(|p| p.millicores_per_1k_rps).sum::<f64>()
+                        / n,
+                    peak_rss_bytes: all.iter().map(|p| p.peak_rss_bytes).max().unwrap_or(0),
+                    name,
+                }
+            })
+            .collect()
+    };
+    let passed = comparisons.iter().all(|(_, c)| c.passed);
+    let envoy = meshbench_lab::envoy_binary()
+        .ok()
+        .and_then(|e| meshbench_lab::envoy_version(&e).ok());
+    if json {
+        let doc = serde_json::json!({
+            "schema": "meshbench.lab-comparison.v1",
+            "envoy_version": envoy,
+            "baseline": baseline,
+            "repeats": repeats,
+            "run_args": run_args,
+            "path": path,
+            "topologies": topologies.iter().map(|t| serde_json::json!({
+                "topology": t,
+                "runs": runs.iter().filter(|r| r.topology == *t).map(|r| &r.result).collect::<Vec<_>>(),
+                "proxies": cost(*t),
+                "comparison": comparisons.iter().find(|(c, _)| c == t).map(|(_, c)| c),
+            })).collect::<Vec<_>>(),
+            "passed": passed,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!(
+            "{} runs each, interleaved; Envoy {}; 95 % intervals against {baseline}",
+            repeats,
+            envoy.as_deref().unwrap_or("—")
+        );
+        println!(
+            "{:<14} {:>10} {:>24} {:>10} {:>24} {:>10}  proxies (CPU millicores per 1k req/s, peak RSS)",
+            "topology", "p50 µs", "p50 change [interval]", "p99 µs", "p99 change [interval]", "req/s"
+        );
+        for t in &topologies {
+            let runs_of = side(*t);
+            let mean = |f: fn(&meshbench_core::BenchmarkResult) -> f64| {
+                runs_of.iter().map(|r| f(&r.result)).sum::<f64>() / runs_of.len().max(1) as f64
+            };
+            let change = |figure: &str| -> String {
+                comparisons
+                    .iter()
+                    .find(|(c, _)| c == t)
+                    .and_then(|(_, c)| c.figures.iter().find(|f| f.figure == figure))
+                    .and_then(|f| f.difference.relative.map(|r| (r, f.verdict)))
+                    .map_or("—".to_string(), |(r, v)| {
+                        format!(
+                            "{:+.1}% [{:+.1} … {:+.1}]{}",
+                            r.estimate * 100.0,
+                            r.low * 100.0,
+                            r.high * 100.0,
+                            if v == meshbench_core::compare::Verdict::NoSignificantDifference {
+                                " ns"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+            };
+            let proxies: Vec<String> = cost(*t)
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {:.0} m, {:.1} MB",
+                        p.name,
+                        p.millicores_per_1k_rps,
+                        p.peak_rss_bytes as f64 / 1e6
+                    )
+                })
+                .collect();
+            println!(
+                "{:<14} {:>10.0} {:>24} {:>10.0} {:>24} {:>10.0}  {}",
+                t.as_str(),
+                mean(|r| r.latency_us.p50 as f64),
+                change("p50"),
+                mean(|r| r.latency_us.p99 as f64),
+                change("p99"),
+                mean(|r| r.rps),
+                if proxies.is_empty() {
+                    "—".to_string()
+                } else {
+                    proxies.join("; ")
+                }
+            );
+        }
+        for (t, c) in &comparisons {
+            for left in &c.left_out {
+                println!(
+                    "{t}: left out, invalid: {}: {}",
+                    left.id,
+                    left.reasons.join("; ")
+                );
+            }
+            for gate in &c.gates {
+                let word = if gate.passed { "passed" } else { "GATE FAILED" };
+                println!("{t}: {word}: {} — {}", gate.gate, gate.detail);
+            }
+        }
+    }
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::compare::GATE_FAILED)
+    })
 }

@@ -11,6 +11,15 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
 
+/// The lab's namespaces are the machine's: one test at a time.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_lab() -> std::sync::MutexGuard<'static, ()> {
+    ONE_LAB
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn lab(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("lab")
@@ -48,6 +57,7 @@ fn envoy_stats(ns: &str) -> String {
 
 #[test]
 fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
+    let _one = one_lab();
     assert!(
         meshbench_lab::is_root(),
         "the lab test needs root (network namespaces, veth links); .ci/run runs as root"
@@ -79,8 +89,14 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
         if topology != meshbench_lab::Topology::Baseline {
             assert_eq!(status["state"]["envoy_version"], "1.40.0", "{status}");
         }
-        // A second up is refused while one is up.
+        // A second up is refused while one is up, from any state directory.
         assert!(!lab(&dir, &["up", "--topology", name]).status.success());
+        let other = lab(&scratch.path().join("other"), &["up", "--topology", name]);
+        assert!(
+            String::from_utf8_lossy(&other.stderr).contains("another lab is up"),
+            "{}",
+            String::from_utf8_lossy(&other.stderr)
+        );
 
         let run = ok(&lab(
             &dir,
@@ -187,4 +203,59 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
     ));
     assert!(meshbench_lab::namespaces().unwrap().is_empty());
     assert!(!dir.exists());
+}
+
+/// Through real sidecars a request costs more than without: the p50 difference against
+/// baseline is positive and its interval excludes zero; the proxies' CPU and memory are read.
+#[test]
+fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read() {
+    let _one = one_lab();
+    assert!(
+        meshbench_lab::is_root(),
+        "the lab test needs root (network namespaces, veth links); .ci/run runs as root"
+    );
+    let scratch = meshbench_testkit::temp_dir("lab-compare");
+    let dir = scratch.path().join("lab");
+    let out = ok(&lab(
+        &dir,
+        &[
+            "compare",
+            "--topologies",
+            "baseline,sidecar",
+            "--repeats",
+            "2",
+            "--path",
+            "/?delay=1ms",
+            "--json",
+            "--",
+            "-c",
+            "2",
+            "-R",
+            "200",
+            "-d",
+            "2s",
+        ],
+    ));
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["schema"], "meshbench.lab-comparison.v1");
+    let sidecar = &doc["topologies"][1];
+    assert_eq!(sidecar["topology"], "sidecar");
+    assert_eq!(sidecar["runs"].as_array().unwrap().len(), 2);
+    let p50 = sidecar["comparison"]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["figure"] == "p50")
+        .unwrap();
+    let low = p50["difference"]["absolute"]["low"].as_f64().unwrap();
+    assert!(low > 0.0, "a sidecar hop costs latency: {p50}");
+    assert_eq!(p50["verdict"], "worse");
+    for proxy in sidecar["proxies"].as_array().unwrap() {
+        assert!(proxy["cpu_s"].as_f64().unwrap() > 0.0, "{proxy}");
+        assert!(
+            proxy["peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+            "{proxy}"
+        );
+    }
+    assert!(meshbench_lab::namespaces().unwrap().is_empty());
 }

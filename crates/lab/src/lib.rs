@@ -62,6 +62,11 @@ pub enum Error {
     /// The lab is already up.
     #[error("the lab is already up with topology `{0}`: run `meshbench lab down` first")]
     AlreadyUp(Topology),
+    /// The lab's namespaces exist, made by another lab directory or left by a crash.
+    #[error(
+        "the lab's namespaces exist ({0}): another lab is up; `meshbench lab down` clears them"
+    )]
+    InUse(String),
     /// The lab is not up.
     #[error("the lab is not up: run `meshbench lab up --topology …` first")]
     NotUp,
@@ -254,6 +259,30 @@ pub fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// CPU time process `pid` has used, all its threads together, in nanoseconds (from each
+/// task's schedstat: exact, no clock ticks); `None` once it is gone.
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let text = fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Peak resident memory of process `pid` (VmHWM), bytes.
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// The Envoy binary: MESHBENCH_ENVOY, `envoy` on PATH, or scripts/lab.sh's venv.
 pub fn envoy_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("MESHBENCH_ENVOY") {
@@ -346,6 +375,12 @@ impl Lab {
         if let Some(state) = self.state()? {
             return Err(Error::AlreadyUp(state.topology));
         }
+        // The namespaces are the machine's, whatever state directory made them: another
+        // lab (or one whose state was lost) is using them.
+        let taken = namespaces()?;
+        if !taken.is_empty() {
+            return Err(Error::InUse(taken.join(", ")));
+        }
         // Proxies need their binary: know before building anything.
         let envoy = match topology {
             Topology::Baseline => None,
@@ -364,10 +399,6 @@ impl Lab {
         meshbench: &Path,
         envoy: Option<&Path>,
     ) -> Result<LabState> {
-        // Leftovers of a lab whose state was lost.
-        for ns in namespaces()? {
-            run("ip", &["netns", "del", &ns])?;
-        }
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         for ns in [CLIENT_NS, SERVER_NS] {
             run("ip", &["netns", "add", ns])?;
@@ -666,6 +697,16 @@ mod tests {
             assert_eq!(t.as_str().parse::<Topology>().unwrap(), t);
         }
         assert!("ambient".parse::<Topology>().is_err());
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory() {
+        let me = std::process::id();
+        let spin = (0..2_000_000u64).fold(0u64, |a, b| a.wrapping_add(b * b));
+        assert!(spin > 0);
+        assert!(cpu_ns(me).unwrap() > 0);
+        assert!(peak_rss_bytes(me).unwrap() > 1 << 20);
+        assert!(cpu_ns(u32::MAX - 1).is_none());
     }
 
     #[test]
