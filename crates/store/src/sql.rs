@@ -237,6 +237,26 @@ fn order_clause(filter: &JobFilter) -> String {
     format!(" ORDER BY {column} {direction}{nulls}, job_id {direction}")
 }
 
+/// The conditions of `filter` a kept cell (`overhead_cells`, `invalid_cells`) can answer:
+/// test type, mesh type and namespace, each bound as the next of `args`.
+fn cell_conditions(filter: &JobFilter, args: &mut Vec<Arg>) -> Vec<String> {
+    let mut conds = Vec::new();
+    let mut add = |cond: &str, arg: Arg| {
+        args.push(arg);
+        conds.push(format!("{cond} ${}", args.len()));
+    };
+    if let Some(test_type) = filter.test_type {
+        add("test_type =", Arg::text(test_type.as_str()));
+    }
+    if let Some(mesh) = &filter.mesh_type {
+        add("mesh_type =", Arg::text(mesh.as_str()));
+    }
+    if let Some(ns) = &filter.namespace {
+        add("namespace =", Arg::text(ns.as_str()));
+    }
+    conds
+}
+
 /// Why a run is invalid, as stored: a JSON array, NULL for a valid run.
 fn reasons_text(reasons: &[String]) -> Result<Option<String>> {
     if reasons.is_empty() {
@@ -751,19 +771,7 @@ where
         let sql = if filter.since.is_none() && filter.until.is_none() {
             // Kept by the triggers of migration 0006, as the sums are.
             let mut conds = vec!["runs > 0".to_string()];
-            let mut add = |cond: &str, arg: Arg| {
-                args.push(arg);
-                conds.push(format!("{cond} ${}", args.len()));
-            };
-            if let Some(test_type) = filter.test_type {
-                add("test_type =", Arg::text(test_type.as_str()));
-            }
-            if let Some(mesh) = &filter.mesh_type {
-                add("mesh_type =", Arg::text(mesh.as_str()));
-            }
-            if let Some(ns) = &filter.namespace {
-                add("namespace =", Arg::text(ns.as_str()));
-            }
+            conds.extend(cell_conditions(filter, &mut args));
             format!(
                 "SELECT test_type, mesh_type, CAST(SUM(runs) AS BIGINT) AS n FROM invalid_cells \
                  WHERE {} GROUP BY test_type, mesh_type ORDER BY test_type, mesh_type",
@@ -1064,20 +1072,7 @@ where
         let sql = if filter.since.is_none() && filter.until.is_none() {
             // The triggers of migration 0006 keep these sums as runs complete: a few rows
             // to read, however many jobs are stored.
-            let mut conds = Vec::new();
-            let mut add = |cond: &str, arg: Arg| {
-                args.push(arg);
-                conds.push(format!("{cond} ${}", args.len()));
-            };
-            if let Some(test_type) = filter.test_type {
-                add("test_type =", Arg::text(test_type.as_str()));
-            }
-            if let Some(mesh) = &filter.mesh_type {
-                add("mesh_type =", Arg::text(mesh.as_str()));
-            }
-            if let Some(ns) = &filter.namespace {
-                add("namespace =", Arg::text(ns.as_str()));
-            }
+            let conds = cell_conditions(filter, &mut args);
             let clause = if conds.is_empty() {
                 String::new()
             } else {
