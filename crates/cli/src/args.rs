@@ -61,12 +61,13 @@ pub enum Command {
 Topologies: baseline (no proxy), sidecar (an Envoy beside the client, outbound on 15001, and
 one beside the server, inbound on 15006, as Istio's sidecar mode places them; reached through
 explicit listeners), sidecar-mtls (the same with mutual TLS between the proxies: a CA and
-workload certificates with SPIFFE IDs the lab issues). Envoy comes from MESHBENCH_ENVOY, PATH,
-or scripts/lab.sh.")]
+workload certificates with SPIFFE IDs the lab issues), node-proxy (one shared L4 Envoy per
+host, mutual TLS between them on 15008, no HTTP processing: ambient's ztunnel shape). Envoy
+comes from MESHBENCH_ENVOY, PATH, or scripts/lab.sh.")]
 pub enum LabCommand {
     /// Build the hosts and start a topology's processes.
     Up {
-        /// baseline, sidecar or sidecar-mtls.
+        /// baseline, sidecar, sidecar-mtls or node-proxy.
         #[arg(long, short = 't')]
         topology: String,
     },
@@ -81,7 +82,7 @@ pub enum LabCommand {
     /// Run a `meshbench run` workload from the client host through a topology (brought up,
     /// and down after, when the lab is not up already).
     Run {
-        /// baseline, sidecar or sidecar-mtls.
+        /// baseline, sidecar, sidecar-mtls or node-proxy.
         #[arg(long, short = 't')]
         topology: String,
         /// The path (and query) to request on the target, e.g. `/?delay=1ms`.

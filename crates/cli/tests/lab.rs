@@ -132,40 +132,39 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             "{name}: the target's 1 ms delay is in every answer"
         );
 
-        if topology == meshbench_lab::Topology::SidecarMtls {
-            // The proxies spoke mutual TLS: the server sidecar's listener counted handshakes,
+        let mtls_port = match topology {
+            meshbench_lab::Topology::SidecarMtls => Some(15006),
+            meshbench_lab::Topology::NodeProxy => Some(15008),
+            _ => None,
+        };
+        if let Some(port) = mtls_port {
+            // The proxies spoke mutual TLS: the server-side proxy's listener counted handshakes,
             // none without a client certificate …
             let stats = envoy_stats(meshbench_lab::SERVER_NS);
             let stat = |name: &str| -> u64 {
                 stats
                     .lines()
-                    .find(|l| l.starts_with("listener.10.77.0.2_15006.") && l.contains(name))
+                    .find(|l| {
+                        l.starts_with(&format!("listener.10.77.0.2_{port}.")) && l.contains(name)
+                    })
                     .and_then(|l| l.rsplit(": ").next())
                     .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or_else(|| panic!("no {name} in the server sidecar's stats"))
+                    .unwrap_or_else(|| panic!("no {name} in the server-side proxy's stats"))
             };
             assert!(stat("ssl.handshake") >= 1, "{stats}");
             assert_eq!(stat("ssl.no_certificate"), 0);
             // … and plaintext straight to its inbound port gets no answer from the target.
             let plain = Command::new("ip")
                 .args(["netns", "exec", meshbench_lab::CLIENT_NS, BIN, "run"])
-                .args([
-                    "http://10.77.0.2:15006/",
-                    "-c",
-                    "1",
-                    "-R",
-                    "10",
-                    "-d",
-                    "1s",
-                    "--json",
-                ])
+                .arg(format!("http://10.77.0.2:{port}/"))
+                .args(["-c", "1", "-R", "10", "-d", "1s", "--json"])
                 .arg("--no-progress")
                 .output()
                 .unwrap();
             let answered: Option<Value> = serde_json::from_slice(&plain.stdout).ok();
             assert!(
                 answered.is_none_or(|r| r["status_codes"]["200"].is_null()),
-                "plaintext reached the application through an mTLS sidecar"
+                "plaintext reached the application through an mTLS proxy"
             );
         }
 

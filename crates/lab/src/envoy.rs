@@ -53,6 +53,29 @@ pub const OUTBOUND_PORT: u16 = 15001;
 /// The inbound listener of a server sidecar (Istio's inbound capture port).
 pub const INBOUND_PORT: u16 = 15006;
 
+/// The port a node proxy accepts mutual TLS on from other hosts' node proxies (ambient's
+/// ztunnel listens for HBONE on 15008; the lab's node proxies speak plain TLS there).
+pub const NODE_PORT: u16 = 15008;
+
+/// An L4 hop, a node proxy's shape: a listener on `listen` passing every connection's bytes
+/// to `upstream` (Envoy's tcp_proxy: no HTTP parsing, no routing), with `tls` on either side.
+pub fn tcp_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: HopTls<'_>) -> Value {
+    let mut config = http_hop(name, listen, upstream, tls);
+    config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"] = json!([{
+        "name": "envoy.filters.network.tcp_proxy",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": name,
+            "cluster": "upstream"
+        }
+    }]);
+    // Bytes, not requests: no HTTP protocol options on the cluster.
+    if let Some(cluster) = config["static_resources"]["clusters"][0].as_object_mut() {
+        cluster.remove("typed_extension_protocol_options");
+    }
+    config
+}
+
 /// An L7 HTTP hop: a listener on `listen`, every request routed to `upstream`. HTTP/1.1
 /// and HTTP/2 (h2c) both accepted downstream; upstream speaks what the downstream spoke, so
 /// a gRPC (HTTP/2) run stays HTTP/2 end to end, as through a mesh's sidecars.
@@ -134,6 +157,19 @@ pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: Hop
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_proxy_passes_bytes_without_parsing_http() {
+        let c = tcp_hop(
+            "client-node",
+            ("127.0.0.1", OUTBOUND_PORT),
+            ("10.77.0.2", NODE_PORT),
+            HopTls::default(),
+        );
+        let filter = &c["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0];
+        assert_eq!(filter["name"], "envoy.filters.network.tcp_proxy");
+        assert!(c["static_resources"]["clusters"][0]["typed_extension_protocol_options"].is_null());
+    }
 
     #[test]
     fn a_hop_listens_and_routes_where_it_is_told() {

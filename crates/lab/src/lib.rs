@@ -89,7 +89,7 @@ pub enum Error {
         log: String,
     },
     /// A topology name meshbench does not know.
-    #[error("unknown topology `{0}` (baseline, sidecar, sidecar-mtls)")]
+    #[error("unknown topology `{0}` (baseline, sidecar, sidecar-mtls, node-proxy)")]
     UnknownTopology(String),
     /// Reading or writing the state directory failed.
     #[error("{path}: {source}")]
@@ -122,11 +122,19 @@ pub enum Topology {
     /// The same, with mutual TLS between the two proxies: certificates from a CA the lab
     /// makes, each with its host's SPIFFE ID, each proxy accepting only the other's.
     SidecarMtls,
+    /// One shared L4 proxy per host, mutual TLS between them, no HTTP processing: the shape
+    /// of Istio ambient's ztunnel (which tunnels over HBONE; the lab's proxies speak TLS).
+    NodeProxy,
 }
 
 impl Topology {
     /// Every topology, in the order comparisons list them.
-    pub const ALL: [Topology; 3] = [Topology::Baseline, Topology::Sidecar, Topology::SidecarMtls];
+    pub const ALL: [Topology; 4] = [
+        Topology::Baseline,
+        Topology::Sidecar,
+        Topology::SidecarMtls,
+        Topology::NodeProxy,
+    ];
 
     /// The name on the command line and in results.
     pub fn as_str(self) -> &'static str {
@@ -134,6 +142,7 @@ impl Topology {
             Topology::Baseline => "baseline",
             Topology::Sidecar => "sidecar",
             Topology::SidecarMtls => "sidecar-mtls",
+            Topology::NodeProxy => "node-proxy",
         }
     }
 }
@@ -384,7 +393,9 @@ impl Lab {
         // Proxies need their binary: know before building anything.
         let envoy = match topology {
             Topology::Baseline => None,
-            Topology::Sidecar | Topology::SidecarMtls => Some(envoy_binary()?),
+            Topology::Sidecar | Topology::SidecarMtls | Topology::NodeProxy => {
+                Some(envoy_binary()?)
+            }
         };
         let built = self.build(topology, meshbench, envoy.as_deref());
         if built.is_err() {
@@ -449,7 +460,7 @@ impl Lab {
 
         if let Some(envoy) = envoy {
             state.envoy_version = Some(envoy_version(envoy)?);
-            let pki = if topology == Topology::SidecarMtls {
+            let pki = if matches!(topology, Topology::SidecarMtls | Topology::NodeProxy) {
                 Some(pki::issue(&self.dir, CLIENT_NS, SERVER_NS)?)
             } else {
                 None
@@ -474,25 +485,34 @@ impl Lab {
                     peer: &p.server.spiffe,
                 }),
             };
+            // Sidecars are L7 hops on the mesh's sidecar ports; node proxies are L4 hops, the
+            // server host's accepting on the node port.
+            type Hop = fn(&str, (&str, u16), (&str, u16), envoy::HopTls<'_>) -> serde_json::Value;
+            let (kind, server_port, hop): (&str, u16, Hop) = if topology == Topology::NodeProxy {
+                ("node", envoy::NODE_PORT, envoy::tcp_hop)
+            } else {
+                ("sidecar", envoy::INBOUND_PORT, envoy::http_hop)
+            };
+            let (server_name, client_name) = (format!("server-{kind}"), format!("client-{kind}"));
             let hops = [
                 (
-                    "server-sidecar",
+                    server_name.as_str(),
                     SERVER_NS,
-                    envoy::http_hop(
-                        "server-sidecar",
-                        (SERVER_ADDR, envoy::INBOUND_PORT),
+                    hop(
+                        &server_name,
+                        (SERVER_ADDR, server_port),
                         ("127.0.0.1", APP_PORT),
                         server_tls,
                     ),
-                    envoy::INBOUND_PORT,
+                    server_port,
                 ),
                 (
-                    "client-sidecar",
+                    client_name.as_str(),
                     CLIENT_NS,
-                    envoy::http_hop(
-                        "client-sidecar",
+                    hop(
+                        &client_name,
                         ("127.0.0.1", envoy::OUTBOUND_PORT),
-                        (SERVER_ADDR, envoy::INBOUND_PORT),
+                        (SERVER_ADDR, server_port),
                         client_tls,
                     ),
                     envoy::OUTBOUND_PORT,
