@@ -77,6 +77,31 @@ pub fn step(id: &str, result: &BenchmarkResult, slo: &[Threshold], rate: f64) ->
     }
 }
 
+/// The steps a search's completed runs make — each `(id, requested rate, result)` — and
+/// whether any step's generator saturated.
+pub fn steps_of<'a>(
+    runs: impl IntoIterator<Item = (&'a str, f64, &'a BenchmarkResult)>,
+    slo: &[Threshold],
+) -> (Vec<Step>, bool) {
+    let mut generator_limited = false;
+    let steps = runs
+        .into_iter()
+        .map(|(id, rate, result)| {
+            generator_limited |= result.loadgen.saturated;
+            step(id, result, slo, rate)
+        })
+        .collect();
+    (steps, generator_limited)
+}
+
+/// The open-model rate a stored start request asked for (0 without one).
+pub fn requested_rate(request: &serde_json::Value) -> f64 {
+    request
+        .get("rate")
+        .and_then(|r| r.as_f64())
+        .unwrap_or_default()
+}
+
 /// The highest good and the lowest bad rate of `steps`.
 fn bracket(steps: &[Step]) -> (Option<f64>, Option<f64>) {
     let good = steps

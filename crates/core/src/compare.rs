@@ -517,11 +517,7 @@ pub fn compare(
             high: difference.absolute.high + shift,
         };
         difference.significant = a.len() >= 2 && b.len() >= 2 && !difference.absolute.contains(0.0);
-        difference.relative = (mean_a != 0.0 && mean_a.is_finite()).then(|| Interval {
-            estimate: difference.absolute.estimate / mean_a,
-            low: difference.absolute.low / mean_a,
-            high: difference.absolute.high / mean_a,
-        });
+        difference.relative = stats::relative_to(&difference.absolute, mean_a);
         let worse = if figure.higher_is_worse {
             difference.absolute.estimate > 0.0
         } else {

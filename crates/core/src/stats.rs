@@ -170,17 +170,23 @@ pub fn difference(baseline: &[f64], candidate: &[f64], method: Method, seed: u64
     // One value a side says nothing of spread: the interval would be a point, and any
     // difference "significant". Never call it so.
     let knowable = baseline.len() >= 2 && candidate.len() >= 2;
-    let relative = (a != 0.0 && a.is_finite()).then(|| Interval {
-        estimate: absolute.estimate / a,
-        low: absolute.low / a,
-        high: absolute.high / a,
-    });
+    let relative = relative_to(&absolute, a);
     Difference {
         absolute,
         significant: knowable && !absolute.contains(0.0),
         relative,
         method,
     }
+}
+
+/// `absolute` as a fraction of `base`; `None` for a zero (or undefined) base, where a ratio
+/// means nothing.
+pub fn relative_to(absolute: &Interval, base: f64) -> Option<Interval> {
+    (base != 0.0 && base.is_finite()).then(|| Interval {
+        estimate: absolute.estimate / base,
+        low: absolute.low / base,
+        high: absolute.high / base,
+    })
 }
 
 /// The values to resample for one side of a comparison: the runs' figures when there are

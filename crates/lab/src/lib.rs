@@ -67,9 +67,6 @@ pub enum Error {
         "the lab's namespaces exist ({0}): another lab is up; `meshbench lab down` clears them"
     )]
     InUse(String),
-    /// The lab is not up.
-    #[error("the lab is not up: run `meshbench lab up --topology …` first")]
-    NotUp,
     /// No Envoy binary was found.
     #[error(
         "no Envoy binary: set MESHBENCH_ENVOY, put `envoy` on PATH, or run scripts/lab.sh \

@@ -187,22 +187,15 @@ fn parse_status(what: &str, s: &str) -> Result<JobStatus> {
 fn filter_clause(filter: &JobFilter, args: &mut Vec<Arg>) -> Result<String> {
     // The parts of split runs are the workers' business; users see the runs.
     let mut conds: Vec<String> = vec!["parent_id IS NULL".to_string()];
+    if let Some(status) = filter.status {
+        args.push(Arg::text(status.as_str()));
+        conds.push(format!("status = ${}", args.len()));
+    }
+    conds.extend(cell_conditions(filter, args));
     let mut add = |cond: &str, arg: Arg| {
         args.push(arg);
         conds.push(format!("{cond} ${}", args.len()));
     };
-    if let Some(status) = filter.status {
-        add("status =", Arg::text(status.as_str()));
-    }
-    if let Some(test_type) = filter.test_type {
-        add("test_type =", Arg::text(test_type.as_str()));
-    }
-    if let Some(mesh) = &filter.mesh_type {
-        add("mesh_type =", Arg::text(mesh.as_str()));
-    }
-    if let Some(ns) = &filter.namespace {
-        add("namespace =", Arg::text(ns.as_str()));
-    }
     if let Some(since) = filter.since {
         add("created_at >=", Arg::Int(Some(to_nanos("since", since)?)));
     }
@@ -237,8 +230,9 @@ fn order_clause(filter: &JobFilter) -> String {
     format!(" ORDER BY {column} {direction}{nulls}, job_id {direction}")
 }
 
-/// The conditions of `filter` a kept cell (`overhead_cells`, `invalid_cells`) can answer:
-/// test type, mesh type and namespace, each bound as the next of `args`.
+/// The conditions of `filter` a kept cell (`overhead_cells`, `invalid_cells`) can answer —
+/// test type, mesh type and namespace — each bound as the next of `args`; the job listings'
+/// clause starts from them too.
 fn cell_conditions(filter: &JobFilter, args: &mut Vec<Arg>) -> Vec<String> {
     let mut conds = Vec::new();
     let mut add = |cond: &str, arg: Arg| {

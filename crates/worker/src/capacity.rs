@@ -25,8 +25,7 @@ pub(crate) async fn steps(
     runs: &[BenchmarkJob],
     slo: &[Threshold],
 ) -> Result<(Vec<Step>, bool)> {
-    let mut steps = Vec::new();
-    let mut generator_limited = false;
+    let mut done = Vec::new();
     for run in runs.iter().filter(|r| r.status == JobStatus::Completed) {
         let Some(value) = store.get_result(&run.job_id).await? else {
             continue;
@@ -34,15 +33,16 @@ pub(crate) async fn steps(
         let Ok(result) = serde_json::from_value::<BenchmarkResult>(value) else {
             continue;
         };
-        let rate = run
-            .request
-            .get("rate")
-            .and_then(|r| r.as_f64())
-            .unwrap_or_default();
-        generator_limited |= result.loadgen.saturated;
-        steps.push(capacity::step(&run.job_id, &result, slo, rate));
+        done.push((
+            run.job_id.as_str(),
+            capacity::requested_rate(&run.request),
+            result,
+        ));
     }
-    Ok((steps, generator_limited))
+    Ok(capacity::steps_of(
+        done.iter().map(|(id, rate, result)| (*id, *rate, result)),
+        slo,
+    ))
 }
 
 impl Worker {

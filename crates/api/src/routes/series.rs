@@ -152,20 +152,16 @@ fn capacity_of(jobs: &[BenchmarkJob], runs: &[Run]) -> Option<Capacity> {
         .and_then(|j| serde_json::from_value::<StartRequest>(j.request.clone()).ok())?
         .find_max_rate?;
     let slo = capacity::parse_slo(&search.slo).ok()?;
-    let mut generator_limited = false;
-    let steps = runs
-        .iter()
-        .map(|run| {
+    let (steps, generator_limited) = capacity::steps_of(
+        runs.iter().map(|run| {
             let rate = jobs
                 .iter()
                 .find(|j| j.job_id == run.id)
-                .and_then(|j| j.request.get("rate"))
-                .and_then(|r| r.as_f64())
-                .unwrap_or_default();
-            generator_limited |= run.result.loadgen.saturated;
-            capacity::step(&run.id, &run.result, &slo, rate)
-        })
-        .collect();
+                .map_or(0.0, |j| capacity::requested_rate(&j.request));
+            (run.id.as_str(), rate, &run.result)
+        }),
+        &slo,
+    );
     let mut found = capacity::capacity(&search.slo, steps, generator_limited);
     // A step still running, or one that failed, also ends or holds the search.
     found.done = found.done
