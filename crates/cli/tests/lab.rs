@@ -132,6 +132,48 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             "{name}: the target's 1 ms delay is in every answer"
         );
 
+        if topology == meshbench_lab::Topology::Sidecar {
+            // The application goes away behind the proxies: their 503s are failed requests,
+            // not fast answers.
+            let target = pids[0];
+            assert!(Command::new("kill")
+                .arg(target.to_string())
+                .status()
+                .unwrap()
+                .success());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while meshbench_lab::alive(target) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let run = ok(&lab(
+                &dir,
+                &[
+                    "run",
+                    "--topology",
+                    name,
+                    "--",
+                    "-c",
+                    "2",
+                    "-R",
+                    "200",
+                    "-d",
+                    "1s",
+                    "--json",
+                    "--no-progress",
+                ],
+            ));
+            let result: Value = serde_json::from_str(&run).unwrap();
+            let requests = result["requests"].as_u64().unwrap();
+            assert!(requests >= 150, "{result}");
+            assert_eq!(result["errors"], requests, "every request failed: {result}");
+            assert_eq!(result["error_kinds"]["server_error"], requests, "{result}");
+            assert_eq!(result["status_codes"]["503"], requests, "{result}");
+            assert_eq!(
+                result["latency_us"]["p50"], 0,
+                "no failed request is a latency: {result}"
+            );
+        }
+
         let mtls_port = match topology {
             meshbench_lab::Topology::SidecarMtls => Some(15006),
             meshbench_lab::Topology::NodeProxy => Some(15008),

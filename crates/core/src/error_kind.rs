@@ -28,11 +28,13 @@ pub enum ErrorKind {
     Dns,
     /// Any other I/O failure.
     Io,
+    /// The peer answered with a failure: an HTTP 5xx, a gRPC status other than OK.
+    ServerError,
 }
 
 impl ErrorKind {
     /// Every kind, in a fixed order, so recorders can keep counts in an array.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Timeout,
@@ -42,6 +44,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Dns,
         ErrorKind::Io,
+        ErrorKind::ServerError,
     ];
 
     /// The position of this kind in [`ErrorKind::ALL`].
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Dns => "dns",
             ErrorKind::Io => "io",
+            ErrorKind::ServerError => "server_error",
         }
     }
 }

@@ -117,7 +117,9 @@ pub struct BenchmarkResult {
     pub duration_s: f64,
     /// Requests completed after warm-up, successes and errors alike.
     pub requests: u64,
-    /// Requests that failed (transport errors; HTTP statuses are counted in `status_codes`).
+    /// Requests that failed: transport errors, and answers that were failures (HTTP 5xx,
+    /// gRPC statuses other than OK; their statuses are still counted in `status_codes`).
+    /// Failed requests are not in the latency figures.
     pub errors: u64,
     /// Requests per second achieved.
     pub rps: f64,

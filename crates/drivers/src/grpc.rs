@@ -494,6 +494,7 @@ impl GrpcSession {
             status: code,
             bytes_sent,
             bytes_received,
+            failed: code != 0,
         })
     }
 

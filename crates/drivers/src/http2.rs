@@ -191,6 +191,7 @@ impl Http2Session {
             status,
             bytes_sent: template.size,
             bytes_received: received,
+            failed: status >= 500,
         })
     }
 }

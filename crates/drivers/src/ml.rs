@@ -440,6 +440,7 @@ impl Session for MlSession {
                 status,
                 bytes_sent: sent,
                 bytes_received: body.len() as u64,
+                failed: status >= 500,
             }),
             Err((kind, message)) => {
                 self.last_error = message;

@@ -280,6 +280,7 @@ impl WebSocketSession {
                 // Client frames carry a 4-byte mask; both ways add the frame header.
                 bytes_sent: sent_len + frame_header(sent_len) + 4,
                 bytes_received: got + frame_header(got),
+                failed: false,
             });
         }
     }

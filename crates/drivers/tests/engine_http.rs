@@ -395,3 +395,50 @@ fn target_going_away_mid_run_is_counted_and_the_run_ends_on_time() {
         started.elapsed()
     );
 }
+
+/// A 5xx answer (a proxy's 503 for a target that is down behind it) is a failed request:
+/// counted in errors and in its status, never in the latency figures.
+#[test]
+fn server_errors_are_failures_not_fast_answers() {
+    let _cpu = one_at_a_time();
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?status=503:50"));
+    spec.connections = 2;
+    spec.duration_s = None;
+    spec.max_requests = Some(400);
+    let mut h2 = spec.clone();
+    h2.protocol = HttpVersion::Http2;
+    for (backend, out) in [
+        ("lean", run_http1(&spec)),
+        ("async", run_http1_async(&spec)),
+        (
+            "http2",
+            run(
+                &h2,
+                Arc::new(Http2Driver::new(&h2).unwrap()),
+                StopHandle::new(),
+                &mut (),
+            )
+            .unwrap(),
+        ),
+    ] {
+        let r = &out.result;
+        let failed = r.status_codes.get("503").copied().unwrap_or(0);
+        let ok = r.status_codes.get("200").copied().unwrap_or(0);
+        assert!(failed > 0 && ok > 0, "{backend}: {:?}", r.status_codes);
+        assert_eq!(r.errors, failed, "{backend}: {:?}", r.error_kinds);
+        assert_eq!(r.error_kinds["server_error"], failed, "{backend}");
+        assert_eq!(r.requests, failed + ok, "{backend}");
+        let in_latency = hdr_count(&r.histogram);
+        assert_eq!(
+            in_latency, ok,
+            "{backend}: only answers that succeeded are latencies"
+        );
+    }
+}
+
+fn hdr_count(encoded: &str) -> u64 {
+    meshbench_core::histogram::decode_base64(encoded)
+        .map(|h| h.len())
+        .unwrap_or(0)
+}

@@ -14,6 +14,9 @@ pub struct Exchange {
     pub bytes_sent: u64,
     /// Bytes read for this response.
     pub bytes_received: u64,
+    /// The peer answered, with a failure (an HTTP 5xx, a gRPC status other than OK): a
+    /// proxy's 503 for a target that is down is an error of the run, not a fast answer.
+    pub failed: bool,
 }
 
 /// A failed exchange: why, and what crossed the wire before it failed.

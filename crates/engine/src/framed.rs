@@ -42,6 +42,8 @@ pub trait ResponseReader {
     fn eof(&mut self) -> bool;
     /// The response's status.
     fn status(&self) -> u16;
+    /// Whether the status is a failure (HTTP: 5xx), counted as an error of the run.
+    fn failed(&self) -> bool;
     /// Whether the connection can carry another request.
     fn keep_alive(&self) -> bool;
 }

@@ -64,7 +64,11 @@ struct Conn<R> {
 
 /// How an exchange ended.
 enum Outcome {
-    Done { status: u16, keep_alive: bool },
+    Done {
+        status: u16,
+        failed: bool,
+        keep_alive: bool,
+    },
     Failed(ErrorKind),
 }
 
@@ -371,6 +375,7 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                         break if reader.eof() {
                             Outcome::Done {
                                 status: reader.status(),
+                                failed: reader.failed(),
                                 keep_alive: false,
                             }
                         } else {
@@ -384,6 +389,7 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                             Ok(true) => {
                                 break Outcome::Done {
                                     status: reader.status(),
+                                    failed: reader.failed(),
                                     keep_alive: reader.keep_alive(),
                                 }
                             }
@@ -408,7 +414,11 @@ impl<P: FramedProtocol> Reactor<'_, P> {
     fn finish(&mut self, index: usize, outcome: Outcome, now: Nanos) {
         let conn = &mut self.conns[index];
         let result = match outcome {
-            Outcome::Done { status, keep_alive } => {
+            Outcome::Done {
+                status,
+                failed,
+                keep_alive,
+            } => {
                 if !keep_alive {
                     conn.socket = None;
                 }
@@ -416,6 +426,7 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                     status,
                     bytes_sent: conn.written as u64,
                     bytes_received: conn.received,
+                    failed,
                 })
             }
             Outcome::Failed(kind) => {

@@ -118,6 +118,19 @@ impl Recorder {
         }
         self.interval.requests += 1;
         match outcome {
+            Ok(exchange) if exchange.failed => {
+                // Answered, but with a failure: an error whose status is still counted.
+                self.interval.errors += 1;
+                if !measured {
+                    return;
+                }
+                self.errors += 1;
+                self.error_kinds[ErrorKind::ServerError.index()] += 1;
+                let slot = usize::from(exchange.status);
+                self.statuses[if slot < STATUS_SLOTS { slot } else { 0 }] += 1;
+                self.bytes_sent += exchange.bytes_sent;
+                self.bytes_received += exchange.bytes_received;
+            }
             Ok(exchange) => {
                 let latency_us = latency_ns / 1000;
                 record_us(&mut self.interval.latency, latency_us);
@@ -200,6 +213,7 @@ mod tests {
             status,
             bytes_sent: 10,
             bytes_received: 100,
+            failed: status >= 500,
         })
     }
 
@@ -232,7 +246,10 @@ mod tests {
         b.record(&ok(1000), 2_000_000, 2_000_000, 30, true);
         a.merge(&b);
         assert_eq!(a.requests, 3);
-        assert_eq!(a.latency.len(), 3);
+        // The 503 is an error, not a latency.
+        assert_eq!(a.latency.len(), 2);
+        assert_eq!(a.errors, 1);
+        assert_eq!(a.error_kinds[ErrorKind::ServerError.index()], 1);
         assert_eq!(a.last_done_ns, 30);
         let statuses: Vec<_> = a.status_counts().collect();
         assert_eq!(statuses, vec![(0, 1), (200, 1), (503, 1)]);

@@ -145,6 +145,10 @@ impl ResponseReader for Http1Reader {
         self.0.status
     }
 
+    fn failed(&self) -> bool {
+        self.0.status >= 500
+    }
+
     fn keep_alive(&self) -> bool {
         self.0.keep_alive
     }
@@ -260,6 +264,7 @@ impl Http1Session {
             status: reader.0.status,
             bytes_sent: sent,
             bytes_received: received,
+            failed: reader.0.status >= 500,
         };
         Ok((exchange, reader.0.keep_alive))
     }
