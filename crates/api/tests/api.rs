@@ -196,6 +196,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         grpc: None,
         ml: None,
         kernel: None,
+        kernel_hops: Vec::new(),
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

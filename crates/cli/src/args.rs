@@ -88,6 +88,10 @@ pub enum LabCommand {
         /// The path (and query) to request on the target, e.g. `/?delay=1ms`.
         #[arg(long, default_value = "/")]
         path: String,
+        /// Split the latency into the path's hops with the eBPF probe on each hop's port
+        /// (`--ebpf-hop` for every hop of the topology).
+        #[arg(long)]
+        hops: bool,
         /// `meshbench run` options, after `--`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         run_args: Vec<String>,
@@ -112,6 +116,9 @@ pub enum LabCommand {
         /// Print JSON (`meshbench.lab-comparison.v1`) instead of the table.
         #[arg(long)]
         json: bool,
+        /// Leave out the hop breakdown (the eBPF probe on each hop's port, on by default).
+        #[arg(long)]
+        no_hops: bool,
         /// `meshbench run` options, after `--` (default `-c 4 -R 1000 -d 5s`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         run_args: Vec<String>,
@@ -341,6 +348,12 @@ pub struct RunArgs {
     /// Needs root.
     #[arg(long, help_heading = "eBPF")]
     pub ebpf: bool,
+
+    /// Also run the probe on each hop of the path, `NAME=PORT` (the port the hop's server
+    /// end listens on; repeatable, client side first), and split the latency into the hops
+    /// and the time inside each (`kernel_hops`; the mesh lab passes these). Needs root.
+    #[arg(long, value_name = "NAME=PORT", help_heading = "eBPF")]
+    pub ebpf_hop: Vec<String>,
 
     /// Load-generator threads [default: CPU cores, at most one per connection].
     #[arg(short = 't', long)]

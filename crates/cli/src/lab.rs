@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use meshbench_core::hops::HopBreakdown;
 use meshbench_lab::{Lab, Topology};
 
 use crate::args::LabCommand;
@@ -18,6 +19,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             path,
             max_regression,
             json,
+            no_hops,
             run_args,
         } => {
             return compare(
@@ -26,6 +28,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
                 &path,
                 max_regression.as_deref(),
                 json,
+                !no_hops,
                 run_args,
             )
         }
@@ -78,6 +81,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Run {
             topology,
             path,
+            hops,
             run_args,
         } => {
             let topology: Topology = topology.parse()?;
@@ -100,6 +104,9 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             );
             let mut args = vec!["run".to_string(), url];
             args.extend(run_args);
+            if hops {
+                args.extend(hop_args(topology));
+            }
             let status = Lab::client_command(&me, &args)
                 .status()
                 .context("running meshbench in the client host");
@@ -135,6 +142,69 @@ struct LabRun {
     proxies: Vec<ProxyCost>,
 }
 
+/// `--ebpf-hop NAME=PORT` for every hop of `topology`'s path.
+fn hop_args(topology: Topology) -> Vec<String> {
+    topology
+        .hops()
+        .into_iter()
+        .flat_map(|(name, port)| ["--ebpf-hop".to_string(), format!("{name}={port}")])
+        .collect()
+}
+
+/// Where a topology's latency goes, at p50 and p99: the mean of its runs' breakdowns, and
+/// the client's measured latency at the same percentiles beside it.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Hops {
+    p50: HopBreakdown,
+    p99: HopBreakdown,
+    client_p50_us: f64,
+    client_p99_us: f64,
+}
+
+/// The mean breakdown of `runs` (all of one topology), or why there is none.
+fn hops_of(runs: &[&LabRun]) -> anyhow::Result<Option<Hops>> {
+    use meshbench_core::hops::{breakdown, mean_breakdown, HopPercentile};
+    if runs.iter().all(|r| r.result.kernel_hops.is_empty()) {
+        return Ok(None);
+    }
+    let split = |q: HopPercentile| -> anyhow::Result<Vec<HopBreakdown>> {
+        runs.iter()
+            .map(|r| breakdown(&r.result.kernel_hops, q).map_err(anyhow::Error::from))
+            .collect()
+    };
+    let n = runs.len().max(1) as f64;
+    let (Some(p50), Some(p99)) = (
+        mean_breakdown(&split(HopPercentile::P50)?),
+        mean_breakdown(&split(HopPercentile::P99)?),
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Hops {
+        p50,
+        p99,
+        client_p50_us: runs
+            .iter()
+            .map(|r| r.result.latency_us.p50 as f64)
+            .sum::<f64>()
+            / n,
+        client_p99_us: runs
+            .iter()
+            .map(|r| r.result.latency_us.p99 as f64)
+            .sum::<f64>()
+            / n,
+    }))
+}
+
+/// One line of a breakdown: `→ a 40 · a 180 · … = 1,600 µs`.
+fn hop_line(b: &HopBreakdown) -> String {
+    let parts: Vec<String> = b
+        .parts
+        .iter()
+        .map(|p| format!("{} {:.0}", p.part, p.us))
+        .collect();
+    format!("{} = {:.0} µs", parts.join(" · "), b.total_us)
+}
+
 /// Brings `topology` up (taking down whatever else is up), runs the workload from the
 /// client host, reads the proxies' cost over the run, and takes it down.
 fn lab_run(
@@ -143,6 +213,7 @@ fn lab_run(
     topology: Topology,
     path: &str,
     run_args: &[String],
+    hops: bool,
 ) -> anyhow::Result<LabRun> {
     if lab.state()?.is_some() {
         lab.down()?;
@@ -164,6 +235,9 @@ fn lab_run(
     ];
     args.extend(run_args.iter().cloned());
     args.extend(["--json".to_string(), "--no-progress".to_string()]);
+    if hops {
+        args.extend(hop_args(topology));
+    }
     let out = Lab::client_command(me, &args)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -214,6 +288,7 @@ pub fn compare(
     path: &str,
     max_regression: Option<&str>,
     json: bool,
+    hops: bool,
     run_args: Vec<String>,
 ) -> anyhow::Result<ExitCode> {
     use meshbench_core::compare::{self as stats, Gates, Run};
@@ -259,7 +334,7 @@ pub fn compare(
             topologies.len() * repeats as usize,
             round + 1
         );
-        runs.push(lab_run(&lab, &me, topology, &path, &run_args)?);
+        runs.push(lab_run(&lab, &me, topology, &path, &run_args, hops)?);
     }
     let side = |t: Topology| -> Vec<Run> {
         runs.iter()
@@ -314,6 +389,15 @@ pub fn compare(
             })
             .collect()
     };
+    let breakdowns: Vec<(Topology, Option<Hops>)> = topologies
+        .iter()
+        .map(|t| {
+            let of: Vec<&LabRun> = runs.iter().filter(|r| r.topology == *t).collect();
+            hops_of(&of)
+                .map(|h| (*t, h))
+                .with_context(|| format!("{t}: the hop breakdown"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let passed = comparisons.iter().all(|(_, c)| c.passed);
     let envoy = meshbench_lab::envoy_binary()
         .ok()
@@ -330,6 +414,7 @@ pub fn compare(
                 "topology": t,
                 "runs": runs.iter().filter(|r| r.topology == *t).map(|r| &r.result).collect::<Vec<_>>(),
                 "proxies": cost(*t),
+                "hops": breakdowns.iter().find(|(b, _)| b == t).and_then(|(_, h)| h.as_ref()),
                 "comparison": comparisons.iter().find(|(c, _)| c == t).map(|(_, c)| c),
             })).collect::<Vec<_>>(),
             "passed": passed,
@@ -395,6 +480,26 @@ pub fn compare(
                     proxies.join("; ")
                 }
             );
+        }
+        if breakdowns.iter().any(|(_, h)| h.is_some()) {
+            println!();
+            println!("where the latency goes (eBPF on each hop's sockets; → is the wire and kernels to a hop, a name the time inside it):");
+            for (t, h) in &breakdowns {
+                if let Some(h) = h {
+                    println!(
+                        "{:<14} p50 {}  (client measured {:.0} µs)",
+                        t.as_str(),
+                        hop_line(&h.p50),
+                        h.client_p50_us
+                    );
+                    println!(
+                        "{:<14} p99 {}  (client measured {:.0} µs)",
+                        "",
+                        hop_line(&h.p99),
+                        h.client_p99_us
+                    );
+                }
+            }
         }
         for (t, c) in &comparisons {
             for left in &c.left_out {

@@ -147,6 +147,23 @@ fn execute(
             Err(e) => bail!("--ebpf: {e}"),
         }
     }
+    for text in &args.ebpf_hop {
+        let hop = match meshbench_core::hops::HopSpec::parse(text) {
+            Ok(hop) => hop,
+            Err(e) => {
+                eprintln!("meshbench run: --ebpf-hop {e}");
+                return Ok(None);
+            }
+        };
+        let filter = meshbench_probe::ProbeFilter {
+            ports: vec![hop.port],
+            ..meshbench_probe::ProbeFilter::default()
+        };
+        match meshbench_probe::ProbeBeside::start(filter) {
+            Ok(probe) => observer.hop_probes.push((hop, probe)),
+            Err(e) => bail!("--ebpf-hop {}: {e}", hop.name),
+        }
+    }
     let output = match run_spec(spec, stop, &mut observer) {
         Ok(output) => output,
         Err(RunError::Driver(e)) if e.is_spec() => {
@@ -166,6 +183,20 @@ fn execute(
     if let Some(probe) = observer.probe.take() {
         let seconds = output.result.timeline.len();
         output.result.kernel = Some(probe.finish(seconds).context("--ebpf")?);
+    }
+    for (hop, probe) in std::mem::take(&mut observer.hop_probes) {
+        let seconds = output.result.timeline.len();
+        let kernel = probe
+            .finish(seconds)
+            .with_context(|| format!("--ebpf-hop {}", hop.name))?;
+        output
+            .result
+            .kernel_hops
+            .push(meshbench_core::hops::KernelHop {
+                name: hop.name,
+                port: hop.port,
+                kernel,
+            });
     }
     observer.finish()?;
     Ok(Some(output))
@@ -475,6 +506,8 @@ struct Progress {
     bar: Option<ProgressBar>,
     /// The eBPF probe beside the load (`--ebpf`), ticked with the engine's seconds.
     probe: Option<meshbench_probe::ProbeBeside>,
+    /// `--ebpf-hop`: a probe per hop of the path, ticked alike.
+    hop_probes: Vec<(meshbench_core::hops::HopSpec, meshbench_probe::ProbeBeside)>,
     hdr: Option<HdrLogWriter<BufWriter<File>>>,
     hdr_path: Option<std::path::PathBuf>,
     hdr_error: Option<std::io::Error>,
@@ -508,6 +541,7 @@ impl Progress {
         Ok(Progress {
             bar,
             probe: None,
+            hop_probes: Vec::new(),
             hdr,
             hdr_path: args.hdr_out.clone(),
             hdr_error: None,
@@ -550,6 +584,9 @@ impl Observer for Progress {
 
     fn second(&mut self, second: i64, entry: &TimelineEntry, latency: &Histogram<u64>) {
         if let Some(probe) = &self.probe {
+            probe.engine_second(second);
+        }
+        for (_, probe) in &self.hop_probes {
             probe.engine_second(second);
         }
         if let Some(bar) = &self.bar {

@@ -298,5 +298,41 @@ fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read()
             "{proxy}"
         );
     }
+    // Where the latency goes: the eBPF probe on each hop's sockets splits it into the wire
+    // to each hop and the time inside it, and the parts add up to what the client measured.
+    for (t, parts) in [(0, 2), (1, 6)] {
+        let hops = &doc["topologies"][t]["hops"];
+        let p50 = &hops["p50"];
+        let names: Vec<&str> = p50["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["part"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), parts, "{hops}");
+        assert_eq!(names.last(), Some(&"application"), "{hops}");
+        let total = p50["total_us"].as_f64().unwrap();
+        let client = hops["client_p50_us"].as_f64().unwrap();
+        assert!(
+            (total - client).abs() <= client * 0.10,
+            "the parts ({total} µs) add up to the client's p50 ({client} µs) within 10 %: {hops}"
+        );
+        let app = p50["parts"].as_array().unwrap().last().unwrap()["us"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            app >= 1000.0,
+            "the application's 1 ms delay is its part: {hops}"
+        );
+    }
+    let sidecar_parts = &doc["topologies"][1]["hops"]["p50"]["parts"];
+    assert_eq!(
+        sidecar_parts[1]["part"], "client-sidecar",
+        "{sidecar_parts}"
+    );
+    assert!(
+        sidecar_parts[1]["us"].as_f64().unwrap() > 0.0,
+        "time inside the client's sidecar: {sidecar_parts}"
+    );
     assert!(meshbench_lab::namespaces().unwrap().is_empty());
 }

@@ -15,6 +15,7 @@ pub mod distribution;
 pub mod duration;
 pub mod error_kind;
 pub mod histogram;
+pub mod hops;
 pub mod job;
 pub mod mesh;
 pub mod probe;

@@ -341,7 +341,7 @@ impl Percentiles {
 }
 
 /// Handshake times of one side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HandshakeReport {
     /// Handshakes measured.
     pub count: u64,
@@ -352,7 +352,7 @@ pub struct HandshakeReport {
 }
 
 /// Connection lifetimes and the payload they carried.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LifetimeReport {
     /// Closed connections. A loopback connection inside the filter closes twice: once for
     /// each local end.
@@ -372,7 +372,7 @@ pub struct LifetimeReport {
 }
 
 /// A count of samples and their summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SampleReport {
     /// Samples taken.
     pub count: u64,

@@ -160,6 +160,10 @@ pub struct BenchmarkResult {
     /// seconds are this result's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::probe::ProbeReport>,
+    /// The eBPF probe on each hop of the path, client side first (`--ebpf-hop`): what the
+    /// kernel saw on that hop's sockets, to split the latency (crate::hops).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernel_hops: Vec<crate::hops::KernelHop>,
     /// The cluster the target lives in, when the worker has one configured: the
     /// namespace's mesh record and what its proxies cost during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

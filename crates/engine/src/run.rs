@@ -570,6 +570,7 @@ fn assemble(
         grpc: None,
         ml: None,
         kernel: None,
+        kernel_hops: Vec::new(),
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

@@ -144,6 +144,27 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// The path's hops, client side first: each hop's server end (named as its process is,
+    /// `application` for the target) and the port it listens on. Every hop has a port of its
+    /// own, so a probe filtered by port sees that hop's sockets alone.
+    pub fn hops(self) -> Vec<(&'static str, u16)> {
+        match self {
+            Topology::Baseline => vec![("application", APP_PORT)],
+            Topology::Sidecar | Topology::SidecarMtls => vec![
+                ("client-sidecar", envoy::OUTBOUND_PORT),
+                ("server-sidecar", envoy::INBOUND_PORT),
+                ("application", APP_PORT),
+            ],
+            Topology::NodeProxy => vec![
+                ("client-node", envoy::OUTBOUND_PORT),
+                ("server-node", envoy::NODE_PORT),
+                ("application", APP_PORT),
+            ],
+        }
+    }
+}
+
 impl fmt::Display for Topology {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -662,10 +683,20 @@ impl Lab {
     }
 
     /// The command that runs `program args` in the client host.
+    ///
+    /// `ip netns exec` gives the command a mount namespace of its own with a fresh /sys, in
+    /// which tracefs is not mounted; the eBPF probe (`--ebpf`, `--ebpf-hop`) finds its
+    /// tracepoints there, so it is mounted first, in that private namespace only (the
+    /// host's mounts are untouched and nothing is left when the command ends).
     pub fn client_command(program: &Path, args: &[String]) -> Command {
         let mut command = Command::new("ip");
         command
-            .args(["netns", "exec", CLIENT_NS])
+            .args(["netns", "exec", CLIENT_NS, "sh", "-c"])
+            .arg(
+                "[ -d /sys/kernel/tracing/events ] || \
+                 mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec \"$@\"",
+            )
+            .arg("meshbench-lab-client")
             .arg(program)
             .args(args);
         command

@@ -233,6 +233,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         grpc: None,
         ml: None,
         kernel: None,
+        kernel_hops: Vec::new(),
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

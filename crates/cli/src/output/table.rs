@@ -88,6 +88,35 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
             out.push(line.to_string());
         }
     }
+    if !result.kernel_hops.is_empty() {
+        use meshbench_core::hops::{breakdown, HopPercentile};
+        out.push(String::new());
+        out.push(style.bold(
+            "Where the latency goes (eBPF on each hop: → the wire to a hop, a name its inside)",
+        ));
+        for q in [HopPercentile::P50, HopPercentile::P99] {
+            let label = if q == HopPercentile::P50 {
+                "p50"
+            } else {
+                "p99"
+            };
+            match breakdown(&result.kernel_hops, q) {
+                Ok(b) => {
+                    let parts: Vec<String> = b
+                        .parts
+                        .iter()
+                        .map(|p| format!("{} {:.0}", p.part, p.us))
+                        .collect();
+                    out.push(format!(
+                        "  {label}  {} = {:.0} µs",
+                        parts.join(" · "),
+                        b.total_us
+                    ));
+                }
+                Err(e) => out.push(format!("  {label}  {e}")),
+            }
+        }
+    }
     if let Some(ws) = &result.websocket {
         out.push(String::new());
         websocket(&mut out, ws, &style);
@@ -680,6 +709,7 @@ mod tests {
             grpc: None,
             ml: None,
             kernel: None,
+            kernel_hops: Vec::new(),
             cluster: None,
             generators: None,
             interval_histograms: Vec::new(),
