@@ -62,12 +62,14 @@ Topologies: baseline (no proxy), sidecar (an Envoy beside the client, outbound o
 one beside the server, inbound on 15006, as Istio's sidecar mode places them; reached through
 explicit listeners), sidecar-mtls (the same with mutual TLS between the proxies: a CA and
 workload certificates with SPIFFE IDs the lab issues), node-proxy (one shared L4 Envoy per
-host, mutual TLS between them on 15008, no HTTP processing: ambient's ztunnel shape). Envoy
+host, mutual TLS between them on 15008, no HTTP processing: ambient's ztunnel shape),
+node-proxy-waypoint (the same plus an L7 Envoy waypoint on a third host, 15009, in front of
+the server: client node proxy → waypoint → server node proxy, mutual TLS on each). Envoy
 comes from MESHBENCH_ENVOY, PATH, or scripts/lab.sh.")]
 pub enum LabCommand {
     /// Build the hosts and start a topology's processes.
     Up {
-        /// baseline, sidecar, sidecar-mtls or node-proxy.
+        /// baseline, sidecar, sidecar-mtls, node-proxy or node-proxy-waypoint.
         #[arg(long, short = 't')]
         topology: String,
     },
@@ -82,7 +84,7 @@ pub enum LabCommand {
     /// Run a `meshbench run` workload from the client host through a topology (brought up,
     /// and down after, when the lab is not up already).
     Run {
-        /// baseline, sidecar, sidecar-mtls or node-proxy.
+        /// baseline, sidecar, sidecar-mtls, node-proxy or node-proxy-waypoint.
         #[arg(long, short = 't')]
         topology: String,
         /// The path (and query) to request on the target, e.g. `/?delay=1ms`.

@@ -75,10 +75,10 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             .iter()
             .map(|p| p["pid"].as_u64().unwrap() as u32)
             .collect();
-        let expected = if topology == meshbench_lab::Topology::Baseline {
-            1
-        } else {
-            3
+        let expected = match topology {
+            meshbench_lab::Topology::Baseline => 1,
+            meshbench_lab::Topology::NodeProxyWaypoint => 4,
+            _ => 3,
         };
         assert_eq!(pids.len(), expected, "{status}");
         assert_eq!(
@@ -174,20 +174,28 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             );
         }
 
-        let mtls_port = match topology {
-            meshbench_lab::Topology::SidecarMtls => Some(15006),
-            meshbench_lab::Topology::NodeProxy => Some(15008),
+        // The hop whose proxy terminates mutual TLS: (host, address, port).
+        let mtls_hop = match topology {
+            meshbench_lab::Topology::SidecarMtls => {
+                Some((meshbench_lab::SERVER_NS, "10.77.0.2", 15006))
+            }
+            meshbench_lab::Topology::NodeProxy => {
+                Some((meshbench_lab::SERVER_NS, "10.77.0.2", 15008))
+            }
+            meshbench_lab::Topology::NodeProxyWaypoint => {
+                Some((meshbench_lab::NODE_NS, "10.77.1.3", 15009))
+            }
             _ => None,
         };
-        if let Some(port) = mtls_port {
+        if let Some((host, addr, port)) = mtls_hop {
             // The proxies spoke mutual TLS: the server-side proxy's listener counted handshakes,
             // none without a client certificate …
-            let stats = envoy_stats(meshbench_lab::SERVER_NS);
+            let stats = envoy_stats(host);
             let stat = |name: &str| -> u64 {
                 stats
                     .lines()
                     .find(|l| {
-                        l.starts_with(&format!("listener.10.77.0.2_{port}.")) && l.contains(name)
+                        l.starts_with(&format!("listener.{addr}_{port}.")) && l.contains(name)
                     })
                     .and_then(|l| l.rsplit(": ").next())
                     .and_then(|v| v.trim().parse().ok())
@@ -198,7 +206,7 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             // … and plaintext straight to its inbound port gets no answer from the target.
             let plain = Command::new("ip")
                 .args(["netns", "exec", meshbench_lab::CLIENT_NS, BIN, "run"])
-                .arg(format!("http://10.77.0.2:{port}/"))
+                .arg(format!("http://{addr}:{port}/"))
                 .args(["-c", "1", "-R", "10", "-d", "1s", "--json"])
                 .arg("--no-progress")
                 .output()
@@ -215,11 +223,20 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             meshbench_lab::namespaces().unwrap().is_empty(),
             "{name}: namespaces left"
         );
-        let link = Command::new("ip")
-            .args(["link", "show", meshbench_lab::CLIENT_LINK])
-            .output()
-            .unwrap();
-        assert!(!link.status.success(), "{name}: the veth link is left");
+        for link in [
+            meshbench_lab::CLIENT_LINK,
+            meshbench_lab::CLIENT_NODE_LINK,
+            meshbench_lab::NODE_SERVER_LINK,
+        ] {
+            let shown = Command::new("ip")
+                .args(["link", "show", link])
+                .output()
+                .unwrap();
+            assert!(
+                !shown.status.success(),
+                "{name}: the veth link {link} is left"
+            );
+        }
         for pid in &pids {
             assert!(!meshbench_lab::alive(*pid), "{name}: process {pid} is left");
         }

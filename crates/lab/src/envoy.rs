@@ -57,6 +57,11 @@ pub const INBOUND_PORT: u16 = 15006;
 /// ztunnel listens for HBONE on 15008; the lab's node proxies speak plain TLS there).
 pub const NODE_PORT: u16 = 15008;
 
+/// The port the lab's waypoint accepts mutual TLS on (ambient's waypoints take HBONE on
+/// 15008 too; the lab gives the waypoint a port of its own so that the eBPF probe, which
+/// tells hops apart by port, sees its sockets alone).
+pub const WAYPOINT_PORT: u16 = 15009;
+
 /// An L4 hop, a node proxy's shape: a listener on `listen` passing every connection's bytes
 /// to `upstream` (Envoy's tcp_proxy: no HTTP parsing, no routing), with `tls` on either side.
 pub fn tcp_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: HopTls<'_>) -> Value {

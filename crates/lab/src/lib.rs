@@ -37,6 +37,24 @@ pub const SERVER_LINK: &str = "mbl-s";
 pub const CLIENT_ADDR: &str = "10.77.0.1";
 /// The server host's address.
 pub const SERVER_ADDR: &str = "10.77.0.2";
+/// The node host's network namespace (node-proxy-waypoint: where the waypoint runs).
+pub const NODE_NS: &str = "mb-lab-node";
+/// The client host's end of its link to the node host.
+pub const CLIENT_NODE_LINK: &str = "mbl-cw";
+/// The node host's end of its link to the client host.
+pub const NODE_CLIENT_LINK: &str = "mbl-wc";
+/// The node host's end of its link to the server host.
+pub const NODE_SERVER_LINK: &str = "mbl-ws";
+/// The server host's end of its link to the node host.
+pub const SERVER_NODE_LINK: &str = "mbl-sw";
+/// The client host's address on its link to the node host.
+pub const CLIENT_NODE_ADDR: &str = "10.77.1.1";
+/// The node host's address towards the client host (where the waypoint listens).
+pub const NODE_ADDR: &str = "10.77.1.3";
+/// The node host's address towards the server host.
+pub const NODE_SERVER_ADDR: &str = "10.77.2.3";
+/// The server host's address on its link to the node host.
+pub const SERVER_NODE_ADDR: &str = "10.77.2.2";
 /// The application's (built-in target's) port in the server host.
 pub const APP_PORT: u16 = 8080;
 /// Where the lab keeps its state, configurations and logs unless MESHBENCH_LAB_DIR says else.
@@ -86,7 +104,9 @@ pub enum Error {
         log: String,
     },
     /// A topology name meshbench does not know.
-    #[error("unknown topology `{0}` (baseline, sidecar, sidecar-mtls, node-proxy)")]
+    #[error(
+        "unknown topology `{0}` (baseline, sidecar, sidecar-mtls, node-proxy, node-proxy-waypoint)"
+    )]
     UnknownTopology(String),
     /// Reading or writing the state directory failed.
     #[error("{path}: {source}")]
@@ -122,15 +142,20 @@ pub enum Topology {
     /// One shared L4 proxy per host, mutual TLS between them, no HTTP processing: the shape
     /// of Istio ambient's ztunnel (which tunnels over HBONE; the lab's proxies speak TLS).
     NodeProxy,
+    /// The node proxies plus an L7 Envoy waypoint on a third host in front of the server,
+    /// as ambient adds a waypoint for L7 policy: client node proxy → waypoint → server node
+    /// proxy → application, mutual TLS on every hop between hosts.
+    NodeProxyWaypoint,
 }
 
 impl Topology {
     /// Every topology, in the order comparisons list them.
-    pub const ALL: [Topology; 4] = [
+    pub const ALL: [Topology; 5] = [
         Topology::Baseline,
         Topology::Sidecar,
         Topology::SidecarMtls,
         Topology::NodeProxy,
+        Topology::NodeProxyWaypoint,
     ];
 
     /// The name on the command line and in results.
@@ -140,6 +165,7 @@ impl Topology {
             Topology::Sidecar => "sidecar",
             Topology::SidecarMtls => "sidecar-mtls",
             Topology::NodeProxy => "node-proxy",
+            Topology::NodeProxyWaypoint => "node-proxy-waypoint",
         }
     }
 }
@@ -158,6 +184,12 @@ impl Topology {
             ],
             Topology::NodeProxy => vec![
                 ("client-node", envoy::OUTBOUND_PORT),
+                ("server-node", envoy::NODE_PORT),
+                ("application", APP_PORT),
+            ],
+            Topology::NodeProxyWaypoint => vec![
+                ("client-node", envoy::OUTBOUND_PORT),
+                ("waypoint", envoy::WAYPOINT_PORT),
                 ("server-node", envoy::NODE_PORT),
                 ("application", APP_PORT),
             ],
@@ -264,12 +296,30 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A veth pair from `a` to `b`, each end (name, namespace, address) moved into its host
+/// with its /24 address and up.
+fn link(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<()> {
+    run(
+        "ip",
+        &["link", "add", a.0, "type", "veth", "peer", "name", b.0],
+    )?;
+    for (name, ns, addr) in [a, b] {
+        run("ip", &["link", "set", name, "netns", ns])?;
+        run(
+            "ip",
+            &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", name],
+        )?;
+        run("ip", &["-n", ns, "link", "set", name, "up"])?;
+    }
+    Ok(())
+}
+
 /// The lab's namespaces that exist now.
 pub fn namespaces() -> Result<Vec<String>> {
     Ok(run("ip", &["netns", "list"])?
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| *n == CLIENT_NS || *n == SERVER_NS)
+        .filter(|n| *n == CLIENT_NS || *n == SERVER_NS || *n == NODE_NS)
         .map(str::to_string)
         .collect())
 }
@@ -411,9 +461,10 @@ impl Lab {
         // Proxies need their binary: know before building anything.
         let envoy = match topology {
             Topology::Baseline => None,
-            Topology::Sidecar | Topology::SidecarMtls | Topology::NodeProxy => {
-                Some(envoy_binary()?)
-            }
+            Topology::Sidecar
+            | Topology::SidecarMtls
+            | Topology::NodeProxy
+            | Topology::NodeProxyWaypoint => Some(envoy_binary()?),
         };
         let built = self.build(topology, meshbench, envoy.as_deref());
         if built.is_err() {
@@ -429,33 +480,31 @@ impl Lab {
         envoy: Option<&Path>,
     ) -> Result<LabState> {
         fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        for ns in [CLIENT_NS, SERVER_NS] {
+        let waypoint = topology == Topology::NodeProxyWaypoint;
+        let hosts: &[&str] = if waypoint {
+            &[CLIENT_NS, SERVER_NS, NODE_NS]
+        } else {
+            &[CLIENT_NS, SERVER_NS]
+        };
+        for ns in hosts {
             run("ip", &["netns", "add", ns])?;
             run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
         }
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                CLIENT_LINK,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                SERVER_LINK,
-            ],
-        )?;
-        for (link, ns, addr) in [
+        link(
             (CLIENT_LINK, CLIENT_NS, CLIENT_ADDR),
             (SERVER_LINK, SERVER_NS, SERVER_ADDR),
-        ] {
-            run("ip", &["link", "set", link, "netns", ns])?;
-            run(
-                "ip",
-                &["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", link],
+        )?;
+        if waypoint {
+            // The node host sits between the other two on links of its own, as a waypoint
+            // runs on a node of the cluster that is neither the client's nor the server's.
+            link(
+                (CLIENT_NODE_LINK, CLIENT_NS, CLIENT_NODE_ADDR),
+                (NODE_CLIENT_LINK, NODE_NS, NODE_ADDR),
             )?;
-            run("ip", &["-n", ns, "link", "set", link, "up"])?;
+            link(
+                (NODE_SERVER_LINK, NODE_NS, NODE_SERVER_ADDR),
+                (SERVER_NODE_LINK, SERVER_NS, SERVER_NODE_ADDR),
+            )?;
         }
 
         let mut state = LabState {
@@ -478,64 +527,129 @@ impl Lab {
 
         if let Some(envoy) = envoy {
             state.envoy_version = Some(envoy_version(envoy)?);
-            let pki = if matches!(topology, Topology::SidecarMtls | Topology::NodeProxy) {
+            let pki = if matches!(
+                topology,
+                Topology::SidecarMtls | Topology::NodeProxy | Topology::NodeProxyWaypoint
+            ) {
                 Some(pki::issue(&self.dir, CLIENT_NS, SERVER_NS)?)
             } else {
                 None
             };
-            // The server sidecar terminates the client sidecar's mutual TLS, and the client
-            // sidecar originates it, each checking the other's SPIFFE ID.
-            let server_tls = envoy::HopTls {
-                downstream: pki.as_ref().map(|p| envoy::MutualTls {
-                    cert: &p.server.cert,
-                    key: &p.server.key,
+            // `me` presents its certificate and accepts only `peer`'s SPIFFE ID.
+            let mtls = |me: fn(&pki::Pki) -> &pki::Identity,
+                        peer: fn(&pki::Pki) -> &pki::Identity| {
+                pki.as_ref().map(|p| envoy::MutualTls {
+                    cert: &me(p).cert,
+                    key: &me(p).key,
                     ca: &p.ca,
-                    peer: &p.client.spiffe,
-                }),
-                upstream: None,
+                    peer: &peer(p).spiffe,
+                })
             };
-            let client_tls = envoy::HopTls {
-                downstream: None,
-                upstream: pki.as_ref().map(|p| envoy::MutualTls {
-                    cert: &p.client.cert,
-                    key: &p.client.key,
-                    ca: &p.ca,
-                    peer: &p.server.spiffe,
-                }),
-            };
-            // Sidecars are L7 hops on the mesh's sidecar ports; node proxies are L4 hops, the
-            // server host's accepting on the node port.
-            type Hop = fn(&str, (&str, u16), (&str, u16), envoy::HopTls<'_>) -> serde_json::Value;
-            let (kind, server_port, hop): (&str, u16, Hop) = if topology == Topology::NodeProxy {
-                ("node", envoy::NODE_PORT, envoy::tcp_hop)
-            } else {
-                ("sidecar", envoy::INBOUND_PORT, envoy::http_hop)
-            };
-            let (server_name, client_name) = (format!("server-{kind}"), format!("client-{kind}"));
-            let hops = [
-                (
-                    server_name.as_str(),
-                    SERVER_NS,
-                    hop(
-                        &server_name,
-                        (SERVER_ADDR, server_port),
-                        ("127.0.0.1", APP_PORT),
-                        server_tls,
-                    ),
-                    server_port,
-                ),
-                (
-                    client_name.as_str(),
-                    CLIENT_NS,
-                    hop(
-                        &client_name,
-                        ("127.0.0.1", envoy::OUTBOUND_PORT),
-                        (SERVER_ADDR, server_port),
-                        client_tls,
-                    ),
-                    envoy::OUTBOUND_PORT,
-                ),
-            ];
+            let (client, server, waypoint): (
+                fn(&pki::Pki) -> &pki::Identity,
+                fn(&pki::Pki) -> &pki::Identity,
+                fn(&pki::Pki) -> &pki::Identity,
+            ) = (|p| &p.client, |p| &p.server, |p| &p.waypoint);
+            // Each proxy: its name, host, configuration and listening port; started from the
+            // application outwards, so each one's upstream listens before it does.
+            let mut hops: Vec<(&str, &str, serde_json::Value, u16)> = Vec::new();
+            match topology {
+                Topology::NodeProxyWaypoint => {
+                    let (node, wp) = (envoy::NODE_PORT, envoy::WAYPOINT_PORT);
+                    hops.push((
+                        "server-node",
+                        SERVER_NS,
+                        envoy::tcp_hop(
+                            "server-node",
+                            (SERVER_NODE_ADDR, node),
+                            ("127.0.0.1", APP_PORT),
+                            envoy::HopTls {
+                                downstream: mtls(server, waypoint),
+                                upstream: None,
+                            },
+                        ),
+                        node,
+                    ));
+                    hops.push((
+                        "waypoint",
+                        NODE_NS,
+                        envoy::http_hop(
+                            "waypoint",
+                            (NODE_ADDR, wp),
+                            (SERVER_NODE_ADDR, node),
+                            envoy::HopTls {
+                                downstream: mtls(waypoint, client),
+                                upstream: mtls(waypoint, server),
+                            },
+                        ),
+                        wp,
+                    ));
+                    hops.push((
+                        "client-node",
+                        CLIENT_NS,
+                        envoy::tcp_hop(
+                            "client-node",
+                            ("127.0.0.1", envoy::OUTBOUND_PORT),
+                            (NODE_ADDR, wp),
+                            envoy::HopTls {
+                                downstream: None,
+                                upstream: mtls(client, waypoint),
+                            },
+                        ),
+                        envoy::OUTBOUND_PORT,
+                    ));
+                }
+                _ => {
+                    // Sidecars are L7 hops on the mesh's sidecar ports; node proxies are L4
+                    // hops, the server host's accepting on the node port. The server side
+                    // terminates the client side's mutual TLS (when there is TLS), each
+                    // checking the other's SPIFFE ID.
+                    type Hop =
+                        fn(&str, (&str, u16), (&str, u16), envoy::HopTls<'_>) -> serde_json::Value;
+                    let (names, server_port, hop): ([&str; 2], u16, Hop) =
+                        if topology == Topology::NodeProxy {
+                            (
+                                ["server-node", "client-node"],
+                                envoy::NODE_PORT,
+                                envoy::tcp_hop,
+                            )
+                        } else {
+                            (
+                                ["server-sidecar", "client-sidecar"],
+                                envoy::INBOUND_PORT,
+                                envoy::http_hop,
+                            )
+                        };
+                    hops.push((
+                        names[0],
+                        SERVER_NS,
+                        hop(
+                            names[0],
+                            (SERVER_ADDR, server_port),
+                            ("127.0.0.1", APP_PORT),
+                            envoy::HopTls {
+                                downstream: mtls(server, client),
+                                upstream: None,
+                            },
+                        ),
+                        server_port,
+                    ));
+                    hops.push((
+                        names[1],
+                        CLIENT_NS,
+                        hop(
+                            names[1],
+                            ("127.0.0.1", envoy::OUTBOUND_PORT),
+                            (SERVER_ADDR, server_port),
+                            envoy::HopTls {
+                                downstream: None,
+                                upstream: mtls(client, server),
+                            },
+                        ),
+                        envoy::OUTBOUND_PORT,
+                    ));
+                }
+            }
             for (name, ns, config, port) in hops {
                 let path = self.dir.join(format!("{name}.json"));
                 let text = serde_json::to_string_pretty(&config).unwrap_or_default();
@@ -656,9 +770,11 @@ impl Lab {
         for ns in namespaces()? {
             run("ip", &["netns", "del", &ns])?;
         }
-        // A link left in the root namespace by a build that failed half way.
-        if run("ip", &["link", "show", CLIENT_LINK]).is_ok() {
-            run("ip", &["link", "del", CLIENT_LINK])?;
+        // Links left in the root namespace by a build that failed half way.
+        for link in [CLIENT_LINK, CLIENT_NODE_LINK, NODE_SERVER_LINK] {
+            if run("ip", &["link", "show", link]).is_ok() {
+                run("ip", &["link", "del", link])?;
+            }
         }
         if self.dir.exists() {
             fs::remove_dir_all(&self.dir).map_err(io(&self.dir))?;

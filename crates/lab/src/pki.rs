@@ -37,6 +37,9 @@ pub struct Pki {
     pub client: Identity,
     /// The server host's workload identity.
     pub server: Identity,
+    /// The waypoint's: the server namespace's `waypoint` service account, as ambient names
+    /// a namespace's waypoint.
+    pub waypoint: Identity,
 }
 
 fn pki_error(e: rcgen::Error) -> Error {
@@ -47,7 +50,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).map_err(io(path))
 }
 
-/// Issues a fresh CA and one identity per host into `dir`.
+/// Issues a fresh CA, one identity per host and the waypoint's into `dir`.
 pub fn issue(dir: &Path, client_ns: &str, server_ns: &str) -> Result<Pki> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -65,8 +68,8 @@ pub fn issue(dir: &Path, client_ns: &str, server_ns: &str) -> Result<Pki> {
     write(&ca, &ca_cert.pem())?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let identity = |name: &str, namespace: &str| -> Result<Identity> {
-        let spiffe = spiffe_id(namespace, "default");
+    let identity = |name: &str, namespace: &str, account: &str| -> Result<Identity> {
+        let spiffe = spiffe_id(namespace, account);
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
         params.subject_alt_names =
             vec![SanType::URI(spiffe.as_str().try_into().map_err(pki_error)?)];
@@ -93,8 +96,9 @@ pub fn issue(dir: &Path, client_ns: &str, server_ns: &str) -> Result<Pki> {
         })
     };
     Ok(Pki {
-        client: identity("client", client_ns)?,
-        server: identity("server", server_ns)?,
+        waypoint: identity("waypoint", server_ns, "waypoint")?,
+        client: identity("client", client_ns, "default")?,
+        server: identity("server", server_ns, "default")?,
         ca,
     })
 }
