@@ -90,6 +90,10 @@ pub enum LabCommand {
         /// The path (and query) to request on the target, e.g. `/?delay=1ms`.
         #[arg(long, default_value = "/")]
         path: String,
+        /// http, ws (WebSocket: `--path /ws`) or grpc: the protocol `meshbench run` speaks
+        /// to the topology's entry (HTTP/2: `http` with `-- --http2`).
+        #[arg(long, default_value = "http")]
+        scheme: String,
         /// Split the latency into the path's hops with the eBPF probe on each hop's port
         /// (`--ebpf-hop` for every hop of the topology).
         #[arg(long)]
@@ -112,6 +116,10 @@ pub enum LabCommand {
         /// The path (and query) to request on the target.
         #[arg(long, default_value = "/")]
         path: String,
+        /// http, ws (WebSocket: `--path /ws`) or grpc: the protocol `meshbench run` speaks
+        /// to the topology's entry (HTTP/2: `http` with `-- --http2`).
+        #[arg(long, default_value = "http")]
+        scheme: String,
         /// Gates against the baseline, as `meshbench compare` takes them.
         #[arg(long, value_name = "FIGURE=PERCENT,…")]
         max_regression: Option<String>,

@@ -17,6 +17,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             topologies,
             repeats,
             path,
+            scheme,
             max_regression,
             json,
             no_hops,
@@ -26,6 +27,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
                 &topologies,
                 repeats,
                 &path,
+                &scheme,
                 max_regression.as_deref(),
                 json,
                 !no_hops,
@@ -81,6 +83,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         LabCommand::Run {
             topology,
             path,
+            scheme,
             hops,
             run_args,
         } => {
@@ -93,15 +96,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
                 ),
                 None => (lab.up(topology, &me)?, true),
             };
-            let url = format!(
-                "{}{}",
-                state.url.trim_end_matches('/'),
-                if path.starts_with('/') {
-                    path
-                } else {
-                    format!("/{path}")
-                }
-            );
+            let url = target_url(&state.url, &scheme, &path)?;
             let mut args = vec!["run".to_string(), url];
             args.extend(run_args);
             if hops {
@@ -140,6 +135,24 @@ struct LabRun {
     topology: Topology,
     result: meshbench_core::BenchmarkResult,
     proxies: Vec<ProxyCost>,
+}
+
+/// The URL a client in the client host sends to: the topology's entry (`state_url`, an
+/// http:// URL) with `scheme` (http, ws or grpc: the same port carries all three) and `path`.
+fn target_url(state_url: &str, scheme: &str, path: &str) -> anyhow::Result<String> {
+    if !matches!(scheme, "http" | "ws" | "grpc") {
+        bail!("--scheme: `{scheme}` is not one of http, ws, grpc");
+    }
+    let rest = state_url
+        .strip_prefix("http://")
+        .unwrap_or(state_url)
+        .trim_end_matches('/');
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Ok(format!("{scheme}://{rest}{path}"))
 }
 
 /// `--ebpf-hop NAME=PORT` for every hop of `topology`'s path.
@@ -212,6 +225,7 @@ fn lab_run(
     me: &std::path::Path,
     topology: Topology,
     path: &str,
+    scheme: &str,
     run_args: &[String],
     hops: bool,
 ) -> anyhow::Result<LabRun> {
@@ -229,10 +243,7 @@ fn lab_run(
         .map(|p| meshbench_lab::cpu_ns(p.pid))
         .collect();
     let started = std::time::Instant::now();
-    let mut args = vec![
-        "run".to_string(),
-        format!("{}{}", state.url.trim_end_matches('/'), path),
-    ];
+    let mut args = vec!["run".to_string(), target_url(&state.url, scheme, path)?];
     args.extend(run_args.iter().cloned());
     args.extend(["--json".to_string(), "--no-progress".to_string()]);
     if hops {
@@ -286,6 +297,7 @@ pub fn compare(
     topologies: &str,
     repeats: u32,
     path: &str,
+    scheme: &str,
     max_regression: Option<&str>,
     json: bool,
     hops: bool,
@@ -334,7 +346,9 @@ pub fn compare(
             topologies.len() * repeats as usize,
             round + 1
         );
-        runs.push(lab_run(&lab, &me, topology, &path, &run_args, hops)?);
+        runs.push(lab_run(
+            &lab, &me, topology, &path, scheme, &run_args, hops,
+        )?);
     }
     let side = |t: Topology| -> Vec<Run> {
         runs.iter()
@@ -410,6 +424,7 @@ pub fn compare(
             "repeats": repeats,
             "run_args": run_args,
             "path": path,
+            "scheme": scheme,
             "topologies": topologies.iter().map(|t| serde_json::json!({
                 "topology": t,
                 "runs": runs.iter().filter(|r| r.topology == *t).map(|r| &r.result).collect::<Vec<_>>(),

@@ -132,6 +132,43 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
             "{name}: the target's 1 ms delay is in every answer"
         );
 
+        // HTTP/2, gRPC and WebSocket go through every topology too (L7 proxies route h2c
+        // as h2c and pass upgrades; L4 ones pass the bytes).
+        for (scheme, path, extra) in [
+            ("http", "/", Some("--http2")),
+            ("grpc", "/", None),
+            ("ws", "/ws", None),
+        ] {
+            let mut args = vec![
+                "run",
+                "--topology",
+                name,
+                "--scheme",
+                scheme,
+                "--path",
+                path,
+                "--",
+                "-c",
+                "2",
+                "-d",
+                "1s",
+                "--json",
+                "--no-progress",
+            ];
+            args.extend(extra);
+            let result: Value = serde_json::from_str(&ok(&lab(&dir, &args))).unwrap();
+            assert!(
+                result["requests"].as_u64().unwrap() > 10,
+                "{name} {scheme}: {result}"
+            );
+            assert_eq!(result["errors"], 0, "{name} {scheme}: {result}");
+            match scheme {
+                "grpc" => assert_eq!(result["grpc"]["status_codes"]["OK"], result["requests"]),
+                "ws" => assert!(result["websocket"].is_object(), "{result}"),
+                _ => assert_eq!(result["spec"]["protocol"], "http2", "{result}"),
+            }
+        }
+
         if topology == meshbench_lab::Topology::Sidecar {
             // The application goes away behind the proxies: their 503s are failed requests,
             // not fast answers.

@@ -99,6 +99,8 @@ pub fn http_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: Hop
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": name,
                             "codec_type": "AUTO",
+                            // WebSocket upgrades pass through, as a mesh's sidecars let them.
+                            "upgrade_configs": [{"upgrade_type": "websocket"}],
                             "route_config": {
                                 "name": "all",
                                 "virtual_hosts": [{
