@@ -41,6 +41,9 @@ pub struct ApiSettings {
     /// Serve the dashboard from this directory instead of the files built into the binary
     /// (`MESHBENCH_DASHBOARD_DIR`).
     pub dashboard_dir: Option<PathBuf>,
+    /// The meshbench binary the mesh lab starts as its target, when this server may bring
+    /// the lab up (it runs as root); `None`: `/lab/up` and `/lab/down` answer 503.
+    pub lab_binary: Option<PathBuf>,
 }
 
 /// Everything a handler needs; cheap to clone.

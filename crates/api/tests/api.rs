@@ -197,6 +197,7 @@ fn result(latencies: &[u64]) -> (Value, JobSummary) {
         ml: None,
         kernel: None,
         kernel_hops: Vec::new(),
+        lab: None,
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

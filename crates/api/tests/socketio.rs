@@ -44,6 +44,7 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
             version: "test".to_string(),
             results_dir: std::env::temp_dir(),
             dashboard_dir: None,
+            lab_binary: None,
         }),
         started: Instant::now(),
         telemetry: Default::default(),

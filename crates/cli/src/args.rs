@@ -262,8 +262,13 @@ pub enum DbCommand {
       --call helloworld.Greeter/SayHello --data '{\"name\":\"mesh\"}' --metadata 'x-team:core'")]
 pub struct RunArgs {
     /// Target URL(s); several URLs are sent round-robin (they must share scheme, host and port).
-    #[arg(required_unless_present = "request_file")]
+    #[arg(required_unless_present_any = ["request_file", "spec"])]
     pub urls: Vec<String>,
+
+    /// Run this benchmark spec (JSON, as a result's `spec` holds it) instead of one built
+    /// from the flags; output and eBPF flags still apply. The platform's lab runs use it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["urls", "request_file"])]
+    pub spec: Option<PathBuf>,
 
     /// Connections to keep open.
     #[arg(short = 'c', long, default_value_t = 50)]

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use meshbench_core::hops::HopBreakdown;
+use meshbench_core::lab::{LabHops, ProxyCost};
 use meshbench_lab::{Lab, Topology};
 
 use crate::args::LabCommand;
@@ -13,27 +14,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
     let lab = Lab::from_env();
     let me = std::env::current_exe().context("cannot find the meshbench binary")?;
     match command {
-        LabCommand::Compare {
-            topologies,
-            repeats,
-            path,
-            scheme,
-            max_regression,
-            json,
-            no_hops,
-            run_args,
-        } => {
-            return compare(
-                &topologies,
-                repeats,
-                &path,
-                &scheme,
-                max_regression.as_deref(),
-                json,
-                !no_hops,
-                run_args,
-            )
-        }
+        command @ LabCommand::Compare { .. } => return compare(command),
         LabCommand::Up { topology } => {
             let topology: Topology = topology.parse()?;
             let state = lab.up(topology, &me)?;
@@ -100,7 +81,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             let mut args = vec!["run".to_string(), url];
             args.extend(run_args);
             if hops {
-                args.extend(hop_args(topology));
+                args.extend(meshbench_lab::hop_args(topology));
             }
             let status = Lab::client_command(&me, &args)
                 .status()
@@ -118,16 +99,6 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One proxy's cost over a run: CPU (user + system, all threads) and peak memory.
-#[derive(Debug, Clone, serde::Serialize)]
-struct ProxyCost {
-    name: String,
-    cpu_s: f64,
-    /// CPU used per 1,000 requests per second of the run's throughput, millicores.
-    millicores_per_1k_rps: f64,
-    peak_rss_bytes: u64,
 }
 
 /// One run of a lab comparison.
@@ -155,59 +126,6 @@ fn target_url(state_url: &str, scheme: &str, path: &str) -> anyhow::Result<Strin
     Ok(format!("{scheme}://{rest}{path}"))
 }
 
-/// `--ebpf-hop NAME=PORT` for every hop of `topology`'s path.
-fn hop_args(topology: Topology) -> Vec<String> {
-    topology
-        .hops()
-        .into_iter()
-        .flat_map(|(name, port)| ["--ebpf-hop".to_string(), format!("{name}={port}")])
-        .collect()
-}
-
-/// Where a topology's latency goes, at p50 and p99: the mean of its runs' breakdowns, and
-/// the client's measured latency at the same percentiles beside it.
-#[derive(Debug, Clone, serde::Serialize)]
-struct Hops {
-    p50: HopBreakdown,
-    p99: HopBreakdown,
-    client_p50_us: f64,
-    client_p99_us: f64,
-}
-
-/// The mean breakdown of `runs` (all of one topology), or why there is none.
-fn hops_of(runs: &[&LabRun]) -> anyhow::Result<Option<Hops>> {
-    use meshbench_core::hops::{breakdown, mean_breakdown, HopPercentile};
-    if runs.iter().all(|r| r.result.kernel_hops.is_empty()) {
-        return Ok(None);
-    }
-    let split = |q: HopPercentile| -> anyhow::Result<Vec<HopBreakdown>> {
-        runs.iter()
-            .map(|r| breakdown(&r.result.kernel_hops, q).map_err(anyhow::Error::from))
-            .collect()
-    };
-    let n = runs.len().max(1) as f64;
-    let (Some(p50), Some(p99)) = (
-        mean_breakdown(&split(HopPercentile::P50)?),
-        mean_breakdown(&split(HopPercentile::P99)?),
-    ) else {
-        return Ok(None);
-    };
-    Ok(Some(Hops {
-        p50,
-        p99,
-        client_p50_us: runs
-            .iter()
-            .map(|r| r.result.latency_us.p50 as f64)
-            .sum::<f64>()
-            / n,
-        client_p99_us: runs
-            .iter()
-            .map(|r| r.result.latency_us.p99 as f64)
-            .sum::<f64>()
-            / n,
-    }))
-}
-
 /// One line of a breakdown: `→ a 40 · a 180 · … = 1,600 µs`.
 fn hop_line(b: &HopBreakdown) -> String {
     let parts: Vec<String> = b
@@ -233,57 +151,44 @@ fn lab_run(
         lab.down()?;
     }
     let state = lab.up(topology, me)?;
-    let proxies: Vec<&meshbench_lab::LabProcess> = state
-        .processes
-        .iter()
-        .filter(|p| p.name != "target")
-        .collect();
-    let before: Vec<Option<u64>> = proxies
-        .iter()
-        .map(|p| meshbench_lab::cpu_ns(p.pid))
-        .collect();
-    let started = std::time::Instant::now();
     let mut args = vec!["run".to_string(), target_url(&state.url, scheme, path)?];
     args.extend(run_args.iter().cloned());
     args.extend(["--json".to_string(), "--no-progress".to_string()]);
     if hops {
-        args.extend(hop_args(topology));
+        args.extend(meshbench_lab::hop_args(topology));
     }
+    let meter = meshbench_lab::ProxyMeter::start(&state);
     let out = Lab::client_command(me, &args)
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("running meshbench in the client host");
-    let wall = started.elapsed().as_secs_f64();
-    let after: Vec<(Option<u64>, Option<u64>)> = proxies
-        .iter()
-        .map(|p| {
-            (
-                meshbench_lab::cpu_ns(p.pid),
-                meshbench_lab::peak_rss_bytes(p.pid),
-            )
-        })
-        .collect();
+    // Read while the proxies run: their CPU and memory are in /proc until they go.
+    let parsed = out
+        .as_ref()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| serde_json::from_slice::<meshbench_core::BenchmarkResult>(&o.stdout));
+    let proxies = meter.finish(
+        parsed
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map_or(0.0, |r| r.rps),
+    );
     lab.down()?;
     let out = out?;
     if !out.status.success() {
         bail!("the run through {topology} failed ({})", out.status);
     }
-    let result: meshbench_core::BenchmarkResult = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("the run through {topology} printed no result"))?;
-    let krps = (result.rps / 1000.0).max(f64::MIN_POSITIVE);
-    let proxies = proxies
-        .iter()
-        .zip(before.iter().zip(&after))
-        .map(|(p, (b, (a, rss)))| {
-            let cpu_s = a.unwrap_or(0).saturating_sub(b.unwrap_or(0)) as f64 / 1e9;
-            ProxyCost {
-                name: p.name.clone(),
-                cpu_s,
-                millicores_per_1k_rps: cpu_s / wall * 1000.0 / krps,
-                peak_rss_bytes: rss.unwrap_or(0),
-            }
-        })
-        .collect();
+    let mut result = match parsed {
+        Some(Ok(result)) => result,
+        _ => bail!("the run through {topology} printed no result"),
+    };
+    result.lab = Some(meshbench_core::lab::LabRecord {
+        topology,
+        envoy_version: state.envoy_version.clone(),
+        proxies: proxies.clone(),
+        hops: LabHops::of(&[&result]).ok().flatten(),
+    });
     Ok(LabRun {
         topology,
         result,
@@ -293,17 +198,23 @@ fn lab_run(
 
 /// `meshbench lab compare`: the topologies interleaved (rotated each round), each against
 /// the first with the statistics of `meshbench compare`.
-pub fn compare(
-    topologies: &str,
-    repeats: u32,
-    path: &str,
-    scheme: &str,
-    max_regression: Option<&str>,
-    json: bool,
-    hops: bool,
-    run_args: Vec<String>,
-) -> anyhow::Result<ExitCode> {
+pub fn compare(command: LabCommand) -> anyhow::Result<ExitCode> {
     use meshbench_core::compare::{self as stats, Gates, Run};
+    let LabCommand::Compare {
+        topologies,
+        repeats,
+        path,
+        scheme,
+        max_regression,
+        json,
+        no_hops,
+        run_args,
+    } = command
+    else {
+        bail!("not a lab compare command");
+    };
+    let (scheme, hops) = (scheme.as_str(), !no_hops);
+    let max_regression = max_regression.as_deref();
     let lab = Lab::from_env();
     let me = std::env::current_exe().context("cannot find the meshbench binary")?;
     let topologies: Vec<Topology> = topologies
@@ -376,38 +287,22 @@ pub fn compare(
     }
     // Each proxy's cost, averaged over its topology's runs.
     let cost = |t: Topology| -> Vec<ProxyCost> {
-        let of: Vec<&LabRun> = runs.iter().filter(|r| r.topology == t).collect();
-        let mut names: Vec<String> = Vec::new();
-        for r in &of {
-            for p in &r.proxies {
-                if !names.contains(&p.name) {
-                    names.push(p.name.clone());
-                }
-            }
-        }
-        names
-            .into_iter()
-            .map(|name| {
-                let all: Vec<&ProxyCost> = of
-                    .iter()
-                    .flat_map(|r| r.proxies.iter().filter(|p| p.name == name))
-                    .collect();
-                let n = all.len().max(1) as f64;
-                ProxyCost {
-                    cpu_s: all.iter().map(|p| p.cpu_s).sum::<f64>() / n,
-                    millicores_per_1k_rps: all.iter().map(|p| p.millicores_per_1k_rps).sum::<f64>()
-                        / n,
-                    peak_rss_bytes: all.iter().map(|p| p.peak_rss_bytes).max().unwrap_or(0),
-                    name,
-                }
-            })
-            .collect()
+        let of: Vec<&[ProxyCost]> = runs
+            .iter()
+            .filter(|r| r.topology == t)
+            .map(|r| r.proxies.as_slice())
+            .collect();
+        ProxyCost::mean(&of)
     };
-    let breakdowns: Vec<(Topology, Option<Hops>)> = topologies
+    let breakdowns: Vec<(Topology, Option<LabHops>)> = topologies
         .iter()
         .map(|t| {
-            let of: Vec<&LabRun> = runs.iter().filter(|r| r.topology == *t).collect();
-            hops_of(&of)
+            let of: Vec<&meshbench_core::BenchmarkResult> = runs
+                .iter()
+                .filter(|r| r.topology == *t)
+                .map(|r| &r.result)
+                .collect();
+            LabHops::of(&of)
                 .map(|h| (*t, h))
                 .with_context(|| format!("{t}: the hop breakdown"))
         })

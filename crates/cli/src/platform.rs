@@ -130,6 +130,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 results_dir: settings.results_dir.clone(),
                 dashboard_dir: settings.dashboard_dir.clone(),
+                lab_binary: crate::platform::lab_client(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),
@@ -293,7 +294,17 @@ fn worker_config(
         metrics_interval: settings.metrics_interval,
         image: settings.image.clone(),
         load_start_delay: settings.load_start_delay,
+        lab_client: lab_client(),
     }
+}
+
+/// This binary, when it can run the mesh lab (root, and an Envoy for the proxied
+/// topologies: a lab job through a proxied topology without one fails saying so).
+pub(crate) fn lab_client() -> Option<std::path::PathBuf> {
+    if !meshbench_lab::is_root() {
+        return None;
+    }
+    std::env::current_exe().ok()
 }
 
 fn hostname() -> String {

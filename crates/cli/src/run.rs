@@ -224,6 +224,15 @@ fn watch_ctrl_c(stop: StopHandle) {
 }
 
 fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
+    if let Some(path) = &args.spec {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --spec {}", path.display()))?;
+        let spec: BenchmarkSpec = serde_json::from_str(&text)
+            .with_context(|| format!("--spec {} is not a benchmark spec", path.display()))?;
+        spec.validate()
+            .with_context(|| format!("--spec {}", path.display()))?;
+        return Ok(spec);
+    }
     let mut requests = Vec::new();
     if let Some(path) = &args.request_file {
         requests = read_request_file(path)?;

@@ -390,3 +390,136 @@ fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read()
     );
     assert!(meshbench_lab::namespaces().unwrap().is_empty());
 }
+
+/// The lab through the platform: `meshbench serve` as root brings topologies up and down
+/// over `/lab`, runs a comparison's runs interleaved on its worker through real proxies,
+/// stores each with its lab record (topology, Envoy version, proxies' cost, hop
+/// breakdown), and `GET /lab/compare/{group}` gives the overhead with intervals.
+#[test]
+fn the_platform_brings_the_lab_up_and_compares_topologies_through_it() {
+    use meshbench_testkit::server::{Scratch, Server, Setup};
+    use serde_json::json;
+
+    let _one = one_lab();
+    assert!(
+        meshbench_lab::is_root(),
+        "the lab test needs root (network namespaces, veth links); .ci/run runs as root"
+    );
+    let scratch = Scratch::new(BIN, "lab-platform");
+    let mut setup = Setup::sqlite(1);
+    let dir = scratch.path().join("lab");
+    setup
+        .env
+        .push(("MESHBENCH_LAB_DIR".into(), dir.display().to_string()));
+    if let Ok(envoy) = meshbench_lab::envoy_binary() {
+        setup
+            .env
+            .push(("MESHBENCH_ENVOY".into(), envoy.display().to_string()));
+    }
+    let server = Server::start(&scratch, &setup);
+
+    let lab = server.get("/lab").json();
+    assert_eq!(lab["available"], true, "{lab}");
+    assert_eq!(lab["envoy_version"], "1.40.0", "{lab}");
+    assert_eq!(lab["topologies"].as_array().unwrap().len(), 5, "{lab}");
+    assert!(lab["up"].is_null(), "{lab}");
+
+    let up = server.post("/lab/up", &json!({"topology": "sidecar"}));
+    assert_eq!(up.status, 200, "{}", up.body);
+    assert_eq!(up.json()["topology"], "sidecar");
+    let again = server.post("/lab/up", &json!({"topology": "baseline"}));
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(server.get("/lab").json()["up"]["topology"], "sidecar");
+    let bad = server.post("/lab/up", &json!({"topology": "istio"}));
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["details"][0]["field"], "topology");
+    // A lab run of another topology while this one is up fails, saying why.
+    let r = server.post(
+        "/lab/run",
+        &json!({"lab_topology": "baseline", "duration": 1, "warmup": 0}),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let (job, _) = server.wait_finished(
+        r.json()["job_id"].as_str().unwrap(),
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("up with topology `sidecar`"),
+        "{job}"
+    );
+    let down = server.post("/lab/down", &json!({}));
+    assert_eq!(down.status, 200, "{}", down.body);
+    assert!(meshbench_lab::namespaces().unwrap().is_empty());
+    let missing = server.post("/lab/run", &json!({"duration": 1}));
+    assert_eq!(missing.status, 422);
+    assert_eq!(missing.json()["details"][0]["field"], "lab_topology");
+
+    let r = server.post(
+        "/lab/compare",
+        &json!({
+            "topologies": ["baseline", "sidecar-mtls"],
+            "repeats": 2,
+            "configuration": {
+                "service_url": "http://target/?delay=1ms",
+                "duration": 2, "warmup": 0, "concurrent_connections": 2, "rate": 200,
+            },
+        }),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let started = r.json();
+    let group = started["series_group"].as_str().unwrap().to_string();
+    for id in started["job_ids"].as_array().unwrap() {
+        let (job, _) =
+            server.wait_finished(id.as_str().unwrap(), std::time::Duration::from_secs(120));
+        assert_eq!(job["status"], "completed", "{job}");
+    }
+    // Each run came up and went down: nothing is left between runs.
+    assert!(meshbench_lab::namespaces().unwrap().is_empty());
+
+    let view = server.get(&format!("/lab/compare/{group}")).json();
+    let topologies = view["topologies"].as_array().unwrap();
+    assert_eq!(topologies.len(), 2, "{view}");
+    assert_eq!(topologies[0]["topology"], "baseline");
+    assert_eq!(topologies[1]["topology"], "sidecar-mtls");
+    let mtls = &topologies[1];
+    assert_eq!(mtls["envoy_version"], "1.40.0", "{mtls}");
+    assert_eq!(mtls["stats"]["valid_runs"], 2, "{mtls}");
+    let p50 = mtls["comparison"]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["figure"] == "p50")
+        .unwrap();
+    assert!(
+        p50["difference"]["absolute"]["estimate"].as_f64().unwrap() > 0.0,
+        "{p50}"
+    );
+    let proxies = mtls["proxies"].as_array().unwrap();
+    assert_eq!(proxies.len(), 2, "{mtls}");
+    for p in proxies {
+        assert!(p["millicores_per_1k_rps"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{p}");
+    }
+    let hops = &mtls["hops"];
+    assert_eq!(hops["p50"]["parts"].as_array().unwrap().len(), 6, "{hops}");
+    let (total, client) = (
+        hops["p50"]["total_us"].as_f64().unwrap(),
+        hops["client_p50_us"].as_f64().unwrap(),
+    );
+    assert!((total - client).abs() <= client * 0.10, "{hops}");
+    // Each stored result carries its lab record.
+    let run = mtls["runs"][0]["job_id"].as_str().unwrap();
+    let result = server.get(&format!("/benchmarks/jobs/{run}/result")).json();
+    assert_eq!(
+        result["lab"]["topology"], "sidecar-mtls",
+        "{}",
+        result["lab"]
+    );
+    assert_eq!(result["lab"]["envoy_version"], "1.40.0");
+    assert_eq!(result["lab"]["proxies"].as_array().unwrap().len(), 2);
+    assert_eq!(server.get("/lab/compare/no-such-group").status, 404);
+}

@@ -170,6 +170,7 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
             metrics_interval: Duration::from_secs(1),
             image: "meshbench:test".into(),
             load_start_delay: Duration::from_secs(1),
+            lab_client: None,
         },
     );
     let (stop, stopped) = watch::channel(false);

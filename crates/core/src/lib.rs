@@ -17,6 +17,7 @@ pub mod error_kind;
 pub mod histogram;
 pub mod hops;
 pub mod job;
+pub mod lab;
 pub mod mesh;
 pub mod probe;
 pub mod rate;

@@ -164,6 +164,10 @@ pub struct BenchmarkResult {
     /// kernel saw on that hop's sockets, to split the latency (crate::hops).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kernel_hops: Vec<crate::hops::KernelHop>,
+    /// Runs through the mesh lab: the topology, the Envoy version, what each proxy cost
+    /// and where the latency went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab: Option<crate::lab::LabRecord>,
     /// The cluster the target lives in, when the worker has one configured: the
     /// namespace's mesh record and what its proxies cost during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

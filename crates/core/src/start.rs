@@ -144,6 +144,14 @@ pub struct StartRequest {
     /// series the start answers with; `GET /series/{id}` reports the capacity found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find_max_rate: Option<crate::capacity::CapacitySearch>,
+    /// Run through the mesh lab on the worker's machine (the worker needs root and Envoy):
+    /// the topology's hosts and proxies come up for the run (or are used when that topology
+    /// is up already), the load runs from the lab's client host against the built-in target
+    /// behind them, and the result records the topology, the Envoy version, the proxies'
+    /// cost and where the latency went (`lab`). A `service_url` keeps only its path and
+    /// query (e.g. `http://target/?delay=1ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab_topology: Option<crate::lab::LabTopology>,
 }
 
 fn default_mesh() -> String {
@@ -325,6 +333,26 @@ impl StartRequest {
                 fail(
                     "in_cluster",
                     "the eBPF probe watches a worker's host, not a pod".into(),
+                );
+            }
+        }
+        if self.lab_topology.is_some() {
+            if self.in_cluster || self.generators != 1 {
+                fail(
+                    "lab_topology",
+                    "a lab run has one generator, in the lab's client host (not in_cluster)".into(),
+                );
+            }
+            if self.ebpf {
+                fail(
+                    "lab_topology",
+                    "a lab run probes each of its hops already; leave ebpf off".into(),
+                );
+            }
+            if self.test_type == TestType::Ml {
+                fail(
+                    "lab_topology",
+                    "the lab's target serves http, grpc and websocket, not ml".into(),
                 );
             }
         }
@@ -517,8 +545,12 @@ impl StartRequest {
             TestType::Http => "h1".to_string(),
         };
         let body = self.body.as_ref().map_or(0, String::len);
+        let lab = self
+            .lab_topology
+            .map(|t| format!(" lab={t}"))
+            .unwrap_or_default();
         format!(
-            "c={} {rate} {protocol} {} body={body}B",
+            "c={} {rate} {protocol} {} body={body}B{lab}",
             self.concurrent_connections, self.method
         )
     }

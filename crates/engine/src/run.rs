@@ -571,6 +571,7 @@ fn assemble(
         ml: None,
         kernel: None,
         kernel_hops: Vec::new(),
+        lab: None,
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

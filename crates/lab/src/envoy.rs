@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+pub use meshbench_core::lab::{INBOUND_PORT, NODE_PORT, OUTBOUND_PORT, WAYPOINT_PORT};
+
 /// One end of a mutual-TLS link: this proxy's certificate and key, the CA it trusts, and
 /// the SPIFFE ID the peer must present.
 #[derive(Debug, Clone, Copy)]
@@ -48,20 +50,6 @@ fn tls_context(tls: &MutualTls<'_>) -> Value {
 /// Envoy's admin listener inside each host (its own network namespace, so every proxy can
 /// use the same port, as Istio's sidecars use 15000).
 pub const ADMIN_PORT: u16 = 15000;
-/// The outbound listener of a client sidecar (Istio's outbound capture port).
-pub const OUTBOUND_PORT: u16 = 15001;
-/// The inbound listener of a server sidecar (Istio's inbound capture port).
-pub const INBOUND_PORT: u16 = 15006;
-
-/// The port a node proxy accepts mutual TLS on from other hosts' node proxies (ambient's
-/// ztunnel listens for HBONE on 15008; the lab's node proxies speak plain TLS there).
-pub const NODE_PORT: u16 = 15008;
-
-/// The port the lab's waypoint accepts mutual TLS on (ambient's waypoints take HBONE on
-/// 15008 too; the lab gives the waypoint a port of its own so that the eBPF probe, which
-/// tells hops apart by port, sees its sockets alone).
-pub const WAYPOINT_PORT: u16 = 15009;
-
 /// An L4 hop, a node proxy's shape: a listener on `listen` passing every connection's bytes
 /// to `upstream` (Envoy's tcp_proxy: no HTTP parsing, no routing), with `tls` on either side.
 pub fn tcp_hop(name: &str, listen: (&str, u16), upstream: (&str, u16), tls: HopTls<'_>) -> Value {

@@ -16,11 +16,9 @@
 pub mod envoy;
 pub mod pki;
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -55,8 +53,6 @@ pub const NODE_ADDR: &str = "10.77.1.3";
 pub const NODE_SERVER_ADDR: &str = "10.77.2.3";
 /// The server host's address on its link to the node host.
 pub const SERVER_NODE_ADDR: &str = "10.77.2.2";
-/// The application's (built-in target's) port in the server host.
-pub const APP_PORT: u16 = 8080;
 /// Where the lab keeps its state, configurations and logs unless MESHBENCH_LAB_DIR says else.
 pub const DEFAULT_DIR: &str = "/run/meshbench-lab";
 /// How long a process the lab starts may take to listen.
@@ -103,11 +99,6 @@ pub enum Error {
         /// The tail of its log.
         log: String,
     },
-    /// A topology name meshbench does not know.
-    #[error(
-        "unknown topology `{0}` (baseline, sidecar, sidecar-mtls, node-proxy, node-proxy-waypoint)"
-    )]
-    UnknownTopology(String),
     /// Reading or writing the state directory failed.
     #[error("{path}: {source}")]
     Io {
@@ -127,92 +118,7 @@ pub enum Error {
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Where the proxies stand between client and server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Topology {
-    /// No proxy: the client sends straight to the application.
-    Baseline,
-    /// An Envoy beside the client (outbound, L7) and one beside the server (inbound, L7), as
-    /// Istio's sidecar mode places them.
-    Sidecar,
-    /// The same, with mutual TLS between the two proxies: certificates from a CA the lab
-    /// makes, each with its host's SPIFFE ID, each proxy accepting only the other's.
-    SidecarMtls,
-    /// One shared L4 proxy per host, mutual TLS between them, no HTTP processing: the shape
-    /// of Istio ambient's ztunnel (which tunnels over HBONE; the lab's proxies speak TLS).
-    NodeProxy,
-    /// The node proxies plus an L7 Envoy waypoint on a third host in front of the server,
-    /// as ambient adds a waypoint for L7 policy: client node proxy → waypoint → server node
-    /// proxy → application, mutual TLS on every hop between hosts.
-    NodeProxyWaypoint,
-}
-
-impl Topology {
-    /// Every topology, in the order comparisons list them.
-    pub const ALL: [Topology; 5] = [
-        Topology::Baseline,
-        Topology::Sidecar,
-        Topology::SidecarMtls,
-        Topology::NodeProxy,
-        Topology::NodeProxyWaypoint,
-    ];
-
-    /// The name on the command line and in results.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topology::Baseline => "baseline",
-            Topology::Sidecar => "sidecar",
-            Topology::SidecarMtls => "sidecar-mtls",
-            Topology::NodeProxy => "node-proxy",
-            Topology::NodeProxyWaypoint => "node-proxy-waypoint",
-        }
-    }
-}
-
-impl Topology {
-    /// The path's hops, client side first: each hop's server end (named as its process is,
-    /// `application` for the target) and the port it listens on. Every hop has a port of its
-    /// own, so a probe filtered by port sees that hop's sockets alone.
-    pub fn hops(self) -> Vec<(&'static str, u16)> {
-        match self {
-            Topology::Baseline => vec![("application", APP_PORT)],
-            Topology::Sidecar | Topology::SidecarMtls => vec![
-                ("client-sidecar", envoy::OUTBOUND_PORT),
-                ("server-sidecar", envoy::INBOUND_PORT),
-                ("application", APP_PORT),
-            ],
-            Topology::NodeProxy => vec![
-                ("client-node", envoy::OUTBOUND_PORT),
-                ("server-node", envoy::NODE_PORT),
-                ("application", APP_PORT),
-            ],
-            Topology::NodeProxyWaypoint => vec![
-                ("client-node", envoy::OUTBOUND_PORT),
-                ("waypoint", envoy::WAYPOINT_PORT),
-                ("server-node", envoy::NODE_PORT),
-                ("application", APP_PORT),
-            ],
-        }
-    }
-}
-
-impl fmt::Display for Topology {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Topology {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Topology> {
-        Topology::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::UnknownTopology(s.to_string()))
-    }
-}
+pub use meshbench_core::lab::{LabTopology as Topology, APP_PORT};
 
 /// A process the lab started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -535,9 +441,9 @@ impl Lab {
             } else {
                 None
             };
+            type Pick = fn(&pki::Pki) -> &pki::Identity;
             // `me` presents its certificate and accepts only `peer`'s SPIFFE ID.
-            let mtls = |me: fn(&pki::Pki) -> &pki::Identity,
-                        peer: fn(&pki::Pki) -> &pki::Identity| {
+            let mtls = |me: Pick, peer: Pick| {
                 pki.as_ref().map(|p| envoy::MutualTls {
                     cert: &me(p).cert,
                     key: &me(p).key,
@@ -545,11 +451,8 @@ impl Lab {
                     peer: &peer(p).spiffe,
                 })
             };
-            let (client, server, waypoint): (
-                fn(&pki::Pki) -> &pki::Identity,
-                fn(&pki::Pki) -> &pki::Identity,
-                fn(&pki::Pki) -> &pki::Identity,
-            ) = (|p| &p.client, |p| &p.server, |p| &p.waypoint);
+            let (client, server, waypoint): (Pick, Pick, Pick) =
+                (|p| &p.client, |p| &p.server, |p| &p.waypoint);
             // Each proxy: its name, host, configuration and listening port; started from the
             // application outwards, so each one's upstream listens before it does.
             let mut hops: Vec<(&str, &str, serde_json::Value, u16)> = Vec::new();
@@ -819,6 +722,56 @@ impl Lab {
     }
 }
 
+/// Reads what the proxies of a lab cost over a run: started before the load, finished after.
+#[derive(Debug)]
+pub struct ProxyMeter {
+    /// Each proxy's name, pid and CPU time at the start.
+    proxies: Vec<(String, u32, Option<u64>)>,
+    started: Instant,
+}
+
+impl ProxyMeter {
+    /// Notes each proxy's CPU time now.
+    pub fn start(state: &LabState) -> ProxyMeter {
+        ProxyMeter {
+            proxies: state
+                .processes
+                .iter()
+                .filter(|p| p.name != "target")
+                .map(|p| (p.name.clone(), p.pid, cpu_ns(p.pid)))
+                .collect(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Each proxy's CPU since the start and its peak memory, per 1,000 req/s of `rps`.
+    pub fn finish(self, rps: f64) -> Vec<meshbench_core::lab::ProxyCost> {
+        let wall = self.started.elapsed().as_secs_f64();
+        self.proxies
+            .into_iter()
+            .map(|(name, pid, before)| {
+                let used = cpu_ns(pid).unwrap_or(0).saturating_sub(before.unwrap_or(0));
+                meshbench_core::lab::ProxyCost::of(
+                    &name,
+                    used,
+                    wall,
+                    rps,
+                    peak_rss_bytes(pid).unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `--ebpf-hop NAME=PORT` for every hop of `topology`'s path, as `meshbench run` takes them.
+pub fn hop_args(topology: Topology) -> Vec<String> {
+    topology
+        .hops()
+        .into_iter()
+        .flat_map(|(name, port)| ["--ebpf-hop".to_string(), format!("{name}={port}")])
+        .collect()
+}
+
 /// Stops `pids`: SIGTERM, up to 5 s to go, then SIGKILL.
 fn stop(pids: &[u32]) {
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
@@ -853,14 +806,6 @@ mod tests {
         let text = "/var/cache/meshbench/venv-envoy/bin/envoy  version: \
                     9e5580933739775e8bce696a57a2e1bc99368f23/1.40.0/Clean/RELEASE/BoringSSL\n";
         assert_eq!(parse_envoy_version(text), "1.40.0");
-    }
-
-    #[test]
-    fn topologies_round_trip_their_names() {
-        for t in Topology::ALL {
-            assert_eq!(t.as_str().parse::<Topology>().unwrap(), t);
-        }
-        assert!("ambient".parse::<Topology>().is_err());
     }
 
     #[test]

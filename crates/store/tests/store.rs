@@ -234,6 +234,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
         ml: None,
         kernel: None,
         kernel_hops: Vec::new(),
+        lab: None,
         cluster: None,
         generators: None,
         interval_histograms: Vec::new(),

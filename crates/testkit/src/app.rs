@@ -70,6 +70,7 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
             version: "test".to_string(),
             results_dir: results_dir.to_path_buf(),
             dashboard_dir: dashboard_dir.map(Path::to_path_buf),
+            lab_binary: None,
         }),
         started: Instant::now(),
         telemetry: Default::default(),

@@ -68,6 +68,9 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         };
         return crate::in_cluster::run(job, &request, &cluster).await;
     }
+    if let Some(topology) = request.lab_topology {
+        return crate::lab::run(job, &request, topology).await;
+    }
     let spec = request.to_spec(&target);
     let planned = f64::from(request.duration) + f64::from(request.warmup);
     // The eBPF probe, when asked for, attaches before any load and counts the target's

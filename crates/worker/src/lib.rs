@@ -30,6 +30,7 @@ mod benchmark;
 mod capacity;
 mod cluster;
 mod in_cluster;
+mod lab;
 mod probe;
 mod split;
 
@@ -93,6 +94,10 @@ pub struct WorkerConfig {
     /// How long after creating an in-cluster run's Job its pods start measuring: time for
     /// them to be scheduled and pulled, so that all start at once.
     pub load_start_delay: Duration,
+    /// The meshbench binary that runs lab jobs (`lab_topology`) in the lab's client host
+    /// and serves as the lab's target; `None`: this worker runs no lab jobs (it is not
+    /// root, or has no Envoy).
+    pub lab_client: Option<PathBuf>,
 }
 
 /// What one step of the worker did.

@@ -92,6 +92,7 @@ impl Backends {
                 metrics_interval: Duration::from_secs(1),
                 image: "meshbench:test".into(),
                 load_start_delay: Duration::from_secs(1),
+                lab_client: None,
             },
         )
     }

@@ -317,6 +317,117 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/lab": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The lab on this host: the topologies, what is up, whether it can come up. */
+        get: operations["status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lab/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the same workload through several topologies, interleaved and repeated: a series
+         *     group whose id (`series_group`) `GET /lab/compare/{group}` reads.
+         */
+        post: operations["compare_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lab/compare/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A lab comparison's standing: each topology's overhead against the first with 95 %
+         *     intervals, its proxies' cost, where its latency goes.
+         */
+        get: operations["compare_view"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lab/down": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take the lab down: every namespace, link, process and file it made. */
+        post: operations["down"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lab/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a benchmark through a topology: a start request with `lab_topology` (required
+         *     here), stored like any benchmark with its lab record.
+         */
+        post: operations["run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/lab/up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Bring a topology up on this host (409 when one is up; 503 when this server cannot). */
+        post: operations["up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -847,6 +958,16 @@ export interface components {
             /** @description Server version. */
             version: string;
         };
+        /** @description A hop of a topology's path. */
+        HopInfo: {
+            /** @description The hop's server end. */
+            name: string;
+            /**
+             * Format: int32
+             * @description The port it listens on.
+             */
+            port: number;
+        };
         /** @description How completely a namespace is in the mesh. */
         Injection: {
             /**
@@ -1038,6 +1159,66 @@ export interface components {
             server?: string | null;
             /** @description Its Kubernetes version, e.g. `v1.31.2` (absent unless connected). */
             version?: string | null;
+        };
+        /** @description Topologies to compare. */
+        LabCompareRequest: {
+            configuration?: null | components["schemas"]["StartRequest"];
+            /**
+             * Format: int32
+             * @description Runs of each (1 to the server's most repeats).
+             */
+            repeats: number;
+            /** @description 2–5 topologies; the first is the baseline of the others. */
+            topologies: components["schemas"]["LabTopology"][];
+        };
+        /** @description A lab comparison: its topologies in order. */
+        LabComparisonView: {
+            /** @description The group id. */
+            group: string;
+            /** @description Topologies, in the order they were given. */
+            topologies: components["schemas"]["LabTopologyView"][];
+        };
+        /**
+         * @description Where the proxies stand between client and server.
+         * @enum {string}
+         */
+        LabTopology: "baseline" | "sidecar" | "sidecar-mtls" | "node-proxy" | "node-proxy-waypoint";
+        /** @description One topology of a lab comparison. */
+        LabTopologyView: {
+            comparison?: null | components["schemas"]["Comparison"];
+            /** @description The Envoy version of its runs. */
+            envoy_version?: string | null;
+            /** @description Where the latency goes (p50 and p99), mean over the runs that probed their hops. */
+            hops?: Record<string, never> | null;
+            /** @description Each proxy's mean CPU per 1k req/s and peak memory over the runs. */
+            proxies: Record<string, never>[];
+            /** @description Its runs, in run order. */
+            runs: components["schemas"]["BenchmarkJob"][];
+            /** @description Its series. */
+            series_id: string;
+            /** @description Statistics over its completed runs. */
+            stats: components["schemas"]["SeriesStats"];
+            /** @description The topology (`null` when a run of the group is not a lab run). */
+            topology?: string | null;
+            /** @description Runs not finished yet. */
+            unfinished: number;
+        };
+        /** @description The lab on this host. */
+        LabView: {
+            /** @description The recorded processes that are alive. */
+            alive: string[];
+            /** @description Whether this server can bring the lab up (root, and the meshbench binary known). */
+            available: boolean;
+            /** @description The Envoy version the proxies run, when an Envoy is found. */
+            envoy_version?: string | null;
+            /** @description Lab namespaces that exist (left by a crash when nothing is up). */
+            namespaces: string[];
+            /** @description Why not, when it cannot. */
+            reason?: string | null;
+            /** @description Every topology. */
+            topologies: components["schemas"]["TopologyInfo"][];
+            /** @description What is up (`null` when the lab is down). */
+            up?: Record<string, never> | null;
         };
         /** @description A run left out of a series' statistics, and why. */
         LeftOut: {
@@ -1695,6 +1876,7 @@ export interface components {
              *     `namespace`, one per generator, against `service_url` as the cluster resolves it.
              */
             in_cluster?: boolean;
+            lab_topology?: null | components["schemas"]["LabTopology"];
             /**
              * Format: int32
              * @description ML (OpenAI): the most tokens per completion (default 64).
@@ -1828,6 +2010,20 @@ export interface components {
          * @enum {string}
          */
         TestType: "http" | "grpc" | "websocket" | "ml";
+        /** @description One topology as the lab builds it. */
+        TopologyInfo: {
+            /** @description Its hops, client side first: each hop's server end and port. */
+            hops: components["schemas"]["HopInfo"][];
+            /** @description Its name. */
+            name: components["schemas"]["LabTopology"];
+            /** @description Whether it has proxies (and needs Envoy). */
+            proxies: boolean;
+        };
+        /** @description Which topology to bring up. */
+        UpRequest: {
+            /** @description The topology. */
+            topology: components["schemas"]["LabTopology"];
+        };
         /**
          * @description How a figure moved.
          * @enum {string}
@@ -2706,6 +2902,196 @@ export interface operations {
             };
             /** @description The cluster did not answer in time */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabView"];
+                };
+            };
+        };
+    };
+    compare_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LabCompareRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued; `series_group` and `series_ids` in topology order */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    compare_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `group` a lab compare start answered with */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LabComparisonView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    down: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Down */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description A field broke a rule (`lab_topology` is required) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpRequest"];
+            };
+        };
+        responses: {
+            /** @description Up: the lab's state */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

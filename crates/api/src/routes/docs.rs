@@ -58,6 +58,12 @@ use crate::report::{
         super::kubernetes::pods,
         super::kubernetes::services,
         super::kubernetes::mesh_status,
+        super::lab::status,
+        super::lab::up,
+        super::lab::down,
+        super::lab::run,
+        super::lab::compare_start,
+        super::lab::compare_view,
         super::ws::upgrade,
     ),
     components(schemas(
@@ -127,7 +133,15 @@ use crate::report::{
         ProbeTimelineEntry,
         ProbeStarted,
         ProbeStatus,
-        ProbeDistribution
+        ProbeDistribution,
+        meshbench_core::lab::LabTopology,
+        super::lab::LabView,
+        super::lab::TopologyInfo,
+        super::lab::HopInfo,
+        super::lab::UpRequest,
+        super::lab::LabCompareRequest,
+        super::lab::LabTopologyView,
+        super::lab::LabComparisonView
     ))
 )]
 pub(crate) struct ApiDoc;

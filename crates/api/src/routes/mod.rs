@@ -7,6 +7,7 @@ pub(crate) mod docs;
 pub(crate) mod health;
 pub(crate) mod jobs;
 pub(crate) mod kubernetes;
+pub(crate) mod lab;
 pub(crate) mod metrics;
 pub(crate) mod probes;
 pub(crate) mod reports;
@@ -124,6 +125,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/kubernetes/mesh-status/{namespace}",
             get(kubernetes::mesh_status),
         )
+        .route("/lab", get(lab::status))
+        .route("/lab/up", post(lab::up))
+        .route("/lab/down", post(lab::down))
+        .route("/lab/run", post(lab::run))
+        .route("/lab/compare", post(lab::compare_start))
+        .route("/lab/compare/{group}", get(lab::compare_view))
         .route("/ws", get(ws::upgrade))
         .route("/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::page))

@@ -183,7 +183,10 @@ fn series_not_found(id: &str) -> ApiError {
 }
 
 /// The completed runs of `jobs` with their results.
-async fn completed_runs(state: &AppState, jobs: &[BenchmarkJob]) -> Result<Vec<Run>, ApiError> {
+pub(crate) async fn completed_runs(
+    state: &AppState,
+    jobs: &[BenchmarkJob],
+) -> Result<Vec<Run>, ApiError> {
     let mut runs = Vec::new();
     for job in jobs {
         if job.status != JobStatus::Completed {

@@ -710,6 +710,7 @@ mod tests {
             ml: None,
             kernel: None,
             kernel_hops: Vec::new(),
+            lab: None,
             cluster: None,
             generators: None,
             interval_histograms: Vec::new(),
