@@ -301,7 +301,9 @@ fn worker_config(
 /// This binary, when it can run the mesh lab (root, and an Envoy for the proxied
 /// topologies: a lab job through a proxied topology without one fails saying so).
 pub(crate) fn lab_client() -> Option<std::path::PathBuf> {
-    if !meshbench_lab::is_root() {
+    // MESHBENCH_NO_LAB=1 declares the lab off (the API contract run fuzzes /lab/up and
+    // must not build real namespaces).
+    if !meshbench_lab::is_root() || std::env::var("MESHBENCH_NO_LAB").is_ok_and(|v| v == "1") {
         return None;
     }
     std::env::current_exe().ok()
