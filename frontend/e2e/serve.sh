@@ -48,8 +48,11 @@ if [ ! -f "$here/build/index.html" ]; then
 fi
 data=$(mktemp -d /tmp/meshbench-e2e.XXXXXX)
 unset DATABASE_URL REDIS_URL KUBECONFIG
+# The mesh lab (run as root) keeps its state, configurations and logs in the data directory,
+# not in /run/meshbench-lab; its network namespaces are the host's, named as always.
 export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
-	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS="$workers" MESHBENCH_METRICS_INTERVAL=1 RUST_LOG="${RUST_LOG:-warn}"
+	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS="$workers" MESHBENCH_METRICS_INTERVAL=1 \
+	MESHBENCH_LAB_DIR="$data/lab" RUST_LOG="${RUST_LOG:-warn}"
 if [ -z "$clusters" ]; then
 	exec "$bin" serve
 fi

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use meshbench_core::hops::HopBreakdown;
 use meshbench_core::lab::{LabHops, ProxyCost};
 use meshbench_lab::{Lab, Topology};
 
@@ -124,16 +123,6 @@ fn target_url(state_url: &str, scheme: &str, path: &str) -> anyhow::Result<Strin
         format!("/{path}")
     };
     Ok(format!("{scheme}://{rest}{path}"))
-}
-
-/// One line of a breakdown: `→ a 40 · a 180 · … = 1,600 µs`.
-fn hop_line(b: &HopBreakdown) -> String {
-    let parts: Vec<String> = b
-        .parts
-        .iter()
-        .map(|p| format!("{} {:.0}", p.part, p.us))
-        .collect();
-    format!("{} = {:.0} µs", parts.join(" · "), b.total_us)
 }
 
 /// Brings `topology` up (taking down whatever else is up), runs the workload from the
@@ -399,13 +388,13 @@ pub fn compare(command: LabCommand) -> anyhow::Result<ExitCode> {
                     println!(
                         "{:<14} p50 {}  (client measured {:.0} µs)",
                         t.as_str(),
-                        hop_line(&h.p50),
+                        h.p50.line(),
                         h.client_p50_us
                     );
                     println!(
                         "{:<14} p99 {}  (client measured {:.0} µs)",
                         "",
-                        hop_line(&h.p99),
+                        h.p99.line(),
                         h.client_p99_us
                     );
                 }

@@ -104,6 +104,18 @@ pub struct HopBreakdown {
     pub client_kernel_us: f64,
 }
 
+impl HopBreakdown {
+    /// One line for a terminal: `→ a 40 · a 180 · … = 1600 µs`.
+    pub fn line(&self) -> String {
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| format!("{} {:.0}", p.part, p.us))
+            .collect();
+        format!("{} = {:.0} µs", parts.join(" · "), self.total_us)
+    }
+}
+
 /// Why a path cannot be split.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HopError {

@@ -29,7 +29,12 @@ import type {
 	CompareRequest,
 	Comparison,
 	SeriesStart,
-	SeriesView
+	SeriesView,
+	LabCompareRequest,
+	LabComparisonView,
+	LabState,
+	LabTopologyName,
+	LabView
 } from './types';
 import type { BenchmarkResult } from './result';
 
@@ -173,6 +178,20 @@ export const metricsAPI = {
 export const seriesAPI = {
 	start: (data: SeriesStart) => call<StartResponse>('POST', '/series/start', { body: data }),
 	get: (seriesId: string) => call<SeriesView>('GET', `/series/${enc(seriesId)}`)
+};
+
+/**
+ * The mesh lab on the server's host: its state, up and down (409 when one is up, 503 when the
+ * server cannot run it), a run through a topology, and comparisons of topologies (a group of
+ * series, one per topology, read back with each one's overhead, proxy cost and hop breakdown).
+ */
+export const labAPI = {
+	status: () => call<LabView>('GET', '/lab'),
+	up: (topology: LabTopologyName) => call<LabState>('POST', '/lab/up', { body: { topology } }),
+	down: () => call<{ down: boolean }>('POST', '/lab/down', { body: {} }),
+	run: (data: Partial<StartRequest> & { lab_topology: LabTopologyName }) => call<StartResponse>('POST', '/lab/run', { body: data }),
+	compare: (data: LabCompareRequest) => call<StartResponse>('POST', '/lab/compare', { body: data }),
+	comparison: (group: string) => call<LabComparisonView>('GET', `/lab/compare/${enc(group)}`)
 };
 
 /** The eBPF latency probe: start, status, runs (paged), one run, stop, its distributions, downloads. */

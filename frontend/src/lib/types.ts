@@ -278,3 +278,96 @@ export interface CancelResponse {
 	status: JobStatus;
 	message: string;
 }
+
+/** Where the mesh lab's proxies stand between client and server. */
+export type LabTopologyName = S['LabTopology'];
+/** Every lab topology, in the order comparisons list them. */
+export const LAB_TOPOLOGIES: LabTopologyName[] = ['baseline', 'sidecar', 'sidecar-mtls', 'node-proxy', 'node-proxy-waypoint'];
+/** One topology as the lab builds it: its hops, client side first. */
+export type TopologyInfo = S['TopologyInfo'];
+/** A hop of a topology's path: its server end and port. */
+export type HopInfo = S['HopInfo'];
+/** The body of `POST /lab/compare`. */
+export type LabCompareRequest = Omit<S['LabCompareRequest'], 'configuration'> & { configuration?: Partial<StartRequest> | null };
+
+/** A process the lab started. */
+export interface LabProcess {
+	/** What it is (`target`, `client-sidecar`, …). */
+	name: string;
+	pid: number;
+	/** The network namespace it runs in. */
+	namespace: string;
+	/** Its log file. */
+	log: string;
+}
+
+/** What is up (`POST /lab/up`'s answer, `GET /lab`'s `up`). */
+export interface LabState {
+	topology: LabTopologyName;
+	/** The URL a client in the client host sends to. */
+	url: string;
+	envoy_version?: string | null;
+	/** Every process started, application first. */
+	processes: LabProcess[];
+}
+
+/** `GET /lab`: the topologies, what is up, whether the lab can come up here. */
+export type LabView = Omit<S['LabView'], 'up'> & { up?: LabState | null };
+
+/** One proxy's cost over a run (or the mean over a topology's runs). */
+export interface ProxyCost {
+	name: string;
+	/** CPU seconds it used. */
+	cpu_s: number;
+	/** CPU per 1,000 req/s of throughput, millicores. */
+	millicores_per_1k_rps: number;
+	/** Peak resident memory, bytes. */
+	peak_rss_bytes: number;
+}
+
+/** One part of a hop breakdown: `→ NAME` the wire and kernels to hop NAME, `NAME` the time inside it. */
+export interface HopPart {
+	part: string;
+	/** Its share, µs, never below zero. */
+	us: number;
+	/** As computed (a tail can make it negative). */
+	raw_us: number;
+}
+
+/** A path's latency at one percentile split into its parts, client → application. */
+export interface HopBreakdown {
+	percentile: 'p50' | 'p99';
+	parts: HopPart[];
+	/** The parts' sum, µs. */
+	total_us: number;
+	/** The first hop's exchange time: what the client's kernel saw, µs. */
+	client_kernel_us: number;
+}
+
+/** Where a topology's latency goes at p50 and p99, with the client's measured latency beside it. */
+export interface LabHops {
+	p50: HopBreakdown;
+	p99: HopBreakdown;
+	client_p50_us: number;
+	client_p99_us: number;
+}
+
+/** What a run through the lab records beside its result. */
+export interface LabRecord {
+	topology: LabTopologyName;
+	envoy_version?: string | null;
+	proxies: ProxyCost[];
+	hops?: LabHops | null;
+}
+
+/** One topology of a lab comparison. */
+export type LabTopologyView = Omit<S['LabTopologyView'], 'proxies' | 'hops'> & {
+	proxies: ProxyCost[];
+	hops?: LabHops | null;
+};
+
+/** `GET /lab/compare/{group}`: each topology against the first. */
+export interface LabComparisonView {
+	group: string;
+	topologies: LabTopologyView[];
+}

@@ -34,13 +34,14 @@ use crate::AppState;
 struct Build;
 
 /// Top-level dashboard pages; `/benchmarks/<id>` and `/series/<id>` are matched apart.
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 7] = [
     "benchmarks",
     "metrics",
     "probes",
     "reports",
     "kubernetes",
     "compare",
+    "lab",
 ];
 /// `/benchmarks/<segment>` paths that belong to the API.
 const API_UNDER_BENCHMARKS: [&str; 2] = ["jobs", "start"];

@@ -101,18 +101,7 @@ pub fn render(result: &BenchmarkResult, latency: &Histogram<u64>, color: bool) -
                 "p99"
             };
             match breakdown(&result.kernel_hops, q) {
-                Ok(b) => {
-                    let parts: Vec<String> = b
-                        .parts
-                        .iter()
-                        .map(|p| format!("{} {:.0}", p.part, p.us))
-                        .collect();
-                    out.push(format!(
-                        "  {label}  {} = {:.0} µs",
-                        parts.join(" · "),
-                        b.total_us
-                    ));
-                }
+                Ok(b) => out.push(format!("  {label}  {}", b.line())),
                 Err(e) => out.push(format!("  {label}  {e}")),
             }
         }
