@@ -150,6 +150,10 @@ test('a comparison of baseline and sidecar started from the page shows figures, 
 			expect(Number(await b.getAttribute('data-value'))).toBeGreaterThan(0);
 		}
 	}
+	// The client's sidecar timed its connections to the server's (plain TCP: no TLS here).
+	const connects = result.locator('[data-testid="upstream-connects"][data-proxy="client-sidecar"]');
+	await expect(connects).toHaveAttribute('data-tls', 'false');
+	await expect(connects).toContainText(/\d+ × p50 \d+ µs/);
 	await shot(page, 'lab-comparison');
 	// Each run took its topology down again.
 	await expect(page.getByTestId('lab-status')).toHaveAttribute('data-state', 'down');

@@ -357,8 +357,16 @@ pub fn compare(command: LabCommand) -> anyhow::Result<ExitCode> {
             let proxies: Vec<String> = cost(*t)
                 .iter()
                 .map(|p| {
+                    let connects = p.upstream_connects.as_ref().map_or(String::new(), |c| {
+                        format!(
+                            ", {} upstream connects p50 {:.0} µs{}",
+                            c.connections,
+                            c.p50_us,
+                            if c.tls { " with TLS" } else { "" }
+                        )
+                    });
                     format!(
-                        "{} {:.0} m, {:.1} MB",
+                        "{} {:.0} m, {:.1} MB{connects}",
                         p.name,
                         p.millicores_per_1k_rps,
                         p.peak_rss_bytes as f64 / 1e6

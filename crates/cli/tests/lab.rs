@@ -316,7 +316,7 @@ fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read()
         &[
             "compare",
             "--topologies",
-            "baseline,sidecar",
+            "baseline,sidecar,sidecar-mtls",
             "--repeats",
             "2",
             "--path",
@@ -352,6 +352,41 @@ fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read()
             "{proxy}"
         );
     }
+    // Mutual TLS shows in the time the client's sidecar needs to make a connection to the
+    // server's (TCP connect, then the handshake), and in the sidecars' CPU.
+    let client_sidecar = |t: usize| -> Value {
+        doc["topologies"][t]["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "client-sidecar")
+            .unwrap()
+            .clone()
+    };
+    let (plain, mtls) = (
+        client_sidecar(1)["upstream_connects"].clone(),
+        client_sidecar(2)["upstream_connects"].clone(),
+    );
+    assert_eq!(plain["tls"], false, "{plain}");
+    assert_eq!(mtls["tls"], true, "{mtls}");
+    assert!(
+        mtls["p50_us"].as_f64().unwrap() > plain["p50_us"].as_f64().unwrap(),
+        "the handshake is in the connect time: {plain} vs {mtls}"
+    );
+    let cpu = |t: usize| -> f64 {
+        doc["topologies"][t]["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["millicores_per_1k_rps"].as_f64().unwrap())
+            .sum()
+    };
+    assert!(
+        cpu(2) > cpu(1),
+        "mutual TLS costs the sidecars CPU: {} vs {} millicores per 1k req/s",
+        cpu(2),
+        cpu(1)
+    );
     // Where the latency goes: the eBPF probe on each hop's sockets splits it into the wire
     // to each hop and the time inside it, and the parts add up to what the client measured.
     for (t, parts) in [(0, 2), (1, 6)] {

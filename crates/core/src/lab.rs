@@ -135,6 +135,48 @@ pub struct ProxyCost {
     pub millicores_per_1k_rps: f64,
     /// Its peak resident memory (VmHWM), bytes.
     pub peak_rss_bytes: u64,
+    /// The connections it opened to the next host during the run and how long each took to
+    /// be ready (TCP connect, and the TLS handshake when the hop has mutual TLS): for the
+    /// proxies whose upstream is on another host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_connects: Option<UpstreamConnects>,
+}
+
+/// A proxy's new connections to the next host, from its own timings (Envoy's
+/// `US_CX_BEG` → `US_HS_END`, or → `US_CX_END` without TLS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamConnects {
+    /// Connections opened.
+    pub connections: u64,
+    /// Whether they had a TLS handshake.
+    pub tls: bool,
+    /// Median time to ready, µs.
+    pub p50_us: f64,
+    /// Longest, µs.
+    pub max_us: f64,
+}
+
+impl UpstreamConnects {
+    /// The summary of `times` (µs); `None` when there are none.
+    pub fn of(times: &[f64], tls: bool) -> Option<UpstreamConnects> {
+        if times.is_empty() {
+            return None;
+        }
+        let mut sorted = times.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let p50 = if sorted.len().is_multiple_of(2) {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        } else {
+            sorted[mid]
+        };
+        Some(UpstreamConnects {
+            connections: sorted.len() as u64,
+            tls,
+            p50_us: p50,
+            max_us: sorted[sorted.len() - 1],
+        })
+    }
 }
 
 impl ProxyCost {
@@ -147,6 +189,7 @@ impl ProxyCost {
             cpu_s,
             millicores_per_1k_rps: cpu_s / wall_s.max(f64::MIN_POSITIVE) * 1000.0 / krps,
             peak_rss_bytes,
+            upstream_connects: None,
         }
     }
 
@@ -175,10 +218,29 @@ impl ProxyCost {
                     millicores_per_1k_rps: all.iter().map(|p| p.millicores_per_1k_rps).sum::<f64>()
                         / n,
                     peak_rss_bytes: all.iter().map(|p| p.peak_rss_bytes).max().unwrap_or(0),
+                    upstream_connects: mean_connects(&all),
                 }
             })
             .collect()
     }
+}
+
+/// Several runs' connects of one proxy: all connections, the mean of the medians, the
+/// longest.
+fn mean_connects(all: &[&ProxyCost]) -> Option<UpstreamConnects> {
+    let runs: Vec<&UpstreamConnects> = all
+        .iter()
+        .filter_map(|p| p.upstream_connects.as_ref())
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    Some(UpstreamConnects {
+        connections: runs.iter().map(|c| c.connections).sum(),
+        tls: runs.iter().any(|c| c.tls),
+        p50_us: runs.iter().map(|c| c.p50_us).sum::<f64>() / runs.len() as f64,
+        max_us: runs.iter().map(|c| c.max_us).fold(0.0, f64::max),
+    })
 }
 
 /// Where a topology's latency goes at p50 and p99, with the client's measured latency at the
@@ -270,6 +332,13 @@ mod tests {
             assert_eq!(ports.len(), hops.len(), "{t}");
             assert_eq!(hops.last(), Some(&("application", APP_PORT)), "{t}");
         }
+    }
+
+    #[test]
+    fn connects_summarise_their_times() {
+        let c = UpstreamConnects::of(&[900.0, 500.0, 1000.0, 700.0], true).unwrap();
+        assert_eq!((c.connections, c.p50_us, c.max_us), (4, 800.0, 1000.0));
+        assert!(UpstreamConnects::of(&[], false).is_none());
     }
 
     #[test]

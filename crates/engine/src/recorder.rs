@@ -213,7 +213,7 @@ mod tests {
             status,
             bytes_sent: 10,
             bytes_received: 100,
-            failed: status >= 500,
+            failed: (500..600).contains(&status),
         })
     }
 

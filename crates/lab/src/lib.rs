@@ -131,6 +131,10 @@ pub struct LabProcess {
     pub namespace: String,
     /// Its log file.
     pub log: PathBuf,
+    /// Where a proxy whose upstream is on another host logs its upstream connections'
+    /// connect and handshake times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_log: Option<PathBuf>,
 }
 
 /// What is up: written to the state directory by [`Lab::up`], read by the other commands.
@@ -553,7 +557,15 @@ impl Lab {
                     ));
                 }
             }
-            for (name, ns, config, port) in hops {
+            for (name, ns, mut config, port) in hops {
+                // The L7 proxies that open connections to another host time them (an L4
+                // node proxy's tcp_proxy records no handshake time: it would show only TCP's).
+                let crosses_hosts = matches!(name, "client-sidecar" | "waypoint");
+                let connect_log =
+                    crosses_hosts.then(|| self.dir.join(format!("{name}-connects.log")));
+                if let Some(log) = &connect_log {
+                    envoy::log_upstream_connects(&mut config, log);
+                }
                 let path = self.dir.join(format!("{name}.json"));
                 let text = serde_json::to_string_pretty(&config).unwrap_or_default();
                 fs::write(&path, text).map_err(io(&path))?;
@@ -572,9 +584,15 @@ impl Lab {
                         "--disable-hot-restart",
                         "--log-level",
                         "warn",
+                        // Connect logs are read right after a run.
+                        "--file-flush-interval-msec",
+                        "100",
                     ],
                 )?;
-                state.processes.push(proxy);
+                state.processes.push(LabProcess {
+                    connect_log,
+                    ..proxy
+                });
                 self.save(&state)?;
                 let last = state.processes.len() - 1;
                 self.wait_listening(&state.processes[last], port)?;
@@ -615,6 +633,7 @@ impl Lab {
             pid: child.id(),
             namespace: ns.to_string(),
             log,
+            connect_log: None,
         })
     }
 
@@ -727,6 +746,8 @@ impl Lab {
 pub struct ProxyMeter {
     /// Each proxy's name, pid and CPU time at the start.
     proxies: Vec<(String, u32, Option<u64>)>,
+    /// Each connect log and its length at the start: the run's connections follow.
+    connect_logs: Vec<(String, PathBuf, u64)>,
     started: Instant,
 }
 
@@ -740,26 +761,67 @@ impl ProxyMeter {
                 .filter(|p| p.name != "target")
                 .map(|p| (p.name.clone(), p.pid, cpu_ns(p.pid)))
                 .collect(),
+            connect_logs: state
+                .processes
+                .iter()
+                .filter_map(|p| {
+                    let log = p.connect_log.clone()?;
+                    let len = fs::metadata(&log).map_or(0, |m| m.len());
+                    Some((p.name.clone(), log, len))
+                })
+                .collect(),
             started: Instant::now(),
         }
+    }
+
+    /// The connections each logging proxy opened since the start.
+    fn connects(&self) -> Vec<(String, meshbench_core::lab::UpstreamConnects)> {
+        use std::io::{Read as _, Seek as _};
+        if self.connect_logs.is_empty() {
+            return Vec::new();
+        }
+        // Envoy writes its access logs every 100 ms (and an L4 hop's lines when its
+        // connections close, as the run ends).
+        std::thread::sleep(Duration::from_millis(300));
+        self.connect_logs
+            .iter()
+            .filter_map(|(name, path, from)| {
+                let mut file = fs::File::open(path).ok()?;
+                file.seek(std::io::SeekFrom::Start(*from)).ok()?;
+                let mut text = String::new();
+                file.read_to_string(&mut text).ok()?;
+                let (times, tls) = envoy::parse_connect_log(&text);
+                meshbench_core::lab::UpstreamConnects::of(&times, tls).map(|c| (name.clone(), c))
+            })
+            .collect()
     }
 
     /// Each proxy's CPU since the start and its peak memory, per 1,000 req/s of `rps`.
     pub fn finish(self, rps: f64) -> Vec<meshbench_core::lab::ProxyCost> {
         let wall = self.started.elapsed().as_secs_f64();
-        self.proxies
-            .into_iter()
+        // CPU and memory first, read at the run's end; the connect logs need a moment.
+        let mut costs: Vec<meshbench_core::lab::ProxyCost> = self
+            .proxies
+            .iter()
             .map(|(name, pid, before)| {
-                let used = cpu_ns(pid).unwrap_or(0).saturating_sub(before.unwrap_or(0));
+                let used = cpu_ns(*pid)
+                    .unwrap_or(0)
+                    .saturating_sub(before.unwrap_or(0));
                 meshbench_core::lab::ProxyCost::of(
-                    &name,
+                    name,
                     used,
                     wall,
                     rps,
-                    peak_rss_bytes(pid).unwrap_or(0),
+                    peak_rss_bytes(*pid).unwrap_or(0),
                 )
             })
-            .collect()
+            .collect();
+        for (name, connects) in self.connects() {
+            if let Some(cost) = costs.iter_mut().find(|c| c.name == name) {
+                cost.upstream_connects = Some(connects);
+            }
+        }
+        costs
     }
 }
 

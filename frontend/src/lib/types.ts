@@ -323,6 +323,18 @@ export interface ProxyCost {
 	millicores_per_1k_rps: number;
 	/** Peak resident memory, bytes. */
 	peak_rss_bytes: number;
+	/** The connections it opened to the next host and their time to ready (proxies whose upstream is on another host). */
+	upstream_connects?: UpstreamConnects | null;
+}
+
+/** A proxy's new connections to the next host: TCP connect, plus the TLS handshake with mutual TLS. */
+export interface UpstreamConnects {
+	connections: number;
+	tls: boolean;
+	/** Median time to ready, µs. */
+	p50_us: number;
+	/** Longest, µs. */
+	max_us: number;
 }
 
 /** One part of a hop breakdown: `→ NAME` the wire and kernels to hop NAME, `NAME` the time inside it. */
