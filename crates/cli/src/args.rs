@@ -98,6 +98,11 @@ pub enum LabCommand {
         /// (`--ebpf-hop` for every hop of the topology).
         #[arg(long)]
         hops: bool,
+        /// Also store the run in the platform's store (DATABASE_URL, else SQLite under
+        /// MESHBENCH_DATA_DIR) as a completed benchmark with its lab record (topology, Envoy
+        /// version, proxies' cost, hops): the dashboard and `meshbench compare` see it.
+        #[arg(long)]
+        store: bool,
         /// `meshbench run` options, after `--`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         run_args: Vec<String>,

@@ -1,5 +1,6 @@
 //! `meshbench lab up|down|status|run`: the mesh lab on this machine (meshbench-lab).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -65,6 +66,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             path,
             scheme,
             hops,
+            store,
             run_args,
         } => {
             let topology: Topology = topology.parse()?;
@@ -82,6 +84,13 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
             if hops {
                 args.extend(meshbench_lab::hop_args(topology));
             }
+            if store {
+                let stored = run_and_store(&state, &me, args);
+                if ours {
+                    lab.down()?;
+                }
+                return stored;
+            }
             let status = Lab::client_command(&me, &args)
                 .status()
                 .context("running meshbench in the client host");
@@ -98,6 +107,85 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `lab run --store`: runs `args` in the client host for its JSON result, adds the lab
+/// record (topology, Envoy version, proxies' cost, hops), stores it as a completed benchmark
+/// of the platform's store, and prints it as the run's flags asked (JSON or the table).
+fn run_and_store(
+    state: &meshbench_lab::LabState,
+    me: &std::path::Path,
+    mut args: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    use meshbench_core::HttpVersion;
+    let wants_json = args.iter().any(|a| a == "--json");
+    if args.iter().any(|a| a == "--csv") {
+        bail!("--store prints the table or --json, not --csv");
+    }
+    if !wants_json {
+        args.push("--json".into());
+    }
+    let meter = meshbench_lab::ProxyMeter::start(state);
+    let out = Lab::client_command(me, &args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running meshbench in the client host")?;
+    let parsed: Option<meshbench_core::BenchmarkResult> = serde_json::from_slice(&out.stdout).ok();
+    let proxies = meter.finish(parsed.as_ref().map_or(0.0, |r| r.rps));
+    let Some(mut result) = parsed else {
+        bail!("the run in the client host left no result ({})", out.status);
+    };
+    result.lab = Some(meshbench_core::lab::LabRecord {
+        topology: state.topology,
+        envoy_version: state.envoy_version.clone(),
+        proxies,
+        hops: LabHops::of(&[&result]).ok().flatten(),
+    });
+    let spec = &result.spec;
+    let test_type = match spec.protocol {
+        HttpVersion::Grpc => "grpc",
+        HttpVersion::Websocket => "websocket",
+        _ => "http",
+    };
+    let request: meshbench_core::StartRequest = serde_json::from_value(serde_json::json!({
+        "test_type": test_type,
+        "service_url": spec.requests.first().map(|r| r.url.clone()),
+        "concurrent_connections": spec.connections,
+        "duration": result.duration_s.round().max(1.0) as u32,
+        "warmup": spec.warmup_s.round() as u32,
+        "rate": result.requested_rps,
+        "http2": spec.protocol == HttpVersion::Http2,
+        "method": spec.requests.first().map_or("GET".to_string(), |r| r.method.clone()),
+        "mesh_type": spec.mesh_type.as_str(),
+        "lab_topology": state.topology,
+    }))
+    .context("describing the run for the store")?;
+    let id = crate::platform::store_run(&request, &result)?;
+    eprintln!("meshbench lab: stored as benchmark {id}");
+    let mut stdout = std::io::stdout().lock();
+    if wants_json {
+        serde_json::to_writer_pretty(&mut stdout, &result)?;
+        writeln!(stdout)?;
+    } else {
+        let latency = meshbench_core::histogram::decode_base64(&result.histogram)
+            .unwrap_or_else(|_| meshbench_core::histogram::new_histogram());
+        let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        write!(
+            stdout,
+            "{}",
+            crate::output::table::render(&result, &latency, color)
+        )?;
+    }
+    Ok(if out.status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(
+            out.status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1),
+        )
+    })
 }
 
 /// One run of a lab comparison.

@@ -68,6 +68,83 @@ pub fn stored_runs(id: &str) -> anyhow::Result<Option<Vec<meshbench_core::compar
     })
 }
 
+/// Stores a run made outside the platform (`meshbench lab run --store`) as a completed
+/// benchmark job of the store `meshbench serve` opens, with `request` as its request: the
+/// dashboard, the API and `meshbench compare` then see it like any run. Returns its id.
+pub fn store_run(
+    request: &meshbench_core::StartRequest,
+    result: &meshbench_core::BenchmarkResult,
+) -> anyhow::Result<String> {
+    use meshbench_core::{BenchmarkJob, JobKind, JobStatus};
+    let settings = settings()?;
+    let value = serde_json::to_value(result)?;
+    let request_value = serde_json::to_value(request)?;
+    runtime()?.block_on(async {
+        let store = meshbench_store::open(settings.database_url.as_deref(), &settings.data_dir)
+            .await
+            .context("opening the store")?;
+        store.migrate().await.context("migrating the store")?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let job = BenchmarkJob {
+            job_id: id.clone(),
+            status: JobStatus::Pending,
+            test_type: request.test_type,
+            mesh_type: request.mesh_type.clone(),
+            namespace: request.namespace.clone(),
+            created_at: result.started_at,
+            started_at: None,
+            completed_at: None,
+            progress: 0.0,
+            error: None,
+            request: request_value,
+            summary: None,
+            attempts: 0,
+            parent_id: None,
+            series: None,
+            invalid_reasons: Vec::new(),
+        };
+        store.insert_jobs(&[job], None).await?;
+        let started = meshbench_store::JobUpdate {
+            started_at: Some(result.started_at),
+            increment_attempts: true,
+            ..Default::default()
+        };
+        store
+            .transition(
+                JobKind::Benchmark,
+                &id,
+                &[JobStatus::Pending],
+                JobStatus::Running,
+                &started,
+            )
+            .await?;
+        store
+            .save_result(
+                &id,
+                &value,
+                &meshbench_worker::summary_of(result),
+                &meshbench_worker::invalid_reasons(result),
+            )
+            .await?;
+        let done = meshbench_store::JobUpdate {
+            completed_at: Some(result.ended_at),
+            progress: Some(1.0),
+            ..Default::default()
+        };
+        store
+            .transition(
+                JobKind::Benchmark,
+                &id,
+                &[JobStatus::Running],
+                JobStatus::Completed,
+                &done,
+            )
+            .await?;
+        store.close().await;
+        Ok(id)
+    })
+}
+
 /// `meshbench db init`: creates (or migrates) the schema.
 pub fn db_init() -> anyhow::Result<ExitCode> {
     let settings = settings()?;

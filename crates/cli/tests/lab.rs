@@ -298,6 +298,60 @@ fn each_topology_comes_up_carries_load_and_leaves_nothing_behind() {
     ));
     assert!(meshbench_lab::namespaces().unwrap().is_empty());
     assert!(!dir.exists());
+
+    // `lab run --store` keeps the run in the platform's store with its lab record, where
+    // `meshbench compare` (and the dashboard) find it by id.
+    let data = scratch.path().join("data");
+    let stored = Command::new(BIN)
+        .args([
+            "lab",
+            "run",
+            "--topology",
+            "sidecar-mtls",
+            "--store",
+            "--hops",
+            "--",
+        ])
+        .args([
+            "-c",
+            "2",
+            "-R",
+            "100",
+            "-d",
+            "1s",
+            "--json",
+            "--no-progress",
+        ])
+        .env("MESHBENCH_LAB_DIR", &dir)
+        .env("MESHBENCH_DATA_DIR", &data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let result: Value = serde_json::from_str(&ok(&stored)).unwrap();
+    let record = &result["lab"];
+    assert_eq!(record["topology"], "sidecar-mtls", "{record}");
+    assert_eq!(record["envoy_version"], "1.40.0", "{record}");
+    assert_eq!(record["proxies"].as_array().unwrap().len(), 2, "{record}");
+    assert!(
+        record["hops"]["p50"]["total_us"].as_f64().unwrap() > 0.0,
+        "{record}"
+    );
+    let stderr = String::from_utf8_lossy(&stored.stderr);
+    let id = stderr
+        .split("stored as benchmark ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no stored id in {stderr}"))
+        .to_string();
+    let compared = Command::new(BIN)
+        .args(["compare", &id, &id, "--json"])
+        .env("MESHBENCH_DATA_DIR", &data)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&ok(&compared)).unwrap();
+    assert!(doc["figures"].is_array(), "{doc}");
+    assert!(meshbench_lab::namespaces().unwrap().is_empty());
 }
 
 /// Through real sidecars a request costs more than without: the p50 difference against

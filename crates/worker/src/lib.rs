@@ -34,7 +34,7 @@ mod lab;
 mod probe;
 mod split;
 
-pub use benchmark::summary_of;
+pub use benchmark::{invalid_reasons, summary_of};
 pub use probe::can_probe;
 
 /// How often a running worker renews its announcement, reclaims lapsed leases and

@@ -2952,7 +2952,35 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule, named (`topologies[1]`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue is unreachable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3010,6 +3038,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description This server runs no lab (not root, or MESHBENCH_NO_LAB=1) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3042,8 +3071,35 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A field broke a rule (`lab_topology` is required) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The queue is unreachable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3075,6 +3131,16 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A topology is up already */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3083,6 +3149,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `topology` is not one of the lab's */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3091,6 +3167,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description This server runs no lab (not root, or MESHBENCH_NO_LAB=1), or no Envoy */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -152,8 +152,11 @@ pub(crate) struct UpRequest {
 /// Bring a topology up on this host (409 when one is up; 503 when this server cannot).
 #[utoipa::path(post, path = "/lab/up", tag = "lab", request_body = UpRequest,
     responses((status = 200, description = "Up: the lab's state", body = Object),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 400, description = "Not a JSON object", body = ErrorBody),
+              (status = 409, description = "A topology is up already", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 422, description = "`topology` is not one of the lab's", body = ErrorBody),
+              (status = 503, description = "This server runs no lab (not root, or MESHBENCH_NO_LAB=1), or no Envoy", body = ErrorBody)))]
 pub(crate) async fn up(
     State(state): State<AppState>,
     raw: Bytes,
@@ -172,7 +175,8 @@ pub(crate) async fn up(
 
 /// Take the lab down: every namespace, link, process and file it made.
 #[utoipa::path(post, path = "/lab/down", tag = "lab",
-    responses((status = 200, description = "Down", body = Object), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "Down", body = Object),
+              (status = 503, description = "This server runs no lab (not root, or MESHBENCH_NO_LAB=1)", body = ErrorBody)))]
 pub(crate) async fn down(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -191,7 +195,10 @@ pub(crate) async fn down(
 /// here), stored like any benchmark with its lab record.
 #[utoipa::path(post, path = "/lab/run", tag = "lab", request_body = StartRequest,
     responses((status = 202, description = "Queued", body = Object),
-              (status = 422, description = "A field broke a rule (`lab_topology` is required)", body = ErrorBody)))]
+              (status = 400, description = "Not a JSON object", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 422, description = "A field broke a rule (`lab_topology` is required)", body = ErrorBody),
+              (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -226,7 +233,10 @@ pub(crate) struct LabCompareRequest {
 /// group whose id (`series_group`) `GET /lab/compare/{group}` reads.
 #[utoipa::path(post, path = "/lab/compare", tag = "lab", request_body = LabCompareRequest,
     responses((status = 202, description = "Queued; `series_group` and `series_ids` in topology order", body = Object),
-              (status = 422, body = ErrorBody)))]
+              (status = 400, description = "Not a JSON object", body = ErrorBody),
+              (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 422, description = "A field broke a rule, named (`topologies[1]`)", body = ErrorBody),
+              (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn compare_start(
     State(state): State<AppState>,
     headers: HeaderMap,
