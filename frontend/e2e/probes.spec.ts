@@ -23,7 +23,7 @@ test('a probe watches the built-in target live, and its report shows connects, c
 	await expect(availability).toContainText('The probe is available.');
 	const port = await targetPort(request);
 
-	await page.getByLabel('Duration (s)').fill('4');
+	await page.getByLabel('Duration (s)').fill('6');
 	await page.getByLabel('Ports').fill(String(port));
 	await page.getByLabel('Output format').selectOption('csv');
 	await page.getByRole('button', { name: 'Start probe' }).click();
@@ -32,12 +32,14 @@ test('a probe watches the built-in target live, and its report shows connects, c
 	const view = page.getByTestId('probe-view');
 	await expect(view.getByTestId('status')).toHaveText('running');
 
+	// Its seconds arrive over the socket: in the running list and in the run's own view. The
+	// first one also says the probe is attached (a job is "running" while its programs load,
+	// which takes a while on a busy machine), so traffic started now is seen.
+	const row = page.getByTestId('running-probe').filter({ hasText: probeId.slice(0, 8) });
+	await expect(row.getByTestId('running-probe-second')).toContainText(/^\d of 6$/);
+
 	// Traffic for it to see: a benchmark against the same target, opening its connections now.
 	const jobId = await startJob(request, { duration: 2, mesh_type: 'probe-traffic' });
-
-	// Its seconds arrive over the socket: in the running list and in the run's own view.
-	const row = page.getByTestId('running-probe').filter({ hasText: probeId.slice(0, 8) });
-	await expect(row.getByTestId('running-probe-second')).toContainText(/^\d of 4$/);
 	await expect(view.getByTestId('probe-live-second')).toContainText(/second \d+: \d+ connects · \d+ closes · connect p99 .+ · rtt p50/);
 	await expect.poll(() => chartPoints(page, 'probe-live-chart')).toBeGreaterThan(0);
 	await shot(page, 'probe-live');
