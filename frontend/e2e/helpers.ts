@@ -63,12 +63,18 @@ export const NO_BPF = process.env.MESHBENCH_NO_BPF === '1';
  * `spec.requests[0].url`), running a one-second benchmark first when there is none yet.
  */
 export async function targetPort(request: APIRequestContext): Promise<number> {
-	const runs = (await (await request.get('/metrics/results?test_type=http&limit=1')).json()) as { job_id: string }[];
-	let jobId = runs[0]?.job_id;
-	if (!jobId) {
-		jobId = await startJob(request, { duration: 1, concurrent_connections: 1, mesh_type: 'port-finder' });
-		await waitFor(request, jobId, 'completed');
+	// A recent run against the built-in target tells its port; runs through the mesh lab went
+	// to the lab's own target (its sidecar's port), so they do not count.
+	const runs = (await (await request.get('/metrics/results?test_type=http&limit=20')).json()) as { job_id: string }[];
+	for (const { job_id } of runs) {
+		const result = await (await request.get(`/benchmarks/jobs/${job_id}/result`)).json();
+		if (!result.lab && result.spec?.requests?.[0]?.url) {
+			const port = Number(new URL(result.spec.requests[0].url).port);
+			if (port > 0) return port;
+		}
 	}
+	const jobId = await startJob(request, { duration: 1, concurrent_connections: 1, mesh_type: 'port-finder' });
+	await waitFor(request, jobId, 'completed');
 	const result = await (await request.get(`/benchmarks/jobs/${jobId}/result`)).json();
 	const port = Number(new URL(result.spec.requests[0].url).port);
 	expect(port).toBeGreaterThan(0);
