@@ -30,6 +30,11 @@ const READ_BUFFER: usize = 16 * 1024;
 const SWEEP_EVERY: Nanos = 50_000_000;
 const TIMER_TOKEN: u64 = u64::MAX;
 const PR_SET_TIMERSLACK: libc::c_int = 29;
+/// How long past a slot's time the open model may wake when slots come closer together than
+/// this: one wake then sends every slot due by then, instead of a wake per request. The send
+/// lag this costs is reported (`loadgen.send_lag_us`); latency is still measured from each
+/// slot's own time. Slower schedules wake on time.
+const BATCH_SLACK: Nanos = 50_000;
 
 /// What one reactor thread needs to know.
 pub(crate) struct ReactorPlan {
@@ -88,6 +93,10 @@ struct Reactor<'a, P: FramedProtocol> {
     address: SockAddr,
     /// epoll_pwait2 (nanosecond timeouts, Linux 5.11+) is available; else the timerfd paces.
     precise_wait: bool,
+    /// The schedule's recent gap between this thread's slots (exponential mean), ns.
+    slot_gap: Nanos,
+    /// The time of the last slot taken from the pacer.
+    last_slot_at: Nanos,
 }
 
 pub(crate) fn run_thread<P: FramedProtocol>(
@@ -143,6 +152,8 @@ pub(crate) fn run_thread<P: FramedProtocol>(
         in_flight: 0,
         address: SockAddr::from(protocol.address()),
         precise_wait: false,
+        slot_gap: Nanos::MAX,
+        last_slot_at: 0,
     };
     // Waking on time needs a timer slack of ~0 (the default 50 µs would add to every send).
     // SAFETY: prctl with integer arguments only changes this thread's timer slack.
@@ -186,7 +197,12 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             }
             let n = if self.precise_wait {
                 if let Some(slot) = self.pending.filter(|_| !self.free.is_empty()) {
-                    wake_at = wake_at.min(slot.at);
+                    let slack = if self.slot_gap < BATCH_SLACK {
+                        BATCH_SLACK
+                    } else {
+                        0
+                    };
+                    wake_at = wake_at.min(slot.at + slack);
                     // Handling events and sends took time since `now` was read; a stale
                     // `now` would make the wait, and so the send, late by that much.
                     now = clock.now();
@@ -242,7 +258,16 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                 Some(slot) => slot,
                 None if self.exhausted => return,
                 None => match self.pacer.next(now) {
-                    Some(slot) => slot,
+                    Some(slot) => {
+                        let gap = slot.at.saturating_sub(self.last_slot_at);
+                        self.last_slot_at = slot.at;
+                        self.slot_gap = if self.slot_gap == Nanos::MAX {
+                            gap
+                        } else {
+                            (self.slot_gap * 7 + gap) / 8
+                        };
+                        slot
+                    }
                     None => {
                         self.exhausted = true;
                         return;
