@@ -78,7 +78,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<ExitCode> {
                 ),
                 None => (lab.up(topology, &me)?, true),
             };
-            let url = target_url(&state.url, &scheme, &path)?;
+            let url = target_url(&state, &scheme, &path)?;
             let mut args = vec!["run".to_string(), url];
             args.extend(run_args);
             if hops {
@@ -135,12 +135,7 @@ fn run_and_store(
     let Some(mut result) = parsed else {
         bail!("the run in the client host left no result ({})", out.status);
     };
-    result.lab = Some(meshbench_core::lab::LabRecord {
-        topology: state.topology,
-        envoy_version: state.envoy_version.clone(),
-        proxies,
-        hops: LabHops::of(&[&result]).ok().flatten(),
-    });
+    result.lab = Some(state.record(proxies, &result).0);
     let spec = &result.spec;
     let test_type = match spec.protocol {
         HttpVersion::Grpc => "grpc",
@@ -191,26 +186,16 @@ fn run_and_store(
 /// One run of a lab comparison.
 struct LabRun {
     topology: Topology,
+    /// Its result, with its lab record (the proxies' cost).
     result: meshbench_core::BenchmarkResult,
-    proxies: Vec<ProxyCost>,
 }
 
-/// The URL a client in the client host sends to: the topology's entry (`state_url`, an
-/// http:// URL) with `scheme` (http, ws or grpc: the same port carries all three) and `path`.
-fn target_url(state_url: &str, scheme: &str, path: &str) -> anyhow::Result<String> {
+/// The lab's entry spoken as `scheme`, which must be one the entry's port carries.
+fn target_url(state: &meshbench_lab::LabState, scheme: &str, path: &str) -> anyhow::Result<String> {
     if !matches!(scheme, "http" | "ws" | "grpc") {
         bail!("--scheme: `{scheme}` is not one of http, ws, grpc");
     }
-    let rest = state_url
-        .strip_prefix("http://")
-        .unwrap_or(state_url)
-        .trim_end_matches('/');
-    let path = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("/{path}")
-    };
-    Ok(format!("{scheme}://{rest}{path}"))
+    Ok(state.url_with(scheme, path))
 }
 
 /// Brings `topology` up (taking down whatever else is up), runs the workload from the
@@ -228,7 +213,7 @@ fn lab_run(
         lab.down()?;
     }
     let state = lab.up(topology, me)?;
-    let mut args = vec!["run".to_string(), target_url(&state.url, scheme, path)?];
+    let mut args = vec!["run".to_string(), target_url(&state, scheme, path)?];
     args.extend(run_args.iter().cloned());
     args.extend(["--json".to_string(), "--no-progress".to_string()]);
     if hops {
@@ -260,17 +245,8 @@ fn lab_run(
         Some(Ok(result)) => result,
         _ => bail!("the run through {topology} printed no result"),
     };
-    result.lab = Some(meshbench_core::lab::LabRecord {
-        topology,
-        envoy_version: state.envoy_version.clone(),
-        proxies: proxies.clone(),
-        hops: LabHops::of(&[&result]).ok().flatten(),
-    });
-    Ok(LabRun {
-        topology,
-        result,
-        proxies,
-    })
+    result.lab = Some(state.record(proxies, &result).0);
+    Ok(LabRun { topology, result })
 }
 
 /// `meshbench lab compare`: the topologies interleaved (rotated each round), each against
@@ -367,7 +343,7 @@ pub fn compare(command: LabCommand) -> anyhow::Result<ExitCode> {
         let of: Vec<&[ProxyCost]> = runs
             .iter()
             .filter(|r| r.topology == t)
-            .map(|r| r.proxies.as_slice())
+            .filter_map(|r| r.result.lab.as_ref().map(|l| l.proxies.as_slice()))
             .collect();
         ProxyCost::mean(&of)
     };

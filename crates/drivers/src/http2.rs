@@ -187,12 +187,7 @@ impl Http2Session {
                 received += data.len() as u64;
             }
         }
-        Ok(Exchange {
-            status,
-            bytes_sent: template.size,
-            bytes_received: received,
-            failed: status >= 500,
-        })
+        Ok(Exchange::http(status, template.size, received))
     }
 }
 

@@ -436,12 +436,7 @@ impl Session for MlSession {
         let index = (seq % bodies.len() as u64) as usize;
         let sent = bodies[index].len() as u64;
         match self.exchange(index, true).await {
-            Ok((status, body)) => Ok(Exchange {
-                status,
-                bytes_sent: sent,
-                bytes_received: body.len() as u64,
-                failed: status >= 500,
-            }),
+            Ok((status, body)) => Ok(Exchange::http(status, sent, body.len() as u64)),
             Err((kind, message)) => {
                 self.last_error = message;
                 self.sender = None;

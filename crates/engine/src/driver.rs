@@ -19,6 +19,25 @@ pub struct Exchange {
     pub failed: bool,
 }
 
+impl Exchange {
+    /// An HTTP answer: a 5xx is a failure, anything else an answer.
+    #[inline]
+    pub fn http(status: u16, bytes_sent: u64, bytes_received: u64) -> Exchange {
+        Exchange {
+            status,
+            bytes_sent,
+            bytes_received,
+            failed: is_http_failure(status),
+        }
+    }
+}
+
+/// Whether an HTTP status is a failed request of the run (a 5xx).
+#[inline]
+pub fn is_http_failure(status: u16) -> bool {
+    (500..600).contains(&status)
+}
+
 /// A failed exchange: why, and what crossed the wire before it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failure {

@@ -25,7 +25,7 @@ pub mod recorder;
 mod run;
 mod usage;
 
-pub use driver::{error_kind_of, Driver, Exchange, Session};
+pub use driver::{error_kind_of, is_http_failure, Driver, Exchange, Session};
 pub use framed::{absorb, FeedError, FramedProtocol, ReaderProgress, ResponseReader};
 pub use recorder::IntervalReport;
 pub use run::{run, run_framed, Observer, RunOutput, StopHandle};

@@ -118,27 +118,23 @@ impl Recorder {
         }
         self.interval.requests += 1;
         match outcome {
-            Ok(exchange) if exchange.failed => {
-                // Answered, but with a failure: an error whose status is still counted.
-                self.interval.errors += 1;
-                if !measured {
-                    return;
-                }
-                self.errors += 1;
-                self.error_kinds[ErrorKind::ServerError.index()] += 1;
-                let slot = usize::from(exchange.status);
-                self.statuses[if slot < STATUS_SLOTS { slot } else { 0 }] += 1;
-                self.bytes_sent += exchange.bytes_sent;
-                self.bytes_received += exchange.bytes_received;
-            }
             Ok(exchange) => {
-                let latency_us = latency_ns / 1000;
-                record_us(&mut self.interval.latency, latency_us);
+                // An answer that is a failure is an error whose status is still counted.
+                if exchange.failed {
+                    self.interval.errors += 1;
+                } else {
+                    record_us(&mut self.interval.latency, latency_ns / 1000);
+                }
                 if !measured {
                     return;
                 }
-                record_us(&mut self.latency, latency_us);
-                record_us(&mut self.service, service_ns / 1000);
+                if exchange.failed {
+                    self.errors += 1;
+                    self.error_kinds[ErrorKind::ServerError.index()] += 1;
+                } else {
+                    record_us(&mut self.latency, latency_ns / 1000);
+                    record_us(&mut self.service, service_ns / 1000);
+                }
                 let slot = usize::from(exchange.status);
                 self.statuses[if slot < STATUS_SLOTS { slot } else { 0 }] += 1;
                 self.bytes_sent += exchange.bytes_sent;
@@ -209,12 +205,7 @@ mod tests {
     use super::*;
 
     fn ok(status: u16) -> Result<Exchange, Failure> {
-        Ok(Exchange {
-            status,
-            bytes_sent: 10,
-            bytes_received: 100,
-            failed: (500..600).contains(&status),
-        })
+        Ok(Exchange::http(status, 10, 100))
     }
 
     #[test]

@@ -150,6 +150,43 @@ pub struct LabState {
     pub processes: Vec<LabProcess>,
 }
 
+impl LabState {
+    /// The URL a client in the client host sends to, spoken as `scheme` (http, ws or grpc:
+    /// the entry's port carries all three), with `path` (and query).
+    pub fn url_with(&self, scheme: &str, path: &str) -> String {
+        let rest = self
+            .url
+            .strip_prefix("http://")
+            .unwrap_or(&self.url)
+            .trim_end_matches('/');
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        format!("{scheme}://{rest}{slash}{path}")
+    }
+
+    /// The lab record of `result`, a run through this topology whose proxies cost
+    /// `proxies`; beside it, why its probed hops could not be split, when they could not.
+    pub fn record(
+        &self,
+        proxies: Vec<meshbench_core::lab::ProxyCost>,
+        result: &meshbench_core::BenchmarkResult,
+    ) -> (
+        meshbench_core::lab::LabRecord,
+        Option<meshbench_core::hops::HopError>,
+    ) {
+        let (hops, why) = match meshbench_core::lab::LabHops::of(&[result]) {
+            Ok(hops) => (hops, None),
+            Err(e) => (None, Some(e)),
+        };
+        let record = meshbench_core::lab::LabRecord {
+            topology: self.topology,
+            envoy_version: self.envoy_version.clone(),
+            proxies,
+            hops,
+        };
+        (record, why)
+    }
+}
+
 /// The lab, rooted at its state directory.
 #[derive(Debug, Clone)]
 pub struct Lab {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use meshbench_core::lab::{LabHops, LabRecord, LabTopology};
+use meshbench_core::lab::LabTopology;
 use meshbench_core::{BenchmarkResult, StartRequest};
 use meshbench_lab::Lab;
 
@@ -73,44 +73,32 @@ pub(crate) async fn run(
     Ok(Ended::Finished { cancelled, note })
 }
 
-/// The lab's entry for a run: the topology's URL with the request's scheme and its
-/// `service_url`'s path and query.
-fn entry_url(state_url: &str, request: &StartRequest) -> String {
-    let rest = state_url
-        .strip_prefix("http://")
-        .unwrap_or(state_url)
-        .trim_end_matches('/');
+/// The lab's entry for a run: spoken as the request's protocol (http, ws, grpc), with its
+/// `service_url`'s path and query, else the protocol's default path.
+fn entry_url(state: &meshbench_lab::LabState, request: &StartRequest) -> String {
+    let default = request
+        .to_spec(&state.url)
+        .requests
+        .first()
+        .and_then(|r| url::Url::parse(&r.url).ok());
+    let scheme = default.as_ref().map_or("http", |u| u.scheme()).to_string();
     let path = request
         .service_url
         .as_deref()
         .and_then(|u| url::Url::parse(u).ok())
-        .map(|u| {
-            let mut p = u.path().to_string();
-            if let Some(q) = u.query() {
-                p.push('?');
-                p.push_str(q);
-            }
-            p
-        });
-    let spec = request.to_spec(&format!("http://{rest}/"));
-    let default = spec
-        .requests
-        .first()
-        .map(|r| r.url.clone())
-        .unwrap_or_else(|| format!("http://{rest}/"));
-    match path {
-        // The default URL has the protocol's scheme (ws://, grpc://) and the lab's entry.
-        Some(path) => match url::Url::parse(&default) {
-            Ok(u) => format!(
-                "{}://{}{}",
-                u.scheme(),
-                rest,
-                if path.is_empty() { "/" } else { &path }
-            ),
-            Err(_) => default,
-        },
-        None => default,
-    }
+        .or(default)
+        .map_or_else(
+            || "/".to_string(),
+            |u| {
+                let mut p = u.path().to_string();
+                if let Some(q) = u.query() {
+                    p.push('?');
+                    p.push_str(q);
+                }
+                p
+            },
+        );
+    state.url_with(&scheme, &path)
 }
 
 /// Brings the lab up (when it is not), runs the load in its client host, reads the
@@ -153,7 +141,7 @@ fn run_in_lab(
     stop: &AtomicBool,
     id: &str,
 ) -> std::result::Result<(BenchmarkResult, Option<String>), String> {
-    let url = entry_url(&state.url, request);
+    let url = entry_url(state, request);
     let mut spec = request.to_spec(&state.url);
     for r in &mut spec.requests {
         r.url = url.clone();
@@ -189,16 +177,11 @@ fn run_in_lab(
             tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
         ));
     };
-    let hops = LabHops::of(&[&result]).unwrap_or_else(|e| {
+    let (record, why) = state.record(proxies, &result);
+    if let Some(e) = why {
         note = Some(format!("no hop breakdown: {e}"));
-        None
-    });
-    result.lab = Some(LabRecord {
-        topology: state.topology,
-        envoy_version: state.envoy_version.clone(),
-        proxies,
-        hops,
-    });
+    }
+    result.lab = Some(record);
     Ok((result, note))
 }
 
@@ -274,7 +257,12 @@ mod tests {
 
     #[test]
     fn the_entry_keeps_the_path_and_the_protocols_scheme() {
-        let entry = "http://127.0.0.1:15001/";
+        let entry = &meshbench_lab::LabState {
+            topology: LabTopology::Sidecar,
+            url: "http://127.0.0.1:15001/".into(),
+            envoy_version: None,
+            processes: Vec::new(),
+        };
         assert_eq!(
             entry_url(entry, &request(serde_json::json!({}))),
             "http://127.0.0.1:15001/"

@@ -146,7 +146,7 @@ impl ResponseReader for Http1Reader {
     }
 
     fn failed(&self) -> bool {
-        self.0.status >= 500
+        meshbench_engine::is_http_failure(self.0.status)
     }
 
     fn keep_alive(&self) -> bool {
@@ -260,12 +260,7 @@ impl Http1Session {
                 Err(e) => return Err((e.kind, e.message, sent, received)),
             }
         }
-        let exchange = Exchange {
-            status: reader.0.status,
-            bytes_sent: sent,
-            bytes_received: received,
-            failed: reader.0.status >= 500,
-        };
+        let exchange = Exchange::http(reader.0.status, sent, received);
         Ok((exchange, reader.0.keep_alive))
     }
 }
