@@ -96,6 +96,11 @@ pub struct LoadgenInfo {
     /// The host the generator ran on (comparisons warn when it differs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The client that carried the load: `event-loop` (the engine's own HTTP/1.1 or HTTP/2
+    /// path), `hyper` (HTTP/2 and gRPC where the event loop does not cover the run) or
+    /// `async` (TLS HTTP/1.1, WebSocket, LLM streaming on per-thread tokio runtimes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 /// Everything one run measured.

@@ -49,9 +49,8 @@ struct Shared {
     /// Bodies, framed: one per message for single-request calls, one with every message
     /// for client-streaming and bidi calls.
     bodies: Vec<Bytes>,
-    messages_per_call: u64,
-    sent: AtomicU64,
-    received: AtomicU64,
+    /// Message counts of the measured calls, shared with the lean HTTP/2 path.
+    tally: Arc<GrpcTally>,
     /// Streamed responses: time to the first message and gaps between messages, merged
     /// from the lanes when they end.
     streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
@@ -60,8 +59,19 @@ struct Shared {
     bidi_frames: Option<Vec<Bytes>>,
     /// Bidi: each message's round trip, merged from the lanes when they end.
     round_trips: std::sync::Mutex<Histogram<u64>>,
-    /// Stream timings and message counts cover the calls inside it.
-    window: crate::window::MeasuredWindow,
+}
+
+/// gRPC message counts of the measured calls, kept beside the engine's figures.
+#[derive(Debug)]
+pub(crate) struct GrpcTally {
+    /// Request messages sent.
+    pub sent: AtomicU64,
+    /// Response messages received.
+    pub received: AtomicU64,
+    /// Counts and stream timings cover the calls inside it.
+    pub window: crate::window::MeasuredWindow,
+    /// Request messages in one call.
+    pub messages_per_call: u64,
 }
 
 impl GrpcDriver {
@@ -147,13 +157,16 @@ impl GrpcDriver {
                 uri,
                 headers,
                 bodies,
-                messages_per_call: if streaming_request {
-                    messages.len() as u64
-                } else {
-                    1
-                },
-                sent: AtomicU64::new(0),
-                received: AtomicU64::new(0),
+                tally: Arc::new(GrpcTally {
+                    sent: AtomicU64::new(0),
+                    received: AtomicU64::new(0),
+                    window: crate::window::MeasuredWindow::for_spec(spec),
+                    messages_per_call: if streaming_request {
+                        messages.len() as u64
+                    } else {
+                        1
+                    },
+                }),
                 streams: std::sync::Mutex::new((
                     meshbench_core::histogram::new_histogram(),
                     meshbench_core::histogram::new_histogram(),
@@ -168,9 +181,36 @@ impl GrpcDriver {
                     },
                 ),
                 round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
-                window: crate::window::MeasuredWindow::for_spec(spec),
             }),
         })
+    }
+
+    /// The lean HTTP/2 path for this driver's calls where it covers them: unary calls over
+    /// plain TCP (h2c). Streaming calls and TLS stay on hyper.
+    pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<GrpcDriver>> {
+        let shared = &self.shared;
+        if shared.origin.tls.is_some() || shared.kind != "unary" {
+            return None;
+        }
+        let requests = shared
+            .bodies
+            .iter()
+            .map(|body| {
+                crate::lean_h2::H2Request::new(
+                    &Method::POST,
+                    &shared.uri,
+                    &shared.origin.endpoint.authority,
+                    &shared.headers,
+                    body.clone(),
+                )
+            })
+            .collect();
+        Some(crate::lean_h2::LeanHttp2::new(
+            shared.origin.endpoint.addr,
+            requests,
+            crate::lean_h2::Answers::Grpc(Arc::clone(&shared.tally)),
+            Arc::new(self.clone()),
+        ))
     }
 
     /// The gRPC section of the result, from the run's status counts (engine status slots
@@ -189,8 +229,8 @@ impl GrpcDriver {
                     (name, *n)
                 })
                 .collect(),
-            messages_sent: self.shared.sent.load(Relaxed),
-            messages_received: self.shared.received.load(Relaxed),
+            messages_sent: self.shared.tally.sent.load(Relaxed),
+            messages_received: self.shared.tally.received.load(Relaxed),
             first_message_us: self.stream_summary(|h| &h.0),
             message_gap_us: self.stream_summary(|h| &h.1),
             message_rtt_us: self
@@ -459,9 +499,12 @@ impl GrpcSession {
                 message = grpc_message(trailers).or(message);
             }
         }
-        if self.record && shared.window.contains(call_started) {
-            shared.sent.fetch_add(shared.messages_per_call, Relaxed);
-            shared.received.fetch_add(framing.messages, Relaxed);
+        if self.record && shared.tally.window.contains(call_started) {
+            shared
+                .tally
+                .sent
+                .fetch_add(shared.tally.messages_per_call, Relaxed);
+            shared.tally.received.fetch_add(framing.messages, Relaxed);
             for (first, us) in samples {
                 if first {
                     self.first_message.record(us);
@@ -569,9 +612,9 @@ impl GrpcSession {
                 }
             }
         }
-        if self.record && shared.window.contains(call_started) {
-            shared.sent.fetch_add(messages_sent, Relaxed);
-            shared.received.fetch_add(framing.messages, Relaxed);
+        if self.record && shared.tally.window.contains(call_started) {
+            shared.tally.sent.fetch_add(messages_sent, Relaxed);
+            shared.tally.received.fetch_add(framing.messages, Relaxed);
             for rtt in round_trips {
                 self.round_trips.record(rtt);
             }
@@ -654,15 +697,15 @@ impl LazyHistogram {
 
 /// Counts length-prefixed messages across data frames without keeping them.
 #[derive(Default)]
-struct Framing {
+pub(crate) struct Framing {
     header: [u8; 5],
     header_len: usize,
     remaining: u64,
-    messages: u64,
+    pub(crate) messages: u64,
 }
 
 impl Framing {
-    fn feed(&mut self, mut data: &[u8]) {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.remaining > 0 {
                 let take = (self.remaining as usize).min(data.len());

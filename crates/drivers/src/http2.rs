@@ -85,6 +85,36 @@ impl Http2Driver {
     }
 }
 
+impl Http2Driver {
+    /// The lean HTTP/2 path for this driver's requests, where it covers them: h2c (plain
+    /// TCP, prior knowledge). TLS stays on hyper.
+    pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<Http2Driver>> {
+        let shared = &self.shared;
+        if shared.origin.tls.is_some() {
+            return None;
+        }
+        let requests = shared
+            .requests
+            .iter()
+            .map(|t| {
+                crate::lean_h2::H2Request::new(
+                    &t.method,
+                    &t.uri,
+                    &shared.origin.endpoint.authority,
+                    &t.headers,
+                    t.body.clone(),
+                )
+            })
+            .collect();
+        Some(crate::lean_h2::LeanHttp2::new(
+            shared.origin.endpoint.addr,
+            requests,
+            crate::lean_h2::Answers::Http,
+            Arc::new(self.clone()),
+        ))
+    }
+}
+
 /// A request body: whole (every HTTP/2 request, most gRPC calls), or fed frame by frame
 /// while the call is open (interactive gRPC bidi streams).
 pub(crate) type H2Body = http_body_util::Either<Full<Bytes>, ChannelBody>;

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http1;
 pub mod http2;
 mod io_error;
+pub mod lean_h2;
 pub mod ml;
 mod net;
 mod reflection;
@@ -26,7 +27,7 @@ pub use grpc::GrpcDriver;
 pub use http1::Http1Driver;
 pub use http2::Http2Driver;
 pub use ml::MlDriver;
-pub use run::{run_spec, RunError};
+pub use run::{run_spec, run_spec_with, H2Client, RunError};
 pub use websocket::WebSocketDriver;
 
 /// Why a driver could not be built from a spec.

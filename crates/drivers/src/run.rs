@@ -21,12 +21,62 @@ pub enum RunError {
     Engine(#[from] meshbench_engine::Error),
 }
 
-/// Runs `spec` to the end (or until `stop`), blocking the calling thread.
+/// Which client carries HTTP/2 and gRPC runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum H2Client {
+    /// The engine's own event loop ([`crate::lean_h2`]) wherever it covers the run (h2c,
+    /// unary gRPC); hyper for the rest.
+    #[default]
+    Lean,
+    /// hyper for every HTTP/2 and gRPC run.
+    Hyper,
+}
+
+impl H2Client {
+    /// `MESHBENCH_H2_CLIENT=hyper` picks hyper; anything else, or nothing, the default.
+    pub fn from_env() -> Self {
+        match std::env::var("MESHBENCH_H2_CLIENT") {
+            Ok(v) if v.eq_ignore_ascii_case("hyper") => H2Client::Hyper,
+            _ => H2Client::Lean,
+        }
+    }
+}
+
+/// Runs `spec` to the end (or until `stop`), blocking the calling thread. HTTP/2 and gRPC
+/// go through the client [`H2Client::from_env`] names.
 pub fn run_spec(
     spec: &BenchmarkSpec,
     stop: StopHandle,
     observer: &mut dyn Observer,
 ) -> Result<RunOutput, RunError> {
+    run_spec_with(spec, H2Client::from_env(), stop, observer)
+}
+
+/// [`run_spec`] with the HTTP/2 client chosen by the caller.
+pub fn run_spec_with(
+    spec: &BenchmarkSpec,
+    h2: H2Client,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<RunOutput, RunError> {
+    let (mut output, client) = run_on(spec, h2, stop, observer)?;
+    output.result.loadgen.client = Some(client.to_string());
+    Ok(output)
+}
+
+/// The engine's own event loop carries the run.
+const EVENT_LOOP: &str = "event-loop";
+/// tokio runtimes per load thread carry it (TLS HTTP/1.1, WebSocket, LLM streaming).
+const ASYNC: &str = "async";
+/// hyper's HTTP/2 client carries it.
+const HYPER: &str = "hyper";
+
+fn run_on(
+    spec: &BenchmarkSpec,
+    h2: H2Client,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<(RunOutput, &'static str), RunError> {
     if let Some(ml) = spec
         .ml
         .as_ref()
@@ -38,10 +88,7 @@ pub fn run_spec(
         let inputs = crate::ml::oip_inputs(ml, metadata.as_ref())?;
         let mut grpc_spec = spec.clone();
         grpc_spec.grpc = Some(crate::grpc::oip_grpc_spec(ml, &inputs));
-        let driver = Arc::new(GrpcDriver::new(&grpc_spec)?);
-        let mut output = meshbench_engine::run(&grpc_spec, Arc::clone(&driver), stop, observer)?;
-        output.result.grpc = Some(driver.report(&output.result.status_codes));
-        output.result.status_codes.clear();
+        let (mut output, client) = run_grpc(&grpc_spec, h2, stop, observer)?;
         output.result.ml = Some(meshbench_core::MlResult {
             api: "oip".into(),
             model: ml.model.clone(),
@@ -54,21 +101,25 @@ pub fn run_spec(
             output_tokens: 0,
             output_tokens_per_s: 0.0,
         });
-        return Ok(output);
+        return Ok((output, client));
     }
     if spec.ml.is_some() {
         let driver = Arc::new(MlDriver::new(spec)?);
         let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;
         output.result.ml = Some(driver.report(output.result.duration_s));
-        return Ok(output);
+        return Ok((output, ASYNC));
     }
-    let output = match spec.protocol {
+    Ok(match spec.protocol {
         HttpVersion::Http1 => {
             let driver = Http1Driver::new(spec)?;
             if driver.is_plain() {
-                meshbench_engine::run_framed(spec, Arc::new(driver), stop, observer)?
+                let output = meshbench_engine::run_framed(spec, Arc::new(driver), stop, observer)?;
+                (output, EVENT_LOOP)
             } else {
-                meshbench_engine::run(spec, Arc::new(driver), stop, observer)?
+                (
+                    meshbench_engine::run(spec, Arc::new(driver), stop, observer)?,
+                    ASYNC,
+                )
             }
         }
         HttpVersion::Websocket => {
@@ -77,17 +128,42 @@ pub fn run_spec(
             // A WebSocket echo has no status code; the engine filed every answer under 0.
             output.result.status_codes.clear();
             output.result.websocket = Some(driver.report());
-            output
+            (output, ASYNC)
         }
-        HttpVersion::Grpc => {
-            let driver = Arc::new(GrpcDriver::new(spec)?);
-            let mut output = meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?;
-            // The engine filed each call under its gRPC code; name them, apart from HTTP's.
-            output.result.grpc = Some(driver.report(&output.result.status_codes));
-            output.result.status_codes.clear();
-            output
+        HttpVersion::Grpc => run_grpc(spec, h2, stop, observer)?,
+        _ => {
+            let driver = Arc::new(Http2Driver::new(spec)?);
+            match driver.lean().filter(|_| h2 == H2Client::Lean) {
+                Some(lean) => (
+                    meshbench_engine::run_multiplexed(spec, Arc::new(lean), stop, observer)?,
+                    EVENT_LOOP,
+                ),
+                None => (meshbench_engine::run(spec, driver, stop, observer)?, HYPER),
+            }
         }
-        _ => meshbench_engine::run(spec, Arc::new(Http2Driver::new(spec)?), stop, observer)?,
+    })
+}
+
+/// A gRPC run, on the lean path where it covers the call; the engine filed each call under
+/// its gRPC code, which the gRPC section names apart from HTTP's.
+fn run_grpc(
+    spec: &BenchmarkSpec,
+    h2: H2Client,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<(RunOutput, &'static str), RunError> {
+    let driver = Arc::new(GrpcDriver::new(spec)?);
+    let (mut output, client) = match driver.lean().filter(|_| h2 == H2Client::Lean) {
+        Some(lean) => (
+            meshbench_engine::run_multiplexed(spec, Arc::new(lean), stop, observer)?,
+            EVENT_LOOP,
+        ),
+        None => (
+            meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?,
+            HYPER,
+        ),
     };
-    Ok(output)
+    output.result.grpc = Some(driver.report(&output.result.status_codes));
+    output.result.status_codes.clear();
+    Ok((output, client))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use meshbench_core::{BenchmarkSpec, HttpVersion, LoadModel, RateSchedule};
 use meshbench_drivers::{Http1Driver, Http2Driver};
-use meshbench_engine::{run, run_framed, Error, RunOutput, StopHandle};
+use meshbench_engine::{run, run_framed, run_multiplexed, Error, RunOutput, StopHandle};
 use support::Target;
 
 /// These tests time requests and check rates: run them one at a time, so that two of them
@@ -33,6 +33,22 @@ fn run_http1_async(spec: &BenchmarkSpec) -> RunOutput {
     let driver = Arc::new(Http1Driver::new(spec).unwrap());
     run(spec, driver, StopHandle::new(), &mut ()).unwrap()
 }
+
+/// HTTP/2 on hyper's client, on the async backend.
+fn run_http2_hyper(spec: &BenchmarkSpec) -> RunOutput {
+    let driver = Arc::new(Http2Driver::new(spec).unwrap());
+    run(spec, driver, StopHandle::new(), &mut ()).unwrap()
+}
+
+/// HTTP/2 on the engine's own event loop (the lean client).
+fn run_http2_lean(spec: &BenchmarkSpec) -> RunOutput {
+    let lean = Http2Driver::new(spec).unwrap().lean().unwrap();
+    run_multiplexed(spec, Arc::new(lean), StopHandle::new(), &mut ()).unwrap()
+}
+
+/// Both HTTP/2 clients, named.
+const HTTP2_CLIENTS: [(&str, fn(&BenchmarkSpec) -> RunOutput); 2] =
+    [("lean", run_http2_lean), ("hyper", run_http2_hyper)];
 
 fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);
@@ -191,17 +207,56 @@ fn http2_with_streams() {
     spec.streams = 8;
     spec.duration_s = None;
     spec.max_requests = Some(2000);
-    let r = run(
-        &spec,
-        Arc::new(Http2Driver::new(&spec).unwrap()),
-        StopHandle::new(),
-        &mut (),
-    )
-    .unwrap()
-    .result;
-    assert_eq!(r.requests, 2000);
+    for (client, run) in HTTP2_CLIENTS {
+        let r = run(&spec).result;
+        assert_eq!(r.requests, 2000, "{client}");
+        assert_eq!(r.errors, 0, "{client}: {:?}", r.error_kinds);
+        assert!(r.bytes_received >= 200_000, "{client}");
+    }
+}
+
+/// Request bodies larger than every window the server grants (hyper's 1 MiB): they go out
+/// as the server opens its windows, and each request counts all of its bytes.
+#[test]
+fn http2_request_bodies_wait_for_flow_control() {
+    let _cpu = one_at_a_time();
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/"));
+    spec.protocol = HttpVersion::Http2;
+    spec.requests[0].method = "POST".into();
+    spec.requests[0].body = Some("x".repeat(3 << 20));
+    spec.connections = 1;
+    spec.streams = 4;
+    spec.duration_s = None;
+    spec.max_requests = Some(24);
+    for (client, run) in HTTP2_CLIENTS {
+        let r = run(&spec).result;
+        assert_eq!(r.requests, 24, "{client}");
+        assert_eq!(r.errors, 0, "{client}: {:?}", r.error_kinds);
+        assert!(
+            r.bytes_sent >= 24 * (3 << 20),
+            "{client}: {} bytes sent",
+            r.bytes_sent
+        );
+    }
+}
+
+/// A server that shuts each connection down after one answer (GOAWAY): exchanges due
+/// meanwhile wait for the next connection instead of failing, and the run ends on count.
+#[test]
+fn http2_goaway_moves_exchanges_to_a_new_connection() {
+    let _cpu = one_at_a_time();
+    let target = Target::start();
+    let mut spec = BenchmarkSpec::closed_get(target.url("http", "/?close=1"));
+    spec.protocol = HttpVersion::Http2;
+    spec.connections = 2;
+    spec.streams = 1;
+    spec.duration_s = None;
+    spec.max_requests = Some(200);
+    let r = run_http2_lean(&spec).result;
+    assert_eq!(r.requests, 200);
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
-    assert!(r.bytes_received >= 200_000);
+    assert_eq!(r.status_codes.get("200"), Some(&200));
 }
 
 #[test]
@@ -411,16 +466,8 @@ fn server_errors_are_failures_not_fast_answers() {
     for (backend, out) in [
         ("lean", run_http1(&spec)),
         ("async", run_http1_async(&spec)),
-        (
-            "http2",
-            run(
-                &h2,
-                Arc::new(Http2Driver::new(&h2).unwrap()),
-                StopHandle::new(),
-                &mut (),
-            )
-            .unwrap(),
-        ),
+        ("http2 lean", run_http2_lean(&h2)),
+        ("http2 hyper", run_http2_hyper(&h2)),
     ] {
         let r = &out.result;
         let failed = r.status_codes.get("503").copied().unwrap_or(0);

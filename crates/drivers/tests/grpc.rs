@@ -6,7 +6,7 @@
 mod support;
 
 use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion};
-use meshbench_drivers::{run_spec, GrpcDriver};
+use meshbench_drivers::{run_spec, run_spec_with, GrpcDriver, H2Client};
 use meshbench_engine::{RunOutput, StopHandle};
 use meshbench_testkit::port::RefusingPort;
 use serde_json::json;
@@ -30,14 +30,32 @@ fn run(spec: &BenchmarkSpec) -> RunOutput {
     run_spec(spec, StopHandle::new(), &mut ()).unwrap()
 }
 
+/// Unary calls run on both HTTP/2 clients: the engine's event loop and hyper.
+const CLIENTS: [(H2Client, &str); 2] = [(H2Client::Lean, "event-loop"), (H2Client::Hyper, "hyper")];
+
+fn run_on(spec: &BenchmarkSpec, client: (H2Client, &str)) -> RunOutput {
+    let out = run_spec_with(spec, client.0, StopHandle::new(), &mut ()).unwrap();
+    assert_eq!(out.result.loadgen.client.as_deref(), Some(client.1));
+    out
+}
+
 #[test]
 fn unary_calls_multiplex_and_count_statuses() {
     let target = Target::start();
-    let out = run(&spec(
-        target.url("grpc", ""),
-        "Unary",
-        vec![json!({"payload": "aGVsbG8=", "message": "hi"})],
-    ));
+    for client in CLIENTS {
+        let out = run_on(
+            &spec(
+                target.url("grpc", ""),
+                "Unary",
+                vec![json!({"payload": "aGVsbG8=", "message": "hi"})],
+            ),
+            client,
+        );
+        unary_calls_counted(&out);
+    }
+}
+
+fn unary_calls_counted(out: &RunOutput) {
     let r = &out.result;
     assert!(r.requests > 100, "{} calls", r.requests);
     assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
@@ -73,11 +91,15 @@ fn every_streaming_kind_counts_its_messages() {
         json!({"message": "b"}),
         json!({"message": "c"}),
     ];
-    let server = run(&spec(
-        target.url("grpc", ""),
-        "ServerStream",
-        vec![json!({"responses": 5})],
-    ));
+    // Streaming calls are hyper's, whichever client is asked for.
+    let server = run_on(
+        &spec(
+            target.url("grpc", ""),
+            "ServerStream",
+            vec![json!({"responses": 5})],
+        ),
+        (H2Client::Lean, "hyper"),
+    );
     let g = server.result.grpc.unwrap();
     assert_eq!(g.kind, "server_streaming");
     assert_eq!(g.messages_received, 5 * g.messages_sent, "{g:?}");
@@ -122,27 +144,32 @@ fn a_server_delay_shows_in_the_call_latency() {
         vec![json!({"delay_us": 10000})],
     );
     s.streams = 1;
-    let out = run(&s);
-    let p50 = out.result.latency_us.p50;
-    // The delay, counted once: a busy 2-core box adds a few ms (12.5 ms was seen with the
-    // file's other tests beside it), never another 10.
-    assert!((10_000..=16_000).contains(&p50), "p50 {p50} µs");
+    for client in CLIENTS {
+        let out = run_on(&s, client);
+        let p50 = out.result.latency_us.p50;
+        // The delay, counted once: a busy 2-core box adds a few ms (12.5 ms was seen with
+        // the file's other tests beside it), never another 10.
+        assert!(
+            (10_000..=16_000).contains(&p50),
+            "{}: p50 {p50} µs",
+            client.1
+        );
+    }
 }
 
 #[test]
 fn error_statuses_are_failures_counted_by_name() {
     let target = Target::start();
-    let out = run(&spec(
-        target.url("grpc", ""),
-        "Unary",
-        vec![json!({"status": 14})],
-    ));
-    let g = out.result.grpc.unwrap();
-    // A status other than OK is a failed call (as ghz counts it), still counted by name.
-    assert!(out.result.requests > 0);
-    assert_eq!(out.result.errors, out.result.requests);
-    assert_eq!(out.result.error_kinds["server_error"], out.result.requests);
-    assert_eq!(g.status_codes.keys().collect::<Vec<_>>(), ["UNAVAILABLE"]);
+    let s = spec(target.url("grpc", ""), "Unary", vec![json!({"status": 14})]);
+    for client in CLIENTS {
+        let out = run_on(&s, client);
+        let g = out.result.grpc.unwrap();
+        // A status other than OK is a failed call (as ghz counts it), still counted by name.
+        assert!(out.result.requests > 0);
+        assert_eq!(out.result.errors, out.result.requests);
+        assert_eq!(out.result.error_kinds["server_error"], out.result.requests);
+        assert_eq!(g.status_codes.keys().collect::<Vec<_>>(), ["UNAVAILABLE"]);
+    }
 }
 
 #[test]

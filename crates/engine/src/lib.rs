@@ -18,6 +18,7 @@ mod clock;
 pub mod driver;
 pub mod framed;
 mod lane;
+pub mod multiplexed;
 mod pacer;
 mod precise_timer;
 mod reactor;
@@ -27,8 +28,9 @@ mod usage;
 
 pub use driver::{error_kind_of, is_http_failure, Driver, Exchange, Session};
 pub use framed::{absorb, FeedError, FramedProtocol, ReaderProgress, ResponseReader};
+pub use multiplexed::{Answer, MultiplexedConnection, MultiplexedProtocol, StreamEnd};
 pub use recorder::IntervalReport;
-pub use run::{run, run_framed, Observer, RunOutput, StopHandle};
+pub use run::{run, run_framed, run_multiplexed, Observer, RunOutput, StopHandle};
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,10 @@ use crate::clock::{secs_to_nanos, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::Driver;
 use crate::framed::FramedProtocol;
 use crate::lane::{drive, ThreadState};
+use crate::multiplexed::MultiplexedProtocol;
 use crate::pacer::{Connections, Pacer, Timing};
+use crate::reactor::framed::FramedLanes;
+use crate::reactor::multiplexed::MultiplexedLanes;
 use crate::reactor::{self, ReactorPlan};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::usage::{usage, Usage};
@@ -120,19 +123,53 @@ pub fn run_framed<P: FramedProtocol + Driver>(
         std::thread::Builder::new()
             .name(format!("meshbench-load-{thread}"))
             .spawn(move || {
-                let (first, last) = plan.connection_range(thread, spec.connections as usize);
-                let reactor_plan = ReactorPlan {
-                    clock: plan.clock,
-                    measure_start: plan.timing.measure_start,
-                    give_up: plan.timing.deadline.map(|d| d + plan.drain),
-                    connect_timeout: secs_to_nanos(spec.connect_timeout_s),
-                    request_timeout: plan.request_timeout,
-                    connections: last - first,
-                };
-                let pacer = pacer_for(thread, &spec, &plan);
-                reactor::run_thread(protocol.as_ref(), &reactor_plan, pacer, &stop, &tx)
+                let (reactor_plan, pacer) = reactor_plan(thread, &spec, &plan);
+                let (mut lanes, free) =
+                    FramedLanes::new(protocol.as_ref(), reactor_plan.connections);
+                reactor::run_thread(&mut lanes, free, &reactor_plan, pacer, &stop, &tx)
             })
     })
+}
+
+/// Runs `spec` on the engine's own epoll loop with `streams` multiplexed lanes on every
+/// connection: the lean path for protocols a [`MultiplexedProtocol`] describes (HTTP/2 and
+/// gRPC over plain TCP). Blocks until the run is over.
+pub fn run_multiplexed<P: MultiplexedProtocol + Driver>(
+    spec: &BenchmarkSpec,
+    protocol: Arc<P>,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+) -> Result<RunOutput> {
+    spec.validate()?;
+    preflight(spec, protocol.as_ref())?;
+    execute(spec, stop, observer, |thread, spec, plan, stop, tx| {
+        let protocol = Arc::clone(&protocol);
+        std::thread::Builder::new()
+            .name(format!("meshbench-load-{thread}"))
+            .spawn(move || {
+                let (reactor_plan, pacer) = reactor_plan(thread, &spec, &plan);
+                let (mut lanes, free) = MultiplexedLanes::new(
+                    protocol.as_ref(),
+                    reactor_plan.connections,
+                    spec.streams as usize,
+                );
+                reactor::run_thread(&mut lanes, free, &reactor_plan, pacer, &stop, &tx)
+            })
+    })
+}
+
+/// One reactor thread's share of the connections and its pacer.
+fn reactor_plan(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> (ReactorPlan, Pacer) {
+    let (first, last) = plan.connection_range(thread, spec.connections as usize);
+    let reactor_plan = ReactorPlan {
+        clock: plan.clock,
+        measure_start: plan.timing.measure_start,
+        give_up: plan.timing.deadline.map(|d| d + plan.drain),
+        connect_timeout: secs_to_nanos(spec.connect_timeout_s),
+        request_timeout: plan.request_timeout,
+        connections: last - first,
+    };
+    (reactor_plan, pacer_for(thread, spec, plan))
 }
 
 type Spawned = std::io::Result<std::thread::JoinHandle<Result<Recorder>>>;
@@ -565,6 +602,7 @@ fn assemble(
             send_lag_us: open.then(|| summarize(&total.send_lag)),
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
             host: host_name(),
+            client: None,
         },
         websocket: None,
         grpc: None,

@@ -228,6 +228,7 @@ fn realistic_result() -> (serde_json::Value, JobSummary) {
             send_lag_us: None,
             version: None,
             host: None,
+            client: None,
         },
         websocket: None,
         grpc: None,

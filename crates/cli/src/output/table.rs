@@ -693,6 +693,7 @@ mod tests {
                 send_lag_us: None,
                 version: None,
                 host: None,
+                client: None,
             },
             websocket: None,
             grpc: None,

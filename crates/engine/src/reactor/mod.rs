@@ -1,12 +1,16 @@
-//! The engine's own event loop for [`FramedProtocol`]s: one per load thread, no async
-//! runtime in between.
+//! The engine's own event loop: one per load thread, no async runtime in between.
 //!
 //! Every socket is registered once with edge-triggered epoll for input, output and peer
-//! close, and never re-armed. An exchange costs one `send` and, once epoll reports the
-//! response, one `recv` (a read that returns less than the buffer drained the socket, so
-//! no second read to see EAGAIN). The open model's next send time is a `timerfd` armed at
-//! an absolute CLOCK_MONOTONIC deadline, so requests leave within microseconds of their
-//! schedule instead of on a millisecond timer tick.
+//! close, and never re-armed. The loop (this module) owns the schedule, the free lanes,
+//! the clock and the per-second reports; what a lane is and how its bytes move is a
+//! [`Lanes`] implementation: one exchange per connection for a [`crate::FramedProtocol`]
+//! ([`framed`]), many streams per connection for a [`crate::MultiplexedProtocol`]
+//! ([`multiplexed`]). The open model's next send time is an absolute deadline (epoll_pwait2
+//! with nanosecond timeouts, or a `timerfd` on older kernels), so requests leave within
+//! microseconds of their schedule instead of on a millisecond timer tick.
+
+pub(crate) mod framed;
+pub(crate) mod multiplexed;
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -19,13 +23,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::clock::{arm_timerfd, Clock, Nanos, NANOS_PER_SEC};
 use crate::driver::{error_kind_of, Exchange, Failure};
-use crate::framed::{absorb, FramedProtocol, ResponseReader};
 use crate::pacer::{Pacer, Slot};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::{Error, Result};
 
-/// Per-connection read buffer. Bodies stream through it, so it bounds memory, not size.
-const READ_BUFFER: usize = 16 * 1024;
 /// How often in-flight requests are checked against their timeouts.
 const SWEEP_EVERY: Nanos = 50_000_000;
 const TIMER_TOKEN: u64 = u64::MAX;
@@ -47,50 +48,37 @@ pub(crate) struct ReactorPlan {
     pub connections: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
-    Connecting,
-    Writing,
-    Reading,
+/// What a protocol's lanes do on the shared loop. A lane is named by the `usize` it was
+/// put into [`Core::free`] with; the loop pops one for every slot that is due.
+pub(crate) trait Lanes {
+    /// Starts `slot` on free lane `lane` (connecting first when needed).
+    fn start(&mut self, core: &mut Core<'_>, lane: usize, slot: Slot, now: Nanos);
+    /// Handles readiness `mask` of the socket registered with `token`.
+    fn event(&mut self, core: &mut Core<'_>, token: usize, mask: u32, now: Nanos);
+    /// Sends what was queued since the last call; called once per loop turn, so requests
+    /// started together leave in one write.
+    fn flush(&mut self, _core: &mut Core<'_>, _now: Nanos) {}
+    /// Ends what has outlived its connect or request timeout.
+    fn sweep(&mut self, core: &mut Core<'_>, now: Nanos);
+    /// Drops every in-flight exchange without recording it (stop, the drain limit),
+    /// returning its lanes to [`Core::free`].
+    fn abandon_all(&mut self, core: &mut Core<'_>);
 }
 
-struct Conn<R> {
-    socket: Option<Socket>,
-    phase: Phase,
-    slot: Slot,
-    sent: Nanos,
-    reader: Option<R>,
-    written: usize,
-    received: u64,
-    filled: usize,
-    buf: Box<[u8]>,
-}
-
-/// How an exchange ended.
-enum Outcome {
-    Done {
-        status: u16,
-        failed: bool,
-        keep_alive: bool,
-    },
-    Failed(ErrorKind),
-}
-
-struct Reactor<'a, P: FramedProtocol> {
-    protocol: &'a P,
-    plan: &'a ReactorPlan,
+/// The state every kind of lane shares: schedule, recorder, epoll and the free lanes.
+pub(crate) struct Core<'a> {
+    pub plan: &'a ReactorPlan,
     pacer: Pacer,
     recorder: Recorder,
-    epoll: OwnedFd,
+    pub epoll: OwnedFd,
     timer: OwnedFd,
     timer_armed: Option<Nanos>,
-    conns: Vec<Conn<P::Reader>>,
-    free: Vec<usize>,
+    /// Lanes that can take a slot now.
+    pub free: Vec<usize>,
     pending: Option<Slot>,
     exhausted: bool,
-    in_flight: usize,
-    address: SockAddr,
+    /// Exchanges started and not yet ended.
+    pub in_flight: usize,
     /// epoll_pwait2 (nanosecond timeouts, Linux 5.11+) is available; else the timerfd paces.
     precise_wait: bool,
     /// The schedule's recent gap between this thread's slots (exponential mean), ns.
@@ -99,8 +87,10 @@ struct Reactor<'a, P: FramedProtocol> {
     last_slot_at: Nanos,
 }
 
-pub(crate) fn run_thread<P: FramedProtocol>(
-    protocol: &P,
+/// Runs one load thread's loop over `lanes`, whose free lanes are `free`.
+pub(crate) fn run_thread<L: Lanes>(
+    lanes: &mut L,
+    free: Vec<usize>,
     plan: &ReactorPlan,
     pacer: Pacer,
     stop: &AtomicBool,
@@ -120,37 +110,17 @@ pub(crate) fn run_thread<P: FramedProtocol>(
     let timer = unsafe { OwnedFd::from_raw_fd(timer) };
     epoll_add(&epoll, timer.as_raw_fd(), TIMER_TOKEN, libc::EPOLLIN as u32)
         .map_err(Error::Runtime)?;
-    let conns = (0..plan.connections)
-        .map(|_| Conn {
-            socket: None,
-            phase: Phase::Idle,
-            slot: Slot {
-                at: 0,
-                seq: 0,
-                measured: false,
-            },
-            sent: 0,
-            reader: None,
-            written: 0,
-            received: 0,
-            filled: 0,
-            buf: vec![0; READ_BUFFER].into_boxed_slice(),
-        })
-        .collect();
-    let mut reactor = Reactor {
-        protocol,
+    let mut core = Core {
         plan,
         pacer,
         recorder: Recorder::starting_at(plan.measure_start),
         epoll,
         timer,
         timer_armed: None,
-        conns,
-        free: (0..plan.connections).rev().collect(),
+        free,
         pending: None,
         exhausted: false,
         in_flight: 0,
-        address: SockAddr::from(protocol.address()),
         precise_wait: false,
         slot_gap: Nanos::MAX,
         last_slot_at: 0,
@@ -158,18 +128,23 @@ pub(crate) fn run_thread<P: FramedProtocol>(
     // Waking on time needs a timer slack of ~0 (the default 50 µs would add to every send).
     // SAFETY: prctl with integer arguments only changes this thread's timer slack.
     unsafe { libc::prctl(PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
-    reactor.precise_wait = epoll_pwait2(
-        &reactor.epoll,
+    core.precise_wait = epoll_pwait2(
+        &core.epoll,
         &mut [libc::epoll_event { events: 0, u64: 0 }],
         0,
     )
     .is_ok();
-    reactor.run(stop, tx)?;
-    Ok(reactor.recorder)
+    core.run(lanes, stop, tx)?;
+    Ok(core.recorder)
 }
 
-impl<P: FramedProtocol> Reactor<'_, P> {
-    fn run(&mut self, stop: &AtomicBool, tx: &mpsc::Sender<IntervalReport>) -> Result<()> {
+impl Core<'_> {
+    fn run<L: Lanes>(
+        &mut self,
+        lanes: &mut L,
+        stop: &AtomicBool,
+        tx: &mpsc::Sender<IntervalReport>,
+    ) -> Result<()> {
         let clock = self.plan.clock;
         let mut events: Vec<libc::epoll_event> = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
         let mut now = clock.now();
@@ -181,14 +156,15 @@ impl<P: FramedProtocol> Reactor<'_, P> {
             if stop.load(Ordering::Relaxed) {
                 self.exhausted = true;
                 self.pending = None;
-                self.abandon_in_flight();
+                lanes.abandon_all(self);
             }
-            self.dispatch(now);
+            self.dispatch(lanes, now);
+            lanes.flush(self, now);
             if self.exhausted && self.in_flight == 0 {
                 break;
             }
             if self.plan.give_up.is_some_and(|g| now >= g) {
-                self.abandon_in_flight();
+                lanes.abandon_all(self);
                 break;
             }
             let mut wake_at = next_boundary.min(next_sweep);
@@ -225,11 +201,11 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                     };
                     self.timer_armed = None;
                 } else {
-                    self.on_event(token as usize, mask, now);
+                    lanes.event(self, token as usize, mask, now);
                 }
             }
             if now >= next_sweep {
-                self.sweep(now);
+                lanes.sweep(self, now);
                 next_sweep = now + SWEEP_EVERY;
             }
             while now >= next_boundary {
@@ -246,11 +222,11 @@ impl<P: FramedProtocol> Reactor<'_, P> {
         (self.plan.measure_start as i64 + (second + 1) * NANOS_PER_SEC as i64).max(0) as Nanos
     }
 
-    /// Starts every request that is due and has a free connection. Each free connection is
-    /// used at most once per call, so connects that fail at once (a target gone away) go
-    /// back through the loop, its clock and its deadline, instead of spinning here.
+    /// Starts every request that is due and has a free lane. Each free lane is used at most
+    /// once per call, so connects that fail at once (a target gone away) go back through
+    /// the loop, its clock and its deadline, instead of spinning here.
     #[inline]
-    fn dispatch(&mut self, now: Nanos) {
+    fn dispatch<L: Lanes>(&mut self, lanes: &mut L, now: Nanos) {
         let mut budget = self.free.len();
         while budget > 0 && !self.free.is_empty() {
             budget -= 1;
@@ -281,8 +257,9 @@ impl<P: FramedProtocol> Reactor<'_, P> {
                 }
                 return;
             }
-            if let Some(index) = self.free.pop() {
-                self.start(index, slot, now);
+            if let Some(lane) = self.free.pop() {
+                self.in_flight += 1;
+                lanes.start(self, lane, slot, now);
             }
         }
     }
@@ -295,224 +272,37 @@ impl<P: FramedProtocol> Reactor<'_, P> {
         }
     }
 
-    fn start(&mut self, index: usize, slot: Slot, now: Nanos) {
-        self.in_flight += 1;
-        let conn = &mut self.conns[index];
-        conn.slot = slot;
-        conn.sent = now;
-        conn.written = 0;
-        conn.received = 0;
-        conn.filled = 0;
-        conn.reader = Some(self.protocol.reader(slot.seq));
-        if conn.socket.is_none() {
-            match connect(&self.address, &self.epoll, index) {
-                Ok(socket) => {
-                    conn.socket = Some(socket);
-                    conn.phase = Phase::Connecting;
-                }
-                Err(e) => self.finish(index, Outcome::Failed(connect_kind(&e)), now),
-            }
-            return;
-        }
-        self.write(index, now);
-    }
-
-    fn write(&mut self, index: usize, now: Nanos) {
-        let protocol = self.protocol;
-        let conn = &mut self.conns[index];
-        let request = protocol.request(conn.slot.seq);
-        let Some(fd) = conn.socket.as_ref().map(|s| s.as_raw_fd()) else {
-            return self.finish(index, Outcome::Failed(ErrorKind::Io), now);
-        };
-        let failure = loop {
-            if conn.written >= request.len() {
-                conn.phase = Phase::Reading;
-                return;
-            }
-            match send(fd, &request[conn.written..]) {
-                Ok(n) => conn.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Edge-triggered EPOLLOUT reports when the send buffer has room again.
-                    conn.phase = Phase::Writing;
-                    return;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break error_kind_of(&e),
-            }
-        };
-        self.finish(index, Outcome::Failed(failure), now);
-    }
-
-    fn on_event(&mut self, index: usize, mask: u32, now: Nanos) {
-        let Some(conn) = self.conns.get_mut(index) else {
-            return;
-        };
-        let closed = mask & (libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLRDHUP) as u32 != 0;
-        match conn.phase {
-            Phase::Connecting => {
-                if mask & (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP) as u32 == 0 {
-                    return;
-                }
-                let error = conn.socket.as_ref().map(|s| s.take_error());
-                match error {
-                    Some(Ok(None)) if mask & libc::EPOLLERR as u32 == 0 => self.write(index, now),
-                    Some(Ok(Some(e))) | Some(Err(e)) => {
-                        self.finish(index, Outcome::Failed(connect_kind(&e)), now)
-                    }
-                    _ => self.finish(index, Outcome::Failed(ErrorKind::ConnectRefused), now),
-                }
-            }
-            Phase::Writing => {
-                if mask & libc::EPOLLOUT as u32 != 0 || closed {
-                    self.write(index, now);
-                }
-            }
-            Phase::Reading => {
-                if mask & libc::EPOLLIN as u32 != 0 || closed {
-                    self.read(index, closed, now);
-                }
-            }
-            Phase::Idle => {
-                // The server closed (or wrote to) a connection between requests, as
-                // servers do with idle keep-alive connections: drop it now so the next
-                // request reconnects instead of failing.
-                if closed || mask & libc::EPOLLIN as u32 != 0 {
-                    conn.socket = None;
-                }
-            }
-        }
-    }
-
-    /// Reads what arrived. `peer_closed` (RDHUP/HUP in the event) means the FIN came with
-    /// this edge: no later edge will report it, so reading goes on until `recv` says EOF.
+    /// Records the end of the exchange of `slot` (sent at `sent`) and frees `lane`.
     #[inline]
-    fn read(&mut self, index: usize, peer_closed: bool, now: Nanos) {
-        let outcome = {
-            let conn = &mut self.conns[index];
-            let (Some(socket), Some(reader)) = (conn.socket.as_ref(), conn.reader.as_mut()) else {
-                return;
-            };
-            let fd = socket.as_raw_fd();
-            loop {
-                let spare = conn.buf.len() - conn.filled;
-                match recv(fd, &mut conn.buf[conn.filled..]) {
-                    Ok(0) => {
-                        break if reader.eof() {
-                            Outcome::Done {
-                                status: reader.status(),
-                                failed: reader.failed(),
-                                keep_alive: false,
-                            }
-                        } else {
-                            Outcome::Failed(ErrorKind::Closed)
-                        };
-                    }
-                    Ok(n) => {
-                        conn.received += n as u64;
-                        conn.filled += n;
-                        match absorb(reader, &mut conn.buf, &mut conn.filled) {
-                            Ok(true) => {
-                                break Outcome::Done {
-                                    status: reader.status(),
-                                    failed: reader.failed(),
-                                    keep_alive: reader.keep_alive(),
-                                }
-                            }
-                            Ok(false) => {}
-                            Err(e) => break Outcome::Failed(e.kind),
-                        }
-                        if n < spare && !peer_closed {
-                            // Drained: the next edge says when more arrives.
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Outcome::Failed(error_kind_of(&e)),
-                }
-            }
-        };
-        self.finish(index, outcome, now);
-    }
-
-    /// Records an ended exchange and frees its connection.
-    fn finish(&mut self, index: usize, outcome: Outcome, now: Nanos) {
-        let conn = &mut self.conns[index];
-        let result = match outcome {
-            Outcome::Done {
-                status,
-                failed,
-                keep_alive,
-            } => {
-                if !keep_alive {
-                    conn.socket = None;
-                }
-                Ok(Exchange {
-                    status,
-                    bytes_sent: conn.written as u64,
-                    bytes_received: conn.received,
-                    failed,
-                })
-            }
-            Outcome::Failed(kind) => {
-                conn.socket = None;
-                Err(Failure {
-                    kind,
-                    bytes_sent: conn.written as u64,
-                    bytes_received: conn.received,
-                })
-            }
-        };
-        conn.phase = Phase::Idle;
-        conn.reader = None;
-        let (slot, sent) = (conn.slot, conn.sent);
+    pub fn complete(
+        &mut self,
+        lane: usize,
+        slot: Slot,
+        sent: Nanos,
+        now: Nanos,
+        result: &Result<Exchange, Failure>,
+    ) {
         self.in_flight -= 1;
-        self.free.push(index);
+        self.free.push(lane);
         self.pacer
-            .record(&mut self.recorder, slot, sent, now, &result);
+            .record(&mut self.recorder, slot, sent, now, result);
     }
 
-    fn sweep(&mut self, now: Nanos) {
-        for index in 0..self.conns.len() {
-            let conn = &self.conns[index];
-            let limit = match conn.phase {
-                Phase::Idle => continue,
-                Phase::Connecting => self.plan.connect_timeout,
-                Phase::Writing | Phase::Reading => self.plan.request_timeout,
-            };
-            if now.saturating_sub(conn.sent) >= limit {
-                let kind = if conn.phase == Phase::Connecting {
-                    ErrorKind::ConnectTimeout
-                } else {
-                    ErrorKind::Timeout
-                };
-                self.finish(index, Outcome::Failed(kind), now);
-            }
-        }
-    }
-
-    /// Drops in-flight requests without recording them (stop, or the drain limit).
-    fn abandon_in_flight(&mut self) {
-        for (index, conn) in self.conns.iter_mut().enumerate() {
-            if conn.phase != Phase::Idle {
-                conn.phase = Phase::Idle;
-                conn.socket = None;
-                conn.reader = None;
-                self.free.push(index);
-            }
-        }
-        self.in_flight = 0;
+    /// Frees `lane` of an exchange dropped without a record (stop, the drain limit).
+    pub fn forget(&mut self, lane: usize) {
+        self.in_flight -= 1;
+        self.free.push(lane);
     }
 }
 
-fn connect_kind(e: &io::Error) -> ErrorKind {
+pub(crate) fn connect_kind(e: &io::Error) -> ErrorKind {
     match error_kind_of(e) {
         ErrorKind::Timeout => ErrorKind::ConnectTimeout,
         kind => kind,
     }
 }
 
-fn connect(address: &SockAddr, epoll: &OwnedFd, index: usize) -> io::Result<Socket> {
+pub(crate) fn connect(address: &SockAddr, epoll: &OwnedFd, index: usize) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::from(address.family() as i32),
         Type::STREAM.nonblocking().cloexec(),
@@ -606,7 +396,7 @@ fn epoll_pwait2(
 
 /// `send` without SIGPIPE; a raw syscall skips libc's cancellation-point bookkeeping.
 #[inline]
-fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+pub(crate) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     // SAFETY: the buffer is valid for `data.len()` bytes.
     let n = unsafe {
         libc::syscall(
@@ -627,7 +417,7 @@ fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 }
 
 #[inline]
-fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     let buf: &mut [MaybeUninit<u8>] =
         // SAFETY: u8 and MaybeUninit<u8> share layout; the kernel only writes into it.
         unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast(), buf.len()) };
