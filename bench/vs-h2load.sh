@@ -4,8 +4,9 @@
 # Two servers: nghttpd (nghttp2's own HTTP/2 server, h2c, one small static file) for plain
 # HTTP/2, and meshbench's built-in target for gRPC unary calls (h2load posts a framed empty
 # meshbench.echo.v1.EchoRequest with the gRPC headers, which the target's echo answers).
-# Each shape runs ROUNDS interleaved rounds; per tool it prints the median throughput, the
-# ratio to h2load, CPU-seconds per 100k requests of the generator (user + system, GNU time)
+# Each shape runs ROUNDS interleaved rounds of three tools: h2load, meshbench (its lean
+# HTTP/2 client, the default) and hyper (meshbench with MESHBENCH_H2_CLIENT=hyper); per tool
+# it prints the median throughput, the ratio to h2load, CPU-seconds per 100k requests of the generator (user + system, GNU time)
 # and peak RSS. The servers get one thread each; the box has two cores, so expect noise of
 # ±5 %.
 #
@@ -62,14 +63,20 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 run_shape() {
   local name="$1" h2url="$2" mburl="$3"; shift 3
   local extra_h2=("${H2LOAD_EXTRA[@]}") extra_mb=("${MB_EXTRA[@]}")
-  : >"$WORK/h2load.txt"; : >"$WORK/meshbench.txt"
+  : >"$WORK/h2load.txt"; : >"$WORK/meshbench.txt"; : >"$WORK/hyper.txt"
+  local tools=(h2load meshbench hyper)
   for round in $(seq "$ROUNDS"); do
-    for tool in $( [ $((round % 2)) -eq 0 ] && echo "h2load meshbench" || echo "meshbench h2load" ); do
+    # Rotate the order each round, so no tool always runs first (or after the same one).
+    for i in 0 1 2; do
+      local tool=${tools[$(( (i + round) % 3 ))]}
       if [ "$tool" = h2load ]; then
         read -r cpu rss < <(measure taskset -c 0 h2load -c "$CONNS" -m "$STREAMS" -D "$SECS" "${extra_h2[@]}" "$h2url")
         req=$(awk '/^requests:/ {print $8}' "$WORK/out")  # "N succeeded"
       else
-        read -r cpu rss < <(measure taskset -c 0 "$MB" run "$mburl" -c "$CONNS" --streams "$STREAMS" -t 1 -d "${SECS}s" --json "${extra_mb[@]}")
+        # meshbench: the lean client (the default); hyper: the same run on hyper's client.
+        local client=lean
+        [ "$tool" = hyper ] && client=hyper
+        read -r cpu rss < <(measure env MESHBENCH_H2_CLIENT=$client taskset -c 0 "$MB" run "$mburl" -c "$CONNS" --streams "$STREAMS" -t 1 -d "${SECS}s" --json "${extra_mb[@]}")
         req=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["requests"])' "$WORK/out")
       fi
       echo "$req $cpu $rss" >>"$WORK/$tool.txt"
@@ -78,13 +85,15 @@ run_shape() {
   local base
   base=$(awk -v s="$SECS" '{print $1/s}' "$WORK/h2load.txt" | median)
   printf '\n%s (%s connections × %s streams, %s s, %s rounds, medians)\n' "$name" "$CONNS" "$STREAMS" "$SECS" "$ROUNDS"
-  printf '  %-10s %12s %8s %16s %10s\n' tool req/s ratio 'CPU-s/100k req' 'RSS MB'
-  for tool in h2load meshbench; do
+  local base_cpu
+  base_cpu=$(awk '{ if ($1 > 0) print $2 / $1 * 100000 }' "$WORK/h2load.txt" | median)
+  printf '  %-10s %12s %8s %16s %9s %10s\n' tool req/s ratio 'CPU-s/100k req' 'CPU ratio' 'RSS MB'
+  for tool in h2load meshbench hyper; do
     local rps cpu rss
     rps=$(awk -v s="$SECS" '{print $1/s}' "$WORK/$tool.txt" | median)
     cpu=$(awk '{ if ($1 > 0) print $2 / $1 * 100000 }' "$WORK/$tool.txt" | median)
     rss=$(awk '{print $3/1024}' "$WORK/$tool.txt" | median)
-    printf '  %-10s %12.0f %7.2fx %16.3f %10.1f\n' "$tool" "$rps" "$(echo "$rps / $base" | bc -l)" "$cpu" "$rss"
+    printf '  %-10s %12.0f %7.2fx %16.3f %8.2fx %10.1f\n' "$tool" "$rps" "$(echo "$rps / $base" | bc -l)" "$cpu" "$(echo "$cpu / $base_cpu" | bc -l)" "$rss"
   done
 }
 

@@ -46,9 +46,11 @@ fn run_http2_lean(spec: &BenchmarkSpec) -> RunOutput {
     run_multiplexed(spec, Arc::new(lean), StopHandle::new(), &mut ()).unwrap()
 }
 
+/// A way to run a spec.
+type Runner = fn(&BenchmarkSpec) -> RunOutput;
+
 /// Both HTTP/2 clients, named.
-const HTTP2_CLIENTS: [(&str, fn(&BenchmarkSpec) -> RunOutput); 2] =
-    [("lean", run_http2_lean), ("hyper", run_http2_hyper)];
+const HTTP2_CLIENTS: [(&str, Runner); 2] = [("lean", run_http2_lean), ("hyper", run_http2_hyper)];
 
 fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
     let mut spec = BenchmarkSpec::closed_get(url);

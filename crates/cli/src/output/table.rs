@@ -493,8 +493,13 @@ fn loadgen(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
             lg.cpu_s / result.duration_s * 100.0
         ));
     }
+    let client = lg
+        .client
+        .as_deref()
+        .map(|c| format!(", {c} client"))
+        .unwrap_or_default();
     out.push(format!(
-        "{}  {cpu}, max RSS {:.1} MiB, {} thread{}, {} connection{}",
+        "{}  {cpu}, max RSS {:.1} MiB, {} thread{}, {} connection{}{client}",
         style.bold("Load generator"),
         lg.max_rss_bytes as f64 / MIB,
         lg.threads,

@@ -10,6 +10,7 @@
 //! PING, RST_STREAM and GOAWAY.
 
 mod frame;
+mod hpack;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use loona_hpack::{Decoder, Encoder};
+use loona_hpack::Decoder;
 use meshbench_core::ErrorKind;
 use meshbench_engine::{
     is_http_failure, Answer, Driver, FeedError, MultiplexedConnection, MultiplexedProtocol,
@@ -27,6 +28,7 @@ use meshbench_engine::{
 
 use crate::grpc::{Framing, GrpcTally};
 use frame::FrameHeader;
+use hpack::RequestEncoder;
 
 /// The dynamic table size HPACK starts with on both sides.
 const DEFAULT_TABLE: usize = 4096;
@@ -115,9 +117,6 @@ struct Shared {
     address: SocketAddr,
     requests: Vec<H2Request>,
     answers: Answers,
-    /// Every field of every request fits HPACK's default dynamic table at once, so after
-    /// each request went once its header block no longer changes the table and is reused.
-    reusable_blocks: bool,
 }
 
 /// HTTP/2 (or gRPC unary calls) on the engine's event loop; `D` is the hyper driver of the
@@ -136,17 +135,11 @@ impl<D> LeanHttp2<D> {
         answers: Answers,
         fallback: Arc<D>,
     ) -> Self {
-        let table: usize = requests
-            .iter()
-            .flat_map(|r| r.headers.iter())
-            .map(|(n, v)| n.len() + v.len() + 32)
-            .sum();
         LeanHttp2 {
             shared: Arc::new(Shared {
                 address,
                 requests,
                 answers,
-                reusable_blocks: table <= DEFAULT_TABLE,
             }),
             fallback,
         }
@@ -200,16 +193,11 @@ struct H2Stream {
 /// One connection's HTTP/2 state.
 pub struct H2Connection {
     shared: Arc<Shared>,
-    encoder: Encoder<'static>,
+    encoder: RequestEncoder,
     decoder: Decoder<'static>,
-    /// Header blocks that no longer change the encoder's table, per request.
+    /// Per request, its last header block if encoding it left the table as it was: all
+    /// indices, valid until the table changes again.
     blocks: Vec<Option<Vec<u8>>>,
-    encoded: Vec<bool>,
-    not_yet_encoded: usize,
-    /// A dynamic table size update the next header block must start with.
-    table_update: Option<usize>,
-    /// Whether settled header blocks are kept for reuse (see `Shared::reusable_blocks`).
-    reuse_blocks: bool,
     scratch: Vec<u8>,
     next_id: u32,
     streams: Vec<H2Stream>,
@@ -234,14 +222,10 @@ impl H2Connection {
     fn new(shared: Arc<Shared>) -> Self {
         let n = shared.requests.len();
         H2Connection {
-            reuse_blocks: shared.reusable_blocks,
             shared,
-            encoder: Encoder::new(),
+            encoder: RequestEncoder::new(DEFAULT_TABLE),
             decoder: Decoder::new(),
             blocks: vec![None; n],
-            encoded: vec![false; n],
-            not_yet_encoded: n,
-            table_update: None,
             scratch: Vec::with_capacity(256),
             next_id: 1,
             streams: Vec::new(),
@@ -282,19 +266,17 @@ impl H2Connection {
                 frame::headers(out, id, block, spec.body.is_empty(), self.peer_max_frame)
             }
             None => {
-                let settled = self.not_yet_encoded == 0;
                 self.scratch.clear();
-                if let Some(size) = self.table_update.take() {
-                    // Writing into a Vec cannot fail.
-                    let _ =
-                        loona_hpack::encoder::encode_integer_into(size, 5, 0x20, &mut self.scratch);
-                }
                 let fields = spec
                     .headers
                     .iter()
                     .map(|(n, v)| (n.as_slice(), v.as_slice()));
-                // Writing into a Vec cannot fail.
-                let _ = self.encoder.encode_into(fields, &mut self.scratch);
+                if self.encoder.encode(fields, &mut self.scratch) {
+                    // Indices moved: no earlier block is valid any more.
+                    self.blocks.iter_mut().for_each(|b| *b = None);
+                } else {
+                    self.blocks[request] = Some(self.scratch.clone());
+                }
                 frame::headers(
                     out,
                     id,
@@ -302,13 +284,6 @@ impl H2Connection {
                     spec.body.is_empty(),
                     self.peer_max_frame,
                 );
-                if !self.encoded[request] {
-                    self.encoded[request] = true;
-                    self.not_yet_encoded -= 1;
-                }
-                if settled && self.reuse_blocks {
-                    self.blocks[request] = Some(self.scratch.clone());
-                }
             }
         }
         let started = match &shared.answers {
@@ -476,14 +451,12 @@ impl H2Connection {
             let value = u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]);
             match id {
                 frame::SETTINGS_HEADER_TABLE_SIZE => {
-                    let size = (value as usize).min(DEFAULT_TABLE);
-                    if size < DEFAULT_TABLE {
-                        // The peer's decoder keeps less: shrink ours, say so in the next
-                        // block, and stop reusing blocks (they may point past the table).
-                        self.encoder.set_max_table_size(size);
-                        self.table_update = Some(size);
+                    let size = value as usize;
+                    if size < self.encoder.max() {
+                        // The peer's decoder keeps less: shrink the table (announced in the
+                        // next block) and forget blocks that may point past it.
+                        self.encoder.resize(size);
                         self.blocks.iter_mut().for_each(|b| *b = None);
-                        self.reuse_blocks = false;
                     }
                 }
                 frame::SETTINGS_MAX_CONCURRENT_STREAMS => {
@@ -693,4 +666,362 @@ impl Drop for H2Connection {
 
 fn parse_u16(value: &[u8]) -> Option<u16> {
     std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use loona_hpack::Encoder;
+    use std::sync::atomic::AtomicU64;
+
+    fn get(path: &str) -> H2Request {
+        H2Request::new(
+            &http::Method::GET,
+            &format!("http://127.0.0.1:9/{path}").parse().unwrap(),
+            "127.0.0.1:9",
+            &http::HeaderMap::new(),
+            Bytes::new(),
+        )
+    }
+
+    fn protocol(requests: Vec<H2Request>, answers: Answers) -> LeanHttp2<()> {
+        LeanHttp2::new(
+            "127.0.0.1:9".parse().unwrap(),
+            requests,
+            answers,
+            Arc::new(()),
+        )
+    }
+
+    fn grpc_tally() -> Arc<GrpcTally> {
+        Arc::new(GrpcTally {
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            window: crate::window::MeasuredWindow::for_spec(
+                &meshbench_core::BenchmarkSpec::closed_get("http://127.0.0.1:9/"),
+            ),
+            messages_per_call: 1,
+        })
+    }
+
+    /// Frames in `bytes`: (header, payload).
+    fn frames(bytes: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+        let mut pos = 0;
+        let mut found = Vec::new();
+        while let Some(h) = FrameHeader::parse(&bytes[pos..]) {
+            let start = pos + frame::HEADER_LEN;
+            found.push((h, bytes[start..start + h.len].to_vec()));
+            pos = start + h.len;
+        }
+        assert_eq!(pos, bytes.len(), "whole frames only");
+        found
+    }
+
+    /// The server's side: an HPACK encoder and frame writers.
+    struct Server(Encoder<'static>);
+
+    impl Server {
+        fn headers(&mut self, stream: u32, fields: &[(&str, &str)], flags: u8) -> Vec<u8> {
+            let block = self
+                .0
+                .encode(fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+            let mut out = Vec::new();
+            frame::header(&mut out, block.len(), frame::HEADERS, flags, stream);
+            out.extend_from_slice(&block);
+            out
+        }
+    }
+
+    fn frame_of(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::header(&mut out, payload.len(), kind, flags, stream);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn feed(conn: &mut H2Connection, bytes: &[u8]) -> (Vec<u8>, Vec<StreamEnd>) {
+        let (mut out, mut ended) = (Vec::new(), Vec::new());
+        let used = conn.feed(bytes, &mut out, &mut ended).unwrap();
+        assert_eq!(used, bytes.len());
+        (out, ended)
+    }
+
+    #[test]
+    fn an_answer_ends_its_exchange_with_status_and_bytes() {
+        let p = protocol(vec![get("a")], Answers::Http);
+        let mut conn = p.connection();
+        let mut out = Vec::new();
+        conn.open(&mut out);
+        assert!(out.starts_with(frame::PREFACE));
+        out.clear();
+        conn.start(7, 0, &mut out).unwrap();
+        let sent = frames(&out);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0.kind, frame::HEADERS);
+        assert_eq!(sent[0].0.stream, 1);
+        assert_eq!(sent[0].0.flags, frame::END_HEADERS | frame::END_STREAM);
+
+        let mut server = Server(Encoder::new());
+        let mut answer = server.headers(1, &[(":status", "503")], frame::END_HEADERS);
+        answer.extend(frame_of(frame::DATA, frame::END_STREAM, 1, b"down"));
+        // Fed in two pieces: a frame cut short waits for the rest.
+        let (mut o, mut ended) = (Vec::new(), Vec::new());
+        let used = conn
+            .feed(&answer[..answer.len() - 2], &mut o, &mut ended)
+            .unwrap();
+        assert!(ended.is_empty());
+        let (_, ended) = feed(&mut conn, &answer[used..]);
+        assert_eq!(ended.len(), 1);
+        let end = ended[0];
+        assert_eq!(end.token, 7);
+        assert_eq!(
+            end.outcome,
+            Ok(Answer {
+                status: 503,
+                failed: true
+            })
+        );
+        assert_eq!(end.bytes_received, answer.len() as u64);
+        assert_eq!(end.bytes_sent, out.len() as u64);
+    }
+
+    #[test]
+    fn header_blocks_are_reused_once_the_table_holds_them() {
+        let p = protocol(vec![get("a"), get("b")], Answers::Http);
+        let mut conn = p.connection();
+        let mut blocks = Vec::new();
+        for seq in 0..6 {
+            let mut out = Vec::new();
+            conn.start(seq as u32, seq, &mut out).unwrap();
+            blocks.push(frames(&out)[0].1.clone());
+        }
+        // Each request's first block fills the table; then every field is an index.
+        assert!(blocks[2].len() < blocks[0].len());
+        assert_eq!(blocks[2].len(), 4);
+        assert_eq!(blocks[2], blocks[4]);
+        assert_eq!(blocks[3], blocks[5]);
+        assert!(conn.blocks.iter().all(Option::is_some));
+        // The blocks decode to the request each time.
+        let mut decoder = Decoder::new();
+        for block in &blocks {
+            let fields = decoder.decode(block).unwrap();
+            assert_eq!(fields[0], (b":method".to_vec(), b"GET".to_vec()));
+            assert_eq!(fields[2], (b":authority".to_vec(), b"127.0.0.1:9".to_vec()));
+        }
+    }
+
+    #[test]
+    fn settings_are_acknowledged_and_the_concurrency_limit_queues() {
+        let p = protocol(vec![get("")], Answers::Http);
+        let mut conn = p.connection();
+        let mut settings = Vec::new();
+        settings.extend_from_slice(&frame::SETTINGS_MAX_CONCURRENT_STREAMS.to_be_bytes());
+        settings.extend_from_slice(&1u32.to_be_bytes());
+        let (out, _) = feed(&mut conn, &frame_of(frame::SETTINGS, 0, 0, &settings));
+        assert_eq!(
+            frames(&out)[0].0,
+            FrameHeader {
+                len: 0,
+                kind: frame::SETTINGS,
+                flags: frame::ACK,
+                stream: 0
+            }
+        );
+
+        let mut out = Vec::new();
+        conn.start(0, 0, &mut out).unwrap();
+        conn.start(1, 0, &mut out).unwrap();
+        assert_eq!(frames(&out).len(), 1, "the second waits for the first");
+        let mut server = Server(Encoder::new());
+        let answer = server.headers(
+            1,
+            &[(":status", "200")],
+            frame::END_HEADERS | frame::END_STREAM,
+        );
+        let (out, ended) = feed(&mut conn, &answer);
+        assert_eq!(ended[0].token, 0);
+        let sent = frames(&out);
+        assert_eq!((sent[0].0.kind, sent[0].0.stream), (frame::HEADERS, 3));
+    }
+
+    #[test]
+    fn ping_reset_and_goaway() {
+        let p = protocol(vec![get("")], Answers::Http);
+        let mut conn = p.connection();
+        let (out, _) = feed(&mut conn, &frame_of(frame::PING, 0, 0, b"12345678"));
+        assert_eq!(
+            frames(&out),
+            vec![(
+                FrameHeader {
+                    len: 8,
+                    kind: frame::PING,
+                    flags: frame::ACK,
+                    stream: 0
+                },
+                b"12345678".to_vec()
+            )]
+        );
+
+        let mut out = Vec::new();
+        for token in 0..3 {
+            conn.start(token, 0, &mut out).unwrap();
+        }
+        let (_, ended) = feed(
+            &mut conn,
+            &frame_of(frame::RST_STREAM, 0, 1, &7u32.to_be_bytes()),
+        );
+        assert_eq!(
+            (ended[0].token, ended[0].outcome),
+            (0, Err(ErrorKind::Reset))
+        );
+        // The peer took stream 3, not 5.
+        let mut goaway = 3u32.to_be_bytes().to_vec();
+        goaway.extend_from_slice(&0u32.to_be_bytes());
+        let (_, ended) = feed(&mut conn, &frame_of(frame::GOAWAY, 0, 0, &goaway));
+        assert_eq!(
+            (ended[0].token, ended[0].outcome),
+            (2, Err(ErrorKind::Closed))
+        );
+        assert!(!conn.accepts_exchanges());
+        assert_eq!(conn.streams.len(), 1, "stream 3 still ends normally");
+    }
+
+    #[test]
+    fn header_blocks_continue_across_frames() {
+        let p = protocol(vec![get("")], Answers::Http);
+        let mut conn = p.connection();
+        conn.start(0, 0, &mut Vec::new()).unwrap();
+        let block =
+            Encoder::new().encode([(&b":status"[..], &b"204"[..]), (b"x-long", &[b'v'; 40][..])]);
+        let mut bytes = frame_of(frame::HEADERS, frame::END_STREAM, 1, &block[..10]);
+        bytes.extend(frame_of(
+            frame::CONTINUATION,
+            frame::END_HEADERS,
+            1,
+            &block[10..],
+        ));
+        let (_, ended) = feed(&mut conn, &bytes);
+        assert_eq!(
+            ended[0].outcome,
+            Ok(Answer {
+                status: 204,
+                failed: false
+            })
+        );
+        // Another frame inside a header block is a protocol error.
+        conn.start(1, 0, &mut Vec::new()).unwrap();
+        let mut bad = frame_of(frame::HEADERS, 0, 3, &block[..10]);
+        bad.extend(frame_of(frame::PING, 0, 0, b"12345678"));
+        assert!(conn.feed(&bad, &mut Vec::new(), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn request_bodies_respect_the_peers_windows() {
+        let body = Bytes::from(vec![b'x'; 100_000]);
+        let post = H2Request::new(
+            &http::Method::POST,
+            &"http://127.0.0.1:9/".parse().unwrap(),
+            "127.0.0.1:9",
+            &http::HeaderMap::new(),
+            body,
+        );
+        assert!(post
+            .headers
+            .iter()
+            .any(|(n, v)| n == b"content-length" && v == b"100000"));
+        let p = protocol(vec![post], Answers::Http);
+        let mut conn = p.connection();
+        let mut out = Vec::new();
+        conn.start(0, 0, &mut out).unwrap();
+        let data: usize = frames(&out)
+            .iter()
+            .filter(|(h, _)| h.kind == frame::DATA)
+            .map(|(h, _)| h.len)
+            .sum();
+        assert_eq!(data, 65_535, "the default window, no more");
+        // The stream's window opens first: still held by the connection's.
+        let (out, _) = feed(
+            &mut conn,
+            &frame_of(frame::WINDOW_UPDATE, 0, 1, &100_000u32.to_be_bytes()),
+        );
+        assert!(out.is_empty());
+        let (out, _) = feed(
+            &mut conn,
+            &frame_of(frame::WINDOW_UPDATE, 0, 0, &100_000u32.to_be_bytes()),
+        );
+        let sent = frames(&out);
+        let rest: usize = sent.iter().map(|(h, _)| h.len).sum();
+        assert_eq!(rest, 100_000 - 65_535);
+        assert_eq!(sent.last().unwrap().0.flags, frame::END_STREAM);
+    }
+
+    #[test]
+    fn a_smaller_peer_table_is_announced_in_the_next_block() {
+        let p = protocol(vec![get("")], Answers::Http);
+        let mut conn = p.connection();
+        let mut settings = frame::SETTINGS_HEADER_TABLE_SIZE.to_be_bytes().to_vec();
+        settings.extend_from_slice(&0u32.to_be_bytes());
+        feed(&mut conn, &frame_of(frame::SETTINGS, 0, 0, &settings));
+        for seq in 0..3 {
+            let mut out = Vec::new();
+            conn.start(seq, 0, &mut out).unwrap();
+            let block = &frames(&out)[0].1;
+            // A size update to 0 leads the first block only; the peer's decoder agrees.
+            assert_eq!(block[0] == 0x20, seq == 0);
+        }
+        assert!(conn.blocks.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn grpc_status_comes_from_trailers_and_counts_messages() {
+        let tally = grpc_tally();
+        let call = H2Request::new(
+            &http::Method::POST,
+            &"http://127.0.0.1:9/pkg.S/M".parse().unwrap(),
+            "127.0.0.1:9",
+            &crate::grpc::grpc_headers(),
+            Bytes::from_static(&[0, 0, 0, 0, 0]),
+        );
+        let p = protocol(vec![call], Answers::Grpc(Arc::clone(&tally)));
+        let mut conn = p.connection();
+        let mut server = Server(Encoder::new());
+        conn.start(0, 0, &mut Vec::new()).unwrap();
+        let mut answer = server.headers(
+            1,
+            &[(":status", "200"), ("content-type", "application/grpc")],
+            frame::END_HEADERS,
+        );
+        answer.extend(frame_of(frame::DATA, 0, 1, &[0, 0, 0, 0, 2, 8]));
+        answer.extend(frame_of(frame::DATA, 0, 1, &[1]));
+        answer.extend(server.headers(
+            1,
+            &[("grpc-status", "14")],
+            frame::END_HEADERS | frame::END_STREAM,
+        ));
+        let (_, ended) = feed(&mut conn, &answer);
+        assert_eq!(
+            ended[0].outcome,
+            Ok(Answer {
+                status: 14,
+                failed: true
+            })
+        );
+        assert_eq!(conn.streams.len(), 0);
+        // An answer that ends without a grpc-status is not a gRPC answer.
+        conn.start(1, 0, &mut Vec::new()).unwrap();
+        let bare = server.headers(
+            3,
+            &[(":status", "200")],
+            frame::END_HEADERS | frame::END_STREAM,
+        );
+        let (_, ended) = feed(&mut conn, &bare);
+        assert_eq!(ended[0].outcome, Err(ErrorKind::Protocol));
+        drop(conn);
+        // Both calls are counted (no warm-up), as hyper's path counts them; the message
+        // split over two DATA frames is one.
+        assert_eq!(tally.sent.load(Relaxed), 2);
+        assert_eq!(tally.received.load(Relaxed), 1);
+    }
 }
