@@ -7,7 +7,8 @@
 # Each shape runs ROUNDS interleaved rounds of three tools: h2load, meshbench (its lean
 # HTTP/2 client, the default) and hyper (meshbench with MESHBENCH_H2_CLIENT=hyper); per tool
 # it prints the median throughput, the ratio to h2load, CPU-seconds per 100k requests of the generator (user + system, GNU time)
-# and peak RSS. The servers get one thread each; the box has two cores, so expect noise of
+# and peak RSS. The servers get one thread each, pinned to CPU 1 (the generators run on CPU 0,
+# so a server never shares its core with the tool it is measuring); expect noise of
 # ±5 %.
 #
 # Usage: bench/vs-h2load.sh [ROUNDS] [SECONDS]     (defaults: 5 rounds of 10 s)
@@ -35,7 +36,7 @@ MB="${CARGO_TARGET_DIR:-$ROOT/target}/release/meshbench"
 mkdir -p "$WORK/www"
 printf 'hello\n' >"$WORK/www/index.html"
 printf '\0\0\0\0\0' >"$WORK/empty-echo-request.bin"
-nghttpd --no-tls -n 1 -d "$WORK/www" "$H2_PORT" >/dev/null 2>&1 &
+taskset -c 1 nghttpd --no-tls -n 1 -d "$WORK/www" "$H2_PORT" >/dev/null 2>&1 &
 NGHTTPD=$!
 taskset -c 1 "$MB" target --http "127.0.0.1:$TARGET_PORT" --threads 1 >/dev/null 2>&1 &
 TARGET=$!

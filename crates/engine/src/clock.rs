@@ -66,13 +66,37 @@ pub(crate) fn arm_timerfd(fd: std::os::fd::RawFd, clock: &Clock, at: Nanos) -> s
 }
 
 fn monotonic_now() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `clock` now, in nanoseconds.
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * NANOS_PER_SEC + ts.tv_nsec as u64
+}
+
+/// Sleeps until `at` on `clock`, whatever else becomes ready meanwhile.
+pub(crate) fn sleep_until(clock: &Clock, at: Nanos) {
+    let abs = clock.monotonic(at);
+    let ts = libc::timespec {
+        tv_sec: (abs / NANOS_PER_SEC) as libc::time_t,
+        tv_nsec: (abs % NANOS_PER_SEC) as libc::c_long,
+    };
+    // SAFETY: an absolute sleep on CLOCK_MONOTONIC with a valid timespec and no remainder
+    // pointer; an interruption only wakes us early, which the loop handles.
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            std::ptr::null_mut(),
+        )
+    };
 }
 
 pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;

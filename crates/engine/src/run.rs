@@ -124,8 +124,9 @@ pub fn run_framed<P: FramedProtocol + Driver>(
             .name(format!("meshbench-load-{thread}"))
             .spawn(move || {
                 let (reactor_plan, pacer) = reactor_plan(thread, &spec, &plan);
+                let open = matches!(spec.model, LoadModel::Open { .. });
                 let (mut lanes, free) =
-                    FramedLanes::new(protocol.as_ref(), reactor_plan.connections);
+                    FramedLanes::new(protocol.as_ref(), reactor_plan.connections, open);
                 reactor::run_thread(&mut lanes, free, &reactor_plan, pacer, &stop, &tx)
             })
     })

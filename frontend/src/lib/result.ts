@@ -39,6 +39,8 @@ export interface LoadgenInfo {
 	saturated: boolean;
 	saturation_reasons?: string[];
 	send_lag_us?: LatencySummary;
+	/** The client that carried the load: `event-loop`, `hyper` or `async`. */
+	client?: string;
 }
 
 /** The open model's rate over time. */

@@ -8,7 +8,9 @@ use std::os::fd::AsRawFd;
 use meshbench_core::ErrorKind;
 use socket2::{SockAddr, Socket};
 
-use super::{connect, connect_kind, recv, send, Core, Lanes};
+use super::{
+    connect, connect_kind, enable_receive_timestamps, recv, recv_stamped, send, Core, Lanes,
+};
 use crate::clock::Nanos;
 use crate::driver::{error_kind_of, Exchange, Failure};
 use crate::framed::{absorb, FramedProtocol, ResponseReader};
@@ -52,11 +54,19 @@ pub(crate) struct FramedLanes<'a, P: FramedProtocol> {
     protocol: &'a P,
     conns: Vec<Conn<P::Reader>>,
     address: SockAddr,
+    /// Responses are timed by the kernel's receive timestamps (the open model's choice: it
+    /// lets the loop sleep through readiness; the closed model skips their cost).
+    stamps: bool,
+    /// A socket that asked for stamps when the lanes were made: the kernel turns stamping
+    /// on from a work queue, so asking before the first connection means its first answers
+    /// are stamped too; holding it keeps stamping on between reconnects.
+    _stamping: Option<Socket>,
 }
 
 impl<'a, P: FramedProtocol> FramedLanes<'a, P> {
-    /// `connections` idle connections, and their lanes (one each) for [`Core::free`].
-    pub(crate) fn new(protocol: &'a P, connections: usize) -> (Self, Vec<usize>) {
+    /// `connections` idle connections, and their lanes (one each) for [`Core::free`];
+    /// `stamps` times responses by kernel receive timestamps.
+    pub(crate) fn new(protocol: &'a P, connections: usize, stamps: bool) -> (Self, Vec<usize>) {
         let conns = (0..connections)
             .map(|_| Conn {
                 socket: None,
@@ -74,16 +84,26 @@ impl<'a, P: FramedProtocol> FramedLanes<'a, P> {
                 buf: vec![0; READ_BUFFER].into_boxed_slice(),
             })
             .collect();
+        let stamping = stamps
+            .then(|| Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).ok())
+            .flatten()
+            .filter(|s| enable_receive_timestamps(s).is_ok());
         let lanes = FramedLanes {
             protocol,
             conns,
             address: SockAddr::from(protocol.address()),
+            stamps: stamping.is_some(),
+            _stamping: stamping,
         };
         (lanes, (0..connections).rev().collect())
     }
 }
 
 impl<P: FramedProtocol> Lanes for FramedLanes<'_, P> {
+    fn receive_timestamps(&self) -> bool {
+        self.stamps
+    }
+
     fn start(&mut self, core: &mut Core<'_>, index: usize, slot: Slot, now: Nanos) {
         let conn = &mut self.conns[index];
         conn.slot = slot;
@@ -95,6 +115,10 @@ impl<P: FramedProtocol> Lanes for FramedLanes<'_, P> {
         if conn.socket.is_none() {
             match connect(&self.address, &core.epoll, index) {
                 Ok(socket) => {
+                    if self.stamps && enable_receive_timestamps(&socket).is_err() {
+                        // Without stamps, reading late would make latencies late too.
+                        self.stamps = false;
+                    }
                     conn.socket = Some(socket);
                     conn.phase = Phase::Connecting;
                 }
@@ -209,6 +233,8 @@ impl<P: FramedProtocol> FramedLanes<'_, P> {
     /// this edge: no later edge will report it, so reading goes on until `recv` says EOF.
     #[inline]
     fn read(&mut self, core: &mut Core<'_>, index: usize, peer_closed: bool, now: Nanos) {
+        let stamps = self.stamps;
+        let mut stamp = None;
         let outcome = {
             let conn = &mut self.conns[index];
             let (Some(socket), Some(reader)) = (conn.socket.as_ref(), conn.reader.as_mut()) else {
@@ -217,7 +243,15 @@ impl<P: FramedProtocol> FramedLanes<'_, P> {
             let fd = socket.as_raw_fd();
             loop {
                 let spare = conn.buf.len() - conn.filled;
-                match recv(fd, &mut conn.buf[conn.filled..]) {
+                let read = if stamps {
+                    recv_stamped(fd, &mut conn.buf[conn.filled..]).map(|(n, s)| {
+                        stamp = s.or(stamp);
+                        n
+                    })
+                } else {
+                    recv(fd, &mut conn.buf[conn.filled..])
+                };
+                match read {
                     Ok(0) => {
                         break if reader.eof() {
                             Outcome::Done {
@@ -254,7 +288,13 @@ impl<P: FramedProtocol> FramedLanes<'_, P> {
                 }
             }
         };
-        self.finish(core, index, outcome, now);
+        let done = match outcome {
+            // The response ended when its last bytes reached this host, however much later
+            // the loop read them.
+            Outcome::Done { .. } => core.arrival(stamp, self.conns[index].sent, now),
+            Outcome::Failed(_) => now,
+        };
+        self.finish(core, index, outcome, done);
     }
 
     /// Records an ended exchange and frees its connection.
