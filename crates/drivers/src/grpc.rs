@@ -185,11 +185,11 @@ impl GrpcDriver {
         })
     }
 
-    /// The lean HTTP/2 path for this driver's calls where it covers them: unary calls over
-    /// plain TCP (h2c). Streaming calls and TLS stay on hyper.
+    /// The lean HTTP/2 path for this driver's calls where it covers them: unary calls, h2c
+    /// or TLS. Streaming calls stay on hyper.
     pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<GrpcDriver>> {
         let shared = &self.shared;
-        if shared.origin.tls.is_some() || shared.kind != "unary" {
+        if shared.kind != "unary" {
             return None;
         }
         let requests = shared
@@ -209,6 +209,7 @@ impl GrpcDriver {
             shared.origin.endpoint.addr,
             requests,
             crate::lean_h2::Answers::Grpc(Arc::clone(&shared.tally)),
+            shared.origin.tls.clone(),
             Arc::new(self.clone()),
         ))
     }

@@ -86,13 +86,10 @@ impl Http2Driver {
 }
 
 impl Http2Driver {
-    /// The lean HTTP/2 path for this driver's requests, where it covers them: h2c (plain
-    /// TCP, prior knowledge). TLS stays on hyper.
+    /// The lean HTTP/2 path for this driver's requests: h2c with prior knowledge, or TLS
+    /// with ALPN h2.
     pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<Http2Driver>> {
         let shared = &self.shared;
-        if shared.origin.tls.is_some() {
-            return None;
-        }
         let requests = shared
             .requests
             .iter()
@@ -110,6 +107,7 @@ impl Http2Driver {
             shared.origin.endpoint.addr,
             requests,
             crate::lean_h2::Answers::Http,
+            shared.origin.tls.clone(),
             Arc::new(self.clone()),
         ))
     }

@@ -42,6 +42,8 @@ pub(crate) async fn tcp(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStr
 pub(crate) struct TlsSetup {
     pub connector: tokio_rustls::TlsConnector,
     pub server_name: ServerName<'static>,
+    /// The configuration, for connections driven without tokio (the lean HTTP/2 path).
+    pub config: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -55,8 +57,9 @@ impl std::fmt::Debug for TlsSetup {
 impl TlsSetup {
     pub(crate) fn new(config: Arc<rustls::ClientConfig>, server_name: ServerName<'static>) -> Self {
         TlsSetup {
-            connector: tokio_rustls::TlsConnector::from(config),
+            connector: tokio_rustls::TlsConnector::from(Arc::clone(&config)),
             server_name,
+            config,
         }
     }
 

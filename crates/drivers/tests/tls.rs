@@ -15,7 +15,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use meshbench_core::{BenchmarkSpec, HttpVersion};
 use meshbench_drivers::{Http1Driver, Http2Driver};
-use meshbench_engine::{run, StopHandle};
+use meshbench_engine::{run, run_multiplexed, StopHandle};
 
 struct TlsServer {
     _runtime: tokio::runtime::Runtime,
@@ -92,16 +92,21 @@ fn http2_over_tls_negotiates_h2() {
     let server = start_tls_server();
     let mut spec = spec(&server, HttpVersion::Http2);
     spec.streams = 4;
-    let r = run(
+    let driver = Http2Driver::new(&spec).unwrap();
+    // Both clients: the lean one (rustls driven on the engine's loop) and hyper's.
+    let lean = run_multiplexed(
         &spec,
-        Arc::new(Http2Driver::new(&spec).unwrap()),
+        Arc::new(driver.lean().unwrap()),
         StopHandle::new(),
         &mut (),
-    )
-    .unwrap()
-    .result;
-    assert_eq!(r.requests, 300);
-    assert_eq!(r.errors, 0, "{:?}", r.error_kinds);
+    );
+    let hyper = run(&spec, Arc::new(driver), StopHandle::new(), &mut ());
+    for (client, out) in [("lean", lean), ("hyper", hyper)] {
+        let r = out.unwrap().result;
+        assert_eq!(r.requests, 300, "{client}");
+        assert_eq!(r.errors, 0, "{client}: {:?}", r.error_kinds);
+        assert_eq!(r.status_codes.get("200"), Some(&300), "{client}");
+    }
 }
 
 #[test]

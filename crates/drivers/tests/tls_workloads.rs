@@ -7,7 +7,7 @@ mod support;
 use std::net::SocketAddr;
 
 use meshbench_core::{BenchmarkSpec, GrpcSpec, HttpVersion, WebSocketSpec};
-use meshbench_drivers::run_spec;
+use meshbench_drivers::{run_spec, run_spec_with, H2Client};
 use meshbench_engine::StopHandle;
 
 struct Setup {
@@ -83,10 +83,13 @@ fn grpc_over_tls() {
     spec.max_requests = Some(400);
     spec.insecure = true;
     spec.grpc = Some(GrpcSpec::default());
-    let out = run_spec(&spec, StopHandle::new(), &mut ()).unwrap();
-    assert_eq!(out.result.requests, 400);
-    assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
-    let g = out.result.grpc.unwrap();
-    assert_eq!(g.status_codes.get("OK"), Some(&400));
+    for (client, name) in [(H2Client::Lean, "event-loop"), (H2Client::Hyper, "hyper")] {
+        let out = run_spec_with(&spec, client, StopHandle::new(), &mut ()).unwrap();
+        assert_eq!(out.result.loadgen.client.as_deref(), Some(name));
+        assert_eq!(out.result.requests, 400, "{name}");
+        assert_eq!(out.result.errors, 0, "{name}: {:?}", out.result.error_kinds);
+        let g = out.result.grpc.unwrap();
+        assert_eq!(g.status_codes.get("OK"), Some(&400), "{name}");
+    }
     drop(s.target);
 }

@@ -11,6 +11,7 @@
 
 mod frame;
 mod hpack;
+mod tls;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -117,6 +118,8 @@ struct Shared {
     address: SocketAddr,
     requests: Vec<H2Request>,
     answers: Answers,
+    /// TLS (ALPN h2) settings; none for h2c.
+    tls: Option<crate::net::TlsSetup>,
 }
 
 /// HTTP/2 (or gRPC unary calls) on the engine's event loop; `D` is the hyper driver of the
@@ -133,6 +136,7 @@ impl<D> LeanHttp2<D> {
         address: SocketAddr,
         requests: Vec<H2Request>,
         answers: Answers,
+        tls: Option<crate::net::TlsSetup>,
         fallback: Arc<D>,
     ) -> Self {
         LeanHttp2 {
@@ -140,6 +144,7 @@ impl<D> LeanHttp2<D> {
                 address,
                 requests,
                 answers,
+                tls,
             }),
             fallback,
         }
@@ -160,14 +165,18 @@ impl<D: Driver> Driver for LeanHttp2<D> {
 }
 
 impl<D: Send + Sync + 'static> MultiplexedProtocol for LeanHttp2<D> {
-    type Connection = H2Connection;
+    type Connection = tls::Link;
 
     fn address(&self) -> SocketAddr {
         self.shared.address
     }
 
-    fn connection(&self) -> H2Connection {
-        H2Connection::new(Arc::clone(&self.shared))
+    fn connection(&self) -> tls::Link {
+        let h2 = H2Connection::new(Arc::clone(&self.shared));
+        match &self.shared.tls {
+            Some(setup) => tls::Link::tls(h2, setup),
+            None => tls::Link::Plain(h2),
+        }
     }
 }
 
@@ -691,6 +700,7 @@ mod tests {
             "127.0.0.1:9".parse().unwrap(),
             requests,
             answers,
+            None,
             Arc::new(()),
         )
     }
@@ -751,7 +761,7 @@ mod tests {
     #[test]
     fn an_answer_ends_its_exchange_with_status_and_bytes() {
         let p = protocol(vec![get("a")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut out = Vec::new();
         conn.open(&mut out);
         assert!(out.starts_with(frame::PREFACE));
@@ -790,7 +800,7 @@ mod tests {
     #[test]
     fn header_blocks_are_reused_once_the_table_holds_them() {
         let p = protocol(vec![get("a"), get("b")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut blocks = Vec::new();
         for seq in 0..6 {
             let mut out = Vec::new();
@@ -815,7 +825,7 @@ mod tests {
     #[test]
     fn settings_are_acknowledged_and_the_concurrency_limit_queues() {
         let p = protocol(vec![get("")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut settings = Vec::new();
         settings.extend_from_slice(&frame::SETTINGS_MAX_CONCURRENT_STREAMS.to_be_bytes());
         settings.extend_from_slice(&1u32.to_be_bytes());
@@ -849,7 +859,7 @@ mod tests {
     #[test]
     fn ping_reset_and_goaway() {
         let p = protocol(vec![get("")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let (out, _) = feed(&mut conn, &frame_of(frame::PING, 0, 0, b"12345678"));
         assert_eq!(
             frames(&out),
@@ -891,7 +901,7 @@ mod tests {
     #[test]
     fn header_blocks_continue_across_frames() {
         let p = protocol(vec![get("")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         conn.start(0, 0, &mut Vec::new()).unwrap();
         let block =
             Encoder::new().encode([(&b":status"[..], &b"204"[..]), (b"x-long", &[b'v'; 40][..])]);
@@ -932,7 +942,7 @@ mod tests {
             .iter()
             .any(|(n, v)| n == b"content-length" && v == b"100000"));
         let p = protocol(vec![post], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut out = Vec::new();
         conn.start(0, 0, &mut out).unwrap();
         let data: usize = frames(&out)
@@ -960,7 +970,7 @@ mod tests {
     #[test]
     fn a_smaller_peer_table_is_announced_in_the_next_block() {
         let p = protocol(vec![get("")], Answers::Http);
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut settings = frame::SETTINGS_HEADER_TABLE_SIZE.to_be_bytes().to_vec();
         settings.extend_from_slice(&0u32.to_be_bytes());
         feed(&mut conn, &frame_of(frame::SETTINGS, 0, 0, &settings));
@@ -985,7 +995,7 @@ mod tests {
             Bytes::from_static(&[0, 0, 0, 0, 0]),
         );
         let p = protocol(vec![call], Answers::Grpc(Arc::clone(&tally)));
-        let mut conn = p.connection();
+        let mut conn = H2Connection::new(Arc::clone(&p.shared));
         let mut server = Server(Encoder::new());
         conn.start(0, 0, &mut Vec::new()).unwrap();
         let mut answer = server.headers(
