@@ -51,9 +51,6 @@ struct Shared {
     bodies: Vec<Bytes>,
     /// Message counts of the measured calls, shared with the lean HTTP/2 path.
     tally: Arc<GrpcTally>,
-    /// Streamed responses: time to the first message and gaps between messages, merged
-    /// from the lanes when they end.
-    streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
     server_streaming: bool,
     /// Bidi: each message framed on its own, sent one at a time, each waiting for its answer.
     bidi_frames: Option<Vec<Bytes>>,
@@ -72,6 +69,11 @@ pub(crate) struct GrpcTally {
     pub window: crate::window::MeasuredWindow,
     /// Request messages in one call.
     pub messages_per_call: u64,
+    /// The method streams its response: each message's arrival is timed.
+    pub server_streaming: bool,
+    /// Streamed responses: time to the first message and gaps between messages, merged
+    /// from the lanes (and lean connections) when they end.
+    pub streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
 
 impl GrpcDriver {
@@ -166,11 +168,12 @@ impl GrpcDriver {
                     } else {
                         1
                     },
+                    server_streaming: method.is_server_streaming(),
+                    streams: std::sync::Mutex::new((
+                        meshbench_core::histogram::new_histogram(),
+                        meshbench_core::histogram::new_histogram(),
+                    )),
                 }),
-                streams: std::sync::Mutex::new((
-                    meshbench_core::histogram::new_histogram(),
-                    meshbench_core::histogram::new_histogram(),
-                )),
                 server_streaming: method.is_server_streaming(),
                 bidi_frames: (method.is_client_streaming() && method.is_server_streaming()).then(
                     || {
@@ -185,11 +188,12 @@ impl GrpcDriver {
         })
     }
 
-    /// The lean HTTP/2 path for this driver's calls where it covers them: unary calls, h2c
-    /// or TLS. Streaming calls stay on hyper.
+    /// The lean HTTP/2 path for this driver's calls where it covers them: unary,
+    /// server-streaming and client-streaming calls, h2c or TLS. Interactive bidi calls
+    /// (each message waits for its answer) stay on hyper.
     pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<GrpcDriver>> {
         let shared = &self.shared;
-        if shared.kind != "unary" {
+        if shared.bidi_frames.is_some() {
             return None;
         }
         let requests = shared
@@ -248,7 +252,7 @@ impl GrpcDriver {
         &self,
         pick: impl Fn(&(Histogram<u64>, Histogram<u64>)) -> &Histogram<u64>,
     ) -> Option<meshbench_core::LatencySummary> {
-        let guard = self.shared.streams.lock().ok()?;
+        let guard = self.shared.tally.streams.lock().ok()?;
         let h = pick(&guard);
         (self.shared.server_streaming && !h.is_empty())
             .then(|| meshbench_core::histogram::summarize(h))
@@ -366,7 +370,7 @@ pub struct GrpcSession {
 
 impl Drop for GrpcSession {
     fn drop(&mut self) {
-        if let Ok(mut shared) = self.shared.streams.lock() {
+        if let Ok(mut shared) = self.shared.tally.streams.lock() {
             self.first_message.merge_into(&mut shared.0);
             self.message_gap.merge_into(&mut shared.1);
         }
@@ -679,17 +683,19 @@ pub(crate) fn grpc_message(headers: &http::HeaderMap) -> Option<String> {
 /// A histogram allocated on first use: most lanes (unary calls) never record one, and each
 /// holds some 200 KB of counts.
 #[derive(Default)]
-struct LazyHistogram(Option<Histogram<u64>>);
+pub(crate) struct LazyHistogram(Option<Histogram<u64>>);
 
 impl LazyHistogram {
-    fn record(&mut self, us: u64) {
+    /// Records `us` microseconds.
+    pub(crate) fn record(&mut self, us: u64) {
         let h = self
             .0
             .get_or_insert_with(meshbench_core::histogram::new_histogram);
         meshbench_core::histogram::record_us(h, us);
     }
 
-    fn merge_into(&self, into: &mut Histogram<u64>) {
+    /// Adds what was recorded to `into`.
+    pub(crate) fn merge_into(&self, into: &mut Histogram<u64>) {
         if let Some(h) = &self.0 {
             meshbench_core::histogram::merge(into, h);
         }

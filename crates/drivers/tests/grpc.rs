@@ -91,25 +91,51 @@ fn every_streaming_kind_counts_its_messages() {
         json!({"message": "b"}),
         json!({"message": "c"}),
     ];
-    // Streaming calls are hyper's, whichever client is asked for.
-    let server = run_on(
-        &spec(
-            target.url("grpc", ""),
-            "ServerStream",
-            vec![json!({"responses": 5})],
-        ),
+    for client in CLIENTS {
+        let server = run_on(
+            &spec(
+                target.url("grpc", ""),
+                "ServerStream",
+                vec![json!({"responses": 5})],
+            ),
+            client,
+        );
+        let g = server.result.grpc.unwrap();
+        assert_eq!(g.kind, "server_streaming");
+        assert_eq!(
+            g.messages_received,
+            5 * g.messages_sent,
+            "{}: {g:?}",
+            client.1
+        );
+        // Each message's arrival is timed: the first against the call, the rest apart.
+        let first = g.first_message_us.unwrap();
+        let gaps = g.message_gap_us.unwrap();
+        assert!(
+            first.max > 0 && gaps.p50 < 10_000,
+            "{}: {first:?} {gaps:?}",
+            client.1
+        );
+
+        let calls = run_on(
+            &spec(target.url("grpc", ""), "ClientStream", three.clone()),
+            client,
+        );
+        let g = calls.result.grpc.unwrap();
+        assert_eq!(g.kind, "client_streaming");
+        assert_eq!(
+            g.messages_sent,
+            3 * g.messages_received,
+            "{}: {g:?}",
+            client.1
+        );
+    }
+
+    // Interactive bidi calls are hyper's, whichever client is asked for.
+    let bidi = run_on(
+        &spec(target.url("grpc", ""), "Bidi", three.clone()),
         (H2Client::Lean, "hyper"),
     );
-    let g = server.result.grpc.unwrap();
-    assert_eq!(g.kind, "server_streaming");
-    assert_eq!(g.messages_received, 5 * g.messages_sent, "{g:?}");
-
-    let client = run(&spec(target.url("grpc", ""), "ClientStream", three.clone()));
-    let g = client.result.grpc.unwrap();
-    assert_eq!(g.kind, "client_streaming");
-    assert_eq!(g.messages_sent, 3 * g.messages_received, "{g:?}");
-
-    let bidi = run(&spec(target.url("grpc", ""), "Bidi", three));
     let g = bidi.result.grpc.unwrap();
     assert_eq!(g.kind, "bidi_streaming");
     assert_eq!(g.messages_sent, g.messages_received, "{g:?}");

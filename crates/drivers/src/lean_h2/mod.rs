@@ -27,7 +27,7 @@ use meshbench_engine::{
     StreamEnd,
 };
 
-use crate::grpc::{Framing, GrpcTally};
+use crate::grpc::{Framing, GrpcTally, LazyHistogram};
 use frame::FrameHeader;
 use hpack::RequestEncoder;
 
@@ -197,6 +197,29 @@ struct H2Stream {
     /// gRPC: when the call started (for the measured window) and its response framing.
     started: Option<Instant>,
     framing: Framing,
+    /// Server streaming: when the last message arrived, and (first?, µs) samples kept until
+    /// the call ends and is known to be measured.
+    last_message: Option<Instant>,
+    samples: Vec<(bool, u64)>,
+}
+
+impl H2Stream {
+    /// Times `arrived` messages that came in one DATA frame, as the hyper path does: the
+    /// first against the call's start, later ones against the one before (those in the same
+    /// frame 1 µs apart).
+    fn time_messages(&mut self, arrived: u64) {
+        let now = Instant::now();
+        let us = meshbench_core::histogram::micros;
+        match (self.last_message, self.started) {
+            (None, Some(started)) => self.samples.push((true, us(now - started))),
+            (Some(previous), _) => self.samples.push((false, us(now - previous))),
+            (None, None) => {}
+        }
+        for _ in 1..arrived {
+            self.samples.push((false, 1));
+        }
+        self.last_message = Some(now);
+    }
 }
 
 /// One connection's HTTP/2 state.
@@ -225,6 +248,9 @@ pub struct H2Connection {
     /// gRPC messages of measured calls, handed to the tally when the connection ends.
     grpc_sent: u64,
     grpc_received: u64,
+    /// Server streaming: time to the first message and gaps, handed over likewise.
+    first_message: LazyHistogram,
+    message_gap: LazyHistogram,
 }
 
 impl H2Connection {
@@ -249,6 +275,8 @@ impl H2Connection {
             going_away: false,
             grpc_sent: 0,
             grpc_received: 0,
+            first_message: LazyHistogram::default(),
+            message_gap: LazyHistogram::default(),
         }
     }
 
@@ -312,6 +340,8 @@ impl H2Connection {
             unacked: 0,
             started,
             framing: Framing::default(),
+            last_message: None,
+            samples: Vec::new(),
         });
         if !spec.body.is_empty() {
             let last = self.streams.len() - 1;
@@ -378,6 +408,13 @@ impl H2Connection {
                 if stream.started.is_some_and(|t| tally.window.contains(t)) {
                     self.grpc_sent += tally.messages_per_call;
                     self.grpc_received += stream.framing.messages;
+                    for &(first, us) in &stream.samples {
+                        if first {
+                            self.first_message.record(us);
+                        } else {
+                            self.message_gap.record(us);
+                        }
+                    }
                 }
                 match stream.grpc_status {
                     Some(code) if stream.status == 200 => Ok(Answer {
@@ -523,11 +560,18 @@ impl H2Connection {
                     self.unacked = 0;
                 }
                 if let Some(index) = self.stream_index(head.stream) {
-                    let grpc = matches!(self.shared.answers, Answers::Grpc(_));
+                    let (grpc, timed) = match &self.shared.answers {
+                        Answers::Grpc(tally) => (true, tally.server_streaming),
+                        Answers::Http => (false, false),
+                    };
                     let stream = &mut self.streams[index];
                     stream.bytes_received += (frame::HEADER_LEN + payload.len()) as u64;
                     if grpc {
+                        let before = stream.framing.messages;
                         stream.framing.feed(data);
+                        if timed && stream.framing.messages > before {
+                            stream.time_messages(stream.framing.messages - before);
+                        }
                     }
                     if head.flags & frame::END_STREAM != 0 {
                         self.finish(index, ended);
@@ -669,6 +713,10 @@ impl Drop for H2Connection {
         if let Answers::Grpc(tally) = &self.shared.answers {
             tally.sent.fetch_add(self.grpc_sent, Relaxed);
             tally.received.fetch_add(self.grpc_received, Relaxed);
+            if let Ok(mut streams) = tally.streams.lock() {
+                self.first_message.merge_into(&mut streams.0);
+                self.message_gap.merge_into(&mut streams.1);
+            }
         }
     }
 }
@@ -713,6 +761,11 @@ mod tests {
                 &meshbench_core::BenchmarkSpec::closed_get("http://127.0.0.1:9/"),
             ),
             messages_per_call: 1,
+            server_streaming: false,
+            streams: std::sync::Mutex::new((
+                meshbench_core::histogram::new_histogram(),
+                meshbench_core::histogram::new_histogram(),
+            )),
         })
     }
 
