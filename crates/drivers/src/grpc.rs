@@ -54,8 +54,6 @@ struct Shared {
     server_streaming: bool,
     /// Bidi: each message framed on its own, sent one at a time, each waiting for its answer.
     bidi_frames: Option<Vec<Bytes>>,
-    /// Bidi: each message's round trip, merged from the lanes when they end.
-    round_trips: std::sync::Mutex<Histogram<u64>>,
 }
 
 /// gRPC message counts of the measured calls, kept beside the engine's figures.
@@ -74,6 +72,8 @@ pub(crate) struct GrpcTally {
     /// Streamed responses: time to the first message and gaps between messages, merged
     /// from the lanes (and lean connections) when they end.
     pub streams: std::sync::Mutex<(Histogram<u64>, Histogram<u64>)>,
+    /// Bidi: each message's round trip, merged from the lanes when they end.
+    pub round_trips: std::sync::Mutex<Histogram<u64>>,
 }
 
 impl GrpcDriver {
@@ -173,6 +173,7 @@ impl GrpcDriver {
                         meshbench_core::histogram::new_histogram(),
                         meshbench_core::histogram::new_histogram(),
                     )),
+                    round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
                 }),
                 server_streaming: method.is_server_streaming(),
                 bidi_frames: (method.is_client_streaming() && method.is_server_streaming()).then(
@@ -183,30 +184,29 @@ impl GrpcDriver {
                             .collect()
                     },
                 ),
-                round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
             }),
         })
     }
 
-    /// The lean HTTP/2 path for this driver's calls where it covers them: unary,
-    /// server-streaming and client-streaming calls, h2c or TLS. Interactive bidi calls
-    /// (each message waits for its answer) stay on hyper.
+    /// The lean HTTP/2 path for this driver's calls: every kind (an interactive bidi call
+    /// releases its next message when the answer to the last one arrives), h2c or TLS.
     pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<GrpcDriver>> {
         let shared = &self.shared;
-        if shared.bidi_frames.is_some() {
-            return None;
-        }
         let requests = shared
             .bodies
             .iter()
             .map(|body| {
-                crate::lean_h2::H2Request::new(
+                let request = crate::lean_h2::H2Request::new(
                     &Method::POST,
                     &shared.uri,
                     &shared.origin.endpoint.authority,
                     &shared.headers,
                     body.clone(),
-                )
+                );
+                match &shared.bidi_frames {
+                    Some(frames) => request.interactive(frames.iter().map(Bytes::len)),
+                    None => request,
+                }
             })
             .collect();
         Some(crate::lean_h2::LeanHttp2::new(
@@ -240,6 +240,7 @@ impl GrpcDriver {
             message_gap_us: self.stream_summary(|h| &h.1),
             message_rtt_us: self
                 .shared
+                .tally
                 .round_trips
                 .lock()
                 .ok()
@@ -374,7 +375,7 @@ impl Drop for GrpcSession {
             self.first_message.merge_into(&mut shared.0);
             self.message_gap.merge_into(&mut shared.1);
         }
-        if let Ok(mut shared) = self.shared.round_trips.lock() {
+        if let Ok(mut shared) = self.shared.tally.round_trips.lock() {
             self.round_trips.merge_into(&mut shared);
         }
     }

@@ -131,34 +131,37 @@ fn every_streaming_kind_counts_its_messages() {
         );
     }
 
-    // Interactive bidi calls are hyper's, whichever client is asked for.
-    let bidi = run_on(
-        &spec(target.url("grpc", ""), "Bidi", three.clone()),
-        (H2Client::Lean, "hyper"),
-    );
-    let g = bidi.result.grpc.unwrap();
-    assert_eq!(g.kind, "bidi_streaming");
-    assert_eq!(g.messages_sent, g.messages_received, "{g:?}");
-    // Bidi is interactive: each message waits for its answer, and each round trip is timed.
-    assert!(g.message_rtt_us.is_some(), "{g:?}");
+    for client in CLIENTS {
+        let bidi = run_on(&spec(target.url("grpc", ""), "Bidi", three.clone()), client);
+        let g = bidi.result.grpc.unwrap();
+        assert_eq!(g.kind, "bidi_streaming");
+        assert_eq!(g.messages_sent, g.messages_received, "{}: {g:?}", client.1);
+        // Bidi is interactive: each message waits for its answer, and each round trip is
+        // timed.
+        assert!(g.message_rtt_us.is_some(), "{}: {g:?}", client.1);
+        assert_eq!(bidi.result.errors, 0, "{}", client.1);
+    }
 
     // A 2 ms answer per message: three round trips make a call of at least 6 ms.
     let slow = vec![json!({"delay_us": 2000}); 3];
     let mut s = spec(target.url("grpc", ""), "Bidi", slow);
     s.streams = 1;
-    let out = run(&s);
-    let rtt = out.result.grpc.unwrap().message_rtt_us.unwrap();
-    assert!(
-        (2_000..=4_000).contains(&rtt.p50),
-        "round trip p50 {} µs",
-        rtt.p50
-    );
-    assert!(
-        out.result.latency_us.p50 >= 6_000,
-        "call p50 {}",
-        out.result.latency_us.p50
-    );
-    assert_eq!(bidi.result.errors, 0);
+    for client in CLIENTS {
+        let out = run_on(&s, client);
+        let rtt = out.result.grpc.unwrap().message_rtt_us.unwrap();
+        assert!(
+            (2_000..=4_000).contains(&rtt.p50),
+            "{}: round trip p50 {} µs",
+            client.1,
+            rtt.p50
+        );
+        assert!(
+            out.result.latency_us.p50 >= 6_000,
+            "{}: call p50 {}",
+            client.1,
+            out.result.latency_us.p50
+        );
+    }
 }
 
 #[test]

@@ -41,6 +41,10 @@ pub(crate) struct H2Request {
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     /// The body, sent in DATA frames.
     pub body: Bytes,
+    /// An interactive call's message boundaries in `body` (cumulative ends): the first
+    /// message goes with the request, each next one when an answer arrives. Empty: the whole
+    /// body goes at once.
+    pub steps: Vec<usize>,
 }
 
 impl H2Request {
@@ -99,7 +103,22 @@ impl H2Request {
         H2Request {
             headers: fields,
             body,
+            steps: Vec::new(),
         }
+    }
+
+    /// The request as an interactive call of messages of `lengths` (its body is them, in
+    /// order): without a content-length, as the size of what is to come is not announced.
+    pub(crate) fn interactive(mut self, lengths: impl Iterator<Item = usize>) -> Self {
+        self.headers.retain(|(n, _)| n != b"content-length");
+        let mut end = 0;
+        self.steps = lengths
+            .map(|len| {
+                end += len;
+                end
+            })
+            .collect();
+        self
     }
 }
 
@@ -201,6 +220,12 @@ struct H2Stream {
     /// the call ends and is known to be measured.
     last_message: Option<Instant>,
     samples: Vec<(bool, u64)>,
+    /// How much of the body may go out so far (all of it, unless the call is interactive).
+    released: usize,
+    /// Interactive: the next message to release, when the last one went, round trips (µs).
+    step: usize,
+    sent_at: Option<Instant>,
+    round_trips: Vec<u64>,
 }
 
 impl H2Stream {
@@ -251,6 +276,8 @@ pub struct H2Connection {
     /// Server streaming: time to the first message and gaps, handed over likewise.
     first_message: LazyHistogram,
     message_gap: LazyHistogram,
+    /// Interactive calls: each message's round trip, handed over likewise.
+    round_trips: LazyHistogram,
 }
 
 impl H2Connection {
@@ -277,6 +304,7 @@ impl H2Connection {
             grpc_received: 0,
             first_message: LazyHistogram::default(),
             message_gap: LazyHistogram::default(),
+            round_trips: LazyHistogram::default(),
         }
     }
 
@@ -342,6 +370,10 @@ impl H2Connection {
             framing: Framing::default(),
             last_message: None,
             samples: Vec::new(),
+            released: spec.steps.first().copied().unwrap_or(spec.body.len()),
+            step: 1,
+            sent_at: started,
+            round_trips: Vec::new(),
         });
         if !spec.body.is_empty() {
             let last = self.streams.len() - 1;
@@ -355,7 +387,7 @@ impl H2Connection {
         let shared = Arc::clone(&self.shared);
         let stream = &mut self.streams[index];
         let body = &shared.requests[stream.request].body;
-        while stream.body_sent < body.len() {
+        while stream.body_sent < stream.released {
             let allowed = self
                 .send_window
                 .min(stream.send_window)
@@ -363,7 +395,7 @@ impl H2Connection {
             if allowed <= 0 {
                 return;
             }
-            let end = (stream.body_sent + allowed as usize).min(body.len());
+            let end = (stream.body_sent + allowed as usize).min(stream.released);
             let chunk = &body[stream.body_sent..end];
             let last = end == body.len();
             frame::data(out, stream.id, chunk, last);
@@ -378,7 +410,7 @@ impl H2Connection {
     fn resume(&mut self, out: &mut Vec<u8>) -> Result<(), FeedError> {
         for index in 0..self.streams.len() {
             let stream = &self.streams[index];
-            if stream.body_sent < self.shared.requests[stream.request].body.len() {
+            if stream.body_sent < stream.released {
                 self.send_body(index, out);
             }
         }
@@ -406,7 +438,15 @@ impl H2Connection {
             }),
             Answers::Grpc(tally) => {
                 if stream.started.is_some_and(|t| tally.window.contains(t)) {
-                    self.grpc_sent += tally.messages_per_call;
+                    let steps = self.shared.requests[stream.request].steps.len();
+                    self.grpc_sent += if steps > 0 {
+                        stream.step.min(steps) as u64
+                    } else {
+                        tally.messages_per_call
+                    };
+                    for &rtt in &stream.round_trips {
+                        self.round_trips.record(rtt);
+                    }
                     self.grpc_received += stream.framing.messages;
                     for &(first, us) in &stream.samples {
                         if first {
@@ -564,15 +604,34 @@ impl H2Connection {
                         Answers::Grpc(tally) => (true, tally.server_streaming),
                         Answers::Http => (false, false),
                     };
+                    let steps = &self.shared.requests[self.streams[index].request].steps;
+                    let interactive = steps.len();
                     let stream = &mut self.streams[index];
                     stream.bytes_received += (frame::HEADER_LEN + payload.len()) as u64;
                     if grpc {
                         let before = stream.framing.messages;
                         stream.framing.feed(data);
-                        if timed && stream.framing.messages > before {
-                            stream.time_messages(stream.framing.messages - before);
+                        let arrived = stream.framing.messages - before;
+                        if interactive > 0 && arrived > 0 {
+                            // Each answer releases the next message.
+                            let now = Instant::now();
+                            for _ in 0..arrived {
+                                if let Some(sent) = stream.sent_at {
+                                    let us = meshbench_core::histogram::micros(now - sent);
+                                    stream.round_trips.push(us);
+                                }
+                                if let Some(&end) = steps.get(stream.step) {
+                                    stream.released = end;
+                                    stream.step += 1;
+                                    stream.sent_at = Some(now);
+                                }
+                            }
+                            self.send_body(index, out);
+                        } else if timed && arrived > 0 {
+                            stream.time_messages(arrived);
                         }
                     }
+                    let stream = &mut self.streams[index];
                     if head.flags & frame::END_STREAM != 0 {
                         self.finish(index, ended);
                     } else {
@@ -717,6 +776,9 @@ impl Drop for H2Connection {
                 self.first_message.merge_into(&mut streams.0);
                 self.message_gap.merge_into(&mut streams.1);
             }
+            if let Ok(mut round_trips) = tally.round_trips.lock() {
+                self.round_trips.merge_into(&mut round_trips);
+            }
         }
     }
 }
@@ -766,6 +828,7 @@ mod tests {
                 meshbench_core::histogram::new_histogram(),
                 meshbench_core::histogram::new_histogram(),
             )),
+            round_trips: std::sync::Mutex::new(meshbench_core::histogram::new_histogram()),
         })
     }
 
