@@ -97,8 +97,8 @@ pub struct LoadgenInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// The client that carried the load: `event-loop` (the engine's own HTTP/1.1 or HTTP/2
-    /// path), `hyper` (HTTP/2 and gRPC where the event loop does not cover the run) or
-    /// `async` (TLS HTTP/1.1, WebSocket, LLM streaming on per-thread tokio runtimes).
+    /// path), `hyper` (HTTP/2 and gRPC with `MESHBENCH_H2_CLIENT=hyper`) or `async` (TLS
+    /// HTTP/1.1, WebSocket, LLM APIs on per-thread tokio runtimes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
 }

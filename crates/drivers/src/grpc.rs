@@ -1,9 +1,11 @@
-//! gRPC over HTTP/2 (hyper), with messages built at run time: the method's descriptor comes
+//! gRPC over HTTP/2, with messages built at run time: the method's descriptor comes
 //! from .proto files compiled in-process by protox (or the built-in echo service's, or the
 //! server's own reflection service when no .proto is given), and each
 //! request message from JSON through prost-reflect. No code generation, as ghz does it.
 //! A lane is one HTTP/2 stream; `streams` lanes share a connection. A streaming call sends
 //! all of the spec's messages and reads every response message; latency is the whole call.
+//! Runs go through the lean HTTP/2 client ([`GrpcDriver::lean`]); the sessions here, on
+//! hyper's client, do the preflight and runs with `MESHBENCH_H2_CLIENT=hyper`.
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

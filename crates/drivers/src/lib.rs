@@ -3,9 +3,11 @@
 //! HTTP/1.1 has a lean path of its own ([`http1`]): requests are serialised once, each
 //! exchange is one `write` and (usually) one `read` on a socket whose readiness the driver
 //! manages itself, and responses are parsed with `httparse` without being stored. That is
-//! what lets the engine keep up with wrk, which hand-codes the same path. TLS and HTTP/2
-//! go through rustls and hyper ([`http2`]), where a general library is the right tool, and
-//! WebSocket through tokio-tungstenite ([`websocket`]).
+//! what lets the engine keep up with wrk, which hand-codes the same path. HTTP/2 and gRPC
+//! have one too ([`lean_h2`]): frames written and parsed directly on the engine's loop, with
+//! rustls driven inside it for TLS. hyper's HTTP/2 client ([`http2`], [`grpc`]) stays beside
+//! it (the preflight, and every run with `MESHBENCH_H2_CLIENT=hyper`); TLS HTTP/1.1 goes
+//! through rustls on tokio, and WebSocket through tokio-tungstenite ([`websocket`]).
 #![deny(missing_docs)]
 
 mod endpoint;

@@ -24,8 +24,7 @@ pub enum RunError {
 /// Which client carries HTTP/2 and gRPC runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum H2Client {
-    /// The engine's own event loop ([`crate::lean_h2`]) wherever it covers the run (h2c,
-    /// unary gRPC); hyper for the rest.
+    /// The engine's own event loop ([`crate::lean_h2`]): h2c or TLS, every gRPC kind.
     #[default]
     Lean,
     /// hyper for every HTTP/2 and gRPC run.
