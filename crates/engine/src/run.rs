@@ -22,7 +22,7 @@ use crate::multiplexed::MultiplexedProtocol;
 use crate::pacer::{Connections, Pacer, Timing};
 use crate::reactor::framed::FramedLanes;
 use crate::reactor::multiplexed::MultiplexedLanes;
-use crate::reactor::{self, ReactorPlan};
+use crate::reactor::{self, Lanes, ReactorPlan};
 use crate::recorder::{IntervalReport, Recorder};
 use crate::usage::{usage, Usage};
 use crate::{Error, Result};
@@ -116,30 +116,38 @@ pub fn run_framed<P: FramedProtocol + Driver>(
     stop: StopHandle,
     observer: &mut dyn Observer,
 ) -> Result<RunOutput> {
-    spec.validate()?;
-    preflight(spec, protocol.as_ref())?;
-    execute(spec, stop, observer, |thread, spec, plan, stop, tx| {
-        let protocol = Arc::clone(&protocol);
-        std::thread::Builder::new()
-            .name(format!("meshbench-load-{thread}"))
-            .spawn(move || {
-                let (reactor_plan, pacer) = reactor_plan(thread, &spec, &plan);
-                let open = matches!(spec.model, LoadModel::Open { .. });
-                let (mut lanes, free) =
-                    FramedLanes::new(protocol.as_ref(), reactor_plan.connections, open);
-                reactor::run_thread(&mut lanes, free, &reactor_plan, pacer, &stop, &tx)
-            })
+    run_on_reactor(spec, protocol, stop, observer, |protocol, spec, plan| {
+        // The open model times responses by kernel receive timestamps.
+        let open = matches!(spec.model, LoadModel::Open { .. });
+        FramedLanes::new(protocol, plan.connections, open)
     })
 }
 
 /// Runs `spec` on the engine's own epoll loop with `streams` multiplexed lanes on every
 /// connection: the lean path for protocols a [`MultiplexedProtocol`] describes (HTTP/2 and
-/// gRPC over plain TCP). Blocks until the run is over.
+/// gRPC). Blocks until the run is over.
 pub fn run_multiplexed<P: MultiplexedProtocol + Driver>(
     spec: &BenchmarkSpec,
     protocol: Arc<P>,
     stop: StopHandle,
     observer: &mut dyn Observer,
+) -> Result<RunOutput> {
+    run_on_reactor(spec, protocol, stop, observer, |protocol, spec, plan| {
+        MultiplexedLanes::new(protocol, plan.connections, spec.streams as usize)
+    })
+}
+
+/// Makes one thread's lanes (and the list of its free ones) for its share of connections.
+type LanesFor<P, L> = fn(Arc<P>, &BenchmarkSpec, &ReactorPlan) -> (L, Vec<usize>);
+
+/// The reactor backends' shared part: a preflight, then one thread per `spec.threads`, each
+/// running the loop over the lanes `lanes` makes for its connections.
+fn run_on_reactor<P: Driver, L: Lanes + 'static>(
+    spec: &BenchmarkSpec,
+    protocol: Arc<P>,
+    stop: StopHandle,
+    observer: &mut dyn Observer,
+    lanes: LanesFor<P, L>,
 ) -> Result<RunOutput> {
     spec.validate()?;
     preflight(spec, protocol.as_ref())?;
@@ -149,11 +157,7 @@ pub fn run_multiplexed<P: MultiplexedProtocol + Driver>(
             .name(format!("meshbench-load-{thread}"))
             .spawn(move || {
                 let (reactor_plan, pacer) = reactor_plan(thread, &spec, &plan);
-                let (mut lanes, free) = MultiplexedLanes::new(
-                    protocol.as_ref(),
-                    reactor_plan.connections,
-                    spec.streams as usize,
-                );
+                let (mut lanes, free) = lanes(protocol, &spec, &reactor_plan);
                 reactor::run_thread(&mut lanes, free, &reactor_plan, pacer, &stop, &tx)
             })
     })

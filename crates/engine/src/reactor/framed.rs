@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use meshbench_core::ErrorKind;
 use socket2::{SockAddr, Socket};
@@ -50,8 +51,8 @@ enum Outcome {
 }
 
 /// One thread's connections of a [`FramedProtocol`].
-pub(crate) struct FramedLanes<'a, P: FramedProtocol> {
-    protocol: &'a P,
+pub(crate) struct FramedLanes<P: FramedProtocol> {
+    protocol: Arc<P>,
     conns: Vec<Conn<P::Reader>>,
     address: SockAddr,
     /// Responses are timed by the kernel's receive timestamps (the open model's choice: it
@@ -63,10 +64,10 @@ pub(crate) struct FramedLanes<'a, P: FramedProtocol> {
     _stamping: Option<Socket>,
 }
 
-impl<'a, P: FramedProtocol> FramedLanes<'a, P> {
+impl<P: FramedProtocol> FramedLanes<P> {
     /// `connections` idle connections, and their lanes (one each) for [`Core::free`];
     /// `stamps` times responses by kernel receive timestamps.
-    pub(crate) fn new(protocol: &'a P, connections: usize, stamps: bool) -> (Self, Vec<usize>) {
+    pub(crate) fn new(protocol: Arc<P>, connections: usize, stamps: bool) -> (Self, Vec<usize>) {
         let conns = (0..connections)
             .map(|_| Conn {
                 socket: None,
@@ -89,9 +90,9 @@ impl<'a, P: FramedProtocol> FramedLanes<'a, P> {
             .flatten()
             .filter(|s| enable_receive_timestamps(s).is_ok());
         let lanes = FramedLanes {
+            address: SockAddr::from(protocol.address()),
             protocol,
             conns,
-            address: SockAddr::from(protocol.address()),
             stamps: stamping.is_some(),
             _stamping: stamping,
         };
@@ -99,7 +100,7 @@ impl<'a, P: FramedProtocol> FramedLanes<'a, P> {
     }
 }
 
-impl<P: FramedProtocol> Lanes for FramedLanes<'_, P> {
+impl<P: FramedProtocol> Lanes for FramedLanes<P> {
     fn receive_timestamps(&self) -> bool {
         self.stamps
     }
@@ -202,9 +203,9 @@ impl<P: FramedProtocol> Lanes for FramedLanes<'_, P> {
     }
 }
 
-impl<P: FramedProtocol> FramedLanes<'_, P> {
+impl<P: FramedProtocol> FramedLanes<P> {
     fn write(&mut self, core: &mut Core<'_>, index: usize, now: Nanos) {
-        let protocol = self.protocol;
+        let protocol = &*self.protocol;
         let conn = &mut self.conns[index];
         let request = protocol.request(conn.slot.seq);
         let Some(fd) = conn.socket.as_ref().map(|s| s.as_raw_fd()) else {

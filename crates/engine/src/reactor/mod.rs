@@ -390,6 +390,11 @@ fn epoll_wait(
             timeout_ms,
         )
     };
+    ready_events(i64::from(n))
+}
+
+/// A wait's result: how many events, none when a signal cut it short, or the error.
+fn ready_events(n: i64) -> io::Result<usize> {
     if n < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
@@ -424,15 +429,7 @@ fn epoll_pwait2(
             0usize,
         )
     };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(0)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(n as usize)
+    ready_events(n)
 }
 
 /// `send` without SIGPIPE; a raw syscall skips libc's cancellation-point bookkeeping.

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use meshbench_core::ErrorKind;
 use socket2::{SockAddr, Socket};
@@ -61,8 +62,8 @@ impl<C> Conn<C> {
 }
 
 /// One thread's connections of a [`MultiplexedProtocol`].
-pub(crate) struct MultiplexedLanes<'a, P: MultiplexedProtocol> {
-    protocol: &'a P,
+pub(crate) struct MultiplexedLanes<P: MultiplexedProtocol> {
+    protocol: Arc<P>,
     conns: Vec<Conn<P::Connection>>,
     address: SockAddr,
     /// Connections with bytes to write.
@@ -70,10 +71,10 @@ pub(crate) struct MultiplexedLanes<'a, P: MultiplexedProtocol> {
     ended: Vec<StreamEnd>,
 }
 
-impl<'a, P: MultiplexedProtocol> MultiplexedLanes<'a, P> {
+impl<P: MultiplexedProtocol> MultiplexedLanes<P> {
     /// `connections` idle connections of `streams` lanes each, and those lanes for
     /// [`Core::free`] (interleaved, so load spreads over the connections).
-    pub(crate) fn new(protocol: &'a P, connections: usize, streams: usize) -> (Self, Vec<usize>) {
+    pub(crate) fn new(protocol: Arc<P>, connections: usize, streams: usize) -> (Self, Vec<usize>) {
         let streams = streams.max(1);
         let conns = (0..connections)
             .map(|_| Conn {
@@ -95,9 +96,9 @@ impl<'a, P: MultiplexedProtocol> MultiplexedLanes<'a, P> {
             .collect();
         let free = (0..streams).flat_map(|_| (0..connections).rev()).collect();
         let lanes = MultiplexedLanes {
+            address: SockAddr::from(protocol.address()),
             protocol,
             conns,
-            address: SockAddr::from(protocol.address()),
             dirty: Vec::with_capacity(connections),
             ended: Vec::with_capacity(streams),
         };
@@ -275,7 +276,7 @@ impl<'a, P: MultiplexedProtocol> MultiplexedLanes<'a, P> {
     }
 }
 
-impl<P: MultiplexedProtocol> Lanes for MultiplexedLanes<'_, P> {
+impl<P: MultiplexedProtocol> Lanes for MultiplexedLanes<P> {
     fn start(&mut self, core: &mut Core<'_>, index: usize, slot: Slot, now: Nanos) {
         let fresh = {
             let conn = &self.conns[index];
@@ -384,7 +385,7 @@ impl<P: MultiplexedProtocol> Lanes for MultiplexedLanes<'_, P> {
     }
 }
 
-impl<P: MultiplexedProtocol> MultiplexedLanes<'_, P> {
+impl<P: MultiplexedProtocol> MultiplexedLanes<P> {
     /// Starts `stream` on connection `index`, which has a socket.
     fn begin(&mut self, core: &mut Core<'_>, index: usize, stream: Stream, now: Nanos) {
         let conn = &mut self.conns[index];
