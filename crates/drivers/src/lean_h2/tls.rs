@@ -115,7 +115,11 @@ impl MultiplexedConnection for Link {
             .ok_or_else(|| tls_error("the client configuration was refused"))?;
         let mut rest = data;
         while !rest.is_empty() {
-            tls.read_tls(&mut rest).map_err(tls_error)?;
+            if tls.read_tls(&mut rest).map_err(tls_error)? == 0 {
+                // rustls takes nothing more until what it holds is processed: a record
+                // larger than TLS allows.
+                return Err(tls_error("a record rustls cannot buffer"));
+            }
             let state = tls.process_new_packets().map_err(tls_error)?;
             let mut ready = state.plaintext_bytes_to_read();
             while ready > 0 {
