@@ -323,8 +323,9 @@ impl H2Connection {
         }
         let id = self.next_id;
         self.next_id += 2;
-        let shared = Arc::clone(&self.shared);
-        let spec = &shared.requests[request];
+        // Borrowed field by field (no Arc clone: its count is one cache line every thread's
+        // connections would write on every request).
+        let spec = &self.shared.requests[request];
         let before = out.len();
         match &self.blocks[request] {
             Some(block) => {
@@ -351,10 +352,14 @@ impl H2Connection {
                 );
             }
         }
-        let started = match &shared.answers {
+        let started = match &self.shared.answers {
             Answers::Grpc(_) => Some(Instant::now()),
             Answers::Http => None,
         };
+        let (has_body, released) = (
+            !spec.body.is_empty(),
+            spec.steps.first().copied().unwrap_or(spec.body.len()),
+        );
         self.streams.push(H2Stream {
             id,
             token,
@@ -370,12 +375,12 @@ impl H2Connection {
             framing: Framing::default(),
             last_message: None,
             samples: Vec::new(),
-            released: spec.steps.first().copied().unwrap_or(spec.body.len()),
+            released,
             step: 1,
             sent_at: started,
             round_trips: Vec::new(),
         });
-        if !spec.body.is_empty() {
+        if has_body {
             let last = self.streams.len() - 1;
             self.send_body(last, out);
         }
@@ -384,9 +389,8 @@ impl H2Connection {
 
     /// Writes as much of stream `index`'s body as the windows allow.
     fn send_body(&mut self, index: usize, out: &mut Vec<u8>) {
-        let shared = Arc::clone(&self.shared);
         let stream = &mut self.streams[index];
-        let body = &shared.requests[stream.request].body;
+        let body = &self.shared.requests[stream.request].body;
         while stream.body_sent < stream.released {
             let allowed = self
                 .send_window
