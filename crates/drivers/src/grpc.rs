@@ -192,7 +192,7 @@ impl GrpcDriver {
 
     /// The lean HTTP/2 path for this driver's calls: every kind (an interactive bidi call
     /// releases its next message when the answer to the last one arrives), h2c or TLS.
-    pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<GrpcDriver>> {
+    pub fn lean(&self) -> crate::lean_h2::LeanHttp2<GrpcDriver> {
         let shared = &self.shared;
         let requests = shared
             .bodies
@@ -211,13 +211,13 @@ impl GrpcDriver {
                 }
             })
             .collect();
-        Some(crate::lean_h2::LeanHttp2::new(
+        crate::lean_h2::LeanHttp2::new(
             shared.origin.endpoint.addr,
             requests,
             crate::lean_h2::Answers::Grpc(Arc::clone(&shared.tally)),
             shared.origin.tls.clone(),
             Arc::new(self.clone()),
-        ))
+        )
     }
 
     /// The gRPC section of the result, from the run's status counts (engine status slots
@@ -479,9 +479,7 @@ impl GrpcSession {
         let mut message = grpc_message(&parts.headers);
         let mut received = 0u64;
         let mut framing = Framing::default();
-        let mut last_arrival: Option<std::time::Instant> = None;
-        // (first message?, µs): kept until the call ends, then recorded if it was measured.
-        let mut samples: Vec<(bool, u64)> = Vec::new();
+        let mut times = MessageTimes::default();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(classify)?;
             if let Some(data) = frame.data_ref() {
@@ -489,18 +487,7 @@ impl GrpcSession {
                 let before = framing.messages;
                 framing.feed(data);
                 if shared.server_streaming && self.record && framing.messages > before {
-                    // A message is timed when its frame arrives: the first against the
-                    // call's start, later ones against the one before.
-                    let now = std::time::Instant::now();
-                    let us = meshbench_core::histogram::micros;
-                    match last_arrival {
-                        None => samples.push((true, us(now - call_started))),
-                        Some(prev) => samples.push((false, us(now - prev))),
-                    }
-                    for _ in 1..(framing.messages - before) {
-                        samples.push((false, 1));
-                    }
-                    last_arrival = Some(now);
+                    times.arrived(call_started, framing.messages - before);
                 }
             } else if let Some(trailers) = frame.trailers_ref() {
                 status = grpc_status(trailers).or(status);
@@ -513,13 +500,7 @@ impl GrpcSession {
                 .sent
                 .fetch_add(shared.tally.messages_per_call, Relaxed);
             shared.tally.received.fetch_add(framing.messages, Relaxed);
-            for (first, us) in samples {
-                if first {
-                    self.first_message.record(us);
-                } else {
-                    self.message_gap.record(us);
-                }
-            }
+            times.record_into(&mut self.first_message, &mut self.message_gap);
         }
         self.finish(status, message, bytes_sent, received)
     }
@@ -701,6 +682,43 @@ impl LazyHistogram {
     pub(crate) fn merge_into(&self, into: &mut Histogram<u64>) {
         if let Some(h) = &self.0 {
             meshbench_core::histogram::merge(into, h);
+        }
+    }
+}
+
+/// A streamed call's message arrival times, kept until the call ends and is known to be
+/// measured: the first against the call's start, later ones against the one before (those
+/// that came in the same frame 1 µs apart).
+#[derive(Default)]
+pub(crate) struct MessageTimes {
+    last: Option<std::time::Instant>,
+    /// (first message?, µs)
+    samples: Vec<(bool, u64)>,
+}
+
+impl MessageTimes {
+    /// `count` messages arrived now, in a call that started at `started`.
+    pub(crate) fn arrived(&mut self, started: std::time::Instant, count: u64) {
+        let now = std::time::Instant::now();
+        let us = meshbench_core::histogram::micros;
+        match self.last {
+            None => self.samples.push((true, us(now - started))),
+            Some(previous) => self.samples.push((false, us(now - previous))),
+        }
+        for _ in 1..count {
+            self.samples.push((false, 1));
+        }
+        self.last = Some(now);
+    }
+
+    /// Records the call's times: the first message's into `first`, the gaps into `gap`.
+    pub(crate) fn record_into(&self, first: &mut LazyHistogram, gap: &mut LazyHistogram) {
+        for &(is_first, us) in &self.samples {
+            if is_first {
+                first.record(us);
+            } else {
+                gap.record(us);
+            }
         }
     }
 }

@@ -88,7 +88,7 @@ impl Http2Driver {
 impl Http2Driver {
     /// The lean HTTP/2 path for this driver's requests: h2c with prior knowledge, or TLS
     /// with ALPN h2.
-    pub fn lean(&self) -> Option<crate::lean_h2::LeanHttp2<Http2Driver>> {
+    pub fn lean(&self) -> crate::lean_h2::LeanHttp2<Http2Driver> {
         let shared = &self.shared;
         let requests = shared
             .requests
@@ -103,13 +103,13 @@ impl Http2Driver {
                 )
             })
             .collect();
-        Some(crate::lean_h2::LeanHttp2::new(
+        crate::lean_h2::LeanHttp2::new(
             shared.origin.endpoint.addr,
             requests,
             crate::lean_h2::Answers::Http,
             shared.origin.tls.clone(),
             Arc::new(self.clone()),
-        ))
+        )
     }
 }
 

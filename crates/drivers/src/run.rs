@@ -132,12 +132,13 @@ fn run_on(
         HttpVersion::Grpc => run_grpc(spec, h2, stop, observer)?,
         _ => {
             let driver = Arc::new(Http2Driver::new(spec)?);
-            match driver.lean().filter(|_| h2 == H2Client::Lean) {
-                Some(lean) => (
-                    meshbench_engine::run_multiplexed(spec, Arc::new(lean), stop, observer)?,
-                    EVENT_LOOP,
-                ),
-                None => (meshbench_engine::run(spec, driver, stop, observer)?, HYPER),
+            match h2 {
+                H2Client::Lean => {
+                    let lean = Arc::new(driver.lean());
+                    let output = meshbench_engine::run_multiplexed(spec, lean, stop, observer)?;
+                    (output, EVENT_LOOP)
+                }
+                H2Client::Hyper => (meshbench_engine::run(spec, driver, stop, observer)?, HYPER),
             }
         }
     })
@@ -152,12 +153,13 @@ fn run_grpc(
     observer: &mut dyn Observer,
 ) -> Result<(RunOutput, &'static str), RunError> {
     let driver = Arc::new(GrpcDriver::new(spec)?);
-    let (mut output, client) = match driver.lean().filter(|_| h2 == H2Client::Lean) {
-        Some(lean) => (
-            meshbench_engine::run_multiplexed(spec, Arc::new(lean), stop, observer)?,
-            EVENT_LOOP,
-        ),
-        None => (
+    let (mut output, client) = match h2 {
+        H2Client::Lean => {
+            let lean = Arc::new(driver.lean());
+            let output = meshbench_engine::run_multiplexed(spec, lean, stop, observer)?;
+            (output, EVENT_LOOP)
+        }
+        H2Client::Hyper => (
             meshbench_engine::run(spec, Arc::clone(&driver), stop, observer)?,
             HYPER,
         ),

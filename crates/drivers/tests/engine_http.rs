@@ -42,7 +42,7 @@ fn run_http2_hyper(spec: &BenchmarkSpec) -> RunOutput {
 
 /// HTTP/2 on the engine's own event loop (the lean client).
 fn run_http2_lean(spec: &BenchmarkSpec) -> RunOutput {
-    let lean = Http2Driver::new(spec).unwrap().lean().unwrap();
+    let lean = Http2Driver::new(spec).unwrap().lean();
     run_multiplexed(spec, Arc::new(lean), StopHandle::new(), &mut ()).unwrap()
 }
 

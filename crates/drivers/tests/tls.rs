@@ -94,12 +94,7 @@ fn http2_over_tls_negotiates_h2() {
     spec.streams = 4;
     let driver = Http2Driver::new(&spec).unwrap();
     // Both clients: the lean one (rustls driven on the engine's loop) and hyper's.
-    let lean = run_multiplexed(
-        &spec,
-        Arc::new(driver.lean().unwrap()),
-        StopHandle::new(),
-        &mut (),
-    );
+    let lean = run_multiplexed(&spec, Arc::new(driver.lean()), StopHandle::new(), &mut ());
     let hyper = run(&spec, Arc::new(driver), StopHandle::new(), &mut ());
     for (client, out) in [("lean", lean), ("hyper", hyper)] {
         let r = out.unwrap().result;

@@ -27,7 +27,7 @@ use meshbench_engine::{
     StreamEnd,
 };
 
-use crate::grpc::{Framing, GrpcTally, LazyHistogram};
+use crate::grpc::{Framing, GrpcTally, LazyHistogram, MessageTimes};
 use frame::FrameHeader;
 use hpack::RequestEncoder;
 
@@ -216,35 +216,14 @@ struct H2Stream {
     /// gRPC: when the call started (for the measured window) and its response framing.
     started: Option<Instant>,
     framing: Framing,
-    /// Server streaming: when the last message arrived, and (first?, µs) samples kept until
-    /// the call ends and is known to be measured.
-    last_message: Option<Instant>,
-    samples: Vec<(bool, u64)>,
+    /// Server streaming: each message's arrival time.
+    times: MessageTimes,
     /// How much of the body may go out so far (all of it, unless the call is interactive).
     released: usize,
     /// Interactive: the next message to release, when the last one went, round trips (µs).
     step: usize,
     sent_at: Option<Instant>,
     round_trips: Vec<u64>,
-}
-
-impl H2Stream {
-    /// Times `arrived` messages that came in one DATA frame, as the hyper path does: the
-    /// first against the call's start, later ones against the one before (those in the same
-    /// frame 1 µs apart).
-    fn time_messages(&mut self, arrived: u64) {
-        let now = Instant::now();
-        let us = meshbench_core::histogram::micros;
-        match (self.last_message, self.started) {
-            (None, Some(started)) => self.samples.push((true, us(now - started))),
-            (Some(previous), _) => self.samples.push((false, us(now - previous))),
-            (None, None) => {}
-        }
-        for _ in 1..arrived {
-            self.samples.push((false, 1));
-        }
-        self.last_message = Some(now);
-    }
 }
 
 /// One connection's HTTP/2 state.
@@ -373,8 +352,7 @@ impl H2Connection {
             unacked: 0,
             started,
             framing: Framing::default(),
-            last_message: None,
-            samples: Vec::new(),
+            times: MessageTimes::default(),
             released,
             step: 1,
             sent_at: started,
@@ -452,13 +430,9 @@ impl H2Connection {
                         self.round_trips.record(rtt);
                     }
                     self.grpc_received += stream.framing.messages;
-                    for &(first, us) in &stream.samples {
-                        if first {
-                            self.first_message.record(us);
-                        } else {
-                            self.message_gap.record(us);
-                        }
-                    }
+                    stream
+                        .times
+                        .record_into(&mut self.first_message, &mut self.message_gap);
                 }
                 match stream.grpc_status {
                     Some(code) if stream.status == 200 => Ok(Answer {
@@ -631,8 +605,10 @@ impl H2Connection {
                                 }
                             }
                             self.send_body(index, out);
-                        } else if timed && arrived > 0 {
-                            stream.time_messages(arrived);
+                        } else if let Some(started) = stream.started.filter(|_| timed) {
+                            if arrived > 0 {
+                                stream.times.arrived(started, arrived);
+                            }
                         }
                     }
                     let stream = &mut self.streams[index];
