@@ -399,6 +399,11 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0.0)]
     pub jitter: f64,
 
+    /// Open model: how late a send may leave so that sends due close together leave in one
+    /// wake (e.g. 50us, 1ms). Wider costs less CPU per request and more send lag (reported).
+    #[arg(long, default_value = "50us")]
+    pub send_window: String,
+
     /// Warm-up before measurement; excluded from every figure.
     #[arg(long, default_value = "0s")]
     pub warmup: String,

@@ -328,6 +328,7 @@ fn build_spec(args: &RunArgs) -> anyhow::Result<BenchmarkSpec> {
                 duration,
             )?,
             jitter: args.jitter,
+            send_window_us: parse_duration("send-window", &args.send_window)?.as_secs_f64() * 1e6,
         },
     };
     let schedule_has_length =

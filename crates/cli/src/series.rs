@@ -140,6 +140,7 @@ fn at_rate(spec: &BenchmarkSpec, rate: f64) -> BenchmarkSpec {
     spec.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps: rate },
         jitter,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     spec
 }

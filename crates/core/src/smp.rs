@@ -300,11 +300,18 @@ fn additional_options(spec: &BenchmarkSpec) -> Value {
         LoadModel::Closed => {
             o.insert("model".into(), "closed".into());
         }
-        LoadModel::Open { schedule, jitter } => {
+        LoadModel::Open {
+            schedule,
+            jitter,
+            send_window_us,
+        } => {
             o.insert("model".into(), "open".into());
             o.insert("schedule".into(), schedule_json(schedule));
             if *jitter > 0.0 {
                 o.insert("jitter".into(), double(*jitter));
+            }
+            if *send_window_us != crate::spec::DEFAULT_SEND_WINDOW_US {
+                o.insert("send_window_us".into(), double(*send_window_us));
             }
         }
     }
@@ -614,6 +621,7 @@ mod tests {
         spec.model = LoadModel::Open {
             schedule: RateSchedule::Constant { rps: 1000.0 },
             jitter: 0.0,
+            send_window_us: crate::spec::DEFAULT_SEND_WINDOW_US,
         };
         spec.requests[0].method = "POST".into();
         spec.requests[0].headers = vec![
@@ -769,6 +777,7 @@ mod tests {
                 step_duration_s: 10.0,
             },
             jitter: 0.0,
+            send_window_us: crate::spec::DEFAULT_SEND_WINDOW_US,
         };
         let doc = to_smp(&result(steps), "baseline");
         let config = &doc["performance_test_config"];

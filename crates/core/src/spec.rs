@@ -250,7 +250,22 @@ pub enum LoadModel {
         /// Random spread of send times, as a fraction (0–1) of the mean gap between requests.
         #[serde(default)]
         jitter: f64,
+        /// How late (µs) a send may leave so that sends due close together leave in one
+        /// wake: the generator's timing error traded for its CPU (each wake costs more than
+        /// a request on a VM). Latency still counts from each request's own slot.
+        #[serde(default = "default_send_window_us")]
+        send_window_us: f64,
     },
+}
+
+/// The open model's default send window (µs): keeps the send lag's p99 near 100 µs.
+pub const DEFAULT_SEND_WINDOW_US: f64 = 50.0;
+
+/// The widest send window accepted (µs): wrk2's timer resolution is 1 ms.
+pub const MAX_SEND_WINDOW_US: f64 = 10_000.0;
+
+fn default_send_window_us() -> f64 {
+    DEFAULT_SEND_WINDOW_US
 }
 
 /// Everything one benchmark run needs.
@@ -581,10 +596,22 @@ impl BenchmarkSpec {
         if !positive(self.request_timeout_s) {
             return Err(Error::invalid("timeout", "must be above zero"));
         }
-        if let LoadModel::Open { schedule, jitter } = &self.model {
+        if let LoadModel::Open {
+            schedule,
+            jitter,
+            send_window_us,
+        } = &self.model
+        {
             schedule.validate()?;
             if !(jitter.is_finite() && (0.0..=1.0).contains(jitter)) {
                 return Err(Error::invalid("jitter", "must be between 0 and 1"));
+            }
+            if !(send_window_us.is_finite() && (0.0..=MAX_SEND_WINDOW_US).contains(send_window_us))
+            {
+                return Err(Error::invalid(
+                    "send_window_us",
+                    format!("must be between 0 and {MAX_SEND_WINDOW_US} µs"),
+                ));
             }
         }
         Ok(())
@@ -629,6 +656,17 @@ mod tests {
                     s.model = LoadModel::Open {
                         schedule: RateSchedule::Constant { rps: 10.0 },
                         jitter: 2.0,
+                        send_window_us: DEFAULT_SEND_WINDOW_US,
+                    }
+                }),
+            ),
+            (
+                "send_window_us",
+                Box::new(|s| {
+                    s.model = LoadModel::Open {
+                        schedule: RateSchedule::Constant { rps: 10.0 },
+                        jitter: 0.0,
+                        send_window_us: 20_000.0,
                     }
                 }),
             ),
@@ -650,10 +688,26 @@ mod tests {
         spec.model = LoadModel::Open {
             schedule: RateSchedule::Constant { rps: 2000.0 },
             jitter: 0.1,
+            send_window_us: DEFAULT_SEND_WINDOW_US,
         };
         let json = serde_json::to_string(&spec).unwrap();
         assert!(json.contains("\"model\":\"open\""), "{json}");
         let back: BenchmarkSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn a_spec_without_a_send_window_gets_the_default() {
+        let spec: BenchmarkSpec = serde_json::from_value(serde_json::json!({
+            "requests": [{"url": "http://127.0.0.1:8080/"}],
+            "model": "open",
+            "schedule": {"kind": "constant", "rps": 100.0},
+            "duration_s": 1.0,
+        }))
+        .unwrap();
+        assert!(matches!(
+            spec.model,
+            LoadModel::Open { send_window_us, .. } if send_window_us == DEFAULT_SEND_WINDOW_US
+        ));
     }
 }

@@ -42,6 +42,10 @@ pub struct StartRequest {
     /// Open model: requests per second; absent means closed model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// Open model: how late (µs) a send may leave so that sends due close together leave in
+    /// one wake (default 50; up to 10,000). Trades the generator's timing error for its CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_window_us: Option<f64>,
     /// Speak HTTP/2.
     #[serde(default)]
     pub http2: bool,
@@ -246,6 +250,17 @@ impl StartRequest {
                 fail(
                     "rate",
                     format!("must be above 0 and at most {}", limits.max_rate),
+                );
+            }
+        }
+        if let Some(window) = self.send_window_us {
+            if !(window.is_finite() && (0.0..=crate::spec::MAX_SEND_WINDOW_US).contains(&window)) {
+                fail(
+                    "send_window_us",
+                    format!(
+                        "must be between 0 and {} µs",
+                        crate::spec::MAX_SEND_WINDOW_US
+                    ),
                 );
             }
         }
@@ -613,6 +628,9 @@ impl StartRequest {
                 Some(rps) => LoadModel::Open {
                     schedule: RateSchedule::Constant { rps },
                     jitter: 0.0,
+                    send_window_us: self
+                        .send_window_us
+                        .unwrap_or(crate::spec::DEFAULT_SEND_WINDOW_US),
                 },
                 None => LoadModel::Closed,
             },
@@ -733,7 +751,8 @@ mod tests {
             spec.model,
             LoadModel::Open {
                 schedule: RateSchedule::Constant { rps: 100.0 },
-                jitter: 0.0
+                jitter: 0.0,
+                send_window_us: crate::spec::DEFAULT_SEND_WINDOW_US,
             }
         );
         let ws = spec.websocket.unwrap();
@@ -746,6 +765,28 @@ mod tests {
         let spec = hold.to_spec("http://127.0.0.1:8081/");
         assert!(
             matches!(spec.model, LoadModel::Open { schedule: RateSchedule::Constant { rps }, .. } if rps == 3.0)
+        );
+    }
+
+    #[test]
+    fn a_send_window_reaches_the_open_model_and_a_wild_one_is_refused() {
+        let r: StartRequest =
+            serde_json::from_str(r#"{"test_type":"http","rate":5000,"send_window_us":1000}"#)
+                .unwrap();
+        assert!(r.validate(&StartLimits::default()).is_empty());
+        let spec = r.to_spec("http://127.0.0.1:8081/");
+        spec.validate().unwrap();
+        assert!(matches!(
+            spec.model,
+            LoadModel::Open { send_window_us, .. } if send_window_us == 1000.0
+        ));
+        let wild: StartRequest =
+            serde_json::from_str(r#"{"test_type":"http","rate":5000,"send_window_us":1e9}"#)
+                .unwrap();
+        let errors = wild.validate(&StartLimits::default());
+        assert!(
+            errors.iter().any(|e| e.field == "send_window_us"),
+            "{errors:?}"
         );
     }
 

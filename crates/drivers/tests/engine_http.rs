@@ -57,6 +57,7 @@ fn open(url: String, rps: f64, seconds: f64) -> BenchmarkSpec {
     spec.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps },
         jitter: 0.0,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     spec.duration_s = Some(seconds);
     spec
@@ -172,6 +173,33 @@ fn keeps_rate(run_http1: fn(&BenchmarkSpec) -> RunOutput) {
     for second in &r.timeline {
         assert!((1900..=2100).contains(&second.requests), "{second:?}");
     }
+    assert!(!r.loadgen.saturated, "{:?}", r.loadgen.saturation_reasons);
+}
+
+/// A wide send window batches the schedule: sends due within it leave in one wake, so
+/// most leave late by a good part of the window (each slot 500 µs after the last, so a
+/// batch's sends lag 0, 0.5, 1, … ms), and the rate is still exact. Without the window's
+/// effect, the lag's p75 would be tens of microseconds.
+#[test]
+fn a_wide_send_window_sends_in_batches_at_the_exact_rate() {
+    let _cpu = one_at_a_time();
+    let target = Target::start();
+    let mut spec = open(target.url("http", "/"), 2000.0, 2.0);
+    spec.connections = 20;
+    if let LoadModel::Open { send_window_us, .. } = &mut spec.model {
+        *send_window_us = 5_000.0;
+    }
+    let r = run_http1(&spec).result;
+    assert!(
+        (r.rps - 2000.0).abs() <= 20.0,
+        "achieved {} req/s for 2000 requested",
+        r.rps
+    );
+    let lag = r
+        .loadgen
+        .send_lag_us
+        .expect("an open model reports its send lag");
+    assert!(lag.p75 >= 1_000, "send lag {lag:?}");
     assert!(!r.loadgen.saturated, "{:?}", r.loadgen.saturation_reasons);
 }
 

@@ -82,6 +82,7 @@ fn a_message_rate_per_connection_is_held() {
     s.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps: 200.0 },
         jitter: 0.0,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     let out = run(&s);
     let r = &out.result;
@@ -152,6 +153,7 @@ fn every_connection_keeps_its_own_message_rate() {
     s.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps: 60.0 },
         jitter: 0.0,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     let out = run(&s);
     assert_eq!(out.result.errors, 0, "{:?}", out.result.error_kinds);
@@ -182,6 +184,7 @@ fn hold_mode_keeps_connections_and_counts_survivors() {
     s.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps: 50.0 },
         jitter: 0.0,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     let out = run(&s);
     let ws = out.result.websocket.unwrap();
@@ -262,6 +265,7 @@ fn a_third_party_echo_server_python_websockets() {
     s.model = LoadModel::Open {
         schedule: RateSchedule::Constant { rps: 10.0 },
         jitter: 0.0,
+        send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
     };
     let out = run(&s);
     assert_eq!(out.result.errors, 0);

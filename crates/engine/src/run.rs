@@ -173,6 +173,10 @@ fn reactor_plan(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> (ReactorPla
         connect_timeout: secs_to_nanos(spec.connect_timeout_s),
         request_timeout: plan.request_timeout,
         connections: last - first,
+        send_window: match &spec.model {
+            LoadModel::Open { send_window_us, .. } => (send_window_us * 1_000.0) as Nanos,
+            LoadModel::Closed => 0,
+        },
     };
     (reactor_plan, pacer_for(thread, spec, plan))
 }
@@ -270,7 +274,9 @@ fn pacer_for(thread: usize, spec: &BenchmarkSpec, plan: &Plan) -> Pacer {
                 .map(|n| n / threads + u64::from((thread as u64) < n % threads));
             Pacer::closed(plan.timing.clone(), quota)
         }
-        LoadModel::Open { schedule, jitter } => Pacer::open(
+        LoadModel::Open {
+            schedule, jitter, ..
+        } => Pacer::open(
             plan.timing.clone(),
             schedule.clone(),
             plan.warmup_s,

@@ -67,6 +67,7 @@ export interface BenchmarkSpec {
 	model: 'closed' | 'open';
 	schedule?: Schedule;
 	jitter?: number;
+	send_window_us?: number;
 	duration_s?: number;
 	max_requests?: number;
 	warmup_s: number;

@@ -225,13 +225,20 @@ fn header(out: &mut Vec<String>, result: &BenchmarkResult, style: &Style) {
     };
     let mut parts = Vec::new();
     let model = match &spec.model {
-        LoadModel::Open { schedule, jitter } => {
+        LoadModel::Open {
+            schedule,
+            jitter,
+            send_window_us,
+        } => {
             let mut m = format!(
                 "open model, requested {}",
                 describe_rate(schedule, result.requested_rps)
             );
             if *jitter > 0.0 {
                 m.push_str(&format!(" (jitter {jitter})"));
+            }
+            if *send_window_us != meshbench_core::spec::DEFAULT_SEND_WINDOW_US {
+                m.push_str(&format!(" (send window {send_window_us} µs)"));
             }
             m
         }
@@ -780,6 +787,7 @@ mod tests {
         result.spec.model = LoadModel::Open {
             schedule: RateSchedule::Constant { rps: 5000.0 },
             jitter: 0.0,
+            send_window_us: meshbench_core::spec::DEFAULT_SEND_WINDOW_US,
         };
         result.model = "open".to_string();
         result.requested_rps = Some(5000.0);
