@@ -214,8 +214,15 @@ impl Core<'_> {
                 if dense {
                     sleep_until(&clock, wake_at);
                     epoll_pwait2(&self.epoll, &mut events, 0)
-                } else {
+                } else if self.pending.is_some() && !self.free.is_empty() {
                     epoll_pwait2(&self.epoll, &mut events, wake_at.saturating_sub(now))
+                } else {
+                    // Nothing to send until a response frees a lane (the closed model's
+                    // steady state): the timerfd keeps the second boundaries and sweeps,
+                    // re-armed ~20 times a second, so a wait arms no timer of its own (a
+                    // timed wait arms and cancels an hrtimer on every sleep).
+                    self.arm_timer(wake_at);
+                    epoll_wait(&self.epoll, &mut events, -1)
                 }
             } else {
                 // Millisecond resolution is fine here: the timerfd wakes us for sends.
