@@ -1934,6 +1934,12 @@ export interface components {
              * @description How many times to run the benchmark (each run is a job of its own).
              */
             repeats?: number;
+            /**
+             * Format: double
+             * @description Open model: how late (µs) a send may leave so that sends due close together leave in
+             *     one wake (default 50; up to 10,000). Trades the generator's timing error for its CPU.
+             */
+            send_window_us?: number | null;
             /** @description The target URL; absent means the built-in target (embedded mode). */
             service_url?: string | null;
             /** @description ML (OIP): shape of the generated input tensor (default [1, 16]). */
