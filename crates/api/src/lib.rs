@@ -7,6 +7,7 @@
 mod error;
 mod html;
 pub mod kubernetes;
+mod origin;
 mod report;
 mod routes;
 mod telemetry;
@@ -106,6 +107,11 @@ pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
         ))
         // `/socket.io/`, inside CORS; its long-polls are neither API requests nor pages.
         .layer(socketio)
+        // Around everything that can change state or open a socket, Socket.IO included.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::guard,
+        ))
         .layer(cors)
         .with_state(state);
     (router, LiveClients(io))
