@@ -45,6 +45,8 @@ pub struct ApiSettings {
     /// The meshbench binary the mesh lab starts as its target, when this server may bring
     /// the lab up (it runs as root); `None`: `/lab/up` and `/lab/down` answer 503.
     pub lab_binary: Option<PathBuf>,
+    /// Where load may be aimed (`MESHBENCH_TARGET_ALLOW`; default loopback only).
+    pub target_policy: meshbench_core::policy::TargetPolicy,
 }
 
 /// Everything a handler needs; cheap to clone.

@@ -45,6 +45,7 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
             results_dir: std::env::temp_dir(),
             dashboard_dir: None,
             lab_binary: None,
+            target_policy: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use meshbench_core::policy::TargetPolicy;
 use meshbench_core::StartLimits;
 
 /// Every variable meshbench reads, documented in `.env.example`.
@@ -30,6 +31,8 @@ pub mod vars {
     pub const DATA_DIR: &str = "MESHBENCH_DATA_DIR";
     /// Address of the built-in target the embedded server starts.
     pub const TARGET_ADDR: &str = "MESHBENCH_TARGET_ADDR";
+    /// Where load may be aimed: comma-separated `host[:port]` / `CIDR[:port]` entries.
+    pub const TARGET_ALLOW: &str = meshbench_core::policy::TARGET_ALLOW_VAR;
     /// Worker loops (one job each at a time) in `serve` (0 leaves the work to `meshbench
     /// worker`) and in each `meshbench worker` process (at least 1).
     pub const WORKERS: &str = "MESHBENCH_WORKERS";
@@ -73,6 +76,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub dashboard_dir: Option<PathBuf>,
     pub target_addr: SocketAddr,
+    pub target_policy: TargetPolicy,
     pub workers: usize,
     pub lease: Duration,
     pub limits: StartLimits,
@@ -162,6 +166,10 @@ impl Settings {
             data_dir: get(vars::DATA_DIR).unwrap_or_else(|| "data".into()).into(),
             dashboard_dir: get(vars::DASHBOARD_DIR).map(PathBuf::from),
             target_addr,
+            target_policy: match get(vars::TARGET_ALLOW) {
+                Some(list) => TargetPolicy::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => TargetPolicy::loopback(),
+            },
             workers: number(vars::WORKERS, 1)? as usize,
             lease,
             limits,

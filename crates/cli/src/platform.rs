@@ -208,6 +208,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 results_dir: settings.results_dir.clone(),
                 dashboard_dir: settings.dashboard_dir.clone(),
                 lab_binary: crate::platform::lab_client(),
+                target_policy: settings.target_policy.clone(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),
@@ -372,6 +373,7 @@ fn worker_config(
         image: settings.image.clone(),
         load_start_delay: settings.load_start_delay,
         lab_client: lab_client(),
+        target_policy: Some(settings.target_policy.clone()),
     }
 }
 

@@ -171,6 +171,7 @@ async fn redis_lost_mid_run_and_brought_back_empty() {
             image: "meshbench:test".into(),
             load_start_delay: Duration::from_secs(1),
             lab_client: None,
+            target_policy: None,
         },
     );
     let (stop, stopped) = watch::channel(false);

@@ -4,10 +4,13 @@
 // The shared bodies are plain fns, which clippy's allow-unwrap-in-tests does not cover.
 #![allow(clippy::unwrap_used)]
 
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use meshbench_testkit::server::{Scratch, Server, Setup};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
 
@@ -106,4 +109,120 @@ fn a_page_on_another_site_cannot_start_load_or_listen() {
     let (code, answer) = curl(&["-X", "POST", &start, "-d", body]);
     assert_eq!(code, 202, "{answer}");
     assert_eq!(jobs(&server), 3);
+}
+
+/// Answers every request on `listener` with a redirect to `location`, until `until`.
+fn redirect_everything(listener: TcpListener, location: String, until: Instant) {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while Instant::now() < until {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let location = location.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                );
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        if stream.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// `MESHBENCH_TARGET_ALLOW` holds only 127.0.0.2: a target at 127.0.0.1 is refused before
+/// any connection is made, whether written as an address or as a name resolving there, in
+/// a plain start and in a series; and a target that is allowed but redirects there gets no
+/// request through to it (redirects are counted, never followed).
+#[test]
+fn load_goes_only_where_the_policy_allows() {
+    let forbidden = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = forbidden.local_addr().unwrap().port();
+    let redirector = TcpListener::bind("127.0.0.2:0").unwrap();
+    let allowed = redirector.local_addr().unwrap().port();
+    redirect_everything(
+        redirector,
+        format!("http://127.0.0.1:{port}/"),
+        Instant::now() + Duration::from_secs(60),
+    );
+    let scratch = Scratch::new(BIN, "target-policy");
+    let mut setup = Setup::sqlite(1);
+    setup
+        .env
+        .push(("MESHBENCH_TARGET_ALLOW".into(), "127.0.0.2".into()));
+    let server = Server::start(&scratch, &setup);
+
+    let job = |url: String| json!({"test_type": "http", "duration": 1, "concurrent_connections": 2, "service_url": url});
+    for (url, says) in [
+        (
+            format!("http://127.0.0.1:{port}/"),
+            format!("127.0.0.1:{port} is not allowed"),
+        ),
+        (
+            format!("http://localhost:{port}/"),
+            "`localhost` resolves there".to_string(),
+        ),
+    ] {
+        let r = server.post("/benchmarks/start", &job(url.clone()));
+        assert_eq!(r.status, 403, "{url}: {}", r.body);
+        let answer = r.json();
+        assert_eq!(answer["code"], "target_forbidden", "{answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.starts_with("service_url: "), "{message}");
+        assert!(message.contains(&says), "{message}");
+        assert!(
+            message.contains("MESHBENCH_TARGET_ALLOW (127.0.0.2)"),
+            "{message}"
+        );
+    }
+    let r = server.post(
+        "/series/start",
+        &json!({"repeats": 1, "configurations": [
+            job(format!("http://127.0.0.2:{allowed}/")),
+            job(format!("http://localhost:{port}/")),
+        ]}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("configurations[1].service_url: "),
+        "{}",
+        r.body
+    );
+    assert_eq!(jobs(&server), 0, "a refused start left a job behind");
+
+    let id = server.start_job(&job(format!("http://127.0.0.2:{allowed}/")));
+    let (finished, _) = server.wait_finished(&id, Duration::from_secs(60));
+    assert_eq!(finished["status"], "completed", "{finished}");
+    let result = server.get(&format!("/benchmarks/jobs/{id}/result"));
+    assert_eq!(result.status, 200, "{}", result.body);
+    let result = result.json();
+    assert!(
+        result["status_codes"]["302"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        result["status_codes"]
+    );
+    forbidden.set_nonblocking(true).unwrap();
+    match forbidden.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the forbidden listener saw a connection: {other:?}"),
+    }
 }

@@ -19,6 +19,7 @@ pub mod hops;
 pub mod job;
 pub mod lab;
 pub mod mesh;
+pub mod policy;
 pub mod probe;
 pub mod rate;
 pub mod result;

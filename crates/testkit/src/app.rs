@@ -71,6 +71,7 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
             results_dir: results_dir.to_path_buf(),
             dashboard_dir: dashboard_dir.map(Path::to_path_buf),
             lab_binary: None,
+            target_policy: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),

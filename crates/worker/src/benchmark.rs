@@ -71,6 +71,11 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     if let Some(topology) = request.lab_topology {
         return crate::lab::run(job, &request, topology).await;
     }
+    if let (Some(policy), Some(url)) = (&job.config().target_policy, &request.service_url) {
+        if let Err(reason) = aimed_where_allowed(policy, url).await {
+            return Ok(Ended::Failed(format!("service_url: {reason}")));
+        }
+    }
     let spec = request.to_spec(&target);
     let planned = f64::from(request.duration) + f64::from(request.warmup);
     // The eBPF probe, when asked for, attaches before any load and counts the target's
@@ -315,4 +320,30 @@ impl Observer for Forward {
         // The receiver is gone only when the job was abandoned (lease lost).
         let _ = self.tx.send((second, entry.clone(), interval));
     }
+}
+
+/// Resolves `url`'s host now and checks it against `policy`: the API did at the start, but
+/// a name may resolve elsewhere by the time the job runs (DNS rebinding).
+async fn aimed_where_allowed(
+    policy: &meshbench_core::policy::TargetPolicy,
+    url: &str,
+) -> std::result::Result<(), String> {
+    let (host, port) =
+        meshbench_core::policy::url_host_port(url).ok_or_else(|| format!("`{url}` has no host"))?;
+    if policy.allows_name(&host, port) {
+        return Ok(());
+    }
+    let addresses: Vec<std::net::IpAddr> = match host.parse() {
+        Ok(address) => vec![address],
+        Err(_) => tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| format!("`{host}` did not resolve within 5 s"))?
+        .map_err(|e| format!("`{host}` does not resolve ({e})"))?
+        .map(|a| a.ip())
+        .collect(),
+    };
+    policy.check(&host, port, &addresses)
 }

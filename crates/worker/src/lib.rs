@@ -98,6 +98,9 @@ pub struct WorkerConfig {
     /// and serves as the lab's target; `None`: this worker runs no lab jobs (it is not
     /// root, or has no Envoy).
     pub lab_client: Option<PathBuf>,
+    /// Where load may be aimed, checked again here just before a run (the API checked at
+    /// the start, but a name may resolve elsewhere since); `None`: not checked.
+    pub target_policy: Option<meshbench_core::policy::TargetPolicy>,
 }
 
 /// What one step of the worker did.

@@ -93,6 +93,7 @@ impl Backends {
                 image: "meshbench:test".into(),
                 load_start_delay: Duration::from_secs(1),
                 lab_client: None,
+                target_policy: None,
             },
         )
     }
@@ -213,6 +214,7 @@ on_both!(
     the_reconciler_puts_back_what_the_queue_lost,
     a_worker_whose_job_was_taken_again_walks_away,
     an_ebpf_benchmark_waits_for_a_host_that_can_probe,
+    a_worker_checks_the_target_policy_again_before_connecting,
 );
 
 async fn both_kinds_run_to_completion_on_workers_that_take_them(b: Backends) {
@@ -527,4 +529,49 @@ async fn an_ebpf_benchmark_waits_for_a_host_that_can_probe(b: Backends) {
     );
     target.shutdown().await;
     b.finish().await;
+}
+
+/// A job stored with a target the policy forbids (the API would have refused it; a name can
+/// also resolve elsewhere by the time the job runs) fails on the worker, naming the address
+/// and the list, before a connection is made: the target must see no request.
+async fn a_worker_checks_the_target_policy_again_before_connecting(b: Backends) {
+    let forbidden = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = forbidden.local_addr().unwrap().port();
+    let mut job = benchmark("aimed-away", 1);
+    job.request["service_url"] = json!(format!("http://localhost:{port}/"));
+    b.store.insert_job(&job).await.unwrap();
+    b.queue
+        .enqueue(JobKind::Benchmark, "aimed-away")
+        .await
+        .unwrap();
+    let plain = b.worker("careful", &[JobKind::Benchmark], None, 3);
+    let worker = Worker::new(
+        Arc::clone(&b.store),
+        Arc::clone(&b.queue),
+        Arc::clone(&b.bus),
+        WorkerConfig {
+            target_policy: Some(meshbench_core::policy::TargetPolicy::parse("127.0.0.2").unwrap()),
+            ..plain.config().clone()
+        },
+    );
+    let ran = worker.try_execute_one().await.unwrap();
+    assert_eq!(
+        ran,
+        Outcome::Ran {
+            kind: JobKind::Benchmark,
+            job_id: "aimed-away".into(),
+            status: JobStatus::Failed
+        }
+    );
+    let failed = b.store.get_job("aimed-away").await.unwrap().unwrap();
+    let error = failed.error.unwrap_or_default();
+    assert!(
+        error.contains("service_url: ") && error.contains("MESHBENCH_TARGET_ALLOW (127.0.0.2)"),
+        "{error}"
+    );
+    forbidden.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(forbidden.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the forbidden target saw a connection"
+    );
 }

@@ -2315,6 +2315,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is over 2 MiB (`payload_too_large`) */
             413: {
                 headers: {
@@ -3597,6 +3606,15 @@ export interface operations {
             };
             /** @description Not a JSON object */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,6 +32,7 @@ use crate::{ApiError, AppState};
               (status = 200, description = "Already started with this Idempotency-Key", body = StartResponse),
               (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list", body = ErrorBody),
               (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
               (status = 503, description = "The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
@@ -74,6 +75,71 @@ fn check(state: &AppState, request: &StartRequest, prefix: &str) -> Vec<FieldErr
     errors
 }
 
+/// Refuses (403 `target_forbidden`) a request whose `service_url` the target policy does
+/// not allow, after resolving its name here: every address it resolves to must be allowed,
+/// so a name pointing into a forbidden range is refused. In-cluster runs are aimed at names
+/// the cluster resolves, so only the policy's names (or an address written in the URL) can
+/// allow them. Runs without a URL go to the built-in target; the lab's go to the targets
+/// of namespaces it made.
+async fn aimed_where_allowed(
+    state: &AppState,
+    request: &StartRequest,
+    field: &str,
+) -> Result<(), ApiError> {
+    let (Some(url), None) = (&request.service_url, &request.lab_topology) else {
+        return Ok(());
+    };
+    let Some((host, port)) = meshbench_core::policy::url_host_port(url) else {
+        // validate() already named a URL that does not parse.
+        return Ok(());
+    };
+    let policy = &state.settings.target_policy;
+    let addresses: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(address) => vec![address],
+        Err(_) if request.in_cluster || policy.allows_name(&host, port) => Vec::new(),
+        Err(_) => {
+            let lookup = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await;
+            match lookup {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                Ok(Err(e)) => {
+                    return Err(ApiError::field(
+                        field,
+                        format!("`{host}` does not resolve here ({e}), so it cannot be checked against the target policy"),
+                    ))
+                }
+                Err(_) => {
+                    return Err(ApiError::field(
+                        field,
+                        format!("`{host}` did not resolve within 5 s"),
+                    ))
+                }
+            }
+        }
+    };
+    if request.in_cluster && addresses.is_empty() && !policy.allows_name(&host, port) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "target_forbidden",
+            format!(
+                "{field}: `{host}:{port}` (resolved in the cluster) is named by no entry of {} ({})",
+                meshbench_core::policy::TARGET_ALLOW_VAR,
+                policy.describe()
+            ),
+        ));
+    }
+    policy.check(&host, port, &addresses).map_err(|reason| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "target_forbidden",
+            format!("{field}: {reason}"),
+        )
+    })
+}
+
 /// Starts `repeats` runs of each of `configurations`: one job each (and one per generator
 /// of a split run). Repeats form a series per configuration; several configurations are
 /// interleaved, order rotated each round, and run one at a time (errors name configuration
@@ -94,6 +160,13 @@ pub(crate) async fn start_runs(
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    for (i, request) in configurations.iter().enumerate() {
+        let field = match list_field {
+            Some(list) => format!("{list}[{i}].service_url"),
+            None => "service_url".to_string(),
+        };
+        aimed_where_allowed(state, request, &field).await?;
     }
     let key = jobs::idempotency_key(headers)?;
     if configurations.iter().any(|r| r.ebpf) {

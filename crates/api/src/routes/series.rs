@@ -40,6 +40,7 @@ pub(crate) struct SeriesStart {
               (status = 200, description = "Already started with this Idempotency-Key", body = Object),
               (status = 400, description = "Not a JSON object", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list", body = ErrorBody),
               (status = 422, description = "A field broke a rule; each is named (`configurations[1].rate`)", body = ErrorBody),
               (status = 503, description = "The queue is unreachable, or `ebpf` was asked for and no worker can probe", body = ErrorBody)))]
 pub(crate) async fn start_series(
