@@ -8,6 +8,7 @@ mod error;
 mod html;
 pub mod kubernetes;
 mod origin;
+pub mod password;
 mod report;
 mod routes;
 mod telemetry;

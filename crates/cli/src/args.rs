@@ -48,6 +48,45 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
+    /// Users of the platform, in DATABASE_URL or the embedded SQLite file.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+#[command(
+    after_help = "Passwords are read from the terminal without echo, or as one line from
+standard input when it is not a terminal:
+  meshbench user add alice --role admin
+  printf '%s\n' \"$PASSWORD\" | meshbench user add ci-bot --role operator
+  meshbench user list
+  meshbench user passwd alice
+  meshbench user role bob viewer
+  meshbench user disable bob"
+)]
+pub enum UserCommand {
+    /// Add a user (roles: viewer, operator, admin).
+    Add {
+        username: String,
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// List users.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password.
+    Passwd { username: String },
+    /// Change a user's role.
+    Role { username: String, role: String },
+    /// Disable a user: no logins, and their sessions and tokens stop working.
+    Disable { username: String },
+    /// Enable a disabled user.
+    Enable { username: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@ mod probe;
 mod run;
 mod series;
 mod target;
+mod user;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         args::Command::Db {
             command: args::DbCommand::Init,
         } => platform::db_init(),
+        args::Command::User { command } => user::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -14,14 +14,14 @@ use tokio::sync::watch;
 
 use crate::config::{environment, Settings};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-fn settings() -> anyhow::Result<Settings> {
+pub(crate) fn settings() -> anyhow::Result<Settings> {
     Settings::from_env(&environment()).context("configuration")
 }
 

@@ -9,7 +9,8 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use meshbench_testkit::server::{Scratch, Server, Setup};
+use meshbench_testkit::server::{command, Scratch, Server, Setup};
+use meshbench_testkit::PgDatabase;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
@@ -225,4 +226,114 @@ fn load_goes_only_where_the_policy_allows() {
         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
         other => panic!("the forbidden listener saw a connection: {other:?}"),
     }
+}
+
+/// `meshbench user …` with `stdin` as its standard input: (exit code, stdout, stderr).
+fn user(scratch: &Scratch, setup: &Setup, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut all = vec!["user"];
+    all.extend_from_slice(args);
+    let mut child = command(scratch, setup, &all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Adding, listing and changing users from the command line, with every refusal said.
+fn users_from_the_command_line(scratch: &Scratch, setup: &Setup) {
+    let ok = |args: &[&str], stdin: &str| {
+        let (code, out, err) = user(scratch, setup, args, stdin);
+        assert_eq!(code, 0, "user {args:?}: {err}");
+        out
+    };
+    ok(
+        &["add", "alice", "--role", "admin"],
+        "a long enough secret\n",
+    );
+    ok(&["add", "bob"], "another long secret\n");
+    let listed: Value = serde_json::from_str(&ok(&["list", "--json"], "")).unwrap();
+    let users = listed.as_array().unwrap();
+    assert_eq!(users.len(), 2, "{listed}");
+    assert_eq!(
+        (users[0]["username"].as_str(), users[0]["role"].as_str()),
+        (Some("alice"), Some("admin"))
+    );
+    assert_eq!(
+        (users[1]["username"].as_str(), users[1]["role"].as_str()),
+        (Some("bob"), Some("viewer"))
+    );
+    assert!(
+        !listed.to_string().contains("argon2"),
+        "a listing shows a hash: {listed}"
+    );
+    ok(&["role", "bob", "operator"], "");
+    ok(&["disable", "bob"], "");
+    ok(&["passwd", "bob"], "a brand new secret\n");
+    let table = ok(&["list"], "");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("bob") && l.contains("operator") && l.contains("disabled")),
+        "{table}"
+    );
+    for (args, stdin, says) in [
+        (
+            &["add", "alice"][..],
+            "a long enough secret\n",
+            "exists already",
+        ),
+        (&["add", "carol"][..], "short\n", "at least 10 characters"),
+        (&["add", "Carol"][..], "a long enough secret\n", "username"),
+        (
+            &["add", "carol", "--role", "root"][..],
+            "a long enough secret\n",
+            "not viewer, operator or admin",
+        ),
+        (&["disable", "nobody"][..], "", "no user `nobody`"),
+        (
+            &["passwd", "nobody"][..],
+            "a long enough secret\n",
+            "no user `nobody`",
+        ),
+    ] {
+        let (code, _, err) = user(scratch, setup, args, stdin);
+        assert_eq!(code, 1, "user {args:?} should fail: {err}");
+        assert!(err.contains(says), "user {args:?}: {err}");
+    }
+}
+
+#[test]
+fn users_from_the_command_line_on_sqlite() {
+    let scratch = Scratch::new(BIN, "users-sqlite");
+    users_from_the_command_line(&scratch, &Setup::sqlite(0));
+}
+
+#[test]
+fn users_from_the_command_line_on_postgres() {
+    let scratch = Scratch::new(BIN, "users-pg");
+    let pg = PgDatabase::create_blocking();
+    let setup = Setup {
+        database_url: Some(pg.url()),
+        ..Setup::sqlite(0)
+    };
+    users_from_the_command_line(&scratch, &setup);
+    let hashes = pg.column_blocking("SELECT password_hash FROM users ORDER BY username");
+    assert_eq!(hashes.len(), 2);
+    assert!(
+        hashes.iter().all(|h| h.starts_with("$argon2id$")),
+        "{hashes:?}"
+    );
 }

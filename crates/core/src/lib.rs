@@ -28,6 +28,7 @@ pub mod spec;
 pub mod split;
 pub mod start;
 pub mod stats;
+pub mod user;
 
 pub use cluster::{
     ClusterRecord, Component, ContainerInfo, ContainerUsage, ControlPlane, Injection, MeshStatus,

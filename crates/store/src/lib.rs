@@ -336,6 +336,26 @@ pub struct Report {
     pub share_token: Option<String>,
 }
 
+/// A user with the hash of their password (the store never sees a password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    /// The user as listed.
+    pub user: meshbench_core::user::User,
+    /// The argon2id hash, a PHC string.
+    pub password_hash: String,
+}
+
+/// What [`Store::update_user`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// A new password hash.
+    pub password_hash: Option<String>,
+    /// A new role.
+    pub role: Option<meshbench_core::user::Role>,
+    /// Disable (true) or enable (false).
+    pub disabled: Option<bool>,
+}
+
 /// The job store. Object-safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -477,6 +497,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many reports there are.
     async fn count_reports(&self) -> Result<u64>;
+
+    /// Adds a user; `Conflict` when the name is taken.
+    async fn insert_user(&self, user: &StoredUser) -> Result<()>;
+
+    /// One user with their password hash.
+    async fn get_user(&self, username: &str) -> Result<Option<StoredUser>>;
+
+    /// Every user, by name.
+    async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>>;
+
+    /// Changes what `update` says and the update time; `false` when there is no such user.
+    async fn update_user(&self, username: &str, update: &UserUpdate) -> Result<bool>;
 }
 
 /// Opens the store `database_url` names, or the default SQLite file

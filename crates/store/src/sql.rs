@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::{
     validate_job_id, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob, Report,
-    Result, SeriesColumn, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    Result, SeriesColumn, StoredUser, UserUpdate, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
@@ -24,6 +24,8 @@ const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, crea
      started_at, completed_at, progress, error, request, attempts, \
      requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us, parent_id, \
      series_id, series_group, series_order, config, invalid_reasons";
+/// The columns of `users`.
+const USER_COLUMNS: &str = "username, password_hash, role, disabled, created_at, updated_at";
 /// The headline-number columns of `benchmark_jobs`, null until a result is saved.
 const SUMMARY_COLUMNS: &str = "requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us";
 /// How many columns [`JOB_COLUMNS`] names.
@@ -648,6 +650,25 @@ where
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let row = Self::query(&sql, Vec::new()).fetch_one(&self.pool).await?;
         to_u64(what, row.try_get("n")?)
+    }
+
+    fn user_from_row(row: &DB::Row) -> Result<StoredUser> {
+        let username: String = row.try_get("username")?;
+        let what = format!("user `{username}`");
+        let role: String = row.try_get("role")?;
+        let disabled: i64 = row.try_get("disabled")?;
+        Ok(StoredUser {
+            password_hash: row.try_get("password_hash")?,
+            user: meshbench_core::user::User {
+                role: role
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("{what}: role `{role}`")))?,
+                disabled: disabled != 0,
+                created_at: from_nanos(&what, row.try_get("created_at")?)?,
+                updated_at: from_nanos(&what, row.try_get("updated_at")?)?,
+                username,
+            },
+        })
     }
 
     fn report_from_row(row: &DB::Row) -> Result<Report> {
@@ -1298,6 +1319,74 @@ where
 
     async fn count_reports(&self) -> Result<u64> {
         self.count_rows("reports", "report count").await
+    }
+
+    async fn insert_user(&self, user: &StoredUser) -> Result<()> {
+        let u = &user.user;
+        let args = vec![
+            Arg::text(u.username.as_str()),
+            Arg::text(user.password_hash.as_str()),
+            Arg::text(u.role.as_str()),
+            Arg::Int(Some(i64::from(u.disabled))),
+            Arg::Int(Some(to_nanos("created_at", u.created_at)?)),
+            Arg::Int(Some(to_nanos("updated_at", u.updated_at)?)),
+        ];
+        let sql = format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ({}) \
+             ON CONFLICT DO NOTHING RETURNING username",
+            placeholders(1, args.len())
+        );
+        Self::insert_unique(&self.pool, &sql, args, &u.username).await
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<StoredUser>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        Self::query(&sql, vec![Arg::text(username)])
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::user_from_row(&row))
+            .transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        Self::query(&sql, Vec::new())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Self::user_from_row(row).map(|u| u.user))
+            .collect()
+    }
+
+    async fn update_user(&self, username: &str, update: &UserUpdate) -> Result<bool> {
+        let mut sets = vec!["updated_at = $1".to_string()];
+        let mut args = vec![Arg::Int(Some(to_nanos(
+            "updated_at",
+            OffsetDateTime::now_utc(),
+        )?))];
+        let mut set = |column: &str, arg: Arg| {
+            args.push(arg);
+            sets.push(format!("{column} = ${}", args.len()));
+        };
+        if let Some(hash) = &update.password_hash {
+            set("password_hash", Arg::text(hash.as_str()));
+        }
+        if let Some(role) = update.role {
+            set("role", Arg::text(role.as_str()));
+        }
+        if let Some(disabled) = update.disabled {
+            set("disabled", Arg::Int(Some(i64::from(disabled))));
+        }
+        args.push(Arg::text(username));
+        let sql = format!(
+            "UPDATE users SET {} WHERE username = ${} RETURNING username",
+            sets.join(", "),
+            args.len()
+        );
+        Ok(Self::query(&sql, args)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
     }
 }
 

@@ -16,12 +16,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use meshbench_core::histogram::{encode_base64, new_histogram, record_us, summarize};
+use meshbench_core::user::{Role, User};
 use meshbench_core::{
     BenchmarkJob, BenchmarkResult, BenchmarkSpec, JobFilter, JobKind, JobSort, JobStatus,
     JobSummary, LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
 use meshbench_store::{
-    Error, JobState, JobUpdate, ProbeJob, Report, SqliteStore, Store, MAX_LIST_LIMIT,
+    Error, JobState, JobUpdate, ProbeJob, Report, SqliteStore, Store, StoredUser, UserUpdate,
+    MAX_LIST_LIMIT,
 };
 use meshbench_testkit::{temp_dir, PgDatabase, StoreExt};
 use serde_json::json;
@@ -100,6 +102,7 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
+    users_are_added_listed_and_changed,
     insert_and_get_round_trip_every_field,
     duplicate_insert_is_a_conflict,
     list_filters_newest_first_with_pagination,
@@ -2053,4 +2056,63 @@ async fn complete(store: &Arc<dyn Store>, id: &str) {
             .unwrap()
             .unwrap();
     }
+}
+
+async fn users_are_added_listed_and_changed(store: Arc<dyn Store>) {
+    assert!(store.list_users().await.unwrap().is_empty());
+    let user = |name: &str, role: Role| StoredUser {
+        user: User {
+            username: name.to_string(),
+            role,
+            disabled: false,
+            created_at: T0,
+            updated_at: T0,
+        },
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt-of-{name}$hash"),
+    };
+    store.insert_user(&user("bob", Role::Viewer)).await.unwrap();
+    store
+        .insert_user(&user("alice", Role::Admin))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_user(&user("bob", Role::Admin)).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(
+        store.get_user("bob").await.unwrap(),
+        Some(user("bob", Role::Viewer))
+    );
+    assert_eq!(store.get_user("carol").await.unwrap(), None);
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+
+    let changed = UserUpdate {
+        password_hash: Some("$argon2id$new".into()),
+        role: Some(Role::Operator),
+        disabled: Some(true),
+    };
+    assert!(store.update_user("bob", &changed).await.unwrap());
+    let bob = store.get_user("bob").await.unwrap().unwrap();
+    assert_eq!(bob.password_hash, "$argon2id$new");
+    assert_eq!((bob.user.role, bob.user.disabled), (Role::Operator, true));
+    assert_eq!(bob.user.created_at, T0);
+    assert!(bob.user.updated_at > T0);
+    let enable = UserUpdate {
+        disabled: Some(false),
+        ..UserUpdate::default()
+    };
+    assert!(store.update_user("bob", &enable).await.unwrap());
+    let bob = store.get_user("bob").await.unwrap().unwrap();
+    assert_eq!(
+        (bob.password_hash.as_str(), bob.user.disabled),
+        ("$argon2id$new", false)
+    );
+    assert!(!store.update_user("carol", &enable).await.unwrap());
 }
