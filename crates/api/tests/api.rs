@@ -517,6 +517,93 @@ async fn generate_list_get_download_and_share_reports() {
 }
 
 #[tokio::test]
+async fn share_links_expire_and_can_be_revoked() {
+    let app = app(None).await;
+    three_runs(&app).await;
+    let r = app
+        .post(
+            "/reports/generate",
+            &json!({"job_ids": ["base-1"], "format": "csv", "share_expires_in_days": 2}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let report = r.json();
+    let id = report["report_id"].as_str().unwrap().to_string();
+    let share = report["share_url"].as_str().unwrap().to_string();
+    let expires = OffsetDateTime::parse(
+        report["share_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let in_two_days = OffsetDateTime::now_utc() + time::Duration::days(2);
+    assert!(
+        (expires - in_two_days).abs() < time::Duration::minutes(1),
+        "{report}"
+    );
+    assert_eq!(app.get(&share).await.status, StatusCode::OK);
+
+    // Revoked: at once, and said so; the report itself stays.
+    let r = app
+        .call(Method::DELETE, &format!("/reports/{id}/share"), &[], "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["share_url"].is_null(), "{}", r.text());
+    assert!(r.json()["share_revoked_at"].is_string(), "{}", r.text());
+    let gone = app.get(&share).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.json()["code"], "share_link_expired");
+    assert!(
+        gone.json()["message"].as_str().unwrap().contains("revoked"),
+        "{}",
+        gone.text()
+    );
+    assert_eq!(
+        app.get(&format!("/reports/{id}/download")).await.status,
+        StatusCode::OK
+    );
+    let r = app
+        .call(Method::DELETE, "/reports/no-such-report/share", &[], "")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Expired: a link past its time.
+    let old = Report {
+        report_id: "old-report".to_string(),
+        title: "old".to_string(),
+        job_ids: vec!["base-1".to_string()],
+        format: "csv".to_string(),
+        created_at: OffsetDateTime::now_utc() - time::Duration::days(8),
+        path: None,
+        share_token: Some("old-token".to_string()),
+        share_expires_at: Some(OffsetDateTime::now_utc() - time::Duration::days(1)),
+        share_revoked_at: None,
+    };
+    app.store.insert_report(&old).await.unwrap();
+    let expired = app.get("/reports/shared/old-token").await;
+    assert_eq!(expired.status, StatusCode::NOT_FOUND);
+    assert_eq!(expired.json()["code"], "share_link_expired");
+    assert!(
+        expired.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired at"),
+        "{}",
+        expired.text()
+    );
+    assert!(app.get("/reports/old-report").await.json()["share_url"].is_null());
+
+    for days in [0, 366] {
+        let r = app
+            .post(
+                "/reports/generate",
+                &json!({"job_ids": ["base-1"], "share_expires_in_days": days}),
+            )
+            .await;
+        assert_eq!(r.fields(), ["share_expires_in_days"], "{days}");
+    }
+}
+
+#[tokio::test]
 async fn report_defaults_and_a_missing_file_is_rendered_again() {
     let app = app(None).await;
     three_runs(&app).await;
@@ -556,6 +643,8 @@ async fn report_defaults_and_a_missing_file_is_rendered_again() {
         created_at: T0,
         path: None,
         share_token: Some("orphan-token".to_string()),
+        share_expires_at: None,
+        share_revoked_at: None,
     };
     app.store.insert_report(&orphan).await.unwrap();
     let r = app.get("/reports/orphan-report/download").await;

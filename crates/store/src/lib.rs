@@ -334,6 +334,12 @@ pub struct Report {
     pub path: Option<String>,
     /// Token of the share link, when one was made (unique).
     pub share_token: Option<String>,
+    /// When the share link stops working.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub share_expires_at: Option<OffsetDateTime>,
+    /// When the share link was revoked, if it was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub share_revoked_at: Option<OffsetDateTime>,
 }
 
 /// A user with the hash of their password (the store never sees a password).
@@ -503,6 +509,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// One user with their password hash.
     async fn get_user(&self, username: &str) -> Result<Option<StoredUser>>;
+
+    /// Revokes report `report_id`'s share link at `at` (once: a second revoke keeps the
+    /// first time); `false` when there is no such report.
+    async fn revoke_share(&self, report_id: &str, at: OffsetDateTime) -> Result<bool>;
 
     /// Every user, by name.
     async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>>;

@@ -73,7 +73,8 @@ fn not_found(kind: JobKind, id: &str) -> Error {
         id: id.to_string(),
     }
 }
-const REPORT_COLUMNS: &str = "report_id, title, job_ids, format, created_at, path, share_token";
+const REPORT_COLUMNS: &str = "report_id, title, job_ids, format, created_at, path, share_token, \
+     share_expires_at, share_revoked_at";
 
 /// A value to bind, typed the way the columns are.
 #[derive(Debug, Clone)]
@@ -682,6 +683,8 @@ where
             created_at: from_nanos(&what, row.try_get("created_at")?)?,
             path: row.try_get("path")?,
             share_token: row.try_get("share_token")?,
+            share_expires_at: Self::opt_time(row, "share_expires_at", &what)?,
+            share_revoked_at: Self::opt_time(row, "share_revoked_at", &what)?,
             report_id,
         })
     }
@@ -1286,6 +1289,8 @@ where
             Arg::Int(Some(to_nanos("created_at", report.created_at)?)),
             Arg::Text(report.path.clone()),
             Arg::Text(report.share_token.clone()),
+            Arg::Int(opt_nanos("share_expires_at", report.share_expires_at)?),
+            Arg::Int(opt_nanos("share_revoked_at", report.share_revoked_at)?),
         ];
         // `DO NOTHING` without a target also covers the unique share token.
         let sql = format!(
@@ -1319,6 +1324,20 @@ where
 
     async fn count_reports(&self) -> Result<u64> {
         self.count_rows("reports", "report count").await
+    }
+
+    async fn revoke_share(&self, report_id: &str, at: OffsetDateTime) -> Result<bool> {
+        Ok(Self::query(
+            "UPDATE reports SET share_revoked_at = COALESCE(share_revoked_at, $1) \
+             WHERE report_id = $2 RETURNING report_id",
+            vec![
+                Arg::Int(Some(to_nanos("revoked_at", at)?)),
+                Arg::text(report_id),
+            ],
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
     }
 
     async fn insert_user(&self, user: &StoredUser) -> Result<()> {

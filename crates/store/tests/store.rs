@@ -103,6 +103,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     users_are_added_listed_and_changed,
+    share_links_keep_their_expiry_and_revocation,
     insert_and_get_round_trip_every_field,
     duplicate_insert_is_a_conflict,
     list_filters_newest_first_with_pagination,
@@ -1119,6 +1120,8 @@ async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
         created_at: T0,
         path: Some("/var/lib/meshbench/reports/report-1.html".to_string()),
         share_token: Some("tok-abc".to_string()),
+        share_expires_at: None,
+        share_revoked_at: None,
     };
     store.insert_report(&report).await.unwrap();
     assert_eq!(
@@ -1129,6 +1132,8 @@ async fn probe_jobs_and_reports(store: Arc<dyn Store>) {
         report_id: "report-2".to_string(),
         path: None,
         share_token: None,
+        share_expires_at: None,
+        share_revoked_at: None,
         job_ids: Vec::new(),
         ..report.clone()
     };
@@ -1286,6 +1291,8 @@ async fn reports_list_newest_first_and_resolve_share_tokens(store: Arc<dyn Store
         created_at: T0 + Duration::minutes(minute),
         path: Some(format!("results/reports/{id}.csv")),
         share_token: token.map(str::to_string),
+        share_expires_at: None,
+        share_revoked_at: None,
     };
     let all = [
         report("r-a", 0, Some("tok-a")),
@@ -2115,4 +2122,34 @@ async fn users_are_added_listed_and_changed(store: Arc<dyn Store>) {
         ("$argon2id$new", false)
     );
     assert!(!store.update_user("carol", &enable).await.unwrap());
+}
+
+async fn share_links_keep_their_expiry_and_revocation(store: Arc<dyn Store>) {
+    let report = Report {
+        report_id: "r-share".to_string(),
+        title: "shared".to_string(),
+        job_ids: vec!["j1".to_string()],
+        format: "csv".to_string(),
+        created_at: T0,
+        path: None,
+        share_token: Some("tok-share".to_string()),
+        share_expires_at: Some(T0 + Duration::days(7)),
+        share_revoked_at: None,
+    };
+    store.insert_report(&report).await.unwrap();
+    assert_eq!(
+        store.get_report_by_share_token("tok-share").await.unwrap(),
+        Some(report.clone())
+    );
+    let first = T0 + Duration::hours(1);
+    assert!(store.revoke_share("r-share", first).await.unwrap());
+    // A second revoke keeps the first time.
+    assert!(store
+        .revoke_share("r-share", first + Duration::hours(1))
+        .await
+        .unwrap());
+    let revoked = store.get_report("r-share").await.unwrap().unwrap();
+    assert_eq!(revoked.share_revoked_at, Some(first));
+    assert_eq!(revoked.share_expires_at, Some(T0 + Duration::days(7)));
+    assert!(!store.revoke_share("nothing", first).await.unwrap());
 }

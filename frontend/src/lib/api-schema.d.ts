@@ -597,6 +597,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/reports/{report_id}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a report's share link at once (the report and its download stay). */
+        delete: operations["revoke_share"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/series/start": {
         parameters: {
             query?: never;
@@ -926,6 +943,11 @@ export interface components {
             format?: null | components["schemas"]["ReportFormat"];
             /** @description 1–50 distinct job ids, each of a job with a result. */
             job_ids: string[];
+            /**
+             * Format: int32
+             * @description Days the share link works (1–365); default 7.
+             */
+            share_expires_in_days?: number | null;
             /** @description Up to 200 characters on one line; default `meshbench report <date>`. */
             title?: string | null;
         };
@@ -1528,7 +1550,20 @@ export interface components {
             job_ids: string[];
             /** @description Unique id (a UUID). */
             report_id: string;
-            /** @description The share link: the same file, shown inline, for anyone with the link. */
+            /**
+             * Format: date-time
+             * @description When the share link stops working.
+             */
+            share_expires_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When the share link was revoked, if it was.
+             */
+            share_revoked_at?: string | null;
+            /**
+             * @description The share link: the same file, shown inline, for anyone with the link, until it
+             *     expires or is revoked (then absent).
+             */
             share_url?: string | null;
             /** @description Title. */
             title: string;
@@ -3475,7 +3510,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description `report_not_found` */
+            /** @description `report_not_found`; `share_link_expired`: the link expired or was revoked (the message says which, and when) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3561,6 +3596,38 @@ export interface operations {
             };
             /** @description `report_gone`: the file is missing and a job it covers no longer exists */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_share: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The report's id */
+                report_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked; the report as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            /** @description `report_not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -47,6 +47,7 @@ use crate::report::{
         super::reports::get_report,
         super::reports::download,
         super::reports::shared,
+        super::reports::revoke_share,
         super::probes::start,
         super::probes::status,
         super::probes::list,

@@ -99,6 +99,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/reports/generate", post(reports::generate))
         .route("/reports/{report_id}", get(reports::get_report))
         .route("/reports/{report_id}/download", get(reports::download))
+        .route(
+            "/reports/{report_id}/share",
+            axum::routing::delete(reports::revoke_share),
+        )
         .route("/reports/shared/{share_token}", get(reports::shared))
         .route("/ebpf/probe/start", post(probes::start))
         .route("/ebpf/probe/status", get(probes::status))

@@ -45,7 +45,16 @@ pub(crate) struct GenerateReportRequest {
     #[serde(default)]
     #[schema(value_type = Option<ReportFormat>)]
     format: Option<String>,
+    /// Days the share link works (1–365); default 7.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 365)]
+    share_expires_in_days: Option<u32>,
 }
+
+/// How long a share link works when its report is made without `share_expires_in_days`.
+const DEFAULT_SHARE_DAYS: u32 = 7;
+/// The longest a share link may work.
+const MAX_SHARE_DAYS: u32 = 365;
 
 /// A generated report.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -64,15 +73,27 @@ pub(crate) struct Report {
     created_at: OffsetDateTime,
     /// Where to download the file (as an attachment).
     download_url: String,
-    /// The share link: the same file, shown inline, for anyone with the link.
+    /// The share link: the same file, shown inline, for anyone with the link, until it
+    /// expires or is revoked (then absent).
     share_url: Option<String>,
+    /// When the share link stops working.
+    #[serde(with = "time::serde::rfc3339::option")]
+    share_expires_at: Option<OffsetDateTime>,
+    /// When the share link was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    share_revoked_at: Option<OffsetDateTime>,
 }
 
 impl From<StoredReport> for Report {
     fn from(r: StoredReport) -> Self {
         Report {
             download_url: format!("/reports/{}/download", r.report_id),
-            share_url: r.share_token.map(|t| format!("/reports/shared/{t}")),
+            share_url: r
+                .share_token
+                .filter(|_| share_refusal(r.share_expires_at, r.share_revoked_at).is_none())
+                .map(|t| format!("/reports/shared/{t}")),
+            share_expires_at: r.share_expires_at,
+            share_revoked_at: r.share_revoked_at,
             report_id: r.report_id,
             title: r.title,
             job_ids: r.job_ids,
@@ -168,6 +189,13 @@ pub(crate) async fn generate(
             }
         }
     }
+    let share_days = request.share_expires_in_days.unwrap_or(DEFAULT_SHARE_DAYS);
+    if !(1..=MAX_SHARE_DAYS).contains(&share_days) {
+        fail(
+            "share_expires_in_days".into(),
+            format!("must be 1 to {MAX_SHARE_DAYS}"),
+        );
+    }
     let Some(format) = format.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
@@ -183,6 +211,8 @@ pub(crate) async fn generate(
         created_at,
         path: Some(path.to_string_lossy().into_owned()),
         share_token: Some(uuid::Uuid::new_v4().simple().to_string()),
+        share_expires_at: Some(created_at + time::Duration::days(i64::from(share_days))),
+        share_revoked_at: None,
     };
     if let Err(e) = state.store.insert_report(&stored).await {
         // No row points at the file: do not leave it behind.
@@ -300,7 +330,7 @@ pub(crate) async fn download(
     params(("share_token" = String, Path, description = "The token of the report's share link")),
     responses((status = 200, description = "The file, inline",
                 content(("text/html"), ("text/markdown"), ("text/csv"), ("application/json"))),
-              (status = 404, description = "`report_not_found`", body = ErrorBody),
+              (status = 404, description = "`report_not_found`; `share_link_expired`: the link expired or was revoked (the message says which, and when)", body = ErrorBody),
               (status = 410, description = "`report_gone`", body = ErrorBody)))]
 pub(crate) async fn shared(
     State(state): State<AppState>,
@@ -311,7 +341,56 @@ pub(crate) async fn shared(
         .get_report_by_share_token(&token)
         .await?
         .ok_or_else(|| not_found("no report is shared with this link"))?;
+    if let Some(message) = share_refusal(report.share_expires_at, report.share_revoked_at) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "share_link_expired",
+            message,
+        ));
+    }
     file_response(&state, &report, "inline").await
+}
+
+/// Why a share link no longer works (revoked, or past its expiry), or `None` if it works.
+fn share_refusal(
+    expires_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+) -> Option<String> {
+    let date = |t: OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    if let Some(at) = revoked_at {
+        return Some(format!(
+            "this share link expired: it was revoked at {}",
+            date(at)
+        ));
+    }
+    match expires_at {
+        Some(at) if at <= OffsetDateTime::now_utc() => {
+            Some(format!("this share link expired at {}", date(at)))
+        }
+        _ => None,
+    }
+}
+
+/// Revoke a report's share link at once (the report and its download stay).
+#[utoipa::path(delete, path = "/reports/{report_id}/share", tag = "reports",
+    params(("report_id" = String, Path, description = "The report's id")),
+    responses((status = 200, description = "Revoked; the report as it is now", body = Report),
+              (status = 404, description = "`report_not_found`", body = ErrorBody)))]
+pub(crate) async fn revoke_share(
+    State(state): State<AppState>,
+    Path(report_id): Path<String>,
+) -> Result<Json<Report>, ApiError> {
+    if !state
+        .store
+        .revoke_share(&report_id, OffsetDateTime::now_utc())
+        .await?
+    {
+        return Err(not_found(&format!("no report `{report_id}`")));
+    }
+    load(&state, &report_id).await.map(|r| Json(r.into()))
 }
 
 async fn file_response(

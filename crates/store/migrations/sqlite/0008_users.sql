@@ -5,6 +5,6 @@ CREATE TABLE users (
     password_hash TEXT    NOT NULL,
     role          TEXT    NOT NULL,
     disabled      INTEGER NOT NULL DEFAULT 0,
-    created_at    BIGINT  NOT NULL,
-    updated_at    BIGINT  NOT NULL
-);
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT;
