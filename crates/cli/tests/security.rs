@@ -110,6 +110,16 @@ fn a_page_on_another_site_cannot_start_load_or_listen() {
     let (code, answer) = curl(&["-X", "POST", &start, "-d", body]);
     assert_eq!(code, 202, "{answer}");
     assert_eq!(jobs(&server), 3);
+
+    // A WebSocket client may send small subscriptions, not megabytes.
+    let mut ws = meshbench_testkit::ws::Ws::connect(server.addr, "/ws");
+    ws.send(&json!({"subscribe": "all"}));
+    assert!(!ws.closed_by(Instant::now() + Duration::from_millis(300)));
+    ws.send(&json!({"subscribe": "x".repeat(10_000)}));
+    assert!(
+        ws.closed_by(Instant::now() + Duration::from_secs(5)),
+        "a 10 kB message did not end the connection"
+    );
 }
 
 /// Answers every request on `listener` with a redirect to `location`, until `until`.

@@ -399,6 +399,14 @@ impl StartRequest {
         };
         if let Some(url) = &self.service_url {
             match url::Url::parse(url) {
+                // Credentials in the URL would be stored with the job and shown in every
+                // listing and result; the engine would not send them anyway.
+                Ok(u) if !u.username().is_empty() || u.password().is_some() => fail(
+                    "service_url",
+                    "must not carry credentials (user:password@): they would be stored and \
+                     shown with the job; send them in `headers` (e.g. authorization) instead"
+                        .to_string(),
+                ),
                 Ok(u)
                     if (u.scheme() == plain || u.scheme() == secure) && u.host_str().is_some() => {}
                 _ => fail(
@@ -766,6 +774,23 @@ mod tests {
         assert!(
             matches!(spec.model, LoadModel::Open { schedule: RateSchedule::Constant { rps }, .. } if rps == 3.0)
         );
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_echoing_them() {
+        for url in [
+            "http://alice:s3cret@127.0.0.1:8080/",
+            "http://alice@127.0.0.1:8080/",
+        ] {
+            let r: StartRequest = serde_json::from_value(serde_json::json!({
+                "test_type": "http", "service_url": url,
+            }))
+            .unwrap();
+            let errors = r.validate(&StartLimits::default());
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, "service_url");
+            assert!(!errors[0].message.contains("s3cret"), "{errors:?}");
+        }
     }
 
     #[test]

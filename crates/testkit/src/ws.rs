@@ -57,6 +57,21 @@ impl Ws {
         None
     }
 
+    /// Whether the server closes the connection before `deadline` (a Close frame, or the
+    /// connection ending); text messages meanwhile are skipped.
+    pub fn closed_by(&mut self, deadline: Instant) -> bool {
+        while Instant::now() < deadline {
+            match self.0.read() {
+                Ok(Message::Close(_)) => return true,
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
     /// Every message until the status event that finishes `job_id` (included), at most
     /// `timeout`; panics when it does not arrive.
     pub fn until_finished(&mut self, job_id: &str, timeout: Duration) -> Vec<(Instant, Value)> {

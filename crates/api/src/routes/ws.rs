@@ -11,6 +11,9 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::AppState;
 use meshbench_core::JobEvent;
 
+/// The largest message a `/ws` client may send, bytes.
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
 /// WebSocket of job events (JobEvent JSON): all jobs, or one with `?job_id=` or
 /// `{"subscribe": "<job_id>"}` (`"all"` for everything).
 #[utoipa::path(get, path = "/ws", tag = "events",
@@ -23,7 +26,11 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let job = query.get("job_id").cloned();
-    ws.on_upgrade(move |socket| serve(socket, state, job))
+    // A client only ever sends `{"subscribe": "<id>"}`: bound what one may send (axum's
+    // default is 64 MiB a message) so a connection cannot make the server buffer much.
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, state, job))
 }
 
 async fn serve(mut socket: WebSocket, state: AppState, mut job: Option<String>) {
