@@ -362,6 +362,44 @@ pub struct UserUpdate {
     pub disabled: Option<bool>,
 }
 
+/// An API token as listed (never with its secret or hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Its id, for listing and revoking.
+    pub token_id: String,
+    /// Whose token it is: it acts with this user's role.
+    pub username: String,
+    /// What it is for, as its owner named it.
+    pub name: String,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops working, if it does.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was last used.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it was revoked, if it was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A dashboard session, found by the hash of its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 (hex) of the cookie's secret.
+    pub session_hash: String,
+    /// Who logged in.
+    pub username: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+    /// When it ends.
+    pub expires_at: OffsetDateTime,
+    /// When it was ended early (logout, revoke), if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
 /// The job store. Object-safe: the server holds an `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -513,6 +551,36 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes report `report_id`'s share link at `at` (once: a second revoke keeps the
     /// first time); `false` when there is no such report.
     async fn revoke_share(&self, report_id: &str, at: OffsetDateTime) -> Result<bool>;
+
+    /// Whether any user exists (a server with none runs in development mode).
+    async fn has_users(&self) -> Result<bool>;
+
+    /// Stores a token under the hash of its secret.
+    async fn insert_token(&self, token: &ApiToken, token_hash: &str) -> Result<()>;
+
+    /// The token whose secret hashes to `token_hash`.
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+
+    /// One token by id.
+    async fn get_token(&self, token_id: &str) -> Result<Option<ApiToken>>;
+
+    /// Tokens, newest first: `username`'s, or everyone's.
+    async fn list_tokens(&self, username: Option<&str>) -> Result<Vec<ApiToken>>;
+
+    /// Revokes a token at `at` (a second revoke keeps the first time); `false` if unknown.
+    async fn revoke_token(&self, token_id: &str, at: OffsetDateTime) -> Result<bool>;
+
+    /// Notes that a token was used at `at`.
+    async fn touch_token(&self, token_id: &str, at: OffsetDateTime) -> Result<()>;
+
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> Result<()>;
+
+    /// The session whose cookie hashes to `session_hash`.
+    async fn get_session(&self, session_hash: &str) -> Result<Option<Session>>;
+
+    /// Ends a session at `at`; `false` if unknown.
+    async fn revoke_session(&self, session_hash: &str, at: OffsetDateTime) -> Result<bool>;
 
     /// Every user, by name.
     async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>>;

@@ -15,8 +15,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use crate::{
-    validate_job_id, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob, Report,
-    Result, SeriesColumn, StoredUser, UserUpdate, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
+    validate_job_id, ApiToken, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob,
+    Report, Result, SeriesColumn, Session, StoredUser, UserUpdate, DEFAULT_LIST_LIMIT,
+    MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
@@ -24,6 +25,13 @@ const JOB_COLUMNS: &str = "job_id, status, test_type, mesh_type, namespace, crea
      started_at, completed_at, progress, error, request, attempts, \
      requests, errors, rps, p50_us, p90_us, p99_us, p999_us, max_us, parent_id, \
      series_id, series_group, series_order, config, invalid_reasons";
+/// The identifying columns of `api_tokens`.
+const TOKEN_COLUMNS: &str = "token_id, username, name";
+/// The columns of `api_tokens` a listing reads (never the hash).
+const TOKEN_READ: &str =
+    "token_id, username, name, created_at, expires_at, last_used_at, revoked_at";
+/// The columns of `sessions`.
+const SESSION_COLUMNS: &str = "session_hash, username, created_at, expires_at, revoked_at";
 /// The columns of `users`.
 const USER_COLUMNS: &str = "username, password_hash, role, disabled, created_at, updated_at";
 /// The headline-number columns of `benchmark_jobs`, null until a result is saved.
@@ -651,6 +659,29 @@ where
         let sql = format!("SELECT COUNT(*) AS n FROM {table}");
         let row = Self::query(&sql, Vec::new()).fetch_one(&self.pool).await?;
         to_u64(what, row.try_get("n")?)
+    }
+
+    async fn token_where(&self, column: &'static str, value: &str) -> Result<Option<ApiToken>> {
+        let sql = format!("SELECT {TOKEN_READ} FROM api_tokens WHERE {column} = $1");
+        Self::query(&sql, vec![Arg::text(value)])
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::token_from_row(&row))
+            .transpose()
+    }
+
+    fn token_from_row(row: &DB::Row) -> Result<ApiToken> {
+        let token_id: String = row.try_get("token_id")?;
+        let what = format!("token `{token_id}`");
+        Ok(ApiToken {
+            username: row.try_get("username")?,
+            name: row.try_get("name")?,
+            created_at: from_nanos(&what, row.try_get("created_at")?)?,
+            expires_at: Self::opt_time(row, "expires_at", &what)?,
+            last_used_at: Self::opt_time(row, "last_used_at", &what)?,
+            revoked_at: Self::opt_time(row, "revoked_at", &what)?,
+            token_id,
+        })
     }
 
     fn user_from_row(row: &DB::Row) -> Result<StoredUser> {
@@ -1333,6 +1364,133 @@ where
             vec![
                 Arg::Int(Some(to_nanos("revoked_at", at)?)),
                 Arg::text(report_id),
+            ],
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    async fn has_users(&self) -> Result<bool> {
+        Ok(
+            Self::query("SELECT username FROM users LIMIT 1", Vec::new())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
+    async fn insert_token(&self, token: &ApiToken, token_hash: &str) -> Result<()> {
+        let args = vec![
+            Arg::text(token.token_id.as_str()),
+            Arg::text(token.username.as_str()),
+            Arg::text(token.name.as_str()),
+            Arg::text(token_hash),
+            Arg::Int(Some(to_nanos("created_at", token.created_at)?)),
+            Arg::Int(opt_nanos("expires_at", token.expires_at)?),
+            Arg::Int(opt_nanos("last_used_at", token.last_used_at)?),
+            Arg::Int(opt_nanos("revoked_at", token.revoked_at)?),
+        ];
+        let sql = format!(
+            "INSERT INTO api_tokens ({TOKEN_COLUMNS}, token_hash, created_at, expires_at, \
+             last_used_at, revoked_at) VALUES ({}) ON CONFLICT DO NOTHING RETURNING token_id",
+            placeholders(1, args.len())
+        );
+        Self::insert_unique(&self.pool, &sql, args, &token.token_id).await
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
+        self.token_where("token_hash", token_hash).await
+    }
+
+    async fn get_token(&self, token_id: &str) -> Result<Option<ApiToken>> {
+        self.token_where("token_id", token_id).await
+    }
+
+    async fn list_tokens(&self, username: Option<&str>) -> Result<Vec<ApiToken>> {
+        let (clause, args) = match username {
+            Some(name) => ("WHERE username = $1", vec![Arg::text(name)]),
+            None => ("", Vec::new()),
+        };
+        let sql = format!(
+            "SELECT {TOKEN_READ} FROM api_tokens {clause} ORDER BY created_at DESC, token_id"
+        );
+        Self::query(&sql, args)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Self::token_from_row(row))
+            .collect()
+    }
+
+    async fn revoke_token(&self, token_id: &str, at: OffsetDateTime) -> Result<bool> {
+        Ok(Self::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) \
+             WHERE token_id = $2 RETURNING token_id",
+            vec![
+                Arg::Int(Some(to_nanos("revoked_at", at)?)),
+                Arg::text(token_id),
+            ],
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    async fn touch_token(&self, token_id: &str, at: OffsetDateTime) -> Result<()> {
+        Self::query(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE token_id = $2",
+            vec![
+                Arg::Int(Some(to_nanos("last_used_at", at)?)),
+                Arg::text(token_id),
+            ],
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_session(&self, session: &Session) -> Result<()> {
+        let args = vec![
+            Arg::text(session.session_hash.as_str()),
+            Arg::text(session.username.as_str()),
+            Arg::Int(Some(to_nanos("created_at", session.created_at)?)),
+            Arg::Int(Some(to_nanos("expires_at", session.expires_at)?)),
+            Arg::Int(opt_nanos("revoked_at", session.revoked_at)?),
+        ];
+        let sql = format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({}) \
+             ON CONFLICT DO NOTHING RETURNING session_hash",
+            placeholders(1, args.len())
+        );
+        Self::insert_unique(&self.pool, &sql, args, "session").await
+    }
+
+    async fn get_session(&self, session_hash: &str) -> Result<Option<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE session_hash = $1");
+        let Some(row) = Self::query(&sql, vec![Arg::text(session_hash)])
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let what = "a session";
+        Ok(Some(Session {
+            session_hash: row.try_get("session_hash")?,
+            username: row.try_get("username")?,
+            created_at: from_nanos(what, row.try_get("created_at")?)?,
+            expires_at: from_nanos(what, row.try_get("expires_at")?)?,
+            revoked_at: Self::opt_time(&row, "revoked_at", what)?,
+        }))
+    }
+
+    async fn revoke_session(&self, session_hash: &str, at: OffsetDateTime) -> Result<bool> {
+        Ok(Self::query(
+            "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) \
+             WHERE session_hash = $2 RETURNING session_hash",
+            vec![
+                Arg::Int(Some(to_nanos("revoked_at", at)?)),
+                Arg::text(session_hash),
             ],
         )
         .fetch_optional(&self.pool)

@@ -22,8 +22,8 @@ use meshbench_core::{
     JobSummary, LoadgenInfo, SortOrder, TestType, TimelineEntry, RESULT_SCHEMA,
 };
 use meshbench_store::{
-    Error, JobState, JobUpdate, ProbeJob, Report, SqliteStore, Store, StoredUser, UserUpdate,
-    MAX_LIST_LIMIT,
+    ApiToken, Error, JobState, JobUpdate, ProbeJob, Report, Session, SqliteStore, Store,
+    StoredUser, UserUpdate, MAX_LIST_LIMIT,
 };
 use meshbench_testkit::{temp_dir, PgDatabase, StoreExt};
 use serde_json::json;
@@ -104,6 +104,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     users_are_added_listed_and_changed,
     share_links_keep_their_expiry_and_revocation,
+    tokens_and_sessions_round_trip_and_revoke,
     insert_and_get_round_trip_every_field,
     duplicate_insert_is_a_conflict,
     list_filters_newest_first_with_pagination,
@@ -2152,4 +2153,82 @@ async fn share_links_keep_their_expiry_and_revocation(store: Arc<dyn Store>) {
     assert_eq!(revoked.share_revoked_at, Some(first));
     assert_eq!(revoked.share_expires_at, Some(T0 + Duration::days(7)));
     assert!(!store.revoke_share("nothing", first).await.unwrap());
+}
+
+async fn tokens_and_sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
+    assert!(!store.has_users().await.unwrap());
+    let token = |id: &str, user: &str, minute: i64| ApiToken {
+        token_id: id.to_string(),
+        username: user.to_string(),
+        name: format!("token {id}"),
+        created_at: T0 + Duration::minutes(minute),
+        expires_at: Some(T0 + Duration::days(30)),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .insert_token(&token("t1", "alice", 0), "hash-1")
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("t2", "alice", 1), "hash-2")
+        .await
+        .unwrap();
+    store
+        .insert_token(&token("t3", "bob", 2), "hash-3")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.insert_token(&token("t4", "bob", 3), "hash-3").await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(
+        store.token_by_hash("hash-2").await.unwrap(),
+        Some(token("t2", "alice", 1))
+    );
+    assert_eq!(store.token_by_hash("nope").await.unwrap(), None);
+    let ids = |tokens: Vec<ApiToken>| tokens.into_iter().map(|t| t.token_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_tokens(Some("alice")).await.unwrap()),
+        ["t2", "t1"]
+    );
+    assert_eq!(
+        ids(store.list_tokens(None).await.unwrap()),
+        ["t3", "t2", "t1"]
+    );
+    let used = T0 + Duration::hours(1);
+    store.touch_token("t1", used).await.unwrap();
+    assert!(store.revoke_token("t1", used).await.unwrap());
+    assert!(store
+        .revoke_token("t1", used + Duration::hours(1))
+        .await
+        .unwrap());
+    let t1 = store.get_token("t1").await.unwrap().unwrap();
+    assert_eq!((t1.last_used_at, t1.revoked_at), (Some(used), Some(used)));
+    assert!(!store.revoke_token("t9", used).await.unwrap());
+
+    let session = Session {
+        session_hash: "s-hash".to_string(),
+        username: "alice".to_string(),
+        created_at: T0,
+        expires_at: T0 + Duration::hours(12),
+        revoked_at: None,
+    };
+    store.insert_session(&session).await.unwrap();
+    assert_eq!(
+        store.get_session("s-hash").await.unwrap(),
+        Some(session.clone())
+    );
+    assert!(store.revoke_session("s-hash", used).await.unwrap());
+    assert_eq!(
+        store
+            .get_session("s-hash")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(used)
+    );
+    assert!(!store.revoke_session("other", used).await.unwrap());
+    assert_eq!(store.get_session("other").await.unwrap(), None);
 }
