@@ -103,6 +103,11 @@ pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
             state.clone(),
             telemetry::observe,
         ))
+        // Who is calling: inside the dashboard's layer, whose pages and files are public.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::auth::authenticate,
+        ))
         // Outside the telemetry: dashboard files are not API requests.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -347,3 +347,152 @@ fn users_from_the_command_line_on_postgres() {
         "{hashes:?}"
     );
 }
+
+/// Once users exist, every API request needs a session or a token, and each role may do
+/// what it may and no more; revoking a token, logging out or disabling a user takes effect
+/// at the next request.
+fn roles_sessions_and_tokens(scratch: &Scratch, setup: &Setup) {
+    for (name, role) in [
+        ("alice", "admin"),
+        ("oscar", "operator"),
+        ("victor", "viewer"),
+    ] {
+        let (code, _, err) = user(
+            scratch,
+            setup,
+            &["add", name, "--role", role],
+            &format!("{name}'s long password\n"),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let server = Server::start(scratch, setup);
+    let c = &server.client;
+    let start = r#"{"test_type":"http","duration":1,"concurrent_connections":1,"rate":10}"#;
+
+    // Public, and refused without credentials.
+    assert_eq!(c.request("GET", "/health", &[], None).status, 200);
+    assert_eq!(c.request("GET", "/openapi.json", &[], None).status, 200);
+    let r = c.request("GET", "/benchmarks/jobs", &[], None);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.json()["code"], "unauthenticated");
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|v| v.starts_with("Bearer")));
+    assert_eq!(
+        c.request("POST", "/benchmarks/start", &[], Some(start))
+            .status,
+        401
+    );
+
+    // Logins: a wrong password, then a viewer's session.
+    let login = |name: &str, password: &str| {
+        c.request(
+            "POST",
+            "/auth/login",
+            &[],
+            Some(&json!({"username": name, "password": password}).to_string()),
+        )
+    };
+    assert_eq!(login("victor", "not the password").status, 401);
+    assert_eq!(login("nobody", "not the password").status, 401);
+    let r = login("victor", "victor's long password");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let set_cookie = r.header("set-cookie").unwrap().to_string();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(part), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let as_viewer = [("cookie", cookie.as_str())];
+    assert_eq!(
+        c.request("GET", "/benchmarks/jobs", &as_viewer, None)
+            .status,
+        200
+    );
+    let me = c.request("GET", "/auth/me", &as_viewer, None).json();
+    assert_eq!(
+        (me["username"].as_str(), me["role"].as_str()),
+        (Some("victor"), Some("viewer"))
+    );
+    let r = c.request("POST", "/benchmarks/start", &as_viewer, Some(start));
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["code"], "forbidden_role");
+
+    // An operator's token starts load; revoked, it stops at once.
+    let r = login("oscar", "oscar's long password");
+    let oscar_cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let as_oscar = [("cookie", oscar_cookie.as_str())];
+    let r = c.request(
+        "POST",
+        "/auth/tokens",
+        &as_oscar,
+        Some(r#"{"name":"ci","expires_in_days":30}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let made = r.json();
+    let token = made["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("mbt_"), "{made}");
+    let bearer = format!("Bearer {token}");
+    let with_token = [("authorization", bearer.as_str())];
+    let r = c.request("POST", "/benchmarks/start", &with_token, Some(start));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let listed = c.request("GET", "/auth/tokens", &with_token, None).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+    assert!(
+        !listed.to_string().contains(&token),
+        "a listing shows the secret"
+    );
+    let id = made["token_id"].as_str().unwrap();
+    // Another non-admin cannot see or revoke it.
+    let r = c.request("DELETE", &format!("/auth/tokens/{id}"), &as_viewer, None);
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = c.request("DELETE", &format!("/auth/tokens/{id}"), &as_oscar, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c.request("GET", "/benchmarks/jobs", &with_token, None);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("revoked"), "{}", r.body);
+
+    // Logging out ends the session; disabling a user ends theirs.
+    assert_eq!(
+        c.request("POST", "/auth/logout", &as_viewer, None).status,
+        204
+    );
+    assert_eq!(
+        c.request("GET", "/benchmarks/jobs", &as_viewer, None)
+            .status,
+        401
+    );
+    assert_eq!(
+        c.request("GET", "/benchmarks/jobs", &as_oscar, None).status,
+        200
+    );
+    let (code, _, err) = user(scratch, setup, &["disable", "oscar"], "");
+    assert_eq!(code, 0, "{err}");
+    let r = c.request("GET", "/benchmarks/jobs", &as_oscar, None);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body.contains("disabled"), "{}", r.body);
+    assert_eq!(login("oscar", "oscar's long password").status, 401);
+}
+
+#[test]
+fn roles_sessions_and_tokens_on_sqlite() {
+    let scratch = Scratch::new(BIN, "roles-sqlite");
+    roles_sessions_and_tokens(&scratch, &Setup::sqlite(0));
+}
+
+#[test]
+fn roles_sessions_and_tokens_on_postgres() {
+    let scratch = Scratch::new(BIN, "roles-pg");
+    let pg = PgDatabase::create_blocking();
+    let setup = Setup {
+        database_url: Some(pg.url()),
+        ..Setup::sqlite(0)
+    };
+    roles_sessions_and_tokens(&scratch, &setup);
+}

@@ -48,6 +48,12 @@ use crate::report::{
         super::reports::download,
         super::reports::shared,
         super::reports::revoke_share,
+        super::auth::login,
+        super::auth::logout,
+        super::auth::me,
+        super::auth::create_token,
+        super::auth::list_tokens,
+        super::auth::revoke_token,
         super::probes::start,
         super::probes::status,
         super::probes::list,
@@ -143,9 +149,40 @@ use crate::report::{
         super::lab::LabCompareRequest,
         super::lab::LabTopologyView,
         super::lab::LabComparisonView
-    ))
+    )),
+    modifiers(&SecuritySchemes),
+    security((), ("bearer" = []), ("session" = []))
 )]
 pub(crate) struct ApiDoc;
+
+/// Declares how a caller authenticates: a bearer token (`POST /auth/tokens`) or the
+/// dashboard's session cookie (`POST /auth/login`). A server without users (development
+/// mode) needs neither, hence the empty requirement.
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("mbt_<id>_<secret>")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                super::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
 
 /// `GET /openapi.json`.
 pub(crate) async fn openapi_json() -> impl IntoResponse {

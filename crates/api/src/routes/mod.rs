@@ -1,5 +1,6 @@
 //! Handlers, one module per resource.
 
+pub(crate) mod auth;
 pub(crate) mod benchmarks;
 mod body;
 pub(crate) mod dashboard;
@@ -77,6 +78,17 @@ pub(crate) fn paging(query: &HashMap<String, String>) -> Result<(u32, u32), ApiE
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route(
+            "/auth/tokens",
+            get(auth::list_tokens).post(auth::create_token),
+        )
+        .route(
+            "/auth/tokens/{token_id}",
+            axum::routing::delete(auth::revoke_token),
+        )
         .route("/benchmarks/start", post(benchmarks::start))
         .route("/benchmarks/jobs", get(benchmarks::list))
         .route(
