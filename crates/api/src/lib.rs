@@ -115,6 +115,10 @@ pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
         ))
         // `/socket.io/`, inside CORS; its long-polls are neither API requests nor pages.
         .layer(socketio)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::auth::authenticate_live,
+        ))
         // Around everything that can change state or open a socket, Socket.IO included.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

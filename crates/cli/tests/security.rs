@@ -383,6 +383,8 @@ fn roles_sessions_and_tokens(scratch: &Scratch, setup: &Setup) {
             .status,
         401
     );
+    let live = "/socket.io/?EIO=4&transport=polling";
+    assert_eq!(c.request("GET", live, &[], None).status, 401);
 
     // Logins: a wrong password, then a viewer's session.
     let login = |name: &str, password: &str| {
@@ -408,6 +410,7 @@ fn roles_sessions_and_tokens(scratch: &Scratch, setup: &Setup) {
             .status,
         200
     );
+    assert_eq!(c.request("GET", live, &as_viewer, None).status, 200);
     let me = c.request("GET", "/auth/me", &as_viewer, None).json();
     assert_eq!(
         (me["username"].as_str(), me["role"].as_str()),

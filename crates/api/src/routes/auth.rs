@@ -86,7 +86,10 @@ fn is_public(method: &Method, path: &str) -> bool {
 fn required_role(method: &Method, path: &str) -> Role {
     if path.starts_with("/users") || path.starts_with("/audit") {
         Role::Admin
-    } else if path.starts_with("/auth/") || matches!(*method, Method::GET | Method::HEAD) {
+    } else if path.starts_with("/auth/")
+        || path.starts_with("/socket.io")
+        || matches!(*method, Method::GET | Method::HEAD)
+    {
         Role::Viewer
     } else {
         Role::Operator
@@ -140,6 +143,20 @@ pub(crate) async fn authenticate(
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// [`authenticate`] for Socket.IO's `/socket.io/` (its layer sits outside the API's, and
+/// its events are every job's); other requests pass through.
+pub(crate) async fn authenticate_live(
+    state: State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path().starts_with("/socket.io") {
+        authenticate(state, request, next).await
+    } else {
+        next.run(request).await
+    }
 }
 
 /// The caller a request's token or session cookie names: `None` when it carries neither,
