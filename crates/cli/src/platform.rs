@@ -165,6 +165,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .await
             .context("opening the store")?;
         store.migrate().await.context("migrating the store")?;
+        let has_users = store.has_users().await;
         let (queue, bus) = meshbench_queue::open(settings.redis_url.as_deref(), settings.lease)
             .await
             .context("opening the queue")?;
@@ -219,6 +220,15 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", settings.api_addr))?;
         let addr = listener.local_addr()?;
         eprintln!("meshbench serve: API on http://{addr} (built-in target {default_target}; Ctrl-C stops)");
+        // Said at start, since it decides who may do what (see `routes::auth`).
+        match has_users {
+            Ok(false) => eprintln!(
+                "meshbench serve: development mode: no users, so nobody logs in and every \
+                 caller may do everything (add one with `meshbench user add NAME --role admin`)"
+            ),
+            Ok(true) => eprintln!("meshbench serve: users exist: every API request needs a login or a token"),
+            Err(e) => eprintln!("meshbench serve: cannot tell whether users exist: {e}"),
+        }
         let (router, clients) = meshbench_api::router_with_clients(state);
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

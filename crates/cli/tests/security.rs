@@ -40,6 +40,11 @@ fn jobs(server: &Server) -> u64 {
 fn a_page_on_another_site_cannot_start_load_or_listen() {
     let scratch = Scratch::new(BIN, "cross-site");
     let server = Server::start(&scratch, &Setup::sqlite(0));
+    assert!(
+        server.proc.tail().contains("development mode: no users"),
+        "{}",
+        server.proc.tail()
+    );
     let base = format!("http://127.0.0.1:{}", server.port());
     let body = r#"{"test_type":"http","duration":5,"service_url":"http://127.0.0.1:9/"}"#;
     let post = |origin: &str, extra: &[&str]| {
@@ -366,6 +371,14 @@ fn roles_sessions_and_tokens(scratch: &Scratch, setup: &Setup) {
         assert_eq!(code, 0, "{err}");
     }
     let server = Server::start(scratch, setup);
+    assert!(
+        server
+            .proc
+            .tail()
+            .contains("users exist: every API request needs a login or a token"),
+        "{}",
+        server.proc.tail()
+    );
     let c = &server.client;
     let start = r#"{"test_type":"http","duration":1,"concurrent_connections":1,"rate":10}"#;
 
