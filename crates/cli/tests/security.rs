@@ -512,3 +512,97 @@ fn roles_sessions_and_tokens_on_postgres() {
     };
     roles_sessions_and_tokens(&scratch, &setup);
 }
+
+/// Every operation in the OpenAPI document, called without credentials and as a viewer:
+/// only the public ones answer without a login, and a viewer may read but not change
+/// anything (the `/auth/` routes aside). A new route cannot ship unchecked: it is in the
+/// document (a test keeps the document complete), so it is called here.
+#[test]
+fn every_documented_route_checks_the_caller() {
+    let scratch = Scratch::new(BIN, "every-route");
+    let setup = Setup::sqlite(0);
+    let (code, _, err) = user(
+        &scratch,
+        &setup,
+        &["add", "vera", "--role", "viewer"],
+        "vera's long password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(&scratch, &setup);
+    let c = &server.client;
+    let r = c.request(
+        "POST",
+        "/auth/login",
+        &[],
+        Some(r#"{"username":"vera","password":"vera's long password"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let document = c.request("GET", "/openapi.json", &[], None).json();
+    let public = [
+        ("get", "/health"),
+        ("get", "/openapi.json"),
+        ("get", "/docs"),
+        ("get", "/reports/shared/{share_token}"),
+        ("post", "/auth/login"),
+    ];
+    let mut checked = 0;
+    for (template, operations) in document["paths"].as_object().unwrap() {
+        // Path parameters get a value no resource has: the check comes before the lookup.
+        let path: String = template
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "no-such-id"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in operations.as_object().unwrap().keys() {
+            if !["get", "post", "delete", "put", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let upper = method.to_uppercase();
+            let body = (method != "get").then_some("{}");
+            let anonymous = c.request(&upper, &path, &[], body);
+            if public.contains(&(method.as_str(), template.as_str())) {
+                assert_ne!(anonymous.status, 401, "{upper} {template} is public");
+                continue;
+            }
+            assert_eq!(
+                anonymous.status, 401,
+                "{upper} {template} answered without a login: {}",
+                anonymous.body
+            );
+            if template == "/auth/logout" {
+                continue;
+            }
+            let as_viewer = c.request(&upper, &path, &[("cookie", cookie.as_str())], body);
+            let reads = method == "get" || template.starts_with("/auth/");
+            if reads {
+                assert!(
+                    ![401, 403].contains(&as_viewer.status),
+                    "a viewer may {upper} {template}: {} {}",
+                    as_viewer.status,
+                    as_viewer.body
+                );
+            } else {
+                assert_eq!(
+                    as_viewer.status, 403,
+                    "a viewer may not {upper} {template}: {}",
+                    as_viewer.body
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} operations checked");
+}
