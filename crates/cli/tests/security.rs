@@ -28,6 +28,14 @@ fn curl(args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap(), body.to_string())
 }
 
+/// The embedded setup without workers, on the test's own PostgreSQL database.
+fn on_postgres(pg: &PgDatabase) -> Setup {
+    Setup {
+        database_url: Some(pg.url()),
+        ..Setup::sqlite(0)
+    }
+}
+
 fn jobs(server: &Server) -> u64 {
     let r = server.get("/benchmarks/jobs");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -340,10 +348,7 @@ fn users_from_the_command_line_on_sqlite() {
 fn users_from_the_command_line_on_postgres() {
     let scratch = Scratch::new(BIN, "users-pg");
     let pg = PgDatabase::create_blocking();
-    let setup = Setup {
-        database_url: Some(pg.url()),
-        ..Setup::sqlite(0)
-    };
+    let setup = on_postgres(&pg);
     users_from_the_command_line(&scratch, &setup);
     let hashes = pg.column_blocking("SELECT password_hash FROM users ORDER BY username");
     assert_eq!(hashes.len(), 2);
@@ -506,10 +511,7 @@ fn roles_sessions_and_tokens_on_sqlite() {
 fn roles_sessions_and_tokens_on_postgres() {
     let scratch = Scratch::new(BIN, "roles-pg");
     let pg = PgDatabase::create_blocking();
-    let setup = Setup {
-        database_url: Some(pg.url()),
-        ..Setup::sqlite(0)
-    };
+    let setup = on_postgres(&pg);
     roles_sessions_and_tokens(&scratch, &setup);
 }
 

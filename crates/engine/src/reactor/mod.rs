@@ -189,40 +189,39 @@ impl Core<'_> {
             if let Some(g) = self.plan.give_up {
                 wake_at = wake_at.min(g);
             }
-            // A dense open-model schedule (slots closer than SLEEP_THROUGH_GAP) with lanes
-            // that read arrival times from the kernel sleeps through readiness: each wake
-            // sends what is due and reads every response that came meanwhile, so there is
-            // one wake per send (per send window, when slots come closer than that) instead
-            // of two per request (a send and its response).
-            let dense = self.precise_wait
-                && self.slot_gap < SLEEP_THROUGH_GAP
-                && self.pending.is_some()
-                && !self.free.is_empty()
-                && lanes.receive_timestamps();
             let n = if self.precise_wait {
-                if let Some(slot) = self.pending.filter(|_| !self.free.is_empty()) {
-                    let slack = if self.slot_gap < self.plan.send_window {
-                        self.plan.send_window
-                    } else {
-                        0
-                    };
-                    wake_at = wake_at.min(slot.at + slack);
-                    // Handling events and sends took time since `now` was read; a stale
-                    // `now` would make the wait, and so the send, late by that much.
-                    now = clock.now();
-                }
-                if dense {
-                    sleep_until(&clock, wake_at);
-                    epoll_pwait2(&self.epoll, &mut events, 0)
-                } else if self.pending.is_some() && !self.free.is_empty() {
-                    epoll_pwait2(&self.epoll, &mut events, wake_at.saturating_sub(now))
-                } else {
-                    // Nothing to send until a response frees a lane (the closed model's
-                    // steady state): the timerfd keeps the second boundaries and sweeps,
-                    // re-armed ~20 times a second, so a wait arms no timer of its own (a
-                    // timed wait arms and cancels an hrtimer on every sleep).
-                    self.arm_timer(wake_at);
-                    epoll_wait(&self.epoll, &mut events, -1)
+                match self.pending.filter(|_| !self.free.is_empty()) {
+                    Some(slot) => {
+                        let slack = if self.slot_gap < self.plan.send_window {
+                            self.plan.send_window
+                        } else {
+                            0
+                        };
+                        wake_at = wake_at.min(slot.at + slack);
+                        // Handling events and sends took time since `now` was read; a stale
+                        // `now` would make the wait, and so the send, late by that much.
+                        now = clock.now();
+                        // A dense open-model schedule (slots closer than SLEEP_THROUGH_GAP)
+                        // with lanes that read arrival times from the kernel sleeps through
+                        // readiness: each wake sends what is due and reads every response
+                        // that came meanwhile, so there is one wake per send (per send
+                        // window, when slots come closer than that) instead of two per
+                        // request (a send and its response).
+                        if self.slot_gap < SLEEP_THROUGH_GAP && lanes.receive_timestamps() {
+                            sleep_until(&clock, wake_at);
+                            epoll_pwait2(&self.epoll, &mut events, 0)
+                        } else {
+                            epoll_pwait2(&self.epoll, &mut events, wake_at.saturating_sub(now))
+                        }
+                    }
+                    None => {
+                        // Nothing to send until a response frees a lane (the closed model's
+                        // steady state): the timerfd keeps the second boundaries and sweeps,
+                        // re-armed ~20 times a second, so a wait arms no timer of its own (a
+                        // timed wait arms and cancels an hrtimer on every sleep).
+                        self.arm_timer(wake_at);
+                        epoll_wait(&self.epoll, &mut events, -1)
+                    }
                 }
             } else {
                 // Millisecond resolution is fine here: the timerfd wakes us for sends.
