@@ -57,6 +57,11 @@ impl ApiError {
         }])
     }
 
+    /// What the answer says, for a person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// 400: the body is empty or not JSON at all.
     pub fn malformed(message: impl Into<String>) -> Self {
         ApiError {

@@ -4,6 +4,7 @@
 //! `meshbench worker` elsewhere) do the running.
 #![deny(missing_docs)]
 
+mod audit;
 mod error;
 mod html;
 pub mod kubernetes;
@@ -12,6 +13,7 @@ pub mod password;
 mod report;
 mod routes;
 mod telemetry;
+mod throttle;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 pub use telemetry::ApiTelemetry;
+pub use throttle::Throttle;
 
 /// What the API is configured with.
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub struct ApiSettings {
     pub lab_binary: Option<PathBuf>,
     /// Where load may be aimed (`MESHBENCH_TARGET_ALLOW`; default loopback only).
     pub target_policy: meshbench_core::policy::TargetPolicy,
+    /// What each role may start at most (`MESHBENCH_OPERATOR_LIMITS`, `MESHBENCH_ADMIN_LIMITS`).
+    pub role_limits: meshbench_core::user::LimitsByRole,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -67,6 +72,8 @@ pub struct AppState {
     pub telemetry: Arc<ApiTelemetry>,
     /// The Kubernetes cluster, if one is configured.
     pub kubernetes: kubernetes::Kubernetes,
+    /// Rate limits on logins and starts.
+    pub throttle: Arc<Throttle>,
 }
 
 /// The whole API as an axum router, with the dashboard served in front of it.
@@ -131,7 +138,13 @@ pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
 
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::AUTHORIZATION,

@@ -46,10 +46,12 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
             dashboard_dir: None,
             lab_binary: None,
             target_policy: Default::default(),
+            role_limits: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),
         kubernetes: Default::default(),
+        throttle: Default::default(),
     };
     (meshbench_api::router(state), bus)
 }

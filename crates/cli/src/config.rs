@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use meshbench_core::policy::TargetPolicy;
+use meshbench_core::user::{LimitsByRole, RoleLimits};
 use meshbench_core::StartLimits;
 
 /// Every variable meshbench reads, documented in `.env.example`.
@@ -33,6 +34,15 @@ pub mod vars {
     pub const TARGET_ADDR: &str = "MESHBENCH_TARGET_ADDR";
     /// Where load may be aimed: comma-separated `host[:port]` / `CIDR[:port]` entries.
     pub const TARGET_ALLOW: &str = meshbench_core::policy::TARGET_ALLOW_VAR;
+    /// An operator's limits: `duration=600,connections=1000,rate=50000,jobs=50`, or `none`.
+    pub const OPERATOR_LIMITS: &str = meshbench_core::user::OPERATOR_LIMITS_VAR;
+    /// An admin's limits, in the same form (default `none`: the server's limits alone).
+    pub const ADMIN_LIMITS: &str = meshbench_core::user::ADMIN_LIMITS_VAR;
+    /// The first admin's name, made at start when no user exists (default `admin`).
+    pub const ADMIN_USER: &str = "MESHBENCH_ADMIN_USER";
+    /// The first admin's password: with it, a server with no users makes the first admin
+    /// at start (a container or a chart has no terminal to run `meshbench user add` in).
+    pub const ADMIN_PASSWORD: &str = "MESHBENCH_ADMIN_PASSWORD";
     /// Worker loops (one job each at a time) in `serve` (0 leaves the work to `meshbench
     /// worker`) and in each `meshbench worker` process (at least 1).
     pub const WORKERS: &str = "MESHBENCH_WORKERS";
@@ -77,6 +87,9 @@ pub struct Settings {
     pub dashboard_dir: Option<PathBuf>,
     pub target_addr: SocketAddr,
     pub target_policy: TargetPolicy,
+    pub role_limits: meshbench_core::user::LimitsByRole,
+    /// The first admin to make when no user exists: name and password.
+    pub first_admin: Option<(String, String)>,
     pub workers: usize,
     pub lease: Duration,
     pub limits: StartLimits,
@@ -123,8 +136,9 @@ impl Settings {
                     .with_context(|| format!("{k}=`{v}` is not a whole number")),
             }
         };
+        // Loopback unless asked: a server reachable from elsewhere needs users (see serve).
         let host: IpAddr = get(vars::API_HOST)
-            .unwrap_or_else(|| "0.0.0.0".into())
+            .unwrap_or_else(|| "127.0.0.1".into())
             .parse()
             .with_context(|| format!("{} is not an IP address", vars::API_HOST))?;
         let port =
@@ -170,6 +184,26 @@ impl Settings {
                 Some(list) => TargetPolicy::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => TargetPolicy::loopback(),
             },
+            role_limits: {
+                let read = |var: &str, default: RoleLimits| -> anyhow::Result<RoleLimits> {
+                    match get(var) {
+                        Some(text) => {
+                            RoleLimits::parse(&text).map_err(|e| anyhow::anyhow!("{var}: {e}"))
+                        }
+                        None => Ok(default),
+                    }
+                };
+                LimitsByRole {
+                    operator: read(vars::OPERATOR_LIMITS, RoleLimits::operator_default())?,
+                    admin: read(vars::ADMIN_LIMITS, RoleLimits::default())?,
+                }
+            },
+            first_admin: get(vars::ADMIN_PASSWORD).map(|password| {
+                (
+                    get(vars::ADMIN_USER).unwrap_or_else(|| "admin".into()),
+                    password,
+                )
+            }),
             workers: number(vars::WORKERS, 1)? as usize,
             lease,
             limits,

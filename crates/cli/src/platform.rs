@@ -5,14 +5,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use meshbench_api::{ApiSettings, AppState};
+use meshbench_core::user::Role;
 use meshbench_core::JobKind;
 use meshbench_target::{TargetConfig, TargetServer};
 use meshbench_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
 
-use crate::config::{environment, Settings};
+use crate::config::{environment, vars, Settings};
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -165,7 +166,23 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             .await
             .context("opening the store")?;
         store.migrate().await.context("migrating the store")?;
-        let has_users = store.has_users().await;
+        let mut has_users = store.has_users().await;
+        if let (Ok(false), Some((name, password))) = (&has_users, &settings.first_admin) {
+            crate::user::add(&store, name, Role::Admin, password, "serve")
+                .await
+                .with_context(|| format!("making the first admin from {}", vars::ADMIN_PASSWORD))?;
+            eprintln!("meshbench serve: no users: made the first admin `{name}` ({} set)", vars::ADMIN_PASSWORD);
+            has_users = Ok(true);
+        }
+        if matches!(has_users, Ok(false)) && !settings.api_addr.ip().is_loopback() {
+            bail!(
+                "refusing to serve on {} without users: anyone who can reach it could start load. \
+                 Add an admin first (`meshbench user add NAME --role admin`, or set {} for the \
+                 first admin), or bind to loopback (API_HOST=127.0.0.1) for development mode",
+                settings.api_addr,
+                vars::ADMIN_PASSWORD
+            );
+        }
         let (queue, bus) = meshbench_queue::open(settings.redis_url.as_deref(), settings.lease)
             .await
             .context("opening the queue")?;
@@ -210,10 +227,12 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 dashboard_dir: settings.dashboard_dir.clone(),
                 lab_binary: crate::platform::lab_client(),
                 target_policy: settings.target_policy.clone(),
+                role_limits: settings.role_limits.clone(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),
             kubernetes,
+            throttle: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await
@@ -230,7 +249,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("meshbench serve: cannot tell whether users exist: {e}"),
         }
         let (router, clients) = meshbench_api::router_with_clients(state);
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 // A long-polling Socket.IO client would hold the shutdown for up to 25 s.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use meshbench_core::user::{validate_password, validate_username, Role, User};
-use meshbench_store::{Store, StoredUser, UserUpdate};
+use meshbench_store::{AuditEntry, Store, StoredUser, UserUpdate};
 use time::OffsetDateTime;
 
 use crate::args::UserCommand;
@@ -35,22 +35,7 @@ async fn execute(store: &Arc<dyn Store>, command: UserCommand) -> anyhow::Result
                 bail!("user `{username}` exists already (change it with `meshbench user passwd` or `role`)");
             }
             let password = read_password(&format!("password for {username}: "))?;
-            let now = OffsetDateTime::now_utc();
-            let user = StoredUser {
-                user: User {
-                    username: username.clone(),
-                    role,
-                    disabled: false,
-                    created_at: now,
-                    updated_at: now,
-                },
-                password_hash: meshbench_api::password::hash(&password)
-                    .map_err(anyhow::Error::msg)?,
-            };
-            store
-                .insert_user(&user)
-                .await
-                .with_context(|| format!("adding user `{username}`"))?;
+            add(store, &username, role, &password, "cli").await?;
             eprintln!("meshbench: added {username} ({role})");
         }
         UserCommand::List { json } => {
@@ -130,6 +115,55 @@ async fn execute(store: &Arc<dyn Store>, command: UserCommand) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// Adds `username` as `role` with `password`, and notes it in the audit log as done from
+/// `place` (`cli`, or `serve` for the first admin).
+pub(crate) async fn add(
+    store: &Arc<dyn Store>,
+    username: &str,
+    role: Role,
+    password: &str,
+    place: &str,
+) -> anyhow::Result<()> {
+    validate_username(username)?;
+    validate_password(password)?;
+    let now = OffsetDateTime::now_utc();
+    let user = StoredUser {
+        user: User {
+            username: username.to_string(),
+            role,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        },
+        password_hash: meshbench_api::password::hash(password).map_err(anyhow::Error::msg)?,
+    };
+    store
+        .insert_user(&user)
+        .await
+        .with_context(|| format!("adding user `{username}`"))?;
+    audit(store, "user.add", username, role.as_str(), place).await;
+    Ok(())
+}
+
+/// A line in the audit log for a change made on this host rather than through the API.
+async fn audit(store: &Arc<dyn Store>, action: &str, username: &str, detail: &str, place: &str) {
+    let entry = AuditEntry {
+        audit_id: 0,
+        at: OffsetDateTime::now_utc(),
+        username: None,
+        role: None,
+        action: action.to_string(),
+        subject: Some(username.to_string()),
+        target: None,
+        address: Some(place.to_string()),
+        outcome: "ok".to_string(),
+        detail: Some(detail.to_string()),
+    };
+    if let Err(e) = store.insert_audit(&entry).await {
+        eprintln!("meshbench: cannot write to the audit log: {e}");
+    }
+}
+
 async fn known(store: &Arc<dyn Store>, username: &str) -> anyhow::Result<()> {
     if store.get_user(username).await?.is_none() {
         bail!("no user `{username}` (see `meshbench user list`)");
@@ -141,6 +175,17 @@ async fn change(store: &Arc<dyn Store>, username: &str, update: UserUpdate) -> a
     if !store.update_user(username, &update).await? {
         bail!("no user `{username}` (see `meshbench user list`)");
     }
+    let mut what = Vec::new();
+    if update.password_hash.is_some() {
+        what.push("password".to_string());
+    }
+    if let Some(role) = update.role {
+        what.push(format!("role {role}"));
+    }
+    if let Some(disabled) = update.disabled {
+        what.push(if disabled { "disabled" } else { "enabled" }.to_string());
+    }
+    audit(store, "user.update", username, &what.join(", "), "cli").await;
     Ok(())
 }
 

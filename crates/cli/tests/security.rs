@@ -588,7 +588,9 @@ fn every_documented_route_checks_the_caller() {
                 continue;
             }
             let as_viewer = c.request(&upper, &path, &[("cookie", cookie.as_str())], body);
-            let reads = method == "get" || template.starts_with("/auth/");
+            // Users and the audit log are an admin's alone, reads included.
+            let admin_only = template.starts_with("/users") || template == "/audit";
+            let reads = !admin_only && (method == "get" || template.starts_with("/auth/"));
             if reads {
                 assert!(
                     ![401, 403].contains(&as_viewer.status),
@@ -607,4 +609,255 @@ fn every_documented_route_checks_the_caller() {
         }
     }
     assert!(checked >= 30, "only {checked} operations checked");
+}
+
+/// A session cookie for `name`, logged in through `server`.
+fn session(server: &Server, name: &str, password: &str) -> String {
+    let r = server.client.request(
+        "POST",
+        "/auth/login",
+        &[],
+        Some(&json!({"username": name, "password": password}).to_string()),
+    );
+    assert_eq!(r.status, 200, "login {name}: {}", r.body);
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The first admin made from the environment, users added by an admin through the API,
+/// each role's limits on what it may start, and an audit log that says who did what,
+/// against which target, from where — refusals included.
+fn audit_limits_and_admins(scratch: &Scratch, setup: &Setup) {
+    let mut setup = setup.clone();
+    setup.env.extend([
+        ("MESHBENCH_ADMIN_USER".into(), "root-admin".into()),
+        (
+            "MESHBENCH_ADMIN_PASSWORD".into(),
+            "the first admin's password".into(),
+        ),
+        (
+            "MESHBENCH_OPERATOR_LIMITS".into(),
+            "duration=30,connections=4,rate=100,jobs=2".into(),
+        ),
+    ]);
+    let server = Server::start(scratch, &setup);
+    assert!(
+        server
+            .proc
+            .tail()
+            .contains("made the first admin `root-admin`"),
+        "{}",
+        server.proc.tail()
+    );
+    let c = &server.client;
+    let admin_cookie = session(&server, "root-admin", "the first admin's password");
+    let as_admin = [("cookie", admin_cookie.as_str())];
+
+    // An admin adds an operator; names and passwords are checked; the last admin stays.
+    let add = |body: Value| c.request("POST", "/users", &as_admin, Some(&body.to_string()));
+    let r =
+        add(json!({"username": "olga", "password": "olga's long password", "role": "operator"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["role"], "operator");
+    assert!(!r.body.contains("argon2"), "{}", r.body);
+    let r = add(json!({"username": "olga", "password": "olga's long password", "role": "viewer"}));
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (409, Some("user_exists"))
+    );
+    let r =
+        add(json!({"username": "Bad Name", "password": "long enough password", "role": "viewer"}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = add(json!({"username": "short", "password": "short", "role": "viewer"}));
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("password"), "{}", r.body);
+    let r = c.request(
+        "PATCH",
+        "/users/root-admin",
+        &as_admin,
+        Some(r#"{"role":"viewer"}"#),
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (409, Some("last_admin"))
+    );
+    let users = c.request("GET", "/users", &as_admin, None).json();
+    assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
+
+    // The operator's limits: each refused with the field and the limit named.
+    let olga_cookie = session(&server, "olga", "olga's long password");
+    let as_olga = [("cookie", olga_cookie.as_str())];
+    let start = |body: Value, who: &[(&str, &str)]| {
+        c.request("POST", "/benchmarks/start", who, Some(&body.to_string()))
+    };
+    let light =
+        json!({"test_type": "http", "duration": 5, "concurrent_connections": 2, "rate": 10});
+    for (change, field) in [
+        (
+            json!({"concurrent_connections": 5}),
+            "concurrent_connections",
+        ),
+        (json!({"duration": 31}), "duration"),
+        (json!({"rate": 101}), "rate"),
+    ] {
+        let mut body = light.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = start(body, &as_olga);
+        assert_eq!(r.status, 403, "{field}: {}", r.body);
+        let answer = r.json();
+        assert_eq!(answer["code"], "role_limit", "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    // Two runs at once (no workers here: they stay pending), not three.
+    let first = start(light.clone(), &as_olga);
+    assert_eq!(first.status, 202, "{}", first.body);
+    let first_id = first.json()["job_id"].as_str().unwrap().to_string();
+    assert_eq!(start(light.clone(), &as_olga).status, 202);
+    let r = start(light.clone(), &as_olga);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("2 runs pending or running"), "{}", r.body);
+    // An admin has the server's limits only; cancelling one of olga's frees a place.
+    let big =
+        json!({"test_type": "http", "duration": 60, "concurrent_connections": 50, "rate": 500});
+    assert_eq!(start(big, &as_admin).status, 202);
+    let r = c.request(
+        "DELETE",
+        &format!("/benchmarks/jobs/{first_id}"),
+        &as_admin,
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(start(light.clone(), &as_olga).status, 202);
+
+    // Guessing passwords runs into the limit.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = c.request(
+            "POST",
+            "/auth/login",
+            &[],
+            Some(r#"{"username":"olga","password":"a wrong guess"}"#),
+        );
+        statuses.push(r.status);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(statuses[0], 401, "{statuses:?}");
+
+    // The log: newest first, each with who, what, target, address and outcome.
+    let r = c.request("GET", "/audit?limit=1000", &as_admin, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let total: u64 = r.header("x-total-count").unwrap().parse().unwrap();
+    let log = r.json();
+    let entries = log.as_array().unwrap();
+    assert_eq!(entries.len() as u64, total);
+    let find = |action: &str, outcome: &str, user: Option<&str>| {
+        entries
+            .iter()
+            .filter(|e| {
+                e["action"] == action && e["outcome"] == outcome && e["username"].as_str() == user
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        find("user.add", "ok", None).len(),
+        1,
+        "the first admin, by serve"
+    );
+    assert_eq!(find("user.add", "ok", Some("root-admin")).len(), 1);
+    let started = find("benchmark.start", "ok", Some("olga"));
+    assert_eq!(started.len(), 3, "{log}");
+    assert!(started.iter().any(|e| e["subject"] == first_id.as_str()));
+    assert!(started.iter().all(|e| e["target"] == "built-in target"
+        && e["address"] == "127.0.0.1"
+        && e["role"] == "operator"));
+    let refused = find("benchmark.start", "refused", Some("olga"));
+    assert_eq!(refused.len(), 4, "{log}");
+    assert!(refused
+        .iter()
+        .any(|e| e["detail"].as_str().unwrap().contains("operator limit")));
+    let cancelled = find("benchmark.cancel", "ok", Some("root-admin"));
+    assert_eq!(cancelled.len(), 1, "{log}");
+    assert_eq!(cancelled[0]["subject"], first_id.as_str());
+    assert!(!find("login", "refused", Some("olga")).is_empty());
+    assert!(find("login", "refused", None)
+        .iter()
+        .any(|e| e["detail"].as_str().unwrap().contains("rate limited")));
+    assert!(entries[0]["audit_id"].as_i64() > entries[entries.len() - 1]["audit_id"].as_i64());
+    // Filters.
+    let r = c.request(
+        "GET",
+        "/audit?action=benchmark.&username=olga",
+        &as_admin,
+        None,
+    );
+    assert_eq!(r.header("x-total-count"), Some("7"), "{}", r.body);
+    // An operator cannot read it.
+    assert_eq!(c.request("GET", "/audit", &as_olga, None).status, 403);
+}
+
+#[test]
+fn audit_limits_and_admins_on_sqlite() {
+    let scratch = Scratch::new(BIN, "audit-sqlite");
+    audit_limits_and_admins(&scratch, &Setup::sqlite(0));
+}
+
+#[test]
+fn audit_limits_and_admins_on_postgres() {
+    let scratch = Scratch::new(BIN, "audit-pg");
+    let pg = PgDatabase::create_blocking();
+    audit_limits_and_admins(&scratch, &on_postgres(&pg));
+}
+
+/// Development mode needs loopback: bound anywhere else without users, serve refuses to
+/// start and says how to add one.
+#[test]
+fn serving_beyond_loopback_needs_users() {
+    let scratch = Scratch::new(BIN, "bind");
+    let mut setup = Setup::sqlite(0);
+    setup.env.push(("API_HOST".into(), "0.0.0.0".into()));
+    let mut child = command(&scratch, &setup, &["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve on 0.0.0.0 without users kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("refusing to serve on 0.0.0.0"), "{err}");
+    assert!(err.contains("meshbench user add"), "{err}");
+    // With a user it serves (and says that a login is needed).
+    let (code, _, err) = user(
+        &scratch,
+        &setup,
+        &["add", "ada", "--role", "admin"],
+        "ada's long password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let server = Server::start(&scratch, &setup);
+    assert_eq!(server.get("/benchmarks/jobs").status, 401);
 }

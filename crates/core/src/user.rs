@@ -115,6 +115,175 @@ pub fn validate_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// The environment variable with an operator's limits.
+pub const OPERATOR_LIMITS_VAR: &str = "MESHBENCH_OPERATOR_LIMITS";
+/// The environment variable with an admin's limits.
+pub const ADMIN_LIMITS_VAR: &str = "MESHBENCH_ADMIN_LIMITS";
+
+/// The most one user of a role may ask for, within the server's own limits: a start asking
+/// for more is refused (403 naming the limit). `None`: the server's limit alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleLimits {
+    /// Longest run, seconds.
+    pub max_duration: Option<u32>,
+    /// Most connections of one run.
+    pub max_connections: Option<u32>,
+    /// Highest open-model rate, requests per second.
+    pub max_rate: Option<f64>,
+    /// Most runs of theirs pending or running at once.
+    pub max_jobs: Option<u32>,
+}
+
+impl RoleLimits {
+    /// An operator's unless configured: ten minutes, 1,000 connections, 50,000 requests
+    /// per second, 50 runs pending or running at once (a lab comparison of five topologies
+    /// ten times fits; a queue flood does not).
+    pub fn operator_default() -> RoleLimits {
+        RoleLimits {
+            max_duration: Some(600),
+            max_connections: Some(1000),
+            max_rate: Some(50_000.0),
+            max_jobs: Some(50),
+        }
+    }
+
+    /// Reads `duration=600,connections=1000,rate=50000,jobs=4` (any of them; `none` or an
+    /// empty text: no limits of the role's own).
+    pub fn parse(text: &str) -> Result<RoleLimits> {
+        let mut limits = RoleLimits::default();
+        let text = text.trim();
+        if text.is_empty() || text.eq_ignore_ascii_case("none") {
+            return Ok(limits);
+        }
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (key, value) = entry
+                .split_once('=')
+                .ok_or_else(|| Error::invalid("limits", format!("`{entry}` is not key=value")))?;
+            let whole = || {
+                value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "limits",
+                            format!("{key}: `{value}` is not a whole number above 0"),
+                        )
+                    })
+            };
+            match key.trim() {
+                "duration" => limits.max_duration = Some(whole()?),
+                "connections" => limits.max_connections = Some(whole()?),
+                "jobs" => limits.max_jobs = Some(whole()?),
+                "rate" => {
+                    let rate = value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|r| r.is_finite() && *r > 0.0)
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "limits",
+                                format!("rate: `{value}` is not a number above 0"),
+                            )
+                        })?;
+                    limits.max_rate = Some(rate);
+                }
+                other => {
+                    return Err(Error::invalid(
+                        "limits",
+                        format!("`{other}` is not duration, connections, rate or jobs"),
+                    ))
+                }
+            }
+        }
+        Ok(limits)
+    }
+
+    /// What a run of `duration` s, `connections` and `rate` breaks: `(field, message)`.
+    pub fn check(
+        &self,
+        role: Role,
+        duration: u32,
+        connections: u32,
+        rate: Option<f64>,
+    ) -> Vec<(&'static str, String)> {
+        let mut broken = Vec::new();
+        if let Some(max) = self.max_duration.filter(|max| duration > *max) {
+            broken.push((
+                "duration",
+                format!("{duration} s is over the {role} limit of {max} s"),
+            ));
+        }
+        if let Some(max) = self.max_connections.filter(|max| connections > *max) {
+            broken.push((
+                "concurrent_connections",
+                format!("{connections} is over the {role} limit of {max}"),
+            ));
+        }
+        if let (Some(max), Some(rate)) = (self.max_rate, rate) {
+            if rate > max {
+                broken.push((
+                    "rate",
+                    format!("{rate} req/s is over the {role} limit of {max}"),
+                ));
+            }
+        }
+        broken
+    }
+
+    /// How the limits read in a start-up line.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = self.max_duration {
+            parts.push(format!("duration={v}"));
+        }
+        if let Some(v) = self.max_connections {
+            parts.push(format!("connections={v}"));
+        }
+        if let Some(v) = self.max_rate {
+            parts.push(format!("rate={v}"));
+        }
+        if let Some(v) = self.max_jobs {
+            parts.push(format!("jobs={v}"));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(",")
+        }
+    }
+}
+
+/// Each role's limits (a viewer starts nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsByRole {
+    /// An operator's.
+    pub operator: RoleLimits,
+    /// An admin's.
+    pub admin: RoleLimits,
+}
+
+impl Default for LimitsByRole {
+    fn default() -> Self {
+        LimitsByRole {
+            operator: RoleLimits::operator_default(),
+            admin: RoleLimits::default(),
+        }
+    }
+}
+
+impl LimitsByRole {
+    /// The limits of `role`.
+    pub fn of(&self, role: Role) -> &RoleLimits {
+        match role {
+            Role::Admin => &self.admin,
+            Role::Operator | Role::Viewer => &self.operator,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +311,32 @@ mod tests {
         }
         validate_password("correct horse").unwrap();
         assert!(validate_password("short").is_err());
+    }
+
+    #[test]
+    fn role_limits_parse_and_check() {
+        let limits = RoleLimits::parse("duration=60, connections=10,rate=100.5,jobs=2").unwrap();
+        assert_eq!(limits.max_duration, Some(60));
+        assert_eq!(limits.max_jobs, Some(2));
+        assert_eq!(
+            limits.describe(),
+            "duration=60,connections=10,rate=100.5,jobs=2"
+        );
+        assert_eq!(RoleLimits::parse("none").unwrap(), RoleLimits::default());
+        assert_eq!(RoleLimits::parse("").unwrap().describe(), "none");
+        for bad in ["duration", "duration=0", "rate=-1", "rate=inf", "speed=3"] {
+            assert!(RoleLimits::parse(bad).is_err(), "{bad}");
+        }
+        assert!(limits.check(Role::Operator, 60, 10, Some(100.0)).is_empty());
+        let broken = limits.check(Role::Operator, 61, 11, Some(101.0));
+        let fields: Vec<_> = broken.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["duration", "concurrent_connections", "rate"]);
+        assert!(broken[0].1.contains("operator limit of 60 s"));
+        assert!(RoleLimits::default()
+            .check(Role::Admin, 3600, 10_000, Some(1e6))
+            .is_empty());
+        let by_role = LimitsByRole::default();
+        assert_eq!(by_role.of(Role::Admin), &RoleLimits::default());
+        assert_eq!(by_role.of(Role::Operator).max_duration, Some(600));
     }
 }

@@ -54,7 +54,7 @@ mod sqlite;
 
 pub use files::{save_report_file, validate_job_id, write_report_file, write_result_files};
 pub use postgres::PgStore;
-pub use sql::{Dialect, SqlStore};
+pub use sql::{Dialect, SqlStore, AUDIT_START};
 pub use sqlite::SqliteStore;
 
 /// Page size of [`Store::list_jobs`] when the filter gives none.
@@ -385,6 +385,41 @@ pub struct ApiToken {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// One line of the audit log: who did what, against what, from where, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its number, rising with time (assigned by the store; 0 before it is stored).
+    pub audit_id: i64,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who (`None` in development mode, or for a login with an unknown name).
+    pub username: Option<String>,
+    /// Their role then.
+    pub role: Option<meshbench_core::user::Role>,
+    /// What: `benchmark.start`, `benchmark.cancel`, `probe.start`, `login`, `user.add`, …
+    pub action: String,
+    /// What it was done to: a job, probe, report, token or user id.
+    pub subject: Option<String>,
+    /// Where load was aimed: a URL, a namespace, a probe's filter (credentials removed).
+    pub target: Option<String>,
+    /// The client's address.
+    pub address: Option<String>,
+    /// `ok`, or `refused` (a policy, role or rate limit said no).
+    pub outcome: String,
+    /// Why it was refused, or what else matters.
+    pub detail: Option<String>,
+}
+
+/// Which audit entries a listing wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this user's.
+    pub username: Option<String>,
+    /// Only this action (`benchmark.start`), or actions under a prefix (`benchmark.`).
+    pub action: Option<String>,
+}
+
 /// A dashboard session, found by the hash of its cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -581,6 +616,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a session at `at`; `false` if unknown.
     async fn revoke_session(&self, session_hash: &str, at: OffsetDateTime) -> Result<bool>;
+
+    /// Adds a line to the audit log (its `audit_id` is assigned).
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<()>;
+
+    /// Audit entries matching `filter`, newest first, at most [`MAX_LIST_LIMIT`] a page.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// How many audit entries match `filter`.
+    async fn count_audit(&self, filter: &AuditFilter) -> Result<u64>;
+
+    /// How many runs `username` started (by the audit log's `benchmark.start` lines) are
+    /// pending or running now.
+    async fn count_active_runs_of(&self, username: &str) -> Result<u64>;
 
     /// Every user, by name.
     async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>>;

@@ -15,9 +15,9 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use time::OffsetDateTime;
 
 use crate::{
-    validate_job_id, ApiToken, Error, GroupStats, Inserted, JobState, JobUpdate, Moments, ProbeJob,
-    Report, Result, SeriesColumn, Session, StoredUser, UserUpdate, DEFAULT_LIST_LIMIT,
-    MAX_LIST_LIMIT,
+    validate_job_id, ApiToken, AuditEntry, AuditFilter, Error, GroupStats, Inserted, JobState,
+    JobUpdate, Moments, ProbeJob, Report, Result, SeriesColumn, Session, StoredUser, UserUpdate,
+    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT,
 };
 
 /// The columns of `benchmark_jobs` a [`BenchmarkJob`] is written to, in insert order.
@@ -32,6 +32,11 @@ const TOKEN_READ: &str =
     "token_id, username, name, created_at, expires_at, last_used_at, revoked_at";
 /// The columns of `sessions`.
 const SESSION_COLUMNS: &str = "session_hash, username, created_at, expires_at, revoked_at";
+/// The columns of `audit_log` an entry is written to (its id is assigned).
+const AUDIT_COLUMNS: &str =
+    "created_at, username, role, action, subject, target, address, outcome, detail";
+/// The audit log's action for a run started (its subject is the run's job id).
+pub const AUDIT_START: &str = "benchmark.start";
 /// The columns of `users`.
 const USER_COLUMNS: &str = "username, password_hash, role, disabled, created_at, updated_at";
 /// The headline-number columns of `benchmark_jobs`, null until a result is saved.
@@ -297,6 +302,38 @@ fn summary_args(summary: Option<&JobSummary>) -> Result<Vec<Arg>> {
         int("p999_us", s.p999_us)?,
         int("max_us", s.max_us)?,
     ])
+}
+
+/// The `WHERE` clause (with a leading space, or empty) of an audit listing and its
+/// arguments. An action ending in `.` matches every action under it.
+fn audit_clause(filter: &AuditFilter) -> (String, Vec<Arg>) {
+    let mut conditions = Vec::new();
+    let mut args = Vec::new();
+    if let Some(name) = &filter.username {
+        args.push(Arg::text(name.as_str()));
+        conditions.push(format!("username = ${}", args.len()));
+    }
+    if let Some(action) = &filter.action {
+        if let Some(prefix) = action.strip_suffix('.') {
+            // Both ends of the range, so the index on (action, created_at) serves it and no
+            // LIKE pattern needs escaping.
+            args.push(Arg::text(format!("{prefix}.")));
+            args.push(Arg::text(format!("{prefix}/")));
+            conditions.push(format!(
+                "action >= ${} AND action < ${}",
+                args.len() - 1,
+                args.len()
+            ));
+        } else {
+            args.push(Arg::text(action.as_str()));
+            conditions.push(format!("action = ${}", args.len()));
+        }
+    }
+    if conditions.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", conditions.join(" AND ")), args)
+    }
 }
 
 /// The store over one sqlx database: [`crate::SqliteStore`] or [`crate::PgStore`].
@@ -681,6 +718,29 @@ where
             last_used_at: Self::opt_time(row, "last_used_at", &what)?,
             revoked_at: Self::opt_time(row, "revoked_at", &what)?,
             token_id,
+        })
+    }
+
+    fn audit_from_row(row: &DB::Row) -> Result<AuditEntry> {
+        let audit_id: i64 = row.try_get("audit_id")?;
+        let what = format!("audit entry {audit_id}");
+        let role: Option<String> = row.try_get("role")?;
+        Ok(AuditEntry {
+            audit_id,
+            at: from_nanos(&what, row.try_get("created_at")?)?,
+            username: row.try_get("username")?,
+            role: role
+                .map(|r| {
+                    r.parse()
+                        .map_err(|_| Error::Corrupt(format!("{what}: role `{r}`")))
+                })
+                .transpose()?,
+            action: row.try_get("action")?,
+            subject: row.try_get("subject")?,
+            target: row.try_get("target")?,
+            address: row.try_get("address")?,
+            outcome: row.try_get("outcome")?,
+            detail: row.try_get("detail")?,
         })
     }
 
@@ -1523,6 +1583,70 @@ where
             .await?
             .map(|row| Self::user_from_row(&row))
             .transpose()
+    }
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let args = vec![
+            Arg::Int(Some(to_nanos("at", entry.at)?)),
+            Arg::Text(entry.username.clone()),
+            Arg::Text(entry.role.map(|r| r.as_str().to_string())),
+            Arg::text(entry.action.as_str()),
+            Arg::Text(entry.subject.clone()),
+            Arg::Text(entry.target.clone()),
+            Arg::Text(entry.address.clone()),
+            Arg::text(entry.outcome.as_str()),
+            Arg::Text(entry.detail.clone()),
+        ];
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ({})",
+            placeholders(1, args.len())
+        );
+        Self::query(&sql, args).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let (clause, args) = audit_clause(filter);
+        self.newest_first(
+            &format!("audit_id, {AUDIT_COLUMNS}"),
+            "audit_log",
+            "audit_id",
+            (&clause, args),
+            limit,
+            offset,
+            Self::audit_from_row,
+        )
+        .await
+    }
+
+    async fn count_audit(&self, filter: &AuditFilter) -> Result<u64> {
+        let (clause, args) = audit_clause(filter);
+        let sql = format!("SELECT COUNT(*) AS n FROM audit_log{clause}");
+        let row = Self::query(&sql, args).fetch_one(&self.pool).await?;
+        to_u64("audit entry count", row.try_get("n")?)
+    }
+
+    async fn count_active_runs_of(&self, username: &str) -> Result<u64> {
+        let row = Self::query(
+            "SELECT COUNT(*) AS n FROM benchmark_jobs WHERE status IN ($1, $2) \
+             AND parent_id IS NULL AND job_id IN (SELECT subject FROM audit_log \
+             WHERE username = $3 AND action = $4 AND outcome = $5)",
+            vec![
+                Arg::text(JobStatus::Pending.as_str()),
+                Arg::text(JobStatus::Running.as_str()),
+                Arg::text(username),
+                Arg::text(AUDIT_START),
+                Arg::text("ok"),
+            ],
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        to_u64("active run count", row.try_get("n")?)
     }
 
     async fn list_users(&self) -> Result<Vec<meshbench_core::user::User>> {

@@ -105,6 +105,7 @@ on_both_backends!(
     users_are_added_listed_and_changed,
     share_links_keep_their_expiry_and_revocation,
     tokens_and_sessions_round_trip_and_revoke,
+    the_audit_log_lists_newest_first_and_filters,
     insert_and_get_round_trip_every_field,
     duplicate_insert_is_a_conflict,
     list_filters_newest_first_with_pagination,
@@ -2231,4 +2232,103 @@ async fn tokens_and_sessions_round_trip_and_revoke(store: Arc<dyn Store>) {
     );
     assert!(!store.revoke_session("other", used).await.unwrap());
     assert_eq!(store.get_session("other").await.unwrap(), None);
+}
+
+async fn the_audit_log_lists_newest_first_and_filters(store: Arc<dyn Store>) {
+    use meshbench_core::user::Role;
+    use meshbench_store::{AuditEntry, AuditFilter};
+    let entry = |minute: i64, user: Option<&str>, action: &str| AuditEntry {
+        audit_id: 0,
+        at: T0 + Duration::minutes(minute),
+        username: user.map(str::to_string),
+        role: user.map(|_| Role::Operator),
+        action: action.to_string(),
+        subject: Some(format!("job-{minute}")),
+        target: Some("http://127.0.0.1:8080/".to_string()),
+        address: Some("127.0.0.1".to_string()),
+        outcome: if action.ends_with("refused") {
+            "refused"
+        } else {
+            "ok"
+        }
+        .to_string(),
+        detail: None,
+    };
+    let all = AuditFilter::default();
+    assert_eq!(store.count_audit(&all).await.unwrap(), 0);
+    store
+        .insert_audit(&entry(0, Some("alice"), "benchmark.start"))
+        .await
+        .unwrap();
+    store
+        .insert_audit(&entry(1, Some("bob"), "benchmark.cancel"))
+        .await
+        .unwrap();
+    store
+        .insert_audit(&entry(2, None, "probe.start"))
+        .await
+        .unwrap();
+    store
+        .insert_audit(&entry(3, Some("alice"), "login"))
+        .await
+        .unwrap();
+    let actions =
+        |entries: Vec<AuditEntry>| entries.into_iter().map(|e| e.action).collect::<Vec<_>>();
+    let listed = store.list_audit(&all, 10, 0).await.unwrap();
+    assert!(
+        listed[0].audit_id > listed[1].audit_id,
+        "ids rise with time"
+    );
+    assert_eq!(listed[0].at, T0 + Duration::minutes(3));
+    assert_eq!(listed[1].username, None);
+    assert_eq!(listed[1].role, None);
+    assert_eq!(listed[0].role, Some(Role::Operator));
+    assert_eq!(
+        actions(listed),
+        [
+            "login",
+            "probe.start",
+            "benchmark.cancel",
+            "benchmark.start"
+        ]
+    );
+    assert_eq!(
+        actions(store.list_audit(&all, 2, 1).await.unwrap()),
+        ["probe.start", "benchmark.cancel"]
+    );
+    let alice = AuditFilter {
+        username: Some("alice".into()),
+        action: None,
+    };
+    assert_eq!(
+        actions(store.list_audit(&alice, 10, 0).await.unwrap()),
+        ["login", "benchmark.start"]
+    );
+    assert_eq!(store.count_audit(&alice).await.unwrap(), 2);
+    let benchmarks = AuditFilter {
+        username: None,
+        action: Some("benchmark.".into()),
+    };
+    assert_eq!(
+        actions(store.list_audit(&benchmarks, 10, 0).await.unwrap()),
+        ["benchmark.cancel", "benchmark.start"]
+    );
+    let exact = AuditFilter {
+        username: Some("bob".into()),
+        action: Some("benchmark.cancel".into()),
+    };
+    assert_eq!(store.count_audit(&exact).await.unwrap(), 1);
+    assert_eq!(store.count_audit(&all).await.unwrap(), 4);
+
+    // A user's active runs are those the log says they started and that have not ended.
+    for id in ["run-a", "run-b"] {
+        insert_pending(&store, JobKind::Benchmark, id).await;
+        let mut started = entry(5, Some("alice"), meshbench_store::AUDIT_START);
+        started.subject = Some(id.to_string());
+        store.insert_audit(&started).await.unwrap();
+    }
+    assert_eq!(store.count_active_runs_of("alice").await.unwrap(), 2);
+    assert_eq!(store.count_active_runs_of("bob").await.unwrap(), 0);
+    complete(&store, "run-a").await;
+    assert_eq!(store.count_active_runs_of("alice").await.unwrap(), 1);
 }

@@ -72,10 +72,12 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
             dashboard_dir: dashboard_dir.map(Path::to_path_buf),
             lab_binary: None,
             target_policy: Default::default(),
+            role_limits: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),
         kubernetes: Default::default(),
+        throttle: Default::default(),
     }
 }
 
@@ -104,7 +106,13 @@ impl App {
             .local_addr()
             .unwrap_or_else(|e| panic!("no local address: {e}"));
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, meshbench_api::router(state)).await {
+            if let Err(e) = axum::serve(
+                listener,
+                meshbench_api::router(state)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            {
                 panic!("the in-process API stopped: {e}");
             }
         });

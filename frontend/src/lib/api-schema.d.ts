@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log, newest first: who started, cancelled or deleted what, against which
+         *     target, from which address, when — refused attempts included. The total matching is in
+         *     `x-total-count`.
+         */
+        get: operations["audit_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/login": {
         parameters: {
             query?: never;
@@ -740,6 +761,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user, by name (never a password hash). */
+        get: operations["list_users"];
+        put?: never;
+        /** Add a user. */
+        post: operations["add_user"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a user's role, password or whether they are disabled. An admin cannot take their
+         *     own admin role away or disable themselves (someone must be left to undo it).
+         */
+        patch: operations["update_user"];
+        trace?: never;
+    };
     "/ws": {
         parameters: {
             query?: never;
@@ -1453,6 +1512,15 @@ export interface components {
             /** @description What it is for (1–100 characters). */
             name: string;
         };
+        /** @description A user to add. */
+        NewUser: {
+            /** @description At least 10 characters. */
+            password: string;
+            /** @description viewer, operator or admin. */
+            role: string;
+            /** @description 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit. */
+            username: string;
+        };
         /** @description A run flagged (never dropped) as an outlier on one figure. */
         Outlier: {
             /** @description The figure on which it lies beyond 3 MADs of the series' median. */
@@ -1805,6 +1873,11 @@ export interface components {
             /** @description Its test type (baselines are of the same). */
             test_type: components["schemas"]["TestType"];
         };
+        /**
+         * @description What a user may do; each role may do everything the ones before it may.
+         * @enum {string}
+         */
+        Role: "viewer" | "operator" | "admin";
         /** @description How a run was configured, as far as its result and request tell. */
         RunConfig: {
             /**
@@ -2182,6 +2255,34 @@ export interface components {
             /** @description The topology. */
             topology: components["schemas"]["LabTopology"];
         };
+        /** @description A user as listed (never with the password hash). */
+        User: {
+            /**
+             * Format: date-time
+             * @description When the user was added.
+             */
+            created_at: string;
+            /** @description A disabled user cannot log in, and their sessions and tokens stop working. */
+            disabled: boolean;
+            /** @description What the user may do. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: date-time
+             * @description When the password, role or disabled flag last changed.
+             */
+            updated_at: string;
+            /** @description The login name: 1–64 of `a-z 0-9 . _ -`, starting with a letter or digit. */
+            username: string;
+        };
+        /** @description What to change about a user; absent fields stay as they are. */
+        UserChange: {
+            /** @description Disable (their sessions and tokens stop working at once) or enable. */
+            disabled?: boolean | null;
+            /** @description A new password (at least 10 characters). */
+            password?: string | null;
+            /** @description A new role. */
+            role?: string | null;
+        };
         /**
          * @description How a figure moved.
          * @enum {string}
@@ -2196,6 +2297,65 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    audit_log: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–1000 (default 20). */
+                limit?: number;
+                /** @description Entries to skip. */
+                offset?: number;
+                /** @description Only this user's. */
+                username?: string;
+                /**
+                 * @description Only this action (`benchmark.start`), or every action under a prefix ending in a dot
+                 *     (`benchmark.`).
+                 */
+                action?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Entries: audit_id, at, username, role, action, subject, target, address, outcome (`ok` or `refused`), detail */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>[];
+                };
+            };
+            /** @description Not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `limit` or `offset` out of range */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -2247,6 +2407,15 @@ export interface operations {
             };
             /** @description A field is missing or of the wrong type */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many login attempts from this address or for this name; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2719,7 +2888,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list */
+            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `forbidden_role`: a viewer */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2739,6 +2908,15 @@ export interface operations {
             };
             /** @description A field broke a rule or is given twice; each is named */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many starts by this user this minute; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4049,7 +4227,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list */
+            /** @description `target_forbidden`: a target is outside the target policy (MESHBENCH_TARGET_ALLOW); `role_limit`: more than the caller's role may start; `forbidden_role`: a viewer */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4069,6 +4247,15 @@ export interface operations {
             };
             /** @description A field broke a rule; each is named (`configurations[1].rate`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many starts by this user this minute */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4108,6 +4295,209 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"][];
+                };
+            };
+            /** @description Not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUser"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_exists` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule, named */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's name */
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `user_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `last_admin`: the change would lock every admin out */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over 2 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field broke a rule, named */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,7 +9,9 @@
 //! this (see `origin`), and the session cookie is `SameSite=Strict` and `HttpOnly`, so a
 //! cookie-authenticated write cannot come from another site.
 
-use axum::extract::{Path, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +24,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::body;
+use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -43,6 +46,18 @@ pub(crate) struct Caller {
     pub role: Role,
     /// The session's cookie hash, if that is how it was authenticated.
     pub session_hash: Option<String>,
+    /// The client's address, for the audit log.
+    pub address: Option<String>,
+}
+
+/// The address of the peer that sent `request` (the server is served with its connection
+/// info; a router driven in-process has none). A proxy in front is the peer: the address
+/// it forwards for is not trusted, since any client can send that header.
+pub(crate) fn peer(request: &Request) -> Option<std::net::SocketAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0)
 }
 
 /// 256 random bits as hex (two v4 UUIDs' random parts, from the OS's generator).
@@ -107,39 +122,55 @@ pub(crate) async fn authenticate(
     if is_public(&method, &path) {
         return next.run(request).await;
     }
+    let address = peer(&request).map(|a| a.ip().to_string());
+    let writes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let has_users = match state.store.has_users().await {
         Ok(has) => has,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let caller = if has_users {
         match identify(&state, request.headers()).await {
-            Ok(Some(caller)) => caller,
+            Ok(Some(caller)) => Caller { address, ..caller },
             Ok(None) => {
+                if writes {
+                    let event = Event::refused("request", "no login or token")
+                        .subject(format!("{method} {path}"));
+                    audit::record_as(&state, None, address, event).await;
+                }
                 return unauthenticated(
                     "log in (POST /auth/login) or send `Authorization: Bearer <token>`",
-                )
+                );
             }
-            Err(response) => return response,
+            Err(response) => {
+                if writes {
+                    let event = Event::refused("request", "a login or token that does not work")
+                        .subject(format!("{method} {path}"));
+                    audit::record_as(&state, None, address, event).await;
+                }
+                return response;
+            }
         }
     } else {
         Caller {
             username: None,
             role: Role::Admin,
             session_hash: None,
+            address,
         }
     };
     let needed = required_role(&method, &path);
     if caller.role < needed {
         let who = caller.username.as_deref().unwrap_or("?");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_role",
-            format!(
-                "{method} {path} needs the {needed} role; {who} is {}",
-                caller.role
-            ),
-        )
-        .into_response();
+        let message = format!(
+            "{method} {path} needs the {needed} role; {who} is {}",
+            caller.role
+        );
+        if writes {
+            let event =
+                Event::refused("request", message.clone()).subject(format!("{method} {path}"));
+            audit::record(&state, &caller, event).await;
+        }
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_role", message).into_response();
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
@@ -192,6 +223,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller
             username: Some(found.username),
             role,
             session_hash: None,
+            address: None,
         }));
     }
     let Some(cookie) = session_cookie(headers) else {
@@ -210,6 +242,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller
                 username: Some(s.username),
                 role,
                 session_hash: Some(hash),
+                address: None,
             }))
         }
         _ => Err(unauthenticated("the session ended: log in again")),
@@ -265,13 +298,25 @@ pub(crate) struct Me {
               (status = 400, description = "Not a JSON object", body = ErrorBody),
               (status = 401, description = "Wrong name or password, or a disabled user", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
-              (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody)))]
+              (status = 422, description = "A field is missing or of the wrong type", body = ErrorBody),
+              (status = 429, description = "Too many login attempts from this address or for this name; `Retry-After` says when to try again", body = ErrorBody)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let login: Login = body::json(&raw)?;
+    let ip = connect.map(|c| c.0 .0.ip());
+    let address = ip.map(|a| a.to_string());
+    // A name is written to the log as given only when it is a user's: anything else a
+    // client sends goes in the detail, cut short.
+    let named: String = login.username.chars().take(64).collect();
+    if let Err(refused) = state.throttle.login(&login.username, ip) {
+        let event = Event::refused("login", format!("rate limited (as `{named}`)"));
+        audit::record_as(&state, None, address, event).await;
+        return Ok(refused.into_response());
+    }
     let stored = state.store.get_user(&login.username).await?;
     let hash = stored.as_ref().map(|s| s.password_hash.clone());
     let password = login.password.clone();
@@ -285,20 +330,32 @@ pub(crate) async fn login(
     let user = match stored {
         Some(s) if matches && !s.user.disabled => s.user,
         Some(s) if matches => {
+            let event = Event::refused("login", "the user is disabled");
+            audit::record_as(&state, Some(s.user.username.clone()), address, event).await;
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 format!("{} is disabled", s.user.username),
-            ))
+            ));
         }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "wrong username or password",
-            ))
+        Some(s) => {
+            let event = Event::refused("login", "wrong password");
+            audit::record_as(&state, Some(s.user.username), address, event).await;
+            return Err(wrong_login());
+        }
+        None => {
+            let event = Event::refused("login", format!("unknown user `{named}`"));
+            audit::record_as(&state, None, address, event).await;
+            return Err(wrong_login());
         }
     };
+    audit::record_as(
+        &state,
+        Some(user.username.clone()),
+        address,
+        Event::ok("login"),
+    )
+    .await;
     let cookie = secret();
     let now = OffsetDateTime::now_utc();
     state
@@ -331,6 +388,14 @@ pub(crate) async fn login(
     Ok(response)
 }
 
+fn wrong_login() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "wrong username or password",
+    )
+}
+
 /// Log out: ends the session at once and clears the cookie.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204, description = "Logged out"),
@@ -344,6 +409,7 @@ pub(crate) async fn logout(
             .store
             .revoke_session(hash, OffsetDateTime::now_utc())
             .await?;
+        audit::record(&state, &caller, Event::ok("logout")).await;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -446,6 +512,10 @@ pub(crate) async fn create_token(
         .store
         .insert_token(&listed, &sha256_hex(&token))
         .await?;
+    let event = Event::ok("token.create")
+        .subject(listed.token_id.clone())
+        .detail(format!("`{}`", listed.name));
+    audit::record(&state, &caller, event).await;
     Ok((StatusCode::CREATED, Json(MadeToken { token, listed })).into_response())
 }
 
@@ -494,6 +564,10 @@ pub(crate) async fn revoke_token(
         .store
         .revoke_token(&token_id, OffsetDateTime::now_utc())
         .await?;
+    let event = Event::ok("token.revoke")
+        .subject(token_id.clone())
+        .detail(format!("{}'s `{}`", token.username, token.name));
+    audit::record(&state, &caller, event).await;
     state
         .store
         .get_token(&token_id)

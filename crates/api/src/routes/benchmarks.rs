@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use meshbench_core::compare;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
@@ -15,13 +15,15 @@ use meshbench_core::{
     BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SeriesPlace,
     SortOrder, StartRequest, TestType,
 };
-use meshbench_store::Inserted;
+use meshbench_store::{Inserted, AUDIT_START};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::auth::Caller;
 use super::body;
 use super::jobs::{self, Cancel};
+use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -32,11 +34,13 @@ use crate::{ApiError, AppState};
               (status = 200, description = "Already started with this Idempotency-Key", body = StartResponse),
               (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
-              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `forbidden_role`: a viewer", body = ErrorBody),
               (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
+              (status = 429, description = "`rate_limited`: too many starts by this user this minute; `Retry-After` says when to try again", body = ErrorBody),
               (status = 503, description = "The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
@@ -46,7 +50,7 @@ pub(crate) async fn start(
         request.rate = Some(meshbench_core::capacity::DEFAULT_START_RATE);
     }
     let repeats = request.repeats;
-    start_runs(&state, &headers, vec![request], repeats, None).await
+    start_runs(&state, &caller, &headers, vec![request], repeats, None).await
 }
 
 /// Every rule `request` breaks on this server, each field named after `prefix`.
@@ -140,12 +144,101 @@ async fn aimed_where_allowed(
     })
 }
 
+/// Where a start aims its load, as the audit log shows it.
+fn target_of(request: &StartRequest) -> String {
+    let url = match (&request.lab_topology, &request.service_url) {
+        (Some(topology), _) => format!("lab:{topology}"),
+        (None, Some(url)) => url.clone(),
+        (None, None) => "built-in target".to_string(),
+    };
+    if request.in_cluster {
+        format!("{url} (in cluster, namespace {})", request.namespace)
+    } else {
+        url
+    }
+}
+
+/// Every distinct target of `configurations`, comma-separated.
+fn targets_of(configurations: &[StartRequest]) -> String {
+    let mut all: Vec<String> = Vec::new();
+    for target in configurations.iter().map(target_of) {
+        if !all.contains(&target) {
+            all.push(target);
+        }
+    }
+    all.join(", ")
+}
+
+/// Refuses (403 `role_limit`) a run asking for more than the caller's role may: the
+/// server's own limits were checked before, as 422s.
+fn within_role_limits(
+    state: &AppState,
+    caller: &Caller,
+    request: &StartRequest,
+    prefix: &str,
+) -> Result<(), ApiError> {
+    if caller.username.is_none() {
+        // Development mode: one person on their own machine.
+        return Ok(());
+    }
+    let limits = state.settings.role_limits.of(caller.role);
+    let broken = limits.check(
+        caller.role,
+        request.duration,
+        request.concurrent_connections,
+        request.rate,
+    );
+    match broken.first() {
+        None => Ok(()),
+        Some((field, message)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "role_limit",
+            format!(
+                "{prefix}{field}: {message} ({} or {})",
+                meshbench_core::user::OPERATOR_LIMITS_VAR,
+                meshbench_core::user::ADMIN_LIMITS_VAR
+            ),
+        )),
+    }
+}
+
+/// Refuses (403 `role_limit`) a start that would leave the caller more runs pending or
+/// running than their role may have.
+async fn within_job_limit(
+    state: &AppState,
+    caller: &Caller,
+    configurations: &[StartRequest],
+    repeats: u32,
+) -> Result<(), ApiError> {
+    let Some(username) = &caller.username else {
+        return Ok(());
+    };
+    let Some(max) = state.settings.role_limits.of(caller.role).max_jobs else {
+        return Ok(());
+    };
+    let active = state.store.count_active_runs_of(username).await?;
+    let adding = configurations.len() as u64 * u64::from(repeats.max(1));
+    if active + adding > u64::from(max) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "role_limit",
+            format!(
+                "{username} has {active} runs pending or running and asks for {adding} more; \
+                 the {} limit is {max} at once",
+                caller.role
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Starts `repeats` runs of each of `configurations`: one job each (and one per generator
 /// of a split run). Repeats form a series per configuration; several configurations are
 /// interleaved, order rotated each round, and run one at a time (errors name configuration
 /// i's fields `list_field[i].…`; `None` for a plain start).
 pub(crate) async fn start_runs(
     state: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     configurations: Vec<StartRequest>,
     repeats: u32,
@@ -161,12 +254,37 @@ pub(crate) async fn start_runs(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let targets = targets_of(&configurations);
+    let refuse = |error: ApiError| async {
+        let event =
+            Event::refused(AUDIT_START, error.message().to_string()).target(targets.clone());
+        audit::record(state, caller, event).await;
+        Err(error)
+    };
+    if let Some(username) = &caller.username {
+        if let Err(limited) = state.throttle.start(username) {
+            let event = Event::refused(AUDIT_START, "rate limited").target(targets.clone());
+            audit::record(state, caller, event).await;
+            return Ok(limited.into_response());
+        }
+    }
     for (i, request) in configurations.iter().enumerate() {
         let field = match list_field {
             Some(list) => format!("{list}[{i}].service_url"),
             None => "service_url".to_string(),
         };
-        aimed_where_allowed(state, request, &field).await?;
+        if let Err(e) = aimed_where_allowed(state, request, &field).await {
+            return refuse(e).await;
+        }
+        let prefix = list_field
+            .map(|list| format!("{list}[{i}]."))
+            .unwrap_or_default();
+        if let Err(e) = within_role_limits(state, caller, request, &prefix) {
+            return refuse(e).await;
+        }
+    }
+    if let Err(e) = within_job_limit(state, caller, &configurations, repeats).await {
+        return refuse(e).await;
     }
     let key = jobs::idempotency_key(headers)?;
     if configurations.iter().any(|r| r.ebpf) {
@@ -317,6 +435,21 @@ pub(crate) async fn start_runs(
             started_at: earlier.created_at,
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
+    }
+    if !inserted.replayed {
+        for run in &runs {
+            let target = configurations
+                .iter()
+                .zip(&stored)
+                .find(|(_, value)| **value == run.request)
+                .map(|(c, _)| target_of(c))
+                .unwrap_or_else(|| targets.clone());
+            let event = Event::ok(AUDIT_START)
+                .subject(run.job_id.clone())
+                .target(target)
+                .detail(format!("{} through {}", run.test_type, run.mesh_type));
+            audit::record(state, caller, event).await;
+        }
     }
     let first = &configurations[0];
     let message = if configurations.len() > 1 {
@@ -580,9 +713,24 @@ fn stored_distribution(
               (status = 404, body = ErrorBody), (status = 409, description = "Already finished", body = ErrorBody)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    match jobs::cancel(&state, JobKind::Benchmark, &job_id).await? {
+    let outcome = jobs::cancel(&state, JobKind::Benchmark, &job_id).await?;
+    if matches!(outcome, Cancel::Now | Cancel::Requested) {
+        let target = match state.store.get_job(&job_id).await {
+            Ok(Some(job)) => serde_json::from_value::<StartRequest>(job.request)
+                .ok()
+                .map(|r| target_of(&r)),
+            _ => None,
+        };
+        let mut event = Event::ok("benchmark.cancel").subject(job_id.clone());
+        if let Some(target) = target {
+            event = event.target(target);
+        }
+        audit::record(&state, &caller, event).await;
+    }
+    match outcome {
         Cancel::Now => Ok(Json(
             json!({"job_id": job_id, "status": JobStatus::Cancelled, "message": "cancelled"}),
         )),

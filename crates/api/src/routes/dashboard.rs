@@ -34,7 +34,7 @@ use crate::AppState;
 struct Build;
 
 /// Top-level dashboard pages; `/benchmarks/<id>` and `/series/<id>` are matched apart.
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 10] = [
     "benchmarks",
     "metrics",
     "probes",
@@ -42,6 +42,9 @@ const PAGES: [&str; 7] = [
     "kubernetes",
     "compare",
     "lab",
+    "login",
+    "tokens",
+    "admin",
 ];
 /// `/benchmarks/<segment>` paths that belong to the API.
 const API_UNDER_BENCHMARKS: [&str; 2] = ["jobs", "start"];

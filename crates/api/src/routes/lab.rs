@@ -10,7 +10,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use meshbench_core::compare::{self, Comparison, Gates, Run, SeriesStats};
 use meshbench_core::lab::{LabHops, LabTopology, ProxyCost};
@@ -19,9 +19,11 @@ use meshbench_lab::{Lab, LabState};
 use meshbench_store::SeriesColumn;
 use serde::{Deserialize, Serialize};
 
+use super::auth::Caller;
 use super::benchmarks::start_runs;
 use super::body;
 use super::series::completed_runs;
+use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -159,6 +161,7 @@ pub(crate) struct UpRequest {
               (status = 503, description = "This server runs no lab (not root, or MESHBENCH_NO_LAB=1), or no Envoy", body = ErrorBody)))]
 pub(crate) async fn up(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     raw: Bytes,
 ) -> Result<Json<LabState>, ApiError> {
     let request: UpRequest = body::json(&raw)?;
@@ -169,7 +172,14 @@ pub(crate) async fn up(
             "this server runs no lab: it is not root (the lab makes network namespaces)",
         ));
     };
-    let up = blocking(move || Lab::from_env().up(request.topology, &binary)).await?;
+    let topology = request.topology;
+    let up = blocking(move || Lab::from_env().up(topology, &binary)).await?;
+    audit::record(
+        &state,
+        &caller,
+        Event::ok("lab.up").subject(topology.to_string()),
+    )
+    .await;
     Ok(Json(up))
 }
 
@@ -179,6 +189,7 @@ pub(crate) async fn up(
               (status = 503, description = "This server runs no lab (not root, or MESHBENCH_NO_LAB=1)", body = ErrorBody)))]
 pub(crate) async fn down(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if state.settings.lab_binary.is_none() {
         return Err(ApiError::new(
@@ -188,6 +199,7 @@ pub(crate) async fn down(
         ));
     }
     blocking(|| Lab::from_env().down()).await?;
+    audit::record(&state, &caller, Event::ok("lab.down")).await;
     Ok(Json(serde_json::json!({"down": true})))
 }
 
@@ -201,6 +213,7 @@ pub(crate) async fn down(
               (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn run(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
@@ -212,7 +225,7 @@ pub(crate) async fn run(
         ));
     }
     let repeats = request.repeats;
-    start_runs(&state, &headers, vec![request], repeats, None).await
+    start_runs(&state, &caller, &headers, vec![request], repeats, None).await
 }
 
 /// Topologies to compare.
@@ -239,6 +252,7 @@ pub(crate) struct LabCompareRequest {
               (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn compare_start(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
@@ -295,6 +309,7 @@ pub(crate) async fn compare_start(
         .collect();
     start_runs(
         &state,
+        &caller,
         &headers,
         configurations,
         request.repeats,

@@ -1,5 +1,6 @@
 //! Handlers, one module per resource.
 
+pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod benchmarks;
 mod body;
@@ -89,6 +90,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/auth/tokens/{token_id}",
             axum::routing::delete(auth::revoke_token),
         )
+        .route("/users", get(admin::list_users).post(admin::add_user))
+        .route(
+            "/users/{username}",
+            axum::routing::patch(admin::update_user),
+        )
+        .route("/audit", get(admin::audit_log))
         .route("/benchmarks/start", post(benchmarks::start))
         .route("/benchmarks/jobs", get(benchmarks::list))
         .route(

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use meshbench_core::distribution::distribution;
 use meshbench_core::probe::{render_csv, render_table, ProbeReport};
@@ -20,8 +20,10 @@ use meshbench_core::{Distribution, JobKind, JobStatus, ProbeRequest};
 use meshbench_store::ProbeJob;
 use time::OffsetDateTime;
 
+use super::auth::Caller;
 use super::body;
 use super::jobs::{self, Cancel};
+use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 
@@ -73,6 +75,7 @@ pub(crate) struct ProbeDistribution {
               (status = 503, description = "No live worker can probe, or the queue is unreachable; the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
@@ -116,6 +119,11 @@ pub(crate) async fn start(
         };
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
+    let event = Event::ok("probe.start")
+        .subject(job.probe_id.clone())
+        .target(probe_scope(&request))
+        .detail(format!("{} s", job.duration));
+    audit::record(&state, &caller, event).await;
     let body = ProbeStarted {
         message: format!("probe queued for {} s", job.duration),
         probe_id: job.probe_id,
@@ -123,6 +131,32 @@ pub(crate) async fn start(
         created_at: now,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// What a probe watches, as the audit log shows it.
+fn probe_scope(request: &ProbeRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(ns) = &request.namespace {
+        parts.push(format!("namespace {ns}"));
+    }
+    if let Some(pods) = &request.pod_filter {
+        parts.push(format!("pods {pods}*"));
+    }
+    if !request.ports.is_empty() {
+        let ports: Vec<String> = request.ports.iter().map(u16::to_string).collect();
+        parts.push(format!("ports {}", ports.join(",")));
+    }
+    if let Some(pid) = request.pid {
+        parts.push(format!("pid {pid}"));
+    }
+    if let Some(cgroup) = &request.cgroup {
+        parts.push(format!("cgroup {cgroup}"));
+    }
+    if parts.is_empty() {
+        "every connection of the host".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Whether a live worker can probe (and exactly why not), and the runs in progress.
@@ -190,13 +224,22 @@ pub(crate) async fn get_probe(
               (status = 409, description = "`probe_finished`: it has already ended", body = ErrorBody)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(probe_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     match jobs::cancel(&state, JobKind::Probe, &probe_id).await? {
-        Cancel::Now | Cancel::Requested => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"probe_id": probe_id, "status": "stopping"})),
-        )),
+        Cancel::Now | Cancel::Requested => {
+            audit::record(
+                &state,
+                &caller,
+                Event::ok("probe.cancel").subject(probe_id.clone()),
+            )
+            .await;
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({"probe_id": probe_id, "status": "stopping"})),
+            ))
+        }
         Cancel::Finished(status) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "probe_finished",

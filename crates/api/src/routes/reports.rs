@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use meshbench_core::{BenchmarkJob, FieldError};
 use meshbench_store::{validate_job_id, Report as StoredReport};
@@ -22,6 +22,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::body;
+use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::report::{ReportDocument, ReportFormat};
 use crate::{ApiError, AppState};
@@ -126,6 +127,7 @@ pub(crate) struct ReportQuery {
               (status = 422, description = "A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named", body = ErrorBody)))]
 pub(crate) async fn generate(
     State(state): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
     raw: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let request: GenerateReportRequest = body::json(&raw)?;
@@ -223,6 +225,10 @@ pub(crate) async fn generate(
     if let Ok(location) = HeaderValue::from_str(&format!("/reports/{report_id}")) {
         headers.insert(header::LOCATION, location);
     }
+    let event = Event::ok("report.generate")
+        .subject(stored.report_id.clone())
+        .detail(format!("{} jobs, {}", stored.job_ids.len(), stored.format));
+    audit::record(&state, &caller, event).await;
     Ok((StatusCode::CREATED, headers, Json(Report::from(stored))))
 }
 
@@ -381,6 +387,7 @@ fn share_refusal(
               (status = 404, description = "`report_not_found`", body = ErrorBody)))]
 pub(crate) async fn revoke_share(
     State(state): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
     Path(report_id): Path<String>,
 ) -> Result<Json<Report>, ApiError> {
     if !state
@@ -390,6 +397,8 @@ pub(crate) async fn revoke_share(
     {
         return Err(not_found(&format!("no report `{report_id}`")));
     }
+    let event = Event::ok("report.share_revoke").subject(report_id.clone());
+    audit::record(&state, &caller, event).await;
     load(&state, &report_id).await.map(|r| Json(r.into()))
 }
 

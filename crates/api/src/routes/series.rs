@@ -40,11 +40,13 @@ pub(crate) struct SeriesStart {
               (status = 200, description = "Already started with this Idempotency-Key", body = Object),
               (status = 400, description = "Not a JSON object", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
-              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`: a target is outside the target policy (MESHBENCH_TARGET_ALLOW); `role_limit`: more than the caller's role may start; `forbidden_role`: a viewer", body = ErrorBody),
               (status = 422, description = "A field broke a rule; each is named (`configurations[1].rate`)", body = ErrorBody),
+              (status = 429, description = "`rate_limited`: too many starts by this user this minute", body = ErrorBody),
               (status = 503, description = "The queue is unreachable, or `ebpf` was asked for and no worker can probe", body = ErrorBody)))]
 pub(crate) async fn start_series(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<super::auth::Caller>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> Result<Response, ApiError> {
@@ -76,6 +78,7 @@ pub(crate) async fn start_series(
     }
     start_runs(
         &state,
+        &caller,
         &headers,
         request.configurations,
         request.repeats,
