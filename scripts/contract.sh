@@ -17,6 +17,9 @@
 # the binary) holding the Istio, Linkerd and plain fixture clusters, so their 200s, 404s and
 # 422s are checked against the document too.
 #
+# Users exist in the run (an admin made before the server starts), so it goes through the
+# authentication layer as CI and scripts do: every request carries an admin's API token.
+#
 # Usage: scripts/contract.sh [extra schemathesis options]
 # MESHBENCH_BIN: the binary (default $CARGO_TARGET_DIR/debug/meshbench, else target/...).
 set -euo pipefail
@@ -63,7 +66,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  rm -rf "$data"
+  [ -n "${MESHBENCH_CONTRACT_KEEP:-}" ] || rm -rf "$data"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -76,6 +79,11 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
+# Users exist, so every operation but the public ones needs a login or a token: the run
+# sends an admin's token (made below), as CI and scripts do.
+admin_password="contract-admin-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$admin_password" | MESHBENCH_DATA_DIR="$data" DATABASE_URL= \
+  "$bin" user add contract-admin --role admin >/dev/null 2>&1
 (
   unset DATABASE_URL REDIS_URL
   export KUBECONFIG="$data/kubeconfig"
@@ -101,16 +109,31 @@ done
 
 # A finished job, a report over it and its share link, for the operations on one resource
 # (scripts/contract.toml names them); the job runs 1 s against the built-in target.
-ids=$(BASE="$base" python3 - <<'PY'
+ids=$(BASE="$base" PASSWORD="$admin_password" python3 - <<'PY'
 import json, os, time, urllib.request
 
 base = os.environ["BASE"]
+headers = {}
 
 def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
+
+# Log in, and make the token the run sends.
+login = urllib.request.Request(base + "/auth/login", method="POST",
+    data=json.dumps({"username": "contract-admin", "password": os.environ["PASSWORD"]}).encode())
+with urllib.request.urlopen(login, timeout=10) as response:
+    headers["Cookie"] = response.headers["Set-Cookie"].split(";")[0]
+token = call("POST", "/auth/tokens", {"name": "contract", "expires_in_days": 1})["token"]
+# What the per-resource operations act on instead of the run's own token and admin (the
+# fuzzer reuses ids it reads in answers, and would revoke or disable them).
+spare_token = call("POST", "/auth/tokens", {"name": "spare"})["token_id"]
+call("POST", "/users", {"username": "contract-spare", "password": "a spare user's password",
+                        "role": "viewer"})
+headers.pop("Cookie")
+headers["Authorization"] = f"Bearer {token}"
 
 job = call("POST", "/benchmarks/start", {"test_type": "http", "duration": 1, "concurrent_connections": 2})["job_id"]
 deadline = time.monotonic() + 30
@@ -121,13 +144,13 @@ while call("GET", f"/benchmarks/jobs/{job}")["status"] != "completed":
 report = call("POST", "/reports/generate", {"job_ids": [job]})
 series = call("POST", "/benchmarks/start", {"test_type": "http", "duration": 1, "concurrent_connections": 2,
                                             "repeats": 2})["series_ids"][0]
-print(job, report["report_id"], report["share_url"].rsplit("/", 1)[-1], series)
+print(job, report["report_id"], report["share_url"].rsplit("/", 1)[-1], series, spare_token, token)
 PY
 )
 read -r MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN \
-  MESHBENCH_CONTRACT_SERIES_ID <<<"$ids"
+  MESHBENCH_CONTRACT_SERIES_ID MESHBENCH_CONTRACT_TOKEN_ID token <<<"$ids"
 export MESHBENCH_CONTRACT_JOB_ID MESHBENCH_CONTRACT_REPORT_ID MESHBENCH_CONTRACT_SHARE_TOKEN \
-  MESHBENCH_CONTRACT_SERIES_ID
+  MESHBENCH_CONTRACT_SERIES_ID MESHBENCH_CONTRACT_TOKEN_ID
 
 exclude=()
 if [ -n "${MESHBENCH_CONTRACT_EXCLUDE:-}" ]; then
@@ -148,6 +171,7 @@ cd "$data"
   --workers 1 \
   --suppress-health-check too_slow,filter_too_much \
   --no-color \
+  --header "Authorization: Bearer $token" \
   "${exclude[@]}" "$@" || status=$?
 
 if grep -q "panicked" "$log"; then

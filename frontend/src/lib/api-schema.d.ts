@@ -3558,6 +3558,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `target_forbidden`, `role_limit` or `forbidden_role`: see POST /benchmarks/start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is over 2 MiB */
             413: {
                 headers: {
@@ -3569,6 +3578,15 @@ export interface operations {
             };
             /** @description A field broke a rule, named (`topologies[1]`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many starts by this user this minute */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3677,6 +3695,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `target_forbidden`, `role_limit` or `forbidden_role`: see POST /benchmarks/start */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is over 2 MiB */
             413: {
                 headers: {
@@ -3688,6 +3715,15 @@ export interface operations {
             };
             /** @description A field broke a rule (`lab_topology` is required) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many starts by this user this minute */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -209,7 +209,9 @@ pub(crate) async fn down(
     responses((status = 202, description = "Queued", body = Object),
               (status = 400, description = "Not a JSON object", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`, `role_limit` or `forbidden_role`: see POST /benchmarks/start", body = ErrorBody),
               (status = 422, description = "A field broke a rule (`lab_topology` is required)", body = ErrorBody),
+              (status = 429, description = "`rate_limited`: too many starts by this user this minute", body = ErrorBody),
               (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn run(
     State(state): State<AppState>,
@@ -248,7 +250,9 @@ pub(crate) struct LabCompareRequest {
     responses((status = 202, description = "Queued; `series_group` and `series_ids` in topology order", body = Object),
               (status = 400, description = "Not a JSON object", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`, `role_limit` or `forbidden_role`: see POST /benchmarks/start", body = ErrorBody),
               (status = 422, description = "A field broke a rule, named (`topologies[1]`)", body = ErrorBody),
+              (status = 429, description = "`rate_limited`: too many starts by this user this minute", body = ErrorBody),
               (status = 503, description = "The queue is unreachable", body = ErrorBody)))]
 pub(crate) async fn compare_start(
     State(state): State<AppState>,
