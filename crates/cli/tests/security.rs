@@ -726,9 +726,25 @@ fn audit_limits_and_admins(scratch: &Scratch, setup: &Setup) {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(r.body.contains("2 runs pending or running"), "{}", r.body);
     // An admin has the server's limits only; cancelling one of olga's frees a place.
-    let big =
-        json!({"test_type": "http", "duration": 60, "concurrent_connections": 50, "rate": 500});
-    assert_eq!(start(big, &as_admin).status, 202);
+    let big = json!({"test_type": "http", "duration": 60, "concurrent_connections": 50, "rate": 500,
+        "headers": {"Authorization": "Bearer s3cret-value", "Accept": "text/plain"}});
+    let r = start(big, &as_admin);
+    assert_eq!(r.status, 202, "{}", r.body);
+    // A credential in a header is kept for the worker and never shown back.
+    let big_id = r.json()["job_id"].as_str().unwrap().to_string();
+    let shown = c.request(
+        "GET",
+        &format!("/benchmarks/jobs/{big_id}"),
+        &as_admin,
+        None,
+    );
+    assert_eq!(
+        shown.json()["request"]["headers"]["Authorization"],
+        "<redacted>"
+    );
+    assert_eq!(shown.json()["request"]["headers"]["Accept"], "text/plain");
+    let listing = c.request("GET", "/benchmarks/jobs?limit=100", &as_admin, None);
+    assert!(!listing.body.contains("s3cret"), "{}", listing.body);
     let r = c.request(
         "DELETE",
         &format!("/benchmarks/jobs/{first_id}"),

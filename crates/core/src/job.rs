@@ -248,7 +248,10 @@ pub struct BenchmarkJob {
     pub progress: f64,
     /// Why it failed (or was cancelled), for a person to read.
     pub error: Option<String>,
-    /// The request the job was started with (the API's JSON, defaults filled in).
+    /// The request the job was started with (the API's JSON, defaults filled in). Shown
+    /// with secret header and metadata values redacted ([`crate::policy::redact_secrets`]);
+    /// the stored request, which the worker sends, keeps them.
+    #[serde(serialize_with = "crate::policy::serialize_redacted")]
     pub request: serde_json::Value,
     /// Headline numbers once finished.
     pub summary: Option<JobSummary>,

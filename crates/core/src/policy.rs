@@ -320,6 +320,51 @@ pub fn url_host_port(url: &str) -> Option<(String, u16)> {
     ))
 }
 
+/// What a redacted secret reads as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether a header (or gRPC metadata key) named `name` carries a credential.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "token",
+        "secret",
+        "password",
+        "api-key",
+        "apikey",
+        "x-api-key",
+    ]
+    .iter()
+    .any(|part| name.contains(part))
+}
+
+/// A start request (as stored) with the values of its secret `headers` and `metadata`
+/// replaced by [`REDACTED`]: what listings, results and reports show.
+pub fn redact_secrets(request: &serde_json::Value) -> serde_json::Value {
+    let mut shown = request.clone();
+    for field in ["headers", "metadata"] {
+        if let Some(map) = shown.get_mut(field).and_then(|v| v.as_object_mut()) {
+            for (name, value) in map.iter_mut() {
+                if is_secret_header(name) {
+                    *value = serde_json::Value::String(REDACTED.to_string());
+                }
+            }
+        }
+    }
+    shown
+}
+
+/// Serializes a stored request redacted (for `#[serde(serialize_with)]`).
+pub fn serialize_redacted<S: serde::Serializer>(
+    request: &serde_json::Value,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&redact_secrets(request), serializer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,5 +454,26 @@ mod tests {
             assert!(err.contains(TARGET_ALLOW_VAR), "{bad}: {err}");
         }
         assert!(TargetRule::parse("0.0.0.0/0").is_ok());
+    }
+
+    #[test]
+    fn secret_headers_are_redacted_and_others_kept() {
+        let request = serde_json::json!({
+            "service_url": "http://127.0.0.1:8080/",
+            "headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "Accept": "text/plain",
+                        "X-Session-Token": "t"},
+            "metadata": {"authorization": "Bearer grpc", "x-tenant": "blue"}
+        });
+        let shown = redact_secrets(&request);
+        assert_eq!(shown["headers"]["Authorization"], REDACTED);
+        assert_eq!(shown["headers"]["X-Api-Key"], REDACTED);
+        assert_eq!(shown["headers"]["X-Session-Token"], REDACTED);
+        assert_eq!(shown["headers"]["Accept"], "text/plain");
+        assert_eq!(shown["metadata"]["authorization"], REDACTED);
+        assert_eq!(shown["metadata"]["x-tenant"], "blue");
+        assert_eq!(shown["service_url"], request["service_url"]);
+        assert!(!shown.to_string().contains("Bearer"));
+        // Anything else passes as it is.
+        assert_eq!(redact_secrets(&serde_json::json!(3)), serde_json::json!(3));
     }
 }
