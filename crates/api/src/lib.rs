@@ -51,6 +51,9 @@ pub struct ApiSettings {
     pub lab_binary: Option<PathBuf>,
     /// Where load may be aimed (`MESHBENCH_TARGET_ALLOW`; default loopback only).
     pub target_policy: meshbench_core::policy::TargetPolicy,
+    /// Which Kubernetes namespaces runs, probes and the cluster views may use
+    /// (`MESHBENCH_NAMESPACE_ALLOW`; default every one).
+    pub namespace_policy: meshbench_core::policy::NamespacePolicy,
     /// What each role may start at most (`MESHBENCH_OPERATOR_LIMITS`, `MESHBENCH_ADMIN_LIMITS`).
     pub role_limits: meshbench_core::user::LimitsByRole,
 }

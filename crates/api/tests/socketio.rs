@@ -47,6 +47,7 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
             lab_binary: None,
             target_policy: Default::default(),
             role_limits: Default::default(),
+            namespace_policy: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use meshbench_core::policy::TargetPolicy;
+use meshbench_core::policy::{NamespacePolicy, TargetPolicy};
 use meshbench_core::user::{LimitsByRole, RoleLimits};
 use meshbench_core::StartLimits;
 
@@ -34,6 +34,8 @@ pub mod vars {
     pub const TARGET_ADDR: &str = "MESHBENCH_TARGET_ADDR";
     /// Where load may be aimed: comma-separated `host[:port]` / `CIDR[:port]` entries.
     pub const TARGET_ALLOW: &str = meshbench_core::policy::TARGET_ALLOW_VAR;
+    /// Namespaces runs, probes and the cluster views may use: `team-a,bench-*`, or `*`.
+    pub const NAMESPACE_ALLOW: &str = meshbench_core::policy::NAMESPACE_ALLOW_VAR;
     /// An operator's limits: `duration=600,connections=1000,rate=50000,jobs=50`, or `none`.
     pub const OPERATOR_LIMITS: &str = meshbench_core::user::OPERATOR_LIMITS_VAR;
     /// An admin's limits, in the same form (default `none`: the server's limits alone).
@@ -88,6 +90,7 @@ pub struct Settings {
     pub target_addr: SocketAddr,
     pub target_policy: TargetPolicy,
     pub role_limits: meshbench_core::user::LimitsByRole,
+    pub namespace_policy: NamespacePolicy,
     /// The first admin to make when no user exists: name and password.
     pub first_admin: Option<(String, String)>,
     pub workers: usize,
@@ -183,6 +186,11 @@ impl Settings {
             target_policy: match get(vars::TARGET_ALLOW) {
                 Some(list) => TargetPolicy::parse(&list).map_err(|e| anyhow::anyhow!("{e}"))?,
                 None => TargetPolicy::loopback(),
+            },
+            namespace_policy: match get(vars::NAMESPACE_ALLOW) {
+                Some(list) => NamespacePolicy::parse(&list)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", vars::NAMESPACE_ALLOW))?,
+                None => NamespacePolicy::any(),
             },
             role_limits: {
                 let read = |var: &str, default: RoleLimits| -> anyhow::Result<RoleLimits> {

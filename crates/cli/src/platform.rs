@@ -228,6 +228,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
                 lab_binary: crate::platform::lab_client(),
                 target_policy: settings.target_policy.clone(),
                 role_limits: settings.role_limits.clone(),
+                namespace_policy: settings.namespace_policy.clone(),
             }),
             started: Instant::now(),
             telemetry: Default::default(),

@@ -727,3 +727,62 @@ fn a_slow_cluster_does_not_make_the_server_look_unready() {
     let reason = health["kubernetes"]["reason"].as_str().unwrap();
     assert!(reason.contains("did not answer"), "{reason}");
 }
+
+/// With `MESHBENCH_NAMESPACE_ALLOW`, the cluster views show and open only those namespaces,
+/// an in-cluster run and a probe may use no other (403 naming the variable), and nothing is
+/// deployed for a refused run.
+#[test]
+fn the_namespace_policy_limits_views_runs_and_probes() {
+    let fake = FakeKube::start(&["istio-sidecar", "linkerd", "none"]);
+    let scratch = Scratch::new(BIN, "k8s-namespaces");
+    let mut setup = setup(&fake.kubeconfig());
+    setup
+        .env
+        .push(("MESHBENCH_NAMESPACE_ALLOW".into(), "book*,default".into()));
+    setup.env.push((
+        "MESHBENCH_TARGET_ALLOW".into(),
+        "*.svc.cluster.local".into(),
+    ));
+    let server = Server::start(&scratch, &setup);
+
+    let listed = server.get("/kubernetes/namespaces").json();
+    let names: Vec<&str> = listed["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"bookinfo"), "{names:?}");
+    assert!(!names.contains(&"emojivoto"), "{names:?}");
+    assert!(!names.contains(&"istio-system"), "{names:?}");
+    assert_eq!(server.get("/kubernetes/pods/bookinfo").status, 200);
+    for path in [
+        "/kubernetes/pods/emojivoto",
+        "/kubernetes/services/kube-system",
+        "/kubernetes/mesh-status/emojivoto",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert_eq!(r.json()["code"], "namespace_forbidden");
+        assert!(r.body.contains("MESHBENCH_NAMESPACE_ALLOW"), "{}", r.body);
+    }
+
+    let before = fake.objects().len();
+    let run = serde_json::json!({"test_type": "http", "duration": 5, "in_cluster": true,
+        "namespace": "emojivoto", "service_url": "http://web-svc.emojivoto.svc.cluster.local/"});
+    let r = server.post("/benchmarks/start", &run);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["code"], "namespace_forbidden");
+    assert!(r.body.contains("namespace"), "{}", r.body);
+    let probe = serde_json::json!({"duration": 5, "namespace": "emojivoto"});
+    let r = server.post("/ebpf/probe/start", &probe);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["code"], "namespace_forbidden");
+    assert_eq!(
+        fake.objects().len(),
+        before,
+        "a refused run deployed something"
+    );
+    let jobs = server.get("/benchmarks/jobs").json();
+    assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs}");
+}

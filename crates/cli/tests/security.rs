@@ -754,6 +754,25 @@ fn audit_limits_and_admins(scratch: &Scratch, setup: &Setup) {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(start(light.clone(), &as_olga).status, 202);
 
+    // An operator's probe says what it watches; only an admin may watch the whole host.
+    let probe = |body: Value, who: &[(&str, &str)]| {
+        c.request("POST", "/ebpf/probe/start", who, Some(&body.to_string()))
+    };
+    let r = probe(json!({"duration": 5}), &as_olga);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (403, Some("role_limit")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("admin role"), "{}", r.body);
+    // Past the policy, it stops only where this server cannot probe (no worker here).
+    assert_ne!(
+        probe(json!({"duration": 5, "ports": [8080]}), &as_olga).status,
+        403
+    );
+    assert_ne!(probe(json!({"duration": 5}), &as_admin).status, 403);
+
     // Guessing passwords runs into the limit.
     let mut statuses = Vec::new();
     for _ in 0..12 {

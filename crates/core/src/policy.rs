@@ -320,6 +320,89 @@ pub fn url_host_port(url: &str) -> Option<(String, u16)> {
     ))
 }
 
+/// The environment variable with the namespaces runs, probes and cluster views may use.
+pub const NAMESPACE_ALLOW_VAR: &str = "MESHBENCH_NAMESPACE_ALLOW";
+
+/// Which Kubernetes namespaces load may be deployed into, probes may watch and the cluster
+/// views may show: comma-separated names, each possibly ending in `*` (`bench-*`); `*` or
+/// unset is every namespace (where load may be aimed is the target policy's to say).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespacePolicy {
+    /// `None`: every namespace.
+    patterns: Option<Vec<String>>,
+}
+
+impl NamespacePolicy {
+    /// Every namespace.
+    pub fn any() -> NamespacePolicy {
+        NamespacePolicy::default()
+    }
+
+    /// Reads `team-a,bench-*` (`*` alone: every namespace).
+    pub fn parse(text: &str) -> Result<NamespacePolicy> {
+        let mut patterns = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                return Ok(NamespacePolicy::any());
+            }
+            let name = entry.strip_suffix('*').unwrap_or(entry);
+            let ok = !name.is_empty()
+                && name.len() <= 63
+                && !name.contains('*')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(Error::invalid(
+                    "namespaces",
+                    format!("`{entry}` is not a namespace name or a name prefix ending in `*`"),
+                ));
+            }
+            patterns.push(entry.to_string());
+        }
+        if patterns.is_empty() {
+            return Err(Error::invalid(
+                "namespaces",
+                "give at least one namespace (or `*` for every one)",
+            ));
+        }
+        Ok(NamespacePolicy {
+            patterns: Some(patterns),
+        })
+    }
+
+    /// Whether `namespace` is allowed.
+    pub fn allows(&self, namespace: &str) -> bool {
+        match &self.patterns {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => namespace.starts_with(prefix),
+                None => namespace == p,
+            }),
+        }
+    }
+
+    /// `Ok`, or why `namespace` is refused (naming the variable and the list).
+    pub fn check(&self, namespace: &str) -> std::result::Result<(), String> {
+        if self.allows(namespace) {
+            Ok(())
+        } else {
+            Err(format!(
+                "namespace `{namespace}` is not in {NAMESPACE_ALLOW_VAR} ({})",
+                self.describe()
+            ))
+        }
+    }
+
+    /// The list as configured.
+    pub fn describe(&self) -> String {
+        match &self.patterns {
+            None => "*".to_string(),
+            Some(p) => p.join(","),
+        }
+    }
+}
+
 /// What a redacted secret reads as.
 pub const REDACTED: &str = "<redacted>";
 
@@ -475,5 +558,24 @@ mod tests {
         assert!(!shown.to_string().contains("Bearer"));
         // Anything else passes as it is.
         assert_eq!(redact_secrets(&serde_json::json!(3)), serde_json::json!(3));
+    }
+
+    #[test]
+    fn namespaces_by_name_and_prefix() {
+        let policy = NamespacePolicy::parse("team-a, bench-*").unwrap();
+        assert!(policy.allows("team-a"));
+        assert!(policy.allows("bench-1"));
+        assert!(!policy.allows("team-ab"));
+        assert!(!policy.allows("kube-system"));
+        let refused = policy.check("kube-system").unwrap_err();
+        assert!(
+            refused.contains(NAMESPACE_ALLOW_VAR) && refused.contains("bench-*"),
+            "{refused}"
+        );
+        assert!(NamespacePolicy::parse("*").unwrap().allows("kube-system"));
+        assert!(NamespacePolicy::any().allows("anything"));
+        for bad in ["", "Team", "a*b", "*x", " , "] {
+            assert!(NamespacePolicy::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -73,6 +73,7 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
             lab_binary: None,
             target_policy: Default::default(),
             role_limits: Default::default(),
+            namespace_policy: Default::default(),
         }),
         started: Instant::now(),
         telemetry: Default::default(),

@@ -860,7 +860,11 @@ export interface components {
              * @description Fraction done, 0–1.
              */
             progress: number;
-            /** @description The request the job was started with (the API's JSON, defaults filled in). */
+            /**
+             * @description The request the job was started with (the API's JSON, defaults filled in). Shown
+             *     with secret header and metadata values redacted ([`crate::policy::redact_secrets`]);
+             *     the stored request, which the worker sends, keeps them.
+             */
             request: unknown;
             series?: null | components["schemas"]["SeriesPlace"];
             /**
@@ -1499,7 +1503,7 @@ export interface components {
         };
         /** @description `GET /kubernetes/namespaces`. */
         NamespaceList: {
-            /** @description Every namespace, by name, with the mesh serving it. */
+            /** @description Every namespace (MESHBENCH_NAMESPACE_ALLOW allows), by name, with the mesh serving it. */
             namespaces: components["schemas"]["NamespaceInfo"][];
         };
         /** @description A token to make. */
@@ -2888,7 +2892,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `forbidden_role`: a viewer */
+            /** @description `target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `namespace_forbidden`: an in-cluster run's namespace is outside MESHBENCH_NAMESPACE_ALLOW. `forbidden_role`: a viewer */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3174,6 +3178,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `namespace_forbidden`: `namespace` is outside MESHBENCH_NAMESPACE_ALLOW; `role_limit`: a probe of every connection on the host (no filter) by a non-admin; `forbidden_role`: a viewer */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description The body is over 2 MiB (`payload_too_large`) */
             413: {
                 headers: {
@@ -3276,6 +3289,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MeshStatus"];
+                };
+            };
+            /** @description `namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such namespace */
@@ -3393,6 +3415,15 @@ export interface operations {
                     "application/json": components["schemas"]["PodList"];
                 };
             };
+            /** @description `namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such namespace */
             404: {
                 headers: {
@@ -3459,6 +3490,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description `namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description No such namespace */

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use super::auth::Caller;
 use super::body;
 use super::jobs::{self, Cancel};
+use super::kubernetes::namespace_allowed;
 use crate::audit::{self, Event};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
@@ -34,7 +35,7 @@ use crate::{ApiError, AppState};
               (status = 200, description = "Already started with this Idempotency-Key", body = StartResponse),
               (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
-              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `forbidden_role`: a viewer", body = ErrorBody),
+              (status = 403, description = "`target_forbidden`: the target is outside the target policy (MESHBENCH_TARGET_ALLOW); the message names the field, the address and the list. `role_limit`: more duration, connections, rate or runs at once than the caller's role may have; the message names the field and the limit. `namespace_forbidden`: an in-cluster run's namespace is outside MESHBENCH_NAMESPACE_ALLOW. `forbidden_role`: a viewer", body = ErrorBody),
               (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
               (status = 429, description = "`rate_limited`: too many starts by this user this minute; `Retry-After` says when to try again", body = ErrorBody),
               (status = 503, description = "The queue is unreachable (`queue_unavailable`; nothing was started), or `ebpf` was asked for and no live worker can probe (`probe_unavailable`); the body says why", body = ErrorBody)))]
@@ -281,6 +282,12 @@ pub(crate) async fn start_runs(
             .unwrap_or_default();
         if let Err(e) = within_role_limits(state, caller, request, &prefix) {
             return refuse(e).await;
+        }
+        if request.in_cluster {
+            let field = format!("{prefix}namespace");
+            if let Err(e) = namespace_allowed(state, &field, &request.namespace) {
+                return refuse(e).await;
+            }
         }
     }
     if let Err(e) = within_job_limit(state, caller, &configurations, repeats).await {

@@ -51,6 +51,33 @@ pub(crate) fn cluster(state: &AppState) -> Result<&Cluster, ApiError> {
     }
 }
 
+/// A 403 `namespace_forbidden` for a namespace outside `MESHBENCH_NAMESPACE_ALLOW`.
+pub(crate) fn namespace_allowed(
+    state: &AppState,
+    field: &str,
+    namespace: &str,
+) -> Result<(), ApiError> {
+    state
+        .settings
+        .namespace_policy
+        .check(namespace)
+        .map_err(|reason| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "namespace_forbidden",
+                format!("{field}: {reason}"),
+            )
+        })
+}
+
+/// A namespace name as Kubernetes allows it (an RFC 1123 label) and the namespace policy
+/// allows, or a 422 (403) naming the field.
+fn allowed_namespace<'a>(state: &AppState, name: &'a str) -> Result<&'a str, ApiError> {
+    let name = namespace_name(name)?;
+    namespace_allowed(state, "namespace", name)?;
+    Ok(name)
+}
+
 /// A namespace name as Kubernetes allows it (an RFC 1123 label), or a 422 naming the field.
 fn namespace_name(name: &str) -> Result<&str, ApiError> {
     let valid = !name.is_empty()
@@ -75,7 +102,7 @@ fn namespace_name(name: &str) -> Result<&str, ApiError> {
 /// `GET /kubernetes/namespaces`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct NamespaceList {
-    /// Every namespace, by name, with the mesh serving it.
+    /// Every namespace (MESHBENCH_NAMESPACE_ALLOW allows), by name, with the mesh serving it.
     namespaces: Vec<NamespaceInfo>,
 }
 
@@ -115,7 +142,13 @@ pub(crate) struct MeshStatusQuery {
 pub(crate) async fn namespaces(
     State(state): State<AppState>,
 ) -> Result<Json<NamespaceList>, ApiError> {
-    let namespaces = cluster(&state)?.namespaces().await?;
+    let policy = &state.settings.namespace_policy;
+    let namespaces = cluster(&state)?
+        .namespaces()
+        .await?
+        .into_iter()
+        .filter(|n| policy.allows(&n.name))
+        .collect();
     Ok(Json(NamespaceList { namespaces }))
 }
 
@@ -123,6 +156,7 @@ pub(crate) async fn namespaces(
 #[utoipa::path(get, path = "/kubernetes/pods/{namespace}", tag = "kubernetes",
     params(("namespace" = String, Path, description = "Namespace")),
     responses((status = 200, description = "Pods", body = PodList),
+              (status = 403, description = "`namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW", body = ErrorBody),
               (status = 404, description = "No such namespace", body = ErrorBody),
               (status = 422, description = "Not a namespace name", body = ErrorBody),
               (status = 502, description = "The cluster refused or failed the request", body = ErrorBody),
@@ -133,7 +167,7 @@ pub(crate) async fn pods(
     Path(namespace): Path<String>,
 ) -> Result<Json<PodList>, ApiError> {
     let cluster = cluster(&state)?;
-    let pods = cluster.pods(namespace_name(&namespace)?).await?;
+    let pods = cluster.pods(allowed_namespace(&state, &namespace)?).await?;
     Ok(Json(PodList { namespace, pods }))
 }
 
@@ -141,6 +175,7 @@ pub(crate) async fn pods(
 #[utoipa::path(get, path = "/kubernetes/services/{namespace}", tag = "kubernetes",
     params(("namespace" = String, Path, description = "Namespace")),
     responses((status = 200, description = "Services", body = ServiceList),
+              (status = 403, description = "`namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW", body = ErrorBody),
               (status = 404, description = "No such namespace", body = ErrorBody),
               (status = 422, description = "Not a namespace name", body = ErrorBody),
               (status = 502, description = "The cluster refused or failed the request", body = ErrorBody),
@@ -151,7 +186,9 @@ pub(crate) async fn services(
     Path(namespace): Path<String>,
 ) -> Result<Json<ServiceList>, ApiError> {
     let cluster = cluster(&state)?;
-    let services = cluster.services(namespace_name(&namespace)?).await?;
+    let services = cluster
+        .services(allowed_namespace(&state, &namespace)?)
+        .await?;
     Ok(Json(ServiceList {
         namespace,
         services,
@@ -163,6 +200,7 @@ pub(crate) async fn services(
 #[utoipa::path(get, path = "/kubernetes/mesh-status/{namespace}", tag = "kubernetes",
     params(("namespace" = String, Path, description = "Namespace"), MeshStatusQuery),
     responses((status = 200, description = "The namespace's mesh record", body = MeshStatus),
+              (status = 403, description = "`namespace_forbidden`: outside MESHBENCH_NAMESPACE_ALLOW", body = ErrorBody),
               (status = 404, description = "No such namespace", body = ErrorBody),
               (status = 422, description = "Not a namespace name, or an unknown mesh_type", body = ErrorBody),
               (status = 502, description = "The cluster refused or failed the request", body = ErrorBody),
@@ -184,7 +222,7 @@ pub(crate) async fn mesh_status(
     };
     let cluster = cluster(&state)?;
     let status = cluster
-        .mesh_status(namespace_name(&namespace)?, expected)
+        .mesh_status(allowed_namespace(&state, &namespace)?, expected)
         .await?;
     Ok(Json(status))
 }

@@ -16,6 +16,7 @@ use axum::{Extension, Json};
 use bytes::Bytes;
 use meshbench_core::distribution::distribution;
 use meshbench_core::probe::{render_csv, render_table, ProbeReport};
+use meshbench_core::user::Role;
 use meshbench_core::{Distribution, JobKind, JobStatus, ProbeRequest};
 use meshbench_store::ProbeJob;
 use time::OffsetDateTime;
@@ -71,6 +72,7 @@ pub(crate) struct ProbeDistribution {
               (status = 200, description = "Already started with this Idempotency-Key", body = ProbeStarted),
               (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
+              (status = 403, description = "`namespace_forbidden`: `namespace` is outside MESHBENCH_NAMESPACE_ALLOW; `role_limit`: a probe of every connection on the host (no filter) by a non-admin; `forbidden_role`: a viewer", body = ErrorBody),
               (status = 422, description = "A field broke a rule or is given twice; each is named", body = ErrorBody),
               (status = 503, description = "No live worker can probe, or the queue is unreachable; the body says why", body = ErrorBody)))]
 pub(crate) async fn start(
@@ -84,6 +86,12 @@ pub(crate) async fn start(
     let errors = request.validate(cluster);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
+    }
+    if let Err(e) = allowed(&state, &caller, &request) {
+        let event =
+            Event::refused("probe.start", e.message().to_string()).target(probe_scope(&request));
+        audit::record(&state, &caller, event).await;
+        return Err(e);
     }
     let key = jobs::idempotency_key(&headers)?;
     jobs::probe_capability(&state)
@@ -131,6 +139,32 @@ pub(crate) async fn start(
         created_at: now,
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Refuses a probe of a namespace outside the namespace policy (403 `namespace_forbidden`),
+/// and one of every connection on the host unless an admin asks (403 `role_limit`): an
+/// operator's probe names what it watches.
+fn allowed(state: &AppState, caller: &Caller, request: &ProbeRequest) -> Result<(), ApiError> {
+    if let Some(namespace) = &request.namespace {
+        super::kubernetes::namespace_allowed(state, "namespace", namespace)?;
+    }
+    let whole_host = request.namespace.is_none()
+        && request.ports.is_empty()
+        && request.pid.is_none()
+        && request.cgroup.is_none();
+    if whole_host && caller.username.is_some() && caller.role < Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "role_limit",
+            format!(
+                "a probe of every connection on the host needs the admin role ({} is {}); \
+                 give `ports`, `pid`, `cgroup` or `namespace`",
+                caller.username.as_deref().unwrap_or("?"),
+                caller.role
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What a probe watches, as the audit log shows it.
