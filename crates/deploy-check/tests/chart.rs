@@ -208,6 +208,28 @@ fn second_values_render_strict_objects_that_keep_the_invariants() {
     assert_eq!(data["DEBUG"], "true");
     assert_eq!(data["MESHBENCH_MAX_RATE"], "2000000");
     assert_eq!(data["ALLOWED_ORIGINS"], "https://meshbench.example.com");
+    assert_eq!(data["MESHBENCH_NAMESPACE_ALLOW"], "bench-*");
+    assert_eq!(
+        data["MESHBENCH_OPERATOR_LIMITS"],
+        "duration=300,connections=500,jobs=10"
+    );
+    // The first admin's password is in a Secret of its own, which only the server reads.
+    let Object::Secret(admin) = &find(&docs, "Secret", "perf-admin").object else {
+        unreachable!()
+    };
+    let admin = admin.string_data.clone().unwrap_or_default();
+    assert_eq!(admin["MESHBENCH_ADMIN_USER"], "platform-admin");
+    assert_eq!(admin["MESHBENCH_ADMIN_PASSWORD"], "a long first password");
+    let reads_admin = |name: &str| {
+        find(&docs, "Deployment", name).object.to_value()["spec"]["template"]["spec"]["containers"]
+            [0]["envFrom"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["secretRef"]["name"] == "perf-admin")
+    };
+    assert!(reads_admin("perf-server"));
+    assert!(!reads_admin("perf-worker"));
     let workers = find(&docs, "Deployment", "perf-worker").object.to_value();
     assert_eq!(workers["spec"]["replicas"], 6);
     let container = &workers["spec"]["template"]["spec"]["containers"][0];

@@ -42,7 +42,7 @@ fn every_manifest_document_parses_strictly() {
         ("Role", 2),
         ("RoleBinding", 2),
         ("ConfigMap", 1),
-        ("Secret", 1),
+        ("Secret", 2),
         ("Deployment", 2),
         ("Service", 1),
         ("DaemonSet", 1),
