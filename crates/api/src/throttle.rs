@@ -17,6 +17,9 @@ use crate::ApiError;
 const LOGINS_PER_MINUTE: u32 = 10;
 /// Starts (each of which may queue many runs) a minute, per user.
 const STARTS_PER_MINUTE: u32 = 60;
+/// Refused requests without a login the audit log keeps a minute, per address (beyond it a
+/// flood of them would fill the log; they are still refused).
+const REFUSALS_PER_MINUTE: u32 = 60;
 /// Keys are forgotten once their limit has refilled, checked every this many checks.
 const RETAIN_EVERY: u64 = 1024;
 
@@ -25,6 +28,7 @@ pub struct Throttle {
     logins: DefaultKeyedRateLimiter<String>,
     addresses: DefaultKeyedRateLimiter<String>,
     starts: DefaultKeyedRateLimiter<String>,
+    refusals: DefaultKeyedRateLimiter<String>,
     checks: std::sync::atomic::AtomicU64,
 }
 
@@ -52,6 +56,7 @@ impl Throttle {
             logins: RateLimiter::keyed(per_minute(logins)),
             addresses: RateLimiter::keyed(per_minute(logins.saturating_mul(3))),
             starts: RateLimiter::keyed(per_minute(starts)),
+            refusals: RateLimiter::keyed(per_minute(REFUSALS_PER_MINUTE)),
             checks: Default::default(),
         }
     }
@@ -79,6 +84,15 @@ impl Throttle {
         check(&self.starts, &who.to_string(), "starts")
     }
 
+    /// Whether a refused request from `address` without a login should still be written to
+    /// the audit log.
+    pub(crate) fn log_refusal(&self, address: Option<&str>) -> bool {
+        self.tidy();
+        self.refusals
+            .check_key(&address.unwrap_or_default().to_string())
+            .is_ok()
+    }
+
     fn tidy(&self) {
         let n = self
             .checks
@@ -87,6 +101,7 @@ impl Throttle {
             self.logins.retain_recent();
             self.addresses.retain_recent();
             self.starts.retain_recent();
+            self.refusals.retain_recent();
         }
     }
 }

@@ -132,7 +132,7 @@ pub(crate) async fn authenticate(
         match identify(&state, request.headers()).await {
             Ok(Some(caller)) => Caller { address, ..caller },
             Ok(None) => {
-                if writes {
+                if writes && state.throttle.log_refusal(address.as_deref()) {
                     let event = Event::refused("request", "no login or token")
                         .subject(format!("{method} {path}"));
                     audit::record_as(&state, None, address, event).await;
@@ -142,7 +142,7 @@ pub(crate) async fn authenticate(
                 );
             }
             Err(response) => {
-                if writes {
+                if writes && state.throttle.log_refusal(address.as_deref()) {
                     let event = Event::refused("request", "a login or token that does not work")
                         .subject(format!("{method} {path}"));
                     audit::record_as(&state, None, address, event).await;
@@ -217,8 +217,14 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller
             return Err(unauthenticated("this token expired"));
         }
         let role = active_role(state, &found.username).await?;
-        // Best effort: a failed note of the last use must not fail the request.
-        let _ = state.store.touch_token(&found.token_id, now).await;
+        // Best effort: a failed note of the last use must not fail the request. At most once
+        // a minute per token, so a script polling with it does not write on every call.
+        if found
+            .last_used_at
+            .is_none_or(|at| now - at >= Duration::minutes(1))
+        {
+            let _ = state.store.touch_token(&found.token_id, now).await;
+        }
         return Ok(Some(Caller {
             username: Some(found.username),
             role,
