@@ -1,9 +1,10 @@
 import { defineConfig } from '@playwright/test';
-import { BASE_URL, KUBE_BASE_URL, KUBE_CLUSTERS, KUBE_PORT, KUBE_WORKERS, PORT } from './e2e/servers';
+import { AUTH_BASE_URL, AUTH_PORT, BASE_URL, KUBE_BASE_URL, KUBE_CLUSTERS, KUBE_PORT, KUBE_WORKERS, PORT } from './e2e/servers';
 
 // End-to-end tests in Debian's Chromium (no browser is downloaded) against a real
 // `meshbench serve` on embedded defaults, started by e2e/serve.sh: one without a cluster,
-// and one whose cluster is the test kit's fake Kubernetes API server (`fake-kube`).
+// one whose cluster is the test kit's fake Kubernetes API server (`fake-kube`), and one with
+// users (a login needed; auth.spec.ts).
 const server = {
 	timeout: 120_000,
 	reuseExistingServer: false,
@@ -44,6 +45,7 @@ export default defineConfig({
 			...server,
 			command: `sh e2e/serve.sh ${KUBE_PORT} --workers ${KUBE_WORKERS} ${KUBE_CLUSTERS.map((c) => `--fake-kube ${c}`).join(' ')}`,
 			url: `${KUBE_BASE_URL}/health`
-		}
+		},
+		{ ...server, command: `sh e2e/serve.sh ${AUTH_PORT} --users`, url: `${AUTH_BASE_URL}/health` }
 	]
 });

@@ -167,7 +167,7 @@ test('two runs compare side by side, and the comparison exports', async ({ page,
 	expect(errors).toEqual([]);
 });
 
-test('a report is generated from runs, listed and downloadable', async ({ page, request }) => {
+test('a report is generated from runs, listed and downloadable, and its share link revoked', async ({ page, request }) => {
 	const errors = watchErrors(page);
 	const jobs = await (await request.get('/metrics/results?limit=2')).json();
 	expect(jobs.length).toBeGreaterThan(0);
@@ -182,6 +182,16 @@ test('a report is generated from runs, listed and downloadable', async ({ page, 
 	const file = await download;
 	expect(file.suggestedFilename()).toMatch(/^meshbench-report-[0-9a-f]{8}\.md$/);
 	await shot(page, 'reports');
+	// Its share link works until it is revoked.
+	const reports = (await (await request.get('/reports?limit=100')).json()) as { title: string; share_url?: string | null; created_at: string }[];
+	const shared = reports.filter((r) => r.title === 'Nightly mesh check').sort((x, y) => y.created_at.localeCompare(x.created_at))[0];
+	expect(shared?.share_url).toBeTruthy();
+	expect((await request.get(shared.share_url!)).status()).toBe(200);
+	const row = page.getByTestId('reports-table').locator('tr', { hasText: 'Nightly mesh check' }).first();
+	await row.getByRole('button', { name: 'Revoke the share link of Nightly mesh check' }).click();
+	await expect(row).toContainText('link revoked');
+	await expect(row.getByRole('button', { name: 'Copy share link' })).toHaveCount(0);
+	expect((await request.get(shared.share_url!)).status()).toBe(404);
 	// No runs picked: the API's message appears beside the list.
 	await page.getByRole('button', { name: 'Generate report' }).click();
 	await expect(page.getByTestId('error-job_ids')).toBeVisible();

@@ -11,11 +11,14 @@
 #       through a kubeconfig in the temporary data directory; fake-kube goes when serve does.
 #   --workers N                                    N in-process workers (1 unless given), so a
 #       run split over generators (one worker per part) can complete
+#   --users                                        first adds the users of e2e/servers.ts
+#       (admin, operator, viewer) to the data directory's store, so the server needs a login
 set -eu
 port="$1"
 shift
 clusters=""
 workers=1
+users=false
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--workers)
@@ -23,13 +26,17 @@ while [ $# -gt 0 ]; do
 		workers="$2"
 		shift 2
 		;;
+	--users)
+		users=true
+		shift
+		;;
 	--fake-kube)
 		[ $# -ge 2 ] || { echo "e2e: --fake-kube needs a cluster name" >&2; exit 2; }
 		clusters="$clusters --cluster $2"
 		shift 2
 		;;
 	*)
-		echo "usage: serve.sh PORT [--workers N] [--fake-kube CLUSTER]…" >&2
+		echo "usage: serve.sh PORT [--workers N] [--users] [--fake-kube CLUSTER]…" >&2
 		exit 2
 		;;
 	esac
@@ -53,6 +60,13 @@ unset DATABASE_URL REDIS_URL KUBECONFIG
 export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$data" RESULTS_DIR="$data/results" \
 	MESHBENCH_DASHBOARD_DIR="$here/build" MESHBENCH_MIN_DURATION=1 MESHBENCH_WORKERS="$workers" MESHBENCH_METRICS_INTERVAL=1 \
 	MESHBENCH_LAB_DIR="$data/lab" RUST_LOG="${RUST_LOG:-warn}"
+if [ "$users" = true ]; then
+	# Names and passwords as e2e/servers.ts has them (AUTH_USERS); a password is read from a
+	# line of standard input when that is not a terminal.
+	for role in admin operator viewer; do
+		printf '%s\n' "$role-password-1" | "$bin" user add "$role" --role "$role"
+	done
+fi
 if [ -z "$clusters" ]; then
 	exec "$bin" serve
 fi

@@ -517,8 +517,9 @@ fn roles_sessions_and_tokens_on_postgres() {
 
 /// Every operation in the OpenAPI document, called without credentials and as a viewer:
 /// only the public ones answer without a login, and a viewer may read but not change
-/// anything (the `/auth/` routes aside). A new route cannot ship unchecked: it is in the
-/// document (a test keeps the document complete), so it is called here.
+/// anything (the `/auth/` routes and `POST /metrics/compare`, a read, aside; users and the
+/// audit log are an admin's). A new route cannot ship unchecked: it is in the document (a
+/// test keeps the document complete), so it is called here.
 #[test]
 fn every_documented_route_checks_the_caller() {
     let scratch = Scratch::new(BIN, "every-route");
@@ -590,7 +591,10 @@ fn every_documented_route_checks_the_caller() {
             let as_viewer = c.request(&upper, &path, &[("cookie", cookie.as_str())], body);
             // Users and the audit log are an admin's alone, reads included.
             let admin_only = template.starts_with("/users") || template == "/audit";
-            let reads = !admin_only && (method == "get" || template.starts_with("/auth/"));
+            let reads = !admin_only
+                && (method == "get"
+                    || template.starts_with("/auth/")
+                    || template == "/metrics/compare");
             if reads {
                 assert!(
                     ![401, 403].contains(&as_viewer.status),

@@ -262,6 +262,32 @@ impl TargetPolicy {
         self.rules.iter().any(|r| r.allows_name(host, port))
     }
 
+    /// Checks `url`'s target, resolving its host name with `resolve` (host, port → its
+    /// addresses, or why not) unless a name entry allows it as written: every address it
+    /// resolves to must be allowed. The caller brings the resolver: this crate does no I/O.
+    pub async fn check_url<F, Fut>(
+        &self,
+        url: &str,
+        resolve: F,
+    ) -> std::result::Result<(), UrlRefusal>
+    where
+        F: FnOnce(String, u16) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Vec<IpAddr>, String>>,
+    {
+        let (host, port) = url_host_port(url).ok_or(UrlRefusal::NoHost)?;
+        if self.allows_name(&host, port) {
+            return Ok(());
+        }
+        let addresses = match host.parse::<IpAddr>() {
+            Ok(address) => vec![address],
+            Err(_) => resolve(host.clone(), port)
+                .await
+                .map_err(UrlRefusal::Unresolved)?,
+        };
+        self.check(&host, port, &addresses)
+            .map_err(UrlRefusal::Forbidden)
+    }
+
     /// Checks a target: `host` as written in its URL, at `port`, whose name resolved to
     /// `addresses` (for an IP address, the address itself). The refusal says which address
     /// no entry allows, and what the list is.
@@ -399,6 +425,26 @@ impl NamespacePolicy {
         match &self.patterns {
             None => "*".to_string(),
             Some(p) => p.join(","),
+        }
+    }
+}
+
+/// Why [`TargetPolicy::check_url`] refused a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlRefusal {
+    /// The URL names no host.
+    NoHost,
+    /// Its host name did not resolve (why), so it cannot be checked.
+    Unresolved(String),
+    /// The policy does not allow it (why, naming the address and the list).
+    Forbidden(String),
+}
+
+impl std::fmt::Display for UrlRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlRefusal::NoHost => f.write_str("the URL has no host"),
+            UrlRefusal::Unresolved(why) | UrlRefusal::Forbidden(why) => f.write_str(why),
         }
     }
 }

@@ -328,22 +328,17 @@ async fn aimed_where_allowed(
     policy: &meshbench_core::policy::TargetPolicy,
     url: &str,
 ) -> std::result::Result<(), String> {
-    let (host, port) =
-        meshbench_core::policy::url_host_port(url).ok_or_else(|| format!("`{url}` has no host"))?;
-    if policy.allows_name(&host, port) {
-        return Ok(());
-    }
-    let addresses: Vec<std::net::IpAddr> = match host.parse() {
-        Ok(address) => vec![address],
-        Err(_) => tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            tokio::net::lookup_host((host.as_str(), port)),
-        )
+    policy
+        .check_url(url, |host, port| async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await
+            .map_err(|_| format!("`{host}` did not resolve within 5 s"))?
+            .map_err(|e| format!("`{host}` does not resolve ({e})"))
+            .map(|found| found.map(|a| a.ip()).collect())
+        })
         .await
-        .map_err(|_| format!("`{host}` did not resolve within 5 s"))?
-        .map_err(|e| format!("`{host}` does not resolve ({e})"))?
-        .map(|a| a.ip())
-        .collect(),
-    };
-    policy.check(&host, port, &addresses)
+        .map_err(|refusal| refusal.to_string())
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError, apiUrl, benchmarkAPI, ebpfAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, seriesAPI, setFetch, toError } from './api';
+import { ApiError, adminAPI, apiUrl, authAPI, benchmarkAPI, ebpfAPI, healthAPI, kubernetesAPI, metricsAPI, reportsAPI, seriesAPI, setFetch, setOnUnauthorized, toError } from './api';
 
 type Seen = { url: string; init: RequestInit };
 
@@ -12,7 +12,10 @@ function fakeFetch(status: number, body: unknown, headers: Record<string, string
 	return seen;
 }
 
-afterEach(() => setFetch((...a) => fetch(...a)));
+afterEach(() => {
+	setFetch((...a) => fetch(...a));
+	setOnUnauthorized(null);
+});
 
 describe('apiUrl', () => {
 	it('leaves out empty query values', () => {
@@ -114,6 +117,10 @@ describe('other endpoints', () => {
 		expect(seen[0].url).toBe('/reports/generate');
 		expect(reportsAPI.shareUrl(r.data, 'http://host:8000')).toBe('http://host:8000/reports/shared/tok');
 		expect(reportsAPI.downloadUrl(r.data)).toBe('/reports/r1/download');
+		const revoked = fakeFetch(200, { ...report, share_url: null });
+		const after = await reportsAPI.revokeShare('r/1');
+		expect([revoked[0].init.method, revoked[0].url]).toEqual(['DELETE', '/reports/r%2F1/share']);
+		expect(reportsAPI.shareUrl(after.data, 'http://host:8000')).toBeNull();
 	});
 });
 
@@ -211,6 +218,86 @@ describe('ebpfAPI', () => {
 	it('builds download links per format', () => {
 		expect(ebpfAPI.downloadUrl('p 1', 'csv')).toBe('/ebpf/probe/jobs/p%201/download?format=csv');
 		expect(ebpfAPI.downloadUrl('p1', 'table')).toBe('/ebpf/probe/jobs/p1/download?format=table');
+	});
+});
+
+describe('authAPI', () => {
+	it('logs in with a JSON body, logs out, and asks who is there', async () => {
+		const seen = fakeFetch(200, { username: 'otto', role: 'operator', mode: 'login' });
+		const me = await authAPI.login('otto', 'operator-password-1');
+		expect(me.data.role).toBe('operator');
+		await authAPI.me();
+		expect(seen.map((s) => [s.init.method, s.url])).toEqual([
+			['POST', '/auth/login'],
+			['GET', '/auth/me']
+		]);
+		expect(JSON.parse(String(seen[0].init.body))).toEqual({ username: 'otto', password: 'operator-password-1' });
+		const out: Seen[] = [];
+		setFetch((async (url: string, init: RequestInit) => {
+			out.push({ url, init });
+			return new Response(null, { status: 204 });
+		}) as typeof fetch);
+		const r = await authAPI.logout();
+		expect([out[0].init.method, out[0].url, r.status]).toEqual(['POST', '/auth/logout', 204]);
+	});
+
+	it('makes a token with or without an expiry, lists them, and revokes one by its escaped id', async () => {
+		const seen = fakeFetch(201, { token: 'mbt_abc_123', token_id: 'abc', username: 'otto', name: 'ci', created_at: '2026-01-01T00:00:00Z' });
+		const made = await authAPI.createToken('ci', 30);
+		expect(made.data.token).toBe('mbt_abc_123');
+		await authAPI.createToken('forever');
+		await authAPI.tokens();
+		await authAPI.revokeToken('a/b');
+		expect(seen.map((s) => [s.init.method, s.url])).toEqual([
+			['POST', '/auth/tokens'],
+			['POST', '/auth/tokens'],
+			['GET', '/auth/tokens'],
+			['DELETE', '/auth/tokens/a%2Fb']
+		]);
+		expect(JSON.parse(String(seen[0].init.body))).toEqual({ name: 'ci', expires_in_days: 30 });
+		expect(JSON.parse(String(seen[1].init.body))).toEqual({ name: 'forever' });
+	});
+
+	it('calls the unauthorized hook on a 401, but not for a failed login or a logout', async () => {
+		let calls = 0;
+		setOnUnauthorized(() => calls++);
+		fakeFetch(401, { code: 'unauthenticated', message: 'wrong username or password' });
+		const refused = await authAPI.login('otto', 'nope').catch((e) => e);
+		expect([refused.status, refused.message]).toEqual([401, 'wrong username or password']);
+		await authAPI.logout().catch(() => undefined);
+		expect(calls).toBe(0);
+		fakeFetch(401, { code: 'unauthenticated', message: 'the session ended: log in again' });
+		expect((await benchmarkAPI.listJobs().catch((e) => e)).code).toBe('unauthenticated');
+		await authAPI.me().catch(() => undefined);
+		expect(calls).toBe(2);
+		// A refusal for the role is not a lapsed session.
+		fakeFetch(403, { code: 'forbidden_role', message: 'POST /benchmarks/start needs the operator role' });
+		expect((await benchmarkAPI.start({}).catch((e) => e)).code).toBe('forbidden_role');
+		expect(calls).toBe(2);
+	});
+});
+
+describe('adminAPI', () => {
+	it('lists, adds and changes users', async () => {
+		const user = { username: 'vera', role: 'viewer', disabled: false, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' };
+		const seen = fakeFetch(200, user);
+		await adminAPI.users();
+		await adminAPI.addUser({ username: 'vera', password: 'viewer-password-1', role: 'viewer' });
+		await adminAPI.updateUser('ve ra', { disabled: true });
+		expect(seen.map((s) => [s.init.method, s.url])).toEqual([
+			['GET', '/users'],
+			['POST', '/users'],
+			['PATCH', '/users/ve%20ra']
+		]);
+		expect(JSON.parse(String(seen[1].init.body))).toEqual({ username: 'vera', password: 'viewer-password-1', role: 'viewer' });
+		expect(JSON.parse(String(seen[2].init.body))).toEqual({ disabled: true });
+	});
+
+	it('pages the audit log with its filters, reading the total', async () => {
+		const seen = fakeFetch(200, [], { 'x-total-count': '7' });
+		const r = await adminAPI.audit({ limit: 20, offset: 0, username: 'otto', action: '' });
+		expect(seen[0].url).toBe('/audit?limit=20&offset=0&username=otto');
+		expect(r.total).toBe(7);
 	});
 });
 

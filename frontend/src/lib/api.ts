@@ -1,5 +1,6 @@
 // The typed client for every endpoint of meshbench's API, under the seed's names
-// (`benchmarkAPI`, `metricsAPI`, `ebpfAPI`, `kubernetesAPI`), plus reports and health.
+// (`benchmarkAPI`, `metricsAPI`, `ebpfAPI`, `kubernetesAPI`), plus reports, health, logins
+// and tokens (`authAPI`), and users and the audit log (`adminAPI`).
 // Answers are `{ data, status, total }` so the seed's `response.data` reads the same.
 
 import type {
@@ -34,7 +35,15 @@ import type {
 	LabComparisonView,
 	LabState,
 	LabTopologyName,
-	LabView
+	LabView,
+	ApiToken,
+	AuditEntry,
+	AuditQuery,
+	MadeToken,
+	Me,
+	NewUser,
+	User,
+	UserUpdate
 } from './types';
 import type { BenchmarkResult } from './result';
 
@@ -95,6 +104,18 @@ export function setFetch(f: typeof fetch): void {
 	fetcher = f;
 }
 
+/** Called when a request is refused for want of a login (401); the layout sends the browser to /login. */
+let unauthorized: (() => void) | null = null;
+
+/** Sets (or with null, clears) what happens when a call answers 401. */
+export function setOnUnauthorized(f: (() => void) | null): void {
+	unauthorized = f;
+}
+
+// A failed login is the form's to report, and a logout goes to /login by itself: neither
+// means the session ended under the page.
+const NOT_A_LAPSED_SESSION = ['/auth/login', '/auth/logout'];
+
 async function call<T>(
 	method: string,
 	path: string,
@@ -126,6 +147,7 @@ async function call<T>(
 		}
 	}
 	if (!response.ok && !options.accept?.includes(response.status)) {
+		if (response.status === 401 && !NOT_A_LAPSED_SESSION.includes(path)) unauthorized?.();
 		throw toError(response.status, body);
 	}
 	const totalHeader = response.headers.get('x-total-count');
@@ -225,6 +247,8 @@ export const reportsAPI = {
 	generate: (data: GenerateReportRequest) => call<Report>('POST', '/reports/generate', { body: data }),
 	list: (page?: { limit?: number; offset?: number }) => call<Report[]>('GET', '/reports', { query: page }),
 	get: (reportId: string) => call<Report>('GET', `/reports/${enc(reportId)}`),
+	/** Ends a report's share link: the link then answers 404. */
+	revokeShare: (reportId: string) => call<Report>('DELETE', `/reports/${enc(reportId)}/share`),
 	downloadUrl: (report: Report) => `${API_BASE_URL}${report.download_url}`,
 	shareUrl: (report: Report, origin: string) =>
 		report.share_url ? (API_BASE_URL ? `${API_BASE_URL}${report.share_url}` : new URL(report.share_url, origin).toString()) : null
@@ -233,4 +257,27 @@ export const reportsAPI = {
 /** Server health (a degraded server answers 503 with the same body). */
 export const healthAPI = {
 	get: () => call<Health>('GET', '/health', { accept: [503] })
+};
+
+/**
+ * Logins and API tokens. The session is an HttpOnly cookie the browser keeps; `me` says who it
+ * is, or that the server has no users yet (development mode). Tokens act as their owner; an
+ * admin's list holds everyone's. Making one in development mode answers 409 `development_mode`.
+ */
+export const authAPI = {
+	login: (username: string, password: string) => call<Me>('POST', '/auth/login', { body: { username, password } }),
+	logout: () => call<void>('POST', '/auth/logout'),
+	me: () => call<Me>('GET', '/auth/me'),
+	tokens: () => call<ApiToken[]>('GET', '/auth/tokens'),
+	createToken: (name: string, expiresInDays?: number | null) =>
+		call<MadeToken>('POST', '/auth/tokens', { body: expiresInDays == null ? { name } : { name, expires_in_days: expiresInDays } }),
+	revokeToken: (tokenId: string) => call<ApiToken>('DELETE', `/auth/tokens/${enc(tokenId)}`)
+};
+
+/** Users and the audit log (the admin role). */
+export const adminAPI = {
+	users: () => call<User[]>('GET', '/users'),
+	addUser: (user: NewUser) => call<User>('POST', '/users', { body: user }),
+	updateUser: (username: string, change: UserUpdate) => call<User>('PATCH', `/users/${enc(username)}`, { body: change }),
+	audit: (query: AuditQuery) => call<AuditEntry[]>('GET', '/audit', { query: query as Query })
 };

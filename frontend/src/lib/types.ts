@@ -383,3 +383,86 @@ export interface LabComparisonView {
 	group: string;
 	topologies: LabTopologyView[];
 }
+
+/** What a user may do: read (`viewer`), also start and change things (`operator`), also manage users (`admin`). */
+export type Role = S['Role'];
+/** Every role, least first. */
+export const ROLES: Role[] = ['viewer', 'operator', 'admin'];
+/** A user of the platform as `/users` lists them (never with a password). */
+export type User = S['User'];
+
+// The document leaves the other auth and admin bodies loosely typed (roles as strings, a
+// token and an audit entry as open objects): these are written out from the handlers.
+
+/**
+ * `GET /auth/me`: who is calling. In `development` mode (the server has no users) nobody logs
+ * in, `username` is null and the role is `admin`.
+ */
+export interface Me {
+	username: string | null;
+	role: Role;
+	mode: 'login' | 'development';
+}
+
+/** An API token as listed (its secret is never shown again after it is made). */
+export interface ApiToken {
+	/** The id inside the secret (`mbt_<id>_…`). */
+	token_id: string;
+	/** Whose it is: it acts with their role. */
+	username: string;
+	name: string;
+	created_at: string;
+	/** Null: until revoked. */
+	expires_at?: string | null;
+	last_used_at?: string | null;
+	revoked_at?: string | null;
+}
+
+/** `POST /auth/tokens`' answer: the token with its secret, shown this once. */
+export type MadeToken = ApiToken & {
+	/** `mbt_<id>_<hex>`, sent as `Authorization: Bearer <token>`. */
+	token: string;
+};
+
+
+/** The body of `POST /users`. */
+export interface NewUser {
+	username: string;
+	password: string;
+	role: Role;
+}
+
+/** The body of `PATCH /users/{username}`: only what changes. */
+export interface UserUpdate {
+	role?: Role;
+	disabled?: boolean;
+	password?: string;
+}
+
+/** One line of the audit log (`/audit`), newest first. */
+export interface AuditEntry {
+	audit_id: number;
+	at: string;
+	/** Who acted; null in development mode or for a failed login of an unknown name. */
+	username: string | null;
+	role: Role | null;
+	/** `benchmark.start`, `report.share_revoke`, `user.add`, `token.create`, `login`… */
+	action: string;
+	/** What it acted on (a job id, a user name…). */
+	subject: string | null;
+	/** Where the load went, for actions that send load. */
+	target: string | null;
+	/** The caller's network address. */
+	address: string | null;
+	/** `ok` or `refused`. */
+	outcome: string;
+	detail: string | null;
+}
+
+/** The filters and page of `GET /audit`. */
+export interface AuditQuery {
+	limit?: number;
+	offset?: number;
+	username?: string;
+	action?: string;
+}

@@ -98,6 +98,40 @@ describe('JobSocket', () => {
 		expect(sockets).toHaveLength(4);
 	});
 
+	it('restarts at once with the back-off started over (after a login)', () => {
+		const sockets: FakeSocket[] = [];
+		const timers: { f: () => void; ms: number }[] = [];
+		const js = new JobSocket(
+			() => 'ws://x/ws',
+			(u) => {
+				const s = new FakeSocket(u);
+				sockets.push(s);
+				return s;
+			},
+			(f, ms) => {
+				timers.push({ f, ms });
+				return 0 as unknown as ReturnType<typeof setTimeout>;
+			}
+		);
+		js.start();
+		// Refused for want of a login, three times: the next wait has grown.
+		sockets[0].onclose?.({});
+		timers[0].f();
+		sockets[1].onclose?.({});
+		timers[1].f();
+		sockets[2].onclose?.({});
+		expect(timers[2].ms).toBeGreaterThan(1500);
+		expect(sockets).toHaveLength(3);
+		js.restart();
+		expect(sockets).toHaveLength(4);
+		expect(js.state).toBe('connecting');
+		sockets[3].onopen?.({});
+		expect(js.state).toBe('open');
+		// A refusal after the restart waits the shortest time again.
+		sockets[3].onclose?.({});
+		expect(timers[3].ms).toBeLessThanOrEqual(600);
+	});
+
 	it('recognises job events', () => {
 		expect(isJobEvent({ job_id: 'a', type: 'progress' })).toBe(true);
 		expect(isJobEvent({ job_id: 'probe-1', type: 'probe_progress', entry: { second: 0 } })).toBe(true);

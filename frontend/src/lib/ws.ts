@@ -91,6 +91,16 @@ export class JobSocket {
 		this.connect();
 	}
 
+	/**
+	 * Connects again now, with the back-off started over: after a login, when the attempts
+	 * refused without one may have pushed the next try many seconds away.
+	 */
+	restart(): void {
+		this.stop();
+		this.attempt = 0;
+		this.start();
+	}
+
 	/** Disconnects and stops reconnecting. */
 	stop(): void {
 		this.stopped = true;

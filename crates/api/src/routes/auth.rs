@@ -104,6 +104,8 @@ fn required_role(method: &Method, path: &str) -> Role {
     } else if path.starts_with("/auth/")
         || path.starts_with("/socket.io")
         || matches!(*method, Method::GET | Method::HEAD)
+        // A comparison of stored runs is a read that takes a body.
+        || (method == Method::POST && path == "/metrics/compare")
     {
         Role::Viewer
     } else {
@@ -606,6 +608,10 @@ mod tests {
             Role::Operator
         );
         assert_eq!(required_role(&Method::POST, "/auth/tokens"), Role::Viewer);
+        assert_eq!(
+            required_role(&Method::POST, "/metrics/compare"),
+            Role::Viewer
+        );
         assert_eq!(required_role(&Method::GET, "/users"), Role::Admin);
     }
 

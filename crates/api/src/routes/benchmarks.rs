@@ -10,6 +10,7 @@ use bytes::Bytes;
 use meshbench_core::compare;
 use meshbench_core::distribution::{distribution as summarize, Distribution};
 use meshbench_core::histogram;
+use meshbench_core::policy::UrlRefusal;
 use meshbench_core::split::{split_request, PartOf, PART_KEY};
 use meshbench_core::{
     BenchmarkJob, FieldError, JobDistribution, JobFilter, JobKind, JobSort, JobStatus, SeriesPlace,
@@ -94,55 +95,49 @@ async fn aimed_where_allowed(
     let (Some(url), None) = (&request.service_url, &request.lab_topology) else {
         return Ok(());
     };
-    let Some((host, port)) = meshbench_core::policy::url_host_port(url) else {
-        // validate() already named a URL that does not parse.
-        return Ok(());
-    };
     let policy = &state.settings.target_policy;
-    let addresses: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
-        Ok(address) => vec![address],
-        Err(_) if request.in_cluster || policy.allows_name(&host, port) => Vec::new(),
-        Err(_) => {
-            let lookup = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                tokio::net::lookup_host((host.as_str(), port)),
-            )
-            .await;
-            match lookup {
-                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
-                Ok(Err(e)) => {
-                    return Err(ApiError::field(
-                        field,
-                        format!("`{host}` does not resolve here ({e}), so it cannot be checked against the target policy"),
-                    ))
-                }
-                Err(_) => {
-                    return Err(ApiError::field(
-                        field,
-                        format!("`{host}` did not resolve within 5 s"),
-                    ))
-                }
-            }
-        }
-    };
-    if request.in_cluster && addresses.is_empty() && !policy.allows_name(&host, port) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "target_forbidden",
-            format!(
-                "{field}: `{host}:{port}` (resolved in the cluster) is named by no entry of {} ({})",
-                meshbench_core::policy::TARGET_ALLOW_VAR,
-                policy.describe()
-            ),
-        ));
-    }
-    policy.check(&host, port, &addresses).map_err(|reason| {
+    let forbidden = |reason: String| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "target_forbidden",
             format!("{field}: {reason}"),
         )
-    })
+    };
+    if request.in_cluster {
+        // The cluster resolves the name, not this host: a name entry or an address must
+        // allow it as written.
+        let Some((host, port)) = meshbench_core::policy::url_host_port(url) else {
+            return Ok(());
+        };
+        if host.parse::<std::net::IpAddr>().is_err() && !policy.allows_name(&host, port) {
+            return Err(forbidden(format!(
+                "`{host}:{port}` (resolved in the cluster) is named by no entry of {} ({})",
+                meshbench_core::policy::TARGET_ALLOW_VAR,
+                policy.describe()
+            )));
+        }
+    }
+    let checked = policy
+        .check_url(url, |host, port| async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                tokio::net::lookup_host((host.as_str(), port)),
+            )
+            .await
+            .map_err(|_| format!("`{host}` did not resolve within 5 s"))?
+            .map_err(|e| {
+                format!("`{host}` does not resolve here ({e}), so it cannot be checked against the target policy")
+            })
+            .map(|found| found.map(|a| a.ip()).collect())
+        })
+        .await;
+    match checked {
+        Ok(()) => Ok(()),
+        // validate() already named a URL that does not parse.
+        Err(UrlRefusal::NoHost) => Ok(()),
+        Err(UrlRefusal::Unresolved(why)) => Err(ApiError::field(field, why)),
+        Err(UrlRefusal::Forbidden(why)) => Err(forbidden(why)),
+    }
 }
 
 /// Where a start aims its load, as the audit log shows it.
