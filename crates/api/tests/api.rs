@@ -420,7 +420,7 @@ async fn generate_list_get_download_and_share_reports() {
         assert_eq!(report["download_url"], format!("/reports/{id}/download"));
         let share = report["share_url"].as_str().unwrap().to_string();
         let token = share.strip_prefix("/reports/shared/").unwrap();
-        assert_eq!(token.len(), 32, "{share}");
+        assert_eq!(token.len(), 64, "256 random bits in hex: {share}");
         assert!(OffsetDateTime::parse(
             report["created_at"].as_str().unwrap(),
             &time::format_description::well_known::Rfc3339

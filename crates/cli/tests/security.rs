@@ -520,18 +520,15 @@ fn roles_sessions_and_tokens_on_postgres() {
 /// anything (the `/auth/` routes and `POST /metrics/compare`, a read, aside; users and the
 /// audit log are an admin's). A new route cannot ship unchecked: it is in the document (a
 /// test keeps the document complete), so it is called here.
-#[test]
-fn every_documented_route_checks_the_caller() {
-    let scratch = Scratch::new(BIN, "every-route");
-    let setup = Setup::sqlite(0);
+fn every_documented_route_checks_the_caller(scratch: &Scratch, setup: &Setup) {
     let (code, _, err) = user(
-        &scratch,
-        &setup,
+        scratch,
+        setup,
         &["add", "vera", "--role", "viewer"],
         "vera's long password\n",
     );
     assert_eq!(code, 0, "{err}");
-    let server = Server::start(&scratch, &setup);
+    let server = Server::start(scratch, setup);
     let c = &server.client;
     let r = c.request(
         "POST",
@@ -613,6 +610,19 @@ fn every_documented_route_checks_the_caller() {
         }
     }
     assert!(checked >= 30, "only {checked} operations checked");
+}
+
+#[test]
+fn every_documented_route_checks_the_caller_on_sqlite() {
+    let scratch = Scratch::new(BIN, "every-route-sqlite");
+    every_documented_route_checks_the_caller(&scratch, &Setup::sqlite(0));
+}
+
+#[test]
+fn every_documented_route_checks_the_caller_on_postgres() {
+    let scratch = Scratch::new(BIN, "every-route-pg");
+    let pg = PgDatabase::create_blocking();
+    every_documented_route_checks_the_caller(&scratch, &on_postgres(&pg));
 }
 
 /// A session cookie for `name`, logged in through `server`.

@@ -61,7 +61,7 @@ pub(crate) fn peer(request: &Request) -> Option<std::net::SocketAddr> {
 }
 
 /// 256 random bits as hex (two v4 UUIDs' random parts, from the OS's generator).
-fn secret() -> String {
+pub(crate) fn secret() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),

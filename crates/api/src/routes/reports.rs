@@ -212,7 +212,7 @@ pub(crate) async fn generate(
         format: format.as_str().to_string(),
         created_at,
         path: Some(path.to_string_lossy().into_owned()),
-        share_token: Some(uuid::Uuid::new_v4().simple().to_string()),
+        share_token: Some(super::auth::secret()),
         share_expires_at: Some(created_at + time::Duration::days(i64::from(share_days))),
         share_revoked_at: None,
     };
