@@ -37,7 +37,7 @@ fi
 context=$(mktemp -d)
 cp "$binary" "$context/meshbench"
 echo "== podman build $tag" >&2
-podman build --isolation=chroot -f deploy/Dockerfile \
+podman build --isolation=chroot -f deploy/Dockerfile --target prebuilt \
   --build-arg BASE_IMAGE="$base" --build-arg BINARY=meshbench \
   -t "$tag" "$context"
 echo "built $tag; save it with: podman save $tag -o meshbench.tar" >&2

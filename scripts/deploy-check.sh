@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The deployment pieces, checked for real on a machine without a Docker engine or a registry:
+#
+# - docker-compose.yml: Debian's docker-compose parses and resolves it (`config`) with the
+#   variables of .env.example, and every variable it reads is documented there.
+# - deploy/Dockerfile: its `prebuilt` target is built with podman (chroot isolation, a base
+#   made with debootstrap: deploy/build-image.sh) from this checkout's meshbench binary, and
+#   the image runs it: `meshbench --version` and `meshbench target --help` through
+#   `buildah run`, as the non-root user. (`podman run` is refused here; the full multi-stage
+#   build needs Docker Hub's Node and Rust images.)
+#
+# The chart and manifests are checked by crates/deploy-check in `cargo test`.
+# Usage: scripts/deploy-check.sh [BINARY] (default $CARGO_TARGET_DIR/debug/meshbench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bin="${1:-${CARGO_TARGET_DIR:-$root/target}/debug/meshbench}"
+
+missing=()
+for tool in docker-compose:docker-compose podman:podman buildah:buildah debootstrap:debootstrap; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deploy-check: ${missing[*]} missing and installing needs root: apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${missing[*]} from Debian…" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "== docker-compose config (with .env.example)" >&2
+docker-compose --env-file .env.example -f docker-compose.yml config -q
+services=$(docker-compose --env-file .env.example -f docker-compose.yml config --services)
+for service in postgres redis api worker probe-worker; do
+  grep -qx "$service" <<<"$services" ||
+    { echo "deploy-check: docker-compose.yml has no service $service" >&2; exit 1; }
+done
+undocumented=$(grep -o '\${[A-Z_]*' docker-compose.yml | tr -d '${' | sort -u |
+  while read -r var; do grep -q "^$var=" .env.example || echo "$var"; done)
+if [ -n "$undocumented" ]; then
+  echo "deploy-check: docker-compose.yml reads variables .env.example does not document: $undocumented" >&2
+  exit 1
+fi
+
+echo "== the image from deploy/Dockerfile (target prebuilt), and its binary in it" >&2
+if [ ! -x "$bin" ]; then
+  echo "deploy-check: no meshbench binary at $bin; build it first (cargo build -p meshbench)" >&2
+  exit 1
+fi
+tag=localhost/meshbench:deploy-check
+deploy/build-image.sh "$bin" "$tag" >/dev/null
+container=$(buildah from "$tag")
+# The image holds a debug binary of a few hundred MB: not kept (the debootstrap base is).
+trap 'buildah rm "$container" >/dev/null 2>&1 || true; podman rmi -f "$tag" >/dev/null 2>&1 || true' EXIT
+run() { buildah run --isolation chroot "$container" -- "$@"; }
+version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+got=$(run /usr/local/bin/meshbench --version)
+[ "$got" = "meshbench $version" ] || { echo "deploy-check: the image's binary says '$got', not 'meshbench $version'" >&2; exit 1; }
+run /usr/local/bin/meshbench target --help | grep -q "Usage: meshbench target" ||
+  { echo "deploy-check: meshbench target --help failed in the image" >&2; exit 1; }
+uid=$(run id -u)
+[ "$uid" = 65532 ] || { echo "deploy-check: the image runs as uid $uid, not the non-root 65532" >&2; exit 1; }
+echo "deploy-check: compose file valid; image $tag runs $got as uid $uid" >&2
