@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the dashboard's browser tests when it is missing
-# (Playwright drives it; no browser is downloaded from elsewhere).
+# Installs Debian's Chromium for the dashboard's browser tests and the PDF reports, and
+# poppler's pdftoppm, which turns a PDF report's page into an image for its test, when
+# either is missing (Playwright drives Chromium; no browser is downloaded from elsewhere).
 set -euo pipefail
-if [ -x /usr/lib/chromium/chromium ]; then
+if [ -x /usr/lib/chromium/chromium ] && command -v pdftoppm >/dev/null 2>&1; then
   exit 0
 fi
-echo "installing chromium from Debian…" >&2
+echo "installing chromium and poppler-utils from Debian…" >&2
 if [ "$(id -u)" -ne 0 ]; then
-  echo "Chromium is missing and installing it needs root: apt-get install -y chromium" >&2
+  echo "Chromium or pdftoppm is missing and installing needs root: apt-get install -y chromium poppler-utils" >&2
   exit 1
 fi
-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null

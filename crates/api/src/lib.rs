@@ -10,6 +10,7 @@ mod html;
 pub mod kubernetes;
 mod origin;
 pub mod password;
+mod pdf;
 mod report;
 mod routes;
 mod telemetry;

@@ -37,15 +37,18 @@ pub(crate) enum ReportFormat {
     Csv,
     /// JSON, `meshbench.report.v1`.
     Json,
+    /// The HTML page printed to PDF by headless Chromium (charts included).
+    Pdf,
 }
 
 impl ReportFormat {
     /// Every format.
-    pub(crate) const ALL: [ReportFormat; 4] = [
+    pub(crate) const ALL: [ReportFormat; 5] = [
         ReportFormat::Html,
         ReportFormat::Markdown,
         ReportFormat::Csv,
         ReportFormat::Json,
+        ReportFormat::Pdf,
     ];
 
     /// The name used on the wire and in the store.
@@ -55,6 +58,7 @@ impl ReportFormat {
             ReportFormat::Markdown => "markdown",
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
+            ReportFormat::Pdf => "pdf",
         }
     }
 
@@ -70,6 +74,7 @@ impl ReportFormat {
             ReportFormat::Markdown => "md",
             ReportFormat::Csv => "csv",
             ReportFormat::Json => "json",
+            ReportFormat::Pdf => "pdf",
         }
     }
 
@@ -81,6 +86,7 @@ impl ReportFormat {
             ReportFormat::Markdown => "text/markdown; charset=utf-8",
             ReportFormat::Csv => "text/csv; charset=utf-8",
             ReportFormat::Json => "application/json",
+            ReportFormat::Pdf => "application/pdf",
         }
     }
 }
@@ -233,10 +239,11 @@ impl ReportDocument {
         }
     }
 
-    /// The file in `format`.
+    /// The file in `format`; for PDF, the HTML page that is printed to it (see
+    /// [`crate::pdf`]).
     pub(crate) fn render(&self, format: ReportFormat) -> Vec<u8> {
         match format {
-            ReportFormat::Html => self.html().into_bytes(),
+            ReportFormat::Html | ReportFormat::Pdf => self.html().into_bytes(),
             ReportFormat::Markdown => self.markdown().into_bytes(),
             ReportFormat::Csv => self.csv().into_bytes(),
             ReportFormat::Json => {
@@ -342,7 +349,9 @@ impl ReportDocument {
             }
             out.push_str("</tr>\n");
         }
-        out.push_str("</tbody>\n</table>\n<h2>Overhead vs baseline</h2>\n");
+        out.push_str("</tbody>\n</table>\n");
+        out.push_str(&self.latency_chart());
+        out.push_str("<h2>Overhead vs baseline</h2>\n");
         if self.overhead.is_empty() {
             out.push_str(
                 "<p class=\"meta\">No job in this report has a baseline job of the same test type \
@@ -409,6 +418,68 @@ impl ReportDocument {
             let _ = writeln!(out, "<p><small>{}</small></p>", html(note));
         }
         out.push_str("</body>\n</html>\n");
+        out
+    }
+
+    /// Each job's p50, p90 and p99 as horizontal bars on one linear scale, and its
+    /// throughput: inline SVG, so the page (and the PDF printed from it) needs no script.
+    fn latency_chart(&self) -> String {
+        const WIDTH: f64 = 760.0;
+        const LABEL: f64 = 190.0;
+        const BAR: f64 = 9.0;
+        const COLORS: [(&str, &str); 3] =
+            [("p50", "#2563eb"), ("p90", "#f59e0b"), ("p99", "#dc2626")];
+        if self.jobs.is_empty() {
+            return String::new();
+        }
+        let values = |j: &ReportJob| [j.p50_us, j.p90_us, j.p99_us];
+        let max = self.jobs.iter().flat_map(values).max().unwrap_or(0).max(1) as f64;
+        let plot = WIDTH - LABEL - 80.0;
+        let row = BAR * 3.0 + 12.0;
+        let height = 28.0 + row * self.jobs.len() as f64;
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<figure class=\"chart\"><svg role=\"img\" \
+             aria-label=\"Latency percentiles by job\" width=\"{WIDTH}\" height=\"{height}\" \
+             viewBox=\"0 0 {WIDTH} {height}\" font-size=\"11\" font-family=\"system-ui,sans-serif\">"
+        );
+        for (i, (name, color)) in COLORS.iter().enumerate() {
+            let x = LABEL + i as f64 * 70.0;
+            let _ = write!(
+                out,
+                "<rect x=\"{x}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{color}\"/>\
+                 <text x=\"{}\" y=\"13\">{name}</text>",
+                x + 14.0
+            );
+        }
+        for (n, j) in self.jobs.iter().enumerate() {
+            let top = 24.0 + row * n as f64;
+            let short: String = j.job_id.chars().take(8).collect();
+            let _ = write!(
+                out,
+                "<text x=\"0\" y=\"{}\">{} · {}</text><text x=\"0\" y=\"{}\" fill=\"#6b7280\">{:.0} req/s</text>",
+                top + BAR + 2.0,
+                html(&j.mesh_type),
+                html(&short),
+                top + BAR * 2.0 + 6.0,
+                j.rps
+            );
+            for (k, value) in values(j).into_iter().enumerate() {
+                let y = top + k as f64 * BAR;
+                let w = (value as f64 / max * plot).max(1.0);
+                let _ = write!(
+                    out,
+                    "<rect x=\"{LABEL}\" y=\"{y}\" width=\"{w:.1}\" height=\"{}\" fill=\"{}\"/>\
+                     <text x=\"{:.1}\" y=\"{}\" font-size=\"9\">{value} µs</text>",
+                    BAR - 1.0,
+                    COLORS[k].1,
+                    LABEL + w + 4.0,
+                    y + BAR - 1.5
+                );
+            }
+        }
+        out.push_str("</svg><figcaption class=\"meta\">p50, p90 and p99 of each job (µs, one linear scale), and its throughput.</figcaption></figure>\n");
         out
     }
 
@@ -1002,6 +1073,13 @@ mod tests {
         assert!(page.contains("+200.0 µs"));
         assert!(page.contains("+100.0 %"));
         assert!(page.contains("http://echo.bench:8080/"));
+        // The chart is inline SVG, one group of bars a job.
+        assert!(page.contains("aria-label=\"Latency percentiles by job\""));
+        assert_eq!(
+            page.matches("fill=\"#dc2626\"").count(),
+            doc.jobs.len() + 1,
+            "a p99 bar a job, and the legend's"
+        );
     }
 
     #[test]
@@ -1070,7 +1148,7 @@ mod tests {
             assert_eq!(ReportFormat::parse(f.as_str()), Some(f));
             assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
         }
-        assert_eq!(ReportFormat::parse("pdf"), None);
+        assert_eq!(ReportFormat::parse("docx"), None);
         assert_eq!(ReportFormat::Markdown.extension(), "md");
     }
 

@@ -678,7 +678,7 @@ async fn bad_report_requests_name_their_fields() {
             vec!["job_ids[0]", "job_ids[2]", "job_ids[3]"],
         ),
         (
-            json!({"job_ids": ["base-1"], "format": "pdf"}),
+            json!({"job_ids": ["base-1"], "format": "docx"}),
             vec!["format"],
         ),
         (json!({"job_ids": ["base-1"], "title": long}), vec!["title"]),
@@ -980,4 +980,72 @@ async fn every_rejection_is_the_json_error_shape() {
         let r = app.get(&format!("{path}?offset=2147483648")).await;
         assert_eq!(r.fields(), ["offset"], "{path}");
     }
+}
+
+/// A PDF report: the HTML page printed by headless Chromium, its chart included. The first
+/// page, turned into an image (poppler's pdftoppm), shows the chart's p99 bars in their red.
+#[tokio::test]
+async fn a_pdf_report_is_printed_with_its_chart() {
+    let app = app(None).await;
+    three_runs(&app).await;
+    let r = app
+        .post(
+            "/reports/generate",
+            &json!({"job_ids": ["base-1", "base-2", "mesh-1"], "title": "Istio in print",
+                    "format": "pdf"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["report_id"].as_str().unwrap().to_string();
+    let file = app.get(&format!("/reports/{id}/download")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert_eq!(file.header("content-type"), "application/pdf");
+    assert!(file.body.starts_with(b"%PDF-"), "not a PDF");
+    assert!(file.header("content-disposition").ends_with(".pdf\""));
+
+    let dir = temp_dir("api-pdf");
+    let pdf = dir.path().join("report.pdf");
+    std::fs::write(&pdf, &file.body).unwrap();
+    let out = std::process::Command::new("pdftoppm")
+        .args(["-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf)
+        .arg(dir.path().join("page"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("this test needs pdftoppm (apt-get install poppler-utils): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "ppm"))
+        .expect("pdftoppm wrote no page");
+    let image = std::fs::read(page).unwrap();
+    // P6 header: magic, width, height, maximum, each followed by one whitespace byte.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        let start = at;
+        while !image[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&image[start..at]).to_string());
+        at += 1;
+    }
+    assert_eq!(fields[0], "P6");
+    let pixels = &image[at..];
+    let red = pixels
+        .chunks_exact(3)
+        .filter(|p| p[0] > 180 && p[1] < 90 && p[2] < 90)
+        .count();
+    let dark = pixels
+        .chunks_exact(3)
+        .filter(|p| p[0] < 90 && p[1] < 90 && p[2] < 90)
+        .count();
+    assert!(red > 30, "no p99 bars on the first page ({red} red pixels)");
+    assert!(dark > 500, "no text on the first page ({dark} dark pixels)");
 }

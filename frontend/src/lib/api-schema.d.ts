@@ -1784,7 +1784,7 @@ export interface components {
          * @description The file format of a report.
          * @enum {string}
          */
-        ReportFormat: "html" | "markdown" | "csv" | "json";
+        ReportFormat: "html" | "markdown" | "csv" | "json" | "pdf";
         /** @description One job of a report: what ran and what it measured. */
         ReportJob: {
             /**
@@ -4107,6 +4107,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `pdf_unavailable`: a PDF was asked for and this server has no Chromium to print it with (or it failed); the message says which */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     shared: {
@@ -4131,6 +4140,7 @@ export interface operations {
                     "text/markdown": unknown;
                     "text/csv": unknown;
                     "application/json": unknown;
+                    "application/pdf": unknown;
                 };
             };
             /** @description `report_not_found`; `share_link_expired`: the link expired or was revoked (the message says which, and when) */
@@ -4144,6 +4154,15 @@ export interface operations {
             };
             /** @description `report_gone` */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `pdf_unavailable`: a PDF's file is missing and cannot be printed again here */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4196,7 +4215,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The file: text/html, text/markdown, text/csv or application/json */
+            /** @description The file: text/html, text/markdown, text/csv, application/json or application/pdf */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4206,6 +4225,7 @@ export interface operations {
                     "text/markdown": unknown;
                     "text/csv": unknown;
                     "application/json": unknown;
+                    "application/pdf": unknown;
                 };
             };
             /** @description `report_not_found` */
@@ -4219,6 +4239,15 @@ export interface operations {
             };
             /** @description `report_gone`: the file is missing and a job it covers no longer exists */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `pdf_unavailable`: a PDF's file is missing and cannot be printed again here */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -42,7 +42,8 @@ pub(crate) struct GenerateReportRequest {
     /// Up to 200 characters on one line; default `meshbench report <date>`.
     #[serde(default)]
     title: Option<String>,
-    /// File format; default `html`.
+    /// File format; default `html`. `pdf` is the HTML page printed by Chromium on the
+    /// server's host (503 `pdf_unavailable` without one).
     #[serde(default)]
     #[schema(value_type = Option<ReportFormat>)]
     format: Option<String>,
@@ -124,7 +125,8 @@ pub(crate) struct ReportQuery {
     responses((status = 201, description = "Generated; `Location` is the report", body = Report),
               (status = 400, description = "The body is empty, not JSON or not an object (`malformed_json`)", body = ErrorBody),
               (status = 413, description = "The body is over 2 MiB (`payload_too_large`)", body = ErrorBody),
-              (status = 422, description = "A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named", body = ErrorBody)))]
+              (status = 422, description = "A field broke a rule or is given twice (`job_ids`, `job_ids[i]`, `title`, `format`); each is named", body = ErrorBody),
+              (status = 503, description = "`pdf_unavailable`: a PDF was asked for and this server has no Chromium to print it with (or it failed); the message says which", body = ErrorBody)))]
 pub(crate) async fn generate(
     State(state): State<AppState>,
     Extension(caller): Extension<super::auth::Caller>,
@@ -160,7 +162,7 @@ pub(crate) async fn generate(
             if format.is_none() {
                 fail(
                     "format".into(),
-                    format!("unknown format `{name}` (html, markdown, csv, json)"),
+                    format!("unknown format `{name}` (html, markdown, csv, json, pdf)"),
                 );
             }
             format
@@ -203,7 +205,11 @@ pub(crate) async fn generate(
     };
 
     let report_id = uuid::Uuid::new_v4().to_string();
-    let bytes = ReportDocument::new(title.clone(), created_at, &jobs).render(format);
+    let bytes = render(
+        &ReportDocument::new(title.clone(), created_at, &jobs),
+        format,
+    )
+    .await?;
     let path = write_file(&state, &report_id, format, bytes).await?;
     let stored = StoredReport {
         report_id: report_id.clone(),
@@ -319,10 +325,11 @@ fn not_found(message: &str) -> ApiError {
 /// missing is rendered again from the stored jobs.
 #[utoipa::path(get, path = "/reports/{report_id}/download", tag = "reports",
     params(("report_id" = String, Path, description = "The report's id")),
-    responses((status = 200, description = "The file: text/html, text/markdown, text/csv or application/json",
-                content(("text/html"), ("text/markdown"), ("text/csv"), ("application/json"))),
+    responses((status = 200, description = "The file: text/html, text/markdown, text/csv, application/json or application/pdf",
+                content(("text/html"), ("text/markdown"), ("text/csv"), ("application/json"), ("application/pdf"))),
               (status = 404, description = "`report_not_found`", body = ErrorBody),
-              (status = 410, description = "`report_gone`: the file is missing and a job it covers no longer exists", body = ErrorBody)))]
+              (status = 410, description = "`report_gone`: the file is missing and a job it covers no longer exists", body = ErrorBody),
+              (status = 503, description = "`pdf_unavailable`: a PDF's file is missing and cannot be printed again here", body = ErrorBody)))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path(report_id): Path<String>,
@@ -335,9 +342,10 @@ pub(crate) async fn download(
 #[utoipa::path(get, path = "/reports/shared/{share_token}", tag = "reports",
     params(("share_token" = String, Path, description = "The token of the report's share link")),
     responses((status = 200, description = "The file, inline",
-                content(("text/html"), ("text/markdown"), ("text/csv"), ("application/json"))),
+                content(("text/html"), ("text/markdown"), ("text/csv"), ("application/json"), ("application/pdf"))),
               (status = 404, description = "`report_not_found`; `share_link_expired`: the link expired or was revoked (the message says which, and when)", body = ErrorBody),
-              (status = 410, description = "`report_gone`", body = ErrorBody)))]
+              (status = 410, description = "`report_gone`", body = ErrorBody),
+              (status = 503, description = "`pdf_unavailable`: a PDF's file is missing and cannot be printed again here", body = ErrorBody)))]
 pub(crate) async fn shared(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -443,6 +451,15 @@ async fn file_response(
     Ok((headers, bytes).into_response())
 }
 
+/// The report's file in `format` (a PDF printed from its HTML page).
+async fn render(document: &ReportDocument, format: ReportFormat) -> Result<Vec<u8>, ApiError> {
+    let bytes = document.render(format);
+    match format {
+        ReportFormat::Pdf => crate::pdf::print(bytes).await,
+        _ => Ok(bytes),
+    }
+}
+
 /// The stored file; when it is missing, the report rendered again from the store (and
 /// written back under `RESULTS_DIR/reports/`, best effort).
 async fn read_or_render(
@@ -479,7 +496,11 @@ async fn read_or_render(
             }
         }
     }
-    let bytes = ReportDocument::new(report.title.clone(), report.created_at, &runs).render(format);
+    let bytes = render(
+        &ReportDocument::new(report.title.clone(), report.created_at, &runs),
+        format,
+    )
+    .await?;
     if let Err(e) = write_file(state, &report.report_id, format, bytes.clone()).await {
         tracing::warn!(report_id = %report.report_id, "cannot write the re-rendered report back: {e:?}");
     }
