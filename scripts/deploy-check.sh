@@ -9,6 +9,10 @@
 #   `buildah run`, as the non-root user. (`podman run` is refused here; the full multi-stage
 #   build needs Docker Hub's Node and Rust images.)
 #
+# - deploy/prometheus: `promtool check config` and `check rules` accept the scrape
+#   configuration and the alert rules, `promtool test rules` runs their unit tests, and
+#   every meshbench metric a rule reads is on a real `meshbench serve`'s /metrics.
+#
 # The chart and manifests are checked by crates/deploy-check in `cargo test`.
 # Usage: scripts/deploy-check.sh [BINARY] (default $CARGO_TARGET_DIR/debug/meshbench).
 set -euo pipefail
@@ -17,7 +21,8 @@ root=$(pwd)
 bin="${1:-${CARGO_TARGET_DIR:-$root/target}/debug/meshbench}"
 
 missing=()
-for tool in docker-compose:docker-compose podman:podman buildah:buildah debootstrap:debootstrap; do
+for tool in docker-compose:docker-compose podman:podman buildah:buildah debootstrap:debootstrap \
+  promtool:prometheus curl:curl; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -44,16 +49,52 @@ if [ -n "$undocumented" ]; then
   exit 1
 fi
 
-echo "== the image from deploy/Dockerfile (target prebuilt), and its binary in it" >&2
 if [ ! -x "$bin" ]; then
   echo "deploy-check: no meshbench binary at $bin; build it first (cargo build -p meshbench)" >&2
   exit 1
 fi
+
+echo "== promtool: the scrape configuration, the alert rules and their tests" >&2
+scratch=$(mktemp -d)
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$scratch"
+  buildah rm "${container:-}" >/dev/null 2>&1 || true
+  # The image holds a debug binary of a few hundred MB: not kept (the debootstrap base is).
+  podman rmi -f "${tag:-}" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cp deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml "$scratch/"
+echo "mbt_placeholder" >"$scratch/meshbench-token"
+promtool check config "$scratch/prometheus.yml" >/dev/null
+promtool check rules deploy/prometheus/alerts.yml >/dev/null
+(cd deploy/prometheus && promtool test rules alerts_test.yml >/dev/null)
+# Every metric of meshbench's a rule reads, on a real server's /metrics (development mode,
+# one in-process worker).
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(
+  unset DATABASE_URL REDIS_URL KUBECONFIG
+  export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$scratch/data" RESULTS_DIR="$scratch/results" \
+    MESHBENCH_WORKERS=1 MESHBENCH_NO_BPF=1 MESHBENCH_NO_LAB=1 RUST_LOG=warn
+  exec "$bin" serve
+) >"$scratch/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/metrics" >"$scratch/metrics" ||
+  { echo "deploy-check: /metrics did not answer" >&2; cat "$scratch/serve.log" >&2; exit 1; }
+for metric in $(grep -o 'meshbench_[a-z_]*' deploy/prometheus/alerts.yml | sort -u); do
+  grep -q "^$metric[{ ]" "$scratch/metrics" ||
+    { echo "deploy-check: alerts.yml reads $metric, which /metrics does not export" >&2; exit 1; }
+done
+
+echo "== the image from deploy/Dockerfile (target prebuilt), and its binary in it" >&2
 tag=localhost/meshbench:deploy-check
 deploy/build-image.sh "$bin" "$tag" >/dev/null
 container=$(buildah from "$tag")
-# The image holds a debug binary of a few hundred MB: not kept (the debootstrap base is).
-trap 'buildah rm "$container" >/dev/null 2>&1 || true; podman rmi -f "$tag" >/dev/null 2>&1 || true' EXIT
 run() { buildah run --isolation chroot "$container" -- "$@"; }
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 got=$(run /usr/local/bin/meshbench --version)
@@ -62,4 +103,4 @@ run /usr/local/bin/meshbench target --help | grep -q "Usage: meshbench target" |
   { echo "deploy-check: meshbench target --help failed in the image" >&2; exit 1; }
 uid=$(run id -u)
 [ "$uid" = 65532 ] || { echo "deploy-check: the image runs as uid $uid, not the non-root 65532" >&2; exit 1; }
-echo "deploy-check: compose file valid; image $tag runs $got as uid $uid" >&2
+echo "deploy-check: compose file valid; prometheus config, rules and rule tests pass; image $tag runs $got as uid $uid" >&2

@@ -1301,6 +1301,14 @@ fn dashboard_is_served_beside_the_api() {
     assert!(exposition
         .body
         .contains("meshbench_jobs{status=\"pending\"}"));
+    // No in-process worker here, and none elsewhere.
+    assert!(
+        exposition
+            .body
+            .contains("meshbench_workers{kind=\"benchmark\"} 0"),
+        "{}",
+        exposition.body
+    );
 
     // Prerendered page; a job's page falls back to the SPA shell.
     let page = client.request("GET", "/benchmarks", &[BROWSER_ACCEPT], None);

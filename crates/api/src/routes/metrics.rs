@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use meshbench_core::stats;
-use meshbench_core::JobStatus;
+use meshbench_core::{JobKind, JobStatus};
 use meshbench_store::{GroupStats, Moments};
 use serde_json::{json, Value};
 
@@ -174,7 +174,8 @@ const FIGURES: [(&str, Figure); 5] = [
 
 // `/metrics` itself is routed apart from `/metrics/results` and `/metrics/summary`, so
 // neither shadows the other.
-/// Prometheus text exposition: jobs by status, requests sent, queue depth, API latency.
+/// Prometheus text exposition: jobs by status, requests sent, queue depth, live workers, API
+/// latency.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(crate) async fn prometheus(
@@ -216,6 +217,17 @@ pub(crate) async fn prometheus(
             "meshbench_queue_jobs{{state=\"in_flight\"}} {}",
             depth.in_flight
         );
+    }
+    if let Ok(workers) = state.queue.workers().await {
+        let _ = writeln!(
+            out,
+            "# HELP meshbench_workers Live workers (heartbeat within a lease) taking each kind of job."
+        );
+        let _ = writeln!(out, "# TYPE meshbench_workers gauge");
+        for kind in [JobKind::Benchmark, JobKind::Probe] {
+            let n = workers.iter().filter(|w| w.takes(kind)).count();
+            let _ = writeln!(out, "meshbench_workers{{kind=\"{}\"}} {n}", kind.as_str());
+        }
     }
     state.telemetry.render(&mut out);
     let _ = writeln!(
