@@ -8,6 +8,7 @@ mod audit;
 mod error;
 mod html;
 pub mod kubernetes;
+mod live;
 mod origin;
 pub mod password;
 mod pdf;
@@ -28,6 +29,7 @@ use meshbench_store::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
+pub use live::LiveRuns;
 pub use telemetry::ApiTelemetry;
 pub use throttle::Throttle;
 
@@ -78,6 +80,8 @@ pub struct AppState {
     pub kubernetes: kubernetes::Kubernetes,
     /// Rate limits on logins and starts.
     pub throttle: Arc<Throttle>,
+    /// Runs as `/metrics` reports them, followed from the event bus.
+    pub live: Arc<LiveRuns>,
 }
 
 /// The whole API as an axum router, with the dashboard served in front of it.
@@ -105,6 +109,11 @@ impl std::fmt::Debug for LiveClients {
 
 /// [`router`], and a handle on its live clients for a graceful shutdown.
 pub fn router_with_clients(state: AppState) -> (Router, LiveClients) {
+    // /metrics sums the runs' progress events from now on (a router built outside a
+    // runtime follows nothing; every server builds it inside one).
+    if tokio::runtime::Handle::try_current().is_ok() {
+        state.live.follow(&state.bus, &state.store);
+    }
     let cors = cors(&state.settings.allowed_origins);
     let (socketio, io) = routes::socketio::layer(&state);
     let router = routes::routes()

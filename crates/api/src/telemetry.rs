@@ -1,13 +1,14 @@
-//! The API's own numbers for `/metrics`: request count and latency as a Prometheus histogram.
-//! Atomics only, so recording costs a few nanoseconds and no lock.
+//! The API's own numbers for `/metrics`: request latency as a Prometheus histogram and the
+//! count of 5xx answers (prometheus-client metrics: atomics, no lock on the request path).
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
@@ -16,64 +17,42 @@ const BOUNDS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
-/// Counters behind `meshbench_api_request_duration_seconds`.
-#[derive(Debug, Default)]
+/// The metrics behind `meshbench_api_request_duration_seconds` and
+/// `meshbench_api_server_errors_total`.
+#[derive(Debug)]
 pub struct ApiTelemetry {
-    buckets: [AtomicU64; BOUNDS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-    server_errors: AtomicU64,
+    duration: Histogram,
+    server_errors: Counter,
+}
+
+impl Default for ApiTelemetry {
+    fn default() -> Self {
+        ApiTelemetry {
+            duration: Histogram::new(BOUNDS),
+            server_errors: Counter::default(),
+        }
+    }
 }
 
 impl ApiTelemetry {
     fn record(&self, seconds: f64, server_error: bool) {
-        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
-            if seconds <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+        self.duration.observe(seconds);
         if server_error {
-            self.server_errors.fetch_add(1, Ordering::Relaxed);
+            self.server_errors.inc();
         }
     }
 
-    /// Appends the exposition text.
-    pub(crate) fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP meshbench_api_request_duration_seconds Time to answer API requests."
+    /// Adds the API's metrics to `registry` (they share their values with these).
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "meshbench_api_request_duration_seconds",
+            "Time to answer API requests",
+            self.duration.clone(),
         );
-        let _ = writeln!(
-            out,
-            "# TYPE meshbench_api_request_duration_seconds histogram"
-        );
-        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "meshbench_api_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "meshbench_api_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "meshbench_api_request_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "meshbench_api_request_duration_seconds_count {count}");
-        let _ = writeln!(
-            out,
-            "# HELP meshbench_api_server_errors_total API answers with a 5xx status."
-        );
-        let _ = writeln!(out, "# TYPE meshbench_api_server_errors_total counter");
-        let _ = writeln!(
-            out,
-            "meshbench_api_server_errors_total {}",
-            self.server_errors.load(Ordering::Relaxed)
+        registry.register(
+            "meshbench_api_server_errors",
+            "API answers with a 5xx status",
+            self.server_errors.clone(),
         );
     }
 }

@@ -53,6 +53,7 @@ async fn app() -> (Router, Arc<dyn EventBus>) {
         telemetry: Default::default(),
         kubernetes: Default::default(),
         throttle: Default::default(),
+        live: Default::default(),
     };
     (meshbench_api::router(state), bus)
 }
@@ -204,6 +205,8 @@ fn progress(job_id: &str, second: i64, progress: f64) -> JobEvent {
             rps: 1_000.0,
             p50_us: 850,
             p99_us: 4_200,
+            latency_buckets: Vec::new(),
+            latency_sum_us: 0.0,
         },
     }
 }

@@ -234,6 +234,7 @@ pub fn serve() -> anyhow::Result<ExitCode> {
             telemetry: Default::default(),
             kubernetes,
             throttle: Default::default(),
+            live: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind(settings.api_addr)
             .await

@@ -1586,3 +1586,97 @@ fn ebpf_probes_run_through_the_api_and_beside_benchmarks() {
     // Connections opened in the warm-up are not the measured period's.
     assert_eq!(kernel["connections"]["count"], 0, "{kernel}");
 }
+
+/// The value of the exposition line for `metric` whose labels name `job_id` (and contain
+/// `extra`, e.g. `le="+Inf"`), if there is one.
+fn sample(exposition: &str, metric: &str, job_id: &str, extra: &str) -> Option<f64> {
+    let job = format!("job_id=\"{job_id}\"");
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .find(|l| l.contains(&job) && l.contains(extra))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// While a run goes, /metrics has its requests, errors and latency histogram (labelled with
+/// its job id, test type, mesh and namespace), growing each second; once it ends the run is
+/// still there, inactive, with the counts its result has.
+#[test]
+fn metrics_follow_a_running_job() {
+    let scratch = Scratch::new(BIN, "live-metrics");
+    let server = Server::start(&scratch, &Setup::sqlite(1));
+    let id = server.start_job(&json!({"test_type": "http", "mesh_type": "istio",
+        "namespace": "shop", "duration": 4, "concurrent_connections": 2, "rate": 300}));
+    server.wait_running_with_progress(&id);
+    // The first measured second reaches the API a moment after the job's progress does.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        let body = server.get("/metrics").body;
+        if sample(&body, "meshbench_run_requests_total", &id, "").is_some_and(|n| n > 0.0) {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no live series for {id}:\n{body}"
+        );
+        std::thread::sleep(POLL);
+    };
+    let line = running
+        .lines()
+        .find(|l| l.starts_with("meshbench_run_active{") && l.contains(&id))
+        .unwrap();
+    for label in ["test_type=\"http\"", "mesh=\"istio\"", "namespace=\"shop\""] {
+        assert!(line.contains(label), "{line}");
+    }
+    assert_eq!(sample(&running, "meshbench_run_active", &id, ""), Some(1.0));
+    let inf = sample(
+        &running,
+        "meshbench_run_latency_seconds_bucket",
+        &id,
+        "le=\"+Inf\"",
+    );
+    let count = sample(&running, "meshbench_run_latency_seconds_count", &id, "");
+    assert!(inf.is_some_and(|n| n > 0.0), "{running}");
+    assert_eq!(inf, count);
+    // Buckets are cumulative.
+    let le = |bound: &str| {
+        sample(
+            &running,
+            "meshbench_run_latency_seconds_bucket",
+            &id,
+            &format!("le=\"{bound}\""),
+        )
+        .unwrap()
+    };
+    assert!(le("0.001") <= le("0.01") && le("0.01") <= le("+Inf"));
+
+    let (job, _) = server.wait_finished(&id, Duration::from_secs(30));
+    assert_eq!(job["status"], "completed", "{job}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        let body = server.get("/metrics").body;
+        if sample(&body, "meshbench_run_active", &id, "") == Some(0.0) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{id} still active:\n{body}");
+        std::thread::sleep(POLL);
+    };
+    let total = job["summary"]["requests"].as_f64().unwrap();
+    let counted = sample(&ended, "meshbench_run_requests_total", &id, "").unwrap();
+    assert_eq!(
+        counted, total,
+        "the seconds' requests add up to the result's"
+    );
+    let latencies = sample(&ended, "meshbench_run_latency_seconds_count", &id, "").unwrap();
+    assert!(
+        latencies > 0.0 && latencies <= total,
+        "{latencies} of {total}"
+    );
+    let sum = sample(&ended, "meshbench_run_latency_seconds_sum", &id, "").unwrap();
+    assert!(
+        sum > 0.0 && sum / latencies < 0.1,
+        "mean latency {} s",
+        sum / latencies
+    );
+}

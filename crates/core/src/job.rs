@@ -437,6 +437,13 @@ pub struct JobEvent {
     pub body: JobEventBody,
 }
 
+/// The upper bounds (µs) of the latency buckets progress events carry for `/metrics`:
+/// 50 µs to 30 s, about three a decade.
+pub const LIVE_BUCKETS_US: [u64; 18] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000,
+];
+
 /// The kinds of [`JobEvent`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -468,6 +475,14 @@ pub enum JobEventBody {
         p50_us: u64,
         /// 99th percentile of that second, µs.
         p99_us: u64,
+        /// How many of that second's latencies fell in each bucket of [`LIVE_BUCKETS_US`]
+        /// (at most its bound, above the one before), then how many above the last bound;
+        /// empty from a worker that does not send them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        latency_buckets: Vec<u64>,
+        /// The sum of that second's latencies, µs.
+        #[serde(default)]
+        latency_sum_us: f64,
     },
     /// The final headline numbers.
     Summary {

@@ -39,7 +39,7 @@ pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{
     BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobKind, JobSort, JobStatus, JobSummary,
-    SeriesPlace, SortOrder, TestType,
+    SeriesPlace, SortOrder, TestType, LIVE_BUCKETS_US,
 };
 pub use mesh::MeshKind;
 pub use probe::ProbeRequest;

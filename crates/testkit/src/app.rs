@@ -79,6 +79,7 @@ pub fn state(backends: &Backends, results_dir: &Path, dashboard_dir: Option<&Pat
         telemetry: Default::default(),
         kubernetes: Default::default(),
         throttle: Default::default(),
+        live: Default::default(),
     }
 }
 

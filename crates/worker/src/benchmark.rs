@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use meshbench_core::result::TimelineEntry;
-use meshbench_core::{BenchmarkResult, JobEventBody, JobKind, JobSummary, StartRequest};
+use meshbench_core::{
+    BenchmarkResult, JobEventBody, JobKind, JobSummary, StartRequest, LIVE_BUCKETS_US,
+};
 use meshbench_engine::{Observer, StopHandle};
 use tokio::sync::mpsc;
 
@@ -128,7 +130,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     let run = loop {
         tokio::select! {
             run = &mut engine => break run,
-            Some((second, entry, interval)) = seconds.recv() => {
+            Some((second, entry, interval, (latency_buckets, latency_sum_us))) = seconds.recv() => {
                 let (second, entry): (i64, TimelineEntry) = (second, entry);
                 if let (Some(encoded), true) = (interval, second >= 0) {
                     intervals.push(encoded);
@@ -155,6 +157,8 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
                     rps: entry.requests as f64,
                     p50_us: entry.p50_us,
                     p99_us: entry.p99_us,
+                    latency_buckets,
+                    latency_sum_us,
                 }).await;
             }
             _ = ticker.tick() => match job.check().await {
@@ -173,7 +177,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
         }
     };
     // Seconds the engine sent as it ended, after the loop stopped reading.
-    while let Ok((second, _, interval)) = seconds.try_recv() {
+    while let Ok((second, _, interval, _)) = seconds.try_recv() {
         if let (Some(encoded), true) = (interval, second >= 0) {
             intervals.push(encoded);
         }
@@ -305,8 +309,12 @@ pub fn summary_of(result: &BenchmarkResult) -> JobSummary {
 }
 
 /// Sends each finished second from the engine's thread to the worker's task.
+/// One second as the engine reported it: its timeline entry, its histogram encoded (when
+/// kept), and its latencies counted in [`LIVE_BUCKETS_US`] (and above) with their sum.
+type Second = (i64, TimelineEntry, Option<String>, (Vec<u64>, f64));
+
 struct Forward {
-    tx: mpsc::UnboundedSender<(i64, TimelineEntry, Option<String>)>,
+    tx: mpsc::UnboundedSender<Second>,
     /// Send each measured second's histogram too (parts of split runs: their seconds
     /// merge exactly).
     keep_intervals: bool,
@@ -317,9 +325,27 @@ impl Observer for Forward {
         let interval = (self.keep_intervals && second >= 0)
             .then(|| meshbench_core::histogram::encode_base64(latency).ok())
             .flatten();
+        let (buckets, sum) = live_buckets(latency);
         // The receiver is gone only when the job was abandoned (lease lost).
-        let _ = self.tx.send((second, entry.clone(), interval));
+        let _ = self
+            .tx
+            .send((second, entry.clone(), interval, (buckets, sum)));
     }
+}
+
+/// A second's latencies counted in each bucket of [`LIVE_BUCKETS_US`] (at most its bound,
+/// above the one before) and above the last, and their sum (µs): what `/metrics` shows of
+/// a running job. Differences of cumulative counts, so no value is counted twice.
+fn live_buckets(latency: &Histogram<u64>) -> (Vec<u64>, f64) {
+    let mut buckets = Vec::with_capacity(LIVE_BUCKETS_US.len() + 1);
+    let mut below = 0;
+    for bound in LIVE_BUCKETS_US {
+        let upto = latency.count_between(0, bound).max(below);
+        buckets.push(upto - below);
+        below = upto;
+    }
+    buckets.push(latency.len().saturating_sub(below));
+    (buckets, latency.mean() * latency.len() as f64)
 }
 
 /// Resolves `url`'s host now and checks it against `policy`: the API did at the start, but
@@ -341,4 +367,27 @@ async fn aimed_where_allowed(
         })
         .await
         .map_err(|refusal| refusal.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_buckets_count_each_latency_once() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for v in [40, 50, 51, 100, 900, 1_000, 40_000_000] {
+            h.record(v).unwrap();
+        }
+        let (buckets, sum) = live_buckets(&h);
+        assert_eq!(buckets.len(), LIVE_BUCKETS_US.len() + 1);
+        assert_eq!(buckets.iter().sum::<u64>(), 7);
+        assert_eq!(&buckets[..5], &[2, 2, 0, 0, 2]);
+        assert_eq!(
+            buckets[LIVE_BUCKETS_US.len()],
+            1,
+            "40 s is above the last bound"
+        );
+        assert!((sum - 40_002_142.0).abs() / 40_002_142.0 < 0.01, "{sum}");
+    }
 }

@@ -542,7 +542,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus text exposition: jobs by status, requests sent, queue depth, API latency. */
+        /**
+         * Prometheus text exposition: jobs by status, requests of completed runs, queue depth, live
+         *     workers, and per running job (labelled job id, test type, mesh, namespace) its requests,
+         *     errors and latency histogram, updated each second; the API's own request latency.
+         */
         get: operations["prometheus"];
         put?: never;
         post?: never;
@@ -1217,6 +1221,17 @@ export interface components {
              * @description Failures in that second.
              */
             errors: number;
+            /**
+             * @description How many of that second's latencies fell in each bucket of [`LIVE_BUCKETS_US`]
+             *     (at most its bound, above the one before), then how many above the last bound;
+             *     empty from a worker that does not send them.
+             */
+            latency_buckets?: number[];
+            /**
+             * Format: double
+             * @description The sum of that second's latencies, µs.
+             */
+            latency_sum_us?: number;
             /**
              * Format: int64
              * @description Median latency of that second, µs.

@@ -2,15 +2,18 @@
 //! Prometheus exposition at `/metrics`.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use meshbench_core::stats;
-use meshbench_core::{JobKind, JobStatus};
+use meshbench_core::{JobKind, JobStatus, LIVE_BUCKETS_US};
 use meshbench_store::{GroupStats, Moments};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 
 use super::benchmarks::filter_from;
@@ -174,71 +177,176 @@ const FIGURES: [(&str, Figure); 5] = [
 
 // `/metrics` itself is routed apart from `/metrics/results` and `/metrics/summary`, so
 // neither shadows the other.
-/// Prometheus text exposition: jobs by status, requests sent, queue depth, live workers, API
-/// latency.
+/// Prometheus text exposition: jobs by status, requests of completed runs, queue depth, live
+/// workers, and per running job (labelled job id, test type, mesh, namespace) its requests,
+/// errors and latency histogram, updated each second; the API's own request latency.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(crate) async fn prometheus(
     State(state): State<AppState>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut out = String::new();
-    let _ = writeln!(out, "# HELP meshbench_jobs Benchmark jobs by status.");
-    let _ = writeln!(out, "# TYPE meshbench_jobs gauge");
     let counts = state.store.count_by_status().await?;
-    for status in JobStatus::ALL {
-        let n = counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        let _ = writeln!(out, "meshbench_jobs{{status=\"{status}\"}} {n}");
-    }
     let groups = state.store.completed_stats(&Default::default()).await?;
-    let _ = writeln!(
-        out,
-        "# HELP meshbench_requests_total Requests sent by completed benchmark jobs."
-    );
-    let _ = writeln!(out, "# TYPE meshbench_requests_total counter");
-    let _ = writeln!(
-        out,
-        "meshbench_requests_total {}",
-        groups.iter().map(|g| g.requests).sum::<u64>()
-    );
-    if let Ok(depth) = state.queue.depth().await {
-        let _ = writeln!(out, "# HELP meshbench_queue_jobs Jobs in the queue.");
-        let _ = writeln!(out, "# TYPE meshbench_queue_jobs gauge");
-        let _ = writeln!(
-            out,
-            "meshbench_queue_jobs{{state=\"queued\"}} {}",
-            depth.queued
-        );
-        let _ = writeln!(
-            out,
-            "meshbench_queue_jobs{{state=\"in_flight\"}} {}",
-            depth.in_flight
-        );
-    }
-    if let Ok(workers) = state.queue.workers().await {
-        let _ = writeln!(
-            out,
-            "# HELP meshbench_workers Live workers (heartbeat within a lease) taking each kind of job."
-        );
-        let _ = writeln!(out, "# TYPE meshbench_workers gauge");
-        for kind in [JobKind::Benchmark, JobKind::Probe] {
-            let n = workers.iter().filter(|w| w.takes(kind)).count();
-            let _ = writeln!(out, "meshbench_workers{{kind=\"{}\"}} {n}", kind.as_str());
+    let snapshot = Snapshot {
+        jobs: JobStatus::ALL
+            .iter()
+            .map(|status| {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                (status.as_str(), n)
+            })
+            .collect(),
+        completed_requests: groups.iter().map(|g| g.requests).sum(),
+        queue: state
+            .queue
+            .depth()
+            .await
+            .ok()
+            .map(|d| (d.queued, d.in_flight)),
+        workers: state.queue.workers().await.ok().map(|workers| {
+            [JobKind::Benchmark, JobKind::Probe].map(|kind| {
+                (
+                    kind.as_str(),
+                    workers.iter().filter(|w| w.takes(kind)).count() as u64,
+                )
+            })
+        }),
+        runs: state.live.snapshot(),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(snapshot));
+    state.telemetry.register(&mut registry);
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry).map_err(|e| ApiError::internal(&e))?;
+    Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out))
+}
+
+/// What one scrape reports, gathered before encoding (the store and queue are async; an
+/// encoder is not).
+#[derive(Debug)]
+struct Snapshot {
+    jobs: Vec<(&'static str, u64)>,
+    completed_requests: u64,
+    queue: Option<(u64, u64)>,
+    workers: Option<[(&'static str, u64); 2]>,
+    runs: Vec<crate::live::RunSums>,
+    uptime_s: f64,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "meshbench_jobs",
+            "Benchmark jobs by status",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (status, n) in &self.jobs {
+            family
+                .encode_family(&[("status", *status)])?
+                .encode_gauge(n)?;
         }
+        encoder
+            .encode_descriptor(
+                "meshbench_requests",
+                "Requests sent by completed benchmark jobs",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, u64, u64>(&self.completed_requests, None)?;
+        if let Some((queued, in_flight)) = self.queue {
+            let mut family = encoder.encode_descriptor(
+                "meshbench_queue_jobs",
+                "Jobs in the queue: waiting for a worker, or taken and not yet done",
+                None,
+                MetricType::Gauge,
+            )?;
+            family
+                .encode_family(&[("state", "queued")])?
+                .encode_gauge(&queued)?;
+            family
+                .encode_family(&[("state", "in_flight")])?
+                .encode_gauge(&in_flight)?;
+        }
+        if let Some(workers) = &self.workers {
+            let mut family = encoder.encode_descriptor(
+                "meshbench_workers",
+                "Live workers (heartbeat within a lease) taking each kind of job",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (kind, n) in workers {
+                family.encode_family(&[("kind", *kind)])?.encode_gauge(n)?;
+            }
+        }
+        let labels = |r: &crate::live::RunSums| {
+            [
+                ("job_id", r.labels.job_id.clone()),
+                ("test_type", r.labels.test_type.clone()),
+                ("mesh", r.labels.mesh.clone()),
+                ("namespace", r.labels.namespace.clone()),
+            ]
+        };
+        let mut family = encoder.encode_descriptor(
+            "meshbench_run_active",
+            "1 while a run goes, 0 for a while after it ended",
+            None,
+            MetricType::Gauge,
+        )?;
+        for r in &self.runs {
+            let active = i64::from(r.ended.is_none());
+            family.encode_family(&labels(r))?.encode_gauge(&active)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "meshbench_run_requests",
+            "Requests a run has completed so far",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.runs {
+            family
+                .encode_family(&labels(r))?
+                .encode_counter::<NoLabelSet, u64, u64>(&r.requests, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "meshbench_run_errors",
+            "Requests of a run that failed so far",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.runs {
+            family
+                .encode_family(&labels(r))?
+                .encode_counter::<NoLabelSet, u64, u64>(&r.errors, None)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "meshbench_run_latency_seconds",
+            "Latency of a run's requests so far, from the engine's per-second histograms",
+            None,
+            MetricType::Histogram,
+        )?;
+        for r in &self.runs {
+            let buckets: Vec<(f64, u64)> = LIVE_BUCKETS_US
+                .iter()
+                .map(|us| *us as f64 / 1e6)
+                .chain([f64::INFINITY])
+                .zip(r.buckets.iter().copied())
+                .collect();
+            family
+                .encode_family(&labels(r))?
+                .encode_histogram::<NoLabelSet>(r.sum_us / 1e6, r.count(), &buckets, None)?;
+        }
+        encoder
+            .encode_descriptor(
+                "meshbench_uptime_seconds",
+                "Seconds since the server started",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&self.uptime_s)?;
+        Ok(())
     }
-    state.telemetry.render(&mut out);
-    let _ = writeln!(
-        out,
-        "# HELP meshbench_uptime_seconds Seconds since the server started."
-    );
-    let _ = writeln!(out, "# TYPE meshbench_uptime_seconds gauge");
-    let _ = writeln!(
-        out,
-        "meshbench_uptime_seconds {}",
-        state.started.elapsed().as_secs_f64()
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
