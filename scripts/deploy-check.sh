@@ -12,6 +12,9 @@
 # - deploy/prometheus: `promtool check config` and `check rules` accept the scrape
 #   configuration and the alert rules, `promtool test rules` runs their unit tests, and
 #   every meshbench metric a rule reads is on a real `meshbench serve`'s /metrics.
+# - deploy/grafana: every dashboard parses and uses the provisioned data source, every
+#   query's metric is on that server's /metrics while a benchmark runs, and promtool parses
+#   every query (deploy/grafana/check.py).
 #
 # The chart and manifests are checked by crates/deploy-check in `cargo test`.
 # Usage: scripts/deploy-check.sh [BINARY] (default $CARGO_TARGET_DIR/debug/meshbench).
@@ -37,8 +40,8 @@ fi
 
 echo "== docker-compose config (with .env.example)" >&2
 docker-compose --env-file .env.example -f docker-compose.yml config -q
-services=$(docker-compose --env-file .env.example -f docker-compose.yml config --services)
-for service in postgres redis api worker probe-worker; do
+services=$(docker-compose --env-file .env.example -f docker-compose.yml --profile monitoring config --services)
+for service in postgres redis api worker probe-worker prometheus grafana; do
   grep -qx "$service" <<<"$services" ||
     { echo "deploy-check: docker-compose.yml has no service $service" >&2; exit 1; }
 done
@@ -76,7 +79,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 (
   unset DATABASE_URL REDIS_URL KUBECONFIG
   export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$scratch/data" RESULTS_DIR="$scratch/results" \
-    MESHBENCH_WORKERS=1 MESHBENCH_NO_BPF=1 MESHBENCH_NO_LAB=1 RUST_LOG=warn
+    MESHBENCH_WORKERS=1 MESHBENCH_MIN_DURATION=1 MESHBENCH_NO_BPF=1 MESHBENCH_NO_LAB=1 RUST_LOG=warn
   exec "$bin" serve
 ) >"$scratch/serve.log" 2>&1 &
 server=$!
@@ -91,6 +94,19 @@ for metric in $(grep -o 'meshbench_[a-z_]*' deploy/prometheus/alerts.yml | sort 
     { echo "deploy-check: alerts.yml reads $metric, which /metrics does not export" >&2; exit 1; }
 done
 
+echo "== Grafana: the dashboards' queries against /metrics while a benchmark runs" >&2
+curl -fsS -X POST "http://127.0.0.1:$port/benchmarks/start" \
+  -d '{"test_type": "http", "mesh_type": "istio", "duration": 4, "concurrent_connections": 2, "rate": 200}' >/dev/null
+for _ in $(seq 100); do
+  curl -fsS "http://127.0.0.1:$port/metrics" >"$scratch/metrics"
+  grep -q '^meshbench_run_active{.*} 1$' "$scratch/metrics" && break
+  sleep 0.1
+done
+grep -q '^meshbench_run_active{.*} 1$' "$scratch/metrics" ||
+  { echo "deploy-check: no running job on /metrics after 10 s" >&2; cat "$scratch/metrics" >&2; exit 1; }
+python3 deploy/grafana/check.py "$scratch/metrics" "$scratch/dashboard-queries.yml"
+promtool check rules "$scratch/dashboard-queries.yml" >/dev/null
+
 echo "== the image from deploy/Dockerfile (target prebuilt), and its binary in it" >&2
 tag=localhost/meshbench:deploy-check
 deploy/build-image.sh "$bin" "$tag" >/dev/null
@@ -103,4 +119,4 @@ run /usr/local/bin/meshbench target --help | grep -q "Usage: meshbench target" |
   { echo "deploy-check: meshbench target --help failed in the image" >&2; exit 1; }
 uid=$(run id -u)
 [ "$uid" = 65532 ] || { echo "deploy-check: the image runs as uid $uid, not the non-root 65532" >&2; exit 1; }
-echo "deploy-check: compose file valid; prometheus config, rules and rule tests pass; image $tag runs $got as uid $uid" >&2
+echo "deploy-check: compose file valid; prometheus config, rules and rule tests pass; dashboards match /metrics; image $tag runs $got as uid $uid" >&2
