@@ -44,6 +44,8 @@ pub(crate) struct RunSums {
     pub buckets: Vec<u64>,
     /// The latencies' sum, µs.
     pub sum_us: f64,
+    /// Requests the schedule asked for so far (open-model runs only).
+    pub scheduled: Option<f64>,
     /// When it ended, if it has.
     pub ended: Option<Instant>,
 }
@@ -109,6 +111,7 @@ impl LiveRuns {
                 errors,
                 latency_buckets,
                 latency_sum_us,
+                requested,
                 ..
             } if *second >= 0 => {
                 let known = self.lock().contains_key(&event.job_id);
@@ -129,6 +132,7 @@ impl LiveRuns {
                         errors: 0,
                         buckets: vec![0; LIVE_BUCKETS_US.len() + 1],
                         sum_us: 0.0,
+                        scheduled: None,
                         ended: None,
                     });
                 }
@@ -139,6 +143,9 @@ impl LiveRuns {
                         *total += n;
                     }
                     run.sum_us += latency_sum_us;
+                    if let Some(asked) = requested {
+                        *run.scheduled.get_or_insert(0.0) += asked;
+                    }
                 }
             }
             JobEventBody::Status { status, .. } if status.is_finished() => {

@@ -1679,4 +1679,14 @@ fn metrics_follow_a_running_job() {
         "mean latency {} s",
         sum / latencies
     );
+    // An open-model run: what its schedule asked for, 300 a second, beside what it did.
+    let scheduled = sample(&ended, "meshbench_run_scheduled_requests_total", &id, "").unwrap();
+    assert!(
+        (scheduled - 1200.0).abs() <= 30.0,
+        "{scheduled} scheduled in 4 s at 300/s"
+    );
+    assert!(
+        counted >= 0.9 * scheduled,
+        "{counted} of {scheduled}: behind schedule"
+    );
 }

@@ -483,6 +483,11 @@ pub enum JobEventBody {
         /// The sum of that second's latencies, µs.
         #[serde(default)]
         latency_sum_us: f64,
+        /// Requests the schedule asked for in that second (open model only): a run that
+        /// completes fewer is behind, and its numbers describe its generator or target
+        /// saturating.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested: Option<f64>,
     },
     /// The final headline numbers.
     Summary {

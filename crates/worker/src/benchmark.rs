@@ -159,6 +159,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
                     p99_us: entry.p99_us,
                     latency_buckets,
                     latency_sum_us,
+                    requested: entry.requested,
                 }).await;
             }
             _ = ticker.tick() => match job.check().await {

@@ -1248,6 +1248,13 @@ export interface components {
              */
             progress: number;
             /**
+             * Format: double
+             * @description Requests the schedule asked for in that second (open model only): a run that
+             *     completes fewer is behind, and its numbers describe its generator or target
+             *     saturating.
+             */
+            requested?: number | null;
+            /**
              * Format: int64
              * @description Requests completed in that second.
              */

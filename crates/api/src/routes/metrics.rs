@@ -323,6 +323,20 @@ impl Collector for Snapshot {
                 .encode_counter::<NoLabelSet, u64, u64>(&r.errors, None)?;
         }
         let mut family = encoder.encode_descriptor(
+            "meshbench_run_scheduled_requests",
+            "Requests an open-model run's schedule has asked for so far; a run completing \
+             fewer is behind (its generator or target saturated)",
+            None,
+            MetricType::Counter,
+        )?;
+        for r in &self.runs {
+            if let Some(scheduled) = r.scheduled {
+                family
+                    .encode_family(&labels(r))?
+                    .encode_counter::<NoLabelSet, f64, f64>(&scheduled, None)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
             "meshbench_run_latency_seconds",
             "Latency of a run's requests so far, from the engine's per-second histograms",
             None,
