@@ -435,12 +435,16 @@ fn a_sidecar_hop_costs_latency_beyond_the_interval_and_its_proxies_cpu_is_read()
             .map(|p| p["millicores_per_1k_rps"].as_f64().unwrap())
             .sum()
     };
-    assert!(
-        cpu(2) > cpu(1),
-        "mutual TLS costs the sidecars CPU: {} vs {} millicores per 1k req/s",
-        cpu(2),
-        cpu(1)
-    );
+    // Each sidecar's CPU is read. Which topology costs more is a measurement for the
+    // benchmark (the README's lab table: about 12 % more with mutual TLS over five runs),
+    // not for one short run here: a CI run once read 583 against 604 millicores.
+    for t in [1, 2] {
+        assert!(
+            cpu(t) > 0.0 && cpu(t).is_finite(),
+            "topology {t}: sidecars' CPU {} millicores per 1k req/s",
+            cpu(t)
+        );
+    }
     // Where the latency goes: the eBPF probe on each hop's sockets splits it into the wire
     // to each hop and the time inside it, and the parts add up to what the client measured.
     for (t, parts) in [(0, 2), (1, 6)] {
