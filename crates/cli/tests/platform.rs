@@ -1193,7 +1193,7 @@ fn reports_from_real_runs(scratch: &Scratch, setup: &Setup) {
 
     let r = server.post(
         "/reports/generate",
-        &json!({"job_ids": [mesh, "nope"], "format": "pdf"}),
+        &json!({"job_ids": [mesh, "nope"], "format": "docx"}),
     );
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.error_fields(), ["format", "job_ids[1]"]);
