@@ -1301,6 +1301,13 @@ fn dashboard_is_served_beside_the_api() {
     assert!(exposition
         .body
         .contains("meshbench_jobs{status=\"pending\"}"));
+    assert!(
+        exposition
+            .body
+            .contains("meshbench_probe_runs{status=\"running\"} 0"),
+        "{}",
+        exposition.body
+    );
     // No in-process worker here, and none elsewhere.
     assert!(
         exposition

@@ -213,6 +213,21 @@ pub(crate) async fn prometheus(
                 )
             })
         }),
+        probe_runs: {
+            let unfinished = state
+                .store
+                .states_in(
+                    JobKind::Probe,
+                    &[JobStatus::Pending, JobStatus::Running],
+                    meshbench_store::MAX_LIST_LIMIT,
+                    0,
+                )
+                .await?;
+            [JobStatus::Pending, JobStatus::Running].map(|status| {
+                let n = unfinished.iter().filter(|p| p.status == status).count() as u64;
+                (status.as_str(), n)
+            })
+        },
         runs: state.live.snapshot(),
         uptime_s: state.started.elapsed().as_secs_f64(),
     };
@@ -232,6 +247,7 @@ struct Snapshot {
     completed_requests: u64,
     queue: Option<(u64, u64)>,
     workers: Option<[(&'static str, u64); 2]>,
+    probe_runs: [(&'static str, u64); 2],
     runs: Vec<crate::live::RunSums>,
     uptime_s: f64,
 }
@@ -282,6 +298,17 @@ impl Collector for Snapshot {
                 family.encode_family(&[("kind", *kind)])?.encode_gauge(n)?;
             }
         }
+        let mut family = encoder.encode_descriptor(
+            "meshbench_probe_runs",
+            "eBPF probe runs waiting for a worker or running (up to 1,000 counted)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (status, n) in &self.probe_runs {
+            family
+                .encode_family(&[("status", *status)])?
+                .encode_gauge(n)?;
+        }
         let labels = |r: &crate::live::RunSums| {
             [
                 ("job_id", r.labels.job_id.clone()),
@@ -300,27 +327,26 @@ impl Collector for Snapshot {
             let active = i64::from(r.ended.is_none());
             family.encode_family(&labels(r))?.encode_gauge(&active)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "meshbench_run_requests",
-            "Requests a run has completed so far",
-            None,
-            MetricType::Counter,
-        )?;
-        for r in &self.runs {
-            family
-                .encode_family(&labels(r))?
-                .encode_counter::<NoLabelSet, u64, u64>(&r.requests, None)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "meshbench_run_errors",
-            "Requests of a run that failed so far",
-            None,
-            MetricType::Counter,
-        )?;
-        for r in &self.runs {
-            family
-                .encode_family(&labels(r))?
-                .encode_counter::<NoLabelSet, u64, u64>(&r.errors, None)?;
+        type Count = fn(&crate::live::RunSums) -> u64;
+        let counters: [(&str, &str, Count); 2] = [
+            (
+                "meshbench_run_requests",
+                "Requests a run has completed so far",
+                |r| r.requests,
+            ),
+            (
+                "meshbench_run_errors",
+                "Requests of a run that failed so far",
+                |r| r.errors,
+            ),
+        ];
+        for (name, help, count) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for r in &self.runs {
+                family
+                    .encode_family(&labels(r))?
+                    .encode_counter::<NoLabelSet, u64, u64>(&count(r), None)?;
+            }
         }
         let mut family = encoder.encode_descriptor(
             "meshbench_run_scheduled_requests",
