@@ -131,22 +131,21 @@ pub(crate) async fn authenticate(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let caller = if has_users {
-        match identify(&state, request.headers()).await {
-            Ok(Some(caller)) => Caller { address, ..caller },
-            Ok(None) => {
-                if writes && state.throttle.log_refusal(address.as_deref()) {
-                    let event = Event::refused("request", "no login or token")
-                        .subject(format!("{method} {path}"));
-                    audit::record_as(&state, None, address, event).await;
-                }
-                return unauthenticated(
+        let identified = match identify(&state, request.headers()).await {
+            Ok(Some(caller)) => Ok(caller),
+            Ok(None) => Err((
+                "no login or token",
+                unauthenticated(
                     "log in (POST /auth/login) or send `Authorization: Bearer <token>`",
-                );
-            }
-            Err(response) => {
+                ),
+            )),
+            Err(response) => Err(("a login or token that does not work", response)),
+        };
+        match identified {
+            Ok(caller) => Caller { address, ..caller },
+            Err((why, response)) => {
                 if writes && state.throttle.log_refusal(address.as_deref()) {
-                    let event = Event::refused("request", "a login or token that does not work")
-                        .subject(format!("{method} {path}"));
+                    let event = Event::refused("request", why).subject(format!("{method} {path}"));
                     audit::record_as(&state, None, address, event).await;
                 }
                 return response;

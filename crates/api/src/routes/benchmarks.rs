@@ -343,6 +343,8 @@ pub(crate) async fn start_runs(
     // A run split over generators is a job the user sees and one job per generator,
     // which alone are queued; the run is driven, and merged, by its parts.
     let mut new_jobs = Vec::new();
+    // Each run's line in the audit log: id, target, workload.
+    let mut audited = Vec::new();
     let mut queued = Vec::new();
     for (order, (config, _)) in compare::interleaved(configurations.len(), repeats as usize)
         .into_iter()
@@ -358,6 +360,11 @@ pub(crate) async fn start_runs(
         // Runs started together list in their run order.
         run.created_at = now + time::Duration::microseconds(order as i64);
         let run_id = run.job_id.clone();
+        audited.push((
+            run_id.clone(),
+            target_of(request),
+            format!("{} through {}", request.test_type, request.mesh_type),
+        ));
         new_jobs.push(run);
         // In the cluster, one Job's pods are the generators: nothing to split here.
         if request.generators <= 1 || request.in_cluster {
@@ -439,17 +446,11 @@ pub(crate) async fn start_runs(
         return Ok((StatusCode::OK, Json(body)).into_response());
     }
     if !inserted.replayed {
-        for run in &runs {
-            let target = configurations
-                .iter()
-                .zip(&stored)
-                .find(|(_, value)| **value == run.request)
-                .map(|(c, _)| target_of(c))
-                .unwrap_or_else(|| targets.clone());
+        for (run_id, target, workload) in audited {
             let event = Event::ok(AUDIT_START)
-                .subject(run.job_id.clone())
+                .subject(run_id)
                 .target(target)
-                .detail(format!("{} through {}", run.test_type, run.mesh_type));
+                .detail(workload);
             audit::record(state, caller, event).await;
         }
     }
