@@ -1,12 +1,13 @@
 //! What `/metrics` says about runs while they go: per run (labelled with its job id, test
-//! type, mesh and namespace), requests and errors as counters and latency as a histogram,
+//! type, mesh and namespace), requests and errors as counters and latency as a histogram
+//! (classic buckets, and native ones for a scraper that asks for protobuf),
 //! summed from the progress events workers publish each second (which reach every API host
 //! through the event bus), and whether it still runs.
 //!
 //! A run's series stay for [`KEEP_ENDED`] after it ends, so a scrape after its last second
 //! sees its final counts; then they go, so the series do not grow without bound.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub(crate) struct RunSums {
     pub buckets: Vec<u64>,
     /// The latencies' sum, µs.
     pub sum_us: f64,
+    /// Latencies in each native bucket (schema [`meshbench_core::NATIVE_SCHEMA`]), by index.
+    pub native: BTreeMap<i32, u64>,
     /// Requests the schedule asked for so far (open-model runs only).
     pub scheduled: Option<f64>,
     /// When it ended, if it has.
@@ -111,6 +114,7 @@ impl LiveRuns {
                 errors,
                 latency_buckets,
                 latency_sum_us,
+                latency_native,
                 requested,
                 ..
             } if *second >= 0 => {
@@ -132,6 +136,7 @@ impl LiveRuns {
                         errors: 0,
                         buckets: vec![0; LIVE_BUCKETS_US.len() + 1],
                         sum_us: 0.0,
+                        native: BTreeMap::new(),
                         scheduled: None,
                         ended: None,
                     });
@@ -143,6 +148,9 @@ impl LiveRuns {
                         *total += n;
                     }
                     run.sum_us += latency_sum_us;
+                    for bucket in latency_native {
+                        *run.native.entry(bucket.index).or_default() += bucket.count;
+                    }
                     if let Some(asked) = requested {
                         *run.scheduled.get_or_insert(0.0) += asked;
                     }

@@ -206,6 +206,7 @@ fn progress(job_id: &str, second: i64, progress: f64) -> JobEvent {
             p50_us: 850,
             p99_us: 4_200,
             latency_buckets: Vec::new(),
+            latency_native: Vec::new(),
             latency_sum_us: 0.0,
             requested: None,
         },

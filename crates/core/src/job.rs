@@ -444,6 +444,38 @@ pub const LIVE_BUCKETS_US: [u64; 18] = [
     1_000_000, 2_500_000, 5_000_000, 10_000_000, 30_000_000,
 ];
 
+/// The schema of the native (exponential) latency histogram progress events carry for
+/// `/metrics`: bucket `i` holds latencies in (2^((i-1)/8), 2^(i/8)] seconds, each about 9 %
+/// wider than the one before (what Prometheus' default bucket factor of 1.1 picks).
+pub const NATIVE_SCHEMA: i32 = 3;
+
+/// The native bucket (schema [`NATIVE_SCHEMA`]) a latency of `us` µs falls in. The engine
+/// records whole microseconds, so 0 µs means under 1 µs and counts in 1 µs's bucket.
+pub fn native_bucket(us: u64) -> i32 {
+    let seconds = us.max(1) as f64 / 1e6;
+    let per_octave = f64::from(1 << NATIVE_SCHEMA);
+    let upper = |index: i32| (f64::from(index) / per_octave).exp2();
+    // Within a few billion seconds: the cast cannot saturate for any u64 µs.
+    let mut index = (seconds.log2() * per_octave).ceil() as i32;
+    // log2's rounding can land a value lying on a bound in the bucket beside it.
+    if seconds > upper(index) {
+        index += 1;
+    } else if seconds <= upper(index - 1) {
+        index -= 1;
+    }
+    index
+}
+
+/// How many of a second's latencies fell in one native bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NativeBucket {
+    /// The bucket (see [`native_bucket`]).
+    pub index: i32,
+    /// Latencies in it.
+    pub count: u64,
+}
+
 /// The kinds of [`JobEvent`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -483,6 +515,10 @@ pub enum JobEventBody {
         /// The sum of that second's latencies, µs.
         #[serde(default)]
         latency_sum_us: f64,
+        /// That second's latencies in native buckets (schema [`NATIVE_SCHEMA`]), by rising
+        /// index, empty buckets left out; empty from a worker that does not send them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        latency_native: Vec<NativeBucket>,
         /// Requests the schedule asked for in that second (open model only): a run that
         /// completes fewer is behind, and its numbers describe its generator or target
         /// saturating.
@@ -504,6 +540,30 @@ pub enum JobEventBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_buckets_hold_what_their_bounds_say() {
+        // Exact powers of two are upper bounds: 1 s closes bucket 0, 2 s bucket 8.
+        assert_eq!(native_bucket(1_000_000), 0);
+        assert_eq!(native_bucket(1_000_001), 1);
+        assert_eq!(native_bucket(2_000_000), 8);
+        // 2^(1/8) s = 1.0905 s.
+        assert_eq!(native_bucket(1_090_507), 1);
+        assert_eq!(native_bucket(1_090_508), 2);
+        // 1 ms lies in (2^-10, 2^(-79/8)] s = (976.6 µs, 1064.3 µs].
+        assert_eq!(native_bucket(1_000), -79);
+        assert_eq!(native_bucket(976), -80);
+        assert_eq!(native_bucket(0), native_bucket(1));
+        for us in [1, 7, 50, 999, 1_000, 123_456, 30_000_000, u64::MAX / 2] {
+            let index = native_bucket(us);
+            let seconds = us as f64 / 1e6;
+            let upper = |i: i32| (f64::from(i) / 8.0).exp2();
+            assert!(
+                upper(index - 1) < seconds && seconds <= upper(index),
+                "{us} µs in {index}"
+            );
+        }
+    }
 
     #[test]
     fn finished_jobs_never_change() {

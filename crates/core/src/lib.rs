@@ -38,8 +38,8 @@ pub use cluster::{
 pub use distribution::{Bucket, Distribution, JobDistribution, SpectrumPoint};
 pub use error_kind::ErrorKind;
 pub use job::{
-    BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobKind, JobSort, JobStatus, JobSummary,
-    SeriesPlace, SortOrder, TestType, LIVE_BUCKETS_US,
+    native_bucket, BenchmarkJob, JobEvent, JobEventBody, JobFilter, JobKind, JobSort, JobStatus,
+    JobSummary, NativeBucket, SeriesPlace, SortOrder, TestType, LIVE_BUCKETS_US, NATIVE_SCHEMA,
 };
 pub use mesh::MeshKind;
 pub use probe::ProbeRequest;

@@ -520,6 +520,7 @@ async fn events_reach_a_subscriber_of_another_bus_in_order(b: Backend) {
                 p50_us: 250,
                 p99_us: 900,
                 latency_buckets: Vec::new(),
+                latency_native: Vec::new(),
                 latency_sum_us: 0.0,
                 requested: None,
             },

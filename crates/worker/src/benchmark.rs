@@ -6,7 +6,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use meshbench_core::result::TimelineEntry;
 use meshbench_core::{
-    BenchmarkResult, JobEventBody, JobKind, JobSummary, StartRequest, LIVE_BUCKETS_US,
+    native_bucket, BenchmarkResult, JobEventBody, JobKind, JobSummary, NativeBucket, StartRequest,
+    LIVE_BUCKETS_US,
 };
 use meshbench_engine::{Observer, StopHandle};
 use tokio::sync::mpsc;
@@ -130,7 +131,7 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
     let run = loop {
         tokio::select! {
             run = &mut engine => break run,
-            Some((second, entry, interval, (latency_buckets, latency_sum_us))) = seconds.recv() => {
+            Some((second, entry, interval, latency)) = seconds.recv() => {
                 let (second, entry): (i64, TimelineEntry) = (second, entry);
                 if let (Some(encoded), true) = (interval, second >= 0) {
                     intervals.push(encoded);
@@ -157,8 +158,9 @@ pub(crate) async fn run(job: &Running<'_>) -> Result<Ended> {
                     rps: entry.requests as f64,
                     p50_us: entry.p50_us,
                     p99_us: entry.p99_us,
-                    latency_buckets,
-                    latency_sum_us,
+                    latency_buckets: latency.buckets,
+                    latency_sum_us: latency.sum_us,
+                    latency_native: latency.native,
                     requested: entry.requested,
                 }).await;
             }
@@ -311,8 +313,8 @@ pub fn summary_of(result: &BenchmarkResult) -> JobSummary {
 
 /// Sends each finished second from the engine's thread to the worker's task.
 /// One second as the engine reported it: its timeline entry, its histogram encoded (when
-/// kept), and its latencies counted in [`LIVE_BUCKETS_US`] (and above) with their sum.
-type Second = (i64, TimelineEntry, Option<String>, (Vec<u64>, f64));
+/// kept), and its latencies as `/metrics` counts them.
+type Second = (i64, TimelineEntry, Option<String>, LiveLatency);
 
 struct Forward {
     tx: mpsc::UnboundedSender<Second>,
@@ -326,29 +328,49 @@ impl Observer for Forward {
         let interval = (self.keep_intervals && second >= 0)
             .then(|| meshbench_core::histogram::encode_base64(latency).ok())
             .flatten();
-        let (buckets, sum) = live_buckets(latency);
+        let live = live_buckets(latency);
         // The receiver is gone only when the job was abandoned (lease lost).
-        let _ = self
-            .tx
-            .send((second, entry.clone(), interval, (buckets, sum)));
+        let _ = self.tx.send((second, entry.clone(), interval, live));
     }
 }
 
-/// A second's latencies counted in each bucket of [`LIVE_BUCKETS_US`] (at most its bound,
-/// above the one before) and above the last, and their sum (µs): what `/metrics` shows of
-/// a running job. It runs on the engine's thread once a second, so it walks the recorded
-/// values once (a few thousand at most) rather than counting a range per bucket.
-fn live_buckets(latency: &Histogram<u64>) -> (Vec<u64>, f64) {
-    let mut buckets = vec![0; LIVE_BUCKETS_US.len() + 1];
-    let mut sum = 0.0;
+/// A second's latencies as `/metrics` shows them while a job runs.
+#[derive(Debug)]
+struct LiveLatency {
+    /// Counted in each bucket of [`LIVE_BUCKETS_US`] (at most its bound, above the one
+    /// before), then above the last.
+    buckets: Vec<u64>,
+    /// Their sum, µs.
+    sum_us: f64,
+    /// Counted in native buckets, by rising index.
+    native: Vec<NativeBucket>,
+}
+
+/// Counts a second's latencies for `/metrics`. It runs on the engine's thread once a
+/// second, so it walks the recorded values once (a few thousand at most) rather than
+/// counting a range per bucket.
+fn live_buckets(latency: &Histogram<u64>) -> LiveLatency {
+    let mut live = LiveLatency {
+        buckets: vec![0; LIVE_BUCKETS_US.len() + 1],
+        sum_us: 0.0,
+        native: Vec::new(),
+    };
     for v in latency.iter_recorded() {
         let value = v.value_iterated_to();
         let n = v.count_since_last_iteration();
         let bucket = LIVE_BUCKETS_US.partition_point(|bound| *bound < value);
-        buckets[bucket] += n;
-        sum += latency.median_equivalent(value) as f64 * n as f64;
+        live.buckets[bucket] += n;
+        // The value an hdrhistogram bucket stands for, as its percentiles report it.
+        let median = latency.median_equivalent(value);
+        live.sum_us += median as f64 * n as f64;
+        // Values come in rising order, so equal native buckets are neighbours.
+        let index = native_bucket(median);
+        match live.native.last_mut() {
+            Some(last) if last.index == index => last.count += n,
+            _ => live.native.push(NativeBucket { index, count: n }),
+        }
     }
-    (buckets, sum)
+    live
 }
 
 /// Resolves `url`'s host now and checks it against `policy`: the API did at the start, but
@@ -382,7 +404,11 @@ mod tests {
         for v in [40, 50, 51, 100, 900, 1_000, 40_000_000] {
             h.record(v).unwrap();
         }
-        let (buckets, sum) = live_buckets(&h);
+        let LiveLatency {
+            buckets,
+            sum_us: sum,
+            native,
+        } = live_buckets(&h);
         assert_eq!(buckets.len(), LIVE_BUCKETS_US.len() + 1);
         assert_eq!(buckets.iter().sum::<u64>(), 7);
         assert_eq!(&buckets[..5], &[2, 2, 0, 0, 2]);
@@ -392,5 +418,18 @@ mod tests {
             "40 s is above the last bound"
         );
         assert!((sum - 40_002_142.0).abs() / 40_002_142.0 < 0.01, "{sum}");
+        // 50 and 51 µs share a native bucket; 900 µs lies below 1 ms's (976.6–1064.3 µs).
+        // Every latency counted once, indices rising.
+        assert_eq!(native.iter().map(|b| b.count).sum::<u64>(), 7);
+        assert!(native.windows(2).all(|w| w[0].index < w[1].index));
+        let of = |us| {
+            native
+                .iter()
+                .find(|b| b.index == native_bucket(us))
+                .map(|b| b.count)
+        };
+        assert_eq!(of(50), Some(2));
+        assert_eq!(of(1_000), Some(1));
+        assert_eq!(of(40_000_000), Some(1));
     }
 }

@@ -543,9 +543,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Prometheus text exposition: jobs by status, requests of completed runs, queue depth, live
+         * Prometheus exposition: jobs by status, requests of completed runs, queue depth, live
          *     workers, and per running job (labelled job id, test type, mesh, namespace) its requests,
-         *     errors and latency histogram, updated each second; the API's own request latency.
+         *     errors and latency histogram, updated each second; the API's own request latency. Text,
+         *     or the delimited protobuf format (with native histograms) when `Accept` prefers it.
          */
         get: operations["prometheus"];
         put?: never;
@@ -1228,6 +1229,11 @@ export interface components {
              */
             latency_buckets?: number[];
             /**
+             * @description That second's latencies in native buckets (schema [`NATIVE_SCHEMA`]), by rising
+             *     index, empty buckets left out; empty from a worker that does not send them.
+             */
+            latency_native?: components["schemas"]["NativeBucket"][];
+            /**
              * Format: double
              * @description The sum of that second's latencies, µs.
              */
@@ -1527,6 +1533,19 @@ export interface components {
         NamespaceList: {
             /** @description Every namespace (MESHBENCH_NAMESPACE_ALLOW allows), by name, with the mesh serving it. */
             namespaces: components["schemas"]["NamespaceInfo"][];
+        };
+        /** @description How many of a second's latencies fell in one native bucket. */
+        NativeBucket: {
+            /**
+             * Format: int64
+             * @description Latencies in it.
+             */
+            count: number;
+            /**
+             * Format: int32
+             * @description The bucket (see [`native_bucket`]).
+             */
+            index: number;
         };
         /** @description A token to make. */
         NewToken: {
@@ -3882,13 +3901,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text exposition */
+            /** @description Prometheus exposition */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "text/plain": unknown;
+                    "application/vnd.google.protobuf": unknown;
                 };
             };
         };

@@ -8,10 +8,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use meshbench_core::stats;
-use meshbench_core::{JobKind, JobStatus, LIVE_BUCKETS_US};
+use meshbench_core::{JobKind, JobStatus, LIVE_BUCKETS_US, NATIVE_SCHEMA};
 use meshbench_store::{GroupStats, Moments};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{
+    prometheus_protobuf, prometheus_text, DescriptorEncoder, NativeHistogram,
+    NativeHistogramBuckets, NoLabelSet,
+};
+use prometheus_client::metrics::histogram::DEFAULT_NATIVE_HISTOGRAM_ZERO_THRESHOLD;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
@@ -177,14 +181,19 @@ const FIGURES: [(&str, Figure); 5] = [
 
 // `/metrics` itself is routed apart from `/metrics/results` and `/metrics/summary`, so
 // neither shadows the other.
-/// Prometheus text exposition: jobs by status, requests of completed runs, queue depth, live
+/// Prometheus exposition: jobs by status, requests of completed runs, queue depth, live
 /// workers, and per running job (labelled job id, test type, mesh, namespace) its requests,
-/// errors and latency histogram, updated each second; the API's own request latency.
+/// errors and latency histogram, updated each second; the API's own request latency. Text,
+/// or the delimited protobuf format (with native histograms) when `Accept` prefers it.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus exposition", content(
+        ("text/plain"),
+        ("application/vnd.google.protobuf"),
+    ))))]
 pub(crate) async fn prometheus(
     State(state): State<AppState>,
-) -> Result<impl IntoResponse, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
     let counts = state.store.count_by_status().await?;
     let groups = state.store.completed_stats(&Default::default()).await?;
     let snapshot = Snapshot {
@@ -234,9 +243,71 @@ pub(crate) async fn prometheus(
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
     state.telemetry.register(&mut registry);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if accept.is_some_and(wants_protobuf) {
+        let out = prometheus_protobuf::encode_to_vec(&registry)
+            .map_err(|e| ApiError::internal(&format!("{e:?}")))?;
+        return Ok(([(header::CONTENT_TYPE, PROTOBUF_TYPE)], out).into_response());
+    }
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry).map_err(|e| ApiError::internal(&e))?;
-    Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out))
+    Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out).into_response())
+}
+
+/// The Prometheus protobuf exposition: the only one that carries native histograms.
+const PROTOBUF_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
+/// Whether an `Accept` header prefers the delimited protobuf exposition to text: Prometheus
+/// asks for it (with text as a fallback at a lower `q`) when it ingests native histograms.
+fn wants_protobuf(accept: &str) -> bool {
+    let (mut protobuf, mut text) = (0.0_f64, 0.0_f64);
+    for range in accept.split(',') {
+        let mut params = range.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default().to_ascii_lowercase();
+        let mut q = 1.0;
+        let (mut proto, mut delimited) = (None, false);
+        for param in params {
+            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+            match key.trim().to_ascii_lowercase().as_str() {
+                "q" => q = value.trim().parse().unwrap_or(0.0),
+                "proto" => proto = Some(value.trim().to_string()),
+                "encoding" => delimited = value.trim() == "delimited",
+                _ => {}
+            }
+        }
+        match media.as_str() {
+            "application/vnd.google.protobuf"
+                if proto.as_deref() == Some("io.prometheus.client.MetricFamily") && delimited =>
+            {
+                protobuf = protobuf.max(q);
+            }
+            "text/plain" | "text/*" | "*/*" => text = text.max(q),
+            _ => {}
+        }
+    }
+    protobuf > 0.0 && protobuf > text
+}
+
+/// A run's native buckets as Prometheus encodes them: spans of neighbouring buckets (the
+/// first's offset is its index, each later one's the gap since the span before) and each
+/// bucket's count as the change from the bucket before.
+fn native_spans(buckets: &std::collections::BTreeMap<i32, u64>) -> (Vec<(i32, u32)>, Vec<i64>) {
+    let mut spans: Vec<(i32, u32)> = Vec::new();
+    let mut deltas = Vec::with_capacity(buckets.len());
+    let (mut next, mut before) = (None, 0_i64);
+    for (&index, &count) in buckets {
+        match (next, spans.last_mut()) {
+            (Some(expected), Some(span)) if expected == index => span.1 += 1,
+            (Some(expected), _) => spans.push((index - expected, 1)),
+            (None, _) => spans.push((index, 1)),
+        }
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        deltas.push(count - before);
+        before = count;
+        next = Some(index + 1);
+    }
+    (spans, deltas)
 }
 
 /// What one scrape reports, gathered before encoding (the store and queue are async; an
@@ -375,9 +446,30 @@ impl Collector for Snapshot {
                 .chain([f64::INFINITY])
                 .zip(r.buckets.iter().copied())
                 .collect();
+            let (spans, deltas) = native_spans(&r.native);
+            let native = NativeHistogram {
+                schema: NATIVE_SCHEMA,
+                zero_threshold: DEFAULT_NATIVE_HISTOGRAM_ZERO_THRESHOLD,
+                zero_count: 0,
+                negative: NativeHistogramBuckets {
+                    spans: &[],
+                    deltas: &[],
+                },
+                positive: NativeHistogramBuckets {
+                    spans: &spans,
+                    deltas: &deltas,
+                },
+                created: None,
+            };
             family
                 .encode_family(&labels(r))?
-                .encode_histogram::<NoLabelSet>(r.sum_us / 1e6, r.count(), &buckets, None)?;
+                .encode_histogram_with_native::<NoLabelSet>(
+                    r.sum_us / 1e6,
+                    r.count(),
+                    &buckets,
+                    None,
+                    native,
+                )?;
         }
         encoder
             .encode_descriptor(
@@ -388,5 +480,45 @@ impl Collector for Snapshot {
             )?
             .encode_gauge(&self.uptime_s)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protobuf_only_when_preferred() {
+        // Prometheus with native histograms on, and without.
+        assert!(wants_protobuf(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+             encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+        ));
+        assert!(!wants_protobuf(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!wants_protobuf("*/*"));
+        assert!(!wants_protobuf(""));
+        // Text preferred, or a protobuf this server does not write.
+        assert!(!wants_protobuf(
+            "text/plain,application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.5"
+        ));
+        assert!(!wants_protobuf(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"
+        ));
+        assert!(!wants_protobuf(
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0"
+        ));
+    }
+
+    #[test]
+    fn native_spans_join_neighbours_and_count_changes() {
+        let buckets = [(-80, 3), (-79, 5), (-78, 5), (-70, 1), (-68, 2)]
+            .into_iter()
+            .collect();
+        let (spans, deltas) = native_spans(&buckets);
+        assert_eq!(spans, vec![(-80, 3), (7, 1), (1, 1)]);
+        assert_eq!(deltas, vec![3, 2, 0, -4, 1]);
+        assert_eq!(native_spans(&Default::default()), (vec![], vec![]));
     }
 }
