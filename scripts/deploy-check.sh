@@ -13,8 +13,10 @@
 #   configuration and the alert rules, `promtool test rules` runs their unit tests, and
 #   every meshbench metric a rule reads is on a real `meshbench serve`'s /metrics.
 # - deploy/grafana: every dashboard parses and uses the provisioned data source, every
-#   query's metric is on that server's /metrics while a benchmark runs, and promtool parses
-#   every query (deploy/grafana/check.py).
+#   query's metric is on that server's /metrics while benchmarks run, promtool parses every
+#   query, and every query answers from two real Prometheus servers scraping that server
+#   with deploy/prometheus's configuration and rules (which must evaluate cleanly): one
+#   ingesting native histograms, one classic (deploy/grafana/check.py).
 #
 # The chart and manifests are checked by crates/deploy-check in `cargo test`.
 # Usage: scripts/deploy-check.sh [BINARY] (default $CARGO_TARGET_DIR/debug/meshbench).
@@ -60,7 +62,10 @@ fi
 echo "== promtool: the scrape configuration, the alert rules and their tests" >&2
 scratch=$(mktemp -d)
 server=""
+urls=()
+prometheis=()
 cleanup() {
+  for pid in "${prometheis[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
   rm -rf "$scratch"
   buildah rm "${container:-}" >/dev/null 2>&1 || true
@@ -73,13 +78,14 @@ echo "mbt_placeholder" >"$scratch/meshbench-token"
 promtool check config "$scratch/prometheus.yml" >/dev/null
 promtool check rules deploy/prometheus/alerts.yml >/dev/null
 (cd deploy/prometheus && promtool test rules alerts_test.yml >/dev/null)
-# A real server (development mode, one in-process worker) for the metrics the rules and
+# A real server (development mode, two in-process workers) for the metrics the rules and
 # dashboards read.
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
 (
   unset DATABASE_URL REDIS_URL KUBECONFIG
   export API_HOST=127.0.0.1 API_PORT="$port" MESHBENCH_DATA_DIR="$scratch/data" RESULTS_DIR="$scratch/results" \
-    MESHBENCH_WORKERS=1 MESHBENCH_MIN_DURATION=1 MESHBENCH_NO_BPF=1 MESHBENCH_NO_LAB=1 RUST_LOG=warn
+    MESHBENCH_WORKERS=2 MESHBENCH_MIN_DURATION=1 MESHBENCH_NO_BPF=1 MESHBENCH_NO_LAB=1 RUST_LOG=warn
   exec "$bin" serve
 ) >"$scratch/serve.log" 2>&1 &
 server=$!
@@ -87,21 +93,48 @@ for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
-echo "== the rules' and dashboards' metrics on /metrics while a benchmark (open model) runs" >&2
-curl -fsS -X POST "http://127.0.0.1:$port/benchmarks/start" \
-  -d '{"test_type": "http", "mesh_type": "istio", "duration": 4, "concurrent_connections": 2, "rate": 200}' >/dev/null
+# Two real Prometheus servers scrape it each second with deploy/prometheus's configuration
+# and rules: one ingesting native histograms (it asks /metrics for protobuf), one classic
+# (text); the dashboards must answer on both.
+for mode in native classic; do
+  mkdir -p "$scratch/$mode"
+  sed -e "s/\"api:8000\"/\"127.0.0.1:$port\"/" -e 's/^\(  [a-z_]*_interval:\) .*/\1 1s/' \
+    deploy/prometheus/prometheus.yml >"$scratch/$mode/prometheus.yml"
+  grep -q "127.0.0.1:$port" "$scratch/$mode/prometheus.yml" ||
+    { echo "deploy-check: prometheus.yml no longer names the target api:8000" >&2; exit 1; }
+  cp deploy/prometheus/alerts.yml "$scratch/meshbench-token" "$scratch/$mode/"
+  prom_port=$(free_port)
+  features=()
+  [ "$mode" = native ] && features=(--enable-feature=native-histograms)
+  prometheus --config.file="$scratch/$mode/prometheus.yml" --storage.tsdb.path="$scratch/$mode/data" \
+    --web.listen-address="127.0.0.1:$prom_port" "${features[@]}" >"$scratch/$mode/log" 2>&1 &
+  prometheis+=("$!")
+  urls+=("http://127.0.0.1:$prom_port")
+done
+for url in "${urls[@]}"; do
+  for _ in $(seq 100); do
+    curl -fsS "$url/-/ready" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+done
+echo "== the rules' and dashboards' metrics on /metrics and in Prometheus while benchmarks (open model, baseline and a mesh) run" >&2
+for mesh in baseline istio; do
+  curl -fsS -X POST "http://127.0.0.1:$port/benchmarks/start" \
+    -d "{\"test_type\": \"http\", \"mesh_type\": \"$mesh\", \"duration\": 12, \"concurrent_connections\": 2, \"rate\": 200}" >/dev/null
+done
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$port/metrics" >"$scratch/metrics"
-  grep -q '^meshbench_run_active{.*} 1$' "$scratch/metrics" && break
+  [ "$(grep -c '^meshbench_run_active{.*} 1$' "$scratch/metrics")" = 2 ] && break
   sleep 0.1
 done
-grep -q '^meshbench_run_active{.*} 1$' "$scratch/metrics" ||
-  { echo "deploy-check: no running job on /metrics after 10 s" >&2; cat "$scratch/metrics" >&2; exit 1; }
+[ "$(grep -c '^meshbench_run_active{.*} 1$' "$scratch/metrics")" = 2 ] ||
+  { echo "deploy-check: not two running jobs on /metrics after 10 s" >&2; cat "$scratch/metrics" >&2; exit 1; }
 for metric in $(grep -o 'meshbench_[a-z_]*' deploy/prometheus/alerts.yml | sort -u); do
   grep -q "^$metric[{ ]" "$scratch/metrics" ||
     { echo "deploy-check: alerts.yml reads $metric, which /metrics does not export" >&2; exit 1; }
 done
-python3 deploy/grafana/check.py "$scratch/metrics" "$scratch/dashboard-queries.yml"
+python3 deploy/grafana/check.py "$scratch/metrics" "$scratch/dashboard-queries.yml" "${urls[@]}" ||
+  { tail -n 20 "$scratch"/*/log >&2; exit 1; }
 promtool check rules "$scratch/dashboard-queries.yml" >/dev/null
 
 echo "== the image from deploy/Dockerfile (target prebuilt), and its binary in it" >&2
