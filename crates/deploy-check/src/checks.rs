@@ -144,6 +144,7 @@ pub fn check(docs: &[Document], expect: &Expect) -> Vec<String> {
     workloads(docs, expect, &mut errors);
     configuration(docs, expect, &mut errors);
     service(docs, expect, &mut errors);
+    service_monitors(docs, expect, &mut errors);
     errors
 }
 
@@ -925,5 +926,78 @@ fn service(docs: &[Document], expect: &Expect, errors: &mut Vec<String>) {
             "{doc}: the server's readiness probe must GET /health on port {}",
             expect.api_port
         )),
+    }
+}
+
+/// A ServiceMonitor scrapes meshbench's Service: its selector picks that Service, in
+/// meshbench's namespace, on a port the Service names, at `/metrics`, with a bearer token
+/// from a Secret (once users exist, which a server serving beyond loopback needs, every
+/// request needs a login).
+fn service_monitors(docs: &[Document], expect: &Expect, errors: &mut Vec<String>) {
+    let service = docs.iter().find_map(|d| match &d.object {
+        Object::Service(s) => Some((
+            s.metadata.labels.clone().unwrap_or_default(),
+            s.spec
+                .as_ref()
+                .and_then(|s| s.ports.clone())
+                .unwrap_or_default(),
+        )),
+        _ => None,
+    });
+    for doc in docs {
+        let Object::ServiceMonitor(monitor) = &doc.object else {
+            continue;
+        };
+        let Some((labels, ports)) = &service else {
+            errors.push(format!("{doc}: no Service to scrape"));
+            continue;
+        };
+        let spec = &monitor.spec;
+        let wanted = spec.selector.match_labels.clone().unwrap_or_default();
+        if wanted.is_empty() || spec.selector.match_expressions.is_some() {
+            errors.push(format!("{doc}: the selector must be matchLabels only"));
+        }
+        for (k, v) in &wanted {
+            if labels.get(k) != Some(v) {
+                errors.push(format!(
+                    "{doc}: selector {k}={v} does not match the Service"
+                ));
+            }
+        }
+        if let Some(namespaces) = &spec.namespace_selector {
+            if namespaces.match_names != [expect.namespace.clone()] {
+                errors.push(format!(
+                    "{doc}: scrapes in {:?}, expected [{}]",
+                    namespaces.match_names, expect.namespace
+                ));
+            }
+        }
+        if spec.endpoints.is_empty() {
+            errors.push(format!("{doc}: no endpoints"));
+        }
+        for endpoint in &spec.endpoints {
+            if !ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some(&endpoint.port))
+            {
+                errors.push(format!(
+                    "{doc}: port `{}` is not a port the Service names",
+                    endpoint.port
+                ));
+            }
+            if endpoint.path.as_deref().unwrap_or("/metrics") != "/metrics" {
+                errors.push(format!("{doc}: scrapes {:?}, not /metrics", endpoint.path));
+            }
+            match &endpoint.authorization {
+                Some(a)
+                    if a.scheme.as_deref().unwrap_or("Bearer") == "Bearer"
+                        && !a.credentials.name.is_empty()
+                        && !a.credentials.key.is_empty() => {}
+                _ => errors.push(format!(
+                    "{doc}: scrapes without a bearer token from a Secret, which a server \
+                     with users refuses"
+                )),
+            }
+        }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`chart`] renders the chart's templates with `gtmpl` (Go templates), after checking
 //!   they keep to the subset of Helm's template language the chart documents, and
 //!   validates values against the chart's `values.schema.json`;
+//! - [`monitoring`] types the Prometheus Operator's ServiceMonitor, the one custom resource
+//!   the chart can render;
 //! - [`checks`] holds meshbench's invariants: labels, least-privilege RBAC, the probe
 //!   DaemonSet as the only privileged workload, images, ports and environment variables
 //!   agreeing with `.env.example`.
@@ -17,6 +19,7 @@
 
 pub mod chart;
 pub mod checks;
+pub mod monitoring;
 pub mod objects;
 pub mod yaml;
 

@@ -14,6 +14,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceA
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{ClusterResourceScope, Resource};
+
+use crate::monitoring::ServiceMonitor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -105,6 +107,7 @@ kinds!(
     ClusterRoleBinding,
     Role,
     RoleBinding,
+    ServiceMonitor,
 );
 
 impl Object {

@@ -150,6 +150,7 @@ fn default_values_render_strict_objects_that_keep_the_invariants() {
     eprintln!("chart, default values: {} documents: {kinds:?}", docs.len());
     assert_eq!(kinds.get("DaemonSet"), Some(&1));
     assert_eq!(kinds.get("Role"), Some(&2));
+    assert_eq!(kinds.get("ServiceMonitor"), None, "off unless asked for");
     let expect = expect_chart(
         "meshbench",
         "meshbench",
@@ -249,6 +250,20 @@ fn second_values_render_strict_objects_that_keep_the_invariants() {
     let service = find(&docs, "Service", "perf").object.to_value();
     assert_eq!(service["spec"]["type"], "LoadBalancer");
     assert_eq!(service["spec"]["ports"][0]["port"], 80);
+    // kube-prometheus-stack's Prometheus picks the ServiceMonitor by its release label; it
+    // scrapes the Service's port with the token the values name.
+    let monitor = find(&docs, "ServiceMonitor", "perf").object.to_value();
+    assert_eq!(
+        monitor["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(endpoint["interval"], "30s");
+    assert_eq!(
+        endpoint["authorization"],
+        json!({"type": "Bearer", "credentials": {"name": "perf-prometheus-token", "key": "token"}})
+    );
     let binding = find(&docs, "ClusterRoleBinding", "perf-detect")
         .object
         .to_value();

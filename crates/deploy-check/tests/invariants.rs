@@ -139,3 +139,55 @@ fn missing_labels_are_caught() {
     });
     assert_caught(&e, "label app.kubernetes.io/part-of is not `meshbench`");
 }
+
+#[test]
+fn a_service_monitor_that_misses_the_service_or_its_token_is_caught() {
+    let chart = Chart::load(&deploy_dir().join("helm/meshbench")).expect("chart");
+    let values = chart.values_with(&[&json!({"metrics": {"serviceMonitor": {"enabled": true}}})]);
+    assert_eq!(chart.validate_values(&values), Vec::<String>::new());
+    let docs = chart
+        .documents(&Release::new("meshbench", "meshbench"), &values)
+        .expect("renders");
+    let version = chart.metadata["appVersion"].as_str().unwrap().to_string();
+    let expect = expect_chart("meshbench", "meshbench", &version, &values);
+    assert_eq!(check(&docs, &expect), Vec::<String>::new());
+    let at = docs
+        .iter()
+        .position(|d| d.object.kind() == "ServiceMonitor")
+        .expect("a ServiceMonitor");
+    let broken = |edit: &dyn Fn(&mut Value)| {
+        let mut docs = docs.clone();
+        let mut value = docs[at].object.to_value();
+        edit(&mut value);
+        docs[at].object = Object::parse(&value).expect("still a valid object");
+        check(&docs, &expect)
+    };
+    assert_caught(
+        &broken(&|v| v["spec"]["endpoints"][0]["port"] = json!("metrics")),
+        "not a port the Service names",
+    );
+    assert_caught(
+        &broken(&|v| {
+            v["spec"]["endpoints"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("authorization");
+        }),
+        "without a bearer token",
+    );
+    assert_caught(
+        &broken(&|v| {
+            v["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = json!("worker");
+        }),
+        "does not match the Service",
+    );
+    assert_caught(
+        &broken(&|v| v["spec"]["namespaceSelector"]["matchNames"] = json!(["default"])),
+        "scrapes in",
+    );
+    // A field the operator's CRD does not have (here, a misplaced one) is refused.
+    let mut value = docs[at].object.to_value();
+    value["spec"]["endpoints"][0]["bearerToken"] = json!("mbt_inline");
+    let refused = Object::parse(&value).expect_err("an unknown field");
+    assert!(refused.contains("bearerToken"), "{refused}");
+}
