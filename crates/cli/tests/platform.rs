@@ -20,14 +20,13 @@
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use meshbench_testkit::process::Proc;
 use meshbench_testkit::server::{command, spawn_worker, Scratch, Server, Setup, POLL};
 use meshbench_testkit::ws::Ws;
-use meshbench_testkit::{PgDatabase, RedisDatabase, Response, FINISHED};
+use meshbench_testkit::{curl, PgDatabase, RedisDatabase, Response, FINISHED};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
@@ -733,25 +732,12 @@ fn websocket_streams_progress_once_a_second() {
 // ---------------------------------------------------------------------------------------
 // 9: the seed's curl commands as written
 
-/// Runs curl with the seed's arguments, plus `-sS`, a time limit and `-w` to learn the
-/// status code (none of which changes the request).
-fn curl(args: &[&str]) -> (u16, Value) {
-    let out = Command::new("curl")
-        .args(args)
-        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run curl (these tests need it installed): {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "curl {args:?} failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (body, code) = stdout.rsplit_once('\n').unwrap();
-    let json = serde_json::from_str(body)
+/// curl's status code and its body as JSON.
+fn curl_json(args: &[&str]) -> (u16, Value) {
+    let (code, body) = curl(args);
+    let json = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("curl {args:?}: not JSON ({e}): {body:?}"));
-    (code.trim().parse().unwrap(), json)
+    (code, json)
 }
 
 #[test]
@@ -760,12 +746,12 @@ fn seed_curl_commands_work_as_written() {
     let server = Server::start(&scratch, &Setup::sqlite(0));
     let base = format!("http://localhost:{}", server.port());
 
-    let (code, health) = curl(&[&format!("{base}/health")]);
+    let (code, health) = curl_json(&[&format!("{base}/health")]);
     assert_eq!(code, 200, "{health}");
     assert_eq!(health["status"], "healthy", "{health}");
 
     let start = format!("{base}/benchmarks/start");
-    let (code, started) = curl(&[
+    let (code, started) = curl_json(&[
         "-X",
         "POST",
         &start,
@@ -784,14 +770,14 @@ fn seed_curl_commands_work_as_written() {
     assert_eq!(server.job(id)["status"], "cancelled");
 
     // As written: -d without a Content-Type (curl then claims form encoding).
-    let (probe_code, probe) = curl(&[
+    let (probe_code, probe) = curl_json(&[
         "-X",
         "POST",
         &format!("{base}/ebpf/probe/start"),
         "-d",
         "{\"duration\": 60, \"output_format\": \"json\"}",
     ]);
-    let (code, status) = curl(&[&format!("{base}/ebpf/probe/status")]);
+    let (code, status) = curl_json(&[&format!("{base}/ebpf/probe/status")]);
     assert_eq!(code, 200, "{status}");
     if declared_bpf_less() {
         assert_eq!(probe_code, 503, "{probe}");
@@ -821,7 +807,7 @@ fn seed_curl_commands_work_as_written() {
         }
     }
 
-    let (code, k8s) = curl(&[&format!("{base}/kubernetes/namespaces")]);
+    let (code, k8s) = curl_json(&[&format!("{base}/kubernetes/namespaces")]);
     assert_eq!(code, 503, "{k8s}");
     assert!(!k8s["message"].as_str().unwrap().is_empty(), "{k8s}");
 }

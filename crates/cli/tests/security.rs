@@ -6,27 +6,14 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use meshbench_testkit::server::{command, Scratch, Server, Setup};
-use meshbench_testkit::PgDatabase;
+use meshbench_testkit::{curl, PgDatabase};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meshbench");
-
-/// Runs curl with `args` (and a time limit); returns the status code and the body.
-fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(args)
-        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run curl (these tests need it installed): {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = stdout.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap(), body.to_string())
-}
 
 /// The embedded setup without workers, on the test's own PostgreSQL database.
 fn on_postgres(pg: &PgDatabase) -> Setup {

@@ -133,3 +133,29 @@ impl Client {
         })
     }
 }
+
+/// Runs curl with `args` (10 s at most) and returns the status code and the body: for
+/// requests as a user types them, or as another site's page sends them. Panics when curl
+/// is missing or fails (a refused connection, a timeout).
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(args)
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run curl (these tests need it installed): {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (body, code) = stdout
+        .rsplit_once('\n')
+        .unwrap_or_else(|| panic!("curl {args:?}: no status line in {stdout:?}"));
+    let code = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("curl {args:?}: status {code:?}: {e}"));
+    (code, body.to_string())
+}

@@ -25,7 +25,7 @@ use meshbench_core::BenchmarkJob;
 use meshbench_store::{ProbeJob, Store};
 
 pub use dir::{temp_dir, TempDir};
-pub use http::{Client, Response};
+pub use http::{curl, Client, Response};
 pub use pg::PgDatabase;
 pub use redis::{RedisDatabase, RedisPrefix};
 
