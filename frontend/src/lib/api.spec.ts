@@ -307,3 +307,26 @@ describe('toError', () => {
 		expect(toError(500, undefined).code).toBe('http_500');
 	});
 });
+
+describe('ApiError.byField', () => {
+	const error = new ApiError(422, 'validation_error', 'invalid', [
+		{ field: 'filter.ports[0]', message: 'not a port' },
+		{ field: 'filter.ports[2]', message: 'out of range' },
+		{ field: 'duration', message: 'too long' },
+		{ field: 'role_limit', message: 'over the limit' }
+	]);
+
+	it('joins the messages of fields one input shows, and lines up those no input shows', () => {
+		const form = { filter: '', duration: '' };
+		const { errors, unshown } = error.byField((key) => key in form, (field) => field.split(/[.[]/)[0]);
+		expect(errors.filter).toBe('not a port; out of range');
+		expect(errors.duration).toBe('too long');
+		expect(unshown).toBe('role_limit: over the limit');
+	});
+
+	it('keys by the field itself by default, and has nothing unshown when every field has an input', () => {
+		const { errors, unshown } = error.byField(() => true);
+		expect(Object.keys(errors)).toEqual(['filter.ports[0]', 'filter.ports[2]', 'duration', 'role_limit']);
+		expect(unshown).toBeNull();
+	});
+});

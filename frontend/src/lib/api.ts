@@ -81,6 +81,22 @@ export class ApiError extends Error {
 	fieldMessage(field: string): string | undefined {
 		return this.fields.find((f) => f.field === field)?.message;
 	}
+
+	/**
+	 * The field messages as a form shows them: by the form's key for each field (`keyOf`;
+	 * several fields of one key joined), and those of fields the form has no input for
+	 * (`shown` false) as one line, `field: message; …`, so that they still reach the user.
+	 */
+	byField(shown: (key: string) => boolean, keyOf: (field: string) => string = (f) => f): { errors: Record<string, string>; unshown: string | null } {
+		const errors: Record<string, string> = {};
+		const unshown: string[] = [];
+		for (const f of this.fields) {
+			const key = keyOf(f.field);
+			errors[key] = errors[key] ? `${errors[key]}; ${f.message}` : f.message;
+			if (!shown(key)) unshown.push(`${f.field}: ${f.message}`);
+		}
+		return { errors, unshown: unshown.length ? unshown.join('; ') : null };
+	}
 }
 
 type Query = Record<string, string | number | boolean | null | undefined>;
