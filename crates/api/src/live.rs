@@ -54,6 +54,20 @@ pub(crate) struct RunSums {
 }
 
 impl RunSums {
+    /// A run nothing has been counted of yet.
+    fn new(labels: RunLabels) -> RunSums {
+        RunSums {
+            labels,
+            requests: 0,
+            errors: 0,
+            buckets: vec![0; LIVE_BUCKETS_US.len() + 1],
+            sum_us: 0.0,
+            native: BTreeMap::new(),
+            scheduled: None,
+            ended: None,
+        }
+    }
+
     /// How many latencies were recorded.
     pub(crate) fn count(&self) -> u64 {
         self.buckets.iter().sum()
@@ -118,42 +132,41 @@ impl LiveRuns {
                 requested,
                 ..
             } if *second >= 0 => {
-                let known = self.lock().contains_key(&event.job_id);
-                if !known {
-                    // Probe runs publish no progress of this kind; an unknown id is a job.
+                // Probe runs publish no progress of this kind; an unknown id is a job. The
+                // store is asked with the lock released.
+                let labels = if self.lock().contains_key(&event.job_id) {
+                    None
+                } else {
                     let Ok(Some(job)) = store.get_job(&event.job_id).await else {
                         return;
                     };
-                    let labels = RunLabels {
+                    Some(RunLabels {
                         job_id: job.job_id,
                         test_type: job.test_type.as_str().to_string(),
                         mesh: job.mesh_type,
                         namespace: job.namespace,
-                    };
-                    self.lock().entry(event.job_id.clone()).or_insert(RunSums {
-                        labels,
-                        requests: 0,
-                        errors: 0,
-                        buckets: vec![0; LIVE_BUCKETS_US.len() + 1],
-                        sum_us: 0.0,
-                        native: BTreeMap::new(),
-                        scheduled: None,
-                        ended: None,
-                    });
+                    })
+                };
+                let mut runs = self.lock();
+                let run = match (runs.get_mut(&event.job_id), labels) {
+                    (Some(run), _) => run,
+                    (None, Some(labels)) => runs
+                        .entry(event.job_id.clone())
+                        .or_insert_with(|| RunSums::new(labels)),
+                    // Gone (kept long enough after it ended) between the two locks.
+                    (None, None) => return,
+                };
+                run.requests += requests;
+                run.errors += errors;
+                for (total, n) in run.buckets.iter_mut().zip(latency_buckets) {
+                    *total += n;
                 }
-                if let Some(run) = self.lock().get_mut(&event.job_id) {
-                    run.requests += requests;
-                    run.errors += errors;
-                    for (total, n) in run.buckets.iter_mut().zip(latency_buckets) {
-                        *total += n;
-                    }
-                    run.sum_us += latency_sum_us;
-                    for bucket in latency_native {
-                        *run.native.entry(bucket.index).or_default() += bucket.count;
-                    }
-                    if let Some(asked) = requested {
-                        *run.scheduled.get_or_insert(0.0) += asked;
-                    }
+                run.sum_us += latency_sum_us;
+                for bucket in latency_native {
+                    *run.native.entry(bucket.index).or_default() += bucket.count;
+                }
+                if let Some(asked) = requested {
+                    *run.scheduled.get_or_insert(0.0) += asked;
                 }
             }
             JobEventBody::Status { status, .. } if status.is_finished() => {

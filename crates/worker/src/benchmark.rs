@@ -328,14 +328,20 @@ impl Observer for Forward {
         let interval = (self.keep_intervals && second >= 0)
             .then(|| meshbench_core::histogram::encode_base64(latency).ok())
             .flatten();
-        let live = live_buckets(latency);
+        // `/metrics` counts measured seconds only: warm-up latencies are not walked.
+        let live = if second >= 0 {
+            live_buckets(latency)
+        } else {
+            LiveLatency::default()
+        };
         // The receiver is gone only when the job was abandoned (lease lost).
         let _ = self.tx.send((second, entry.clone(), interval, live));
     }
 }
 
-/// A second's latencies as `/metrics` shows them while a job runs.
-#[derive(Debug)]
+/// A second's latencies as `/metrics` shows them while a job runs (all empty for a warm-up
+/// second).
+#[derive(Debug, Default)]
 struct LiveLatency {
     /// Counted in each bucket of [`LIVE_BUCKETS_US`] (at most its bound, above the one
     /// before), then above the last.

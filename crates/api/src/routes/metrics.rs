@@ -254,6 +254,20 @@ pub(crate) async fn prometheus(
     Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out).into_response())
 }
 
+/// Writes gauge family `name` (with its help text), one series per `(label value, count)`.
+fn gauges(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    label: &str,
+    values: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (value, n) in values {
+        family.encode_family(&[(label, *value)])?.encode_gauge(n)?;
+    }
+    Ok(())
+}
+
 /// The Prometheus protobuf exposition: the only one that carries native histograms.
 const PROTOBUF_TYPE: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
@@ -325,17 +339,12 @@ struct Snapshot {
 
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut family = encoder.encode_descriptor(
-            "meshbench_jobs",
-            "Benchmark jobs by status",
-            None,
-            MetricType::Gauge,
+        gauges(
+            &mut encoder,
+            ("meshbench_jobs", "Benchmark jobs by status"),
+            "status",
+            &self.jobs,
         )?;
-        for (status, n) in &self.jobs {
-            family
-                .encode_family(&[("status", *status)])?
-                .encode_gauge(n)?;
-        }
         encoder
             .encode_descriptor(
                 "meshbench_requests",
@@ -345,41 +354,36 @@ impl Collector for Snapshot {
             )?
             .encode_counter::<NoLabelSet, u64, u64>(&self.completed_requests, None)?;
         if let Some((queued, in_flight)) = self.queue {
-            let mut family = encoder.encode_descriptor(
-                "meshbench_queue_jobs",
-                "Jobs in the queue: waiting for a worker, or taken and not yet done",
-                None,
-                MetricType::Gauge,
+            gauges(
+                &mut encoder,
+                (
+                    "meshbench_queue_jobs",
+                    "Jobs in the queue: waiting for a worker, or taken and not yet done",
+                ),
+                "state",
+                &[("queued", queued), ("in_flight", in_flight)],
             )?;
-            family
-                .encode_family(&[("state", "queued")])?
-                .encode_gauge(&queued)?;
-            family
-                .encode_family(&[("state", "in_flight")])?
-                .encode_gauge(&in_flight)?;
         }
         if let Some(workers) = &self.workers {
-            let mut family = encoder.encode_descriptor(
-                "meshbench_workers",
-                "Live workers (heartbeat within a lease) taking each kind of job",
-                None,
-                MetricType::Gauge,
+            gauges(
+                &mut encoder,
+                (
+                    "meshbench_workers",
+                    "Live workers (heartbeat within a lease) taking each kind of job",
+                ),
+                "kind",
+                workers,
             )?;
-            for (kind, n) in workers {
-                family.encode_family(&[("kind", *kind)])?.encode_gauge(n)?;
-            }
         }
-        let mut family = encoder.encode_descriptor(
-            "meshbench_probe_runs",
-            "eBPF probe runs waiting for a worker or running (up to 1,000 counted)",
-            None,
-            MetricType::Gauge,
+        gauges(
+            &mut encoder,
+            (
+                "meshbench_probe_runs",
+                "eBPF probe runs waiting for a worker or running (up to 1,000 counted)",
+            ),
+            "status",
+            &self.probe_runs,
         )?;
-        for (status, n) in &self.probe_runs {
-            family
-                .encode_family(&[("status", *status)])?
-                .encode_gauge(n)?;
-        }
         let labels = |r: &crate::live::RunSums| {
             [
                 ("job_id", r.labels.job_id.clone()),
